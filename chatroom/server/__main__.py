@@ -1,0 +1,5 @@
+import sys
+
+from chatroom.server.cli import main
+
+sys.exit(main())

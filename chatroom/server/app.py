@@ -1,0 +1,171 @@
+"""The asyncio server: accepts connections, feeds the room, carries out what it decides.
+
+Everything runs on one event loop. Output is coalesced: actions only append bytes to each
+recipient's queue, and one flush per loop iteration writes each connection's queue with a
+single ``transport.write``. Nothing here awaits a client, so a reader that stalls only
+fills its own bounded queue and is then dropped as ``slow``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Iterable
+
+from chatroom.protocol import LeaveReason
+from chatroom.server.codec import LineTooLong
+from chatroom.server.config import ServerConfig
+from chatroom.server.connection import ClientConnection
+from chatroom.server.room import Close, Deliver, Room, RoomAction, RoomRules
+
+log = logging.getLogger("chatroom.server")
+
+LISTEN_BACKLOG = 4096  # absorbs a burst of connects while the loop is busy
+
+
+class ChatServer:
+    def __init__(self, config: ServerConfig, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config
+        self.loop = loop
+        self.room = Room(
+            RoomRules(
+                idle_timeout=config.idle_timeout,
+                history=config.history,
+                max_clients=config.max_clients,
+                max_per_ip=config.max_per_ip,
+            )
+        )
+        self._ids = itertools.count(1)
+        self._connections: dict[int, ClientConnection] = {}
+        self._dirty: list[ClientConnection] = []
+        self._slow: list[ClientConnection] = []
+        self._flush_scheduled = False
+        self._listener: asyncio.Server | None = None
+        self._all_closed = asyncio.Event()
+        self._all_closed.set()
+        self.port: int = config.port
+        self.host: str = config.host
+
+    async def start(self) -> None:
+        self._listener = await self.loop.create_server(
+            lambda: ClientConnection(self),
+            self.config.host,
+            self.config.port,
+            backlog=LISTEN_BACKLOG,
+            reuse_address=True,
+        )
+        sockname = self._listener.sockets[0].getsockname()
+        self.host, self.port = sockname[0], sockname[1]
+
+    # --- called by connections -----------------------------------------------------------------
+
+    def new_conn_id(self) -> int:
+        return next(self._ids)
+
+    def attach(self, conn: ClientConnection, host: str, port: int) -> None:
+        self._connections[conn.conn_id] = conn
+        self._all_closed.clear()
+        self.apply(self.room.connect(conn.conn_id, host, port, time.time()))
+        if conn.conn_id in self.room:
+            log.info("connect %s (%d online)", conn.peer, len(self.room))
+        else:
+            log.warning("refused %s: server full or too many from its address", conn.peer)
+
+    def line_from(self, conn: ClientConnection, line: str | LineTooLong) -> None:
+        before = self.room.name_of(conn.conn_id)
+        self.apply(self.room.receive(conn.conn_id, line, time.time()))
+        after = self.room.name_of(conn.conn_id)
+        if after is not None and after != before:
+            log.info("rename %s: %s -> %s", conn.peer, before, after)
+        elif after is None and before is not None:
+            log.info("disconnect %s (%s): quit", conn.peer, before)
+
+    def peer_finished(self, conn: ClientConnection) -> None:
+        """The peer half-closed and every line it sent has been handled."""
+        self._leave(conn, LeaveReason.EOF)
+        conn.close()
+
+    def idle_check(self, conn: ClientConnection) -> None:
+        name = self.room.name_of(conn.conn_id)
+        self.apply(self.room.idle_check(conn.conn_id, time.time()))
+        if name is not None and conn.conn_id not in self.room:
+            log.info("disconnect %s (%s): idle timeout", conn.peer, name)
+
+    def detach(self, conn: ClientConnection, reason: LeaveReason, exc: Exception | None) -> None:
+        self._leave(conn, reason, exc)
+        self._connections.pop(conn.conn_id, None)
+        if not self._connections:
+            self._all_closed.set()
+
+    def _leave(
+        self, conn: ClientConnection, reason: LeaveReason, exc: Exception | None = None
+    ) -> None:
+        name = self.room.name_of(conn.conn_id)
+        if name is None:
+            return
+        self.apply(self.room.disconnect(conn.conn_id, reason, time.time()))
+        log.info("disconnect %s (%s): %s%s", conn.peer, name, reason, f" ({exc})" if exc else "")
+
+    # --- carrying out the room's decisions -------------------------------------------------------
+
+    def apply(self, actions: Iterable[RoomAction]) -> None:
+        connections = self._connections
+        for action in actions:
+            if isinstance(action, Deliver):
+                payload = action.payload
+                for conn_id in action.recipients:
+                    conn = connections.get(conn_id)
+                    if conn is None:
+                        continue
+                    if not conn.has_output:
+                        self._dirty.append(conn)
+                    if not conn.queue(payload):
+                        self._slow.append(conn)
+                if not self._flush_scheduled:
+                    self._flush_scheduled = True
+                    self.loop.call_soon(self._flush)
+            elif isinstance(action, Close):
+                conn = connections.get(action.conn)
+                if conn is not None:
+                    conn.close()
+
+    def _flush(self) -> None:
+        """Once per loop iteration: drop overflowed readers, then write every queue."""
+        self._flush_scheduled = False
+        while self._slow:
+            slow, self._slow = self._slow, []
+            for conn in slow:
+                name = self.room.name_of(conn.conn_id)
+                conn.abort()
+                if name is not None:
+                    log.info("disconnect %s (%s): slow (send queue over %d bytes)",
+                             conn.peer, name, self.config.max_sendq)
+                    self.apply(self.room.disconnect(conn.conn_id, LeaveReason.SLOW, time.time()))
+        dirty, self._dirty = self._dirty, []
+        for conn in dirty:
+            conn.flush()
+
+    # --- shutdown ----------------------------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        """Stop accepting, tell everyone, flush, and close; drop stragglers after the grace."""
+        if self._listener is not None:
+            self._listener.close()
+        self.apply(self.room.shutdown(time.time()))
+        self._flush()
+        try:
+            await asyncio.wait_for(self._all_closed.wait(), self.config.shutdown_grace)
+        except TimeoutError:
+            log.warning("shutdown: dropping %d connections that did not drain", len(self._connections))
+            for conn in list(self._connections.values()):
+                conn.abort()
+            await asyncio.sleep(0)
+
+
+async def start_server(config: ServerConfig) -> ChatServer:
+    """Start a room listening on ``config.host``:``config.port`` (port 0 picks a free one)."""
+    server = ChatServer(config, asyncio.get_running_loop())
+    await server.start()
+    return server

@@ -1,0 +1,173 @@
+"""``chatroom-server``: parse flags, start the room, stop it gracefully on Ctrl+C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+import resource
+import signal
+import sys
+
+from chatroom.protocol import DEFAULT_PORT
+from chatroom.server.app import start_server
+from chatroom.server.config import ServerConfig
+
+PROG = "chatroom-server"
+
+
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """A bad flag is one line on stderr, not a usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _non_negative(kind: type) -> object:
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative(int)(text)  # type: ignore[operator]
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _non_negative(int)(text)  # type: ignore[operator]
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = ServerConfig()
+    parser = _OneLineErrorParser(
+        prog=PROG,
+        description="Run one chat room over TCP. Join it with `nc HOST PORT` or chatroom-client.",
+    )
+    parser.add_argument("--host", default=d.host, help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                        help="TCP port; 0 picks a free one (default: %(default)s)")
+    parser.add_argument("--idle-timeout", type=_non_negative(float), default=d.idle_timeout,
+                        metavar="SECONDS",
+                        help="disconnect a user who sends no line for this long; 0 disables "
+                             "(default: %(default)g)")
+    parser.add_argument("--history", type=_non_negative(int), default=d.history, metavar="N",
+                        help="chat messages replayed to a newcomer (default: %(default)s)")
+    parser.add_argument("--max-line", type=_positive_int, default=d.max_line, metavar="BYTES",
+                        help="longest line a client may send, line ending not counted "
+                             "(default: %(default)s)")
+    parser.add_argument("--max-clients", type=_positive_int, default=d.max_clients, metavar="N",
+                        help="users online at once; later ones get 'server full' "
+                             "(default: %(default)s)")
+    parser.add_argument("--max-per-ip", type=_positive_int, default=d.max_per_ip, metavar="N",
+                        help="connections from one remote address; loopback is exempt "
+                             "(default: %(default)s)")
+    parser.add_argument("--rate", type=_non_negative(float), default=d.rate,
+                        metavar="LINES_PER_S",
+                        help="flood control: lines per second per connection, paced not dropped; "
+                             "0 disables (default: %(default)g)")
+    parser.add_argument("--burst", type=_positive_int, default=d.burst, metavar="LINES",
+                        help="lines a client may send at once before pacing starts "
+                             "(default: %(default)s)")
+    parser.add_argument("--max-sendq", type=_positive_int, default=d.max_sendq, metavar="BYTES",
+                        help="unsent output per connection before it is dropped as too slow "
+                             "(default: %(default)s)")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"],
+                        help="log detail on stderr; chat text is never logged at info "
+                             "(default: %(default)s)")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(
+        host=args.host,
+        port=args.port,
+        idle_timeout=args.idle_timeout,
+        history=args.history,
+        max_line=args.max_line,
+        max_clients=args.max_clients,
+        max_per_ip=args.max_per_ip,
+        rate=args.rate,
+        burst=args.burst,
+        max_sendq=args.max_sendq,
+    )
+
+
+def _raise_fd_limit() -> None:
+    """Each client is a file descriptor; allow as many as the hard limit permits."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def _join_hint(host: str, port: int) -> str:
+    shown = "localhost" if host in ("0.0.0.0", "::", "") else host
+    return f"nc {shown} {port}"
+
+
+class ListenError(Exception):
+    """The server could not start listening (port in use, bad address, no permission)."""
+
+
+async def serve(config: ServerConfig) -> None:
+    try:
+        server = await start_server(config)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            reason = "address already in use"
+        else:
+            reason = exc.strerror or str(exc)
+        raise ListenError(f"cannot listen on {config.host}:{config.port}: {reason}") from None
+    print(
+        f"chatroom listening on {server.host}:{server.port} - join with: "
+        f"{_join_hint(config.host, server.port)}",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    logging.getLogger("chatroom.server").info("shutting down (%d online)", len(server.room))
+    await server.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    _raise_fd_limit()
+    try:
+        asyncio.run(serve(config))
+    except ListenError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # a second Ctrl+C during shutdown
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

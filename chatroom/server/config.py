@@ -1,0 +1,22 @@
+"""The server's settings: one plain typed object, built by the CLI and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatroom.protocol import DEFAULT_PORT
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    idle_timeout: float = 60.0  # seconds without a line before a user is kicked; 0 disables
+    history: int = 20  # chat messages replayed to a newcomer
+    max_line: int = 2048  # bytes per line, line ending not counted
+    max_clients: int = 10_000
+    max_per_ip: int = 16  # connections from one remote address; loopback is exempt
+    rate: float = 5.0  # lines per second per connection; 0 disables flood control
+    burst: int = 10  # lines a client may send at once before pacing starts
+    max_sendq: int = 262_144  # unsent bytes per connection before it is dropped as slow
+    shutdown_grace: float = 1.5  # seconds to flush output to everyone on shutdown

@@ -1,0 +1,174 @@
+"""One client connection: an asyncio Protocol that moves bytes between a socket and the room.
+
+It owns the per-connection mechanics — the line decoder, flood-control pacing, the idle
+timer, the bounded output queue — and hands every decision to the room through the
+server (:mod:`chatroom.server.app`). It never awaits: a stalled peer costs the room nothing
+but the bytes queued for it, which are capped by ``max_sendq``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from chatroom.protocol import LeaveReason
+from chatroom.server.codec import LineDecoder, LineTooLong
+from chatroom.server.ratelimit import TokenBucket
+
+if TYPE_CHECKING:
+    from chatroom.server.app import ChatServer
+
+log = logging.getLogger("chatroom.server")
+
+# After we close a connection, how long its last bytes may take to drain before we drop it.
+CLOSE_LINGER = 5.0
+
+
+class ClientConnection(asyncio.Protocol):
+    def __init__(self, server: ChatServer) -> None:
+        self.server = server
+        self.conn_id = server.new_conn_id()
+        self.peer = "?"
+        self.transport: asyncio.Transport | None = None
+        self._decoder = LineDecoder(server.config.max_line)
+        self._lines: deque[str | LineTooLong] = deque()  # received, waiting for a token
+        self._bucket: TokenBucket | None = None
+        self._resume_handle: asyncio.TimerHandle | None = None
+        self._idle_handle: asyncio.TimerHandle | None = None
+        self._linger_handle: asyncio.TimerHandle | None = None
+        self._out: list[bytes] = []
+        self._out_bytes = 0
+        self._eof = False  # the peer will send nothing more
+        self.closing = False  # no more output is accepted; the transport is being closed
+        self.overflowed = False
+
+    # --- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        host, port = peer[0], peer[1]
+        config = self.server.config
+        if config.rate > 0:
+            self._bucket = TokenBucket(config.rate, config.burst, time.monotonic())
+        self.peer = f"{host}:{port}"
+        self.server.attach(self, host, port)
+        self.arm_idle_timer()
+
+    def data_received(self, data: bytes) -> None:
+        self._lines.extend(self._decoder.feed(data))
+        self._handle_lines()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._lines.extend(self._decoder.feed_eof())
+        self._handle_lines()
+        return True  # keep our side open: what we owe the peer is still to be written
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        self.closing = True
+        self.server.detach(self, LeaveReason.ERROR if exc else LeaveReason.EOF, exc)
+
+    # --- input ----------------------------------------------------------------------------------
+
+    def _handle_lines(self) -> None:
+        """Hand queued lines to the room as fast as flood control allows."""
+        if self._resume_handle is not None:
+            return  # paused; the timer will call us
+        while self._lines and not self.closing:
+            if self._bucket is not None:
+                wait = self._bucket.delay(time.monotonic())
+                if wait > 0:
+                    self._pause_for(wait)
+                    return
+            self.server.line_from(self, self._lines.popleft())
+        if self._eof and not self._lines and not self.closing:
+            self.server.peer_finished(self)
+
+    def _pause_for(self, seconds: float) -> None:
+        assert self.transport is not None
+        if not self._eof:
+            self.transport.pause_reading()
+        self._resume_handle = self.server.loop.call_later(seconds, self._resume)
+
+    def _resume(self) -> None:
+        self._resume_handle = None
+        if self.transport is not None and not self._eof and not self.closing:
+            self.transport.resume_reading()
+        self._handle_lines()
+
+    # --- timers -------------------------------------------------------------------------------
+
+    def arm_idle_timer(self) -> None:
+        """One timer per connection, re-armed from the room's next deadline when it fires."""
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+        deadline = self.server.room.next_idle_check(self.conn_id)
+        if deadline is not None and not self.closing:
+            delay = max(0.0, deadline - time.time())
+            self._idle_handle = self.server.loop.call_later(delay, self._idle_timer_fired)
+
+    def _idle_timer_fired(self) -> None:
+        self._idle_handle = None
+        self.server.idle_check(self)
+        self.arm_idle_timer()
+
+    def _cancel_timers(self) -> None:
+        for handle in (self._idle_handle, self._resume_handle, self._linger_handle):
+            if handle is not None:
+                handle.cancel()
+        self._idle_handle = self._resume_handle = self._linger_handle = None
+
+    # --- output ---------------------------------------------------------------------------------
+
+    def queue(self, payload: bytes) -> bool:
+        """Queue bytes for the next flush. False if this made the connection overflow."""
+        if self.closing or self.overflowed:
+            return True
+        assert self.transport is not None
+        self._out.append(payload)
+        self._out_bytes += len(payload)
+        if self._out_bytes + self.transport.get_write_buffer_size() > self.server.config.max_sendq:
+            self.overflowed = True
+            self._out.clear()
+            return False
+        return True
+
+    def flush(self) -> None:
+        if not self._out or self.transport is None or self.transport.is_closing():
+            self._out.clear()
+            self._out_bytes = 0
+            return
+        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out.clear()
+        self._out_bytes = 0
+        self.transport.write(data)
+
+    @property
+    def has_output(self) -> bool:
+        return bool(self._out)
+
+    def close(self) -> None:
+        """Flush what is queued, then close. Idempotent."""
+        if self.transport is None or self.closing:
+            return
+        self.flush()
+        self.closing = True
+        self._cancel_timers()
+        self.transport.close()
+        # A peer that stops reading must not hold the socket open forever.
+        self._linger_handle = self.server.loop.call_later(CLOSE_LINGER, self.transport.abort)
+
+    def abort(self) -> None:
+        """Drop the connection without flushing (it stopped reading). Idempotent."""
+        self.closing = True
+        self._out.clear()
+        self._cancel_timers()
+        if self.transport is not None:
+            self.transport.abort()

@@ -1,0 +1,68 @@
+"""How events read in text mode, the plain lines an ``nc`` user sees.
+
+Output is plain text: no escape sequences and no "\\r" of our own, one "\\n" per line.
+User-written parts (names, chat) were cleaned of control characters before they got here.
+"""
+
+from __future__ import annotations
+
+import time
+
+from chatroom import protocol as p
+
+_LEAVE_TEXT = {
+    p.LeaveReason.QUIT: "left",
+    p.LeaveReason.EOF: "left",
+    p.LeaveReason.ERROR: "left (connection lost)",
+    p.LeaveReason.TIMEOUT: "timed out",
+    p.LeaveReason.SLOW: "was disconnected (too slow to read, send queue full)",
+    p.LeaveReason.SHUTDOWN: "left (server shutting down)",
+}
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%H:%M", time.localtime(ts))
+
+
+def _history_mark(event: p.Message | p.Action) -> str:
+    return f"[history {_clock(event.ts)}] " if event.history else ""
+
+
+def render_text(event: p.Event) -> str:
+    """The text-mode line(s) for ``event``, each ending in "\\n"."""
+    match event:
+        case p.Message():
+            return f"{_history_mark(event)}<{event.name}> {event.text}\n"
+        case p.Action():
+            return f"{_history_mark(event)}* {event.name} {event.text}\n"
+        case p.Join():
+            return f"*** {event.name} joined\n"
+        case p.Leave():
+            if event.reason is p.LeaveReason.QUIT and event.text:
+                return f"*** {event.name} left (quit: {event.text})\n"
+            return f"*** {event.name} {_LEAVE_TEXT[event.reason]}\n"
+        case p.Rename():
+            return f"*** {event.old} is now {event.new}\n"
+        case p.Private():
+            return f"[private] {event.sender} -> {event.recipient}: {event.text}\n"
+        case p.Who():
+            lines = [f"Online users ({len(event.users)}):"]
+            lines += [f"  {u.name}  ({u.id}, idle {u.idle}s)" for u in event.users]
+            return "\n".join(lines) + "\n"
+        case p.Welcome():
+            timeout = (
+                f"idle timeout {event.idle_timeout:g}s" if event.idle_timeout else "no idle timeout"
+            )
+            return (
+                f"*** Welcome, {event.name}! {event.users} online, {timeout}."
+                " Type /help for commands.\n"
+            )
+        case p.Notice(code=p.NoticeCode.HELP):
+            return event.text + "\n"
+        case p.Notice():
+            return f"*** {event.text}\n"
+        case p.Error():
+            return f"error: {event.message}\n"
+        case p.FormatChanged():
+            return f"*** output format is now {event.format}\n"
+    raise TypeError(f"no text form for {event!r}")
