@@ -1,0 +1,3 @@
+from chatroom.client.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""The Textual application: app-wide bindings and theme; the chat screen does the rest."""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from chatroom.client.connection import ReconnectPolicy
+from chatroom.client.render import LineRenderer
+from chatroom.client.screens.chat import ChatScreen
+from chatroom.client.widgets.chat_log import DEFAULT_SCROLLBACK
+
+
+class ChatApp(App[None]):
+    CSS_PATH = "client.tcss"
+    TITLE = "chatroom"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    ENABLE_COMMAND_PALETTE = False
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        name: str | None = None,
+        *,
+        autoconnect: bool = True,
+        tz: tzinfo | None = None,
+        policy: ReconnectPolicy | None = None,
+        max_lines: int = DEFAULT_SCROLLBACK,
+    ) -> None:
+        super().__init__()
+        self.failure: str | None = None  # why the server could not be reached at all
+        self.chat = ChatScreen(
+            host,
+            port,
+            name,
+            autoconnect=autoconnect,
+            renderer=LineRenderer(tz),
+            policy=policy,
+            max_lines=max_lines,
+        )
+
+    def get_default_screen(self) -> Screen:
+        return self.chat
+
+    def fail(self, reason: str) -> None:
+        """Give up before the first connection: the command line prints ``reason``."""
+        self.failure = reason
+        self.exit(return_code=1)
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q: tell the room we are leaving, then exit with status 0."""
+        await self.chat.leave_room()
+        self.exit()

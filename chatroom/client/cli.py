@@ -1,0 +1,75 @@
+"""``chatroom-client HOST:PORT [--name NAME]``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from chatroom.client.connection import AddressError, parse_address
+from chatroom.protocol import DEFAULT_PORT, NAME_MAX_CHARS, name_problem
+
+
+def login_name() -> str | None:
+    """The login user name made into a valid chat name, or None if nothing usable is left."""
+    try:
+        raw = getpass.getuser()
+    except Exception:  # getuser raises OSError or KeyError when the user is unknown
+        return None
+    cleaned = "".join(c for c in raw if c.isprintable() and not c.isspace() and c not in "|:")
+    cleaned = cleaned[:NAME_MAX_CHARS]
+    return cleaned if name_problem(cleaned) is None else None
+
+
+def _name(text: str) -> str:
+    if (problem := name_problem(text)) is not None:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatroom-client",
+        description="Join a chatroom server in a terminal UI.",
+        epilog="Keys: Enter sends, Up/Down walk the input history, Tab completes names, "
+        "F2 renames, Ctrl+R reconnects, Ctrl+Q quits.",
+    )
+    parser.add_argument(
+        "address",
+        metavar="HOST:PORT",
+        help=f"the server to join (the port defaults to {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--name",
+        type=_name,
+        default=None,
+        help="the name to take after joining (default: your login name)",
+    )
+    parser.add_argument(
+        "--scrollback",
+        type=int,
+        default=5000,
+        metavar="LINES",
+        help="how many log lines to keep (default: 5000)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        host, port = parse_address(args.address)
+    except AddressError as exc:
+        parser.error(str(exc))
+    if args.scrollback < 1:
+        parser.error("--scrollback must be at least 1")
+
+    from chatroom.client.app import ChatApp  # Textual is slow to import: after arg errors
+
+    app = ChatApp(host, port, args.name or login_name(), max_lines=args.scrollback)
+    app.run()
+    if app.failure is not None:
+        print(f"chatroom-client: {app.failure}", file=sys.stderr)
+        return 1
+    return app.return_code or 0

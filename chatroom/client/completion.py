@@ -1,0 +1,70 @@
+"""Tab completion of names (and slash commands) in the input line, with cycling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from chatroom.protocol import SLASH_COMMANDS, name_key
+
+# /format is left out: switching the client's own connection to text would break it.
+COMPLETABLE_COMMANDS = tuple(sorted(f"/{word}" for word in SLASH_COMMANDS - {"format"}))
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    value: str
+    cursor: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Cycle:
+    result: Completion  # what the last Tab produced; any other state starts over
+    candidates: tuple[str, ...]
+    index: int
+    start: int
+    tail: str  # text that was right of the cursor
+
+
+class TabCompleter:
+    """Completes the word left of the cursor; pressing Tab again offers the next match.
+
+    A name typed first on the line gets ": " after it, the IRC way of addressing someone;
+    anywhere else (``/msg NAME``) it gets a space.
+    """
+
+    def __init__(self) -> None:
+        self._cycle: _Cycle | None = None
+
+    def complete(self, value: str, cursor: int, names: Iterable[str]) -> Completion | None:
+        cycle = self._cycle
+        if cycle is not None and cycle.result == Completion(value, cursor):
+            index = (cycle.index + 1) % len(cycle.candidates)
+            return self._apply(value[: cycle.start], cycle.candidates, index, cycle.start, cycle.tail)
+
+        start = cursor
+        while start > 0 and not value[start - 1].isspace():
+            start -= 1
+        prefix = value[start:cursor]
+        if not prefix:
+            self._cycle = None
+            return None
+        if start == 0 and prefix.startswith("/"):
+            candidates = tuple(c + " " for c in COMPLETABLE_COMMANDS if c.startswith(prefix.lower()))
+        else:
+            key = name_key(prefix)
+            suffix = ": " if start == 0 else " "
+            matches = sorted((n for n in names if name_key(n).startswith(key)), key=name_key)
+            candidates = tuple(n + suffix for n in matches)
+        if not candidates:
+            self._cycle = None
+            return None
+        return self._apply(value[:start], candidates, 0, start, value[cursor:])
+
+    def _apply(
+        self, head: str, candidates: tuple[str, ...], index: int, start: int, tail: str
+    ) -> Completion:
+        chosen = candidates[index]
+        result = Completion(head + chosen + tail, start + len(chosen))
+        self._cycle = _Cycle(result, candidates, index, start, tail)
+        return result

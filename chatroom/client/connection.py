@@ -1,0 +1,198 @@
+"""The client's side of the wire: open a connection, switch it to JSON, read events.
+
+No Textual here. :class:`ServerConnection` turns a TCP stream into protocol events and
+plain text lines back into bytes; :class:`ReconnectPolicy` decides whether and when to
+try again after a connection ends. The app runs these inside a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import ClassVar
+from enum import StrEnum
+
+from chatroom.client.outgoing import command_word
+from chatroom.protocol import (
+    DEFAULT_PORT,
+    Event,
+    FormatChanged,
+    Notice,
+    NoticeCode,
+    OutputFormat,
+    ProtocolError,
+    UnknownEvent,
+    decode_json,
+)
+
+CONNECT_TIMEOUT = 10.0
+# A server line is bounded by its own max-line setting plus JSON overhead; this only stops
+# a broken peer from making us buffer without end.
+READ_LIMIT = 1 << 20
+
+
+class AddressError(ValueError):
+    """A HOST:PORT argument that cannot be used."""
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``HOST`` (default port) or ``[v6addr]:PORT`` -> (host, port)."""
+    host, port_text = text, ""
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise AddressError(f"bad address {text!r}: expected [IPv6]:PORT")
+        port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    if not host:
+        raise AddressError(f"bad address {text!r}: the host is missing")
+    if not port_text:
+        return host, DEFAULT_PORT
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise AddressError(f"bad address {text!r}: the port must be a number from 1 to 65535")
+    return host, int(port_text)
+
+
+class CloseCause(StrEnum):
+    """Why a connection ended, as far as the client can tell; drives the reconnect policy."""
+
+    LOST = "connection lost"  # EOF or socket error with no explanation from the server
+    UNREACHABLE = "cannot connect"
+    IDLE_TIMEOUT = "idle timeout"
+    SHUTDOWN = "server shut down"
+    SERVER_FULL = "server full"
+    QUIT = "you left"
+
+
+# The notices a server sends right before it closes a connection, and what they mean here.
+_CLOSING_NOTICES = {
+    NoticeCode.TIMEOUT: CloseCause.IDLE_TIMEOUT,
+    NoticeCode.SHUTDOWN: CloseCause.SHUTDOWN,
+    NoticeCode.SERVER_FULL: CloseCause.SERVER_FULL,
+}
+
+
+class ServerConnection:
+    """One TCP connection to a chatroom server, in JSON mode once :meth:`open` returns."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self.cause: CloseCause = CloseCause.LOST
+        self.quit_sent = False
+
+    @classmethod
+    async def open(
+        cls, host: str, port: int, *, timeout: float = CONNECT_TIMEOUT
+    ) -> ServerConnection:
+        """Connect and switch to JSON; raises OSError (or TimeoutError) if that fails."""
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, limit=READ_LIMIT), timeout
+        )
+        connection = cls(reader, writer)
+        try:
+            connection.send(f"/format {OutputFormat.JSON}")
+            await asyncio.wait_for(connection._skip_to_json(), timeout)
+        except BaseException:
+            connection.abort()
+            raise
+        return connection
+
+    async def _skip_to_json(self) -> None:
+        # The greeting, history and join line arrive in text mode before the server has
+        # read our /format line: they are for nc users, and repeated as JSON afterwards.
+        while True:
+            line = await self._read_line()
+            if line is None:
+                raise ConnectionResetError("the server closed the connection while greeting")
+            try:
+                event = decode_json(line)
+            except ProtocolError:
+                continue
+            if isinstance(event, FormatChanged) and event.format is OutputFormat.JSON:
+                return
+            if isinstance(event, Notice) and event.code in _CLOSING_NOTICES:
+                raise ConnectionRefusedError(event.text)
+
+    async def _read_line(self) -> str | None:
+        try:
+            raw = await self._reader.readline()
+        except ValueError:  # over READ_LIMIT: asyncio already dropped the buffer
+            return ""
+        except OSError:
+            return None
+        if not raw.endswith(b"\n"):
+            return None  # EOF, possibly after a partial line that can never complete
+        return raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+    async def events(self) -> AsyncIterator[Event | UnknownEvent]:
+        """Every event the server sends until the connection ends; then :attr:`cause`."""
+        while (line := await self._read_line()) is not None:
+            try:
+                event = decode_json(line)
+            except ProtocolError:
+                continue  # a line we cannot read is skipped, as unknown types are
+            if isinstance(event, Notice) and event.code in _CLOSING_NOTICES:
+                self.cause = _CLOSING_NOTICES[event.code]
+            yield event
+        if self.quit_sent:
+            self.cause = CloseCause.QUIT
+
+    def send(self, line: str) -> None:
+        """Queue one text line for the server; never blocks (chat lines are small)."""
+        if self._writer.is_closing():
+            return
+        if command_word(line) == "quit":
+            self.quit_sent = True
+        self._writer.write(line.encode("utf-8") + b"\n")
+
+    @property
+    def is_open(self) -> bool:
+        return not self._writer.is_closing()
+
+    async def close(self, *, timeout: float = 1.0) -> None:
+        """Flush what is queued (within ``timeout``) and close."""
+        if self._writer.is_closing():
+            return
+        try:
+            await asyncio.wait_for(self._writer.drain(), timeout)
+            self._writer.close()
+            await asyncio.wait_for(self._writer.wait_closed(), timeout)
+        except (OSError, TimeoutError):
+            self.abort()
+
+    def abort(self) -> None:
+        transport = self._writer.transport
+        if not transport.is_closing():
+            transport.abort()
+
+
+@dataclass
+class ReconnectPolicy:
+    """Exponential backoff for automatic reconnects, reset by every successful connection.
+
+    A connection the user ended (``/quit``) or that the server closed for idleness is not
+    retried: reconnecting on its own would undo what the user or the room decided.
+    """
+
+    initial: float = 1.0
+    factor: float = 2.0
+    maximum: float = 30.0
+    jitter: float = 0.2  # up to +20%, so a restarted server is not hit by everyone at once
+    _attempt: int = 0
+
+    MANUAL: ClassVar[frozenset[CloseCause]] = frozenset({CloseCause.IDLE_TIMEOUT, CloseCause.QUIT})
+
+    def connected(self) -> None:
+        self._attempt = 0
+
+    def next_delay(self, cause: CloseCause) -> float | None:
+        """Seconds to wait before the next attempt, or None to wait for the user."""
+        if cause in self.MANUAL:
+            return None
+        delay = min(self.maximum, self.initial * self.factor**self._attempt)
+        self._attempt += 1
+        return delay * (1 + random.uniform(0, self.jitter))

@@ -1,0 +1,42 @@
+"""What the input line sends: commands as typed, everything else as chat."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatroom.protocol import SLASH_COMMANDS, chat_line
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    line: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    reason: str
+
+
+def command_word(line: str) -> str | None:
+    """The lower-cased word of a ``/word ...`` line ("" for a bare "/"), else None."""
+    if not line.startswith("/") or line.startswith("//"):
+        return None
+    words = line[1:].split(maxsplit=1)
+    return words[0].lower() if words else ""
+
+
+def plan_input(text: str) -> Send | Refuse | None:
+    """The line to send for what the user typed, a reason not to, or None for nothing.
+
+    Known commands (and the tutorial's ``who`` and ``rename|X``, which are plain text to
+    the client) go out as typed. A line that starts with "/" but names no command is chat,
+    so it is escaped as "//..." and everybody sees exactly what was typed.
+    """
+    if not text.strip():
+        return None
+    word = command_word(text)
+    if word == "format":
+        return Refuse("/format is not available here: the client needs its connection in JSON")
+    if word in SLASH_COMMANDS:
+        return Send(text)
+    return Send(chat_line(text))

@@ -1,0 +1,173 @@
+"""How events look in the message log: one ``rich.text.Text`` per line.
+
+Remote text (names, chat) is only ever appended as plain strings, never parsed as markup,
+so ``[bold]`` or ``a[/]b`` arrive on screen exactly as typed. Colours are explicit
+foreground/background pairs or mid-tone foregrounds, so they read on light and dark themes.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from rich.text import Text
+
+from chatroom.protocol import (
+    Action,
+    Error,
+    Join,
+    Leave,
+    LeaveReason,
+    Message,
+    Notice,
+    NoticeCode,
+    Private,
+    Rename,
+    Who,
+    name_key,
+)
+
+# Mid-tone colours that stay readable on both a dark and a light background.
+SENDER_COLOURS = (
+    "dodger_blue2",
+    "green3",
+    "dark_orange",
+    "medium_purple",
+    "deep_pink3",
+    "dark_cyan",
+    "gold3",
+    "orchid",
+    "spring_green3",
+    "indian_red",
+    "steel_blue",
+    "chartreuse3",
+)
+OWN_NAME = "bold white on dodger_blue3"
+PRIVATE = "bold white on magenta3"
+MENTION = "bold black on gold1"
+WARNING = "bold black on orange1"
+ERROR = "bold red"
+EVENT = "dim"
+HISTORY_TIME = "dim italic"
+
+LEAVE_WORDS = {
+    LeaveReason.QUIT: "left",
+    LeaveReason.EOF: "left",
+    LeaveReason.ERROR: "lost the connection",
+    LeaveReason.TIMEOUT: "timed out",
+    LeaveReason.SLOW: "was disconnected (too slow)",
+    LeaveReason.SHUTDOWN: "left (server shutdown)",
+}
+
+
+def sender_colour(name: str) -> str:
+    """The same colour for the same name, in every client and every session."""
+    return SENDER_COLOURS[zlib.crc32(name_key(name).encode("utf-8")) % len(SENDER_COLOURS)]
+
+
+def mentions(text: str, name: str | None) -> bool:
+    """Whether ``text`` names ``name`` as a word of its own (case-insensitively)."""
+    if not name:
+        return False
+    pattern = rf"(?<!\w){re.escape(name_key(name))}(?!\w)"
+    return re.search(pattern, name_key(text)) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    text: Text
+    mentions_me: bool = False
+
+
+class LineRenderer:
+    """Turns events into log lines, from the point of view of the user ``own_id``."""
+
+    def __init__(self, tz: tzinfo | None = None) -> None:
+        self.tz = tz  # None: the local time zone
+
+    def clock(self, ts: float) -> str:
+        return datetime.fromtimestamp(ts, self.tz).strftime("%H:%M")
+
+    def _start(self, ts: float | None, history: bool = False) -> Text:
+        if ts is None:
+            ts_text = "     "
+        else:
+            ts_text = self.clock(ts)
+        return Text(ts_text + " ", style=HISTORY_TIME if history else "dim")
+
+    def chat(self, event: Message | Action, own_id: str | None, own_name: str | None) -> LogLine:
+        line = self._start(event.ts, event.history)
+        is_own = event.id == own_id
+        name_style = OWN_NAME if is_own else f"bold {sender_colour(event.name)}"
+        mention = not is_own and mentions(event.text, own_name if own_name != own_id else None)
+        text_style = MENTION if mention else ""
+        if isinstance(event, Action):
+            line.append("* ", style="italic")
+            line.append(event.name, style=name_style)
+            line.append(" ")
+            line.append(event.text, style=f"italic {text_style}".strip())
+        else:
+            line.append(event.name, style=name_style)
+            line.append(" ")
+            line.append(event.text, style=text_style)
+        return LogLine(line, mention)
+
+    def private(self, event: Private, own_name: str | None) -> LogLine:
+        line = self._start(event.ts)
+        outgoing = own_name is not None and name_key(event.sender) == name_key(own_name)
+        chip = f"→ {event.recipient}" if outgoing else f"{event.sender} →"
+        line.append(f"[private] {chip}", style=PRIVATE)
+        line.append(" ")
+        line.append(event.text, style="italic")
+        return LogLine(line, not outgoing)
+
+    def join(self, event: Join) -> LogLine:
+        line = self._start(event.ts)
+        line.append(f"→ {event.name} joined", style=EVENT)
+        return LogLine(line)
+
+    def leave(self, event: Leave) -> LogLine:
+        line = self._start(event.ts)
+        words = LEAVE_WORDS.get(event.reason, f"left ({event.reason})")
+        line.append(f"← {event.name} {words}", style=EVENT)
+        if event.text:
+            line.append(f" ({event.text})", style=EVENT)
+        return LogLine(line)
+
+    def rename(self, event: Rename) -> LogLine:
+        line = self._start(event.ts)
+        line.append(f"~ {event.old} is now {event.new}", style=EVENT)
+        return LogLine(line)
+
+    def who(self, event: Who) -> LogLine:
+        names = sorted((user.name for user in event.users), key=name_key)
+        line = self._start(None)
+        line.append(f"{len(names)} online: ", style="bold")
+        line.append(", ".join(names))
+        return LogLine(line)
+
+    def notice(self, event: Notice) -> LogLine:
+        line = self._start(None)
+        if event.code in (NoticeCode.IDLE_WARNING, NoticeCode.TIMEOUT, NoticeCode.SERVER_FULL):
+            line.append(f" {event.text} ", style=WARNING)
+        elif event.code is NoticeCode.SHUTDOWN:
+            line.append(event.text, style=ERROR)
+        else:
+            line.append(event.text, style="italic")
+        return LogLine(line)
+
+    def error(self, event: Error) -> LogLine:
+        line = self._start(None)
+        line.append(f"! {event.message}", style=ERROR)
+        return LogLine(line)
+
+    def status(self, text: str, *, alarm: bool = False) -> LogLine:
+        """A line from the client itself (connecting, disconnected, ...)."""
+        line = self._start(None)
+        line.append(f"-- {text}", style=ERROR if alarm else "dim italic")
+        return LogLine(line)
+
+    def divider(self, text: str) -> LogLine:
+        return LogLine(Text(f"── {text} ──", style="dim"))

@@ -1,0 +1,55 @@
+"""Who is in the room, as this client knows it, and who "you" are.
+
+Users are tracked by id (``ip:port``), which never changes, because names do. The roster
+is filled from a ``who`` reply and kept current from join, leave and rename events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from chatroom.protocol import Join, Leave, Rename, Welcome, Who, name_key
+
+
+@dataclass
+class Roster:
+    own_id: str | None = None
+    own_name: str | None = None
+    _names: dict[str, str] = field(default_factory=dict)  # id -> name
+
+    def welcome(self, event: Welcome) -> None:
+        """A fresh connection: we know ourselves, and nobody else until ``who`` arrives."""
+        self.own_id, self.own_name = event.id, event.name
+        self._names = {event.id: event.name}
+
+    def apply(self, event: Who | Join | Leave | Rename) -> None:
+        match event:
+            case Who(users=users):
+                self._names = {user.id: user.name for user in users}
+            case Join(id=user_id, name=name):
+                self._names[user_id] = name
+            case Leave(id=user_id):
+                self._names.pop(user_id, None)
+            case Rename(id=user_id, new=new):
+                self._names[user_id] = new
+                if user_id == self.own_id:
+                    self.own_name = new
+
+    def clear(self) -> None:
+        self._names = {}
+
+    def is_own(self, user_id: str) -> bool:
+        return user_id == self.own_id
+
+    def users(self) -> list[tuple[str, str]]:
+        """(id, name) pairs, sorted by name as people read a list: case-insensitively."""
+        return sorted(self._names.items(), key=lambda item: (name_key(item[1]), item[0]))
+
+    def names(self) -> list[str]:
+        return [name for _, name in self.users()]
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, user_id: object) -> bool:
+        return user_id in self._names

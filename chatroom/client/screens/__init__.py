@@ -1,0 +1,1 @@
+"""The client's screens: the chat room and the rename dialog."""

@@ -1,0 +1,352 @@
+"""The chat room: header, log, user list, input and footer, and the one place where
+server events are handled."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList
+
+from chatroom.client.connection import CloseCause, ReconnectPolicy, ServerConnection
+from chatroom.client.messages import LinkChanged, LinkState, ServerEventReceived
+from chatroom.client.outgoing import Refuse, plan_input
+from chatroom.client.render import LineRenderer, LogLine
+from chatroom.client.roster import Roster
+from chatroom.client.screens.rename_dialog import RenameDialog
+from chatroom.client.widgets.chat_input import ChatInput
+from chatroom.client.widgets.chat_log import DEFAULT_SCROLLBACK, ChatLog
+from chatroom.client.widgets.status_header import StatusHeader
+from chatroom.client.widgets.user_list import UserList
+from chatroom.protocol import (
+    Action,
+    Error,
+    ErrorCode,
+    Join,
+    Leave,
+    Message,
+    Notice,
+    NoticeCode,
+    Private,
+    Rename,
+    Welcome,
+    Who,
+    name_key,
+)
+
+NAME_ERRORS = (ErrorCode.NAME_TAKEN, ErrorCode.NAME_INVALID, ErrorCode.BAD_USAGE)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short reason for people: "Connection refused", not asyncio's wording."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
+        return os.strerror(exc.errno)
+    if exc.args and isinstance(exc.args[0], str):
+        return exc.args[0]  # e.g. the server's "server full" notice
+    return str(exc) or type(exc).__name__
+
+
+class ChatScreen(Screen):
+    BINDINGS = [
+        Binding("f2", "rename", "Rename"),
+        Binding("ctrl+r", "reconnect", "Reconnect"),
+        Binding("escape", "focus_input", "Input", show=False),
+    ]
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        wanted_name: str | None = None,
+        *,
+        autoconnect: bool = True,
+        renderer: LineRenderer | None = None,
+        policy: ReconnectPolicy | None = None,
+        max_lines: int = DEFAULT_SCROLLBACK,
+    ) -> None:
+        super().__init__()
+        self.host, self.port = host, port
+        self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.wanted_name = wanted_name
+        self.autoconnect = autoconnect
+        self.renderer = renderer or LineRenderer()
+        self.policy = policy or ReconnectPolicy()
+        self.max_lines = max_lines
+        self.roster = Roster()
+        self.link_state = LinkState.CONNECTING
+        self.connection: ServerConnection | None = None
+        self.ever_connected = False
+        self.rename_dialog: RenameDialog | None = None
+        self._claim_pending = False  # a /nick for --name is on its way
+        self._quiet_who_pending = False  # the /who sent on connect fills the list, not the log
+        self._in_history = False
+        self._last_seq: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(self.address)
+        with Horizontal(id="main"):
+            yield ChatLog(self.max_lines, id="log")
+            yield UserList(id="users")
+        yield ChatInput(
+            self.roster.names,
+            id="input",
+            placeholder="Message, or /help · Enter sends · Tab completes · ↑↓ history",
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(ChatInput).focus()
+        self.query_one(StatusHeader).show_link(self.link_state)
+        if self.autoconnect:
+            self.run_link()
+
+    # --- the connection ----------------------------------------------------------------
+
+    @work(exclusive=True, group="link")
+    async def run_link(self) -> None:
+        """Connect, pass every event on as a message, and reconnect as the policy says."""
+        first_attempt = not self.ever_connected
+        while True:
+            self.post_message(LinkChanged(LinkState.CONNECTING, self.address))
+            try:
+                connection = await ServerConnection.open(self.host, self.port)
+            except (OSError, TimeoutError) as exc:
+                cause, detail = CloseCause.UNREACHABLE, describe_failure(exc)
+            else:
+                self.connection = connection
+                self.policy.connected()
+                first_attempt = False
+                self.post_message(LinkChanged(LinkState.CONNECTED))
+                try:
+                    async for event in connection.events():
+                        self.post_message(ServerEventReceived(event))
+                finally:
+                    await connection.close()
+                cause, detail = connection.cause, str(connection.cause)
+            delay = None if first_attempt else self.policy.next_delay(cause)
+            self.post_message(
+                LinkChanged(LinkState.DISCONNECTED, detail, retry_in=delay, first_attempt=first_attempt)
+            )
+            if delay is None:
+                return
+            await asyncio.sleep(delay)
+
+    def send(self, line: str) -> bool:
+        if self.connection is None or not self.connection.is_open:
+            return False
+        self.connection.send(line)
+        return True
+
+    async def leave_room(self, reason: str | None = None) -> None:
+        """Say goodbye to the room (``/quit``) and close the connection."""
+        connection = self.connection
+        if connection is not None and connection.is_open:
+            connection.send(f"/quit {reason}" if reason else "/quit")
+            await connection.close(timeout=0.5)
+
+    @on(LinkChanged)
+    def link_changed(self, message: LinkChanged) -> None:
+        self.link_state = message.state
+        header = self.query_one(StatusHeader)
+        if message.state is LinkState.CONNECTING:
+            header.show_link(message.state)
+            self.log_line(self.renderer.status(f"connecting to {self.address}…"))
+        elif message.state is LinkState.CONNECTED:
+            self.ever_connected = True
+            header.show_link(message.state)
+        elif message.first_attempt:
+            self.app.fail(f"cannot reach {self.address}: {message.detail}")
+        else:
+            self._disconnected(message)
+        self.refresh_bindings()
+
+    def _disconnected(self, message: LinkChanged) -> None:
+        self.connection = None
+        self.roster.clear()
+        self._refresh_users()
+        if message.retry_in is not None:
+            next_step = f"reconnecting in {message.retry_in:.0f} s"
+            header_detail = message.detail
+        else:
+            next_step = "press ctrl+r to reconnect"
+            header_detail = f"{message.detail} (ctrl+r reconnects)"
+        self.query_one(StatusHeader).show_link(message.state, header_detail)
+        self.log_line(self.renderer.status(f"disconnected: {message.detail}; {next_step}", alarm=True))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "reconnect":
+            return self.link_state is LinkState.DISCONNECTED
+        if action == "rename":
+            return True if self.link_state is LinkState.CONNECTED else None
+        return True
+
+    def action_reconnect(self) -> None:
+        if self.link_state is LinkState.DISCONNECTED:
+            self.policy.connected()
+            self.run_link()
+
+    # --- server events: all of them are handled here -------------------------------------
+
+    @on(ServerEventReceived)
+    def server_event(self, message: ServerEventReceived) -> None:
+        event = message.event
+        render = self.renderer
+        if isinstance(event, Message | Action | Join | Leave | Rename):
+            self._track_order(event)
+        match event:
+            case Welcome():
+                self._welcome(event)
+            case Message() | Action():
+                self._chat(event)
+            case Private():
+                line = render.private(event, self.roster.own_name)
+                self.log_line(line)
+                if line.mentions_me:
+                    self._alert(f"private message from {event.sender}", event.text)
+            case Join() | Leave() | Rename():
+                self.roster.apply(event)
+                self._refresh_users()
+                if isinstance(event, Rename) and self.roster.is_own(event.id):
+                    self._renamed(event)
+                self.log_line(getattr(render, event.type)(event))
+            case Who():
+                self._end_history()
+                self.roster.apply(event)
+                self._refresh_users()
+                if self._quiet_who_pending:
+                    self._quiet_who_pending = False
+                else:
+                    self.log_line(render.who(event))
+            case Notice():
+                self._notice(event)
+            case Error():
+                self._error(event)
+            case _:
+                pass  # format changes and types this version does not know
+
+    def _welcome(self, event: Welcome) -> None:
+        self.roster.welcome(event)
+        self._refresh_users()
+        self._last_seq = None
+        self._in_history = False
+        header = self.query_one(StatusHeader)
+        header.show_name(event.name)
+        self.log_line(self.renderer.status(f"connected as {event.name}"))
+        self._quiet_who_pending = self.send("/who")
+        wanted = self.wanted_name
+        if wanted and name_key(wanted) != name_key(event.name):
+            self._claim_pending = self.send(f"/nick {wanted}")
+
+    def _track_order(self, event: Message | Action | Join | Leave | Rename) -> None:
+        history = isinstance(event, Message | Action) and event.history
+        if history and not self._in_history:
+            self._in_history = True
+            self.log_line(self.renderer.divider("earlier messages"))
+        elif not history and self._in_history:
+            self._end_history()
+        if not history:
+            # seq rises by exactly one per broadcast: a gap means we missed something.
+            if self._last_seq is not None and event.seq != self._last_seq + 1:
+                missed = event.seq - self._last_seq - 1
+                self.log_line(self.renderer.status(f"{missed} event(s) missed", alarm=True))
+            self._last_seq = event.seq
+
+    def _end_history(self) -> None:
+        if self._in_history:
+            self._in_history = False
+            self.log_line(self.renderer.divider("now"))
+
+    def _chat(self, event: Message | Action) -> None:
+        line = self.renderer.chat(event, self.roster.own_id, self.roster.own_name)
+        self.log_line(line)
+        if line.mentions_me and not event.history:
+            self._alert(f"{event.name} mentioned you", event.text)
+
+    def _renamed(self, event: Rename) -> None:
+        self.query_one(StatusHeader).show_name(event.new)
+        self.wanted_name = event.new  # claimed again after a reconnect
+        self._claim_pending = False
+        if self.rename_dialog is not None:
+            self.rename_dialog.server_accepted(event.new)
+
+    def _notice(self, event: Notice) -> None:
+        self.log_line(self.renderer.notice(event))
+        if event.code is NoticeCode.IDLE_WARNING:
+            self.notify(event.text, title="Idle", severity="warning", timeout=10, markup=False)
+        elif event.code in (NoticeCode.TIMEOUT, NoticeCode.SHUTDOWN):
+            self.notify(event.text, severity="error", timeout=10, markup=False)
+
+    def _error(self, event: Error) -> None:
+        if event.code in NAME_ERRORS and self.rename_dialog is not None and self.rename_dialog.pending:
+            self.rename_dialog.server_refused(event.message)
+            return
+        self.log_line(self.renderer.error(event))
+        if event.code in NAME_ERRORS and self._claim_pending:
+            self._claim_pending = False
+            self.open_rename_dialog(reason=event.message)
+
+    def _alert(self, title: str, text: str) -> None:
+        self.app.bell()
+        self.notify(text, title=title, markup=False)
+
+    def _refresh_users(self) -> None:
+        self.query_one(UserList).show(self.roster.users(), self.roster.own_id)
+
+    def log_line(self, line: LogLine) -> None:
+        self.query_one(ChatLog).add(line)
+
+    # --- the user's side -----------------------------------------------------------------
+
+    @on(ChatInput.Submitted, "#input")
+    def submit(self, event: ChatInput.Submitted) -> None:
+        chat_input = self.query_one(ChatInput)
+        text = event.value
+        chat_input.remember(text)
+        chat_input.value = ""
+        plan = plan_input(text)
+        if plan is None:
+            return
+        if isinstance(plan, Refuse):
+            self.log_line(self.renderer.status(plan.reason, alarm=True))
+        elif not self.send(plan.line):
+            self.log_line(self.renderer.status("not connected: nothing was sent", alarm=True))
+
+    @on(OptionList.OptionSelected, "#users")
+    def user_selected(self, event: OptionList.OptionSelected) -> None:
+        name = self.query_one(UserList).name_of(event.option_id)
+        if name is not None:
+            self.query_one(ChatInput).start_private_message(name)
+
+    def action_focus_input(self) -> None:
+        self.query_one(ChatInput).focus()
+
+    def action_rename(self) -> None:
+        if self.link_state is not LinkState.CONNECTED:
+            self.notify("Not connected", severity="warning")
+            return
+        self.open_rename_dialog()
+
+    def open_rename_dialog(self, reason: str | None = None) -> None:
+        if self.rename_dialog is not None:
+            return
+        suggestion = self.wanted_name if reason else None
+
+        def closed(_: str | None) -> None:
+            self.rename_dialog = None
+            self.query_one(ChatInput).focus()
+
+        self.rename_dialog = RenameDialog(
+            self.roster.own_name or "", self._request_rename, reason=reason, suggestion=suggestion
+        )
+        self.app.push_screen(self.rename_dialog, closed)
+
+    def _request_rename(self, name: str) -> bool:
+        return self.send(f"/nick {name}")

@@ -1,0 +1,96 @@
+"""F2: choose a new name, checked as you type, confirmed (or refused) by the server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label
+
+from chatroom.protocol import name_key, name_problem
+
+
+class RenameDialog(ModalScreen[str | None]):
+    """Dismissed with the new name once the server confirms it, or None if cancelled.
+
+    ``request`` sends the rename to the server and says whether it could; the server's
+    answer comes back through :meth:`server_accepted` or :meth:`server_refused`.
+    """
+
+    AUTO_FOCUS = "#new-name"
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self,
+        current: str,
+        request: Callable[[str], bool],
+        *,
+        reason: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        super().__init__()
+        self._current = current
+        self._suggestion = suggestion
+        self._request = request
+        self._reason = reason
+        self.pending: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog") as dialog:
+            dialog.border_title = "Change your name"
+            yield Label(Content.assemble("Current name: ", (self._current, "bold")), id="current")
+            yield Input(value=self._suggestion or self._current, id="new-name", select_on_focus=False)
+            yield Label(Content(self._reason or ""), id="problem")
+            with Horizontal(id="buttons"):
+                yield Button("Rename", variant="primary", id="apply")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        if self._reason:
+            self._show_problem(self._reason, refused=True)
+
+    def _show_problem(self, text: str, *, refused: bool = False, waiting: bool = False) -> None:
+        label = self.query_one("#problem", Label)
+        label.update(Content(text))
+        label.set_class(refused, "refused")
+        label.set_class(waiting, "waiting")
+
+    @on(Input.Changed, "#new-name")
+    def check_as_typed(self, event: Input.Changed) -> None:
+        problem = name_problem(event.value)
+        self.query_one("#apply", Button).disabled = problem is not None
+        self._show_problem(problem or "")
+
+    @on(Input.Submitted, "#new-name")
+    @on(Button.Pressed, "#apply")
+    def apply(self) -> None:
+        name = self.query_one("#new-name", Input).value
+        if (problem := name_problem(name)) is not None:
+            self._show_problem(problem, refused=True)
+            return
+        if name == self._current:
+            self.dismiss(None)
+            return
+        if not self._request(name):
+            self._show_problem("not connected: try again once the client has reconnected", refused=True)
+            return
+        self.pending = name
+        self._show_problem(f"asking the server for {name}…", waiting=True)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def server_accepted(self, new_name: str) -> None:
+        if self.pending is not None and name_key(new_name) == name_key(self.pending):
+            self.dismiss(new_name)
+
+    def server_refused(self, message: str) -> None:
+        self.pending = None
+        self._show_problem(message, refused=True)
+        self.query_one("#new-name", Input).focus()

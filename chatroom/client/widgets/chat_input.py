@@ -1,0 +1,51 @@
+"""The input line: Enter sends, Up/Down walk the history, Tab completes names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from textual.actions import SkipAction
+from textual.binding import Binding
+from textual.widgets import Input
+
+from chatroom.client.completion import TabCompleter
+from chatroom.client.input_history import InputHistory
+
+
+class ChatInput(Input):
+    BINDINGS = [
+        Binding("up", "history_previous", "Previous line", show=False),
+        Binding("down", "history_next", "Next line", show=False),
+        Binding("tab", "complete", "Complete name", show=False),
+    ]
+
+    def __init__(self, names: Callable[[], Iterable[str]], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.history = InputHistory()
+        self._completer = TabCompleter()
+        self._names = names
+
+    def remember(self, line: str) -> None:
+        self.history.add(line)
+
+    def _show(self, value: str | None) -> None:
+        if value is not None:
+            self.value = value
+            self.cursor_position = len(value)
+
+    def action_history_previous(self) -> None:
+        self._show(self.history.previous(self.value))
+
+    def action_history_next(self) -> None:
+        self._show(self.history.next())
+
+    def action_complete(self) -> None:
+        completion = self._completer.complete(self.value, self.cursor_position, self._names())
+        if completion is None:
+            raise SkipAction()  # nothing to complete: let Tab move the focus as usual
+        self.value = completion.value
+        self.cursor_position = completion.cursor
+
+    def start_private_message(self, name: str) -> None:
+        self._show(f"/msg {name} ")
+        self.focus()

@@ -1,0 +1,47 @@
+"""The top line: where we are connected, as whom, and how the connection is doing."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.widgets import Label
+
+from chatroom.client.messages import LinkState
+
+
+class StatusHeader(Horizontal):
+    DEFAULT_CSS = """
+    StatusHeader {
+        height: 1;
+        dock: top;
+        background: $panel;
+        #title { text-style: bold; padding: 0 1; background: $primary; color: $text; }
+        #address { padding: 0 1; color: $text-muted; }
+        #identity { padding: 0 1; width: 1fr; }
+        #link { padding: 0 1; }
+        #link.connected { color: $text-success; }
+        #link.connecting { color: $text-warning; }
+        #link.disconnected { color: $text-error; text-style: bold; }
+    }
+    """
+
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self._address = address
+
+    def compose(self) -> ComposeResult:
+        yield Label("chatroom", id="title")
+        yield Label(Content(self._address), id="address")
+        yield Label("", id="identity")
+        yield Label("", id="link")
+
+    def show_name(self, name: str | None) -> None:
+        self.query_one("#identity", Label).update(
+            Content.assemble(("you are ", "dim"), (name or "", "bold")) if name else Content("")
+        )
+
+    def show_link(self, state: LinkState, detail: str = "") -> None:
+        link = self.query_one("#link", Label)
+        link.update(Content(f"● {state}" + (f": {detail}" if detail else "")))
+        link.set_classes(str(state))

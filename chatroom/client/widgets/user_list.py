@@ -1,0 +1,49 @@
+"""Who is online: the roster as a list, own name marked; selecting a user starts a /msg."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option, OptionDoesNotExist
+
+
+class UserList(OptionList):
+    DEFAULT_CSS = """
+    UserList {
+        width: 22;
+        height: 1fr;
+        border: round $primary 50%;
+        border-title-color: $text;
+        &:focus { border: round $primary; }
+    }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(markup=False, **kwargs)
+        self.border_title = "Users"
+        self._names: dict[str, str] = {}  # option id (user id) -> name
+
+    def show(self, users: list[tuple[str, str]], own_id: str | None) -> None:
+        """Replace the list with ``users`` ((id, name) pairs), keeping the highlight."""
+        highlighted = self.highlighted_option.id if self.highlighted_option else None
+        self._names = dict(users)
+        self.clear_options()
+        self.add_options(
+            Option(
+                Content.assemble((name, "bold"), (" (you)", "dim")) if user_id == own_id else Content(name),
+                id=user_id,
+            )
+            for user_id, name in users
+        )
+        self.border_title = f"Users ({len(users)})"
+        if highlighted is not None:
+            try:
+                self.highlighted = self.get_option_index(highlighted)
+            except OptionDoesNotExist:
+                pass  # that user left
+
+    def name_of(self, option_id: str | None) -> str | None:
+        return self._names.get(option_id) if option_id else None
+
+    def names(self) -> list[str]:
+        return list(self._names.values())
