@@ -1,0 +1,196 @@
+"""The client's plain modules, without Textual and without a network."""
+
+from __future__ import annotations
+
+from datetime import timezone
+
+import pytest
+
+from chatroom.client.completion import TabCompleter
+from chatroom.client.connection import AddressError, CloseCause, ReconnectPolicy, parse_address
+from chatroom.client.input_history import InputHistory
+from chatroom.client.outgoing import Refuse, Send, plan_input
+from chatroom.client.render import LineRenderer, mentions, sender_colour
+from chatroom.client.roster import Roster
+from chatroom.protocol import (
+    DEFAULT_PORT,
+    Action,
+    Join,
+    Leave,
+    LeaveReason,
+    Message,
+    Private,
+    Rename,
+    Welcome,
+    Who,
+    WhoEntry,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("example.org:9000", ("example.org", 9000)),
+        ("127.0.0.1", ("127.0.0.1", DEFAULT_PORT)),
+        ("[::1]:9000", ("::1", 9000)),
+        ("[::1]", ("::1", DEFAULT_PORT)),
+    ],
+)
+def test_parse_address(text, expected):
+    assert parse_address(text) == expected
+
+
+@pytest.mark.parametrize("text", [":9000", "host:0", "host:70000", "host:x", "[::1", "[::1]x"])
+def test_parse_address_refuses(text):
+    with pytest.raises(AddressError):
+        parse_address(text)
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [
+        ("hello", "hello"),
+        ("who", "who"),  # the tutorial's commands are plain text: the server reads them
+        ("rename|Duke", "rename|Duke"),
+        ("/who", "/who"),
+        ("/NICK Duke", "/NICK Duke"),
+        ("/msg bob hi", "/msg bob hi"),
+        ("/me waves", "/me waves"),
+        ("/quit bye", "/quit bye"),
+        ("/help", "/help"),
+        ("/shrug", "//shrug"),  # not a command: chat, escaped so it arrives as typed
+        ("/", "//"),
+        ("//already", "///already"),
+        ("  spaced  ", "  spaced  "),
+    ],
+)
+def test_plan_input_sends(typed, sent):
+    assert plan_input(typed) == Send(sent)
+
+
+def test_plan_input_keeps_the_connection_in_json():
+    assert isinstance(plan_input("/format text"), Refuse)
+
+
+@pytest.mark.parametrize("typed", ["", "   "])
+def test_plan_input_sends_nothing_for_blank_lines(typed):
+    assert plan_input(typed) is None
+
+
+def test_history_walks_back_and_forth_and_restores_the_draft():
+    history = InputHistory()
+    for line in ["one", "two", "three"]:
+        history.add(line)
+    assert history.previous("draft") == "three"
+    assert history.previous("three") == "two"
+    assert history.previous("two") == "one"
+    assert history.previous("one") is None  # oldest: stay
+    assert history.next() == "two"
+    assert history.next() == "three"
+    assert history.next() == "draft"
+    assert history.next() is None  # not browsing any more
+
+
+def test_history_skips_repeats_and_is_bounded():
+    history = InputHistory(limit=3)
+    for line in ["a", "a", "b", "c", "d"]:
+        history.add(line)
+    assert len(history) == 3
+    assert [history.previous(""), history.previous(""), history.previous("")] == ["d", "c", "b"]
+
+
+def test_completion_of_a_name_first_on_the_line_cycles_through_matches():
+    completer = TabCompleter()
+    names = ["alice", "Alfred", "bob"]
+    first = completer.complete("al", 2, names)
+    assert first is not None and (first.value, first.cursor) == ("Alfred: ", 8)
+    second = completer.complete(first.value, first.cursor, names)
+    assert second is not None and second.value == "alice: "
+    third = completer.complete(second.value, second.cursor, names)
+    assert third is not None and third.value == "Alfred: "
+
+
+def test_completion_inside_a_line_keeps_the_rest():
+    completer = TabCompleter()
+    done = completer.complete("/msg b hello", 6, ["bob", "carol"])
+    assert done is not None
+    assert (done.value, done.cursor) == ("/msg bob  hello", 9)
+
+
+def test_completion_of_commands_and_nothing_to_complete():
+    completer = TabCompleter()
+    done = completer.complete("/ni", 3, [])
+    assert done is not None and done.value == "/nick "
+    assert completer.complete("/for", 4, []) is None  # /format is not offered
+    assert completer.complete("zed", 3, ["bob"]) is None
+    assert completer.complete("", 0, ["bob"]) is None
+    assert completer.complete("hi ", 3, ["bob"]) is None
+
+
+def test_roster_follows_events_by_id():
+    roster = Roster()
+    roster.welcome(Welcome(id="1.1.1.1:1", name="1.1.1.1:1", idle_timeout=60, users=2))
+    roster.apply(
+        Who(users=(WhoEntry("1.1.1.1:1", "1.1.1.1:1", 0), WhoEntry("2.2.2.2:2", "zed", 3)))
+    )
+    roster.apply(Join(seq=1, ts=0, id="3.3.3.3:3", name="Amy"))
+    roster.apply(Rename(seq=2, ts=0, id="1.1.1.1:1", old="1.1.1.1:1", new="me"))
+    roster.apply(Rename(seq=3, ts=0, id="2.2.2.2:2", old="zed", new="bea"))
+    assert roster.names() == ["Amy", "bea", "me"]
+    assert roster.own_name == "me"
+    roster.apply(Leave(seq=4, ts=0, id="3.3.3.3:3", name="Amy", reason=LeaveReason.QUIT))
+    assert roster.users() == [("2.2.2.2:2", "bea"), ("1.1.1.1:1", "me")]
+    assert len(roster) == 2
+
+
+def test_rendering_keeps_markup_and_brackets_verbatim():
+    render = LineRenderer(timezone.utc)
+    line = render.chat(
+        Message(seq=1, ts=3600, id="x:1", name="a[/]b", text="[bold]x[/bold]"), "me:1", "me"
+    )
+    assert line.text.plain == "01:00 a[/]b [bold]x[/bold]"
+    assert not line.mentions_me
+
+
+def test_rendering_marks_mentions_of_own_name_but_not_own_lines():
+    render = LineRenderer(timezone.utc)
+    theirs = render.chat(Message(seq=1, ts=0, id="x:1", name="bob", text="hi Ann!"), "me:1", "ann")
+    mine = render.chat(Message(seq=2, ts=0, id="me:1", name="ann", text="I am ann"), "me:1", "ann")
+    action = render.chat(Action(seq=3, ts=0, id="x:1", name="bob", text="waves"), "me:1", "ann")
+    assert theirs.mentions_me and not mine.mentions_me
+    assert action.text.plain == "00:00 * bob waves"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [("hey ann", "ann", True), ("annie", "ann", False), ("ANN: yo", "ann", True),
+     ("x.y", "x.y", True), ("anything", None, False)],
+)
+def test_mentions(text, name, expected):
+    assert mentions(text, name) is expected
+
+
+def test_private_lines_show_direction():
+    render = LineRenderer(timezone.utc)
+    incoming = render.private(Private(ts=0, sender="bob", recipient="ann", text="psst"), "ann")
+    outgoing = render.private(Private(ts=0, sender="ann", recipient="bob", text="yes"), "ann")
+    assert incoming.text.plain == "00:00 [private] bob → psst" and incoming.mentions_me
+    assert outgoing.text.plain == "00:00 [private] → bob yes" and not outgoing.mentions_me
+
+
+def test_sender_colour_is_stable_and_ignores_case():
+    assert sender_colour("Bob") == sender_colour("bob")
+    assert len({sender_colour(f"user{i}") for i in range(50)}) > 5
+
+
+def test_reconnect_policy_backs_off_and_resets():
+    policy = ReconnectPolicy(initial=1, factor=2, maximum=5, jitter=0)
+    delays = [policy.next_delay(CloseCause.LOST) for _ in range(5)]
+    assert delays == [1, 2, 4, 5, 5]
+    policy.connected()
+    assert policy.next_delay(CloseCause.SHUTDOWN) == 1
+
+
+@pytest.mark.parametrize("cause", [CloseCause.IDLE_TIMEOUT, CloseCause.QUIT])
+def test_reconnect_policy_waits_for_the_user_after_idle_timeout_or_quit(cause):
+    assert ReconnectPolicy().next_delay(cause) is None
