@@ -40,6 +40,8 @@ class LineDecoder:
 
     def feed(self, data: bytes) -> list[str | LineTooLong]:
         """Add received bytes; return the lines (and too-long reports) they complete."""
+        if not data:  # nothing new: keep waiting for a "\n" that may follow a "\r"
+            return []
         buffer = self._buffer
         start = len(buffer)
         buffer += data
