@@ -1,0 +1,203 @@
+"""The real ``chatroom-server`` process: start-up line, flags, signals, and the real ``nc``."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Peer
+
+SERVER_SCRIPT = Path(sys.executable).with_name("chatroom-server")
+NC = shutil.which("nc")
+
+
+def _server_command(*flags: str) -> list[str]:
+    assert SERVER_SCRIPT.exists(), "chatroom-server is not installed next to this Python"
+    return [str(SERVER_SCRIPT), "--host", "127.0.0.1", *flags]
+
+
+class ServerProcess:
+    def __init__(self, *flags: str, module: bool = False) -> None:
+        command = (
+            [sys.executable, "-m", "chatroom.server", "--host", "127.0.0.1", *flags]
+            if module
+            else _server_command(*flags)
+        )
+        self.proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.banner = self.proc.stdout.readline()
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.banner)
+        assert match, f"no start-up line: {self.banner!r} {self.proc.stderr.read()!r}"
+        self.port = int(match.group(1))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def server_process():
+    started: list[ServerProcess] = []
+
+    def start(*flags: str, module: bool = False) -> ServerProcess:
+        process = ServerProcess("--port", "0", *flags, module=module)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def test_start_up_line_says_how_to_join(server_process):
+    server = server_process()
+    assert server.banner.strip() == (
+        f"chatroom listening on 127.0.0.1:{server.port} - join with: nc 127.0.0.1 {server.port}"
+    )
+
+
+def test_python_dash_m_works(server_process):
+    server = server_process(module=True)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        assert sock.recv(4096).startswith(b"*** Welcome")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_signal_shuts_down_gracefully(server_process, signum):
+    server = server_process()
+    peers = [await Peer.connect(server.port) for _ in range(3)]
+    for peer in peers:
+        await peer.until_contains(f"{peer.local_id} joined")
+    await peers[0].to_json()
+    started = time.monotonic()
+    server.proc.send_signal(signum)
+    notice = await peers[0].until_event("notice")
+    assert notice["code"] == "shutdown"
+    for peer in peers[1:]:
+        assert await peer.until_contains("shutting down") == "*** the server is shutting down"
+    for peer in peers:
+        await peer.closed()
+    code = await asyncio.to_thread(server.proc.wait, 5)
+    assert code == 0
+    assert time.monotonic() - started < 2.0
+    assert "Traceback" not in server.proc.stderr.read()
+    for peer in peers:
+        await peer.close()
+
+
+def test_port_in_use_is_one_clear_line():
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = subprocess.run(
+            _server_command("--port", str(port)), capture_output=True, text=True, timeout=10
+        )
+    assert result.returncode != 0
+    assert result.stderr == (
+        f"chatroom-server: cannot listen on 127.0.0.1:{port}: address already in use\n"
+    )
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("flags", "complaint"),
+    [
+        (["--port", "nope"], "--port"),
+        (["--port", "70000"], "--port"),
+        (["--idle-timeout", "-1"], "--idle-timeout"),
+        (["--max-line", "0"], "--max-line"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_flag_is_one_clear_line(flags, complaint):
+    result = subprocess.run(_server_command(*flags), capture_output=True, text=True, timeout=10)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and complaint in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_documents_every_flag():
+    result = subprocess.run(_server_command("--help"), capture_output=True, text=True, timeout=10)
+    assert result.returncode == 0
+    for flag in ("--host", "--port", "--idle-timeout", "--history", "--max-line",
+                 "--max-clients", "--max-per-ip", "--rate", "--burst", "--max-sendq",
+                 "--log-level"):
+        assert flag in result.stdout
+
+
+def test_log_records_connects_renames_and_disconnects_but_not_chat(server_process):
+    server = server_process()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"top secret words\n/nick Logged\n/quit\n")
+        while sock.recv(4096):
+            pass
+    server.proc.send_signal(signal.SIGTERM)
+    server.proc.wait(5)
+    log = server.proc.stderr.read()
+    assert "connect 127.0.0.1:" in log
+    assert "-> Logged" in log
+    assert "disconnect" in log and "quit" in log
+    assert "top secret" not in log
+
+
+@pytest.fixture
+def nc() -> str:
+    assert NC, "the nc binary is missing: .ci/run installs netcat-openbsd"
+    return NC
+
+
+def test_two_real_nc_users_chat(server_process, nc):
+    server = server_process()
+    first = subprocess.Popen([nc, "127.0.0.1", str(server.port)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    second = subprocess.Popen([nc, "127.0.0.1", str(server.port)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().startswith("*** Welcome")
+        first_joined = first.stdout.readline()
+        assert second.stdout.readline().startswith("*** Welcome")
+        second_joined = second.stdout.readline()
+        assert first.stdout.readline() == second_joined
+        first.stdin.write("rename|Duke\n")
+        first.stdin.flush()
+        assert second.stdout.readline().endswith("is now Duke\n")
+        assert first.stdout.readline().endswith("is now Duke\n")
+        second.stdin.write("hello from nc\n")
+        second.stdin.flush()
+        name = second_joined.split()[1]
+        assert first.stdout.readline() == f"<{name}> hello from nc\n"
+        assert first_joined.startswith("*** 127.0.0.1:")
+    finally:
+        for proc in (first, second):
+            proc.kill()
+            proc.wait()
+
+
+def test_nc_half_close_prints_the_who_reply(server_process, nc):
+    server = server_process()
+    result = subprocess.run([nc, "-N", "127.0.0.1", str(server.port)], input="who\n",
+                            capture_output=True, text=True, timeout=10)
+    assert "Online users (1):" in result.stdout
+    assert result.returncode == 0
+
+
+def test_server_survives_a_garbage_storm_from_nc(server_process, nc):
+    server = server_process("--max-line", "64", "--rate", "1000")
+    garbage = bytes(range(256)) * 64 + b"\xff" * 1000 + b"\r\r\n\n" + b"x" * 5000
+    subprocess.run([nc, "-N", "127.0.0.1", str(server.port)], input=garbage,
+                   capture_output=True, timeout=10)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        assert sock.recv(4096).startswith(b"*** Welcome")
+    assert server.proc.poll() is None
