@@ -55,3 +55,21 @@ async def eventually(condition: Callable[[], Any], pilot=None, deadline: float =
             await pilot.pause(0.02)
         else:
             await asyncio.sleep(0.02)
+
+
+def log_text(app) -> str:
+    """The message log of a running ChatApp as plain text, one rendered line per line."""
+    from chatroom.client.widgets.chat_log import ChatLog
+
+    return "\n".join(app.chat.query_one(ChatLog).plain_lines())
+
+
+async def submit(pilot, text: str) -> None:
+    """Type ``text`` into the input line (as a paste would) and press Enter."""
+    from chatroom.client.widgets.chat_input import ChatInput
+
+    chat_input = pilot.app.chat.query_one(ChatInput)
+    chat_input.focus()
+    chat_input.value = text
+    chat_input.cursor_position = len(text)
+    await pilot.press("enter")

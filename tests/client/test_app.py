@@ -1,0 +1,242 @@
+"""The Textual app (Pilot) against a real server, with nc-like peers in the same room."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timezone
+
+from chat_helpers import eventually, log_text, submit
+
+from chatroom.client.app import ChatApp
+from chatroom.client.connection import ReconnectPolicy
+from chatroom.client.messages import LinkState, ServerEventReceived
+from chatroom.client.screens.rename_dialog import RenameDialog
+from chatroom.client.widgets.chat_input import ChatInput
+from chatroom.client.widgets.status_header import StatusHeader
+from chatroom.client.widgets.user_list import UserList
+from chatroom.protocol import Notice, NoticeCode
+from textual.widgets import Input, Label
+
+SIZE = (140, 40)  # wide enough that the lines tested for do not wrap
+
+
+def client(port: int, name: str | None = "ann", **options) -> ChatApp:
+    options.setdefault("tz", timezone.utc)
+    options.setdefault("policy", ReconnectPolicy(initial=0.1, maximum=0.2, jitter=0))
+    return ChatApp("127.0.0.1", port, name, **options)
+
+
+def own_name(app: ChatApp) -> str | None:
+    return app.chat.roster.own_name
+
+
+def header_text(app: ChatApp) -> str:
+    header = app.chat.query_one(StatusHeader)
+    return " ".join(str(label.content) for label in header.query(Label))
+
+
+async def joined(pilot, name: str = "ann") -> None:
+    """Connected, named ``name``, and the user list filled from /who."""
+    app = pilot.app
+    await eventually(lambda: own_name(app) == name and not app.chat._quiet_who_pending, pilot)
+
+
+async def test_chat_in_both_directions_shows_remote_text_verbatim(room, join_nc):
+    nc = await join_nc(room, "a[/]b")
+    app = client(room.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await joined(pilot)
+        await nc.say("[bold]x[/bold] hi")
+        await eventually(lambda: "a[/]b [bold]x[/bold] hi" in log_text(app), pilot)
+
+        await submit(pilot, "hello from ann")
+        assert await nc.read_until("hello from ann") == "<ann> hello from ann"
+        await submit(pilot, "/shrug")
+        assert await nc.read_until("shrug") == "<ann> /shrug"
+        await submit(pilot, "/me waves")
+        assert "waves" in await nc.read_until("waves")
+        await eventually(lambda: "* ann waves" in log_text(app), pilot)
+
+        await nc.say("/msg ann psst")
+        await eventually(lambda: "[private] a[/]b → psst" in log_text(app), pilot)
+
+
+async def test_mention_of_own_name_notifies(room, join_nc):
+    nc = await join_nc(room, "bob")
+    app = client(room.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await joined(pilot)
+        await nc.say("ann: are you there?")
+        await eventually(lambda: "bob mentioned you" in [n.title for n in app._notifications], pilot)
+
+
+async def test_user_list_follows_join_rename_and_leave(room, join_nc):
+    app = client(room.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await joined(pilot)
+        users = app.chat.query_one(UserList)
+        assert users.names() == ["ann"] and users.border_title == "Users (1)"
+        assert "(you)" in str(users.get_option_at_index(0).prompt)
+
+        nc = await join_nc(room)
+        await eventually(lambda: nc.id in users.names(), pilot)
+        assert users.border_title == "Users (2)"
+        await nc.say("rename|zed")
+        await eventually(lambda: users.names() == ["ann", "zed"], pilot)
+        await nc.say("/quit later")
+        await eventually(lambda: users.names() == ["ann"], pilot)
+        assert users.border_title == "Users (1)"
+        assert "zed left (later)" in log_text(app)
+
+
+async def test_selecting_a_user_starts_a_private_message(room, join_nc):
+    await join_nc(room, "bob")
+    app = client(room.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await joined(pilot)
+        users = app.chat.query_one(UserList)
+        await eventually(lambda: "bob" in users.names(), pilot)
+        users.focus()
+        bob = next(option.id for option in users.options if users.name_of(option.id) == "bob")
+        users.highlighted = users.get_option_index(bob)
+        await pilot.press("enter")
+        chat_input = app.chat.query_one(ChatInput)
+        assert chat_input.value == "/msg bob " and chat_input.has_focus
+
+
+async def test_rename_dialog_checks_as_you_type_and_closes_on_success(room, join_nc):
+    nc = await join_nc(room)
+    app = client(room.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await joined(pilot)
+        await pilot.press("f2")
+        dialog = app.screen
+        assert isinstance(dialog, RenameDialog)
+        name_input = dialog.query_one("#new-name", Input)
+        assert name_input.has_focus and name_input.value == "ann"
+
+        await pilot.press("backspace", "backspace", "backspace", "space")
+        problem = dialog.query_one("#problem", Label)
+        assert "spaces" in str(problem.content)
+        assert dialog.query_one("#apply").disabled
+        await pilot.press("backspace", *"zoë")
+        assert str(problem.content) == ""
+
+        await pilot.press("enter")
+        await eventually(lambda: not isinstance(app.screen, RenameDialog), pilot)
+        assert own_name(app) == "zoë"
+        assert "zoë" in header_text(app)
+        assert (await nc.read_until("ann is now")).endswith("ann is now zoë")
+
+
+async def test_rename_dialog_shows_a_taken_name_and_stays_open(room, join_nc):
+    await join_nc(room, "bob")
+    app = client(room.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await joined(pilot)
+        await pilot.press("f2", "ctrl+u", *"BOB", "enter")
+        dialog = app.screen
+        assert isinstance(dialog, RenameDialog)
+        problem = dialog.query_one("#problem", Label)
+        await eventually(lambda: "taken" in str(problem.content), pilot)
+        assert problem.has_class("refused")
+        assert own_name(app) == "ann"
+        await pilot.press("escape")
+        assert not isinstance(app.screen, RenameDialog)
+
+
+async def test_a_taken_name_at_start_opens_the_rename_dialog(room, join_nc):
+    await join_nc(room, "ann")
+    app = client(room.port, "Ann")
+    async with app.run_test(size=SIZE) as pilot:
+        await eventually(lambda: isinstance(app.screen, RenameDialog), pilot)
+        dialog = app.screen
+        assert "taken" in str(dialog.query_one("#problem", Label).content)
+        assert dialog.query_one("#new-name", Input).value == "Ann"
+        await pilot.press("ctrl+u", *"ann2", "enter")
+        await eventually(lambda: own_name(app) == "ann2", pilot)
+
+
+async def test_input_history_and_tab_completion(room, join_nc):
+    await join_nc(room, "bobby")
+    app = client(room.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await joined(pilot)
+        chat_input = app.chat.query_one(ChatInput)
+        for line in ["first", "second"]:
+            await pilot.press(*line, "enter")
+        assert chat_input.value == ""
+        await pilot.press(*"dra")
+        await pilot.press("up")
+        assert chat_input.value == "second"
+        await pilot.press("up")
+        assert chat_input.value == "first"
+        await pilot.press("down", "down")
+        assert chat_input.value == "dra"
+
+        await pilot.press("ctrl+u", *"bo", "tab")
+        assert chat_input.value == "bobby: "
+        assert chat_input.has_focus
+        await pilot.press(*"hi", "enter")
+        await eventually(lambda: "ann bobby: hi" in log_text(app), pilot)
+
+
+async def test_server_going_away_is_shown_and_the_client_reconnects(make_room, join_nc):
+    room = await make_room()
+    port = room.port
+    app = client(port)
+    async with app.run_test(size=SIZE) as pilot:
+        await joined(pilot)
+        await room.shutdown()
+        await eventually(lambda: "server shut down" in header_text(app), pilot)
+        assert "disconnected: server shut down; reconnecting" in log_text(app)
+        assert app.chat.query_one(UserList).names() == []
+
+        await make_room(port=port)
+        await eventually(lambda: app.chat.link_state is LinkState.CONNECTED and own_name(app) == "ann", pilot)
+        assert "● connected" in header_text(app)
+
+
+async def test_idle_timeout_waits_for_the_user_to_reconnect(make_room):
+    room = await make_room(idle_timeout=0.5)
+    app = client(room.port, name=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await eventually(lambda: "idle timeout (ctrl+r reconnects)" in header_text(app), pilot)
+        text = log_text(app)
+        assert "press ctrl+r to reconnect" in text
+        assert app.chat.check_action("reconnect", ())
+        await asyncio.sleep(0.4)  # longer than the retry delay: no reconnect on its own
+        assert app.chat.link_state is LinkState.DISCONNECTED
+
+        await pilot.press("ctrl+r")
+        await eventually(lambda: log_text(app).count("connected as") == 2, pilot)
+
+
+async def test_idle_warning_is_shown_prominently(room):
+    app = client(room.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await joined(pilot)
+        warning = Notice(NoticeCode.IDLE_WARNING, "you will be disconnected in 10 s")
+        app.chat.post_message(ServerEventReceived(warning))
+        await eventually(lambda: "disconnected in 10 s" in log_text(app), pilot)
+        assert [n.severity for n in app._notifications] == ["warning"]
+
+
+async def test_ctrl_q_says_goodbye_and_exits_cleanly(room, join_nc):
+    nc = await join_nc(room, "bob")
+    app = client(room.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await joined(pilot)
+        await pilot.press("ctrl+q")
+    assert app.return_code == 0 and app.failure is None
+    assert "ann left" in await nc.read_until("ann left")
+
+
+async def test_an_unreachable_server_ends_the_app_with_a_reason(room):
+    port = room.port
+    await room.shutdown()
+    app = client(port)
+    async with app.run_test(size=SIZE) as pilot:
+        await eventually(lambda: app.failure is not None, pilot)
+    assert app.return_code == 1
+    assert app.failure == f"cannot reach 127.0.0.1:{port}: Connection refused"
