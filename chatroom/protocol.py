@@ -258,7 +258,7 @@ def decode_json(line: str) -> Event | UnknownEvent:
     """Parse one JSON line from the server. Raises :class:`ProtocolError` if malformed."""
     try:
         data = json.loads(line)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise ProtocolError(f"not JSON: {line[:80]!r}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ProtocolError(f"not a protocol event: {line[:80]!r}")
@@ -343,7 +343,8 @@ def decode_json(line: str) -> Event | UnknownEvent:
                     return UnknownEvent(type=kind, data=data)
             case "format":
                 return FormatChanged(format=OutputFormat(_require(data, "format", str)))
-    except ValueError as exc:  # ProtocolError, or an enum value we do not know
+    # ProtocolError, an enum value we do not know, or an integer too large for a float
+    except (ValueError, OverflowError) as exc:
         raise ProtocolError(f"bad {kind!r} event: {exc}") from exc
     return UnknownEvent(type=kind, data=data)
 
