@@ -58,7 +58,7 @@ class ErrorCode(StrEnum):
 SLASH_COMMANDS = frozenset({"who", "names", "nick", "msg", "me", "quit", "help", "format"})
 
 
-# --- events -------------------------------------------------------------------------------
+# --- events
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +175,16 @@ class UnknownEvent:
 
 
 Event = (
-    Welcome | Message | Action | Join | Leave | Rename | Private | Who | Notice | Error
+    Welcome
+    | Message
+    | Action
+    | Join
+    | Leave
+    | Rename
+    | Private
+    | Who
+    | Notice
+    | Error
     | FormatChanged
 )
 # Events that take a room-wide sequence number: everyone in the room sees them, in one order.
@@ -186,7 +195,7 @@ class ProtocolError(ValueError):
     """A line from the server that is not a valid protocol event."""
 
 
-# --- JSON form ------------------------------------------------------------------------------
+# --- JSON form
 
 _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -349,7 +358,7 @@ def decode_json(line: str) -> Event | UnknownEvent:
     return UnknownEvent(type=kind, data=data)
 
 
-# --- rules both sides apply -------------------------------------------------------------------
+# --- rules both sides apply
 
 
 def name_problem(name: str) -> str | None:

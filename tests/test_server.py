@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 
@@ -36,8 +35,10 @@ async def test_several_senders_are_seen_in_one_order_by_everyone(server, make_pe
         await peer.to_json()
     per_sender = 25
     await asyncio.gather(
-        *(peer.send("".join(f"m{i}-{n}\n" for n in range(per_sender)).encode())
-          for i, peer in enumerate(peers))
+        *(
+            peer.send("".join(f"m{i}-{n}\n" for n in range(per_sender)).encode())
+            for i, peer in enumerate(peers)
+        )
     )
     seen = []
     for peer in peers:
@@ -109,7 +110,7 @@ async def test_private_message_goes_to_sender_and_receiver_only(server, make_pee
     await bob.send("/nick bob")
     await alice.until_contains("is now bob")
     await alice.send("/msg BOB psst")  # names match case-insensitively
-    expected = "[private] {} -> bob: psst".format(alice.local_id)
+    expected = f"[private] {alice.local_id} -> bob: psst"
     assert await alice.line() == expected
     assert await bob.until_contains("[private]") == expected
     await carol.send("/msg nobody hi")
@@ -158,11 +159,15 @@ async def test_json_mode_every_type(server, make_peer):
     alice, bob = await make_peer(server), await make_peer(server)
     await bob.send("before json")
     await alice.send("/format json")
-    assert await alice.until(lambda l: l.startswith("{")) == '{"type":"format","format":"json"}'
+    first_json = await alice.until(lambda line: line.startswith("{"))
+    assert first_json == '{"type":"format","format":"json"}'
     welcome = await alice.event()
     assert welcome == {
-        "type": "welcome", "id": alice.local_id, "name": alice.local_id,
-        "idle_timeout": 0.0, "users": 2,
+        "type": "welcome",
+        "id": alice.local_id,
+        "name": alice.local_id,
+        "idle_timeout": 0.0,
+        "users": 2,
     }
     history = await alice.event()
     assert history["type"] == "message" and history["history"] is True
@@ -176,12 +181,23 @@ async def test_json_mode_every_type(server, make_peer):
     assert action["type"] == "action" and action["seq"] == message["seq"] + 1
     await bob.send("/nick bob")
     rename = await alice.event()
-    assert rename == {"type": "rename", "seq": action["seq"] + 1, "ts": rename["ts"],
-                      "id": bob.local_id, "old": bob.local_id, "new": "bob"}
+    assert rename == {
+        "type": "rename",
+        "seq": action["seq"] + 1,
+        "ts": rename["ts"],
+        "id": bob.local_id,
+        "old": bob.local_id,
+        "new": "bob",
+    }
     await bob.send("/msg " + alice.local_id + " secret")
     private = await alice.event()
-    assert private == {"type": "private", "ts": private["ts"], "from": "bob",
-                       "to": alice.local_id, "text": "secret"}
+    assert private == {
+        "type": "private",
+        "ts": private["ts"],
+        "from": "bob",
+        "to": alice.local_id,
+        "text": "secret",
+    }
     await alice.send("/who")
     who = await alice.event()
     assert who["type"] == "who"
@@ -196,12 +212,24 @@ async def test_json_mode_every_type(server, make_peer):
     assert (await alice.event())["code"] == "unknown_user"
     await bob.send("/quit bye")
     leave = await alice.event()
-    assert leave == {"type": "leave", "seq": rename["seq"] + 1, "ts": leave["ts"],
-                     "id": bob.local_id, "name": "bob", "reason": "quit", "text": "bye"}
+    assert leave == {
+        "type": "leave",
+        "seq": rename["seq"] + 1,
+        "ts": leave["ts"],
+        "id": bob.local_id,
+        "name": "bob",
+        "reason": "quit",
+        "text": "bye",
+    }
     carol = await make_peer(server, joined=False)
     join = await alice.event()
-    assert join == {"type": "join", "seq": leave["seq"] + 1, "ts": join["ts"],
-                    "id": carol.local_id, "name": carol.local_id}
+    assert join == {
+        "type": "join",
+        "seq": leave["seq"] + 1,
+        "ts": join["ts"],
+        "id": carol.local_id,
+        "name": carol.local_id,
+    }
 
 
 async def test_json_lines_are_compact(server, make_peer):
@@ -332,7 +360,9 @@ async def test_invalid_utf8_is_replaced_not_fatal(server, make_peer):
 async def test_escape_sequences_never_reach_other_terminals(server, make_peer):
     alice, bob = await make_peer(server), await make_peer(server)
     await alice.until_contains("joined")
-    await alice.send(b"\x1b[2J\x1b]0;pwned\x07red \x1b[31mtext\x1b[0m\x08\x7f" + "\u009b31m\r\n".encode())
+    await alice.send(
+        b"\x1b[2J\x1b]0;pwned\x07red \x1b[31mtext\x1b[0m\x08\x7f" + "\u009b31m\r\n".encode()
+    )
     raw = await bob.reader.readline()
     assert raw == f"<{alice.local_id}> red text\n".encode()
     assert b"\x1b" not in raw and b"\r" not in raw

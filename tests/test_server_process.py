@@ -131,9 +131,19 @@ def test_bad_flag_is_one_clear_line(flags, complaint):
 def test_help_documents_every_flag():
     result = subprocess.run(_server_command("--help"), capture_output=True, text=True, timeout=10)
     assert result.returncode == 0
-    for flag in ("--host", "--port", "--idle-timeout", "--history", "--max-line",
-                 "--max-clients", "--max-per-ip", "--rate", "--burst", "--max-sendq",
-                 "--log-level"):
+    for flag in (
+        "--host",
+        "--port",
+        "--idle-timeout",
+        "--history",
+        "--max-line",
+        "--max-clients",
+        "--max-per-ip",
+        "--rate",
+        "--burst",
+        "--max-sendq",
+        "--log-level",
+    ):
         assert flag in result.stdout
 
 
@@ -160,10 +170,18 @@ def nc() -> str:
 
 def test_two_real_nc_users_chat(server_process, nc):
     server = server_process()
-    first = subprocess.Popen([nc, "127.0.0.1", str(server.port)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
-    second = subprocess.Popen([nc, "127.0.0.1", str(server.port)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [nc, "127.0.0.1", str(server.port)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    second = subprocess.Popen(
+        [nc, "127.0.0.1", str(server.port)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert first.stdout.readline().startswith("*** Welcome")
         first_joined = first.stdout.readline()
@@ -187,8 +205,13 @@ def test_two_real_nc_users_chat(server_process, nc):
 
 def test_nc_half_close_prints_the_who_reply(server_process, nc):
     server = server_process()
-    result = subprocess.run([nc, "-N", "127.0.0.1", str(server.port)], input="who\n",
-                            capture_output=True, text=True, timeout=10)
+    result = subprocess.run(
+        [nc, "-N", "127.0.0.1", str(server.port)],
+        input="who\n",
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     assert "Online users (1):" in result.stdout
     assert result.returncode == 0
 
@@ -196,8 +219,9 @@ def test_nc_half_close_prints_the_who_reply(server_process, nc):
 def test_server_survives_a_garbage_storm_from_nc(server_process, nc):
     server = server_process("--max-line", "64", "--rate", "1000")
     garbage = bytes(range(256)) * 64 + b"\xff" * 1000 + b"\r\r\n\n" + b"x" * 5000
-    subprocess.run([nc, "-N", "127.0.0.1", str(server.port)], input=garbage,
-                   capture_output=True, timeout=10)
+    subprocess.run(
+        [nc, "-N", "127.0.0.1", str(server.port)], input=garbage, capture_output=True, timeout=10
+    )
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         assert sock.recv(4096).startswith(b"*** Welcome")
     assert server.proc.poll() is None

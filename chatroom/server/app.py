@@ -140,14 +140,18 @@ class ChatServer:
                 name = self.room.name_of(conn.conn_id)
                 conn.abort()
                 if name is not None:
-                    log.info("disconnect %s (%s): slow (send queue over %d bytes)",
-                             conn.peer, name, self.config.max_sendq)
+                    log.info(
+                        "disconnect %s (%s): slow (send queue over %d bytes)",
+                        conn.peer,
+                        name,
+                        self.config.max_sendq,
+                    )
                     self.apply(self.room.disconnect(conn.conn_id, LeaveReason.SLOW, time.time()))
         dirty, self._dirty = self._dirty, []
         for conn in dirty:
             conn.flush()
 
-    # --- shutdown ----------------------------------------------------------------------------------
+    # --- shutdown ---
 
     async def shutdown(self) -> None:
         """Stop accepting, tell everyone, flush, and close; drop stragglers after the grace."""
@@ -158,7 +162,9 @@ class ChatServer:
         try:
             await asyncio.wait_for(self._all_closed.wait(), self.config.shutdown_grace)
         except TimeoutError:
-            log.warning("shutdown: dropping %d connections that did not drain", len(self._connections))
+            log.warning(
+                "shutdown: dropping %d connections that did not drain", len(self._connections)
+            )
             for conn in list(self._connections.values()):
                 conn.abort()
             await asyncio.sleep(0)

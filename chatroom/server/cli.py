@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import logging
 import resource
@@ -58,38 +59,78 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Run one chat room over TCP. Join it with `nc HOST PORT` or chatroom-client.",
     )
-    parser.add_argument("--host", default=d.host, help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=_port, default=DEFAULT_PORT,
-                        help="TCP port; 0 picks a free one (default: %(default)s)")
-    parser.add_argument("--idle-timeout", type=_non_negative(float), default=d.idle_timeout,
-                        metavar="SECONDS",
-                        help="disconnect a user who sends no line for this long; 0 disables "
-                             "(default: %(default)g)")
-    parser.add_argument("--history", type=_non_negative(int), default=d.history, metavar="N",
-                        help="chat messages replayed to a newcomer (default: %(default)s)")
-    parser.add_argument("--max-line", type=_positive_int, default=d.max_line, metavar="BYTES",
-                        help="longest line a client may send, line ending not counted "
-                             "(default: %(default)s)")
-    parser.add_argument("--max-clients", type=_positive_int, default=d.max_clients, metavar="N",
-                        help="users online at once; later ones get 'server full' "
-                             "(default: %(default)s)")
-    parser.add_argument("--max-per-ip", type=_positive_int, default=d.max_per_ip, metavar="N",
-                        help="connections from one remote address; loopback is exempt "
-                             "(default: %(default)s)")
-    parser.add_argument("--rate", type=_non_negative(float), default=d.rate,
-                        metavar="LINES_PER_S",
-                        help="flood control: lines per second per connection, paced not dropped; "
-                             "0 disables (default: %(default)g)")
-    parser.add_argument("--burst", type=_positive_int, default=d.burst, metavar="LINES",
-                        help="lines a client may send at once before pacing starts "
-                             "(default: %(default)s)")
-    parser.add_argument("--max-sendq", type=_positive_int, default=d.max_sendq, metavar="BYTES",
-                        help="unsent output per connection before it is dropped as too slow "
-                             "(default: %(default)s)")
-    parser.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"],
-                        help="log detail on stderr; chat text is never logged at info "
-                             "(default: %(default)s)")
+    parser.add_argument(
+        "--host", default=d.host, help="address to listen on (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help="TCP port; 0 picks a free one (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=_non_negative(float),
+        default=d.idle_timeout,
+        metavar="SECONDS",
+        help="disconnect a user who sends no line for this long; 0 disables (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--history",
+        type=_non_negative(int),
+        default=d.history,
+        metavar="N",
+        help="chat messages replayed to a newcomer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-line",
+        type=_positive_int,
+        default=d.max_line,
+        metavar="BYTES",
+        help="longest line a client may send, line ending not counted (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-clients",
+        type=_positive_int,
+        default=d.max_clients,
+        metavar="N",
+        help="users online at once; later ones get 'server full' (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-per-ip",
+        type=_positive_int,
+        default=d.max_per_ip,
+        metavar="N",
+        help="connections from one remote address; loopback is exempt (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=_non_negative(float),
+        default=d.rate,
+        metavar="LINES_PER_S",
+        help="flood control: lines per second per connection, paced not dropped; "
+        "0 disables (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--burst",
+        type=_positive_int,
+        default=d.burst,
+        metavar="LINES",
+        help="lines a client may send at once before pacing starts (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-sendq",
+        type=_positive_int,
+        default=d.max_sendq,
+        metavar="BYTES",
+        help="unsent output per connection before it is dropped as too slow (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="log detail on stderr; chat text is never logged at info (default: %(default)s)",
+    )
     return parser
 
 
@@ -112,10 +153,8 @@ def _raise_fd_limit() -> None:
     """Each client is a file descriptor; allow as many as the hard limit permits."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard > soft:
-        try:
+        with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            pass
 
 
 def _join_hint(host: str, port: int) -> str:

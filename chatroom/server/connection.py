@@ -74,7 +74,7 @@ class ClientConnection(asyncio.Protocol):
         self.closing = True
         self.server.detach(self, LeaveReason.ERROR if exc else LeaveReason.EOF, exc)
 
-    # --- input ----------------------------------------------------------------------------------
+    # --- input ---
 
     def _handle_lines(self) -> None:
         """Hand queued lines to the room as fast as flood control allows."""
@@ -102,7 +102,7 @@ class ClientConnection(asyncio.Protocol):
             self.transport.resume_reading()
         self._handle_lines()
 
-    # --- timers -------------------------------------------------------------------------------
+    # --- timers ---
 
     def arm_idle_timer(self) -> None:
         """One timer per connection, re-armed from the room's next deadline when it fires."""
@@ -125,7 +125,7 @@ class ClientConnection(asyncio.Protocol):
                 handle.cancel()
         self._idle_handle = self._resume_handle = self._linger_handle = None
 
-    # --- output ---------------------------------------------------------------------------------
+    # --- output ---
 
     def queue(self, payload: bytes) -> bool:
         """Queue bytes for the next flush. False if this made the connection overflow."""
