@@ -8,7 +8,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
-from chatroom.client.connection import ReconnectPolicy
+from chatroom.client.connection import ReconnectPolicy, ServerConnection
 from chatroom.client.render import LineRenderer
 from chatroom.client.screens.chat import ChatScreen
 from chatroom.client.widgets.chat_log import DEFAULT_SCROLLBACK
@@ -30,6 +30,7 @@ class ChatApp(App[None]):
         tz: tzinfo | None = None,
         policy: ReconnectPolicy | None = None,
         max_lines: int = DEFAULT_SCROLLBACK,
+        connection: ServerConnection | None = None,
     ) -> None:
         super().__init__()
         self.failure: str | None = None  # why the server could not be reached at all
@@ -41,6 +42,7 @@ class ChatApp(App[None]):
             renderer=LineRenderer(tz),
             policy=policy,
             max_lines=max_lines,
+            connection=connection,
         )
 
     def get_default_screen(self) -> Screen:

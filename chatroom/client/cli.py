@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import sys
 
-from chatroom.client.connection import AddressError, parse_address
+from chatroom.client.connection import (
+    AddressError,
+    ServerConnection,
+    describe_failure,
+    parse_address,
+)
 from chatroom.protocol import DEFAULT_PORT, NAME_MAX_CHARS, name_problem
 
 
@@ -65,10 +71,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.scrollback < 1:
         parser.error("--scrollback must be at least 1")
 
-    from chatroom.client.app import ChatApp  # Textual is slow to import: after arg errors
+    try:
+        return asyncio.run(run(host, port, args.name or login_name(), args.scrollback))
+    except KeyboardInterrupt:  # Ctrl+C while still connecting, before the UI took the keys
+        return 130
 
-    app = ChatApp(host, port, args.name or login_name(), max_lines=args.scrollback)
-    app.run()
+
+async def run(host: str, port: int, name: str | None, scrollback: int) -> int:
+    # Connect before the UI starts: an unreachable server is one line on stderr, with no
+    # screen flashing up and down, and the room sees no join/leave for a mere probe.
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        connection = await ServerConnection.open(host, port)
+    except (OSError, TimeoutError) as exc:
+        print(f"chatroom-client: cannot reach {address}: {describe_failure(exc)}", file=sys.stderr)
+        return 1
+
+    from chatroom.client.app import ChatApp  # Textual is slow to import: only when needed
+
+    app = ChatApp(host, port, name, max_lines=scrollback, connection=connection)
+    await app.run_async()
     if app.failure is not None:
         print(f"chatroom-client: {app.failure}", file=sys.stderr)
         return 1

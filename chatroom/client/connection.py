@@ -8,6 +8,7 @@ try again after a connection ends. The app runs these inside a worker.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -54,6 +55,19 @@ def parse_address(text: str) -> tuple[str, int]:
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise AddressError(f"bad address {text!r}: the port must be a number from 1 to 65535")
     return host, int(port_text)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short reason for people: "Connection refused", not asyncio's wording."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
+        return os.strerror(exc.errno)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror  # e.g. a host name that does not resolve
+    if exc.args and isinstance(exc.args[0], str):
+        return exc.args[0]  # e.g. the server's "server full" notice
+    return str(exc) or type(exc).__name__
 
 
 class CloseCause(StrEnum):

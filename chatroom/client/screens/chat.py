@@ -4,7 +4,6 @@ server events are handled."""
 from __future__ import annotations
 
 import asyncio
-import os
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,7 +13,12 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList
 
-from chatroom.client.connection import CloseCause, ReconnectPolicy, ServerConnection
+from chatroom.client.connection import (
+    CloseCause,
+    ReconnectPolicy,
+    ServerConnection,
+    describe_failure,
+)
 from chatroom.client.messages import LinkChanged, LinkState, ServerEventReceived
 from chatroom.client.outgoing import Refuse, plan_input
 from chatroom.client.render import LineRenderer, LogLine
@@ -43,17 +47,6 @@ from chatroom.protocol import (
 NAME_ERRORS = (ErrorCode.NAME_TAKEN, ErrorCode.NAME_INVALID, ErrorCode.BAD_USAGE)
 
 
-def describe_failure(exc: BaseException) -> str:
-    """A short reason for people: "Connection refused", not asyncio's wording."""
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
-        return os.strerror(exc.errno)
-    if exc.args and isinstance(exc.args[0], str):
-        return exc.args[0]  # e.g. the server's "server full" notice
-    return str(exc) or type(exc).__name__
-
-
 class ChatScreen(Screen):
     BINDINGS = [
         Binding("f2", "rename", "Rename"),
@@ -71,9 +64,11 @@ class ChatScreen(Screen):
         renderer: LineRenderer | None = None,
         policy: ReconnectPolicy | None = None,
         max_lines: int = DEFAULT_SCROLLBACK,
+        connection: ServerConnection | None = None,
     ) -> None:
         super().__init__()
         self.host, self.port = host, port
+        self._opened = connection  # opened before the UI started, used first
         self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.wanted_name = wanted_name
         self.autoconnect = autoconnect
@@ -117,7 +112,9 @@ class ChatScreen(Screen):
         while True:
             self.post_message(LinkChanged(LinkState.CONNECTING, self.address))
             try:
-                connection = await ServerConnection.open(self.host, self.port)
+                connection, self._opened = self._opened, None
+                if connection is None:
+                    connection = await ServerConnection.open(self.host, self.port)
             except (OSError, TimeoutError) as exc:
                 cause, detail = CloseCause.UNREACHABLE, describe_failure(exc)
             else:

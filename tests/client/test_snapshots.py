@@ -1,0 +1,73 @@
+"""Snapshots of the main screen and the rename dialog at 80x24, in dark and light themes.
+
+The events are fed to the screen as the connection worker would post them, with fixed
+ids and timestamps (UTC), so the picture is the same on every run. Conversations with a
+real server are covered by test_app.py; this is only about how the screen looks.
+"""
+
+from __future__ import annotations
+
+from datetime import timezone
+
+import pytest
+
+from chatroom.client.app import ChatApp
+from chatroom.client.messages import LinkChanged, LinkState, ServerEventReceived
+from chatroom.protocol import (
+    Action,
+    Join,
+    Leave,
+    LeaveReason,
+    Message,
+    Private,
+    Rename,
+    Welcome,
+    Who,
+    WhoEntry,
+)
+
+ME, BOB, ODD, CAROL = "10.0.0.2:50001", "10.0.0.3:50002", "10.0.0.4:50003", "10.0.0.5:50004"
+T = 1_700_000_000.0  # 22:13 UTC
+
+CONVERSATION = [
+    Welcome(id=ME, name=ME, idle_timeout=60, users=3),
+    Message(seq=3, ts=T - 600, id=BOB, name="bob", text="morning all", history=True),
+    Who(users=(WhoEntry(ME, ME, 0), WhoEntry(BOB, "bob", 4), WhoEntry(ODD, "a[/]b", 9))),
+    Rename(seq=10, ts=T, id=ME, old=ME, new="ann"),
+    Join(seq=11, ts=T + 5, id=CAROL, name="carol"),
+    Message(seq=12, ts=T + 20, id=BOB, name="bob", text="hi ann, [bold]welcome[/bold]"),
+    Message(seq=13, ts=T + 30, id=ME, name="ann", text="thanks bob!"),
+    Action(seq=14, ts=T + 40, id=CAROL, name="carol", text="waves"),
+    Message(seq=15, ts=T + 45, id=ODD, name="a[/]b", text="brackets [/] stay as typed"),
+    Private(ts=T + 50, sender="bob", recipient="ann", text="lunch later?"),
+    Leave(seq=16, ts=T + 70, id=CAROL, name="carol", reason=LeaveReason.TIMEOUT),
+]
+
+
+def chat_app(theme: str) -> ChatApp:
+    app = ChatApp("chat.example.org", 8087, autoconnect=False, tz=timezone.utc)
+    app.theme = theme
+    return app
+
+
+async def feed_conversation(pilot) -> None:
+    screen = pilot.app.chat
+    screen.post_message(LinkChanged(LinkState.CONNECTED))
+    for event in CONVERSATION:
+        screen.post_message(ServerEventReceived(event))
+    await pilot.pause()
+    pilot.app.clear_notifications()  # toasts would cover the log; tested in test_app.py
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
+def test_main_screen(snap_compare, theme):
+    assert snap_compare(chat_app(theme), terminal_size=(80, 24), run_before=feed_conversation)
+
+
+def test_rename_dialog(snap_compare):
+    async def open_dialog(pilot) -> None:
+        await feed_conversation(pilot)
+        await pilot.press("f2", "space", *"x")
+
+    assert snap_compare(chat_app("textual-dark"), terminal_size=(80, 24), run_before=open_dialog)
