@@ -1,0 +1,347 @@
+"""The scenarios and the coordinator that runs each one against a fresh server process."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.churn import churn_main
+from bench.loadgen import LINES, ROW, raise_nofile, worker_main
+from bench.serverproc import ServerProcess
+
+_CTX = multiprocessing.get_context("fork")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    kind: str  # idle | burst | fanout | churn
+    clients: int = 0
+    senders: int = 0
+    window: int = 0  # fan-out: messages in flight per sender (0: fixed rate)
+    rate: float = 0.0  # fan-out fixed: messages/s per sender
+    format: str = "text"
+    duration: float = 10.0
+    msg_size: int = 48  # chat text length in bytes
+    sample_every: int = 8  # 1 message in this many carries a send timestamp
+    churn: dict = field(default_factory=dict)
+    server_args: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.name if self.kind in ("idle", "burst", "churn") else f"{self.name}/{self.format}"
+
+
+def scenarios(quick: bool, duration: float | None, soak: float | None) -> list[Scenario]:
+    """Every scenario of the benchmark issue, at full or --quick sizes."""
+    q = quick
+    fd = duration or (1.5 if q else 10.0)
+    out = [
+        Scenario("idle-1000", "idle", clients=50 if q else 1000),
+        Scenario("idle-5000", "idle", clients=200 if q else 5000),
+        Scenario("burst-1000", "burst", clients=100 if q else 1000),
+    ]
+    for fmt in ("text", "json"):
+        out += [
+            Scenario("fanout-small", "fanout", clients=20 if q else 100, senders=4 if q else 10,
+                     window=128, format=fmt, duration=fd),
+            Scenario("fanout-large-fixed", "fanout", clients=100 if q else 1000, senders=5,
+                     rate=40.0, format=fmt, duration=fd, sample_every=1),
+            Scenario("fanout-large-max", "fanout", clients=100 if q else 1000, senders=5,
+                     window=32, format=fmt, duration=fd),
+        ]
+    out.append(Scenario(
+        "churn-soak", "churn", format="json", duration=soak or (8.0 if q else 120.0),
+        # The talkers' ~1 MB/s of long lines is what fills a stuck client's queues: the kernel
+        # buffers up to net.ipv4.tcp_wmem[2] (4 MiB here) before the server's --max-sendq counts.
+        churn={"observers": 8 if q else 20, "talkers": 3, "talk_rate": 330.0,
+               "talk_size": 1000, "churners": 10 if q else 40, "churn_pause": 0.2,
+               "stuck": 2 if q else 3, "stuck_every": 1e9 if q else 15.0},
+        # A smaller send queue than the default so the stuck clients are found in seconds.
+        server_args=("--max-sendq", "65536", "--history", "5"),
+    ))
+    return out
+
+
+def extra_scenarios(quick: bool) -> list[Scenario]:
+    """Not in the default run: ``--scenario idle-10000`` (what 10k clients cost)."""
+    return [Scenario("idle-10000", "idle", clients=300 if quick else 10_000)]
+
+
+# --- coordination ------------------------------------------------------------------------------
+
+
+class Failure(Exception):
+    pass
+
+
+def _recv(pipe: Any, kind: str, timeout: float) -> tuple:
+    if not pipe.poll(timeout):
+        raise Failure(f"no {kind!r} from a load generator within {timeout:g}s")
+    message = pipe.recv()
+    if message[0] != kind:
+        raise Failure(f"expected {kind!r} from a load generator, got {message[0]!r}")
+    return message
+
+
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def _pct(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+class Run:
+    """One scenario against one fresh server process."""
+
+    def __init__(self, sc: Scenario, opts: Any) -> None:
+        self.sc = sc
+        self.opts = opts
+        self.server = ServerProcess(opts.loop, list(sc.server_args))
+        self.procs: list[Any] = []
+        self.pipes: list[Any] = []
+        self.result: dict[str, Any] = {
+            "scenario": sc.name, "label": sc.label, "kind": sc.kind, "format": sc.format,
+            "loop": opts.loop, "gen_loop": opts.gen_loop, "clients": sc.clients,
+            "senders": sc.senders, "window": sc.window, "rate_per_sender": sc.rate,
+            "duration": sc.duration, "errors": [],
+        }
+
+    def execute(self) -> dict:
+        started = time.monotonic()
+        try:
+            self.server.start()
+            time.sleep(0.2)
+            self.result["rss_baseline_kib"] = self.server.rss_kib()
+            getattr(self, f"_{self.sc.kind}")()
+        except Failure as exc:
+            self.result["errors"].append(str(exc))
+        except Exception as exc:  # a broken run is reported, not a crash of the whole benchmark
+            self.result["errors"].append(f"{type(exc).__name__}: {exc}")
+        finally:
+            self._teardown()
+        self.result["wall_seconds"] = round(time.monotonic() - started, 2)
+        self.result["ok"] = not self.result["errors"]
+        return self.result
+
+    # --- workers -------------------------------------------------------------------------------
+
+    def _spawn(self, target: Any, specs: list[dict], shared: Any = None) -> None:
+        for wid, spec in enumerate(specs):
+            parent, child = _CTX.Pipe()
+            args = (child, wid, spec, shared) if shared is not None else (child, spec)
+            proc = _CTX.Process(target=target, args=args, daemon=True)
+            proc.start()
+            self.procs.append(proc)
+            self.pipes.append(parent)
+
+    def _gather(self, kind: str, timeout: float) -> list[Any]:
+        """One message of ``kind`` from every worker; its payload (None if it has none)."""
+        deadline = time.monotonic() + timeout
+        messages = [_recv(p, kind, max(0.1, deadline - time.monotonic())) for p in self.pipes]
+        return [m[1] if len(m) > 1 else None for m in messages]
+
+    def _worker_specs(self, kind: str, extra: dict | None = None) -> list[dict]:
+        sc, n_workers = self.sc, max(1, min(self.opts.workers, self.sc.clients))
+        clients = _split(sc.clients, n_workers)
+        senders = _split(sc.senders, n_workers)
+        specs, first = [], 0
+        for w in range(n_workers):
+            specs.append({
+                "kind": kind, "port": self.server.port, "format": sc.format,
+                "gen_loop": self.opts.gen_loop, "clients": clients[w], "senders": senders[w],
+                "first_sender": first, "workers": n_workers, "window": sc.window,
+                "rate": sc.rate, "msg_size": sc.msg_size, "sample_every": sc.sample_every,
+                "probes": min(2, clients[w] - senders[w]), "ready_timeout": 60 + sc.clients / 50,
+                "drain_timeout": 3.0 if self.opts.quick else 10.0, **(extra or {}),
+            })
+            first += senders[w]
+        self.result["workers"] = n_workers
+        return specs
+
+    def _check_ready(self, infos: list[dict]) -> float:
+        ready = sum(i["ready"] for i in infos)
+        self.result["welcomed"] = ready
+        for info in infos:
+            self.result["errors"] += info["errors"]
+        if ready != self.sc.clients:
+            raise Failure(f"only {ready}/{self.sc.clients} clients were welcomed")
+        return max(i["last_ready"] for i in infos)
+
+    def _settle(self, shared: Any) -> None:
+        """Wait until every join line has arrived everywhere, so "go" starts from silence."""
+        n = self.sc.clients
+        expected = n * (n + 1) // 2 + n * (3 if self.sc.format == "json" else 1)
+        deadline = time.monotonic() + 60 + n / 20
+        lines = 0
+        while time.monotonic() < deadline:
+            lines = sum(shared[w * ROW + LINES] for w in range(len(self.pipes)))
+            if lines >= expected:
+                time.sleep(0.1)
+                return
+            time.sleep(0.02)
+        raise Failure(f"settle: {lines} of {expected} join/welcome lines arrived")
+
+    def _teardown(self) -> None:
+        """Stop the server while the clients are still reading (a graceful-shutdown check)."""
+        for pipe in self.pipes:
+            try:
+                pipe.send(("stop",))
+            except OSError:
+                pass
+        for pipe in self.pipes:
+            try:
+                _recv(pipe, "stopping", 10)
+            except (Failure, OSError, EOFError):
+                pass
+        if self.server.proc is not None:
+            rc = self.server.stop()
+            self.result["server_exit"] = rc
+            if self.server.shutdown_seconds is not None:
+                self.result["shutdown_seconds"] = round(self.server.shutdown_seconds, 2)
+            if rc != 0:
+                self.result["errors"].append(f"server exited with {rc}: {self.server.log_tail(500)}")
+        for pipe in self.pipes:
+            try:
+                pipe.send(("exit",))
+            except OSError:
+                pass
+        for proc in self.procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+
+    # --- the scenario kinds --------------------------------------------------------------------
+
+    def _idle(self) -> None:
+        sc = self.sc
+        shared = _CTX.RawArray("q", ROW * max(1, min(self.opts.workers, sc.clients)))
+        self._spawn(worker_main, self._worker_specs("idle"), shared)
+        self._check_ready(self._gather("ready", 120 + sc.clients / 20))
+        self._settle(shared)
+        time.sleep(0.5)
+        rss = self.server.rss_kib()
+        base = self.result["rss_baseline_kib"]
+        self.result.update({
+            "rss_kib": rss,
+            "kib_per_client": round((rss - base) / sc.clients, 2),
+            "figure": round((rss - base) / sc.clients, 2), "unit": "KiB/client",
+        })
+
+    def _burst(self) -> None:
+        sc = self.sc
+        shared = _CTX.RawArray("q", ROW * max(1, min(self.opts.workers, sc.clients)))
+        self._spawn(worker_main, self._worker_specs("burst"), shared)
+        self._gather("armed", 30)
+        cpu0 = self.server.cpu_seconds()
+        t_go = time.monotonic() + 0.2
+        for pipe in self.pipes:
+            pipe.send(("go", t_go))
+        last = self._check_ready(self._gather("ready", 120))
+        seconds = last - t_go
+        self.result.update({
+            "seconds_to_all_welcomed": round(seconds, 3), "figure": round(seconds, 3),
+            "unit": "s", "server_cpu_seconds": round(self.server.cpu_seconds() - cpu0, 2),
+            "rss_kib": self.server.rss_kib(),
+        })
+
+    def _fanout(self) -> None:
+        sc = self.sc
+        n_workers = max(1, min(self.opts.workers, sc.clients))
+        shared = _CTX.RawArray("q", ROW * n_workers)
+        self._spawn(worker_main, self._worker_specs("fanout"), shared)
+        self._check_ready(self._gather("ready", 120 + sc.clients / 20))
+        self._settle(shared)
+        t_go = time.monotonic() + 0.1
+        deadline = t_go + sc.duration
+        for pipe in self.pipes:
+            pipe.send(("go", t_go, deadline))
+        time.sleep(max(0.0, t_go - time.monotonic()))
+        cpu0, wall0 = self.server.cpu_seconds(), time.monotonic()
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        cpu1, wall1 = self.server.cpu_seconds(), time.monotonic()
+        rss = self.server.rss_kib()
+        results = self._gather("result", 60 + sc.duration)
+        sent = sum(r["sent"] for r in results)
+        delivered = sum(r["deliveries"] for r in results)
+        expected = sent * sc.clients
+        last_rx = max(r["last_rx"] for r in results)
+        elapsed = max(1e-9, last_rx - t_go)
+        lat = sorted(x for r in results for x in r["latencies"])
+        loss = 1 - delivered / expected if expected else 1.0
+        self.result.update({
+            "messages_sent": sent,
+            "deliveries": delivered,
+            "expected_deliveries": expected,
+            "loss": round(max(0.0, loss), 6),
+            "deliveries_per_s": round(delivered / elapsed),
+            "figure": round(delivered / elapsed), "unit": "deliveries/s",
+            "offered_per_s": round(sc.rate * sc.senders * sc.clients) if sc.rate else None,
+            "latency_samples": len(lat),
+            "p50_ms": None if not lat else round(_pct(lat, 0.50) * 1000, 2),
+            "p99_ms": None if not lat else round(_pct(lat, 0.99) * 1000, 2),
+            "max_ms": None if not lat else round(lat[-1] * 1000, 2),
+            "server_cpu_pct": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
+            "gen_cpu_pct": round(100 * sum(r["cpu"] for r in results) / (wall1 - wall0), 1),
+            "rss_kib": rss,
+        })
+        for r in results:
+            self.result["errors"] += r["errors"]
+        if sent == 0:
+            raise Failure("no message was sent")
+        if delivered < expected:
+            missing = expected - delivered
+            raise Failure(f"{missing} of {expected} deliveries missing after the drain")
+
+    def _churn(self) -> None:
+        sc = self.sc
+        spec = {"port": self.server.port, "gen_loop": self.opts.gen_loop,
+                "duration": sc.duration, **sc.churn}
+        self._spawn(churn_main, [spec])
+        self.result["workers"] = 1
+        _recv(self.pipes[0], "ready", 60)
+        cpu0, wall0 = self.server.cpu_seconds(), time.monotonic()
+        samples: list[tuple[float, int]] = []
+        pipe = self.pipes[0]
+        end = wall0 + sc.duration + 60
+        while not pipe.poll(0.5):
+            samples.append((time.monotonic() - wall0, self.server.rss_kib()))
+            if time.monotonic() > end:
+                raise Failure("churn: no result in time")
+        cpu1, wall1 = self.server.cpu_seconds(), time.monotonic()
+        res = _recv(pipe, "result", 1)[1]
+        # RSS flat: compare the last fifth with the second fifth (the first one is warm-up).
+        n = len(samples)
+        early = [r for _, r in samples[n // 5: 2 * n // 5]] or [samples[0][1]]
+        late = [r for _, r in samples[4 * n // 5:]] or [samples[-1][1]]
+        growth = sum(late) / len(late) - sum(early) / len(early)
+        self.result.update({
+            "clients": res["observers"], **{k: v for k, v in res.items() if k != "cpu"},
+            "rss_early_kib": round(sum(early) / len(early)),
+            "rss_late_kib": round(sum(late) / len(late)),
+            "rss_growth_kib": round(growth),
+            "rss_max_kib": max(r for _, r in samples) if samples else None,
+            "rss_samples": samples[:: max(1, n // 40)],
+            "server_cpu_pct": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
+            "gen_cpu_pct": round(100 * res["cpu"] / (wall1 - wall0), 1),
+            "figure": res["cycles"], "unit": "join/leave cycles",
+        })
+        self.result["errors"] = self.result["errors"] + list(res["errors"])
+        if res["gaps"]:
+            raise Failure(f"churn: {res['gaps']} seq gaps seen by observers: {res['gap_examples']}")
+        if res["stuck_not_kicked"]:
+            raise Failure(f"churn: never kicked as slow: {res['stuck_not_kicked']}")
+        if not res["cycles"] or not res["events_checked"]:
+            raise Failure("churn: nothing happened")
+
+
+def run(sc: Scenario, opts: Any) -> dict:
+    raise_nofile()
+    return Run(sc, opts).execute()
+
