@@ -1,8 +1,9 @@
 """The asyncio server: accepts connections, feeds the room, carries out what it decides.
 
-Everything runs on one event loop. Output is coalesced: actions only append bytes to each
-recipient's queue, and one flush per loop iteration writes each connection's queue with a
-single ``transport.write``. Nothing here awaits a client, so a reader that stalls only
+Everything runs on one event loop. Output is coalesced: the room's actions only fill the
+:class:`~chatroom.server.outbox.Outbox`, and one flush per loop iteration writes what each
+connection is owed with a single ``transport.write`` (the same bytes object for everyone
+who got only broadcasts). Nothing here awaits a client, so a reader that stalls only
 fills its own bounded queue and is then dropped as ``slow``.
 """
 
@@ -18,7 +19,17 @@ from chatroom.protocol import LeaveReason
 from chatroom.server.codec import LineTooLong
 from chatroom.server.config import ServerConfig
 from chatroom.server.connection import ClientConnection
-from chatroom.server.room import Close, Deliver, Room, RoomAction, RoomRules
+from chatroom.server.outbox import Outbox
+from chatroom.server.room import (
+    Broadcast,
+    Close,
+    Deliver,
+    Room,
+    RoomAction,
+    RoomRules,
+    Subscribe,
+    Unsubscribe,
+)
 
 log = logging.getLogger("chatroom.server")
 
@@ -39,8 +50,8 @@ class ChatServer:
         )
         self._ids = itertools.count(1)
         self._connections: dict[int, ClientConnection] = {}
-        self._dirty: list[ClientConnection] = []
-        self._slow: list[ClientConnection] = []
+        self.outbox = Outbox()
+        self._to_close: list[int] = []
         self._flush_scheduled = False
         self._listener: asyncio.Server | None = None
         self._all_closed = asyncio.Event()
@@ -96,6 +107,7 @@ class ChatServer:
     def detach(self, conn: ClientConnection, reason: LeaveReason, exc: Exception | None) -> None:
         self._leave(conn, reason, exc)
         self._connections.pop(conn.conn_id, None)
+        self.outbox.forget(conn.conn_id)
         if not self._connections:
             self._all_closed.set()
 
@@ -111,45 +123,54 @@ class ChatServer:
     # --- carrying out the room's decisions -------------------------------------------------------
 
     def apply(self, actions: Iterable[RoomAction]) -> None:
-        connections = self._connections
+        outbox = self.outbox
         for action in actions:
-            if isinstance(action, Deliver):
-                payload = action.payload
-                for conn_id in action.recipients:
-                    conn = connections.get(conn_id)
-                    if conn is None:
-                        continue
-                    if not conn.has_output:
-                        self._dirty.append(conn)
-                    if not conn.queue(payload):
-                        self._slow.append(conn)
-                if not self._flush_scheduled:
-                    self._flush_scheduled = True
-                    self.loop.call_soon(self._flush)
-            elif isinstance(action, Close):
-                conn = connections.get(action.conn)
-                if conn is not None:
-                    conn.close()
+            match action:
+                case Broadcast():
+                    outbox.broadcast(action.fmt, action.payload)
+                case Deliver():
+                    for conn_id in action.recipients:
+                        outbox.send(conn_id, action.payload)
+                case Subscribe():
+                    outbox.subscribe(action.conn, action.fmt)
+                case Unsubscribe():
+                    outbox.unsubscribe(action.conn)
+                case Close():
+                    self._to_close.append(action.conn)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        """Once per loop iteration: drop overflowed readers, then write every queue."""
+        """Once per loop iteration: one write per connection, then the closes that wait."""
         self._flush_scheduled = False
-        while self._slow:
-            slow, self._slow = self._slow, []
-            for conn in slow:
-                name = self.room.name_of(conn.conn_id)
-                conn.abort()
-                if name is not None:
-                    log.info(
-                        "disconnect %s (%s): slow (send queue over %d bytes)",
-                        conn.peer,
-                        name,
-                        self.config.max_sendq,
-                    )
-                    self.apply(self.room.disconnect(conn.conn_id, LeaveReason.SLOW, time.time()))
-        dirty, self._dirty = self._dirty, []
-        for conn in dirty:
-            conn.flush()
+        connections = self._connections
+        while self.outbox:
+            slow = []
+            for conn_id, data in self.outbox.take():
+                conn = connections.get(conn_id)
+                if conn is not None and not conn.write(data):
+                    slow.append(conn)
+            for conn in slow:  # their leave lines are flushed on the next pass
+                self._drop_slow(conn)
+        to_close, self._to_close = self._to_close, []
+        for conn_id in to_close:
+            conn = connections.get(conn_id)
+            if conn is not None:
+                conn.close()
+
+    def _drop_slow(self, conn: ClientConnection) -> None:
+        name = self.room.name_of(conn.conn_id)
+        conn.abort()
+        self.outbox.forget(conn.conn_id)
+        if name is not None:
+            log.info(
+                "disconnect %s (%s): slow (send queue over %d bytes)",
+                conn.peer,
+                name,
+                self.config.max_sendq,
+            )
+            self.apply(self.room.disconnect(conn.conn_id, LeaveReason.SLOW, time.time()))
 
     # --- shutdown ---
 

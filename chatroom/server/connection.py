@@ -39,11 +39,8 @@ class ClientConnection(asyncio.Protocol):
         self._resume_handle: asyncio.TimerHandle | None = None
         self._idle_handle: asyncio.TimerHandle | None = None
         self._linger_handle: asyncio.TimerHandle | None = None
-        self._out: list[bytes] = []
-        self._out_bytes = 0
         self._eof = False  # the peer will send nothing more
         self.closing = False  # no more output is accepted; the transport is being closed
-        self.overflowed = False
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -127,38 +124,19 @@ class ClientConnection(asyncio.Protocol):
 
     # --- output ---
 
-    def queue(self, payload: bytes) -> bool:
-        """Queue bytes for the next flush. False if this made the connection overflow."""
-        if self.closing or self.overflowed:
+    def write(self, data: bytes) -> bool:
+        """Write unless that would put more than ``max_sendq`` bytes unsent: then False."""
+        if self.closing or self.transport is None:
             return True
-        assert self.transport is not None
-        self._out.append(payload)
-        self._out_bytes += len(payload)
-        if self._out_bytes + self.transport.get_write_buffer_size() > self.server.config.max_sendq:
-            self.overflowed = True
-            self._out.clear()
+        if self.transport.get_write_buffer_size() + len(data) > self.server.config.max_sendq:
             return False
+        self.transport.write(data)
         return True
 
-    def flush(self) -> None:
-        if not self._out or self.transport is None or self.transport.is_closing():
-            self._out.clear()
-            self._out_bytes = 0
-            return
-        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
-        self._out.clear()
-        self._out_bytes = 0
-        self.transport.write(data)
-
-    @property
-    def has_output(self) -> bool:
-        return bool(self._out)
-
     def close(self) -> None:
-        """Flush what is queued, then close. Idempotent."""
+        """Close once the transport has written what it holds. Idempotent."""
         if self.transport is None or self.closing:
             return
-        self.flush()
         self.closing = True
         self._cancel_timers()
         self.transport.close()
@@ -168,7 +146,6 @@ class ClientConnection(asyncio.Protocol):
     def abort(self) -> None:
         """Drop the connection without flushing (it stopped reading). Idempotent."""
         self.closing = True
-        self._out.clear()
         self._cancel_timers()
         if self.transport is not None:
             self.transport.abort()

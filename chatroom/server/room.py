@@ -47,13 +47,37 @@ class Deliver:
 
 
 @dataclass(frozen=True, slots=True)
+class Broadcast:
+    """Write ``payload``, the encoded ``events``, to every subscriber of ``fmt``."""
+
+    fmt: p.OutputFormat
+    payload: bytes
+    events: tuple[p.Event, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """From here on ``conn`` receives the broadcasts in ``fmt``."""
+
+    conn: ConnId
+    fmt: p.OutputFormat
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """From here on ``conn`` receives no broadcasts."""
+
+    conn: ConnId
+
+
+@dataclass(frozen=True, slots=True)
 class Close:
     """Close ``conn`` once what was delivered to it has been flushed."""
 
     conn: ConnId
 
 
-RoomAction = Deliver | Close
+RoomAction = Deliver | Broadcast | Subscribe | Unsubscribe | Close
 
 
 @dataclass(frozen=True, slots=True)
