@@ -40,7 +40,9 @@ class TabCompleter:
         cycle = self._cycle
         if cycle is not None and cycle.result == Completion(value, cursor):
             index = (cycle.index + 1) % len(cycle.candidates)
-            return self._apply(value[: cycle.start], cycle.candidates, index, cycle.start, cycle.tail)
+            return self._apply(
+                value[: cycle.start], cycle.candidates, index, cycle.start, cycle.tail
+            )
 
         start = cursor
         while start > 0 and not value[start - 1].isspace():
@@ -50,7 +52,9 @@ class TabCompleter:
             self._cycle = None
             return None
         if start == 0 and prefix.startswith("/"):
-            candidates = tuple(c + " " for c in COMPLETABLE_COMMANDS if c.startswith(prefix.lower()))
+            candidates = tuple(
+                c + " " for c in COMPLETABLE_COMMANDS if c.startswith(prefix.lower())
+            )
         else:
             key = name_key(prefix)
             suffix = ": " if start == 0 else " "

@@ -12,8 +12,8 @@ import os
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import ClassVar
 from enum import StrEnum
+from typing import ClassVar
 
 from chatroom.client.outgoing import command_word
 from chatroom.protocol import (

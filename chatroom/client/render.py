@@ -91,10 +91,7 @@ class LineRenderer:
         return datetime.fromtimestamp(ts, self.tz).strftime("%H:%M")
 
     def _start(self, ts: float | None, history: bool = False) -> Text:
-        if ts is None:
-            ts_text = "     "
-        else:
-            ts_text = self.clock(ts)
+        ts_text = "     " if ts is None else self.clock(ts)
         return Text(ts_text + " ", style=HISTORY_TIME if history else "dim")
 
     def chat(self, event: Message | Action, own_id: str | None, own_name: str | None) -> LogLine:

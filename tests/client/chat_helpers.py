@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -35,10 +36,8 @@ class NcUser:
     async def close(self) -> None:
         if not self.writer.is_closing():
             self.writer.close()
-        try:
+        with contextlib.suppress(OSError):
             await self.writer.wait_closed()
-        except OSError:
-            pass
 
 
 async def eventually(condition: Callable[[], Any], pilot=None, deadline: float = DEADLINE) -> Any:
@@ -50,7 +49,9 @@ async def eventually(condition: Callable[[], Any], pilot=None, deadline: float =
         if result:
             return result
         if loop.time() > end:
-            raise AssertionError(f"condition not met within {deadline} s: {condition.__doc__ or condition}")
+            raise AssertionError(
+                f"condition not met within {deadline} s: {condition.__doc__ or condition}"
+            )
         if pilot is not None:
             await pilot.pause(0.02)
         else:

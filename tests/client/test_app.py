@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timezone
+from datetime import UTC
 
 from chat_helpers import eventually, log_text, submit
+from textual.widgets import Input, Label
 
 from chatroom.client.app import ChatApp
 from chatroom.client.connection import ReconnectPolicy
 from chatroom.client.messages import LinkState, ServerEventReceived
 from chatroom.client.screens.rename_dialog import RenameDialog
 from chatroom.client.widgets.chat_input import ChatInput
+from chatroom.client.widgets.chat_log import ChatLog
 from chatroom.client.widgets.status_header import StatusHeader
 from chatroom.client.widgets.user_list import UserList
-from chatroom.protocol import Notice, NoticeCode
-from textual.widgets import Input, Label
+from chatroom.protocol import Message, Notice, NoticeCode
 
 SIZE = (140, 40)  # wide enough that the lines tested for do not wrap
 
 
 def client(port: int, name: str | None = "ann", **options) -> ChatApp:
-    options.setdefault("tz", timezone.utc)
+    options.setdefault("tz", UTC)
     options.setdefault("policy", ReconnectPolicy(initial=0.1, maximum=0.2, jitter=0))
     return ChatApp("127.0.0.1", port, name, **options)
 
@@ -67,7 +68,9 @@ async def test_mention_of_own_name_notifies(room, join_nc):
     async with app.run_test(size=SIZE) as pilot:
         await joined(pilot)
         await nc.say("ann: are you there?")
-        await eventually(lambda: "bob mentioned you" in [n.title for n in app._notifications], pilot)
+        await eventually(
+            lambda: "bob mentioned you" in [n.title for n in app._notifications], pilot
+        )
 
 
 async def test_user_list_follows_join_rename_and_leave(room, join_nc):
@@ -174,6 +177,8 @@ async def test_input_history_and_tab_completion(room, join_nc):
         await pilot.press("down", "down")
         assert chat_input.value == "dra"
 
+        await pilot.press("ctrl+u", *"zq", "tab")  # no such name: Tab stays in the input
+        assert chat_input.value == "zq" and chat_input.has_focus
         await pilot.press("ctrl+u", *"bo", "tab")
         assert chat_input.value == "bobby: "
         assert chat_input.has_focus
@@ -193,7 +198,9 @@ async def test_server_going_away_is_shown_and_the_client_reconnects(make_room, j
         assert app.chat.query_one(UserList).names() == []
 
         await make_room(port=port)
-        await eventually(lambda: app.chat.link_state is LinkState.CONNECTED and own_name(app) == "ann", pilot)
+        await eventually(
+            lambda: app.chat.link_state is LinkState.CONNECTED and own_name(app) == "ann", pilot
+        )
         assert "● connected" in header_text(app)
 
 
@@ -240,3 +247,27 @@ async def test_an_unreachable_server_ends_the_app_with_a_reason(room):
         await eventually(lambda: app.failure is not None, pilot)
     assert app.return_code == 1
     assert app.failure == f"cannot reach 127.0.0.1:{port}: Connection refused"
+
+
+async def test_log_is_bounded_and_does_not_yank_a_reader_who_scrolled_up():
+    app = ChatApp("127.0.0.1", 9, autoconnect=False, tz=UTC, max_lines=200)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.chat
+        for seq in range(1, 301):
+            screen.post_message(
+                ServerEventReceived(
+                    Message(seq=seq, ts=0, id="x:1", name="bob", text=f"line {seq}")
+                )
+            )
+        log = screen.query_one(ChatLog)
+        await eventually(lambda: "bob line 300" in log_text(app), pilot)
+        assert len(log.lines) == 200 and "bob line 100\n" not in log_text(app) + "\n"
+        await eventually(lambda: log.is_vertical_scroll_end, pilot)  # it followed the lines
+
+        log.scroll_to(y=10, animate=False)
+        await pilot.pause()
+        screen.post_message(
+            ServerEventReceived(Message(seq=301, ts=0, id="x:1", name="bob", text="line 301"))
+        )
+        await eventually(lambda: "bob line 301" in log_text(app), pilot)
+        assert log.scroll_y == 10

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from chat_helpers import DEADLINE
 
 from chatroom.client.connection import CloseCause, ServerConnection
 from chatroom.protocol import Join, Message, Notice, NoticeCode, Welcome
-
-from chat_helpers import DEADLINE
 
 
 async def collect_until(connection, predicate, deadline=DEADLINE):
@@ -31,13 +30,19 @@ async def test_open_skips_the_text_greeting_and_yields_json_events(room, join_nc
         welcome = events[0]
         assert isinstance(welcome, Welcome) and welcome.users == 2
         assert events[-1] == Message(
-            seq=events[-1].seq, ts=events[-1].ts, id=nc.id, name="nina",
-            text="before you came", history=True,
+            seq=events[-1].seq,
+            ts=events[-1].ts,
+            id=nc.id,
+            name="nina",
+            text="before you came",
+            history=True,
         )
         connection.send("hello nc")
         assert (await nc.read_until("hello nc")).endswith("hello nc")
         await nc.say("hello client")
-        events = await collect_until(connection, lambda e: isinstance(e, Message) and e.text == "hello client")
+        events = await collect_until(
+            connection, lambda e: isinstance(e, Message) and e.text == "hello client"
+        )
         assert not events[-1].history and events[-1].id == nc.id
     finally:
         await connection.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 
@@ -144,7 +144,7 @@ def test_roster_follows_events_by_id():
 
 
 def test_rendering_keeps_markup_and_brackets_verbatim():
-    render = LineRenderer(timezone.utc)
+    render = LineRenderer(UTC)
     line = render.chat(
         Message(seq=1, ts=3600, id="x:1", name="a[/]b", text="[bold]x[/bold]"), "me:1", "me"
     )
@@ -153,7 +153,7 @@ def test_rendering_keeps_markup_and_brackets_verbatim():
 
 
 def test_rendering_marks_mentions_of_own_name_but_not_own_lines():
-    render = LineRenderer(timezone.utc)
+    render = LineRenderer(UTC)
     theirs = render.chat(Message(seq=1, ts=0, id="x:1", name="bob", text="hi Ann!"), "me:1", "ann")
     mine = render.chat(Message(seq=2, ts=0, id="me:1", name="ann", text="I am ann"), "me:1", "ann")
     action = render.chat(Action(seq=3, ts=0, id="x:1", name="bob", text="waves"), "me:1", "ann")
@@ -163,15 +163,20 @@ def test_rendering_marks_mentions_of_own_name_but_not_own_lines():
 
 @pytest.mark.parametrize(
     ("text", "name", "expected"),
-    [("hey ann", "ann", True), ("annie", "ann", False), ("ANN: yo", "ann", True),
-     ("x.y", "x.y", True), ("anything", None, False)],
+    [
+        ("hey ann", "ann", True),
+        ("annie", "ann", False),
+        ("ANN: yo", "ann", True),
+        ("x.y", "x.y", True),
+        ("anything", None, False),
+    ],
 )
 def test_mentions(text, name, expected):
     assert mentions(text, name) is expected
 
 
 def test_private_lines_show_direction():
-    render = LineRenderer(timezone.utc)
+    render = LineRenderer(UTC)
     incoming = render.private(Private(ts=0, sender="bob", recipient="ann", text="psst"), "ann")
     outgoing = render.private(Private(ts=0, sender="ann", recipient="bob", text="yes"), "ann")
     assert incoming.text.plain == "00:00 [private] bob → psst" and incoming.mentions_me

@@ -7,7 +7,7 @@ real server are covered by test_app.py; this is only about how the screen looks.
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 
@@ -45,7 +45,7 @@ CONVERSATION = [
 
 
 def chat_app(theme: str) -> ChatApp:
-    app = ChatApp("chat.example.org", 8087, autoconnect=False, tz=timezone.utc)
+    app = ChatApp("chat.example.org", 8087, autoconnect=False, tz=UTC)
     app.theme = theme
     return app
 

@@ -22,9 +22,22 @@ CLIENT = [sys.executable, "-m", "chatroom.client"]
 @pytest.fixture
 def server_port() -> Iterator[int]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "chatroom.server", "--host", "127.0.0.1", "--port", "0",
-         "--idle-timeout", "0", "--rate", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "chatroom.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--idle-timeout",
+            "0",
+            "--rate",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         banner = process.stdout.readline()
@@ -88,7 +101,8 @@ def test_client_in_a_real_terminal(server_port: int, tmux: list[str]) -> None:
     command = " ".join([*CLIENT, f"127.0.0.1:{server_port}", "--name", "tess", "; sleep 30"])
     subprocess.run(
         [*tmux, "new-session", "-d", "-s", "client", "-x", "100", "-y", "30", command],
-        check=True, env=env,
+        check=True,
+        env=env,
     )
     wait_for_screen(tmux, "you are tess")
     peer.say("rename|[bold]nc[/bold]")
@@ -117,7 +131,10 @@ def test_unreachable_server_is_one_line_and_a_failing_status(tmp_path: Path) -> 
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     result = subprocess.run(
-        [*CLIENT, f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=30,
+        [*CLIENT, f"127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
         stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 1

@@ -9,7 +9,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList
 
@@ -84,6 +83,7 @@ class ChatScreen(Screen):
         self._quiet_who_pending = False  # the /who sent on connect fills the list, not the log
         self._in_history = False
         self._last_seq: int | None = None
+        self._outage: str | None = None  # why the link is down, once it was logged
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.address)
@@ -130,7 +130,9 @@ class ChatScreen(Screen):
                 cause, detail = connection.cause, str(connection.cause)
             delay = None if first_attempt else self.policy.next_delay(cause)
             self.post_message(
-                LinkChanged(LinkState.DISCONNECTED, detail, retry_in=delay, first_attempt=first_attempt)
+                LinkChanged(
+                    LinkState.DISCONNECTED, detail, retry_in=delay, first_attempt=first_attempt
+                )
             )
             if delay is None:
                 return
@@ -155,9 +157,11 @@ class ChatScreen(Screen):
         header = self.query_one(StatusHeader)
         if message.state is LinkState.CONNECTING:
             header.show_link(message.state)
-            self.log_line(self.renderer.status(f"connecting to {self.address}…"))
+            if self._outage is None:  # retries during an outage stay in the header only
+                self.log_line(self.renderer.status(f"connecting to {self.address}…"))
         elif message.state is LinkState.CONNECTED:
             self.ever_connected = True
+            self._outage = None
             header.show_link(message.state)
         elif message.first_attempt:
             self.app.fail(f"cannot reach {self.address}: {message.detail}")
@@ -171,12 +175,17 @@ class ChatScreen(Screen):
         self._refresh_users()
         if message.retry_in is not None:
             next_step = f"reconnecting in {message.retry_in:.0f} s"
-            header_detail = message.detail
+            header_detail = f"{message.detail}, retry in {message.retry_in:.0f} s"
         else:
             next_step = "press ctrl+r to reconnect"
             header_detail = f"{message.detail} (ctrl+r reconnects)"
         self.query_one(StatusHeader).show_link(message.state, header_detail)
-        self.log_line(self.renderer.status(f"disconnected: {message.detail}; {next_step}", alarm=True))
+        if message.detail != self._outage or message.retry_in is None:
+            # One log line per outage, not one per failed retry.
+            self.log_line(
+                self.renderer.status(f"disconnected: {message.detail}; {next_step}", alarm=True)
+            )
+        self._outage = message.detail
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "reconnect":
@@ -188,6 +197,7 @@ class ChatScreen(Screen):
     def action_reconnect(self) -> None:
         if self.link_state is LinkState.DISCONNECTED:
             self.policy.connected()
+            self._outage = None
             self.run_link()
 
     # --- server events: all of them are handled here -------------------------------------
@@ -282,7 +292,11 @@ class ChatScreen(Screen):
             self.notify(event.text, severity="error", timeout=10, markup=False)
 
     def _error(self, event: Error) -> None:
-        if event.code in NAME_ERRORS and self.rename_dialog is not None and self.rename_dialog.pending:
+        if (
+            event.code in NAME_ERRORS
+            and self.rename_dialog is not None
+            and self.rename_dialog.pending
+        ):
             self.rename_dialog.server_refused(event.message)
             return
         self.log_line(self.renderer.error(event))
@@ -304,11 +318,7 @@ class ChatScreen(Screen):
 
     @on(ChatInput.Submitted, "#input")
     def submit(self, event: ChatInput.Submitted) -> None:
-        chat_input = self.query_one(ChatInput)
-        text = event.value
-        chat_input.remember(text)
-        chat_input.value = ""
-        plan = plan_input(text)
+        plan = plan_input(event.value)
         if plan is None:
             return
         if isinstance(plan, Refuse):

@@ -39,12 +39,15 @@ class RenameDialog(ModalScreen[str | None]):
         self._request = request
         self._reason = reason
         self.pending: str | None = None
+        self._refused: tuple[str, str] | None = None  # (name, why) while it is still typed
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog") as dialog:
             dialog.border_title = "Change your name"
             yield Label(Content.assemble("Current name: ", (self._current, "bold")), id="current")
-            yield Input(value=self._suggestion or self._current, id="new-name", select_on_focus=False)
+            yield Input(
+                value=self._suggestion or self._current, id="new-name", select_on_focus=False
+            )
             yield Label(Content(self._reason or ""), id="problem")
             with Horizontal(id="buttons"):
                 yield Button("Rename", variant="primary", id="apply")
@@ -52,6 +55,7 @@ class RenameDialog(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         if self._reason:
+            self._refused = (self.query_one("#new-name", Input).value, self._reason)
             self._show_problem(self._reason, refused=True)
 
     def _show_problem(self, text: str, *, refused: bool = False, waiting: bool = False) -> None:
@@ -64,7 +68,10 @@ class RenameDialog(ModalScreen[str | None]):
     def check_as_typed(self, event: Input.Changed) -> None:
         problem = name_problem(event.value)
         self.query_one("#apply", Button).disabled = problem is not None
-        self._show_problem(problem or "")
+        if problem is None and self._refused and self._refused[0] == event.value:
+            self._show_problem(self._refused[1], refused=True)  # the server's word stands
+        else:
+            self._show_problem(problem or "")
 
     @on(Input.Submitted, "#new-name")
     @on(Button.Pressed, "#apply")
@@ -77,7 +84,9 @@ class RenameDialog(ModalScreen[str | None]):
             self.dismiss(None)
             return
         if not self._request(name):
-            self._show_problem("not connected: try again once the client has reconnected", refused=True)
+            self._show_problem(
+                "not connected: try again once the client has reconnected", refused=True
+            )
             return
         self.pending = name
         self._show_problem(f"asking the server for {name}…", waiting=True)
@@ -91,6 +100,7 @@ class RenameDialog(ModalScreen[str | None]):
             self.dismiss(new_name)
 
     def server_refused(self, message: str) -> None:
+        self._refused = (self.pending or "", message)
         self.pending = None
         self._show_problem(message, refused=True)
         self.query_one("#new-name", Input).focus()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.widgets import Input
 
@@ -25,8 +24,13 @@ class ChatInput(Input):
         self._completer = TabCompleter()
         self._names = names
 
-    def remember(self, line: str) -> None:
+    async def action_submit(self) -> None:
+        # Clear at once, not when the screen handles the message: keys typed right after
+        # Enter already belong to the next line.
+        line = self.value
         self.history.add(line)
+        self.value = ""
+        self.post_message(self.Submitted(self, line))
 
     def _show(self, value: str | None) -> None:
         if value is not None:
@@ -42,7 +46,10 @@ class ChatInput(Input):
     def action_complete(self) -> None:
         completion = self._completer.complete(self.value, self.cursor_position, self._names())
         if completion is None:
-            raise SkipAction()  # nothing to complete: let Tab move the focus as usual
+            # Tab never leaves the input (a Tab that found no name would otherwise send
+            # the next keys elsewhere); Shift+Tab reaches the user list.
+            self.app.bell()
+            return
         self.value = completion.value
         self.cursor_position = completion.cursor
 

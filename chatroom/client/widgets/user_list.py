@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option, OptionDoesNotExist
@@ -30,17 +32,17 @@ class UserList(OptionList):
         self.clear_options()
         self.add_options(
             Option(
-                Content.assemble((name, "bold"), (" (you)", "dim")) if user_id == own_id else Content(name),
+                Content.assemble((name, "bold"), (" (you)", "dim"))
+                if user_id == own_id
+                else Content(name),
                 id=user_id,
             )
             for user_id, name in users
         )
         self.border_title = f"Users ({len(users)})"
         if highlighted is not None:
-            try:
+            with suppress(OptionDoesNotExist):  # unless that user left
                 self.highlighted = self.get_option_index(highlighted)
-            except OptionDoesNotExist:
-                pass  # that user left
 
     def name_of(self, option_id: str | None) -> str | None:
         return self._names.get(option_id) if option_id else None
