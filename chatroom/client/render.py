@@ -92,7 +92,9 @@ class LineRenderer:
 
     def _start(self, ts: float | None, history: bool = False) -> Text:
         ts_text = "     " if ts is None else self.clock(ts)
-        return Text(ts_text + " ", style=HISTORY_TIME if history else "dim")
+        line = Text()  # not Text(style=...): a base style would cover the whole line
+        line.append(ts_text + " ", style=HISTORY_TIME if history else "dim")
+        return line
 
     def chat(self, event: Message | Action, own_id: str | None, own_name: str | None) -> LogLine:
         line = self._start(event.ts, event.history)

@@ -199,3 +199,13 @@ def test_reconnect_policy_backs_off_and_resets():
 @pytest.mark.parametrize("cause", [CloseCause.IDLE_TIMEOUT, CloseCause.QUIT])
 def test_reconnect_policy_waits_for_the_user_after_idle_timeout_or_quit(cause):
     assert ReconnectPolicy().next_delay(cause) is None
+
+
+def test_only_the_timestamp_is_dimmed_in_a_chat_line():
+    line = LineRenderer(UTC).chat(Message(seq=1, ts=0, id="x:1", name="bob", text="hi"), None, None)
+    assert not line.text.style
+    assert [(span.start, span.end, str(span.style)) for span in line.text.spans][0] == (
+        0,
+        6,
+        "dim",
+    )
