@@ -21,7 +21,7 @@ class TokenBucket:
         """Take a token if one is there and return 0, else the seconds until one will be."""
         tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
-        if tokens >= 1:
+        if tokens >= 1 - 1e-9:  # waiting the delay we returned must be enough, despite rounding
             self._tokens = tokens - 1
             return 0.0
         self._tokens = tokens
