@@ -5,8 +5,10 @@ timer fired — each with the current time, and returns the actions that follow:
 deliver to some connections, connections to close. It never touches a socket or a clock,
 so every rule is unit-tested by calling it directly.
 
-Connections are named by opaque integer ids the caller picks. A broadcast is encoded once
-per output format and delivered as the same bytes object to every recipient in that format.
+Connections are named by opaque integer ids the caller picks. Each member is subscribed to
+the broadcasts of its output format (:class:`Subscribe`); a broadcast is encoded once per
+format in use and addressed to that format's subscribers, not to a list of recipients, so
+its cost does not grow with the size of the room.
 """
 
 from __future__ import annotations
@@ -190,7 +192,10 @@ class Room:
         self._by_format[member.format][conn] = member
         self._per_host[host] = self._per_host.get(host, 0) + 1
         actions = self._greeting(member)
-        actions += self._broadcast(p.Join(seq=self._next_seq(), ts=now, id=member.id, name=member.name))
+        actions.append(Subscribe(conn, member.format))
+        actions += self._broadcast(
+            p.Join(seq=self._next_seq(), ts=now, id=member.id, name=member.name)
+        )
         return actions
 
     def receive(self, conn: ConnId, line: str | LineTooLong, now: float) -> list[RoomAction]:
@@ -212,7 +217,7 @@ class Room:
         if command == "who":
             return self._send(member, self.who(now))
         if command.startswith("rename|"):
-            return self._rename(member, command[len("rename|"):].strip(), now)
+            return self._rename(member, command[len("rename|") :].strip(), now)
         if line.startswith("//"):
             return self._chat(member, line[1:], now)
         if line.startswith("/"):
@@ -230,7 +235,7 @@ class Room:
         leave = p.Leave(
             seq=self._next_seq(), ts=now, id=member.id, name=member.name, reason=reason, text=text
         )
-        return self._broadcast(leave)
+        return [Unsubscribe(conn), *self._broadcast(leave)]
 
     def idle_check(self, conn: ConnId, now: float) -> list[RoomAction]:
         """A timer for ``conn`` fired: warn or kick it if it has been idle long enough."""
@@ -267,13 +272,10 @@ class Room:
         leave line for every other user (which would be N² lines for N users).
         """
         notice = p.Notice(code=p.NoticeCode.SHUTDOWN, text="the server is shutting down")
-        actions: list[RoomAction] = []
-        for fmt, members in self._by_format.items():
-            if members:
-                actions.append(Deliver(tuple(members), encode(notice, fmt), (notice,)))
-        actions += [Close(conn) for conn in self._members]
+        actions = self._broadcast(notice)
         for conn in list(self._members):
             self._remove(conn)
+            actions += [Unsubscribe(conn), Close(conn)]
         return actions
 
     # --- commands ------------------------------------------------------------------------------
@@ -302,7 +304,10 @@ class Room:
                 return self._broadcast(action)
             case "quit":
                 reason = p.strip_controls(arg).strip() or None
-                return [*self.disconnect(member.conn, p.LeaveReason.QUIT, now, reason), Close(member.conn)]
+                return [
+                    *self.disconnect(member.conn, p.LeaveReason.QUIT, now, reason),
+                    Close(member.conn),
+                ]
             case "help":
                 return self._send(member, p.Notice(code=p.NoticeCode.HELP, text=HELP_TEXT))
             case "format":
@@ -327,7 +332,9 @@ class Room:
         if problem is not None:
             return self._error(member, p.ErrorCode.NAME_INVALID, f"cannot use that name: {problem}")
         if new == member.name:
-            return self._send(member, p.Notice(code=p.NoticeCode.INFO, text=f"you are already {new}"))
+            return self._send(
+                member, p.Notice(code=p.NoticeCode.INFO, text=f"you are already {new}")
+            )
         key = p.name_key(new)
         holder = self._by_name.get(key)
         if holder is not None and holder is not member:
@@ -335,7 +342,9 @@ class Room:
         del self._by_name[p.name_key(member.name)]
         self._by_name[key] = member
         old, member.name = member.name, new
-        return self._broadcast(p.Rename(seq=self._next_seq(), ts=now, id=member.id, old=old, new=new))
+        return self._broadcast(
+            p.Rename(seq=self._next_seq(), ts=now, id=member.id, old=old, new=new)
+        )
 
     def _private(self, member: _Member, target: str, text: str, now: float) -> list[RoomAction]:
         recipient = self._by_name.get(p.name_key(target))
@@ -357,17 +366,18 @@ class Room:
         del self._by_format[member.format][member.conn]
         member.format = fmt
         self._by_format[fmt][member.conn] = member
-        return [self._to_format(member.conn, fmt, p.FormatChanged(format=fmt)), *self._greeting(member)]
+        return [
+            Subscribe(member.conn, fmt),
+            self._to_format(member.conn, fmt, p.FormatChanged(format=fmt)),
+            *self._greeting(member),
+        ]
 
     # --- helpers -------------------------------------------------------------------------------
 
     def _admission_problem(self, host: str) -> str | None:
         if len(self._members) >= self.rules.max_clients:
             return f"server full ({self.rules.max_clients} users); try again later"
-        if (
-            self._per_host.get(host, 0) >= self.rules.max_per_ip
-            and not _is_loopback(host)
-        ):
+        if self._per_host.get(host, 0) >= self.rules.max_per_ip and not _is_loopback(host):
             return f"too many connections from your address (at most {self.rules.max_per_ip})"
         return None
 
@@ -401,8 +411,9 @@ class Room:
         return self._seq
 
     def _broadcast(self, event: p.Event) -> list[RoomAction]:
+        """The event for everyone in the room: encoded once per output format in use."""
         return [
-            Deliver(tuple(members), encode(event, fmt), (event,))
+            Broadcast(fmt, encode(event, fmt), (event,))
             for fmt, members in self._by_format.items()
             if members
         ]
