@@ -290,9 +290,10 @@ class Room:
                 return self._rename(member, arg, now)
             case "msg":
                 target, _, text = arg.partition(" ")
-                if not target or not text.strip():
+                text = p.strip_controls(text).strip()  # cleaned first, as /me and chat are
+                if not target or not text:
                     return self._error(member, p.ErrorCode.BAD_USAGE, "usage: /msg NAME TEXT")
-                return self._private(member, target, text.strip(), now)
+                return self._private(member, target, text, now)
             case "me":
                 text = p.strip_controls(arg)
                 if not text.strip():
