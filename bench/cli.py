@@ -38,10 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gen-loop", choices=["asyncio", "uvloop"],
                         default="uvloop" if _uvloop_available() else "asyncio",
                         help="the load generator's event loop (default: uvloop if installed)")
+    parser.add_argument("--server-src", metavar="DIR",
+                        help="run the chatroom package found in DIR instead of this checkout's "
+                             "(e.g. `git archive COMMIT chatroom | tar -x -C DIR`)")
     parser.add_argument("--workers", type=int, default=2,
                         help="load-generator processes (default: 2)")
     parser.add_argument("--duration", type=float, help="seconds per fan-out run")
     parser.add_argument("--soak", type=float, help="seconds of churn soak")
+    parser.add_argument("--py-spy", metavar="DIR",
+                        help="profile the server with py-spy during each fan-out run; collapsed "
+                             "stacks go to DIR (summarise: python -m bench.hotspots FILE)")
     parser.add_argument("--json", metavar="PATH", help="write all results as JSON here")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     return parser

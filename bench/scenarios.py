@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.churn import churn_main
@@ -102,18 +106,19 @@ class Run:
     def __init__(self, sc: Scenario, opts: Any) -> None:
         self.sc = sc
         self.opts = opts
-        self.server = ServerProcess(opts.loop, list(sc.server_args))
+        self.server = ServerProcess(opts.loop, list(sc.server_args), opts.server_src)
         self.procs: list[Any] = []
         self.pipes: list[Any] = []
         self.result: dict[str, Any] = {
             "scenario": sc.name, "label": sc.label, "kind": sc.kind, "format": sc.format,
             "loop": opts.loop, "gen_loop": opts.gen_loop, "clients": sc.clients,
             "senders": sc.senders, "window": sc.window, "rate_per_sender": sc.rate,
-            "duration": sc.duration, "errors": [],
+            "duration": sc.duration, "server_src": opts.server_src or "checkout", "errors": [],
         }
 
     def execute(self) -> dict:
         started = time.monotonic()
+        self.result["loadavg_before"] = [round(x, 2) for x in os.getloadavg()]
         try:
             self.server.start()
             time.sleep(0.2)
@@ -157,7 +162,7 @@ class Run:
                 "gen_loop": self.opts.gen_loop, "clients": clients[w], "senders": senders[w],
                 "first_sender": first, "workers": n_workers, "window": sc.window,
                 "rate": sc.rate, "msg_size": sc.msg_size, "sample_every": sc.sample_every,
-                "probes": min(2, clients[w] - senders[w]), "ready_timeout": 60 + sc.clients / 50,
+                "probes": min(2, clients[w] - senders[w]), "ready_timeout": (10 if self.opts.quick else 60) + sc.clients / 50,
                 "drain_timeout": 3.0 if self.opts.quick else 10.0, **(extra or {}),
             })
             first += senders[w]
@@ -264,8 +269,11 @@ class Run:
             pipe.send(("go", t_go, deadline))
         time.sleep(max(0.0, t_go - time.monotonic()))
         cpu0, wall0 = self.server.cpu_seconds(), time.monotonic()
+        spy = self._start_py_spy(sc.duration)
         time.sleep(max(0.0, deadline - time.monotonic()))
         cpu1, wall1 = self.server.cpu_seconds(), time.monotonic()
+        if spy is not None:
+            spy.wait(30)
         rss = self.server.rss_kib()
         results = self._gather("result", 60 + sc.duration)
         sent = sum(r["sent"] for r in results)
@@ -298,6 +306,22 @@ class Run:
         if delivered < expected:
             missing = expected - delivered
             raise Failure(f"{missing} of {expected} deliveries missing after the drain")
+
+    def _start_py_spy(self, duration: float) -> Any:
+        """``--py-spy``: sample the server during the run (collapsed stacks, with line numbers)."""
+        if not self.opts.py_spy:
+            return None
+        out = Path(self.opts.py_spy) / f"pyspy-{self.sc.label.replace('/', '-')}-{self.opts.loop}.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.result["py_spy"] = str(out)
+        seconds = max(1, int(duration) - 1)
+        spy_bin = Path(sys.executable).with_name("py-spy")
+        return subprocess.Popen(
+            [str(spy_bin) if spy_bin.exists() else "py-spy", "record", "--pid", str(self.server.pid),
+             "--duration", str(seconds), "--rate", "250", "--format", "raw", "--output", str(out),
+             "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
 
     def _churn(self) -> None:
         sc = self.sc

@@ -34,9 +34,21 @@ class ServerError(RuntimeError):
 class ServerProcess:
     """One server process. ``loop`` is "asyncio" (the plain CLI) or "uvloop" (our wrapper)."""
 
-    def __init__(self, loop: str = "asyncio", extra_args: list[str] | None = None) -> None:
-        module = "bench.uvloop_server" if loop == "uvloop" else "chatroom.server"
-        self.argv = [sys.executable, "-m", module, *BASE_ARGS, *(extra_args or [])]
+    def __init__(
+        self, loop: str = "asyncio", extra_args: list[str] | None = None, src: str | None = None
+    ) -> None:
+        if loop == "uvloop":
+            # -O: connection_made() asserts isinstance(transport, asyncio.Transport), which
+            # uvloop's TCPTransport is not; without -O every connection fails under uvloop.
+            launcher = [sys.executable, "-O", "-m", "bench.uvloop_server"]
+        else:
+            launcher = [sys.executable, "-m", "chatroom.server"]
+        self.argv = [*launcher, *BASE_ARGS, *(extra_args or [])]
+        # ``src``: a directory holding another ``chatroom`` package (say, an older commit
+        # unpacked with ``git archive``) to run instead of this checkout's; it comes first on
+        # sys.path because it is the working directory of ``python -m``.
+        self.cwd = Path(src).resolve() if src else REPO_ROOT
+        self.env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self._log = tempfile.TemporaryFile()
@@ -49,7 +61,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 15.0) -> None:
         self.proc = subprocess.Popen(
-            self.argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=self._log,
+            self.argv, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=self._log,
             stdin=subprocess.DEVNULL,
         )
         assert self.proc.stdout is not None
