@@ -154,7 +154,7 @@ class ChurnWorker:
             n += 1
             proto = Churner(json_mode=rng.random() < 0.5)
             try:
-                await asyncio.wait_for(self._connect(lambda: proto), 5)
+                await asyncio.wait_for(self._connect(lambda proto=proto: proto), 5)
                 await asyncio.wait_for(proto.welcomed.wait(), 5)
             except (OSError, TimeoutError) as exc:
                 self.errors.append(f"churner {slot}: no welcome ({exc!r})")
@@ -196,8 +196,10 @@ class ChurnWorker:
         t0 = time.monotonic()
         deadline = t0 + spec["duration"]
         self.pipe.send(("ready", {"observers": len(observers)}))
-        tasks = [loop.create_task(self._observer_life(o, o.index < spec["talkers"], deadline))
-                 for o in observers]
+        tasks = [
+            loop.create_task(self._observer_life(o, o.index < spec["talkers"], deadline))
+            for o in observers
+        ]
         tasks += [loop.create_task(self._churner(s, deadline)) for s in range(spec["churners"])]
         # Stuck clients: some at once, then one more every stuck_every seconds in the first half.
         stuck_i = 0

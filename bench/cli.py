@@ -27,38 +27,65 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench",
         description="Benchmark a real chatroom-server process (see docs/PERFORMANCE.md).",
     )
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes, under a minute: the CI smoke run (no timed checks)")
-    parser.add_argument("--scenario", action="append", metavar="NAME",
-                        help="run only this scenario (repeatable; a name such as fanout-small runs both formats)")
-    parser.add_argument("--format", choices=["text", "json", "both"], default="both",
-                        help="fan-out output format(s) to run (default: both)")
-    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
-                        help="the server's event loop (uvloop via bench.uvloop_server)")
-    parser.add_argument("--gen-loop", choices=["asyncio", "uvloop"],
-                        default="uvloop" if _uvloop_available() else "asyncio",
-                        help="the load generator's event loop (default: uvloop if installed)")
-    parser.add_argument("--server-src", metavar="DIR",
-                        help="run the chatroom package found in DIR instead of this checkout's "
-                             "(e.g. `git archive COMMIT chatroom | tar -x -C DIR`)")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="load-generator processes (default: 2)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes, under a minute: the CI smoke run (no timed checks)",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="run only this scenario (repeatable; a name such as fanout-small runs both formats)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=["text", "json", "both"],
+        default="both",
+        help="fan-out output format(s) to run (default: both)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="the server's event loop (uvloop via bench.uvloop_server)",
+    )
+    parser.add_argument(
+        "--gen-loop",
+        choices=["asyncio", "uvloop"],
+        default="uvloop" if _uvloop_available() else "asyncio",
+        help="the load generator's event loop (default: uvloop if installed)",
+    )
+    parser.add_argument(
+        "--server-src",
+        metavar="DIR",
+        help="run the chatroom package found in DIR instead of this checkout's "
+        "(e.g. `git archive COMMIT chatroom | tar -x -C DIR`)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="load-generator processes (default: 2)"
+    )
     parser.add_argument("--duration", type=float, help="seconds per fan-out run")
     parser.add_argument("--soak", type=float, help="seconds of churn soak")
-    parser.add_argument("--py-spy", metavar="DIR",
-                        help="profile the server with py-spy during each fan-out run; collapsed "
-                             "stacks go to DIR (summarise: python -m bench.hotspots FILE)")
+    parser.add_argument(
+        "--py-spy",
+        metavar="DIR",
+        help="profile the server with py-spy during each fan-out run; collapsed "
+        "stacks go to DIR (summarise: python -m bench.hotspots FILE)",
+    )
     parser.add_argument("--json", metavar="PATH", help="write all results as JSON here")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     return parser
 
 
-def _select(all_sc: list[Scenario], extra: list[Scenario], args: argparse.Namespace) -> list[Scenario]:
+def _select(
+    all_sc: list[Scenario], extra: list[Scenario], args: argparse.Namespace
+) -> list[Scenario]:
     chosen = all_sc
     if args.scenario:
-        chosen = [sc for sc in all_sc + extra
-                  if any(sc.label == s or sc.name == s
-                         for s in args.scenario)]
+        chosen = [
+            sc for sc in all_sc + extra if any(sc.label == s or sc.name == s for s in args.scenario)
+        ]
     if args.format != "both":
         chosen = [sc for sc in chosen if sc.kind != "fanout" or sc.format == args.format]
     return chosen
@@ -82,15 +109,19 @@ def _figure(r: dict) -> str:
         rate = r.get("deliveries_per_s")
         return "–" if rate is None else f"{rate / 1e6:.3f} M deliveries/s"
     if kind == "churn":
-        return (f"{r.get('cycles', '–')} cycles, {r.get('events_checked', '–')} events checked, "
-                f"{r.get('gaps', '–')} gaps, {r.get('stuck_kicked_slow', '–')}/{r.get('stuck', '–')} "
-                f"stuck kicked")
+        return (
+            f"{r.get('cycles', '–')} cycles, {r.get('events_checked', '–')} events checked, "
+            f"{r.get('gaps', '–')} gaps, {r.get('stuck_kicked_slow', '–')}/{r.get('stuck', '–')} "
+            f"stuck kicked"
+        )
     return "–"
 
 
 def markdown_table(results: list[dict]) -> str:
-    head = ("| scenario | clients | result | p50 ms | p99 ms | loss | server CPU % | gen CPU % "
-            "| server RSS MiB | ok |")
+    head = (
+        "| scenario | clients | result | p50 ms | p99 ms | loss | server CPU % | gen CPU % "
+        "| server RSS MiB | ok |"
+    )
     lines = [head, "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         loss = r.get("loss")
@@ -114,8 +145,13 @@ def machine() -> dict:
                     break
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
-            "kernel": platform.release(), "nofile": list(raise_nofile())}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "nofile": list(raise_nofile()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,9 +167,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no scenario matches {args.scenario}", file=sys.stderr)
         return 2
     info = machine()
-    print(f"# chatroom benchmark ({'quick' if args.quick else 'full'}): server loop {args.loop}, "
-          f"generator {args.workers} x {args.gen_loop}; {info['nproc']} CPUs ({info['cpu']}), "
-          f"Python {info['python']}, fd limit {info['nofile'][0]}", flush=True)
+    print(
+        f"# chatroom benchmark ({'quick' if args.quick else 'full'}): server loop {args.loop}, "
+        f"generator {args.workers} x {args.gen_loop}; {info['nproc']} CPUs ({info['cpu']}), "
+        f"Python {info['python']}, fd limit {info['nofile'][0]}",
+        flush=True,
+    )
     results = []
     started = time.monotonic()
     for sc in chosen:
@@ -141,15 +180,18 @@ def main(argv: list[str] | None = None) -> int:
         result = run(sc, args)
         results.append(result)
         status = "ok" if result["ok"] else "FAILED: " + "; ".join(result["errors"][:3])
-        print(f"{_figure(result)} ({result['wall_seconds']} s) {status}", file=sys.stderr, flush=True)
+        print(
+            f"{_figure(result)} ({result['wall_seconds']} s) {status}", file=sys.stderr, flush=True
+        )
     print()
     print(markdown_table(results))
     print(f"\n{len(results)} scenarios in {time.monotonic() - started:.0f} s")
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"machine": info, "argv": sys.argv[1:], "results": results},
-                                   indent=1) + "\n")
+        path.write_text(
+            json.dumps({"machine": info, "argv": sys.argv[1:], "results": results}, indent=1) + "\n"
+        )
     failed = [r["label"] for r in results if not r["ok"]]
     if failed:
         print(f"FAILED: {', '.join(failed)}", file=sys.stderr)

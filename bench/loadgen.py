@@ -21,6 +21,7 @@ owns the share of that budget that belongs to its own senders.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
 import time
@@ -36,10 +37,8 @@ def raise_nofile() -> tuple[int, int]:
     """Raise the soft fd limit to the hard limit; return the (soft, hard) now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
-        try:
+        with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            pass
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
@@ -106,10 +105,8 @@ class Client(asyncio.Protocol):
         pos = data.find(b"@", 0, end)
         while pos >= 0:
             stop = data.find(b" ", pos, end)
-            try:
-                latencies.append(now - float(data[pos + 1:stop]))
-            except ValueError:
-                pass
+            with contextlib.suppress(ValueError):
+                latencies.append(now - float(data[pos + 1 : stop]))
             pos = data.find(b"@", stop, end)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -197,7 +194,7 @@ class Worker:
     async def _connect_all(self, batch: int) -> None:
         slots = list(range(self.n))
         for start in range(0, self.n, batch):
-            await asyncio.gather(*(self._connect_one(s) for s in slots[start:start + batch]))
+            await asyncio.gather(*(self._connect_one(s) for s in slots[start : start + batch]))
 
     async def _wait_ready(self, timeout: float) -> None:
         try:
@@ -249,8 +246,13 @@ class Worker:
             await asyncio.sleep(0)
 
     def _ready_info(self) -> dict:
-        return {"ready": self.ready_count, "clients": self.n, "last_ready": self.last_ready,
-                "errors": self.errors[:5], "lines": sum(self.counts)}
+        return {
+            "ready": self.ready_count,
+            "clients": self.n,
+            "last_ready": self.last_ready,
+            "errors": self.errors[:5],
+            "lines": sum(self.counts),
+        }
 
     # --- fan-out ---------------------------------------------------------------------------
 
@@ -264,7 +266,9 @@ class Worker:
         self.cpu_go = cpu_now()
         self.sending = bool(self.senders)
         size = spec["msg_size"]
-        self._templates = [(f" s{spec['first_sender'] + i} ", size) for i in range(len(self.senders))]
+        self._templates = [
+            (f" s{spec['first_sender'] + i} ", size) for i in range(len(self.senders))
+        ]
         if not self.sending:
             self.shared[self.row + DONE] = 1
         # A background pump: sends on schedule (fixed rate), picks up other workers' progress
@@ -297,10 +301,7 @@ class Worker:
         """One chat line from local sender ``i``; 1 in ``sample_every`` carries its send time."""
         self._seq += 1
         tag, size = self._templates[i]
-        if self._seq % self.spec["sample_every"] == 0:
-            head = f"@{now:.6f}{tag}"
-        else:
-            head = f"-{tag}"
+        head = f"@{now:.6f}{tag}" if self._seq % self.spec["sample_every"] == 0 else f"-{tag}"
         return (head + PAD[: max(0, size - len(head))] + "\n").encode()
 
     def pump(self) -> None:
@@ -331,10 +332,8 @@ class Worker:
         n_workers = self.spec["workers"]
         global_min = min(shared[w * ROW + MIN] for w in range(n_workers))
         global_sent = sum(shared[w * ROW + SENT] for w in range(n_workers))
-        if global_sent:  # the part of this worker's messages the slowest receiver has seen
-            in_flight = local_sent - global_min * local_sent / global_sent
-        else:
-            in_flight = 0
+        # The part of this worker's messages the slowest receiver has not seen yet.
+        in_flight = local_sent - global_min * local_sent / global_sent if global_sent else 0
         budget = int(self.window * len(self.senders) - in_flight)
         if budget <= 0:
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import subprocess
@@ -35,7 +36,9 @@ class Scenario:
 
     @property
     def label(self) -> str:
-        return self.name if self.kind in ("idle", "burst", "churn") else f"{self.name}/{self.format}"
+        return (
+            self.name if self.kind in ("idle", "burst", "churn") else f"{self.name}/{self.format}"
+        )
 
 
 def scenarios(quick: bool, duration: float | None, soak: float | None) -> list[Scenario]:
@@ -49,23 +52,57 @@ def scenarios(quick: bool, duration: float | None, soak: float | None) -> list[S
     ]
     for fmt in ("text", "json"):
         out += [
-            Scenario("fanout-small", "fanout", clients=20 if q else 100, senders=4 if q else 10,
-                     window=128, format=fmt, duration=fd),
-            Scenario("fanout-large-fixed", "fanout", clients=100 if q else 1000, senders=5,
-                     rate=40.0, format=fmt, duration=fd, sample_every=1),
-            Scenario("fanout-large-max", "fanout", clients=100 if q else 1000, senders=5,
-                     window=32, format=fmt, duration=fd),
+            Scenario(
+                "fanout-small",
+                "fanout",
+                clients=20 if q else 100,
+                senders=4 if q else 10,
+                window=128,
+                format=fmt,
+                duration=fd,
+            ),
+            Scenario(
+                "fanout-large-fixed",
+                "fanout",
+                clients=100 if q else 1000,
+                senders=5,
+                rate=40.0,
+                format=fmt,
+                duration=fd,
+                sample_every=1,
+            ),
+            Scenario(
+                "fanout-large-max",
+                "fanout",
+                clients=100 if q else 1000,
+                senders=5,
+                window=32,
+                format=fmt,
+                duration=fd,
+            ),
         ]
-    out.append(Scenario(
-        "churn-soak", "churn", format="json", duration=soak or (8.0 if q else 120.0),
-        # The talkers' ~1 MB/s of long lines is what fills a stuck client's queues: the kernel
-        # buffers up to net.ipv4.tcp_wmem[2] (4 MiB here) before the server's --max-sendq counts.
-        churn={"observers": 8 if q else 20, "talkers": 3, "talk_rate": 330.0,
-               "talk_size": 1000, "churners": 10 if q else 40, "churn_pause": 0.2,
-               "stuck": 2 if q else 3, "stuck_every": 1e9 if q else 15.0},
-        # A smaller send queue than the default so the stuck clients are found in seconds.
-        server_args=("--max-sendq", "65536", "--history", "5"),
-    ))
+    out.append(
+        Scenario(
+            "churn-soak",
+            "churn",
+            format="json",
+            duration=soak or (8.0 if q else 120.0),
+            # The talkers' ~1 MB/s of long lines is what fills a stuck client's queues: the
+            # kernel buffers up to net.ipv4.tcp_wmem[2] (4 MiB here) before --max-sendq counts.
+            churn={
+                "observers": 8 if q else 20,
+                "talkers": 3,
+                "talk_rate": 330.0,
+                "talk_size": 1000,
+                "churners": 10 if q else 40,
+                "churn_pause": 0.2,
+                "stuck": 2 if q else 3,
+                "stuck_every": 1e9 if q else 15.0,
+            },
+            # A smaller send queue than the default so the stuck clients are found in seconds.
+            server_args=("--max-sendq", "65536", "--history", "5"),
+        )
+    )
     return out
 
 
@@ -110,10 +147,19 @@ class Run:
         self.procs: list[Any] = []
         self.pipes: list[Any] = []
         self.result: dict[str, Any] = {
-            "scenario": sc.name, "label": sc.label, "kind": sc.kind, "format": sc.format,
-            "loop": opts.loop, "gen_loop": opts.gen_loop, "clients": sc.clients,
-            "senders": sc.senders, "window": sc.window, "rate_per_sender": sc.rate,
-            "duration": sc.duration, "server_src": opts.server_src or "checkout", "errors": [],
+            "scenario": sc.name,
+            "label": sc.label,
+            "kind": sc.kind,
+            "format": sc.format,
+            "loop": opts.loop,
+            "gen_loop": opts.gen_loop,
+            "clients": sc.clients,
+            "senders": sc.senders,
+            "window": sc.window,
+            "rate_per_sender": sc.rate,
+            "duration": sc.duration,
+            "server_src": opts.server_src or "checkout",
+            "errors": [],
         }
 
     def execute(self) -> dict:
@@ -157,14 +203,26 @@ class Run:
         senders = _split(sc.senders, n_workers)
         specs, first = [], 0
         for w in range(n_workers):
-            specs.append({
-                "kind": kind, "port": self.server.port, "format": sc.format,
-                "gen_loop": self.opts.gen_loop, "clients": clients[w], "senders": senders[w],
-                "first_sender": first, "workers": n_workers, "window": sc.window,
-                "rate": sc.rate, "msg_size": sc.msg_size, "sample_every": sc.sample_every,
-                "probes": min(2, clients[w] - senders[w]), "ready_timeout": (10 if self.opts.quick else 60) + sc.clients / 50,
-                "drain_timeout": 3.0 if self.opts.quick else 10.0, **(extra or {}),
-            })
+            specs.append(
+                {
+                    "kind": kind,
+                    "port": self.server.port,
+                    "format": sc.format,
+                    "gen_loop": self.opts.gen_loop,
+                    "clients": clients[w],
+                    "senders": senders[w],
+                    "first_sender": first,
+                    "workers": n_workers,
+                    "window": sc.window,
+                    "rate": sc.rate,
+                    "msg_size": sc.msg_size,
+                    "sample_every": sc.sample_every,
+                    "probes": min(2, clients[w] - senders[w]),
+                    "ready_timeout": (10 if self.opts.quick else 60) + sc.clients / 50,
+                    "drain_timeout": 3.0 if self.opts.quick else 10.0,
+                    **(extra or {}),
+                }
+            )
             first += senders[w]
         self.result["workers"] = n_workers
         return specs
@@ -195,27 +253,23 @@ class Run:
     def _teardown(self) -> None:
         """Stop the server while the clients are still reading (a graceful-shutdown check)."""
         for pipe in self.pipes:
-            try:
+            with contextlib.suppress(OSError):
                 pipe.send(("stop",))
-            except OSError:
-                pass
         for pipe in self.pipes:
-            try:
+            with contextlib.suppress(Failure, OSError, EOFError):
                 _recv(pipe, "stopping", 10)
-            except (Failure, OSError, EOFError):
-                pass
         if self.server.proc is not None:
             rc = self.server.stop()
             self.result["server_exit"] = rc
             if self.server.shutdown_seconds is not None:
                 self.result["shutdown_seconds"] = round(self.server.shutdown_seconds, 2)
             if rc != 0:
-                self.result["errors"].append(f"server exited with {rc}: {self.server.log_tail(500)}")
+                self.result["errors"].append(
+                    f"server exited with {rc}: {self.server.log_tail(500)}"
+                )
         for pipe in self.pipes:
-            try:
+            with contextlib.suppress(OSError):
                 pipe.send(("exit",))
-            except OSError:
-                pass
         for proc in self.procs:
             proc.join(10)
             if proc.is_alive():
@@ -233,11 +287,14 @@ class Run:
         time.sleep(0.5)
         rss = self.server.rss_kib()
         base = self.result["rss_baseline_kib"]
-        self.result.update({
-            "rss_kib": rss,
-            "kib_per_client": round((rss - base) / sc.clients, 2),
-            "figure": round((rss - base) / sc.clients, 2), "unit": "KiB/client",
-        })
+        self.result.update(
+            {
+                "rss_kib": rss,
+                "kib_per_client": round((rss - base) / sc.clients, 2),
+                "figure": round((rss - base) / sc.clients, 2),
+                "unit": "KiB/client",
+            }
+        )
 
     def _burst(self) -> None:
         sc = self.sc
@@ -250,11 +307,15 @@ class Run:
             pipe.send(("go", t_go))
         last = self._check_ready(self._gather("ready", 120))
         seconds = last - t_go
-        self.result.update({
-            "seconds_to_all_welcomed": round(seconds, 3), "figure": round(seconds, 3),
-            "unit": "s", "server_cpu_seconds": round(self.server.cpu_seconds() - cpu0, 2),
-            "rss_kib": self.server.rss_kib(),
-        })
+        self.result.update(
+            {
+                "seconds_to_all_welcomed": round(seconds, 3),
+                "figure": round(seconds, 3),
+                "unit": "s",
+                "server_cpu_seconds": round(self.server.cpu_seconds() - cpu0, 2),
+                "rss_kib": self.server.rss_kib(),
+            }
+        )
 
     def _fanout(self) -> None:
         sc = self.sc
@@ -283,22 +344,25 @@ class Run:
         elapsed = max(1e-9, last_rx - t_go)
         lat = sorted(x for r in results for x in r["latencies"])
         loss = 1 - delivered / expected if expected else 1.0
-        self.result.update({
-            "messages_sent": sent,
-            "deliveries": delivered,
-            "expected_deliveries": expected,
-            "loss": round(max(0.0, loss), 6),
-            "deliveries_per_s": round(delivered / elapsed),
-            "figure": round(delivered / elapsed), "unit": "deliveries/s",
-            "offered_per_s": round(sc.rate * sc.senders * sc.clients) if sc.rate else None,
-            "latency_samples": len(lat),
-            "p50_ms": None if not lat else round(_pct(lat, 0.50) * 1000, 2),
-            "p99_ms": None if not lat else round(_pct(lat, 0.99) * 1000, 2),
-            "max_ms": None if not lat else round(lat[-1] * 1000, 2),
-            "server_cpu_pct": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
-            "gen_cpu_pct": round(100 * sum(r["cpu"] for r in results) / (wall1 - wall0), 1),
-            "rss_kib": rss,
-        })
+        self.result.update(
+            {
+                "messages_sent": sent,
+                "deliveries": delivered,
+                "expected_deliveries": expected,
+                "loss": round(max(0.0, loss), 6),
+                "deliveries_per_s": round(delivered / elapsed),
+                "figure": round(delivered / elapsed),
+                "unit": "deliveries/s",
+                "offered_per_s": round(sc.rate * sc.senders * sc.clients) if sc.rate else None,
+                "latency_samples": len(lat),
+                "p50_ms": None if not lat else round(_pct(lat, 0.50) * 1000, 2),
+                "p99_ms": None if not lat else round(_pct(lat, 0.99) * 1000, 2),
+                "max_ms": None if not lat else round(lat[-1] * 1000, 2),
+                "server_cpu_pct": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
+                "gen_cpu_pct": round(100 * sum(r["cpu"] for r in results) / (wall1 - wall0), 1),
+                "rss_kib": rss,
+            }
+        )
         for r in results:
             self.result["errors"] += r["errors"]
         if sent == 0:
@@ -311,22 +375,41 @@ class Run:
         """``--py-spy``: sample the server during the run (collapsed stacks, with line numbers)."""
         if not self.opts.py_spy:
             return None
-        out = Path(self.opts.py_spy) / f"pyspy-{self.sc.label.replace('/', '-')}-{self.opts.loop}.txt"
+        out = (
+            Path(self.opts.py_spy) / f"pyspy-{self.sc.label.replace('/', '-')}-{self.opts.loop}.txt"
+        )
         out.parent.mkdir(parents=True, exist_ok=True)
         self.result["py_spy"] = str(out)
         seconds = max(1, int(duration) - 1)
         spy_bin = Path(sys.executable).with_name("py-spy")
         return subprocess.Popen(
-            [str(spy_bin) if spy_bin.exists() else "py-spy", "record", "--pid", str(self.server.pid),
-             "--duration", str(seconds), "--rate", "250", "--format", "raw", "--output", str(out),
-             "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(spy_bin) if spy_bin.exists() else "py-spy",
+                "record",
+                "--pid",
+                str(self.server.pid),
+                "--duration",
+                str(seconds),
+                "--rate",
+                "250",
+                "--format",
+                "raw",
+                "--output",
+                str(out),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     def _churn(self) -> None:
         sc = self.sc
-        spec = {"port": self.server.port, "gen_loop": self.opts.gen_loop,
-                "duration": sc.duration, **sc.churn}
+        spec = {
+            "port": self.server.port,
+            "gen_loop": self.opts.gen_loop,
+            "duration": sc.duration,
+            **sc.churn,
+        }
         self._spawn(churn_main, [spec])
         self.result["workers"] = 1
         _recv(self.pipes[0], "ready", 60)
@@ -342,20 +425,24 @@ class Run:
         res = _recv(pipe, "result", 1)[1]
         # RSS flat: compare the last fifth with the second fifth (the first one is warm-up).
         n = len(samples)
-        early = [r for _, r in samples[n // 5: 2 * n // 5]] or [samples[0][1]]
-        late = [r for _, r in samples[4 * n // 5:]] or [samples[-1][1]]
+        early = [r for _, r in samples[n // 5 : 2 * n // 5]] or [samples[0][1]]
+        late = [r for _, r in samples[4 * n // 5 :]] or [samples[-1][1]]
         growth = sum(late) / len(late) - sum(early) / len(early)
-        self.result.update({
-            "clients": res["observers"], **{k: v for k, v in res.items() if k != "cpu"},
-            "rss_early_kib": round(sum(early) / len(early)),
-            "rss_late_kib": round(sum(late) / len(late)),
-            "rss_growth_kib": round(growth),
-            "rss_max_kib": max(r for _, r in samples) if samples else None,
-            "rss_samples": samples[:: max(1, n // 40)],
-            "server_cpu_pct": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
-            "gen_cpu_pct": round(100 * res["cpu"] / (wall1 - wall0), 1),
-            "figure": res["cycles"], "unit": "join/leave cycles",
-        })
+        self.result.update(
+            {
+                "clients": res["observers"],
+                **{k: v for k, v in res.items() if k != "cpu"},
+                "rss_early_kib": round(sum(early) / len(early)),
+                "rss_late_kib": round(sum(late) / len(late)),
+                "rss_growth_kib": round(growth),
+                "rss_max_kib": max(r for _, r in samples) if samples else None,
+                "rss_samples": samples[:: max(1, n // 40)],
+                "server_cpu_pct": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
+                "gen_cpu_pct": round(100 * res["cpu"] / (wall1 - wall0), 1),
+                "figure": res["cycles"],
+                "unit": "join/leave cycles",
+            }
+        )
         self.result["errors"] = self.result["errors"] + list(res["errors"])
         if res["gaps"]:
             raise Failure(f"churn: {res['gaps']} seq gaps seen by observers: {res['gap_examples']}")
@@ -368,4 +455,3 @@ class Run:
 def run(sc: Scenario, opts: Any) -> dict:
     raise_nofile()
     return Run(sc, opts).execute()
-

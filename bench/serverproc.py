@@ -17,13 +17,20 @@ _LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 BASE_ARGS = [
-    "--host", "127.0.0.1",
-    "--port", "0",
-    "--rate", "0",  # flood control would pace the senders
-    "--idle-timeout", "0",
-    "--history", "0",
-    "--log-level", "warning",
-    "--max-clients", "20000",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--rate",
+    "0",  # flood control would pace the senders
+    "--idle-timeout",
+    "0",
+    "--history",
+    "0",
+    "--log-level",
+    "warning",
+    "--max-clients",
+    "20000",
 ]
 
 
@@ -51,7 +58,7 @@ class ServerProcess:
         self.env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
         self.shutdown_seconds: float | None = None
 
     @property
@@ -61,7 +68,11 @@ class ServerProcess:
 
     def start(self, timeout: float = 15.0) -> None:
         self.proc = subprocess.Popen(
-            self.argv, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=self._log,
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
             stdin=subprocess.DEVNULL,
         )
         assert self.proc.stdout is not None
