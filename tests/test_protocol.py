@@ -1,0 +1,457 @@
+"""The shared protocol module: one table of (event, JSON line) serves writer and reader."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatroom import protocol as p
+from chatroom.protocol import (
+    Action,
+    Error,
+    ErrorCode,
+    FormatChanged,
+    Join,
+    Leave,
+    LeaveReason,
+    Message,
+    Notice,
+    NoticeCode,
+    OutputFormat,
+    Private,
+    ProtocolError,
+    Rename,
+    UnknownEvent,
+    Welcome,
+    Who,
+    WhoEntry,
+    chat_line,
+    decode_json,
+    encode_json,
+    name_key,
+    name_problem,
+    strip_controls,
+)
+
+TS = 1700000000.25
+
+# (event, the exact line the server writes for it in JSON mode)
+CASES = [
+    (
+        Welcome(id="10.0.0.1:5000", name="10.0.0.1:5000", idle_timeout=60.0, users=3),
+        '{"type":"welcome","id":"10.0.0.1:5000","name":"10.0.0.1:5000","idle_timeout":60.0,"users":3}',
+    ),
+    (
+        Message(seq=7, ts=TS, id="10.0.0.1:5000", name="Duke", text="hello, world: ok"),
+        '{"type":"message","seq":7,"ts":1700000000.25,"id":"10.0.0.1:5000","name":"Duke",'
+        '"text":"hello, world: ok"}',
+    ),
+    (
+        Message(seq=3, ts=TS, id="a:1", name="Duke", text="old", history=True),
+        '{"type":"message","seq":3,"ts":1700000000.25,"id":"a:1","name":"Duke","text":"old",'
+        '"history":true}',
+    ),
+    (
+        Message(seq=1, ts=TS, id="a:1", name="Zoë", text='héllo ☃ \U0001f600 "q" \\'),
+        '{"type":"message","seq":1,"ts":1700000000.25,"id":"a:1","name":"Zoë",'
+        '"text":"héllo ☃ \U0001f600 \\"q\\" \\\\"}',
+    ),
+    (
+        Action(seq=8, ts=TS, id="a:1", name="Duke", text="waves"),
+        '{"type":"action","seq":8,"ts":1700000000.25,"id":"a:1","name":"Duke","text":"waves"}',
+    ),
+    (
+        Action(seq=2, ts=TS, id="a:1", name="Duke", text="waved", history=True),
+        '{"type":"action","seq":2,"ts":1700000000.25,"id":"a:1","name":"Duke","text":"waved",'
+        '"history":true}',
+    ),
+    (
+        Join(seq=9, ts=TS, id="[::1]:4000", name="[::1]:4000"),
+        '{"type":"join","seq":9,"ts":1700000000.25,"id":"[::1]:4000","name":"[::1]:4000"}',
+    ),
+    (
+        Leave(seq=10, ts=TS, id="a:1", name="Duke", reason=LeaveReason.QUIT, text="bye all"),
+        '{"type":"leave","seq":10,"ts":1700000000.25,"id":"a:1","name":"Duke","reason":"quit",'
+        '"text":"bye all"}',
+    ),
+    (
+        Leave(seq=11, ts=TS, id="a:1", name="Duke", reason=LeaveReason.QUIT),
+        '{"type":"leave","seq":11,"ts":1700000000.25,"id":"a:1","name":"Duke","reason":"quit"}',
+    ),
+    *[
+        (
+            Leave(seq=12, ts=TS, id="a:1", name="Duke", reason=reason),
+            '{"type":"leave","seq":12,"ts":1700000000.25,"id":"a:1","name":"Duke",'
+            f'"reason":"{reason.value}"}}',
+        )
+        for reason in LeaveReason
+        if reason is not LeaveReason.QUIT
+    ],
+    (
+        Rename(seq=13, ts=TS, id="a:1", old="a:1", new="Duke"),
+        '{"type":"rename","seq":13,"ts":1700000000.25,"id":"a:1","old":"a:1","new":"Duke"}',
+    ),
+    (
+        Private(ts=TS, sender="Duke", recipient="Zoë", text="psst"),
+        '{"type":"private","ts":1700000000.25,"from":"Duke","to":"Zoë","text":"psst"}',
+    ),
+    (
+        Who(
+            users=(WhoEntry(id="a:1", name="Duke", idle=0), WhoEntry(id="b:2", name="b:2", idle=42))
+        ),
+        '{"type":"who","users":[{"id":"a:1","name":"Duke","idle":0},{"id":"b:2","name":"b:2","idle":42}]}',
+    ),
+    (Who(users=()), '{"type":"who","users":[]}'),
+    *[
+        (
+            Notice(code=code, text="some text"),
+            f'{{"type":"notice","code":"{code.value}","text":"some text"}}',
+        )
+        for code in NoticeCode
+    ],
+    *[
+        (
+            Error(code=code, message="nope"),
+            f'{{"type":"error","code":"{code.value}","message":"nope"}}',
+        )
+        for code in ErrorCode
+    ],
+    (FormatChanged(format=OutputFormat.JSON), '{"type":"format","format":"json"}'),
+    (FormatChanged(format=OutputFormat.TEXT), '{"type":"format","format":"text"}'),
+]
+
+
+@pytest.mark.parametrize(("event", "line"), CASES)
+def test_encode(event: p.Event, line: str) -> None:
+    assert encode_json(event) == line
+
+
+@pytest.mark.parametrize(("event", "line"), CASES)
+def test_decode(event: p.Event, line: str) -> None:
+    decoded = decode_json(line)
+    assert decoded == event
+    assert type(decoded) is type(event)
+
+
+@pytest.mark.parametrize(("event", "line"), CASES)
+def test_decode_ignores_key_order_and_spacing(event: p.Event, line: str) -> None:
+    data = json.loads(line)
+    reordered = dict(reversed(list(data.items())))
+    assert decode_json(json.dumps(reordered, indent=2)) == event
+
+
+def test_every_event_type_is_in_the_table() -> None:
+    assert {type(event) for event, _ in CASES} == set(p.Event.__args__)
+
+
+def test_history_and_text_are_left_out_when_unset() -> None:
+    assert "history" not in json.loads(encode_json(Message(1, TS, "a:1", "n", "t")))
+    assert "text" not in json.loads(encode_json(Leave(1, TS, "a:1", "n", LeaveReason.EOF)))
+    # an empty quit text is still a text: only None is left out
+    assert json.loads(encode_json(Leave(1, TS, "a:1", "n", LeaveReason.QUIT, "")))["text"] == ""
+
+
+def test_decode_integer_ts_and_timeout() -> None:
+    event = decode_json('{"type":"join","seq":1,"ts":1700000000,"id":"a:1","name":"n"}')
+    assert event == Join(seq=1, ts=1700000000.0, id="a:1", name="n")
+    assert isinstance(event.ts, float)
+
+
+def test_decode_history_only_when_true() -> None:
+    base = '{"type":"message","seq":1,"ts":1.5,"id":"a:1","name":"n","text":"t","history":%s}'
+    assert decode_json(base % "true").history is True
+    assert decode_json(base % "false").history is False
+    assert decode_json(base % '"yes"').history is False
+
+
+GARBAGE = [
+    "",
+    "   ",
+    "not json",
+    "{",
+    "[]",
+    "123",
+    '"message"',
+    "null",
+    "{}",
+    '{"type":1}',
+    '{"type":null}',
+    '{"type":"message"}',
+    '{"type":"message","seq":"1","ts":1,"id":"a","name":"n","text":"t"}',
+    '{"type":"message","seq":true,"ts":1,"id":"a","name":"n","text":"t"}',
+    '{"type":"message","seq":1,"ts":"now","id":"a","name":"n","text":"t"}',
+    '{"type":"message","seq":1,"ts":1,"id":"a","name":"n","text":null}',
+    '{"type":"welcome","id":"a","name":"n","idle_timeout":60,"users":1.5}',
+    '{"type":"leave","seq":1,"ts":1,"id":"a","name":"n","reason":"exploded"}',
+    '{"type":"leave","seq":1,"ts":1,"id":"a","name":"n"}',
+    '{"type":"private","ts":1,"sender":"a","recipient":"b","text":"t"}',  # wire names are from/to
+    '{"type":"who"}',
+    '{"type":"who","users":{}}',
+    '{"type":"who","users":[{"id":"a","name":"n"}]}',
+    '{"type":"format","format":"xml"}',
+    '{"type":"notice","code":"info"}',
+    '{"type":"error","message":"m"}',
+    # hostile input must not escape as another exception type
+    pytest.param("[" * 100_000, id="deep-nesting"),
+    pytest.param(
+        '{"type":"welcome","id":"a","name":"n","idle_timeout":' + "9" * 400 + ',"users":1}',
+        id="huge-int-timeout",
+    ),
+    pytest.param(
+        '{"type":"join","seq":1,"ts":' + "9" * 400 + ',"id":"a","name":"n"}', id="huge-int-ts"
+    ),
+]
+
+
+@pytest.mark.parametrize("line", GARBAGE)
+def test_garbage_raises_protocol_error(line: str) -> None:
+    with pytest.raises(ProtocolError):
+        decode_json(line)
+
+
+def test_protocol_error_is_a_value_error() -> None:
+    assert issubclass(ProtocolError, ValueError)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"type":"typing","who":"Duke"}',
+        '{"type":"notice","code":"brand_new","text":"t"}',
+        '{"type":"error","code":"brand_new","message":"m"}',
+    ],
+)
+def test_unknown_types_and_codes_give_unknown_event(line: str) -> None:
+    event = decode_json(line)
+    assert isinstance(event, UnknownEvent)
+    assert event.data == json.loads(line)
+    assert event.type == json.loads(line)["type"]
+
+
+# --- hypothesis: every event survives the round trip, on one line -------------------------
+
+texts = st.text(max_size=30)
+ts = st.floats(min_value=0, max_value=4e9, allow_nan=False)
+seqs = st.integers(min_value=1, max_value=2**53)
+events = st.one_of(
+    st.builds(Welcome, id=texts, name=texts, idle_timeout=ts, users=st.integers(0, 10**6)),
+    st.builds(Message, seq=seqs, ts=ts, id=texts, name=texts, text=texts, history=st.booleans()),
+    st.builds(Action, seq=seqs, ts=ts, id=texts, name=texts, text=texts, history=st.booleans()),
+    st.builds(Join, seq=seqs, ts=ts, id=texts, name=texts),
+    st.builds(
+        Leave,
+        seq=seqs,
+        ts=ts,
+        id=texts,
+        name=texts,
+        reason=st.sampled_from(LeaveReason),
+        text=st.none() | texts,
+    ),
+    st.builds(Rename, seq=seqs, ts=ts, id=texts, old=texts, new=texts),
+    st.builds(Private, ts=ts, sender=texts, recipient=texts, text=texts),
+    st.builds(
+        Who,
+        users=st.lists(
+            st.builds(WhoEntry, id=texts, name=texts, idle=st.integers(0, 10**9)), max_size=4
+        ).map(tuple),
+    ),
+    st.builds(Notice, code=st.sampled_from(NoticeCode), text=texts),
+    st.builds(Error, code=st.sampled_from(ErrorCode), message=texts),
+    st.builds(FormatChanged, format=st.sampled_from(OutputFormat)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(event=events)
+def test_round_trip(event: p.Event) -> None:
+    line = encode_json(event)
+    assert "\n" not in line and "\r" not in line  # one event, one line
+    assert decode_json(line) == event
+    assert list(json.loads(line))[0] == "type"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    line=st.text(max_size=60)
+    | st.builds(
+        lambda d: json.dumps(d),
+        st.dictionaries(
+            st.sampled_from(
+                ["type", "seq", "ts", "id", "name", "text", "users", "code", "reason", "format"]
+            ),
+            st.none()
+            | st.booleans()
+            | st.integers()
+            | st.floats()
+            | st.text(max_size=5)
+            | st.sampled_from(
+                ["welcome", "message", "leave", "who", "notice", "error", "format", "quit"]
+            )
+            | st.lists(
+                st.dictionaries(
+                    st.sampled_from(["id", "name", "idle"]), st.integers() | st.text(max_size=3)
+                ),
+                max_size=2,
+            ),
+        ),
+    )
+)
+def test_decode_any_line_gives_an_event_or_protocol_error(line: str) -> None:
+    try:
+        event = decode_json(line)
+    except ProtocolError:
+        return
+    assert isinstance(event, (UnknownEvent, *p.Event.__args__))
+
+
+# --- names ----------------------------------------------------------------------------------
+
+NAMES = [
+    ("Duke", True),
+    ("d", True),
+    ("a" * 32, True),
+    ("a" * 33, False),
+    ("é" * 32, True),  # the limit counts characters, not bytes
+    ("", False),
+    ("Du ke", False),
+    (" Duke", False),
+    ("Duke\t", False),
+    ("Du\nke", False),
+    ("Du\u00a0ke", False),  # no-break space
+    ("Du\u3000ke", False),  # ideographic space
+    ("Du\x00ke", False),
+    ("Du\x07ke", False),
+    ("\x1b[31mDuke", False),
+    ("Duke\x7f", False),
+    ("Du\x85ke", False),
+    ("Du\x9bke", False),
+    ("Du|ke", False),
+    ("rename|x", False),
+    ("Du:ke", False),
+    ("10.0.0.1:5000", False),  # nobody can pose as an address
+    ("Du\u200bke", False),  # zero-width space
+    ("Du\u200dke", False),  # zero-width joiner
+    ("\ufeffDuke", False),  # byte order mark
+    ("Du\u202eke", False),  # right-to-left override
+    ("Zoë", True),
+    ("Дюк", True),
+    ("名前", True),
+    ("ΣΊΣΥΦΟΣ", True),
+    ("d-u_k.e[1]!", True),
+    ("\U0001f600", True),
+]
+
+
+@pytest.mark.parametrize(("name", "ok"), NAMES)
+def test_name_problem(name: str, ok: bool) -> None:
+    problem = name_problem(name)
+    if ok:
+        assert problem is None
+    else:
+        assert isinstance(problem, str) and problem
+
+
+def test_name_key_is_case_insensitive() -> None:
+    assert name_key("Duke") == name_key("DUKE") == name_key("duke")
+    assert name_key("Straße") == name_key("STRASSE")
+    assert name_key("Duke") != name_key("Duke2")
+
+
+# --- strip_controls -------------------------------------------------------------------------
+
+STRIP = [
+    ("plain text", "plain text"),
+    ("", ""),
+    ("tab\tkept", "tab\tkept"),
+    ("héllo ☃ 名前 \U0001f600 Дюк", "héllo ☃ 名前 \U0001f600 Дюк"),
+    ("\x1b[31mred\x1b[0m", "red"),
+    ("\x1b[1;31;42mX\x1b[m", "X"),
+    ("\x1b[2J\x1b[Hwiped", "wiped"),
+    ("\x1b[?25lhidden cursor", "hidden cursor"),
+    ("\x1b]0;evil title\x07after", "after"),  # OSC ended by BEL
+    ("\x1b]2;evil title\x1b\\after", "after"),  # OSC ended by ST
+    ("\x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\", "link"),  # hyperlink
+    ("\x1bPq#0;2;0;0;0\x1b\\dcs", "dcs"),  # DCS string
+    ("a\x1b7b\x1b8c", "abc"),  # save/restore cursor
+    ("lone escape\x1b", "lone escape"),
+    ("\x1b", ""),
+    ("\x9b31mX", "X"),  # 8-bit CSI
+    ("\x9d0;t\x9cY", "Y"),  # 8-bit OSC and ST
+    ("a\x85b\x80c\x99d", "abcd"),  # C1
+    ("a\x9fapc string\x9cb", "ab"),  # 8-bit APC up to its ST
+    ("a\x00b\x07c\x08d\x7fe", "abcde"),  # C0 and DEL
+    ("ding\x07\x07\x07", "ding"),
+    ("line\nbreak\rreturn\x0bv\x0cf", "linebreakreturnvf"),
+]
+
+
+@pytest.mark.parametrize(("text", "clean"), STRIP)
+def test_strip_controls(text: str, clean: str) -> None:
+    assert strip_controls(text) == clean
+
+
+def is_forbidden(char: str) -> bool:
+    code = ord(char)
+    return (code < 0x20 and char != "\t") or 0x7F <= code <= 0x9F
+
+
+escape_text = st.lists(
+    st.sampled_from(
+        [
+            "\x1b",
+            "[",
+            "]",
+            "\\",
+            "\x07",
+            "\x9b",
+            "\x9c",
+            "\x9d",
+            "\x90",
+            "P",
+            "31",
+            ";",
+            "m",
+            "0",
+            "\t",
+            "a",
+            "é",
+            " ",
+            "\x00",
+            "\x7f",
+            "\x85",
+            "\n",
+            "\r",
+        ]
+    )
+    | st.text(max_size=5),
+    max_size=20,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=escape_text | st.text())
+def test_strip_controls_leaves_no_control_and_is_idempotent(text: str) -> None:
+    clean = strip_controls(text)
+    assert not any(is_forbidden(c) for c in clean)
+    assert strip_controls(clean) == clean
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text())
+def test_strip_controls_keeps_text_without_controls(text: str) -> None:
+    text = "".join(c for c in text if not is_forbidden(c))
+    assert strip_controls(text) == text
+
+
+# --- chat_line ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [("hi", "hi"), ("/me", "//me"), ("//x", "///x"), ("/", "//"), ("a/b", "a/b"), ("", "")],
+)
+def test_chat_line(text: str, line: str) -> None:
+    assert chat_line(text) == line
