@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
 from datetime import UTC
 
 import pytest
 
+from chatroom.client.cli import login_name
 from chatroom.client.completion import TabCompleter
 from chatroom.client.connection import AddressError, CloseCause, ReconnectPolicy, parse_address
 from chatroom.client.input_history import InputHistory
@@ -209,3 +211,18 @@ def test_only_the_timestamp_is_dimmed_in_a_chat_line():
         6,
         "dim",
     )
+
+
+@pytest.mark.parametrize(
+    ("login", "expected"),
+    [
+        ("ann", "ann"),
+        ("Ann Lee", "AnnLee"),
+        ("dom|ain:user", "domainuser"),
+        ("x" * 40, "x" * 32),
+        (" ", None),
+    ],
+)
+def test_login_name_is_cleaned_to_a_valid_name(monkeypatch, login, expected):
+    monkeypatch.setattr(getpass, "getuser", lambda: login)
+    assert login_name() == expected
