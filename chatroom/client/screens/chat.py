@@ -175,10 +175,10 @@ class ChatScreen(Screen):
         self._refresh_users()
         if message.retry_in is not None:
             next_step = f"reconnecting in {message.retry_in:.0f} s"
-            header_detail = f"{message.detail}, retry in {message.retry_in:.0f} s"
+            header_detail = f"{message.detail} · retry in {message.retry_in:.0f}s"
         else:
             next_step = "press ctrl+r to reconnect"
-            header_detail = f"{message.detail} (ctrl+r reconnects)"
+            header_detail = f"{message.detail} · ctrl+r"
         self.query_one(StatusHeader).show_link(message.state, header_detail)
         if message.detail != self._outage or message.retry_in is None:
             # One log line per outage, not one per failed retry.

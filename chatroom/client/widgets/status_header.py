@@ -18,7 +18,8 @@ class StatusHeader(Horizontal):
         background: $panel;
         #title { text-style: bold; padding: 0 1; background: $primary; color: $text; }
         #address { padding: 0 1; color: $text-muted; }
-        #identity { padding: 0 1; width: 1fr; }
+        Label { text-wrap: nowrap; text-overflow: ellipsis; }
+        #identity { padding: 0 1; width: 1fr; min-width: 16; }
         #link { padding: 0 1; }
         #link.connected { color: $text-success; }
         #link.connecting { color: $text-warning; }
