@@ -126,6 +126,7 @@ class ChatScreen(Screen):
                     async for event in connection.events():
                         self.post_message(ServerEventReceived(event))
                 finally:
+                    self.connection = None
                     await connection.close()
                 cause, detail = connection.cause, str(connection.cause)
             delay = None if first_attempt else self.policy.next_delay(cause)
@@ -170,7 +171,6 @@ class ChatScreen(Screen):
         self.refresh_bindings()
 
     def _disconnected(self, message: LinkChanged) -> None:
-        self.connection = None
         self.roster.clear()
         self._refresh_users()
         if message.retry_in is not None:
