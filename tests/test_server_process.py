@@ -170,21 +170,21 @@ def nc() -> str:
 
 def test_two_real_nc_users_chat(server_process, nc):
     server = server_process()
-    first = subprocess.Popen(
-        [nc, "127.0.0.1", str(server.port)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    second = subprocess.Popen(
-        [nc, "127.0.0.1", str(server.port)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+
+    def start_nc() -> subprocess.Popen:
+        return subprocess.Popen(
+            [nc, "127.0.0.1", str(server.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    first = start_nc()
+    second = None
     try:
         assert first.stdout.readline().startswith("*** Welcome")
         first_joined = first.stdout.readline()
+        second = start_nc()  # only now: the first must be in the room to see it join
         assert second.stdout.readline().startswith("*** Welcome")
         second_joined = second.stdout.readline()
         assert first.stdout.readline() == second_joined
@@ -199,8 +199,9 @@ def test_two_real_nc_users_chat(server_process, nc):
         assert first_joined.startswith("*** 127.0.0.1:")
     finally:
         for proc in (first, second):
-            proc.kill()
-            proc.wait()
+            if proc is not None:
+                proc.kill()
+                proc.wait()
 
 
 def test_nc_half_close_prints_the_who_reply(server_process, nc):

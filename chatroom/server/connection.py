@@ -9,7 +9,10 @@ but the bytes queued for it, which are capped by ``max_sendq``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import struct
 import time
 from collections import deque
 from typing import TYPE_CHECKING
@@ -25,6 +28,9 @@ log = logging.getLogger("chatroom.server")
 
 # After we close a connection, how long its last bytes may take to drain before we drop it.
 CLOSE_LINGER = 5.0
+# SO_SNDBUF for client sockets (Linux doubles it). Loopback autotuning would otherwise let
+# the kernel hold megabytes for a reader that has stopped.
+KERNEL_SEND_BUFFER = 64 * 1024
 
 
 class ClientConnection(asyncio.Protocol):
@@ -41,12 +47,21 @@ class ClientConnection(asyncio.Protocol):
         self._linger_handle: asyncio.TimerHandle | None = None
         self._eof = False  # the peer will send nothing more
         self.closing = False  # no more output is accepted; the transport is being closed
+        self._write_paused = False  # the transport's buffer is over its high-water mark
+        self._held: list[bytes] = []  # output held back while paused
+        self._held_bytes = 0
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Not asserted to be an asyncio.Transport: uvloop's transports are another class.
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Keep the kernel's share of a stalled reader's backlog small, so --max-sendq
+            # (counted in our buffers) is what decides when a reader is too slow.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
         peer = transport.get_extra_info("peername") or ("?", 0)
         host, port = peer[0], peer[1]
         config = self.server.config
@@ -65,6 +80,17 @@ class ClientConnection(asyncio.Protocol):
         self._lines.extend(self._decoder.feed_eof())
         self._handle_lines()
         return True  # keep our side open: what we owe the peer is still to be written
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._held and not self.closing:
+            data = b"".join(self._held)
+            self._held.clear()
+            self._held_bytes = 0
+            self.transport.write(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
@@ -125,18 +151,31 @@ class ClientConnection(asyncio.Protocol):
     # --- output ---
 
     def write(self, data: bytes) -> bool:
-        """Write unless that would put more than ``max_sendq`` bytes unsent: then False."""
+        """Write unless that would put more than ``max_sendq`` bytes unsent: then False.
+
+        While the transport is backed up (paused) the data is held here and written in one
+        piece when it drains: many small writes to a full transport cost far more, on uvloop
+        especially, than one large one.
+        """
         if self.closing or self.transport is None:
             return True
-        if self.transport.get_write_buffer_size() + len(data) > self.server.config.max_sendq:
+        unsent = self.transport.get_write_buffer_size() + self._held_bytes + len(data)
+        if unsent > self.server.config.max_sendq:
             return False
-        self.transport.write(data)
+        if self._write_paused:
+            self._held.append(data)
+            self._held_bytes += len(data)
+        else:
+            self.transport.write(data)
         return True
 
     def close(self) -> None:
         """Close once the transport has written what it holds. Idempotent."""
         if self.transport is None or self.closing:
             return
+        if self._held:
+            self.transport.write(b"".join(self._held))
+            self._held.clear()
         self.closing = True
         self._cancel_timers()
         self.transport.close()
@@ -147,5 +186,12 @@ class ClientConnection(asyncio.Protocol):
         """Drop the connection without flushing (it stopped reading). Idempotent."""
         self.closing = True
         self._cancel_timers()
+        self._held.clear()
         if self.transport is not None:
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                # Reset rather than FIN: the kernel frees the unsent backlog at once instead
+                # of holding it in FIN-WAIT for a peer that is not reading.
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.transport.abort()
