@@ -108,7 +108,7 @@ class Leave:
     ts: float
     id: str
     name: str
-    reason: LeaveReason
+    reason: LeaveReason | str  # a str only for a reason this version does not know
     text: str | None = None
 
 
@@ -263,6 +263,14 @@ def _number(data: dict[str, Any], key: str) -> float:
     return float(_require(data, key, (int, float)))
 
 
+def _leave_reason(value: str) -> LeaveReason | str:
+    # A reason a newer server adds must not cost an older client the leave itself.
+    try:
+        return LeaveReason(value)
+    except ValueError:
+        return value
+
+
 def decode_json(line: str) -> Event | UnknownEvent:
     """Parse one JSON line from the server. Raises :class:`ProtocolError` if malformed."""
     try:
@@ -305,7 +313,7 @@ def decode_json(line: str) -> Event | UnknownEvent:
                     ts=_number(data, "ts"),
                     id=_require(data, "id", str),
                     name=_require(data, "name", str),
-                    reason=LeaveReason(_require(data, "reason", str)),
+                    reason=_leave_reason(_require(data, "reason", str)),
                     text=text if isinstance(text, str) else None,
                 )
             case "rename":
@@ -395,6 +403,7 @@ _ESCAPES = re.compile(
     r"|(?:\x1b[\]PX^_]|[\x90\x9d\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
     r"|\x1b[ -/]*[0-~]?"
     r"|[\x00-\x08\x0a-\x1f\x7f-\x9f]"
+    r"|[\u202a-\u202e\u2066-\u2069]"  # bidi overrides: they reorder the rest of the line
 )
 
 
@@ -410,7 +419,11 @@ def strip_controls(text: str) -> str:
 
 
 def chat_line(text: str) -> str:
-    """The line a client sends so that ``text`` arrives as chat, never as a command."""
+    """The line a client sends so that ``text`` arrives as chat rather than a slash command.
+
+    The tutorial's bare commands ``who`` and ``rename|NAME`` stay commands: the protocol
+    has no escape for them, and users of the tutorial type them on purpose.
+    """
     if text.startswith("/"):
         return "/" + text
     return text
