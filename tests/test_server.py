@@ -450,6 +450,17 @@ async def test_half_closed_client_still_gets_what_it_is_owed(server):
     await peer.close()
 
 
+async def test_half_closed_client_gets_replies_to_lines_paced_after_its_eof(make_server):
+    server = await make_server(rate=50, burst=2)
+    peer = await Peer.connect(server.port)
+    peer.writer.write(b"".join(b"line %d\n" % n for n in range(8)) + b"who\n")
+    peer.writer.write_eof()  # the FIN is sent long before the paced lines are handled
+    data = (await peer.closed()).decode()
+    assert f"<{peer.local_id}> line 7" in data
+    assert data.rstrip("\n").endswith(f"({peer.local_id}, idle 0s)")
+    await peer.close()
+
+
 async def test_garbage_never_crashes_the_server(server, make_peer):
     watcher = await make_peer(server)
     evil = await make_peer(server)

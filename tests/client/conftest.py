@@ -7,36 +7,23 @@ server's default text mode, exactly what someone on ``nc`` sends and sees.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import pytest
 from chat_helpers import NcUser
 
-from chatroom.server.app import ChatServer, start_server
-from chatroom.server.config import ServerConfig
+from chatroom.server.app import ChatServer
 
-ROOM_CONFIG = ServerConfig(host="127.0.0.1", port=0, rate=0, idle_timeout=0)
+
+# The room is the server fixture of tests/conftest.py under the name these tests read best.
+@pytest.fixture
+def make_room(make_server) -> Callable[..., Awaitable[ChatServer]]:
+    return make_server
 
 
 @pytest.fixture
-async def make_room() -> AsyncIterator[Callable[..., Awaitable[ChatServer]]]:
-    servers: list[ChatServer] = []
-
-    async def make(**settings: Any) -> ChatServer:
-        server = await start_server(dataclasses.replace(ROOM_CONFIG, **settings))
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        await server.shutdown()
-
-
-@pytest.fixture
-async def room(make_room) -> ChatServer:
-    return await make_room()
+async def room(server) -> ChatServer:
+    return server
 
 
 @pytest.fixture
