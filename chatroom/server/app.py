@@ -34,6 +34,15 @@ from chatroom.server.room import (
 log = logging.getLogger("chatroom.server")
 
 LISTEN_BACKLOG = 4096  # absorbs a burst of connects while the loop is busy
+# On uvloop a newcomer's welcome and join line wait this long (at least), or as long as the
+# last flush took (at most JOIN_COALESCE_MAX), so that in a connect storm the joins of many
+# newcomers share one flush. uvloop (libuv) accepts one connection per loop iteration:
+# flushing after each would write every join to everyone separately, N²/2 writes for N
+# connects (a 1000-connect burst took 4 s). asyncio's own loop accepts every pending
+# connection in one iteration, so there the flush stays in the same iteration: delaying it
+# would only make each write larger, and asyncio copies what the kernel does not take.
+JOIN_COALESCE_MIN = 0.002
+JOIN_COALESCE_MAX = 0.05
 
 
 class ChatServer:
@@ -53,6 +62,8 @@ class ChatServer:
         self.outbox = Outbox()
         self._to_close: list[int] = []
         self._flush_scheduled = False
+        self._last_flush_seconds = 0.0
+        self._coalesce_joins = not isinstance(loop, asyncio.BaseEventLoop)
         self._listener: asyncio.Server | None = None
         self._all_closed = asyncio.Event()
         self._all_closed.set()
@@ -78,7 +89,7 @@ class ChatServer:
     def attach(self, conn: ClientConnection, host: str, port: int) -> None:
         self._connections[conn.conn_id] = conn
         self._all_closed.clear()
-        self.apply(self.room.connect(conn.conn_id, host, port, time.time()))
+        self.apply(self.room.connect(conn.conn_id, host, port, time.time()), joining=True)
         if conn.conn_id in self.room:
             log.info("connect %s (%d online)", conn.peer, len(self.room))
         else:
@@ -96,7 +107,8 @@ class ChatServer:
     def peer_finished(self, conn: ClientConnection) -> None:
         """The peer half-closed and every line it sent has been handled."""
         self._leave(conn, LeaveReason.EOF)
-        conn.close()
+        self._to_close.append(conn.conn_id)  # after what it is owed has been flushed
+        self._request_flush()
 
     def idle_check(self, conn: ClientConnection) -> None:
         name = self.room.name_of(conn.conn_id)
@@ -122,7 +134,9 @@ class ChatServer:
 
     # --- carrying out the room's decisions -------------------------------------------------------
 
-    def apply(self, actions: Iterable[RoomAction]) -> None:
+    def apply(self, actions: Iterable[RoomAction], joining: bool = False) -> None:
+        """Queue the room's actions; the flush that writes them follows in this loop iteration,
+        or a few milliseconds later (``joining``) when they greet a newcomer."""
         outbox = self.outbox
         for action in actions:
             match action:
@@ -137,13 +151,21 @@ class ChatServer:
                     outbox.unsubscribe(action.conn)
                 case Close():
                     self._to_close.append(action.conn)
+        self._request_flush(joining)
+
+    def _request_flush(self, joining: bool = False) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self.loop.call_soon(self._flush)
+            if joining and self._coalesce_joins:
+                delay = min(JOIN_COALESCE_MAX, max(JOIN_COALESCE_MIN, self._last_flush_seconds))
+                self.loop.call_later(delay, self._flush)
+            else:
+                self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         """Once per loop iteration: one write per connection, then the closes that wait."""
         self._flush_scheduled = False
+        started = time.perf_counter()
         connections = self._connections
         while self.outbox:
             slow = []
@@ -158,6 +180,7 @@ class ChatServer:
             conn = connections.get(conn_id)
             if conn is not None:
                 conn.close()
+        self._last_flush_seconds = time.perf_counter() - started
 
     def _drop_slow(self, conn: ClientConnection) -> None:
         name = self.room.name_of(conn.conn_id)
