@@ -46,9 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--loop",
-        choices=["asyncio", "uvloop"],
-        default="asyncio",
-        help="the server's event loop (uvloop via bench.uvloop_server)",
+        choices=["auto", "asyncio", "uvloop"],
+        default="auto",
+        help="the server's event loop, its --loop flag (default: auto, as the server: "
+        "uvloop if installed)",
     )
     parser.add_argument(
         "--gen-loop",
@@ -156,6 +157,8 @@ def machine() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.loop == "auto":  # resolved here so that results name the loop that ran
+        args.loop = "uvloop" if _uvloop_available() and not args.server_src else "asyncio"
     all_sc = scenarios(args.quick, args.duration, args.soak)
     extra = extra_scenarios(args.quick)
     if args.list:

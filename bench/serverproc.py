@@ -39,14 +39,17 @@ class ServerError(RuntimeError):
 
 
 class ServerProcess:
-    """One server process. ``loop`` is "asyncio" (the plain CLI) or "uvloop" (our wrapper)."""
+    """One server process. ``loop`` is "asyncio" or "uvloop" (the server's ``--loop``)."""
 
     def __init__(
         self, loop: str = "asyncio", extra_args: list[str] | None = None, src: str | None = None
     ) -> None:
-        if loop == "uvloop":
-            # -O: connection_made() asserts isinstance(transport, asyncio.Transport), which
-            # uvloop's TCPTransport is not; without -O every connection fails under uvloop.
+        if not src:
+            launcher = [sys.executable, "-m", "chatroom.server", "--loop", loop]
+        elif loop == "uvloop":
+            # An older server (--server-src) has no --loop flag: install uvloop around it. -O:
+            # before a98665a connection_made() asserted isinstance(transport,
+            # asyncio.Transport), which uvloop's TCPTransport is not.
             launcher = [sys.executable, "-O", "-m", "bench.uvloop_server"]
         else:
             launcher = [sys.executable, "-m", "chatroom.server"]

@@ -226,3 +226,44 @@ def test_server_survives_a_garbage_storm_from_nc(server_process, nc):
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         assert sock.recv(4096).startswith(b"*** Welcome")
     assert server.proc.poll() is None
+
+
+def test_help_documents_the_loop_flag():
+    result = subprocess.run(_server_command("--help"), capture_output=True, text=True, timeout=10)
+    assert "--loop {auto,asyncio,uvloop}" in result.stdout
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_each_event_loop_serves_a_room(server_process, loop):
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    server = server_process("--loop", loop, "--rate", "0")
+    # A burst of connects (on uvloop their joins share flushes), then a chat round trip.
+    socks = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(30)]
+    try:
+        for sock in socks:
+            data = b""
+            while b"*** Welcome" not in data:
+                chunk = sock.recv(65536)
+                assert chunk, "closed before the welcome"
+                data += chunk
+        talker, last = socks[0], socks[-1]
+        talker.sendall(b"hello from the first\n")
+        seen = b""
+        while b"> hello from the first\n" not in seen:
+            chunk = last.recv(65536)
+            assert chunk, "closed before the chat line"
+            seen += chunk
+        # Half-close: the reply still comes, then the server closes.
+        last.sendall(b"who\n")
+        last.shutdown(socket.SHUT_WR)
+        rest = b""
+        while chunk := last.recv(65536):
+            rest += chunk
+        assert b"Online users (30):" in rest
+    finally:
+        for sock in socks:
+            sock.close()
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(5) == 0
+    assert f"event loop: {loop}" in server.proc.stderr.read()
