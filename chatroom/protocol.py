@@ -51,6 +51,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_USER = "unknown_user"
     LINE_TOO_LONG = "line_too_long"
     BAD_USAGE = "bad_usage"
+    UNAVAILABLE = "unavailable"  # several nodes share the room and it cannot be reached now
 
 
 # Slash commands the server understands (the word after "/", lower case). A client uses

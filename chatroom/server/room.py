@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from chatroom import protocol as p
 from chatroom.server.codec import LineTooLong
@@ -79,19 +79,43 @@ class Close:
     conn: ConnId
 
 
-RoomAction = Deliver | Broadcast | Subscribe | Unsubscribe | Close
+@dataclass(frozen=True, slots=True)
+class Append:
+    """Cluster mode: have the shared ledger sequence ``event`` (its ``seq`` is still 0).
+
+    The ledger gives it the room-wide seq, or refuses it (a name taken on another node, the
+    ledger unreachable): the caller then reports back with :meth:`Room.sequenced` — on every
+    node, for every event, in the ledger's order — or :meth:`Room.refused`.
+    """
+
+    event: p.BroadcastEvent
+    conn: ConnId | None  # whose line it came from, to tell them if it is refused
+
+
+@dataclass(frozen=True, slots=True)
+class SendPrivate:
+    """Cluster mode: carry a private message to ``recipient_id`` on another node."""
+
+    node: str
+    recipient_id: str
+    event: p.Private
+
+
+RoomAction = Deliver | Broadcast | Subscribe | Unsubscribe | Close | Append | SendPrivate
 
 
 @dataclass(frozen=True, slots=True)
 class RoomRules:
     idle_timeout: float = 60.0
     history: int = 20
-    max_clients: int = 10_000
+    max_clients: int = 10_000  # connections on this node
     max_per_ip: int = 16
 
 
 @dataclass(slots=True)
 class _Member:
+    """A connection on this node."""
+
     conn: ConnId
     id: str
     host: str
@@ -99,6 +123,19 @@ class _Member:
     last_active: float
     format: p.OutputFormat = p.OutputFormat.TEXT
     warned: bool = False
+    joined: bool = False  # its join has been sequenced; until then its lines wait
+    waiting_lines: list[str | LineTooLong] = field(default_factory=list)
+    renaming: bool = False  # cluster mode: a rename of it is with the ledger
+
+
+@dataclass(slots=True)
+class _User:
+    """Someone in the room, on this node or another."""
+
+    id: str
+    name: str
+    node: str | None
+    last_seen: float  # when the room last saw a line of theirs (for other nodes' users)
 
 
 def encode(event: p.Event, fmt: p.OutputFormat) -> bytes:
@@ -122,20 +159,30 @@ def _is_loopback(host: str) -> bool:
 
 
 class Room:
-    """One chat room.
+    """One chat room, as seen from one server process.
 
     All of its state is owned by the single event loop that calls it, and every method runs
     to completion without awaiting, so no two calls ever interleave: it needs no lock. (The
     tutorial guarded its user map with a mutex because goroutines touched it concurrently.)
+
+    Every broadcast event — message, action, join, leave, rename — is first *appended*, then
+    *applied*: applying it updates who is here and under which name, and broadcasts it to
+    this node's members. With ``node=None`` the room is the whole room: it gives events
+    their seq and applies them at once. With a node name it is one node of a room shared
+    through a ledger (Redis): appending becomes an :class:`Append` action, and every node
+    applies the ledger's events in the ledger's order, so all of them agree on one order.
     """
 
-    def __init__(self, rules: RoomRules) -> None:
+    def __init__(self, rules: RoomRules, node: str | None = None) -> None:
         self.rules = rules
-        self._members: dict[ConnId, _Member] = {}
-        self._by_name: dict[str, _Member] = {}  # name_key(name) -> member
+        self.node = node
+        self._members: dict[ConnId, _Member] = {}  # this node's connections
+        self._local: dict[str, _Member] = {}  # the same, by user id
+        self._users: dict[str, _User] = {}  # everyone in the room, by id, in join order
+        self._by_key: dict[str, str] = {}  # name_key(name) -> user id
         self._by_format: dict[p.OutputFormat, dict[ConnId, _Member]] = {
             fmt: {} for fmt in p.OutputFormat
-        }
+        }  # joined members, by output format: the broadcast subscribers
         self._per_host: dict[str, int] = {}
         self._history: deque[p.Message | p.Action] = deque(maxlen=max(rules.history, 0))
         self._seq = 0
@@ -143,6 +190,7 @@ class Room:
     # --- queries -----------------------------------------------------------------------------
 
     def __len__(self) -> int:
+        """Connections on this node."""
         return len(self._members)
 
     def __contains__(self, conn: object) -> bool:
@@ -150,20 +198,28 @@ class Room:
 
     @property
     def seq(self) -> int:
-        """The seq of the last broadcast event (0 before the first)."""
+        """The seq of the last broadcast event applied (0 before the first)."""
         return self._seq
 
+    @property
+    def clustered(self) -> bool:
+        return self.node is not None
+
     def who(self, now: float) -> p.Who:
-        return p.Who(
-            users=tuple(
-                p.WhoEntry(id=m.id, name=m.name, idle=int(now - m.last_active))
-                for m in self._members.values()
-            )
-        )
+        entries = []
+        for user in self._users.values():
+            member = self._local.get(user.id) if user.node == self.node else None
+            last = member.last_active if member is not None else user.last_seen
+            entries.append(p.WhoEntry(id=user.id, name=user.name, idle=max(0, int(now - last))))
+        return p.Who(users=tuple(entries))
 
     def name_of(self, conn: ConnId) -> str | None:
         member = self._members.get(conn)
         return member.name if member else None
+
+    def local_users(self) -> list[tuple[str, str]]:
+        """(id, name) of this node's joined members."""
+        return [(m.id, m.name) for m in self._members.values() if m.joined]
 
     def next_idle_check(self, conn: ConnId) -> float | None:
         """When the caller should next call :meth:`idle_check` for ``conn`` (None: never)."""
@@ -175,7 +231,7 @@ class Room:
             return member.last_active + timeout - IDLE_WARNING_LEAD
         return member.last_active + timeout
 
-    # --- events --------------------------------------------------------------------------------
+    # --- events from this node's connections -------------------------------------------------
 
     def connect(self, conn: ConnId, host: str, port: int, now: float) -> list[RoomAction]:
         """A connection arrived from ``host``:``port``; admit it or turn it away."""
@@ -185,18 +241,13 @@ class Room:
         if refusal is not None:
             notice = p.Notice(code=p.NoticeCode.SERVER_FULL, text=refusal)
             return [self._to_format(conn, p.OutputFormat.TEXT, notice), Close(conn)]
-        member = _Member(conn=conn, id=peer_id(host, port), host=host, name="", last_active=now)
-        member.name = member.id
+        user_id = peer_id(host, port)
+        member = _Member(conn=conn, id=user_id, host=host, name=user_id, last_active=now)
         self._members[conn] = member
-        self._by_name[p.name_key(member.name)] = member
-        self._by_format[member.format][conn] = member
+        self._local[user_id] = member
         self._per_host[host] = self._per_host.get(host, 0) + 1
-        actions = self._greeting(member)
-        actions.append(Subscribe(conn, member.format))
-        actions += self._broadcast(
-            p.Join(seq=self._next_seq(), ts=now, id=member.id, name=member.name)
-        )
-        return actions
+        join = p.Join(seq=self._new_seq(), ts=now, id=member.id, name=member.name)
+        return self._append(join, member)
 
     def receive(self, conn: ConnId, line: str | LineTooLong, now: float) -> list[RoomAction]:
         """A line (or a too-long line's report) arrived from ``conn``."""
@@ -205,6 +256,9 @@ class Room:
             return []
         member.last_active = now
         member.warned = False
+        if not member.joined:  # cluster mode: handled once its join comes back, in order
+            member.waiting_lines.append(line)
+            return []
         if isinstance(line, LineTooLong):
             return self._error(
                 member,
@@ -232,10 +286,16 @@ class Room:
         member = self._remove(conn)
         if member is None:
             return []
+        actions: list[RoomAction] = [Unsubscribe(conn)] if member.joined else []
         leave = p.Leave(
-            seq=self._next_seq(), ts=now, id=member.id, name=member.name, reason=reason, text=text
+            seq=self._new_seq(),
+            ts=now,
+            id=member.id,
+            name=member.name,
+            reason=reason,
+            text=text,
         )
-        return [Unsubscribe(conn), *self._broadcast(leave)]
+        return actions + self._append(leave, None)
 
     def idle_check(self, conn: ConnId, now: float) -> list[RoomAction]:
         """A timer for ``conn`` fired: warn or kick it if it has been idle long enough."""
@@ -269,14 +329,104 @@ class Room:
         """The server is stopping: tell everyone and close every connection.
 
         Everyone leaves at once, so each user gets one ``shutdown`` notice rather than a
-        leave line for every other user (which would be N² lines for N users).
+        leave line for every other user (which would be N² lines for N users). In cluster
+        mode the caller has the ledger announce these users' leaves to the other nodes.
         """
         notice = p.Notice(code=p.NoticeCode.SHUTDOWN, text="the server is shutting down")
         actions = self._broadcast(notice)
         for conn in list(self._members):
-            self._remove(conn)
+            member = self._remove(conn)
+            user = self._users.pop(member.id, None)
+            if user is not None and self._by_key.get(p.name_key(user.name)) == user.id:
+                del self._by_key[p.name_key(user.name)]
             actions += [Unsubscribe(conn), Close(conn)]
         return actions
+
+    # --- events from the ledger (cluster mode) -------------------------------------------------
+
+    def sequenced(self, event: p.BroadcastEvent, node: str | None) -> list[RoomAction]:
+        """The ledger's next event, appended by ``node``: apply it here."""
+        return self._apply(event, node)
+
+    def refused(
+        self, conn: ConnId | None, event: p.BroadcastEvent, reason: str
+    ) -> list[RoomAction]:
+        """The ledger refused an :class:`Append`: ``taken`` (a name), ``gone`` (the user is
+        no longer in the shared room) or ``unavailable`` (the ledger cannot be reached)."""
+        member = self._members.get(conn) if conn is not None else None
+        if member is None:
+            return []
+        match event:
+            case p.Rename():
+                member.renaming = False
+                if reason == "taken":
+                    return self._error(
+                        member, p.ErrorCode.NAME_TAKEN, f"the name {event.new} is taken"
+                    )
+            case p.Join():
+                if reason == "taken":  # another node has a user with this very address
+                    notice = p.Notice(
+                        code=p.NoticeCode.SERVER_FULL,
+                        text="your address is already in the room on another server",
+                    )
+                    self._remove(conn)
+                    return [self._to_format(conn, member.format, notice), Close(conn)]
+                return self._send(
+                    member,
+                    p.Notice(
+                        code=p.NoticeCode.INFO,
+                        text="the room is unavailable; you will join when it is back",
+                    ),
+                )
+        return self._error(
+            member,
+            p.ErrorCode.UNAVAILABLE,
+            "not sent: the room is unavailable right now; try again in a moment",
+        )
+
+    def remote_private(self, recipient_id: str, event: p.Private) -> list[RoomAction]:
+        """A private message from another node for ``recipient_id``, if it is here."""
+        member = self._local.get(recipient_id)
+        if member is None or not member.joined:
+            return []
+        return self._send(member, event)
+
+    def resync(
+        self,
+        users: list[tuple[str, str, str]],
+        seq: int,
+        history: list[p.Message | p.Action],
+        now: float,
+    ) -> list[RoomAction]:
+        """Take the ledger's view — ``(id, name, node)`` of everyone, the last seq, recent
+        history — after (re)connecting to it. Members of this node that the ledger lost
+        (it restarted, or declared this node dead) are appended as joining again; users it
+        still lists for this node that are gone from here are appended as leaving."""
+        self._users = {uid: _User(uid, name, node, now) for uid, name, node in users}
+        self._by_key = {p.name_key(user.name): uid for uid, user in self._users.items()}
+        self._seq = seq
+        self._history.clear()
+        self._history.extend(history)
+        actions: list[RoomAction] = []
+        for member in self._members.values():
+            user = self._users.get(member.id)
+            if user is None or user.node != self.node:
+                name = member.name if p.name_key(member.name) not in self._by_key else member.id
+                join = p.Join(seq=0, ts=now, id=member.id, name=name)
+                actions.append(Append(join, member.conn))
+            elif user.name != member.name:
+                member.name = user.name
+        for user in list(self._users.values()):
+            if user.node == self.node and user.id not in self._local:
+                leave = p.Leave(
+                    seq=0, ts=now, id=user.id, name=user.name, reason=p.LeaveReason.ERROR
+                )
+                actions.append(Append(leave, None))
+        return actions
+
+    def ledger_notice(self, text: str) -> list[RoomAction]:
+        """Tell this node's members about the ledger going away or coming back."""
+        return self._broadcast(p.Notice(code=p.NoticeCode.INFO, text=text))
 
     # --- commands ------------------------------------------------------------------------------
 
@@ -299,10 +449,9 @@ class Room:
                 if not text.strip():
                     return self._error(member, p.ErrorCode.BAD_USAGE, "usage: /me TEXT")
                 action = p.Action(
-                    seq=self._next_seq(), ts=now, id=member.id, name=member.name, text=text
+                    seq=self._new_seq(), ts=now, id=member.id, name=member.name, text=text
                 )
-                self._history.append(action)
-                return self._broadcast(action)
+                return self._append(action, member)
             case "quit":
                 reason = p.strip_controls(arg).strip() or None
                 return [
@@ -324,9 +473,8 @@ class Room:
         text = p.strip_controls(text)
         if not text.strip():
             return []
-        message = p.Message(seq=self._next_seq(), ts=now, id=member.id, name=member.name, text=text)
-        self._history.append(message)
-        return self._broadcast(message)
+        message = p.Message(seq=self._new_seq(), ts=now, id=member.id, name=member.name, text=text)
+        return self._append(message, member)
 
     def _rename(self, member: _Member, new: str, now: float) -> list[RoomAction]:
         problem = p.name_problem(new)
@@ -336,27 +484,31 @@ class Room:
             return self._send(
                 member, p.Notice(code=p.NoticeCode.INFO, text=f"you are already {new}")
             )
-        key = p.name_key(new)
-        holder = self._by_name.get(key)
-        if holder is not None and holder is not member:
+        holder = self._by_key.get(p.name_key(new))
+        if holder is not None and holder != member.id:
             return self._error(member, p.ErrorCode.NAME_TAKEN, f"the name {new} is taken")
-        del self._by_name[p.name_key(member.name)]
-        self._by_name[key] = member
-        old, member.name = member.name, new
-        return self._broadcast(
-            p.Rename(seq=self._next_seq(), ts=now, id=member.id, old=old, new=new)
-        )
+        if member.renaming:
+            return self._error(
+                member, p.ErrorCode.BAD_USAGE, "your previous rename is still under way"
+            )
+        member.renaming = self.clustered
+        rename = p.Rename(seq=self._new_seq(), ts=now, id=member.id, old=member.name, new=new)
+        return self._append(rename, member)
 
     def _private(self, member: _Member, target: str, text: str, now: float) -> list[RoomAction]:
-        recipient = self._by_name.get(p.name_key(target))
-        if recipient is None:
+        user = self._users.get(self._by_key.get(p.name_key(target), ""))
+        if user is None:
             shown = p.strip_controls(target)[:40]
             return self._error(member, p.ErrorCode.UNKNOWN_USER, f"no user named {shown} is online")
-        text = p.strip_controls(text)
-        private = p.Private(ts=now, sender=member.name, recipient=recipient.name, text=text)
+        private = p.Private(ts=now, sender=member.name, recipient=user.name, text=text)
         actions = self._send(member, private)
-        if recipient is not member:
+        if user.id == member.id:
+            return actions
+        recipient = self._local.get(user.id) if user.node == self.node else None
+        if recipient is not None:
             actions += self._send(recipient, private)
+        elif user.node is not None:
+            actions.append(SendPrivate(user.node, user.id, private))
         return actions
 
     def _set_format(self, member: _Member, arg: str) -> list[RoomAction]:
@@ -387,7 +539,7 @@ class Room:
             id=member.id,
             name=member.name,
             idle_timeout=self.rules.idle_timeout,
-            users=len(self._members),
+            users=len(self._users),
         )
         events: list[p.Event] = [welcome]
         events += [replace(event, history=True) for event in self._history]
@@ -395,11 +547,12 @@ class Room:
         return [Deliver((member.conn,), payload, tuple(events))]
 
     def _remove(self, conn: ConnId) -> _Member | None:
+        """Take ``conn`` off this node; it stays in the shared room until its leave is applied."""
         member = self._members.pop(conn, None)
         if member is None:
             return None
-        del self._by_name[p.name_key(member.name)]
-        del self._by_format[member.format][conn]
+        del self._local[member.id]
+        self._by_format[member.format].pop(conn, None)
         remaining = self._per_host[member.host] - 1
         if remaining:
             self._per_host[member.host] = remaining
@@ -407,9 +560,68 @@ class Room:
             del self._per_host[member.host]
         return member
 
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
+    def _new_seq(self) -> int:
+        """The seq for an event about to be appended: the next one when this room sequences
+        its own events, 0 (the ledger decides) in cluster mode."""
+        return 0 if self.clustered else self._seq + 1
+
+    def _append(self, event: p.BroadcastEvent, member: _Member | None) -> list[RoomAction]:
+        if self.clustered:
+            return [Append(event, member.conn if member is not None else None)]
+        return self._apply(event, None)
+
+    def _apply(self, event: p.BroadcastEvent, node: str | None) -> list[RoomAction]:
+        """A sequenced event: update who is here, then broadcast it to this node's members."""
+        self._seq = event.seq
+        actions: list[RoomAction] = []
+        after: list[RoomAction] = []  # what follows the broadcast
+        match event:
+            case p.Message() | p.Action():
+                self._history.append(event)
+                user = self._users.get(event.id)
+                if user is not None:
+                    user.last_seen = event.ts
+            case p.Join():
+                self._users[event.id] = _User(event.id, event.name, node, event.ts)
+                self._by_key[p.name_key(event.name)] = event.id
+                member = self._local.get(event.id) if node == self.node else None
+                if member is not None:
+                    member.name = event.name
+                    if not member.joined:
+                        actions += self._admit(member)
+                        after = self._handle_waiting_lines(member, event.ts)
+            case p.Rename():
+                user = self._users.get(event.id)
+                if user is not None:
+                    if self._by_key.get(p.name_key(user.name)) == user.id:
+                        del self._by_key[p.name_key(user.name)]
+                    user.name, user.last_seen = event.new, event.ts
+                    self._by_key[p.name_key(event.new)] = user.id
+                member = self._local.get(event.id) if node == self.node else None
+                if member is not None:
+                    member.name, member.renaming = event.new, False
+            case p.Leave():
+                user = self._users.pop(event.id, None)
+                if user is not None and self._by_key.get(p.name_key(user.name)) == user.id:
+                    del self._by_key[p.name_key(user.name)]
+        actions += self._broadcast(event)
+        return actions + after
+
+    def _admit(self, member: _Member) -> list[RoomAction]:
+        """A member's join is sequenced: greet it and subscribe it to the broadcasts."""
+        member.joined = True
+        self._by_format[member.format][member.conn] = member
+        actions = self._greeting(member)
+        actions.append(Subscribe(member.conn, member.format))
+        return actions
+
+    def _handle_waiting_lines(self, member: _Member, now: float) -> list[RoomAction]:
+        """Cluster mode: the lines a member sent before its join came back from the ledger."""
+        waiting, member.waiting_lines = member.waiting_lines, []
+        actions: list[RoomAction] = []
+        for line in waiting:
+            actions += self.receive(member.conn, line, now)
+        return actions
 
     def _broadcast(self, event: p.Event) -> list[RoomAction]:
         """The event for everyone in the room: encoded once per output format in use."""
