@@ -471,3 +471,11 @@ def test_leave_with_a_reason_this_version_does_not_know_still_decodes() -> None:
     line = '{"type":"leave","seq":1,"ts":1,"id":"a","name":"n","reason":"exploded"}'
     event = decode_json(line)
     assert isinstance(event, Leave) and event.reason == "exploded" and event.name == "n"
+
+
+@given(events)
+def test_encode_json_is_the_compact_encoding_of_the_wire_dict(event: object) -> None:
+    # encode_json has a hand-written fast path for chat and joins; it must not differ.
+    assert encode_json(event) == json.dumps(
+        p.to_wire_dict(event), separators=(",", ":"), ensure_ascii=False
+    )

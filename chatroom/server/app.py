@@ -45,6 +45,12 @@ JOIN_COALESCE_MIN = 0.002
 JOIN_COALESCE_MAX = 0.05
 
 
+def _now() -> float:
+    """Unix time for the room's events, in whole milliseconds: finer digits would only make
+    every JSON line longer (``"ts":1764240000.123`` rather than ``1764240000.1234567``)."""
+    return round(time.time(), 3)
+
+
 class ChatServer:
     def __init__(self, config: ServerConfig, loop: asyncio.AbstractEventLoop) -> None:
         self.config = config
@@ -89,7 +95,7 @@ class ChatServer:
     def attach(self, conn: ClientConnection, host: str, port: int) -> None:
         self._connections[conn.conn_id] = conn
         self._all_closed.clear()
-        self.apply(self.room.connect(conn.conn_id, host, port, time.time()), joining=True)
+        self.apply(self.room.connect(conn.conn_id, host, port, _now()), joining=True)
         if conn.conn_id in self.room:
             log.info("connect %s (%d online)", conn.peer, len(self.room))
         else:
@@ -97,7 +103,7 @@ class ChatServer:
 
     def line_from(self, conn: ClientConnection, line: str | LineTooLong) -> None:
         before = self.room.name_of(conn.conn_id)
-        self.apply(self.room.receive(conn.conn_id, line, time.time()))
+        self.apply(self.room.receive(conn.conn_id, line, _now()))
         after = self.room.name_of(conn.conn_id)
         if after is not None and after != before:
             log.info("rename %s: %s -> %s", conn.peer, before, after)
@@ -112,7 +118,7 @@ class ChatServer:
 
     def idle_check(self, conn: ClientConnection) -> None:
         name = self.room.name_of(conn.conn_id)
-        self.apply(self.room.idle_check(conn.conn_id, time.time()))
+        self.apply(self.room.idle_check(conn.conn_id, _now()))
         if name is not None and conn.conn_id not in self.room:
             log.info("disconnect %s (%s): idle timeout", conn.peer, name)
 
@@ -129,7 +135,7 @@ class ChatServer:
         name = self.room.name_of(conn.conn_id)
         if name is None:
             return
-        self.apply(self.room.disconnect(conn.conn_id, reason, time.time()))
+        self.apply(self.room.disconnect(conn.conn_id, reason, _now()))
         log.info("disconnect %s (%s): %s%s", conn.peer, name, reason, f" ({exc})" if exc else "")
 
     # --- carrying out the room's decisions -------------------------------------------------------
@@ -193,7 +199,7 @@ class ChatServer:
                 name,
                 self.config.max_sendq,
             )
-            self.apply(self.room.disconnect(conn.conn_id, LeaveReason.SLOW, time.time()))
+            self.apply(self.room.disconnect(conn.conn_id, LeaveReason.SLOW, _now()))
 
     # --- shutdown ---
 
@@ -201,7 +207,7 @@ class ChatServer:
         """Stop accepting, tell everyone, flush, and close; drop stragglers after the grace."""
         if self._listener is not None:
             self._listener.close()
-        self.apply(self.room.shutdown(time.time()))
+        self.apply(self.room.shutdown(_now()))
         self._flush()
         try:
             await asyncio.wait_for(self._all_closed.wait(), self.config.shutdown_grace)
