@@ -158,7 +158,7 @@ def machine() -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.loop == "auto":  # resolved here so that results name the loop that ran
-        args.loop = "uvloop" if _uvloop_available() and not args.server_src else "asyncio"
+        args.loop = "uvloop" if _uvloop_available() else "asyncio"
     all_sc = scenarios(args.quick, args.duration, args.soak)
     extra = extra_scenarios(args.quick)
     if args.list:

@@ -44,7 +44,8 @@ class ServerProcess:
     def __init__(
         self, loop: str = "asyncio", extra_args: list[str] | None = None, src: str | None = None
     ) -> None:
-        if not src:
+        cli = Path(src or REPO_ROOT) / "chatroom" / "server" / "cli.py"
+        if '"--loop"' in cli.read_text():
             launcher = [sys.executable, "-m", "chatroom.server", "--loop", loop]
         elif loop == "uvloop":
             # An older server (--server-src) has no --loop flag: install uvloop around it. -O:
