@@ -1,0 +1,469 @@
+"""The Redis side of one shared room: users, names, nodes, and the room's event stream.
+
+Several ``chatroom-server`` nodes serve one room through Redis. This module keeps what they
+share and nothing else — no room rules, no sockets to clients:
+
+- ``chatroom:{ROOM}:seq`` — the room-wide sequence counter (INCR);
+- ``chatroom:{ROOM}:events`` — a Stream of every broadcast event, in ``seq`` order, each
+  entry ``seq``, ``body`` (the event's compact JSON wire dict without ``seq``) and ``node``;
+  capped with ``MAXLEN ~``;
+- ``chatroom:{ROOM}:users`` — hash id -> JSON of a :class:`UserRecord`;
+- ``chatroom:{ROOM}:names`` — hash name key (casefolded name) -> id: the name claims;
+- ``chatroom:{ROOM}:nodes`` — set of nodes, each alive while its heartbeat key
+  ``chatroom:{ROOM}:node:NODE`` (a string with a TTL) exists;
+- pub/sub channel ``chatroom:{ROOM}:private:NODE`` — payloads for one node (``/msg``).
+
+The ``{ROOM}`` hash tag keeps one room's keys in one Redis Cluster slot. Every change that
+must be atomic — checking a name claim and appending the event, reaping a dead node's users
+— is one Lua script, so any number of nodes may call anything at once.
+
+Every Redis failure (connection refused or lost, timeout, a Redis error reply) is raised as
+:class:`LedgerUnavailable`; no redis-py exception leaves this module. Commands are never
+retried here: an :meth:`RedisLedger.append` that raised may or may not have been applied,
+and whoever calls it decides what to tell the user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from chatroom.protocol import name_key
+
+ROOM_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+NODE_RE = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
+EVENT_TYPES = frozenset({"message", "action", "join", "leave", "rename"})
+HISTORY_TYPES = frozenset({"message", "action"})
+
+
+class LedgerUnavailable(Exception):
+    """Redis cannot be reached, or the connection to it was lost; the message is one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A user as the room's nodes share it; ``key`` is ``name_key(name)``."""
+
+    id: str
+    name: str
+    key: str
+    node: str
+
+    @classmethod
+    def of(cls, id: str, name: str, node: str) -> UserRecord:
+        """The record for ``name``, its key computed here (casefold, which Lua cannot do)."""
+        return cls(id=id, name=name, key=name_key(name), node=node)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> UserRecord:
+        data = json.loads(text)
+        return cls(id=data["id"], name=data["name"], key=data["key"], node=data["node"])
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Who is in the room, the stream id to read on from, and the seq it had, taken at once."""
+
+    users: dict[str, UserRecord]
+    last_id: str  # "0-0" when the stream is empty
+    seq: int  # 0 when nothing was ever appended
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One event of the stream; ``body`` is its wire dict without ``seq``."""
+
+    stream_id: str
+    seq: int
+    body: dict[str, Any]
+    node: str
+
+
+# --- Lua ---------------------------------------------------------------------------------
+# Shared by the scripts that remove users: drop the user's record and its name claim, then
+# append its leave event. Bodies are built by concatenation so that ``ts`` keeps the exact
+# float Python gave (cjson would round it to 14 digits).
+_LUA_LEAVE = """
+local function append(body, node)
+  local seq = redis.call('INCR', KEYS[1])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*',
+             'seq', seq, 'body', body, 'node', node)
+  return seq
+end
+local function leave_all(nodes, ts, reason)
+  local dead = {}
+  local all = redis.call('HGETALL', KEYS[3])
+  for i = 1, #all, 2 do
+    local rec = cjson.decode(all[i + 1])
+    if nodes[rec.node] then dead[#dead + 1] = rec end
+  end
+  table.sort(dead, function(a, b) return a.id < b.id end)
+  for _, rec in ipairs(dead) do
+    redis.call('HDEL', KEYS[3], rec.id)
+    if redis.call('HGET', KEYS[4], rec.key) == rec.id then
+      redis.call('HDEL', KEYS[4], rec.key)
+    end
+    append('{"type":"leave","ts":' .. ts .. ',"id":' .. cjson.encode(rec.id)
+           .. ',"name":' .. cjson.encode(rec.name) .. ',"reason":"' .. reason .. '"}', rec.node)
+  end
+  return #dead
+end
+"""
+
+# KEYS: seq, events, users, names, nodes
+# ARGV: maxlen, type, body, node, user id, user json, user key, old key
+_LUA_APPEND = (
+    _LUA_LEAVE
+    + """
+local kind, id = ARGV[2], ARGV[5]
+if kind == 'join' then
+  local owner = redis.call('HGET', KEYS[4], ARGV[7])
+  if owner and owner ~= id then return 'taken' end
+  local old = redis.call('HGET', KEYS[3], id)
+  if old then
+    local key = cjson.decode(old).key
+    if key ~= ARGV[7] and redis.call('HGET', KEYS[4], key) == id then
+      redis.call('HDEL', KEYS[4], key)
+    end
+  end
+  redis.call('HSET', KEYS[3], id, ARGV[6])
+  redis.call('HSET', KEYS[4], ARGV[7], id)
+  redis.call('SADD', KEYS[5], ARGV[4])
+elseif kind == 'rename' then
+  if redis.call('HEXISTS', KEYS[3], id) == 0 then return 'gone' end
+  local owner = redis.call('HGET', KEYS[4], ARGV[7])
+  if owner and owner ~= id then return 'taken' end
+  if ARGV[8] ~= ARGV[7] and redis.call('HGET', KEYS[4], ARGV[8]) == id then
+    redis.call('HDEL', KEYS[4], ARGV[8])
+  end
+  redis.call('HSET', KEYS[4], ARGV[7], id)
+  redis.call('HSET', KEYS[3], id, ARGV[6])
+elseif kind == 'leave' then
+  local old = redis.call('HGET', KEYS[3], id)
+  if not old then return 'gone' end
+  local key = cjson.decode(old).key
+  redis.call('HDEL', KEYS[3], id)
+  if redis.call('HGET', KEYS[4], key) == id then redis.call('HDEL', KEYS[4], key) end
+else
+  if redis.call('HEXISTS', KEYS[3], id) == 0 then return 'gone' end
+end
+return append(ARGV[3], ARGV[4])
+"""
+)
+
+# KEYS: seq, events, users, names, nodes;  ARGV: maxlen, heartbeat key prefix, ts
+_LUA_REAP = (
+    _LUA_LEAVE
+    + """
+local dead, any = {}, false
+for _, node in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+  if redis.call('EXISTS', ARGV[2] .. node) == 0 then dead[node] = true; any = true end
+end
+if not any then return 0 end
+local n = leave_all(dead, ARGV[3], 'error')
+for node in pairs(dead) do redis.call('SREM', KEYS[5], node) end
+return n
+"""
+)
+
+# KEYS: seq, events, users, names, nodes, heartbeat;  ARGV: maxlen, node, ts
+_LUA_FORGET = (
+    _LUA_LEAVE
+    + """
+local n = leave_all({[ARGV[2]] = true}, ARGV[3], 'shutdown')
+redis.call('DEL', KEYS[6])
+redis.call('SREM', KEYS[5], ARGV[2])
+return n
+"""
+)
+
+# KEYS: seq, events, users
+_LUA_SNAPSHOT = """
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+local last_id = '0-0'
+if #last > 0 then last_id = last[1][1] end
+return {redis.call('HGETALL', KEYS[3]), last_id, tonumber(redis.call('GET', KEYS[1]) or '0')}
+"""
+
+
+def _redact(url: str) -> str:
+    """``url`` without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + host))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text
+
+
+def _compact(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def _entry(stream_id: str, fields: dict[str, str]) -> Entry:
+    return Entry(
+        stream_id=stream_id,
+        seq=int(fields["seq"]),
+        body=json.loads(fields["body"]),
+        node=fields["node"],
+    )
+
+
+class RedisLedger:
+    """One node's handle on one room kept in Redis. Async; safe to share within one loop.
+
+    Two connection pools: one for commands (socket timeout ``timeout``) and one for the
+    blocking ``XREAD`` of :meth:`read`, bounded by ``block_ms`` plus ``timeout`` instead.
+    Nothing is retried automatically (a retried script could append an event twice).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        room: str,
+        node: str,
+        *,
+        stream_maxlen: int = 10_000,
+        heartbeat_ttl: float = 5.0,
+        timeout: float = 3.0,
+    ) -> None:
+        if not ROOM_RE.fullmatch(room):
+            raise ValueError(f"invalid room name {room!r}: 1-64 characters of A-Z a-z 0-9 _ . -")
+        if not NODE_RE.fullmatch(node):
+            raise ValueError(f"invalid node name {node!r}: 1-128 characters of A-Z a-z 0-9 _.:@-")
+        if stream_maxlen < 1 or heartbeat_ttl <= 0 or timeout <= 0:
+            raise ValueError("stream_maxlen, heartbeat_ttl and timeout must be positive")
+        self.url = url
+        self.room = room
+        self.node = node
+        self.stream_maxlen = stream_maxlen
+        self.heartbeat_ttl = heartbeat_ttl
+        self.timeout = timeout
+        prefix = f"chatroom:{{{room}}}"
+        self._seq_key = f"{prefix}:seq"
+        self._events_key = f"{prefix}:events"
+        self._users_key = f"{prefix}:users"
+        self._names_key = f"{prefix}:names"
+        self._nodes_key = f"{prefix}:nodes"
+        self._heartbeat_prefix = f"{prefix}:node:"
+        self._private_prefix = f"{prefix}:private:"
+        self._shared_keys = [
+            self._seq_key,
+            self._events_key,
+            self._users_key,
+            self._names_key,
+            self._nodes_key,
+        ]
+        common: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 0),
+            "health_check_interval": max(1, math.ceil(timeout)),
+        }
+        self._redis = aioredis.from_url(url, socket_timeout=timeout, **common)
+        # XREAD BLOCK waits longer than any command may; read() bounds it with asyncio.
+        self._blocking = aioredis.from_url(url, socket_timeout=None, **common)
+        self._append = self._redis.register_script(_LUA_APPEND)
+        self._reap = self._redis.register_script(_LUA_REAP)
+        self._forget = self._redis.register_script(_LUA_FORGET)
+        self._snapshot = self._redis.register_script(_LUA_SNAPSHOT)
+
+    def _heartbeat_key(self, node: str) -> str:
+        return self._heartbeat_prefix + node
+
+    @contextlib.contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        """Turn any Redis or socket failure into :class:`LedgerUnavailable`."""
+        try:
+            yield
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise LedgerUnavailable(
+                f"Redis at {_redact(self.url)}: {what} failed: {_one_line(exc)}"
+            ) from exc
+
+    async def connect(self) -> None:
+        """Check that Redis answers (PING); raise :class:`LedgerUnavailable` if not."""
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise LedgerUnavailable(
+                f"cannot reach Redis at {_redact(self.url)}: {_one_line(exc)}"
+            ) from exc
+
+    async def close(self) -> None:
+        """Close both connection pools. Never raises."""
+        for client in (self._redis, self._blocking):
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    async def register_node(self) -> None:
+        """Add this node to the room's nodes and start its heartbeat."""
+        await self.heartbeat()
+
+    async def heartbeat(self) -> None:
+        """Refresh this node's heartbeat key (TTL ``heartbeat_ttl``).
+
+        It also re-adds the node to the nodes set, so a node that was reaped while it was
+        only slow is watched again (its users were reaped: their leaves are in the stream).
+        """
+        ttl_ms = max(1, round(self.heartbeat_ttl * 1000))
+        with self._guard("heartbeat"):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(self._nodes_key, self.node)
+                pipe.set(self._heartbeat_key(self.node), "1", px=ttl_ms)
+                await pipe.execute()
+
+    async def snapshot(self) -> Snapshot:
+        """The users, the last stream id and the seq, read atomically."""
+        with self._guard("snapshot"):
+            flat, last_id, seq = await self._snapshot(keys=self._shared_keys[:3])
+        users = {}
+        for i in range(0, len(flat), 2):
+            record = UserRecord.from_json(flat[i + 1])
+            users[record.id] = record
+        return Snapshot(users=users, last_id=last_id, seq=int(seq))
+
+    async def history(self, before_id: str, count: int) -> list[Entry]:
+        """The newest ``count`` message/action entries strictly before ``before_id``
+        (``"+"``: the end of the stream), oldest first."""
+        if count <= 0:
+            return []
+        found: list[Entry] = []
+        end = before_id if before_id == "+" else f"({before_id}"
+        page = max(100, 2 * count)
+        with self._guard("history"):
+            while len(found) < count:
+                rows = await self._redis.xrevrange(self._events_key, end, "-", count=page)
+                for stream_id, fields in rows:
+                    entry = _entry(stream_id, fields)
+                    if entry.body.get("type") in HISTORY_TYPES:
+                        found.append(entry)
+                        if len(found) == count:
+                            break
+                if len(rows) < page:
+                    break
+                end = f"({rows[-1][0]}"
+        found.reverse()
+        return found
+
+    async def append(
+        self, body: dict[str, Any], *, user: UserRecord | None = None, old_key: str | None = None
+    ) -> int | str:
+        """Append one broadcast event, after the checks its type calls for, atomically.
+
+        Returns the event's new ``seq``, or a refusal: ``"taken"`` (join, rename: the name
+        key is claimed by another id) or ``"gone"`` (rename, leave, message, action: the user
+        is not in the room — left already, or reaped). ``user`` is the user's record (for a
+        rename, with the new name); ``old_key`` is the old name's key for a rename. A
+        ``"seq"`` in ``body`` is ignored: the seq is assigned here.
+
+        If this raises :class:`LedgerUnavailable`, the event may or may not have been
+        appended.
+        """
+        kind = body.get("type")
+        if kind not in EVENT_TYPES:
+            raise ValueError(f"cannot append an event of type {kind!r}")
+        if user is None:
+            raise ValueError(f"a {kind} needs the user's record")
+        if kind == "rename" and old_key is None:
+            raise ValueError("a rename needs old_key")
+        payload = _compact({k: v for k, v in body.items() if k != "seq"})
+        args = [
+            self.stream_maxlen,
+            kind,
+            payload,
+            self.node,
+            user.id,
+            user.to_json(),
+            user.key,
+            old_key if old_key is not None else "",
+        ]
+        with self._guard(f"append {kind}"):
+            result = await self._append(keys=self._shared_keys, args=args)
+        return result if isinstance(result, str) else int(result)
+
+    async def read(self, after_id: str, *, block_ms: int = 1000, count: int = 1000) -> list[Entry]:
+        """Entries after ``after_id``, waiting up to ``block_ms`` for one; ``[]`` on timeout.
+
+        ``block_ms <= 0`` does not wait (Redis's ``BLOCK 0`` would wait forever).
+        """
+        with self._guard("read"):
+            if block_ms <= 0:
+                reply = await self._redis.xread({self._events_key: after_id}, count=count)
+            else:
+                async with asyncio.timeout(block_ms / 1000 + self.timeout):
+                    reply = await self._blocking.xread(
+                        {self._events_key: after_id}, count=count, block=block_ms
+                    )
+        if not reply:
+            return []
+        rows = reply[self._events_key][0] if isinstance(reply, dict) else reply[0][1]
+        return [_entry(stream_id, fields) for stream_id, fields in rows]
+
+    async def publish_private(self, node: str, payload: dict[str, Any]) -> None:
+        """Send ``payload`` to ``node``'s private channel (at most once: lost if unheard)."""
+        with self._guard("publish"):
+            await self._redis.publish(self._private_prefix + node, _compact(payload))
+
+    async def private_messages(self) -> AsyncIterator[dict[str, Any]]:
+        """This node's private payloads, as they come; subscribes when iteration starts.
+
+        Ends by raising :class:`LedgerUnavailable` when the connection is lost; what was
+        published meanwhile is lost (pub/sub keeps nothing). Iterate again to resubscribe.
+        """
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            with self._guard("subscribe"):
+                await pubsub.subscribe(self._private_prefix + self.node)
+            while True:
+                with self._guard("pubsub"):
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is None or message.get("type") != "message":
+                    continue
+                try:
+                    payload = json.loads(message["data"])
+                except ValueError:
+                    continue
+                if isinstance(payload, dict):
+                    yield payload
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def reap_dead_nodes(self, now_ts: float) -> int:
+        """Remove every node whose heartbeat expired, appending a leave (reason ``error``)
+        for each of its users; returns how many leaves were appended. Atomic."""
+        args = [self.stream_maxlen, self._heartbeat_prefix, repr(float(now_ts))]
+        with self._guard("reap"):
+            return int(await self._reap(keys=self._shared_keys, args=args))
+
+    async def forget_node(self, now_ts: float | None = None) -> None:
+        """On graceful shutdown: a leave (reason ``shutdown``) for each of this node's users,
+        then drop its heartbeat and its place in the nodes set. Atomic."""
+        ts = now_ts if now_ts is not None else time.time()
+        keys = [*self._shared_keys, self._heartbeat_key(self.node)]
+        with self._guard("forget node"):
+            await self._forget(keys=keys, args=[self.stream_maxlen, self.node, repr(float(ts))])

@@ -1,0 +1,412 @@
+"""The Redis ledger against a real ``redis-server`` (started per test on a free port).
+
+Nothing is mocked: two ledgers with different node names play two chatroom-server nodes
+sharing one room; Redis is killed and restarted for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import redis.asyncio as aioredis
+
+from chatroom.server.redis_ledger import (
+    Entry,
+    LedgerUnavailable,
+    RedisLedger,
+    UserRecord,
+)
+from tests.redis_fixture import RedisServer, redis_server, redis_url  # noqa: F401
+
+ROOM = "lobby"
+MakeLedger = Callable[..., RedisLedger]
+
+
+@pytest.fixture
+async def make_ledger(redis_url: str) -> AsyncIterator[MakeLedger]:  # noqa: F811
+    """Build connected-on-demand ledgers on the test's Redis; all closed at the end."""
+    made: list[RedisLedger] = []
+
+    def make(node: str, **kwargs: object) -> RedisLedger:
+        kwargs.setdefault("room", ROOM)
+        ledger = RedisLedger(redis_url, node=node, **kwargs)  # type: ignore[arg-type]
+        made.append(ledger)
+        return ledger
+
+    yield make
+    for ledger in made:
+        await ledger.close()
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:  # noqa: F811
+    """A plain client for looking at the keys directly."""
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+async def node(make: MakeLedger, name: str, **kwargs: object) -> RedisLedger:
+    ledger = make(name, **kwargs)
+    await ledger.connect()
+    await ledger.register_node()
+    return ledger
+
+
+def body(kind: str, user: UserRecord, **fields: object) -> dict[str, object]:
+    if kind == "rename":
+        return {"type": kind, "ts": time.time(), "id": user.id, **fields}
+    return {"type": kind, "ts": time.time(), "id": user.id, "name": user.name, **fields}
+
+
+async def join(ledger: RedisLedger, id: str, name: str | None = None) -> UserRecord:
+    user = UserRecord.of(id, name or id, ledger.node)
+    assert isinstance(await ledger.append(body("join", user), user=user), int)
+    return user
+
+
+async def read_all(ledger: RedisLedger, after: str = "0-0") -> list[Entry]:
+    return await ledger.read(after, block_ms=0, count=100_000)
+
+
+# --- the stream: one order ---------------------------------------------------------------
+
+
+async def test_append_and_read_give_one_order_with_seq_rising_by_one(make_ledger):
+    a = await node(make_ledger, "a")
+    b = await node(make_ledger, "b")
+    ann = await join(a, "10.0.0.1:1", "ann")
+    bob = await join(b, "10.0.0.2:2", "bob")
+    seqs = await asyncio.gather(
+        *(a.append(body("message", ann, text=f"a{i}"), user=ann) for i in range(20)),
+        *(b.append(body("action", bob, text=f"b{i}"), user=bob) for i in range(20)),
+    )
+    assert sorted(seqs) == list(range(3, 43))
+
+    seen_a, seen_b = await read_all(a), await read_all(b)
+    assert seen_a == seen_b
+    assert [e.seq for e in seen_a] == list(range(1, 43))
+    assert all("seq" not in e.body for e in seen_a)
+    assert [e.node for e in seen_a[:2]] == ["a", "b"]
+    by_text = {e.body.get("text"): e for e in seen_a}
+    assert by_text["a7"].node == "a" and by_text["b7"].body["type"] == "action"
+    # A reader that resumes after an id gets exactly what follows it.
+    assert await read_all(b, seen_a[9].stream_id) == seen_a[10:]
+
+
+async def test_read_blocks_until_an_append_and_times_out_empty(make_ledger):
+    a = await node(make_ledger, "a")
+    b = await node(make_ledger, "b")
+    start = time.monotonic()
+    assert await b.read("0-0", block_ms=100) == []
+    assert time.monotonic() - start >= 0.09
+
+    ann = await join(a, "1.1.1.1:1", "ann")
+    last = (await b.snapshot()).last_id
+    waiting = asyncio.create_task(b.read(last, block_ms=5000))
+    await asyncio.sleep(0.05)
+    seq = await a.append(body("message", ann, text="hi"), user=ann)
+    (entry,) = await asyncio.wait_for(waiting, 2)
+    assert (entry.seq, entry.body["text"], entry.node) == (seq, "hi", "a")
+
+
+async def test_snapshot_is_users_last_id_and_seq(make_ledger):
+    a = await node(make_ledger, "a")
+    empty = await a.snapshot()
+    assert (empty.users, empty.last_id, empty.seq) == ({}, "0-0", 0)
+    ann = await join(a, "1.1.1.1:1", "ann")
+    await a.append(body("message", ann, text="x"), user=ann)
+    snap = await a.snapshot()
+    entries = await read_all(a)
+    assert snap.users == {ann.id: ann}
+    assert (snap.last_id, snap.seq) == (entries[-1].stream_id, 2)
+
+
+# --- users and names ---------------------------------------------------------------------
+
+
+async def test_join_rename_leave_keep_users_and_names(make_ledger, raw):
+    a = await node(make_ledger, "a")
+    b = await node(make_ledger, "b")
+    ann = await join(a, "1.1.1.1:1", "Ann")
+    bob = await join(b, "2.2.2.2:2", "bob")
+    assert (await b.snapshot()).users == {ann.id: ann, bob.id: bob}
+    assert await raw.hgetall("chatroom:{lobby}:names") == {"ann": ann.id, "bob": bob.id}
+
+    # Names are claimed casefolded across nodes.
+    other = UserRecord.of("3.3.3.3:3", "ANN", "b")
+    assert await b.append(body("join", other), user=other) == "taken"
+
+    duke = UserRecord.of(ann.id, "Duke", "a")
+    assert isinstance(
+        await a.append(body("rename", duke, old="Ann", new="Duke"), user=duke, old_key=ann.key), int
+    )
+    assert (await b.snapshot()).users[ann.id] == duke
+    assert await raw.hgetall("chatroom:{lobby}:names") == {"duke": ann.id, "bob": bob.id}
+    # Changing only the case of one's own name keeps the claim.
+    loud = UserRecord.of(ann.id, "DUKE", "a")
+    assert isinstance(await a.append(body("rename", loud), user=loud, old_key=duke.key), int)
+    assert await raw.hget("chatroom:{lobby}:names", "duke") == ann.id
+    # Renaming to someone else's name is refused, and nothing is appended.
+    before = (await a.snapshot()).seq
+    as_bob = UserRecord.of(ann.id, "BOB", "a")
+    assert await a.append(body("rename", as_bob), user=as_bob, old_key=loud.key) == "taken"
+    assert (await a.snapshot()).seq == before
+
+    assert isinstance(await a.append(body("leave", loud, reason="quit"), user=loud), int)
+    assert (await a.snapshot()).users == {bob.id: bob}
+    assert await raw.hgetall("chatroom:{lobby}:names") == {"bob": bob.id}
+    # The freed name can be taken again.
+    assert isinstance(await join(b, "4.4.4.4:4", "duke"), UserRecord)
+
+
+async def test_rename_race_across_nodes_has_one_winner(make_ledger):
+    a = await node(make_ledger, "a")
+    b = await node(make_ledger, "b")
+    ann = await join(a, "1.1.1.1:1", "ann")
+    bob = await join(b, "2.2.2.2:2", "bob")
+    for round_ in range(10):
+        name = f"Duke{round_}"
+        new_a = UserRecord.of(ann.id, name, "a")
+        new_b = UserRecord.of(bob.id, name.lower(), "b")
+        results = await asyncio.gather(
+            a.append(body("rename", new_a), user=new_a, old_key=ann.key),
+            b.append(body("rename", new_b), user=new_b, old_key=bob.key),
+        )
+        assert sum(isinstance(r, int) for r in results) == 1
+        assert results.count("taken") == 1
+        users = (await a.snapshot()).users
+        assert [u.key for u in users.values()].count(name.lower()) == 1
+        ann, bob = users[ann.id], users[bob.id]  # the loser keeps its old name
+
+
+async def test_leave_twice_and_messages_after_leave_are_gone(make_ledger):
+    a = await node(make_ledger, "a")
+    ann = await join(a, "1.1.1.1:1", "ann")
+    leave = body("leave", ann, reason="eof")
+    first, second = await asyncio.gather(a.append(leave, user=ann), a.append(leave, user=ann))
+    assert sorted([first, second], key=str) == [2, "gone"]
+    assert await a.append(body("message", ann, text="ghost"), user=ann) == "gone"
+    assert await a.append(body("action", ann, text="ghost"), user=ann) == "gone"
+    renamed = UserRecord.of(ann.id, "x", "a")
+    assert await a.append(body("rename", renamed), user=renamed, old_key=ann.key) == "gone"
+    assert (await a.snapshot()).seq == 2
+
+
+async def test_bad_appends_are_refused_before_redis(make_ledger):
+    a = make_ledger("a")
+    ann = UserRecord.of("1.1.1.1:1", "ann", "a")
+    with pytest.raises(ValueError):
+        await a.append({"type": "who"}, user=ann)
+    with pytest.raises(ValueError):
+        await a.append(body("message", ann, text="x"))
+    with pytest.raises(ValueError):
+        await a.append(body("rename", ann), user=ann)
+    for room in ("", "a b", "x" * 65, "{lobby}", "ü"):
+        with pytest.raises(ValueError):
+            RedisLedger("redis://127.0.0.1:1/0", room, "a")
+
+
+# --- history and trimming ----------------------------------------------------------------
+
+
+async def test_history_is_the_newest_chat_before_an_id_oldest_first(make_ledger):
+    a = await node(make_ledger, "a")
+    ann = await join(a, "1.1.1.1:1", "ann")
+    for i in range(30):
+        kind = "action" if i % 5 == 0 else "message"
+        await a.append(body(kind, ann, text=str(i)), user=ann)
+        if i % 3 == 0:  # joins and leaves in between are not history
+            guest = await join(a, f"9.9.9.9:{i}")
+            await a.append(body("leave", guest, reason="eof"), user=guest)
+    entries = await read_all(a)
+
+    newest = await a.history("+", 5)
+    assert [e.body["text"] for e in newest] == ["25", "26", "27", "28", "29"]
+    assert newest[0].body["type"] == "action"
+
+    cut = next(e for e in entries if e.body.get("text") == "12")
+    before = await a.history(cut.stream_id, 4)
+    assert [e.body["text"] for e in before] == ["8", "9", "10", "11"]
+    assert [e.body["text"] for e in await a.history("+", 1000)] == [str(i) for i in range(30)]
+    assert await a.history(entries[0].stream_id, 10) == []
+    assert await a.history("+", 0) == []
+
+
+async def test_stream_is_trimmed_to_about_maxlen(make_ledger, raw):
+    a = await node(make_ledger, "a", stream_maxlen=50)
+    ann = await join(a, "1.1.1.1:1", "ann")
+    for i in range(600):
+        await a.append(body("message", ann, text=str(i)), user=ann)
+    length = await raw.xlen("chatroom:{lobby}:events")
+    # MAXLEN ~ trims whole stream nodes (100 entries each by default): bounded, not exact.
+    assert 50 <= length <= 50 + 100
+    assert (await a.snapshot()).seq == 601
+    assert (await a.history("+", 3))[-1].body["text"] == "599"
+
+
+# --- dead nodes and shutdown -------------------------------------------------------------
+
+
+async def test_dead_node_is_reaped_once_with_error_leaves(make_ledger, raw):
+    a = await node(make_ledger, "a", heartbeat_ttl=0.3)
+    b = await node(make_ledger, "b", heartbeat_ttl=0.3)
+    c = await node(make_ledger, "c", heartbeat_ttl=0.3)
+    a_users = [await join(a, f"1.1.1.1:{i}", f"a{i}") for i in range(3)]
+    b_user = await join(b, "2.2.2.2:2", "bee")
+    assert await b.reap_dead_nodes(time.time()) == 0  # everyone is alive
+
+    for _ in range(6):  # b and c stay alive; a stops beating
+        await asyncio.sleep(0.1)
+        await b.heartbeat()
+        await c.heartbeat()
+    last = (await b.snapshot()).last_id
+    now = time.time()
+    counts = await asyncio.gather(b.reap_dead_nodes(now), c.reap_dead_nodes(now))
+    assert sorted(counts) == [0, 3]
+    assert await c.reap_dead_nodes(time.time()) == 0
+
+    leaves = await read_all(c, last)
+    assert [e.body for e in leaves] == [
+        {"type": "leave", "ts": now, "id": u.id, "name": u.name, "reason": "error"} for u in a_users
+    ]
+    assert {e.node for e in leaves} == {"a"}
+    assert [e.seq for e in leaves] == [5, 6, 7]
+    assert (await c.snapshot()).users == {b_user.id: b_user}
+    assert await raw.smembers("chatroom:{lobby}:nodes") == {"b", "c"}
+    # A reaped user's events are refused.
+    assert await a.append(body("message", a_users[0], text="late"), user=a_users[0]) == "gone"
+    # A node that was only slow beats again and is watched again.
+    await a.heartbeat()
+    assert await raw.smembers("chatroom:{lobby}:nodes") == {"a", "b", "c"}
+
+
+async def test_forget_node_appends_shutdown_leaves(make_ledger, raw):
+    a = await node(make_ledger, "a")
+    b = await node(make_ledger, "b")
+    ann = await join(a, "1.1.1.1:1", "ann")
+    bob = await join(b, "2.2.2.2:2", "bob")
+    await a.forget_node(now_ts=123.5)
+    (leave,) = (await read_all(b))[2:]
+    assert leave.body == {
+        "type": "leave",
+        "ts": 123.5,
+        "id": ann.id,
+        "name": "ann",
+        "reason": "shutdown",
+    }
+    assert (leave.seq, leave.node) == (3, "a")
+    assert (await b.snapshot()).users == {bob.id: bob}
+    assert await raw.smembers("chatroom:{lobby}:nodes") == {"b"}
+    assert not await raw.exists("chatroom:{lobby}:node:a")
+    assert await b.reap_dead_nodes(time.time()) == 0
+
+
+# --- private pub/sub ---------------------------------------------------------------------
+
+
+async def subscribed(ledger: RedisLedger) -> tuple[AsyncIterator[dict], asyncio.Task]:
+    """Start iterating ``ledger``'s private messages; return once Redis has the subscriber."""
+    inbox = ledger.private_messages()
+    first = asyncio.create_task(anext(inbox))
+    channel = f"chatroom:{{{ledger.room}}}:private:{ledger.node}"
+    probe = aioredis.from_url(ledger.url, decode_responses=True)
+    try:
+        async with asyncio.timeout(3):
+            while dict(await probe.pubsub_numsub(channel)).get(channel, 0) < 1:
+                await asyncio.sleep(0.01)
+    finally:
+        await probe.aclose()
+    return inbox, first
+
+
+async def test_private_messages_reach_only_their_node(make_ledger):
+    a = await node(make_ledger, "a")
+    b = await node(make_ledger, "b")
+    a_inbox, a_first = await subscribed(a)
+    b_inbox, b_first = await subscribed(b)
+    await a.publish_private("b", {"type": "private", "to": "bob", "text": "psst"})
+    await a.publish_private("b", {"type": "private", "to": "bob", "text": "ünïcode"})
+    await b.publish_private("a", {"type": "private", "to": "ann", "text": "hi"})
+    assert await asyncio.wait_for(b_first, 3) == {"type": "private", "to": "bob", "text": "psst"}
+    assert (await asyncio.wait_for(anext(b_inbox), 3))["text"] == "ünïcode"
+    assert await asyncio.wait_for(a_first, 3) == {"type": "private", "to": "ann", "text": "hi"}
+    second = asyncio.create_task(anext(a_inbox))
+    await asyncio.sleep(0.2)
+    assert not second.done()  # nothing else was for node a
+    second.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await second
+    for inbox in (a_inbox, b_inbox):
+        await inbox.aclose()
+
+
+# --- Redis unreachable, lost, restarted --------------------------------------------------
+
+
+async def test_connect_to_a_closed_port_is_one_clear_line():
+    port = __import__("tests.redis_fixture", fromlist=["_free_port"])._free_port()
+    ledger = RedisLedger(f"redis://:secret@127.0.0.1:{port}/0", ROOM, "a", timeout=1.0)
+    start = time.monotonic()
+    with pytest.raises(LedgerUnavailable) as caught:
+        await ledger.connect()
+    message = str(caught.value)
+    assert message.startswith(f"cannot reach Redis at redis://:***@127.0.0.1:{port}/0: ")
+    assert "\n" not in message and "secret" not in message
+    assert time.monotonic() - start < 2  # no retries with backoff
+    with pytest.raises(LedgerUnavailable):
+        await ledger.snapshot()
+    await ledger.close()
+
+
+async def test_redis_killed_then_restarted(make_ledger, redis_server: RedisServer):  # noqa: F811
+    a = await node(make_ledger, "a")
+    ann = await join(a, "1.1.1.1:1", "ann")
+    # Several pooled connections, so stale ones are around after the restart.
+    await asyncio.gather(*(a.append(body("message", ann, text=str(i)), user=ann) for i in range(5)))
+    inbox, first = await subscribed(a)
+    last = (await a.snapshot()).last_id
+    blocked = asyncio.create_task(a.read(last, block_ms=5000))
+    await asyncio.sleep(0.05)
+
+    redis_server.kill()
+    with pytest.raises(LedgerUnavailable) as caught:
+        await a.append(body("message", ann, text="lost?"), user=ann)
+    assert "\n" not in str(caught.value)
+    for call in (
+        a.snapshot(),
+        a.heartbeat(),
+        a.history("+", 5),
+        a.read(last, block_ms=0),
+        a.reap_dead_nodes(time.time()),
+        a.publish_private("b", {}),
+    ):
+        with pytest.raises(LedgerUnavailable):
+            await call
+    with pytest.raises(LedgerUnavailable):
+        await asyncio.wait_for(blocked, 3)  # the XREAD in flight
+    with pytest.raises(LedgerUnavailable):
+        await asyncio.wait_for(first, 5)  # the private subscription
+    await inbox.aclose()
+
+    redis_server.start()  # same port, empty: no persistence
+    await a.connect()
+    # Every call works again at once; the scripts are loaded again (EVALSHA -> EVAL).
+    snap = await a.snapshot()
+    assert (snap.users, snap.seq, snap.last_id) == ({}, 0, "0-0")
+    await a.register_node()
+    assert await a.append(body("message", ann, text="after"), user=ann) == "gone"
+    again = await join(a, ann.id, "ann")
+    assert again == ann
+    assert await a.append(body("message", ann, text="after"), user=ann) == 2  # seq restarted
+    # The old stream id still works as a read position: new ids are later in time.
+    assert [e.body.get("text") for e in await a.read(last, block_ms=100)] == [None, "after"]
+    assert await a.reap_dead_nodes(time.time()) == 0
+    inbox, first = await subscribed(a)
+    await a.publish_private("a", {"n": 1})
+    assert await asyncio.wait_for(first, 3) == {"n": 1}
+    await inbox.aclose()
