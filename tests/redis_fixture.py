@@ -5,9 +5,10 @@ Use it from a test module (or a conftest) by importing the fixtures::
     from tests.redis_fixture import redis_server, redis_url  # noqa: F401
 
 ``redis_url`` is ``redis://127.0.0.1:PORT/0``; ``redis_server`` is the :class:`RedisServer`
-behind it, for tests that kill Redis (``kill()``) or restart it on the same port
-(``restart()``). The server keeps nothing on disk (``--save ''``, ``--appendonly no``), so
-a restart starts empty, as a Redis without persistence does.
+behind it, for tests that kill Redis (``kill()``), hang it (``pause()``, ``resume()``) or
+restart it on the same port (``restart()``, or ``start()`` after ``kill()``). The server
+keeps nothing on disk (``--save ''``, ``--appendonly no``), so a restart starts empty, as a
+Redis without persistence does.
 
 A missing ``redis-server`` fails the test instead of skipping it: these tests are part of
 the suite, and ``.ci/run`` installs Debian's ``redis-server``.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -93,6 +95,7 @@ class RedisServer:
     def stop(self) -> None:
         """Stop gracefully (SIGTERM) and wait; nothing is saved."""
         if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # in case it was paused
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=5)
@@ -107,6 +110,16 @@ class RedisServer:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+
+    def pause(self) -> None:
+        """SIGSTOP: Redis hangs — connections stay open, nothing is answered."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after :meth:`pause`."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
 
     def restart(self) -> None:
         """Stop if running, then start again on the same port, empty."""

@@ -256,7 +256,8 @@ async def test_dead_node_is_reaped_once_with_error_leaves(make_ledger, raw):
     a = await node(make_ledger, "a", heartbeat_ttl=0.3)
     b = await node(make_ledger, "b", heartbeat_ttl=0.3)
     c = await node(make_ledger, "c", heartbeat_ttl=0.3)
-    a_users = [await join(a, f"1.1.1.1:{i}", f"a{i}") for i in range(3)]
+    names = ["a0", 'q"u\\o/te', "ünï😀"]  # JSON built in Lua must escape these right
+    a_users = [await join(a, f"1.1.1.1:{i}", name) for i, name in enumerate(names)]
     b_user = await join(b, "2.2.2.2:2", "bee")
     assert await b.reap_dead_nodes(time.time()) == 0  # everyone is alive
 
@@ -394,10 +395,14 @@ async def test_redis_killed_then_restarted(make_ledger, redis_server: RedisServe
     await inbox.aclose()
 
     redis_server.start()  # same port, empty: no persistence
+    probe = aioredis.from_url(redis_server.url)
+    assert await probe.script_exists(a._snapshot.sha) == [False]
     await a.connect()
     # Every call works again at once; the scripts are loaded again (EVALSHA -> EVAL).
     snap = await a.snapshot()
     assert (snap.users, snap.seq, snap.last_id) == ({}, 0, "0-0")
+    assert await probe.script_exists(a._snapshot.sha) == [True]
+    await probe.aclose()
     await a.register_node()
     assert await a.append(body("message", ann, text="after"), user=ann) == "gone"
     again = await join(a, ann.id, "ann")
@@ -410,3 +415,27 @@ async def test_redis_killed_then_restarted(make_ledger, redis_server: RedisServe
     await a.publish_private("a", {"n": 1})
     assert await asyncio.wait_for(first, 3) == {"n": 1}
     await inbox.aclose()
+
+
+async def test_a_hung_redis_times_out_as_unavailable(make_ledger, redis_server: RedisServer):  # noqa: F811
+    a = await node(make_ledger, "a", timeout=0.3)
+    ann = await join(a, "1.1.1.1:1", "ann")
+    last = (await a.snapshot()).last_id
+    blocked = asyncio.create_task(a.read(last, block_ms=200))
+    await asyncio.sleep(0.05)
+    redis_server.pause()
+    try:
+        start = time.monotonic()
+        with pytest.raises(LedgerUnavailable, match="Timeout"):
+            await a.append(body("message", ann, text="maybe"), user=ann)
+        assert time.monotonic() - start < 1.5
+        with pytest.raises(LedgerUnavailable):
+            await asyncio.wait_for(blocked, 2)  # bounded by block_ms + timeout
+    finally:
+        redis_server.resume()
+    # The timed-out append may still have run once Redis woke up: outcome unknown.
+    assert (await a.snapshot()).seq in (1, 2)
+    # Nothing stale is left on the pooled connections: replies match their commands.
+    entries = await a.read(last, block_ms=50)
+    assert [e.seq for e in entries] == list(range(2, 2 + len(entries)))
+    assert isinstance(await a.append(body("message", ann, text="next"), user=ann), int)
