@@ -107,8 +107,21 @@ def scenarios(quick: bool, duration: float | None, soak: float | None) -> list[S
 
 
 def extra_scenarios(quick: bool) -> list[Scenario]:
-    """Not in the default run: ``--scenario idle-10000`` (what 10k clients cost)."""
-    return [Scenario("idle-10000", "idle", clients=300 if quick else 10_000)]
+    """Not in the default run: ``--scenario idle-10000`` (what 10k clients cost) and
+    ``--scenario chat-10000`` (10k clients connected while 5 of them chat at 2 lines/s each,
+    every line to all 10k: 100k deliveries/s)."""
+    return [
+        Scenario("idle-10000", "idle", clients=300 if quick else 10_000),
+        Scenario(
+            "chat-10000",
+            "fanout",
+            clients=300 if quick else 10_000,
+            senders=5,
+            rate=2.0,
+            duration=5.0 if quick else 10.0,
+            sample_every=1,
+        ),
+    ]
 
 
 # --- coordination ------------------------------------------------------------------------------
