@@ -19,6 +19,7 @@ from chatroom.server.redis_ledger import (
     LedgerUnavailable,
     RedisLedger,
     UserRecord,
+    id_after,
 )
 from tests.redis_fixture import RedisServer, redis_server, redis_url  # noqa: F401
 
@@ -234,6 +235,12 @@ async def test_history_is_the_newest_chat_before_an_id_oldest_first(make_ledger)
     assert [e.body["text"] for e in before] == ["8", "9", "10", "11"]
     assert [e.body["text"] for e in await a.history("+", 1000)] == [str(i) for i in range(30)]
     assert await a.history(entries[0].stream_id, 10) == []
+    # Up to and including an id: the snapshot's last entry is history for a newcomer.
+    last = (await a.snapshot()).last_id
+    assert entries[-1].stream_id == last and entries[-1].body["text"] == "29"
+    assert (await a.history(last, 1))[-1].body["text"] == "28"
+    assert (await a.history(id_after(last), 1))[-1] == entries[-1]
+    assert id_after("0-0") == "0-1"
     assert await a.history("+", 0) == []
 
 

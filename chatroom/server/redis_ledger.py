@@ -202,6 +202,16 @@ return {redis.call('HGETALL', KEYS[3]), last_id, tonumber(redis.call('GET', KEYS
 """
 
 
+def id_after(stream_id: str) -> str:
+    """The smallest stream id greater than ``stream_id``.
+
+    ``history(id_after(snapshot.last_id), n)`` is the newest ``n`` chat entries up to and
+    including the snapshot's last one (``history`` itself is strictly before its id).
+    """
+    ms, _, seq = stream_id.partition("-")
+    return f"{int(ms)}-{int(seq or 0) + 1}"
+
+
 def _redact(url: str) -> str:
     """``url`` without its password, for messages."""
     parts = urlsplit(url)
