@@ -210,6 +210,10 @@ async def test_bad_appends_are_refused_before_redis(make_ledger):
     for room in ("", "a b", "x" * 65, "{lobby}", "ü"):
         with pytest.raises(ValueError):
             RedisLedger("redis://127.0.0.1:1/0", room, "a")
+    for node_name in ("", "a b", "{a}", "x" * 129):
+        with pytest.raises(ValueError):
+            RedisLedger("redis://127.0.0.1:1/0", ROOM, node_name)
+    RedisLedger("redis://127.0.0.1:1/0", "a.b-C_9", "host-1.example:4242:0a1b2c3d")
 
 
 # --- history and trimming ----------------------------------------------------------------

@@ -44,7 +44,7 @@ from redis.exceptions import RedisError
 from chatroom.protocol import name_key
 
 ROOM_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-NODE_RE = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
+NODE_RE = re.compile(r"[^\s{}\x00-\x1f\x7f]{1,128}")  # in key names: no braces (hash tags)
 EVENT_TYPES = frozenset({"message", "action", "join", "leave", "rename"})
 HISTORY_TYPES = frozenset({"message", "action"})
 
@@ -263,7 +263,7 @@ class RedisLedger:
         if not ROOM_RE.fullmatch(room):
             raise ValueError(f"invalid room name {room!r}: 1-64 characters of A-Z a-z 0-9 _ . -")
         if not NODE_RE.fullmatch(node):
-            raise ValueError(f"invalid node name {node!r}: 1-128 characters of A-Z a-z 0-9 _.:@-")
+            raise ValueError(f"invalid node name {node!r}: 1-128 characters, no spaces or braces")
         if stream_maxlen < 1 or heartbeat_ttl <= 0 or timeout <= 0:
             raise ValueError("stream_maxlen, heartbeat_ttl and timeout must be positive")
         self.url = url
