@@ -18,6 +18,9 @@ import pytest
 from chatroom.server.app import ChatServer, start_server
 from chatroom.server.config import ServerConfig
 
+# redis_server / redis_url: a real redis-server per test, for the cluster tests.
+pytest_plugins = ["tests.redis_fixture"]
+
 TIMEOUT = 5.0  # generous: this machine is shared and noisy; tests never assert on speed
 
 # Defaults for tests: no flood pacing and no idle kick unless a test asks for them.

@@ -1,8 +1,8 @@
 """A real ``redis-server`` for tests: started on a free 127.0.0.1 port, stopped afterwards.
 
-Use it from a test module (or a conftest) by importing the fixtures::
+Use it from a test module (or a conftest) by loading it as a plugin::
 
-    from tests.redis_fixture import redis_server, redis_url  # noqa: F401
+    pytest_plugins = ["tests.redis_fixture"]  # as tests/conftest.py does
 
 ``redis_url`` is ``redis://127.0.0.1:PORT/0``; ``redis_server`` is the :class:`RedisServer`
 behind it, for tests that kill Redis (``kill()``), hang it (``pause()``, ``resume()``) or

@@ -21,7 +21,7 @@ from chatroom.server.redis_ledger import (
     UserRecord,
     id_after,
 )
-from tests.redis_fixture import RedisServer, redis_server, redis_url  # noqa: F401
+from tests.redis_fixture import RedisServer
 
 ROOM = "lobby"
 MakeLedger = Callable[..., RedisLedger]

@@ -12,8 +12,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from chatroom.protocol import LeaveReason
 from chatroom.server.codec import LineTooLong
@@ -21,15 +25,20 @@ from chatroom.server.config import ServerConfig
 from chatroom.server.connection import ClientConnection
 from chatroom.server.outbox import Outbox
 from chatroom.server.room import (
+    Append,
     Broadcast,
     Close,
     Deliver,
     Room,
     RoomAction,
     RoomRules,
+    SendPrivate,
     Subscribe,
     Unsubscribe,
 )
+
+if TYPE_CHECKING:  # cluster mode needs the redis package, imported only when used
+    from chatroom.server.cluster import ClusterLink
 
 log = logging.getLogger("chatroom.server")
 
@@ -45,10 +54,19 @@ JOIN_COALESCE_MIN = 0.002
 JOIN_COALESCE_MAX = 0.05
 
 
+def _node_name() -> str:
+    """A name for this server among the nodes of a shared room: host, pid and a nonce."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 def _now() -> float:
     """Unix time for the room's events, in whole milliseconds: finer digits would only make
     every JSON line longer (``"ts":1764240000.123`` rather than ``1764240000.1234567``)."""
     return round(time.time(), 3)
+
+
+class StartError(Exception):
+    """The server cannot start for a reason the user can fix; the message says which."""
 
 
 class ChatServer:
@@ -61,8 +79,10 @@ class ChatServer:
                 history=config.history,
                 max_clients=config.max_clients,
                 max_per_ip=config.max_per_ip,
-            )
+            ),
+            node=_node_name() if config.redis else None,
         )
+        self.cluster: ClusterLink | None = None
         self._ids = itertools.count(1)
         self._connections: dict[int, ClientConnection] = {}
         self.outbox = Outbox()
@@ -77,12 +97,35 @@ class ChatServer:
         self.host: str = config.host
 
     async def start(self) -> None:
+        """Listen; in cluster mode, first join the shared room (raises LedgerUnavailable)."""
+        if self.config.redis and self.room.node:
+            try:
+                from chatroom.server.cluster import (
+                    HEARTBEAT_TTL,
+                    ClusterLink,
+                    LedgerUnavailable,
+                    RedisLedger,
+                )
+            except ImportError as exc:
+                raise StartError(
+                    f"--redis needs the redis package ({exc.name} is missing): "
+                    "pip install 'chatroom[redis]'"
+                ) from None
+            ledger = RedisLedger(
+                self.config.redis, self.config.room, self.room.node, heartbeat_ttl=HEARTBEAT_TTL
+            )
+            self.cluster = ClusterLink(self.room, ledger, self.apply, self.config.history)
+            try:
+                await self.cluster.start()
+            except LedgerUnavailable as exc:
+                raise StartError(str(exc)) from None
         self._listener = await self.loop.create_server(
             lambda: ClientConnection(self),
             self.config.host,
             self.config.port,
             backlog=LISTEN_BACKLOG,
             reuse_address=True,
+            reuse_port=self.config.reuse_port or None,
         )
         sockname = self._listener.sockets[0].getsockname()
         self.host, self.port = sockname[0], sockname[1]
@@ -157,6 +200,9 @@ class ChatServer:
                     outbox.unsubscribe(action.conn)
                 case Close():
                     self._to_close.append(action.conn)
+                case Append() | SendPrivate():
+                    assert self.cluster is not None, "only a clustered room appends"
+                    self.cluster.carry(action)
         self._request_flush(joining)
 
     def _request_flush(self, joining: bool = False) -> None:
@@ -209,6 +255,11 @@ class ChatServer:
             self._listener.close()
         self.apply(self.room.shutdown(_now()))
         self._flush()
+        if self.cluster is not None:
+            try:  # other nodes' users see this node's users leave
+                await asyncio.wait_for(self.cluster.stop(), self.config.shutdown_grace / 2)
+            except TimeoutError:
+                log.warning("shutdown: Redis did not answer; other nodes will reap our users")
         try:
             await asyncio.wait_for(self._all_closed.wait(), self.config.shutdown_grace)
         except TimeoutError:

@@ -7,14 +7,18 @@ import asyncio
 import contextlib
 import errno
 import logging
+import re
 import resource
 import signal
 import sys
 from collections.abc import Callable
 
 from chatroom.protocol import DEFAULT_PORT
-from chatroom.server.app import start_server
+from chatroom.server.app import StartError, start_server
 from chatroom.server.config import ServerConfig
+from chatroom.server.workers import run_workers
+
+ROOM_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 PROG = "chatroom-server"
 
@@ -134,6 +138,27 @@ def build_parser() -> argparse.ArgumentParser:
         "else asyncio's own (default: %(default)s)",
     )
     parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share one room among several servers through Redis, e.g. redis://HOST:6379/0 "
+        "(needs: pip install 'chatroom[redis]')",
+    )
+    parser.add_argument(
+        "--room",
+        default=d.room,
+        metavar="NAME",
+        help="with --redis: the shared room's name (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="with --redis: run N server processes sharing the port (SO_REUSEPORT) "
+        "(default: %(default)s)",
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -154,6 +179,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         rate=args.rate,
         burst=args.burst,
         max_sendq=args.max_sendq,
+        redis=args.redis,
+        room=args.room,
+        reuse_port=args.worker,
     )
 
 
@@ -184,27 +212,25 @@ def _join_hint(host: str, port: int) -> str:
 
 
 class ListenError(Exception):
-    """The server could not start listening (port in use, bad address, no permission)."""
+    """The server could not start (port in use, bad address, no permission, no Redis)."""
 
 
 class LoopError(Exception):
     """The event loop asked for with ``--loop`` is not available."""
 
 
-async def serve(config: ServerConfig) -> None:
+async def serve(config: ServerConfig, *, banner: bool = True) -> None:
     try:
         server = await start_server(config)
+    except StartError as exc:
+        raise ListenError(str(exc)) from None
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             reason = "address already in use"
         else:
             reason = exc.strerror or str(exc)
         raise ListenError(f"cannot listen on {config.host}:{config.port}: {reason}") from None
-    print(
-        f"chatroom listening on {server.host}:{server.port} - join with: "
-        f"{_join_hint(config.host, server.port)}",
-        flush=True,
-    )
+    print(banner_line(config.host, server.host, server.port) if banner else "ready", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     log = logging.getLogger("chatroom.server")
@@ -216,8 +242,21 @@ async def serve(config: ServerConfig) -> None:
     await server.shutdown()
 
 
+def banner_line(config_host: str, host: str, port: int, workers: int = 1) -> str:
+    processes = f" ({workers} workers)" if workers > 1 else ""
+    return (
+        f"chatroom listening on {host}:{port}{processes} - join with: "
+        f"{_join_hint(config_host, port)}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.workers > 1 and not args.redis:
+        parser.error("--workers needs --redis: the workers share the room through it")
+    if args.room and not ROOM_NAME.fullmatch(args.room):
+        parser.error(f"--room {args.room!r}: use 1-64 characters of A-Z a-z 0-9 _ . -")
     config = config_from_args(args)
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -225,10 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     _raise_fd_limit()
+    if args.workers > 1:
+        return run_workers(args, config)
     try:
         factory = _loop_factory(args.loop)
         with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(serve(config))
+            runner.run(serve(config, banner=not args.worker))
     except (ListenError, LoopError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1

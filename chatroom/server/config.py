@@ -20,3 +20,6 @@ class ServerConfig:
     burst: int = 10  # lines a client may send at once before pacing starts
     max_sendq: int = 262_144  # unsent bytes per connection before it is dropped as slow
     shutdown_grace: float = 1.5  # seconds to flush output to everyone on shutdown
+    redis: str | None = None  # redis://HOST:PORT/DB: one room shared by several servers
+    room: str = "main"  # the shared room's name (namespaces its keys in Redis)
+    reuse_port: bool = False  # SO_REUSEPORT, so several worker processes share the port

@@ -381,7 +381,7 @@ class Room:
         return self._error(
             member,
             p.ErrorCode.UNAVAILABLE,
-            "not sent: the room is unavailable right now; try again in a moment",
+            "your last line may not have reached the room: it is unavailable right now",
         )
 
     def remote_private(self, recipient_id: str, event: p.Private) -> list[RoomAction]:
@@ -604,6 +604,12 @@ class Room:
                 user = self._users.pop(event.id, None)
                 if user is not None and self._by_key.get(p.name_key(user.name)) == user.id:
                     del self._by_key[p.name_key(user.name)]
+                member = self._local.get(event.id)
+                if member is not None and member.joined and self.clustered:
+                    # The ledger took this node for dead while it was only slow and reaped a
+                    # member that is still here: it joins again.
+                    rejoin = p.Join(seq=0, ts=event.ts, id=member.id, name=member.name)
+                    after = [Append(rejoin, member.conn)]
         actions += self._broadcast(event)
         return actions + after
 

@@ -1,0 +1,235 @@
+"""Carries one node's room to and from the shared ledger (Redis), in cluster mode.
+
+The room decides; this module only moves its :class:`~chatroom.server.room.Append` and
+:class:`~chatroom.server.room.SendPrivate` actions to Redis and brings back what Redis
+says, on the server's one event loop:
+
+- one append worker sends appends in the order the room made them (so a user's own lines
+  keep their order) and reports refusals back to the room;
+- one reader follows the room's stream and hands every event, in the stream's order, to
+  :meth:`Room.sequenced` — events this node appended included, which is how everyone on
+  every node sees one order;
+- a heartbeat keeps this node alive in Redis and reaps nodes whose heartbeat expired (any
+  surviving node does it; the script is atomic);
+- a subscriber delivers private messages addressed to this node's users.
+
+When Redis goes away, this node's users are told, every line they send meanwhile is refused
+with ``unavailable`` (nothing is dropped silently), and the link reconnects with backoff,
+then re-syncs the room from a snapshot (see :meth:`Room.resync`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from chatroom import protocol as p
+from chatroom.server.redis_ledger import (
+    Entry,
+    LedgerUnavailable,
+    RedisLedger,
+    UserRecord,
+    id_after,
+)
+
+__all__ = ["HEARTBEAT_TTL", "ClusterLink", "LedgerUnavailable", "RedisLedger"]
+from chatroom.server.room import Append, RoomAction, SendPrivate
+
+if TYPE_CHECKING:
+    from chatroom.server.room import Room
+
+log = logging.getLogger("chatroom.server")
+
+HEARTBEAT_EVERY = 1.0  # seconds between heartbeats (and reaps of dead nodes)
+HEARTBEAT_TTL = 4.0  # a node silent this long is dead: its users leave everyone's room
+RECONNECT_BACKOFF = (0.2, 5.0)  # first and longest wait between reconnects to Redis
+
+
+def user_record(event: p.BroadcastEvent, node: str) -> tuple[UserRecord, str | None]:
+    """The ledger record an event is about (for a rename, with the new name), and for a
+    rename the old name's key."""
+    if isinstance(event, p.Rename):
+        return UserRecord.of(event.id, event.new, node), p.name_key(event.old)
+    return UserRecord.of(event.id, event.name, node), None
+
+
+def event_of(entry: Entry) -> p.BroadcastEvent:
+    data = dict(entry.body)
+    data["seq"] = entry.seq
+    event = p.from_wire_dict(data)
+    if not isinstance(event, p.Message | p.Action | p.Join | p.Leave | p.Rename):
+        raise p.ProtocolError(f"not a broadcast event in the stream: {entry.stream_id}")
+    return event
+
+
+class ClusterLink:
+    def __init__(
+        self,
+        room: Room,
+        ledger: RedisLedger,
+        apply: Callable[[list[RoomAction]], None],
+        history: int,
+    ) -> None:
+        self.room = room
+        self.ledger = ledger
+        self.apply = apply
+        self.history = history
+        self._appends: asyncio.Queue[Append] = asyncio.Queue()
+        self._tasks: list[asyncio.Task] = []
+        self._last_id = "0-0"
+        self._up = False  # connected and in sync
+
+    @property
+    def node(self) -> str:
+        return self.ledger.node
+
+    async def start(self) -> None:
+        """Connect and sync; raises :class:`LedgerUnavailable` if Redis cannot be reached."""
+        await self.ledger.connect()
+        await self._sync()
+        for job in (self._append_worker, self._reader, self._heartbeat, self._privates):
+            self._tasks.append(asyncio.create_task(job(), name=f"cluster-{job.__name__}"))
+
+    async def stop(self) -> None:
+        """Graceful: this node's users leave the room for everyone else, then disconnect."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(LedgerUnavailable):
+            await self.ledger.forget_node(time.time())
+        await self.ledger.close()
+
+    # --- from the room -----------------------------------------------------------------
+
+    def carry(self, action: Append | SendPrivate) -> None:
+        if isinstance(action, Append):
+            self._appends.put_nowait(action)
+        else:
+            task = asyncio.create_task(self._send_private(action))
+            task.add_done_callback(_log_failure)
+
+    async def _send_private(self, action: SendPrivate) -> None:
+        payload = p.to_wire_dict(action.event)
+        payload["to_id"] = action.recipient_id
+        with contextlib.suppress(LedgerUnavailable):  # the sender already has its copy
+            await self.ledger.publish_private(action.node, payload)
+
+    async def _append_worker(self) -> None:
+        while True:
+            action = await self._appends.get()
+            if not self._up:
+                self._refuse(action, "unavailable")
+                continue
+            body = p.to_wire_dict(action.event)
+            user, old_key = user_record(action.event, self.node)
+            try:
+                result = await self.ledger.append(body, user=user, old_key=old_key)
+            except LedgerUnavailable as exc:
+                self._connection_lost(exc)
+                result = "unavailable"
+            if isinstance(result, str):
+                self._refuse(action, result)
+
+    def _refuse(self, action: Append, reason: str) -> None:
+        self.apply(self.room.refused(action.conn, action.event, reason))
+
+    # --- to the room -------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        while True:
+            if not self._up:
+                await self._reconnect()
+                continue
+            try:
+                entries = await self.ledger.read(self._last_id, block_ms=1000)
+            except LedgerUnavailable as exc:
+                self._connection_lost(exc)
+                continue
+            for entry in entries:
+                self._last_id = entry.stream_id
+                try:
+                    event = event_of(entry)
+                except p.ProtocolError as exc:
+                    log.error("cluster: skipping a stream entry: %s", exc)
+                    continue
+                self.apply(self.room.sequenced(event, entry.node))
+
+    async def _privates(self) -> None:
+        while True:
+            if not self._up:
+                await asyncio.sleep(HEARTBEAT_EVERY)
+                continue
+            try:
+                async for payload in self.ledger.private_messages():
+                    recipient = payload.pop("to_id", None)
+                    try:
+                        event = p.from_wire_dict(payload)
+                    except p.ProtocolError:
+                        continue
+                    if isinstance(recipient, str) and isinstance(event, p.Private):
+                        self.apply(self.room.remote_private(recipient, event))
+            except LedgerUnavailable as exc:
+                self._connection_lost(exc)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY)
+            if not self._up:
+                continue
+            try:
+                await self.ledger.heartbeat()
+                reaped = await self.ledger.reap_dead_nodes(time.time())
+                if reaped:
+                    log.warning("cluster: %d users of dead nodes left the room", reaped)
+            except LedgerUnavailable as exc:
+                self._connection_lost(exc)
+
+    # --- losing and finding Redis ------------------------------------------------------
+
+    async def _sync(self) -> None:
+        """Join the ledger's view: register, snapshot, history, and re-sync the room."""
+        await self.ledger.register_node()
+        snapshot = await self.ledger.snapshot()
+        # Up to and including the snapshot's last entry: that one is in the past too.
+        entries = await self.ledger.history(id_after(snapshot.last_id), self.history)
+        history = [event_of(entry) for entry in entries]
+        users = [(u.id, u.name, u.node) for u in snapshot.users.values()]
+        self._last_id = snapshot.last_id
+        self._up = True
+        self.apply(self.room.resync(users, snapshot.seq, history, time.time()))
+
+    def _connection_lost(self, exc: LedgerUnavailable) -> None:
+        if self._up:
+            self._up = False
+            log.error("cluster: lost Redis: %s", exc)
+            self.apply(
+                self.room.ledger_notice(
+                    "the room's shared store is unreachable: nothing you send can be delivered"
+                    " until it is back"
+                )
+            )
+
+    async def _reconnect(self) -> None:
+        delay, longest = RECONNECT_BACKOFF
+        while not self._up:
+            await asyncio.sleep(delay)
+            try:
+                await self.ledger.connect()
+                await self._sync()
+            except LedgerUnavailable as exc:
+                log.warning("cluster: Redis still unreachable (%s); retrying", exc)
+                delay = min(longest, delay * 2)
+                continue
+            log.info("cluster: Redis is back; room re-synced")
+            self.apply(self.room.ledger_notice("the room is back: you can chat again"))
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("cluster: %s", task.exception())

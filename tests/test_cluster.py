@@ -1,0 +1,204 @@
+"""One room across real server processes through a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import Peer
+from tests.test_server_process import SERVER_SCRIPT, ServerProcess
+
+NODE_FLAGS = ("--rate", "0", "--idle-timeout", "0", "--log-level", "warning")
+
+
+@pytest.fixture
+def node(redis_url):
+    started: list[ServerProcess] = []
+
+    def start(*flags: str) -> ServerProcess:
+        process = ServerProcess("--port", "0", "--redis", redis_url, *NODE_FLAGS, *flags)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+async def joined(port: int) -> Peer:
+    """A JSON-mode user that has seen its own join (so it is in everyone's room)."""
+    peer = await Peer.connect(port)
+    await peer.until_contains(f"*** {peer.local_id} joined")
+    await peer.to_json()
+    return peer
+
+
+async def test_users_on_two_nodes_see_each_other_in_one_order(node):
+    one, two = node(), node()
+    ann, bob = await joined(one.port), await joined(two.port)
+    await ann.until_event("join", id=bob.local_id)
+    await asyncio.gather(
+        ann.send(b"".join(b"ann %d\n" % n for n in range(20))),
+        bob.send(b"".join(b"bob %d\n" % n for n in range(20))),
+    )
+    orders = []
+    for peer in (ann, bob):
+        events = [await peer.until_event("message") for _ in range(40)]
+        orders.append([(e["seq"], e["text"]) for e in events])
+    assert orders[0] == orders[1]
+    seqs = [seq for seq, _ in orders[0]]
+    assert seqs == list(range(seqs[0], seqs[0] + 40))
+    for peer in (ann, bob):
+        await peer.close()
+
+
+async def test_who_names_and_private_messages_span_nodes(node):
+    one, two = node(), node()
+    ann, bob = await joined(one.port), await joined(two.port)
+    await bob.send("/nick bob")
+    await ann.until_event("rename", new="bob")
+    await ann.send("/who")
+    who = await ann.until_event("who")
+    assert {(u["id"], u["name"]) for u in who["users"]} == {
+        (ann.local_id, ann.local_id),
+        (bob.local_id, "bob"),
+    }
+    await ann.send("/nick BOB")
+    assert (await ann.until_event("error"))["code"] == "name_taken"
+    await ann.send("/msg Bob across")
+    private = await bob.until_event("private")
+    assert (private["from"], private["to"], private["text"]) == (ann.local_id, "bob", "across")
+    for peer in (ann, bob):
+        await peer.close()
+
+
+async def test_a_rename_race_across_nodes_has_one_winner(node):
+    one, two = node(), node()
+    ann, bob = await joined(one.port), await joined(two.port)
+    await ann.until_event("join", id=bob.local_id)
+    await asyncio.gather(ann.send("/nick Duke"), bob.send("/nick duke"))
+    outcomes = {}
+    for peer in (ann, bob):
+        async with asyncio.timeout(5):
+            while peer.local_id not in outcomes:
+                event = await peer.event()
+                if event["type"] == "error":
+                    outcomes[peer.local_id] = "taken"
+                elif event["type"] == "rename" and event["id"] == peer.local_id:
+                    outcomes[peer.local_id] = "won"
+    assert sorted(outcomes.values()) == ["taken", "won"]
+    for peer in (ann, bob):
+        await peer.close()
+
+
+async def test_a_killed_node_s_users_leave_everyone_s_room(node):
+    one, two = node(), node()
+    ann = await joined(one.port)
+    bob = await joined(two.port)
+    await ann.until_event("join", id=bob.local_id)
+    two.proc.kill()  # kill -9: no goodbye, its heartbeat just stops
+    started = time.monotonic()
+    leave = await ann.until_event("leave", timeout=15)
+    assert (leave["id"], leave["reason"]) == (bob.local_id, "error")
+    assert time.monotonic() - started < 10  # heartbeat TTL plus a reaper round, with slack
+    await ann.send("/who")
+    who = await ann.until_event("who")
+    assert [u["id"] for u in who["users"]] == [ann.local_id]
+    await ann.close()
+    await bob.close()
+
+
+async def test_a_graceful_stop_announces_its_users_leaving(node):
+    one, two = node(), node()
+    ann, bob = await joined(one.port), await joined(two.port)
+    await ann.until_event("join", id=bob.local_id)
+    two.proc.send_signal(signal.SIGTERM)
+    leave = await ann.until_event("leave")
+    assert (leave["id"], leave["reason"]) == (bob.local_id, "shutdown")
+    assert await asyncio.to_thread(two.proc.wait, 5) == 0
+    await ann.close()
+    await bob.close()
+
+
+async def test_history_survives_every_node_restarting(node):
+    first = node()
+    ann = await joined(first.port)
+    await ann.send("remember me")
+    await ann.until_event("message")
+    first.stop()
+    await ann.close()
+    second = node()
+    bob = await Peer.connect(second.port)
+    await bob.to_json()
+    history = await bob.event()
+    assert (history["text"], history.get("history")) == ("remember me", True)
+    await bob.close()
+
+
+async def test_losing_redis_is_told_and_nothing_is_dropped_silently(node, redis_server):
+    one = node()
+    ann = await joined(one.port)
+    redis_server.kill()
+    notice = await ann.until_event("notice", timeout=10)
+    assert "unreachable" in notice["text"]
+    await ann.send("lost in transit?")
+    error = await ann.until_event("error", timeout=10)
+    assert error["code"] == "unavailable"
+    redis_server.start()  # empty: the room is rebuilt from the nodes
+    back = await ann.until_event("notice", timeout=15)
+    assert "back" in back["text"]
+    rejoin = await ann.until_event("join", id=ann.local_id)
+    await ann.send("found again")
+    message = await ann.until_event("message")
+    assert message["text"] == "found again" and message["seq"] > rejoin["seq"]
+    await ann.close()
+
+
+def test_unreachable_redis_is_one_clear_line():
+    result = subprocess.run(
+        [str(SERVER_SCRIPT), "--host", "127.0.0.1", "--port", "0", "--redis",
+         "redis://127.0.0.1:1/0"],
+        capture_output=True, text=True, timeout=20,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("chatroom-server: cannot reach Redis at redis://127.0.0.1:1/0")
+    assert result.stderr.count("\n") == 1
+
+
+def test_workers_need_redis():
+    result = subprocess.run(
+        [str(SERVER_SCRIPT), "--workers", "2"], capture_output=True, text=True, timeout=10
+    )
+    assert result.returncode == 2
+    assert "--workers needs --redis" in result.stderr and result.stderr.count("\n") == 1
+
+
+async def test_two_workers_share_one_port_and_one_room(redis_url):
+    proc = subprocess.Popen(
+        [str(SERVER_SCRIPT), "--host", "127.0.0.1", "--port", "0", "--workers", "2",
+         "--redis", redis_url, *NODE_FLAGS],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        banner = await asyncio.to_thread(proc.stdout.readline)
+        assert "(2 workers)" in banner, banner + proc.stderr.read()
+        port = int(banner.split("listening on 127.0.0.1:")[1].split()[0])
+        peers = [await joined(port) for _ in range(6)]
+        await peers[0].send("/who")
+        who = await peers[0].until_event("who")
+        assert {u["id"] for u in who["users"]} == {peer.local_id for peer in peers}
+        await peers[-1].send("to everyone")
+        for peer in peers:
+            assert (await peer.until_event("message"))["text"] == "to everyone"
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 8) == 0
+        for peer in peers:
+            await peer.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
