@@ -263,3 +263,21 @@ def test_resync_rejoins_members_the_ledger_lost_and_leaves_ghosts():
     assert (leave["name"], leave["reason"]) == ("ghost", "error")
     cluster.say(ann, "/who")
     assert [u["name"] for u in cluster.events(ann, "who")[-1]["users"]] == ["ann"]
+
+
+def test_a_member_reaped_while_its_node_was_slow_joins_again():
+    cluster = Cluster("a", "b")
+    ann, bob = cluster.join("a"), cluster.join("b")
+    cluster.say(ann, "/nick ann")
+    # Another node declared node "a" dead: the ledger appends ann's leave (reason error).
+    name, node = cluster.ledger.users.pop(uid(ann))
+    cluster.ledger.seq += 1
+    leave = p.Leave(seq=cluster.ledger.seq, ts=cluster.now, id=uid(ann), name=name,
+                    reason=p.LeaveReason.ERROR)  # fmt: skip
+    for room_node, room in cluster.rooms.items():
+        cluster.run(room_node, room.sequenced(leave, "b"))
+    cluster.settle()
+    rejoined = [e for e in cluster.events(bob, "join") if e["id"] == uid(ann)]
+    assert rejoined and rejoined[-1]["name"] == "ann"
+    cluster.say(ann, "still here")
+    assert cluster.events(bob, "message")[-1]["text"] == "still here"
