@@ -117,8 +117,13 @@ class ClusterLink:
     async def _send_private(self, action: SendPrivate) -> None:
         payload = p.to_wire_dict(action.event)
         payload["to_id"] = action.recipient_id
-        with contextlib.suppress(LedgerUnavailable):  # the sender already has its copy
-            await self.ledger.publish_private(action.node, payload)
+        try:
+            heard = await self.ledger.publish_private(action.node, payload)
+        except LedgerUnavailable as exc:
+            self._connection_lost(exc)
+            heard = False
+        if not heard:  # the sender has its copy; it must know the recipient may not
+            self.apply(self.room.private_undelivered(action.sender, action.event))
 
     async def _append_worker(self) -> None:
         while True:

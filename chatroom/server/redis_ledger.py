@@ -433,10 +433,12 @@ class RedisLedger:
         rows = reply[self._events_key][0] if isinstance(reply, dict) else reply[0][1]
         return [_entry(stream_id, fields) for stream_id, fields in rows]
 
-    async def publish_private(self, node: str, payload: dict[str, Any]) -> None:
-        """Send ``payload`` to ``node``'s private channel (at most once: lost if unheard)."""
+    async def publish_private(self, node: str, payload: dict[str, Any]) -> bool:
+        """Send ``payload`` to ``node``'s private channel (at most once). False if nobody
+        was subscribed to hear it: that node is gone or has lost Redis."""
         with self._guard("publish"):
-            await self._redis.publish(self._private_prefix + node, _compact(payload))
+            heard = await self._redis.publish(self._private_prefix + node, _compact(payload))
+        return bool(heard)
 
     async def private_messages(self) -> AsyncIterator[dict[str, Any]]:
         """This node's private payloads, as they come; subscribes when iteration starts.

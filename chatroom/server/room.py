@@ -99,6 +99,7 @@ class SendPrivate:
     node: str
     recipient_id: str
     event: p.Private
+    sender: ConnId  # told if the message cannot be carried
 
 
 RoomAction = Deliver | Broadcast | Subscribe | Unsubscribe | Close | Append | SendPrivate
@@ -384,6 +385,17 @@ class Room:
             "your last line may not have reached the room: it is unavailable right now",
         )
 
+    def private_undelivered(self, conn: ConnId, event: p.Private) -> list[RoomAction]:
+        """Cluster mode: a private message could not be carried to the recipient's node."""
+        member = self._members.get(conn)
+        if member is None:
+            return []
+        return self._error(
+            member,
+            p.ErrorCode.UNAVAILABLE,
+            f"your private message to {event.recipient} may not have been delivered",
+        )
+
     def remote_private(self, recipient_id: str, event: p.Private) -> list[RoomAction]:
         """A private message from another node for ``recipient_id``, if it is here."""
         member = self._local.get(recipient_id)
@@ -508,7 +520,7 @@ class Room:
         if recipient is not None:
             actions += self._send(recipient, private)
         elif user.node is not None:
-            actions.append(SendPrivate(user.node, user.id, private))
+            actions.append(SendPrivate(user.node, user.id, private, member.conn))
         return actions
 
     def _set_format(self, member: _Member, arg: str) -> list[RoomAction]:
