@@ -59,12 +59,6 @@ def _node_name() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _now() -> float:
-    """Unix time for the room's events, in whole milliseconds: finer digits would only make
-    every JSON line longer (``"ts":1764240000.123`` rather than ``1764240000.1234567``)."""
-    return round(time.time(), 3)
-
-
 class StartError(Exception):
     """The server cannot start for a reason the user can fix; the message says which."""
 
@@ -138,7 +132,7 @@ class ChatServer:
     def attach(self, conn: ClientConnection, host: str, port: int) -> None:
         self._connections[conn.conn_id] = conn
         self._all_closed.clear()
-        self.apply(self.room.connect(conn.conn_id, host, port, _now()), joining=True)
+        self.apply(self.room.connect(conn.conn_id, host, port, time.time()), joining=True)
         if conn.conn_id in self.room:
             log.info("connect %s (%d online)", conn.peer, len(self.room))
         else:
@@ -146,7 +140,7 @@ class ChatServer:
 
     def line_from(self, conn: ClientConnection, line: str | LineTooLong) -> None:
         before = self.room.name_of(conn.conn_id)
-        self.apply(self.room.receive(conn.conn_id, line, _now()))
+        self.apply(self.room.receive(conn.conn_id, line, time.time()))
         after = self.room.name_of(conn.conn_id)
         if after is not None and after != before:
             log.info("rename %s: %s -> %s", conn.peer, before, after)
@@ -161,7 +155,7 @@ class ChatServer:
 
     def idle_check(self, conn: ClientConnection) -> None:
         name = self.room.name_of(conn.conn_id)
-        self.apply(self.room.idle_check(conn.conn_id, _now()))
+        self.apply(self.room.idle_check(conn.conn_id, time.time()))
         if name is not None and conn.conn_id not in self.room:
             log.info("disconnect %s (%s): idle timeout", conn.peer, name)
 
@@ -178,7 +172,7 @@ class ChatServer:
         name = self.room.name_of(conn.conn_id)
         if name is None:
             return
-        self.apply(self.room.disconnect(conn.conn_id, reason, _now()))
+        self.apply(self.room.disconnect(conn.conn_id, reason, time.time()))
         log.info("disconnect %s (%s): %s%s", conn.peer, name, reason, f" ({exc})" if exc else "")
 
     # --- carrying out the room's decisions -------------------------------------------------------
@@ -245,7 +239,7 @@ class ChatServer:
                 name,
                 self.config.max_sendq,
             )
-            self.apply(self.room.disconnect(conn.conn_id, LeaveReason.SLOW, _now()))
+            self.apply(self.room.disconnect(conn.conn_id, LeaveReason.SLOW, time.time()))
 
     # --- shutdown ---
 
@@ -253,7 +247,7 @@ class ChatServer:
         """Stop accepting, tell everyone, flush, and close; drop stragglers after the grace."""
         if self._listener is not None:
             self._listener.close()
-        self.apply(self.room.shutdown(_now()))
+        self.apply(self.room.shutdown(time.time()))
         self._flush()
         if self.cluster is not None:
             try:  # other nodes' users see this node's users leave

@@ -34,13 +34,32 @@ KERNEL_SEND_BUFFER = 64 * 1024
 
 
 class ClientConnection(asyncio.Protocol):
+    # Slots and a line queue made only when lines wait: an idle connection costs less memory.
+    __slots__ = (
+        "server",
+        "conn_id",
+        "peer",
+        "transport",
+        "_decoder",
+        "_lines",
+        "_bucket",
+        "_resume_handle",
+        "_idle_handle",
+        "_linger_handle",
+        "_eof",
+        "closing",
+        "_write_paused",
+        "_held",
+        "_held_bytes",
+    )
+
     def __init__(self, server: ChatServer) -> None:
         self.server = server
         self.conn_id = server.new_conn_id()
         self.peer = "?"
         self.transport: asyncio.Transport | None = None
         self._decoder = LineDecoder(server.config.max_line)
-        self._lines: deque[str | LineTooLong] = deque()  # received, waiting for a token
+        self._lines: deque[str | LineTooLong] | None = None  # received, waiting for a token
         self._bucket: TokenBucket | None = None
         self._resume_handle: asyncio.TimerHandle | None = None
         self._idle_handle: asyncio.TimerHandle | None = None
@@ -72,12 +91,12 @@ class ClientConnection(asyncio.Protocol):
         self.arm_idle_timer()
 
     def data_received(self, data: bytes) -> None:
-        self._lines.extend(self._decoder.feed(data))
+        self._queue_lines(self._decoder.feed(data))
         self._handle_lines()
 
     def eof_received(self) -> bool:
         self._eof = True
-        self._lines.extend(self._decoder.feed_eof())
+        self._queue_lines(self._decoder.feed_eof())
         self._handle_lines()
         return True  # keep our side open: what we owe the peer is still to be written
 
@@ -99,6 +118,12 @@ class ClientConnection(asyncio.Protocol):
 
     # --- input ---
 
+    def _queue_lines(self, lines: list[str | LineTooLong]) -> None:
+        if self._lines is None:
+            self._lines = deque(lines)
+        else:
+            self._lines.extend(lines)
+
     def _handle_lines(self) -> None:
         """Hand queued lines to the room as fast as flood control allows."""
         if self._resume_handle is not None:
@@ -110,8 +135,10 @@ class ClientConnection(asyncio.Protocol):
                     self._pause_for(wait)
                     return
             self.server.line_from(self, self._lines.popleft())
-        if self._eof and not self._lines and not self.closing:
-            self.server.peer_finished(self)
+        if not self._lines:
+            self._lines = None
+            if self._eof and not self.closing:
+                self.server.peer_finished(self)
 
     def _pause_for(self, seconds: float) -> None:
         assert self.transport is not None
