@@ -428,6 +428,20 @@ async def test_slow_reader_does_not_delay_others_and_is_dropped(make_server, mak
     drain_alice.cancel()
 
 
+async def test_a_reply_bigger_than_the_sendq_does_not_make_a_reader_slow(make_server, make_peer):
+    server = await make_server(max_sendq=2048)
+    crowd = [await Peer.connect(server.port) for _ in range(60)]  # who lists ~60 x 40 bytes
+    asker = await make_peer(server)
+    await asker.to_json()
+    await asker.send("/who")
+    who = await asker.until_event("who")
+    assert len(who["users"]) == 61
+    await asker.send("still here")
+    assert (await asker.until_event("message"))["text"] == "still here"
+    for peer in crowd:
+        await peer.close()
+
+
 async def test_flood_is_paced_not_dropped(make_server, make_peer):
     server = await make_server(rate=20, burst=5)
     alice = await make_peer(server)

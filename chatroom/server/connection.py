@@ -178,7 +178,11 @@ class ClientConnection(asyncio.Protocol):
     # --- output ---
 
     def write(self, data: bytes) -> bool:
-        """Write unless that would put more than ``max_sendq`` bytes unsent: then False.
+        """Write, unless the peer is already more than ``max_sendq`` bytes behind: then False.
+
+        It is the backlog *before* this write that counts, so one reply larger than the
+        limit (``who`` in a big room) goes to a reader that keeps up, while a reader that
+        stopped is still dropped as soon as it is that far behind.
 
         While the transport is backed up (paused) the data is held here and written in one
         piece when it drains: many small writes to a full transport cost far more, on uvloop
@@ -186,8 +190,8 @@ class ClientConnection(asyncio.Protocol):
         """
         if self.closing or self.transport is None:
             return True
-        unsent = self.transport.get_write_buffer_size() + self._held_bytes + len(data)
-        if unsent > self.server.config.max_sendq:
+        behind = self.transport.get_write_buffer_size() + self._held_bytes
+        if behind > self.server.config.max_sendq:
             return False
         if self._write_paused:
             self._held.append(data)
