@@ -267,3 +267,22 @@ def test_each_event_loop_serves_a_room(server_process, loop):
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(5) == 0
     assert f"event loop: {loop}" in server.proc.stderr.read()
+
+
+async def test_after_a_slow_flush_the_next_one_is_gathered_and_still_delivered():
+    from chatroom.server.app import SLOW_FLUSH, start_server
+    from chatroom.server.config import ServerConfig
+
+    server = await start_server(ServerConfig(host="127.0.0.1", port=0, rate=0, idle_timeout=0))
+    try:
+        alice, bob = await Peer.connect(server.port), await Peer.connect(server.port)
+        await bob.until_contains("joined")
+        server._last_flush_seconds = SLOW_FLUSH * 2  # as if the room had thousands of users
+        await alice.send("one")
+        await alice.send("two")
+        assert await bob.until_contains("> one") == f"<{alice.local_id}> one"
+        assert await bob.line() == f"<{alice.local_id}> two"
+        await alice.close()
+        await bob.close()
+    finally:
+        await server.shutdown()
