@@ -208,9 +208,12 @@ class ChatServer:
     def _request_flush(self, joining: bool = False) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            if joining and self._coalesce_joins:
-                delay = min(JOIN_COALESCE_MAX, max(JOIN_COALESCE_MIN, self._last_flush_seconds))
-                self.loop.call_later(delay, self._flush)
+            if joining:
+                if self._coalesce_joins:
+                    delay = min(JOIN_COALESCE_MAX, max(JOIN_COALESCE_MIN, self._last_flush_seconds))
+                    self.loop.call_later(delay, self._flush)
+                else:
+                    self.loop.call_soon(self._flush)
             elif self._last_flush_seconds > SLOW_FLUSH:
                 self.loop.call_later(FLUSH_GATHER, self._flush)
             else:
