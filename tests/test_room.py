@@ -974,6 +974,7 @@ class RoomMachine(RuleBasedStateMachine):
             self.live.discard(conn)
         broadcasts: list[p.Event] = []
         fanout: dict[int, list[Out]] = defaultdict(list)
+        private_recipients: set[int] = set()  # the sender's copy and the receiver's
         for action in outs:
             assert set(action.recipients) <= live_before | {actor}
             for event in action.events:
@@ -982,11 +983,13 @@ class RoomMachine(RuleBasedStateMachine):
                         broadcasts.append(event)
                     fanout[event.seq].append(action)
                 elif isinstance(event, Private):
-                    assert actor in action.recipients
+                    private_recipients |= action.recipients
                     for conn in action.recipients:
                         assert self.room.name_of(conn) in {event.sender, event.recipient}
                 elif not (isinstance(event, Notice) and event.code is NoticeCode.SHUTDOWN):
                     assert action.recipients == {actor}, event
+        if private_recipients:
+            assert actor in private_recipients, "the sender of a private message sees it"
         for event in broadcasts:
             self.seq += 1
             assert event.seq == self.seq
