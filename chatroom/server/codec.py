@@ -42,6 +42,8 @@ class LineDecoder:
         """Add received bytes; return the lines (and too-long reports) they complete."""
         if not data:  # nothing new: keep waiting for a "\n" that may follow a "\r"
             return []
+        if not (self._buffer or self._discarding or self._skip_lf) and b"\r" not in data:
+            return self._feed_lf_lines(data)
         buffer = self._buffer
         start = len(buffer)
         buffer += data
@@ -66,6 +68,21 @@ class LineDecoder:
                 out.append(LineTooLong(self.max_line))
                 self._discarding = True
             buffer.clear()
+        return out
+
+    def _feed_lf_lines(self, data: bytes) -> list[str | LineTooLong]:
+        """The common case, whole "\n" lines and nothing pending: one split, no scanning."""
+        *lines, rest = data.split(b"\n")
+        limit = self.max_line
+        out: list[str | LineTooLong] = [
+            line.decode("utf-8", "replace") if len(line) <= limit else LineTooLong(limit)
+            for line in lines
+        ]
+        if len(rest) > limit:
+            out.append(LineTooLong(limit))
+            self._discarding = True
+        elif rest:
+            self._buffer += rest
         return out
 
     def feed_eof(self) -> list[str | LineTooLong]:
