@@ -206,3 +206,33 @@ async def test_two_workers_share_one_port_and_one_room(redis_url):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_a_node_back_from_an_outage_applies_what_it_missed(redis_url):
+    from chatroom.server.cluster import ClusterLink
+    from chatroom.server.redis_ledger import RedisLedger, UserRecord
+    from chatroom.server.room import Room, RoomRules
+
+    class RecordingRoom(Room):
+        applied: list[int] = []
+
+        def sequenced(self, event, node):
+            self.applied.append(event.seq)
+            return super().sequenced(event, node)
+
+    room = RecordingRoom(RoomRules(idle_timeout=0), node="a")
+    link = ClusterLink(room, RedisLedger(redis_url, "main", "a"), lambda actions: None, 10)
+    other = RedisLedger(redis_url, "main", "b")
+    await link.ledger.connect()
+    await other.connect()
+    await link._sync()  # in sync, then cut off: its reader is not running
+    bob = UserRecord.of("10.0.0.2:1", "bob", "b")
+    await other.append({"type": "join", "ts": 1.0, "id": bob.id, "name": bob.name}, user=bob)
+    for n in range(3):
+        body = {"type": "message", "ts": 2.0, "id": bob.id, "name": "bob", "text": f"m{n}"}
+        await other.append(body, user=bob)
+    await link._sync()  # back: what it missed is applied in order before the snapshot
+    assert room.applied == [1, 2, 3, 4]  # the join and three messages, none skipped
+    assert room.seq == 4 and [u.name for u in room.who(3.0).users] == ["bob"]
+    await link.ledger.close()
+    await other.close()

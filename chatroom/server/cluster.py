@@ -82,6 +82,7 @@ class ClusterLink:
         self._tasks: list[asyncio.Task] = []
         self._last_id = "0-0"
         self._up = False  # connected and in sync
+        self._synced = False  # it was in sync once: _last_id is where it got to
 
     @property
     def node(self) -> str:
@@ -201,13 +202,32 @@ class ClusterLink:
         """Join the ledger's view: register, snapshot, history, and re-sync the room."""
         await self.ledger.register_node()
         snapshot = await self.ledger.snapshot()
+        await self._catch_up(snapshot.last_id, snapshot.seq)
         # Up to and including the snapshot's last entry: that one is in the past too.
         entries = await self.ledger.history(id_after(snapshot.last_id), self.history)
         history = [event_of(entry) for entry in entries]
         users = [(u.id, u.name, u.node) for u in snapshot.users.values()]
         self._last_id = snapshot.last_id
-        self._up = True
+        self._up = self._synced = True
         self.apply(self.room.resync(users, snapshot.seq, history, time.time()))
+
+    async def _catch_up(self, until_id: str, until_seq: int) -> None:
+        """After an outage, apply what this node missed, up to the snapshot, if Redis still
+        has it (it kept its data and the stream was not trimmed past us): then our users see
+        every event, with no gap in ``seq``."""
+        applied = self.room.seq
+        if not self._synced or not applied < until_seq:
+            return
+        end = _stream_position(until_id)
+        missed = min(until_seq - applied, self.ledger.stream_maxlen)
+        entries = await self.ledger.read(self._last_id, block_ms=0, count=missed)
+        if not entries or entries[0].seq != applied + 1:
+            return  # Redis restarted or trimmed: the snapshot alone will have to do
+        for entry in entries:
+            if _stream_position(entry.stream_id) > end:
+                break
+            self._last_id = entry.stream_id
+            self.apply(self.room.sequenced(event_of(entry), entry.node))
 
     def _connection_lost(self, exc: LedgerUnavailable) -> None:
         if self._up:
@@ -233,6 +253,11 @@ class ClusterLink:
                 continue
             log.info("cluster: Redis is back; room re-synced")
             self.apply(self.room.ledger_notice("the room is back: you can chat again"))
+
+
+def _stream_position(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _log_failure(task: asyncio.Task) -> None:
