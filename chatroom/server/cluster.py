@@ -47,6 +47,7 @@ log = logging.getLogger("chatroom.server")
 HEARTBEAT_EVERY = 1.0  # seconds between heartbeats (and reaps of dead nodes)
 HEARTBEAT_TTL = 4.0  # a node silent this long is dead: its users leave everyone's room
 RECONNECT_BACKOFF = (0.2, 5.0)  # first and longest wait between reconnects to Redis
+APPEND_DRAIN = 0.5  # on shutdown, how long lines already accepted may take to reach Redis
 
 
 def user_record(event: p.BroadcastEvent, node: str) -> tuple[UserRecord, str | None]:
@@ -97,6 +98,9 @@ class ClusterLink:
 
     async def stop(self) -> None:
         """Graceful: this node's users leave the room for everyone else, then disconnect."""
+        if self._up:  # lines already accepted from users still reach the room
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._appends.join(), APPEND_DRAIN)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -129,18 +133,24 @@ class ClusterLink:
     async def _append_worker(self) -> None:
         while True:
             action = await self._appends.get()
-            if not self._up:
-                self._refuse(action, "unavailable")
-                continue
-            body = p.to_wire_dict(action.event)
-            user, old_key = user_record(action.event, self.node)
             try:
-                result = await self.ledger.append(body, user=user, old_key=old_key)
-            except LedgerUnavailable as exc:
-                self._connection_lost(exc)
-                result = "unavailable"
-            if isinstance(result, str):
-                self._refuse(action, result)
+                await self._append(action)
+            finally:
+                self._appends.task_done()
+
+    async def _append(self, action: Append) -> None:
+        if not self._up:
+            self._refuse(action, "unavailable")
+            return
+        body = p.to_wire_dict(action.event)
+        user, old_key = user_record(action.event, self.node)
+        try:
+            result = await self.ledger.append(body, user=user, old_key=old_key)
+        except LedgerUnavailable as exc:
+            self._connection_lost(exc)
+            result = "unavailable"
+        if isinstance(result, str):
+            self._refuse(action, result)
 
     def _refuse(self, action: Append, reason: str) -> None:
         self.apply(self.room.refused(action.conn, action.event, reason))
