@@ -66,6 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workers", type=int, default=2, help="load-generator processes (default: 2)"
     )
+    parser.add_argument(
+        "--redis",
+        action="store_true",
+        help="start a fresh redis-server per scenario (127.0.0.1, free port, nothing on disk) "
+        "and run the server with --redis against it; Redis CPU is reported beside the server's",
+    )
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="the server's --workers N (N processes sharing the port; needs --redis). RSS "
+        "and CPU are summed over the server's process tree",
+    )
     parser.add_argument("--duration", type=float, help="seconds per fan-out run")
     parser.add_argument("--soak", type=float, help="seconds of churn soak")
     parser.add_argument(
@@ -119,11 +133,13 @@ def _figure(r: dict) -> str:
 
 
 def markdown_table(results: list[dict]) -> str:
+    redis = any(r.get("redis") for r in results)
     head = (
         "| scenario | clients | result | p50 ms | p99 ms | loss | server CPU % | gen CPU % "
-        "| server RSS MiB | ok |"
+        + ("| redis CPU % " if redis else "")
+        + "| server RSS MiB | ok |"
     )
-    lines = [head, "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [head, "|---|---:|---|---:|---:|---:|---:|---:|" + ("---:|" * redis) + "---:|---|"]
     for r in results:
         loss = r.get("loss")
         rss = r.get("rss_kib") or r.get("rss_late_kib")
@@ -131,7 +147,8 @@ def markdown_table(results: list[dict]) -> str:
             f"| {r['label']} | {r.get('clients')} | {_figure(r)} | {_fmt(r.get('p50_ms'))} "
             f"| {_fmt(r.get('p99_ms'))} | {'–' if loss is None else f'{loss:.2%}'} "
             f"| {_fmt(r.get('server_cpu_pct'))} | {_fmt(r.get('gen_cpu_pct'))} "
-            f"| {'–' if rss is None else f'{rss / 1024:.1f}'} | {'yes' if r['ok'] else 'NO'} |"
+            + (f"| {_fmt(r.get('redis_cpu_pct'))} " if redis else "")
+            + f"| {'–' if rss is None else f'{rss / 1024:.1f}'} | {'yes' if r['ok'] else 'NO'} |"
         )
     return "\n".join(lines)
 
@@ -156,7 +173,12 @@ def machine() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.server_workers < 1:
+        parser.error("--server-workers must be at least 1")
+    if args.server_workers > 1 and not args.redis:
+        parser.error("--server-workers needs --redis (the server's --workers does)")
     if args.loop == "auto":  # resolved here so that results name the loop that ran
         args.loop = "uvloop" if _uvloop_available() else "asyncio"
     all_sc = scenarios(args.quick, args.duration, args.soak)
@@ -171,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     info = machine()
     print(
-        f"# chatroom benchmark ({'quick' if args.quick else 'full'}): server loop {args.loop}, "
+        f"# chatroom benchmark ({'quick' if args.quick else 'full'}): server loop {args.loop}"
+        f"{' with redis' if args.redis else ''}"
+        f"{f', {args.server_workers} server workers' if args.server_workers > 1 else ''}, "
         f"generator {args.workers} x {args.gen_loop}; {info['nproc']} CPUs ({info['cpu']}), "
         f"Python {info['python']}, fd limit {info['nofile'][0]}",
         flush=True,

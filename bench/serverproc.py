@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -88,18 +91,21 @@ class ServerProcess:
             raise ServerError(f"server did not start: {line.strip()!r} {self.log_tail()}")
         self.port = int(match.group(1))
 
+    def pids(self) -> list[int]:
+        """The server process and its descendants (``--workers N``: the parent only
+        supervises, its children are the servers)."""
+        return process_tree(self.pid)
+
     def rss_kib(self) -> int:
-        with open(f"/proc/{self.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise ServerError("no VmRSS")
+        """VmRSS summed over the server's process tree."""
+        total = sum(rss_kib(pid) for pid in self.pids())
+        if total <= 0:
+            raise ServerError("no VmRSS")
+        return total
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time of the server process so far."""
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime, stime
+        """User plus system CPU time of the server's process tree so far."""
+        return sum(cpu_seconds(pid) for pid in self.pids())
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -125,3 +131,156 @@ class ServerProcess:
     def log_tail(self, limit: int = 1500) -> str:
         self._log.seek(0)
         return self._log.read().decode(errors="replace")[-limit:]
+
+
+# --- /proc helpers -----------------------------------------------------------------------------
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS of one process in KiB (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        with (
+            contextlib.suppress(OSError, ValueError),
+            open(f"/proc/{pid}/task/{tid}/children") as f,
+        ):
+            out += [int(x) for x in f.read().split()]
+    return out
+
+
+def process_tree(root: int, limit: int = 64) -> list[int]:
+    """``root`` and its descendants (bounded: at most ``limit`` processes)."""
+    seen, todo = [root], [root]
+    while todo and len(seen) < limit:
+        for child in _children(todo.pop()):
+            if child not in seen and len(seen) < limit:
+                seen.append(child)
+                todo.append(child)
+    return seen
+
+
+# --- a private redis-server --------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def redis_executable() -> str | None:
+    return shutil.which("redis-server") or next(
+        (p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server") if Path(p).exists()),
+        None,
+    )
+
+
+class RedisProcess:
+    """A fresh, empty ``redis-server`` on a free 127.0.0.1 port, nothing kept on disk."""
+
+    def __init__(self) -> None:
+        exe = redis_executable()
+        if exe is None:
+            raise ServerError("redis-server is not installed (apt-get install redis-server)")
+        self.exe = exe
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._dir = tempfile.TemporaryDirectory(prefix="bench-redis-")
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 5.0) -> None:
+        for _attempt in range(3):  # the free port may be taken between probing and binding
+            self.port = _free_port()
+            self.proc = subprocess.Popen(
+                [
+                    self.exe,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    self._dir.name,
+                    "--daemonize",
+                    "no",
+                ],  # fmt: skip
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if _ping(self.port):
+                    return
+                time.sleep(0.01)
+            self.stop()
+        self._log.seek(0)
+        tail = self._log.read().decode(errors="replace")[-500:]
+        raise ServerError(f"redis-server did not start: {tail}")
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
+
+    def rss_kib(self) -> int:
+        return rss_kib(self.pid)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        with contextlib.suppress(OSError):
+            self._dir.cleanup()
