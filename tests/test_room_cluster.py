@@ -73,6 +73,7 @@ class Cluster:
         self.node_of: dict[int, str] = {}
         self.pending: list[tuple[str, Append]] = []
         self.received: dict[int, list[dict]] = {}
+        self.raw: dict[int, bytes] = {}  # every byte each connection got, text lines too
         self.closed: list[int] = []
         self.now = 1000.0
         self._next_conn = 0
@@ -115,6 +116,7 @@ class Cluster:
     def _collect(self) -> None:
         for outbox in self.outboxes.values():
             for conn, data in outbox.take():
+                self.raw[conn] = self.raw.get(conn, b"") + data
                 for line in data.decode().splitlines():
                     if line.startswith("{"):
                         self.received.setdefault(conn, []).append(json.loads(line))
@@ -281,3 +283,15 @@ def test_a_member_reaped_while_its_node_was_slow_joins_again():
     assert rejoined and rejoined[-1]["name"] == "ann"
     cluster.say(ann, "still here")
     assert cluster.events(bob, "message")[-1]["text"] == "still here"
+
+
+def test_a_newcomer_switching_to_json_early_still_sees_its_own_join():
+    cluster = Cluster("a")
+    room = cluster.rooms["a"]
+    cluster.node_of[1] = "a"
+    cluster.run("a", room.connect(1, "127.0.0.1", 40001, cluster.now))
+    cluster.run("a", room.receive(1, "/format json", cluster.now))  # before the join is back
+    cluster.settle()
+    text, _, json_part = cluster.raw[1].partition(b'{"type":"format"')
+    assert text.startswith(b"*** Welcome") and text.endswith(b"*** 127.0.0.1:40001 joined\n")
+    assert [e["type"] for e in cluster.received[1]] == ["format", "welcome"]

@@ -586,7 +586,8 @@ class Room:
         """A sequenced event: update who is here, then broadcast it to this node's members."""
         self._seq = event.seq
         actions: list[RoomAction] = []
-        after: list[RoomAction] = []  # what follows the broadcast
+        waiting: _Member | None = None  # a newcomer whose early lines follow the broadcast
+        rejoin: list[RoomAction] = []
         match event:
             case p.Message() | p.Action():
                 self._history.append(event)
@@ -601,7 +602,7 @@ class Room:
                     member.name = event.name
                     if not member.joined:
                         actions += self._admit(member)
-                        after = self._handle_waiting_lines(member, event.ts)
+                        waiting = member
             case p.Rename():
                 user = self._users.get(event.id)
                 if user is not None:
@@ -620,10 +621,14 @@ class Room:
                 if member is not None and member.joined and self.clustered:
                     # The ledger took this node for dead while it was only slow and reaped a
                     # member that is still here: it joins again.
-                    rejoin = p.Join(seq=0, ts=event.ts, id=member.id, name=member.name)
-                    after = [Append(rejoin, member.conn)]
+                    join = p.Join(seq=0, ts=event.ts, id=member.id, name=member.name)
+                    rejoin = [Append(join, member.conn)]
         actions += self._broadcast(event)
-        return actions + after
+        if waiting is not None:
+            # Only now, after the broadcast was made for the formats as they were: one of
+            # these lines may be /format, and the join must still reach its sender.
+            actions += self._handle_waiting_lines(waiting, event.ts)
+        return actions + rejoin
 
     def _admit(self, member: _Member) -> list[RoomAction]:
         """A member's join is sequenced: greet it and subscribe it to the broadcasts."""
