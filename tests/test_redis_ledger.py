@@ -450,3 +450,26 @@ async def test_a_hung_redis_times_out_as_unavailable(make_ledger, redis_server: 
     entries = await a.read(last, block_ms=50)
     assert [e.seq for e in entries] == list(range(2, 2 + len(entries)))
     assert isinstance(await a.append(body("message", ann, text="next"), user=ann), int)
+
+
+async def test_append_many_is_one_round_trip_in_order_each_checked(redis_url):
+    ledger = RedisLedger(redis_url, "batch", "n1")
+    await ledger.connect()
+    ann, bob = UserRecord.of("a:1", "ann", "n1"), UserRecord.of("b:2", "bob", "n1")
+    taken = UserRecord.of("b:2", "ANN", "n1")
+    results = await ledger.append_many(
+        [
+            ({"type": "join", "ts": 1.0, "id": ann.id, "name": ann.name}, ann, None),
+            ({"type": "join", "ts": 1.0, "id": bob.id, "name": bob.name}, bob, None),
+            ({"type": "message", "ts": 2.0, "id": ann.id, "name": "ann", "text": "x"}, ann, None),
+            ({"type": "rename", "ts": 3.0, "id": bob.id, "old": "bob", "new": "ANN"}, taken,
+             bob.key),
+            ({"type": "message", "ts": 4.0, "id": bob.id, "name": "bob", "text": "y"}, bob, None),
+        ]
+    )  # fmt: skip
+    assert results == [1, 2, 3, "taken", 4]
+    entries = await ledger.read("0-0", block_ms=0)
+    assert [(e.seq, e.body["type"]) for e in entries] == [
+        (1, "join"), (2, "join"), (3, "message"), (4, "message"),
+    ]  # fmt: skip
+    await ledger.close()

@@ -47,6 +47,7 @@ log = logging.getLogger("chatroom.server")
 HEARTBEAT_EVERY = 1.0  # seconds between heartbeats (and reaps of dead nodes)
 HEARTBEAT_TTL = 4.0  # a node silent this long is dead: its users leave everyone's room
 RECONNECT_BACKOFF = (0.2, 5.0)  # first and longest wait between reconnects to Redis
+APPEND_BATCH = 512  # appends sent to Redis in one round trip, at most
 APPEND_DRAIN = 0.5  # on shutdown, how long lines already accepted may take to reach Redis
 
 
@@ -131,26 +132,35 @@ class ClusterLink:
             self.apply(self.room.private_undelivered(action.sender, action.event))
 
     async def _append_worker(self) -> None:
+        """Appends in the order the room made them; what queued up meanwhile goes together
+        in one round trip, so a busy room is not held to one event per round trip."""
         while True:
-            action = await self._appends.get()
+            batch = [await self._appends.get()]
+            while len(batch) < APPEND_BATCH and not self._appends.empty():
+                batch.append(self._appends.get_nowait())
             try:
-                await self._append(action)
+                await self._append(batch)
             finally:
-                self._appends.task_done()
+                for _ in batch:
+                    self._appends.task_done()
 
-    async def _append(self, action: Append) -> None:
+    async def _append(self, batch: list[Append]) -> None:
         if not self._up:
-            self._refuse(action, "unavailable")
+            for action in batch:
+                self._refuse(action, "unavailable")
             return
-        body = p.to_wire_dict(action.event)
-        user, old_key = user_record(action.event, self.node)
+        items = []
+        for action in batch:
+            user, old_key = user_record(action.event, self.node)
+            items.append((p.to_wire_dict(action.event), user, old_key))
         try:
-            result = await self.ledger.append(body, user=user, old_key=old_key)
+            results: list[int | str] = await self.ledger.append_many(items)
         except LedgerUnavailable as exc:
             self._connection_lost(exc)
-            result = "unavailable"
-        if isinstance(result, str):
-            self._refuse(action, result)
+            results = ["unavailable"] * len(batch)
+        for action, result in zip(batch, results, strict=True):
+            if isinstance(result, str):
+                self._refuse(action, result)
 
     def _refuse(self, action: Append, reason: str) -> None:
         self.apply(self.room.refused(action.conn, action.event, reason))

@@ -31,7 +31,7 @@ import json
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -393,6 +393,30 @@ class RedisLedger:
         If this raises :class:`LedgerUnavailable`, the event may or may not have been
         appended.
         """
+        args = self._append_args(body, user, old_key)
+        with self._guard(f"append {body['type']}"):
+            result = await self._append(keys=self._shared_keys, args=args)
+        return result if isinstance(result, str) else int(result)
+
+    async def append_many(
+        self, items: Sequence[tuple[dict[str, Any], UserRecord, str | None]]
+    ) -> list[int | str]:
+        """Several appends — ``(body, user, old_key)`` as for :meth:`append` — in one round
+        trip. Redis runs them in order, each atomic on its own; the results come in order.
+        If this raises :class:`LedgerUnavailable`, any of them may or may not be appended."""
+        if not items:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for body, user, old_key in items:
+            args = self._append_args(body, user, old_key)
+            await self._append(keys=self._shared_keys, args=args, client=pipe)  # queued only
+        with self._guard(f"append {len(items)} events"):
+            results = await pipe.execute()
+        return [result if isinstance(result, str) else int(result) for result in results]
+
+    def _append_args(
+        self, body: dict[str, Any], user: UserRecord | None, old_key: str | None
+    ) -> list[Any]:
         kind = body.get("type")
         if kind not in EVENT_TYPES:
             raise ValueError(f"cannot append an event of type {kind!r}")
@@ -401,7 +425,7 @@ class RedisLedger:
         if kind == "rename" and old_key is None:
             raise ValueError("a rename needs old_key")
         payload = _compact({k: v for k, v in body.items() if k != "seq"})
-        args = [
+        return [
             self.stream_maxlen,
             kind,
             payload,
@@ -411,9 +435,6 @@ class RedisLedger:
             user.key,
             old_key if old_key is not None else "",
         ]
-        with self._guard(f"append {kind}"):
-            result = await self._append(keys=self._shared_keys, args=args)
-        return result if isinstance(result, str) else int(result)
 
     async def read(self, after_id: str, *, block_ms: int = 1000, count: int = 1000) -> list[Entry]:
         """Entries after ``after_id``, waiting up to ``block_ms`` for one; ``[]`` on timeout.
