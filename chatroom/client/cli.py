@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import sys
 
+from chatroom.cli_parser import OneLineErrorParser
 from chatroom.client.connection import (
     AddressError,
     ServerConnection,
@@ -34,7 +35,7 @@ def _name(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="chatroom-client",
         description="Join a chatroom server in a terminal UI.",
         epilog="Keys: Enter sends, Up/Down walk the input history, Tab completes names, "

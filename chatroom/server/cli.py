@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Callable
 
+from chatroom.cli_parser import OneLineErrorParser
 from chatroom.protocol import DEFAULT_PORT
 from chatroom.server.app import StartError, start_server
 from chatroom.server.config import ServerConfig
@@ -21,13 +22,6 @@ from chatroom.server.workers import run_workers
 ROOM_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 PROG = "chatroom-server"
-
-
-class _OneLineErrorParser(argparse.ArgumentParser):
-    """A bad flag is one line on stderr, not a usage block."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _non_negative(kind: type) -> object:
@@ -60,7 +54,7 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     d = ServerConfig()
-    parser = _OneLineErrorParser(
+    parser = OneLineErrorParser(
         prog=PROG,
         description="Run one chat room over TCP. Join it with `nc HOST PORT` or chatroom-client.",
     )
