@@ -12,17 +12,14 @@ import json
 from dataclasses import replace
 
 from chatroom import protocol as p
+from chatroom.server.app import queue_output
 from chatroom.server.outbox import Outbox
 from chatroom.server.room import (
     Append,
-    Broadcast,
     Close,
-    Deliver,
     Room,
     RoomRules,
     SendPrivate,
-    Subscribe,
-    Unsubscribe,
 )
 
 RULES = RoomRules(idle_timeout=0, history=5)
@@ -81,16 +78,9 @@ class Cluster:
     def run(self, node: str, actions) -> None:
         outbox = self.outboxes[node]
         for action in actions:
+            if queue_output(outbox, action):  # as the server does
+                continue
             match action:
-                case Broadcast():
-                    outbox.broadcast(action.fmt, action.payload)
-                case Deliver():
-                    for conn in action.recipients:
-                        outbox.send(conn, action.payload)
-                case Subscribe():
-                    outbox.subscribe(action.conn, action.fmt)
-                case Unsubscribe():
-                    outbox.unsubscribe(action.conn)
                 case Close():
                     self.closed.append(action.conn)
                 case Append():

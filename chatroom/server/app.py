@@ -65,6 +65,23 @@ def _node_name() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def queue_output(outbox: Outbox, action: RoomAction) -> bool:
+    """Put one of the room's output actions into ``outbox``; False for any other action."""
+    match action:
+        case Broadcast():
+            outbox.broadcast(action.fmt, action.payload)
+        case Deliver():
+            for conn_id in action.recipients:
+                outbox.send(conn_id, action.payload)
+        case Subscribe():
+            outbox.subscribe(action.conn, action.fmt)
+        case Unsubscribe():
+            outbox.unsubscribe(action.conn)
+        case _:
+            return False
+    return True
+
+
 class StartError(Exception):
     """The server cannot start for a reason the user can fix; the message says which."""
 
@@ -188,16 +205,9 @@ class ChatServer:
         or a few milliseconds later (``joining``) when they greet a newcomer."""
         outbox = self.outbox
         for action in actions:
+            if queue_output(outbox, action):
+                continue
             match action:
-                case Broadcast():
-                    outbox.broadcast(action.fmt, action.payload)
-                case Deliver():
-                    for conn_id in action.recipients:
-                        outbox.send(conn_id, action.payload)
-                case Subscribe():
-                    outbox.subscribe(action.conn, action.fmt)
-                case Unsubscribe():
-                    outbox.unsubscribe(action.conn)
                 case Close():
                     self._to_close.append(action.conn)
                 case Append() | SendPrivate():

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import errno
 import logging
-import re
 import resource
 import signal
 import sys
@@ -16,10 +15,8 @@ from collections.abc import Callable
 from chatroom.cli_parser import OneLineErrorParser
 from chatroom.protocol import DEFAULT_PORT
 from chatroom.server.app import StartError, start_server
-from chatroom.server.config import ServerConfig
+from chatroom.server.config import ROOM_NAME, ServerConfig
 from chatroom.server.workers import run_workers
-
-ROOM_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 PROG = "chatroom-server"
 

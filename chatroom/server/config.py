@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from chatroom.protocol import DEFAULT_PORT
+
+# A shared room's name: it becomes part of Redis keys, so a plain, short alphabet.
+ROOM_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,8 +42,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from chatroom.protocol import name_key
+from chatroom.server.config import ROOM_NAME
 
-ROOM_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 NODE_RE = re.compile(r"[^\s{}\x00-\x1f\x7f]{1,128}")  # in key names: no braces (hash tags)
 EVENT_TYPES = frozenset({"message", "action", "join", "leave", "rename"})
 HISTORY_TYPES = frozenset({"message", "action"})
@@ -260,7 +260,7 @@ class RedisLedger:
         heartbeat_ttl: float = 5.0,
         timeout: float = 3.0,
     ) -> None:
-        if not ROOM_RE.fullmatch(room):
+        if not ROOM_NAME.fullmatch(room):
             raise ValueError(f"invalid room name {room!r}: 1-64 characters of A-Z a-z 0-9 _ . -")
         if not NODE_RE.fullmatch(node):
             raise ValueError(f"invalid node name {node!r}: 1-128 characters, no spaces or braces")
