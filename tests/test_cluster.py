@@ -96,7 +96,8 @@ async def test_a_rename_race_across_nodes_has_one_winner(node):
 
 
 async def test_a_killed_node_s_users_leave_everyone_s_room(node):
-    one, two = node(), node()
+    short = ("--heartbeat-ttl", "1")  # taken for dead a second after its last heartbeat
+    one, two = node(*short), node(*short)
     ann = await joined(one.port)
     bob = await joined(two.port)
     await ann.until_event("join", id=bob.local_id)
@@ -210,18 +211,20 @@ async def test_two_workers_share_one_port_and_one_room(redis_url):
 
 async def test_a_node_back_from_an_outage_applies_what_it_missed(redis_url):
     from chatroom.server.cluster import ClusterLink
+    from chatroom.server.cluster_room import ClusterRoom
+    from chatroom.server.config import RoomRules, ServerConfig
     from chatroom.server.redis_ledger import RedisLedger, UserRecord
-    from chatroom.server.room import Room, RoomRules
 
-    class RecordingRoom(Room):
+    class RecordingRoom(ClusterRoom):
         applied: list[int] = []
 
         def sequenced(self, event, node):
             self.applied.append(event.seq)
             return super().sequenced(event, node)
 
-    room = RecordingRoom(RoomRules(idle_timeout=0), node="a")
-    link = ClusterLink(room, RedisLedger(redis_url, "main", "a"), lambda actions: None, 10)
+    config = ServerConfig(idle_timeout=0, history=10, redis=redis_url)
+    room = RecordingRoom(RoomRules.from_config(config), node="a")
+    link = ClusterLink(room, config, lambda actions: None)
     other = RedisLedger(redis_url, "main", "b")
     await link.ledger.connect()
     await other.connect()

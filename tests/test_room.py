@@ -45,8 +45,12 @@ from chatroom.protocol import (
     name_problem,
 )
 from chatroom.server import room as room_module
+from chatroom.server.actions import Admitted, Close, Deliver, Left, Renamed, TurnedAway, encode
+from chatroom.server.addresses import peer_id
 from chatroom.server.codec import LineTooLong
-from chatroom.server.room import HELP_TEXT, Close, Deliver, Room, RoomRules, encode, peer_id
+from chatroom.server.commands import HELP_TEXT
+from chatroom.server.config import RoomRules, ServerConfig
+from chatroom.server.room import Room
 
 TEXT, JSON = OutputFormat.TEXT, OutputFormat.JSON
 LOCAL = "127.0.0.1"
@@ -81,6 +85,8 @@ class Wire:
         closed: list[int] = []
         for action in actions:
             kind = type(action).__name__
+            if isinstance(action, Admitted | TurnedAway | Renamed | Left):
+                continue  # reports, for the adapter's log
             if isinstance(action, Close):
                 closed.append(action.conn)
                 continue
@@ -116,7 +122,7 @@ class Wire:
 
 class Sim:
     def __init__(self, **rules: object) -> None:
-        self.room = Room(RoomRules(**rules))
+        self.room = Room(RoomRules.from_config(ServerConfig(**rules)))
         self.now = T0
         self.inbox: dict[int, list[p.Event]] = defaultdict(list)
         self.closed: list[int] = []
@@ -953,7 +959,9 @@ class RoomMachine(RuleBasedStateMachine):
 
     @initialize()
     def start(self) -> None:
-        self.rules = RoomRules(idle_timeout=self.TIMEOUT, history=3, max_clients=6, max_per_ip=2)
+        self.rules = RoomRules.from_config(
+            ServerConfig(idle_timeout=self.TIMEOUT, history=3, max_clients=6, max_per_ip=2)
+        )
         self.room = Room(self.rules)
         self.now = T0
         self.next_conn = 1

@@ -12,17 +12,12 @@ import json
 from dataclasses import replace
 
 from chatroom import protocol as p
-from chatroom.server.app import queue_output
+from chatroom.server.actions import Append, Close, SendPrivate
+from chatroom.server.cluster_room import ClusterRoom
+from chatroom.server.config import RoomRules, ServerConfig
 from chatroom.server.outbox import Outbox
-from chatroom.server.room import (
-    Append,
-    Close,
-    Room,
-    RoomRules,
-    SendPrivate,
-)
 
-RULES = RoomRules(idle_timeout=0, history=5)
+RULES = RoomRules.from_config(ServerConfig(idle_timeout=0, history=5))
 
 
 class LedgerSim:
@@ -65,7 +60,7 @@ class Cluster:
 
     def __init__(self, *nodes: str) -> None:
         self.ledger = LedgerSim()
-        self.rooms = {node: Room(RULES, node=node) for node in nodes}
+        self.rooms = {node: ClusterRoom(RULES, node=node) for node in nodes}
         self.outboxes = {node: Outbox() for node in nodes}
         self.node_of: dict[int, str] = {}
         self.pending: list[tuple[str, Append]] = []
@@ -78,7 +73,7 @@ class Cluster:
     def run(self, node: str, actions) -> None:
         outbox = self.outboxes[node]
         for action in actions:
-            if queue_output(outbox, action):  # as the server does
+            if outbox.queue(action):  # as the server does
                 continue
             match action:
                 case Close():

@@ -1,7 +1,8 @@
 """The asyncio server: accepts connections, feeds the room, carries out what it decides.
 
 Everything runs on one event loop. Output is coalesced: the room's actions only fill the
-:class:`~chatroom.server.outbox.Outbox`, and one flush per loop iteration writes what each
+:class:`~chatroom.server.outbox.Outbox`, and one flush — in the next loop iteration, or a
+few milliseconds later to gather a connect storm or a big room's lines — writes what each
 connection is owed with a single ``transport.write`` (the same bytes object for everyone
 who got only broadcasts). Nothing here awaits a client, so a reader that stalls only
 fills its own bounded queue and is then dropped as ``slow``.
@@ -20,44 +21,26 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from chatroom.protocol import LeaveReason
+from chatroom.server.actions import (
+    Admitted,
+    Append,
+    Close,
+    Left,
+    Renamed,
+    RoomAction,
+    SendPrivate,
+    TurnedAway,
+)
 from chatroom.server.codec import LineTooLong
-from chatroom.server.config import ServerConfig
+from chatroom.server.config import RoomRules, ServerConfig
 from chatroom.server.connection import ClientConnection
 from chatroom.server.outbox import Outbox
-from chatroom.server.room import (
-    Append,
-    Broadcast,
-    Close,
-    Deliver,
-    Room,
-    RoomAction,
-    RoomRules,
-    SendPrivate,
-    Subscribe,
-    Unsubscribe,
-)
+from chatroom.server.room import Room
 
 if TYPE_CHECKING:  # cluster mode needs the redis package, imported only when used
     from chatroom.server.cluster import ClusterLink
 
 log = logging.getLogger("chatroom.server")
-
-LISTEN_BACKLOG = 4096  # absorbs a burst of connects while the loop is busy
-# On uvloop a newcomer's welcome and join line wait this long (at least), or as long as the
-# last flush took (at most JOIN_COALESCE_MAX), so that in a connect storm the joins of many
-# newcomers share one flush. uvloop (libuv) accepts one connection per loop iteration:
-# flushing after each would write every join to everyone separately, N²/2 writes for N
-# connects (a 1000-connect burst took 4 s). asyncio's own loop accepts every pending
-# connection in one iteration, so there the flush stays in the same iteration: delaying it
-# would only make each write larger, and asyncio copies what the kernel does not take.
-JOIN_COALESCE_MIN = 0.002
-JOIN_COALESCE_MAX = 0.05
-# When the last flush took longer than SLOW_FLUSH (a room of thousands: one write each), the
-# next one waits FLUSH_GATHER, so lines sent together share it instead of each costing a
-# whole flush of its own: at most 2 ms more on a delivery that takes over 30 ms anyway
-# (chat-10000: p50 150 -> 120 ms, p99 340 -> 175 ms, server CPU halved).
-SLOW_FLUSH = 0.03
-FLUSH_GATHER = 0.002
 
 
 def _node_name() -> str:
@@ -65,40 +48,27 @@ def _node_name() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def queue_output(outbox: Outbox, action: RoomAction) -> bool:
-    """Put one of the room's output actions into ``outbox``; False for any other action."""
-    match action:
-        case Broadcast():
-            outbox.broadcast(action.fmt, action.payload)
-        case Deliver():
-            for conn_id in action.recipients:
-                outbox.send(conn_id, action.payload)
-        case Subscribe():
-            outbox.subscribe(action.conn, action.fmt)
-        case Unsubscribe():
-            outbox.unsubscribe(action.conn)
-        case _:
-            return False
-    return True
-
-
 class StartError(Exception):
     """The server cannot start for a reason the user can fix; the message says which."""
 
 
 class ChatServer:
+    """The adapter: carries out the room's actions and runs its timers, on one event loop.
+
+    It implements :class:`~chatroom.server.connection.ConnectionOwner` for its connections.
+    It never decides anything about the room: what it logs comes from the room's reports.
+    """
+
     def __init__(self, config: ServerConfig, loop: asyncio.AbstractEventLoop) -> None:
         self.config = config
         self.loop = loop
-        self.room = Room(
-            RoomRules(
-                idle_timeout=config.idle_timeout,
-                history=config.history,
-                max_clients=config.max_clients,
-                max_per_ip=config.max_per_ip,
-            ),
-            node=_node_name() if config.redis else None,
-        )
+        rules = RoomRules.from_config(config)
+        if config.redis:
+            from chatroom.server.cluster_room import ClusterRoom
+
+            self.room: Room = ClusterRoom(rules, node=_node_name())
+        else:
+            self.room = Room(rules)
         self.cluster: ClusterLink | None = None
         self._ids = itertools.count(1)
         self._connections: dict[int, ClientConnection] = {}
@@ -106,6 +76,13 @@ class ChatServer:
         self._to_close: list[int] = []
         self._flush_scheduled = False
         self._last_flush_seconds = 0.0
+        # On uvloop (libuv accepts one connection per loop iteration) a newcomer's welcome
+        # and join wait a little, so that in a connect storm the joins of many newcomers
+        # share one flush rather than writing each join to everyone separately: N²/2 writes
+        # for N connects (a 1000-connect burst took 4 s). asyncio's own loop accepts every
+        # pending connection in one iteration, so there the flush stays in that iteration:
+        # delaying it would only make each write larger, and asyncio copies what the kernel
+        # does not take.
         self._coalesce_joins = not isinstance(loop, asyncio.BaseEventLoop)
         self._listener: asyncio.Server | None = None
         self._all_closed = asyncio.Event()
@@ -114,98 +91,76 @@ class ChatServer:
         self.host: str = config.host
 
     async def start(self) -> None:
-        """Listen; in cluster mode, first join the shared room (raises LedgerUnavailable)."""
-        if self.config.redis and self.room.node:
+        """Listen; in cluster mode, first join the shared room (raises StartError)."""
+        if self.config.redis:
             try:
-                from chatroom.server.cluster import (
-                    HEARTBEAT_TTL,
-                    ClusterLink,
-                    LedgerUnavailable,
-                    RedisLedger,
-                )
+                from chatroom.server.cluster import ClusterLink, LedgerUnavailable
             except ImportError as exc:
                 raise StartError(
                     f"--redis needs the redis package ({exc.name} is missing): "
                     "pip install 'chatroom[redis]'"
                 ) from None
-            ledger = RedisLedger(
-                self.config.redis, self.config.room, self.room.node, heartbeat_ttl=HEARTBEAT_TTL
-            )
-            self.cluster = ClusterLink(self.room, ledger, self.apply, self.config.history)
+            self.cluster = ClusterLink(self.room, self.config, self.apply)  # type: ignore[arg-type]
             try:
                 await self.cluster.start()
             except LedgerUnavailable as exc:
                 raise StartError(str(exc)) from None
         self._listener = await self.loop.create_server(
-            lambda: ClientConnection(self),
+            self._new_connection,
             self.config.host,
             self.config.port,
-            backlog=LISTEN_BACKLOG,
+            backlog=self.config.listen_backlog,
             reuse_address=True,
-            reuse_port=self.config.reuse_port or None,
+            reuse_port=self.config.worker or None,
         )
         sockname = self._listener.sockets[0].getsockname()
         self.host, self.port = sockname[0], sockname[1]
 
-    # --- called by connections -----------------------------------------------------------------
+    def _new_connection(self) -> ClientConnection:
+        return ClientConnection(self, next(self._ids), self.config, self.loop)
 
-    def new_conn_id(self) -> int:
-        return next(self._ids)
+    # --- ConnectionOwner: what connections tell us -----------------------------------------
 
-    def attach(self, conn: ClientConnection, host: str, port: int) -> None:
+    def attach(self, conn: ClientConnection, host: str, port: int) -> float | None:
         self._connections[conn.conn_id] = conn
         self._all_closed.clear()
         self.apply(self.room.connect(conn.conn_id, host, port, time.time()), joining=True)
-        if conn.conn_id in self.room:
-            log.info("connect %s (%d online)", conn.peer, len(self.room))
-        else:
-            log.warning("refused %s: server full or too many from its address", conn.peer)
+        return self.room.next_idle_check(conn.conn_id)
 
     def line_from(self, conn: ClientConnection, line: str | LineTooLong) -> None:
-        before = self.room.name_of(conn.conn_id)
         self.apply(self.room.receive(conn.conn_id, line, time.time()))
-        after = self.room.name_of(conn.conn_id)
-        if after is not None and after != before:
-            log.info("rename %s: %s -> %s", conn.peer, before, after)
-        elif after is None and before is not None:
-            log.info("disconnect %s (%s): quit", conn.peer, before)
 
-    def peer_finished(self, conn: ClientConnection) -> None:
-        """The peer half-closed and every line it sent has been handled."""
-        self._leave(conn, LeaveReason.EOF)
+    def input_finished(self, conn: ClientConnection) -> None:
+        self._leave(conn.conn_id, LeaveReason.EOF)
         self._to_close.append(conn.conn_id)  # after what it is owed has been flushed
         self._request_flush()
 
-    def idle_check(self, conn: ClientConnection) -> None:
-        name = self.room.name_of(conn.conn_id)
+    def idle_check(self, conn: ClientConnection) -> float | None:
         self.apply(self.room.idle_check(conn.conn_id, time.time()))
-        if name is not None and conn.conn_id not in self.room:
-            log.info("disconnect %s (%s): idle timeout", conn.peer, name)
+        return self.room.next_idle_check(conn.conn_id)
 
-    def detach(self, conn: ClientConnection, reason: LeaveReason, exc: Exception | None) -> None:
-        self._leave(conn, reason, exc)
+    def ended(self, conn: ClientConnection, reason: LeaveReason, exc: Exception | None) -> None:
+        self._leave(conn.conn_id, reason, str(exc) if exc else None)
         self._connections.pop(conn.conn_id, None)
         self.outbox.forget(conn.conn_id)
         if not self._connections:
             self._all_closed.set()
 
-    def _leave(
-        self, conn: ClientConnection, reason: LeaveReason, exc: Exception | None = None
-    ) -> None:
-        name = self.room.name_of(conn.conn_id)
-        if name is None:
-            return
-        self.apply(self.room.disconnect(conn.conn_id, reason, time.time()))
-        log.info("disconnect %s (%s): %s%s", conn.peer, name, reason, f" ({exc})" if exc else "")
+    def _leave(self, conn_id: int, reason: LeaveReason, detail: str | None = None) -> None:
+        """The one way a connection leaves the room (the room ignores a second time)."""
+        self.apply(self.room.disconnect(conn_id, reason, time.time()), detail)
 
     # --- carrying out the room's decisions -------------------------------------------------------
 
-    def apply(self, actions: Iterable[RoomAction], joining: bool = False) -> None:
-        """Queue the room's actions; the flush that writes them follows in this loop iteration,
-        or a few milliseconds later (``joining``) when they greet a newcomer."""
+    def apply(
+        self, actions: Iterable[RoomAction], detail: str | None = None, joining: bool = False
+    ) -> None:
+        """Queue the room's actions and log its reports (a leave's with ``detail``); the
+        flush that writes them follows in this loop iteration, or a few milliseconds later
+        (``joining``) when they greet a newcomer."""
         outbox = self.outbox
         for action in actions:
-            if queue_output(outbox, action):
+            if outbox.queue(action):
                 continue
             match action:
                 case Close():
@@ -213,24 +168,50 @@ class ChatServer:
                 case Append() | SendPrivate():
                     assert self.cluster is not None, "only a clustered room appends"
                     self.cluster.carry(action)
+                case _:
+                    self._log(action, detail)
         self._request_flush(joining)
 
+    def _log(self, report: RoomAction, detail: str | None) -> None:
+        conn = self._connections.get(getattr(report, "conn", -1))
+        peer = conn.peer if conn is not None else "?"
+        match report:
+            case Admitted():
+                log.info("connect %s (%d online)", peer, report.online)
+            case TurnedAway():
+                log.warning("refused %s: %s", peer, report.reason)
+            case Renamed():
+                log.info("rename %s: %s -> %s", peer, report.old, report.new)
+            case Left():
+                log.info(
+                    "disconnect %s (%s): %s%s",
+                    peer,
+                    report.name,
+                    report.reason,
+                    f" ({detail})" if detail else "",
+                )
+
     def _request_flush(self, joining: bool = False) -> None:
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            if joining:
-                if self._coalesce_joins:
-                    delay = min(JOIN_COALESCE_MAX, max(JOIN_COALESCE_MIN, self._last_flush_seconds))
-                    self.loop.call_later(delay, self._flush)
-                else:
-                    self.loop.call_soon(self._flush)
-            elif self._last_flush_seconds > SLOW_FLUSH:
-                self.loop.call_later(FLUSH_GATHER, self._flush)
-            else:
-                self.loop.call_soon(self._flush)
+        if self._flush_scheduled:
+            return
+        self._flush_scheduled = True
+        config = self.config
+        if joining and self._coalesce_joins:
+            delay = min(
+                config.join_coalesce_max, max(config.join_coalesce_min, self._last_flush_seconds)
+            )
+            self.loop.call_later(delay, self._flush)
+        elif not joining and self._last_flush_seconds > config.slow_flush:
+            # A room of thousands (one write each): lines sent together share the next
+            # flush instead of each costing a whole flush of its own.
+            self.loop.call_later(config.flush_gather, self._flush)
+        else:
+            self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        """Once per loop iteration: one write per connection, then the closes that wait."""
+        """One write per connection, then the closes that wait. It runs in the loop
+        iteration after the output was queued, or a few milliseconds later to gather a
+        connect storm's joins or a big room's lines (see :meth:`_request_flush`)."""
         self._flush_scheduled = False
         started = time.perf_counter()
         connections = self._connections
@@ -250,17 +231,11 @@ class ChatServer:
         self._last_flush_seconds = time.perf_counter() - started
 
     def _drop_slow(self, conn: ClientConnection) -> None:
-        name = self.room.name_of(conn.conn_id)
         conn.abort()
         self.outbox.forget(conn.conn_id)
-        if name is not None:
-            log.info(
-                "disconnect %s (%s): slow (send queue over %d bytes)",
-                conn.peer,
-                name,
-                self.config.max_sendq,
-            )
-            self.apply(self.room.disconnect(conn.conn_id, LeaveReason.SLOW, time.time()))
+        self._leave(
+            conn.conn_id, LeaveReason.SLOW, f"send queue over {self.config.max_sendq} bytes"
+        )
 
     # --- shutdown ---
 

@@ -11,12 +11,12 @@ import resource
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 
 from chatroom.cli_parser import OneLineErrorParser
-from chatroom.protocol import DEFAULT_PORT
 from chatroom.server.app import StartError, start_server
 from chatroom.server.config import ROOM_NAME, ServerConfig
-from chatroom.server.workers import run_workers
+from chatroom.server.workers import WorkerStartError, run_workers
 
 PROG = "chatroom-server"
 
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--port",
         type=_port,
-        default=DEFAULT_PORT,
+        default=d.port,
         help="TCP port; 0 picks a free one (default: %(default)s)",
     )
     parser.add_argument(
@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--loop",
-        default="auto",
+        default=d.loop,
         choices=["auto", "asyncio", "uvloop"],
         help="event loop: uvloop is faster at fan-out; auto uses it when it is installed, "
         "else asyncio's own (default: %(default)s)",
@@ -143,37 +143,56 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workers",
         type=_positive_int,
-        default=1,
+        default=d.workers,
         metavar="N",
         help="with --redis: run N server processes sharing the port (SO_REUSEPORT) "
         "(default: %(default)s)",
     )
+    parser.add_argument(
+        "--heartbeat-ttl",
+        type=_positive_float,
+        default=d.heartbeat_ttl,
+        metavar="SECONDS",
+        help="with --redis: a server silent this long is taken for dead and its users leave "
+        "the room (default: %(default)g)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--log-level",
-        default="info",
+        default=d.log_level,
         choices=["debug", "info", "warning", "error"],
         help="log detail on stderr; chat text is never logged at info (default: %(default)s)",
     )
     return parser
 
 
+def _positive_float(text: str) -> float:
+    value = _non_negative(float)(text)  # type: ignore[operator]
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    return ServerConfig(
-        host=args.host,
-        port=args.port,
-        idle_timeout=args.idle_timeout,
-        history=args.history,
-        max_line=args.max_line,
-        max_clients=args.max_clients,
-        max_per_ip=args.max_per_ip,
-        rate=args.rate,
-        burst=args.burst,
-        max_sendq=args.max_sendq,
-        redis=args.redis,
-        room=args.room,
-        reuse_port=args.worker,
-    )
+    """Every flag is named after the config field it sets (--max-sendq sets max_sendq)."""
+    return ServerConfig(**vars(args))
+
+
+def worker_argv(config: ServerConfig, port: int) -> list[str]:
+    """The flags of one of ``--workers``: the same settings, the port fixed, ``--worker``."""
+    config = replace(config, port=port, workers=1, worker=True)
+    default = ServerConfig()
+    argv = []
+    for name in vars(build_parser().parse_args([])):
+        value = getattr(config, name)
+        if value == getattr(default, name) and name != "port":
+            continue
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        else:
+            argv += [flag, repr(value) if isinstance(value, float) else str(value)]
+    return argv
 
 
 def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -255,13 +274,17 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     _raise_fd_limit()
-    if args.workers > 1:
-        return run_workers(args, config)
     try:
-        factory = _loop_factory(args.loop)
+        if config.workers > 1:
+            return run_workers(
+                config,
+                lambda port: [sys.executable, "-m", "chatroom.server", *worker_argv(config, port)],
+                lambda port: banner_line(config.host, config.host, port, config.workers),
+            )
+        factory = _loop_factory(config.loop)
         with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(serve(config, banner=not args.worker))
-    except (ListenError, LoopError) as exc:
+            runner.run(serve(config, banner=not config.worker))
+    except (ListenError, LoopError, WorkerStartError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # a second Ctrl+C during shutdown

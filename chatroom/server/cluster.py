@@ -28,6 +28,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chatroom import protocol as p
+from chatroom.server.actions import Append, RoomAction, SendPrivate
+from chatroom.server.config import ServerConfig
 from chatroom.server.redis_ledger import (
     Entry,
     LedgerUnavailable,
@@ -35,20 +37,14 @@ from chatroom.server.redis_ledger import (
     UserRecord,
     id_after,
 )
+from chatroom.server.refusal import Refusal
 
-__all__ = ["HEARTBEAT_TTL", "ClusterLink", "LedgerUnavailable", "RedisLedger"]
-from chatroom.server.room import Append, RoomAction, SendPrivate
+__all__ = ["ClusterLink", "LedgerUnavailable"]
 
 if TYPE_CHECKING:
-    from chatroom.server.room import Room
+    from chatroom.server.cluster_room import ClusterRoom
 
 log = logging.getLogger("chatroom.server")
-
-HEARTBEAT_EVERY = 1.0  # seconds between heartbeats (and reaps of dead nodes)
-HEARTBEAT_TTL = 4.0  # a node silent this long is dead: its users leave everyone's room
-RECONNECT_BACKOFF = (0.2, 5.0)  # first and longest wait between reconnects to Redis
-APPEND_BATCH = 512  # appends sent to Redis in one round trip, at most
-APPEND_DRAIN = 0.5  # on shutdown, how long lines already accepted may take to reach Redis
 
 
 def user_record(event: p.BroadcastEvent, node: str) -> tuple[UserRecord, str | None]:
@@ -71,15 +67,21 @@ def event_of(entry: Entry) -> p.BroadcastEvent:
 class ClusterLink:
     def __init__(
         self,
-        room: Room,
-        ledger: RedisLedger,
+        room: ClusterRoom,
+        config: ServerConfig,
         apply: Callable[[list[RoomAction]], None],
-        history: int,
     ) -> None:
+        assert config.redis is not None, "a cluster link needs --redis"
         self.room = room
-        self.ledger = ledger
+        self.config = config
+        self.ledger = RedisLedger(
+            config.redis,
+            config.room,
+            room.node,
+            heartbeat_ttl=config.heartbeat_ttl,
+            timeout=config.ledger_timeout,
+        )
         self.apply = apply
-        self.history = history
         self._appends: asyncio.Queue[Append] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self._last_id = "0-0"
@@ -101,7 +103,7 @@ class ClusterLink:
         """Graceful: this node's users leave the room for everyone else, then disconnect."""
         if self._up:  # lines already accepted from users still reach the room
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._appends.join(), APPEND_DRAIN)
+                await asyncio.wait_for(self._appends.join(), self.config.append_drain)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -136,7 +138,7 @@ class ClusterLink:
         in one round trip, so a busy room is not held to one event per round trip."""
         while True:
             batch = [await self._appends.get()]
-            while len(batch) < APPEND_BATCH and not self._appends.empty():
+            while len(batch) < self.config.append_batch and not self._appends.empty():
                 batch.append(self._appends.get_nowait())
             try:
                 await self._append(batch)
@@ -147,7 +149,7 @@ class ClusterLink:
     async def _append(self, batch: list[Append]) -> None:
         if not self._up:
             for action in batch:
-                self._refuse(action, "unavailable")
+                self._refuse(action, Refusal.UNAVAILABLE)
             return
         items = []
         for action in batch:
@@ -157,12 +159,12 @@ class ClusterLink:
             results: list[int | str] = await self.ledger.append_many(items)
         except LedgerUnavailable as exc:
             self._connection_lost(exc)
-            results = ["unavailable"] * len(batch)
+            results = [Refusal.UNAVAILABLE] * len(batch)
         for action, result in zip(batch, results, strict=True):
             if isinstance(result, str):
-                self._refuse(action, result)
+                self._refuse(action, Refusal(result))
 
-    def _refuse(self, action: Append, reason: str) -> None:
+    def _refuse(self, action: Append, reason: Refusal) -> None:
         self.apply(self.room.refused(action.conn, action.event, reason))
 
     # --- to the room -------------------------------------------------------------------
@@ -189,7 +191,7 @@ class ClusterLink:
     async def _privates(self) -> None:
         while True:
             if not self._up:
-                await asyncio.sleep(HEARTBEAT_EVERY)
+                await asyncio.sleep(self.config.heartbeat_every)
                 continue
             try:
                 async for payload in self.ledger.private_messages():
@@ -205,7 +207,7 @@ class ClusterLink:
 
     async def _heartbeat(self) -> None:
         while True:
-            await asyncio.sleep(HEARTBEAT_EVERY)
+            await asyncio.sleep(self.config.heartbeat_every)
             if not self._up:
                 continue
             try:
@@ -224,7 +226,7 @@ class ClusterLink:
         snapshot = await self.ledger.snapshot()
         await self._catch_up(snapshot.last_id, snapshot.seq)
         # Up to and including the snapshot's last entry: that one is in the past too.
-        entries = await self.ledger.history(id_after(snapshot.last_id), self.history)
+        entries = await self.ledger.history(id_after(snapshot.last_id), self.config.history)
         history = [event_of(entry) for entry in entries]
         users = [(u.id, u.name, u.node) for u in snapshot.users.values()]
         self._last_id = snapshot.last_id
@@ -261,7 +263,7 @@ class ClusterLink:
             )
 
     async def _reconnect(self) -> None:
-        delay, longest = RECONNECT_BACKOFF
+        delay, longest = self.config.reconnect_backoff
         while not self._up:
             await asyncio.sleep(delay)
             try:

@@ -49,7 +49,7 @@ class LineDecoder:
         buffer += data
         out: list[str | LineTooLong] = []
         pos = 0
-        if self._skip_lf and buffer[start:start + 1] == b"\n":
+        if self._skip_lf and buffer[start : start + 1] == b"\n":
             # Only the first new byte can be the "\n" of a "\r\n" split across chunks.
             del buffer[start]
         self._skip_lf = False

@@ -1,9 +1,14 @@
 """One client connection: an asyncio Protocol that moves bytes between a socket and the room.
 
 It owns the per-connection mechanics — the line decoder, flood-control pacing, the idle
-timer, the bounded output queue — and hands every decision to the room through the
-server (:mod:`chatroom.server.app`). It never awaits: a stalled peer costs the room nothing
-but the bytes queued for it, which are capped by ``max_sendq``.
+timer, the bounded output queue — and hands every decision to its owner (the server, in
+:mod:`chatroom.server.app`) through the narrow :class:`ConnectionOwner` interface. It never
+awaits: a stalled peer costs the room nothing but the bytes queued for it, which are capped
+by ``max_sendq``.
+
+However a connection ends — the peer closes or resets it, the room sends it away, it is
+dropped as slow, the server stops — the transport's ``connection_lost`` follows, and that
+is the one place that tells the owner it has :meth:`~ConnectionOwner.ended`.
 """
 
 from __future__ import annotations
@@ -15,28 +20,43 @@ import socket
 import struct
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from chatroom.protocol import LeaveReason
+from chatroom.server.addresses import peer_id
 from chatroom.server.codec import LineDecoder, LineTooLong
+from chatroom.server.config import ServerConfig
 from chatroom.server.ratelimit import TokenBucket
-
-if TYPE_CHECKING:
-    from chatroom.server.app import ChatServer
 
 log = logging.getLogger("chatroom.server")
 
-# After we close a connection, how long its last bytes may take to drain before we drop it.
-CLOSE_LINGER = 5.0
-# SO_SNDBUF for client sockets (Linux doubles it). Loopback autotuning would otherwise let
-# the kernel hold megabytes for a reader that has stopped.
-KERNEL_SEND_BUFFER = 64 * 1024
+
+class ConnectionOwner(Protocol):
+    """What a connection asks of the server. Each returning ``float | None`` answers when
+    the connection should next call :meth:`idle_check` (a ``time.time()``; None: never)."""
+
+    def attach(self, conn: ClientConnection, host: str, port: int) -> float | None:
+        """The connection is made: let the room admit it (or turn it away)."""
+
+    def line_from(self, conn: ClientConnection, line: str | LineTooLong) -> None:
+        """A line arrived and flood control let it through."""
+
+    def input_finished(self, conn: ClientConnection) -> None:
+        """The peer half-closed and every line it sent has been handled."""
+
+    def idle_check(self, conn: ClientConnection) -> float | None:
+        """The idle timer fired."""
+
+    def ended(self, conn: ClientConnection, reason: LeaveReason, exc: Exception | None) -> None:
+        """The connection is closed, whatever the cause; nothing more will come from it."""
 
 
 class ClientConnection(asyncio.Protocol):
     # Slots and a line queue made only when lines wait: an idle connection costs less memory.
     __slots__ = (
-        "server",
+        "owner",
+        "config",
+        "loop",
         "conn_id",
         "peer",
         "transport",
@@ -53,12 +73,20 @@ class ClientConnection(asyncio.Protocol):
         "_held_bytes",
     )
 
-    def __init__(self, server: ChatServer) -> None:
-        self.server = server
-        self.conn_id = server.new_conn_id()
+    def __init__(
+        self,
+        owner: ConnectionOwner,
+        conn_id: int,
+        config: ServerConfig,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.owner = owner
+        self.config = config
+        self.loop = loop
+        self.conn_id = conn_id
         self.peer = "?"
         self.transport: asyncio.Transport | None = None
-        self._decoder = LineDecoder(server.config.max_line)
+        self._decoder = LineDecoder(config.max_line)
         self._lines: deque[str | LineTooLong] | None = None  # received, waiting for a token
         self._bucket: TokenBucket | None = None
         self._resume_handle: asyncio.TimerHandle | None = None
@@ -80,15 +108,13 @@ class ClientConnection(asyncio.Protocol):
             # Keep the kernel's share of a stalled reader's backlog small, so --max-sendq
             # (counted in our buffers) is what decides when a reader is too slow.
             with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.kernel_send_buffer)
         peer = transport.get_extra_info("peername") or ("?", 0)
         host, port = peer[0], peer[1]
-        config = self.server.config
-        if config.rate > 0:
-            self._bucket = TokenBucket(config.rate, config.burst, time.monotonic())
-        self.peer = f"{host}:{port}"
-        self.server.attach(self, host, port)
-        self.arm_idle_timer()
+        if self.config.rate > 0:
+            self._bucket = TokenBucket(self.config.rate, self.config.burst, time.monotonic())
+        self.peer = peer_id(host, port)
+        self._arm_idle_timer(self.owner.attach(self, host, port))
 
     def data_received(self, data: bytes) -> None:
         self._queue_lines(self._decoder.feed(data))
@@ -114,7 +140,7 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
         self.closing = True
-        self.server.detach(self, LeaveReason.ERROR if exc else LeaveReason.EOF, exc)
+        self.owner.ended(self, LeaveReason.ERROR if exc else LeaveReason.EOF, exc)
 
     # --- input ---
 
@@ -134,17 +160,17 @@ class ClientConnection(asyncio.Protocol):
                 if wait > 0:
                     self._pause_for(wait)
                     return
-            self.server.line_from(self, self._lines.popleft())
+            self.owner.line_from(self, self._lines.popleft())
         if not self._lines:
             self._lines = None
             if self._eof and not self.closing:
-                self.server.peer_finished(self)
+                self.owner.input_finished(self)
 
     def _pause_for(self, seconds: float) -> None:
         assert self.transport is not None
         if not self._eof:
             self.transport.pause_reading()
-        self._resume_handle = self.server.loop.call_later(seconds, self._resume)
+        self._resume_handle = self.loop.call_later(seconds, self._resume)
 
     def _resume(self) -> None:
         self._resume_handle = None
@@ -154,20 +180,15 @@ class ClientConnection(asyncio.Protocol):
 
     # --- timers ---
 
-    def arm_idle_timer(self) -> None:
+    def _arm_idle_timer(self, deadline: float | None) -> None:
         """One timer per connection, re-armed from the room's next deadline when it fires."""
-        if self._idle_handle is not None:
-            self._idle_handle.cancel()
-            self._idle_handle = None
-        deadline = self.server.room.next_idle_check(self.conn_id)
         if deadline is not None and not self.closing:
             delay = max(0.0, deadline - time.time())
-            self._idle_handle = self.server.loop.call_later(delay, self._idle_timer_fired)
+            self._idle_handle = self.loop.call_later(delay, self._idle_timer_fired)
 
     def _idle_timer_fired(self) -> None:
         self._idle_handle = None
-        self.server.idle_check(self)
-        self.arm_idle_timer()
+        self._arm_idle_timer(self.owner.idle_check(self))
 
     def _cancel_timers(self) -> None:
         for handle in (self._idle_handle, self._resume_handle, self._linger_handle):
@@ -191,7 +212,7 @@ class ClientConnection(asyncio.Protocol):
         if self.closing or self.transport is None:
             return True
         behind = self.transport.get_write_buffer_size() + self._held_bytes
-        if behind > self.server.config.max_sendq:
+        if behind > self.config.max_sendq:
             return False
         if self._write_paused:
             self._held.append(data)
@@ -211,7 +232,7 @@ class ClientConnection(asyncio.Protocol):
         self._cancel_timers()
         self.transport.close()
         # A peer that stops reading must not hold the socket open forever.
-        self._linger_handle = self.server.loop.call_later(CLOSE_LINGER, self.transport.abort)
+        self._linger_handle = self.loop.call_later(self.config.close_linger, self.transport.abort)
 
     def abort(self) -> None:
         """Drop the connection without flushing (it stopped reading). Idempotent."""

@@ -12,19 +12,17 @@ connection sees every event in the one order the room produced them.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-
-ConnId = Hashable
-Group = Hashable  # an output format: subscribers of one group receive the same bytes
+from chatroom.protocol import OutputFormat
+from chatroom.server.actions import Broadcast, ConnId, Deliver, RoomAction, Subscribe, Unsubscribe
 
 
 class Outbox:
     def __init__(self) -> None:
-        self._group_of: dict[ConnId, Group] = {}
-        self._members: dict[Group, dict[ConnId, None]] = {}  # insertion-ordered sets
-        self._shared: dict[Group, list[bytes]] = {}  # broadcasts since the last take()
+        self._format_of: dict[ConnId, OutputFormat] = {}
+        self._members: dict[OutputFormat, dict[ConnId, None]] = {}  # insertion-ordered sets
+        self._shared: dict[OutputFormat, list[bytes]] = {}  # broadcasts since the last take()
         # Connections with output of their own. ``_cut[conn]`` is how much of their
-        # group's shared list is already copied into ``_own[conn]`` (or was before they
+        # format's shared list is already copied into ``_own[conn]`` (or was before they
         # subscribed), so only the rest is still theirs to receive.
         self._own: dict[ConnId, list[bytes]] = {}
         self._cut: dict[ConnId, int] = {}
@@ -32,53 +30,66 @@ class Outbox:
     def __bool__(self) -> bool:
         return bool(self._own) or any(self._shared.values())
 
-    def group_of(self, conn: ConnId) -> Group | None:
-        return self._group_of.get(conn)
+    def queue(self, action: RoomAction) -> bool:
+        """Queue one of the room's output actions; False for any other action."""
+        match action:
+            case Broadcast():
+                self.broadcast(action.fmt, action.payload)
+            case Deliver():
+                for conn in action.recipients:
+                    self.send(conn, action.payload)
+            case Subscribe():
+                self.subscribe(action.conn, action.fmt)
+            case Unsubscribe():
+                self.unsubscribe(action.conn)
+            case _:
+                return False
+        return True
 
-    def subscribe(self, conn: ConnId, group: Group) -> None:
-        """From now on ``conn`` receives the broadcasts to ``group`` (and no other group)."""
+    def subscribe(self, conn: ConnId, fmt: OutputFormat) -> None:
+        """From now on ``conn`` receives the broadcasts to ``fmt`` (and no other format)."""
         self.unsubscribe(conn)
-        self._group_of[conn] = group
-        self._members.setdefault(group, {})[conn] = None
-        shared = self._shared.setdefault(group, [])
+        self._format_of[conn] = fmt
+        self._members.setdefault(fmt, {})[conn] = None
+        shared = self._shared.setdefault(fmt, [])
         self._own.setdefault(conn, [])
         self._cut[conn] = len(shared)
 
     def unsubscribe(self, conn: ConnId) -> None:
         """``conn`` receives no more broadcasts; what it is already owed stays queued."""
-        group = self._group_of.pop(conn, None)
-        if group is None:
+        fmt = self._format_of.pop(conn, None)
+        if fmt is None:
             return
-        self._settle(conn, group)
+        self._settle(conn, fmt)
         del self._cut[conn]
-        del self._members[group][conn]
+        del self._members[fmt][conn]
 
-    def broadcast(self, group: Group, payload: bytes) -> None:
-        members = self._members.get(group)
+    def broadcast(self, fmt: OutputFormat, payload: bytes) -> None:
+        members = self._members.get(fmt)
         if members:
-            self._shared[group].append(payload)
+            self._shared[fmt].append(payload)
 
     def send(self, conn: ConnId, payload: bytes) -> None:
-        group = self._group_of.get(conn)
-        if group is not None:
-            self._settle(conn, group)
+        fmt = self._format_of.get(conn)
+        if fmt is not None:
+            self._settle(conn, fmt)
         self._own.setdefault(conn, []).append(payload)
 
     def take(self) -> list[tuple[ConnId, bytes]]:
         """Everything owed, one bytes object per connection, in the order produced."""
         out: list[tuple[ConnId, bytes]] = []
         own, cut = self._own, self._cut
-        for group, shared in self._shared.items():
+        for fmt, shared in self._shared.items():
             if not shared:
                 continue
             blob = shared[0] if len(shared) == 1 else b"".join(shared)
-            for conn in self._members[group]:
+            for conn in self._members[fmt]:
                 if conn not in own:
                     out.append((conn, blob))
         for conn, parts in own.items():
-            group = self._group_of.get(conn)
-            if group is not None:
-                shared = self._shared[group]
+            fmt = self._format_of.get(conn)
+            if fmt is not None:
+                shared = self._shared[fmt]
                 start = cut[conn]
                 if start < len(shared):
                     parts = [*parts, *shared[start:]]
@@ -95,9 +106,9 @@ class Outbox:
         self.unsubscribe(conn)
         self._own.pop(conn, None)
 
-    def _settle(self, conn: ConnId, group: Group) -> None:
+    def _settle(self, conn: ConnId, fmt: OutputFormat) -> None:
         """Copy the shared broadcasts ``conn`` is owed so far into its own queue."""
-        shared = self._shared[group]
+        shared = self._shared[fmt]
         start = self._cut.get(conn, 0)
         own = self._own.setdefault(conn, [])
         if start < len(shared):

@@ -7,30 +7,17 @@ them. This process only starts them, says where they listen, and passes on Ctrl+
 
 from __future__ import annotations
 
-import argparse
 import signal
 import socket
 import subprocess
-import sys
 import time
+from collections.abc import Callable
 
 from chatroom.server.config import ServerConfig
 
-STOP_GRACE = 3.0  # seconds the workers get to shut down before they are killed
 
-
-def worker_argv(args: argparse.Namespace, port: int) -> list[str]:
-    """The command line of one worker: the same settings, the port fixed, ``--worker``."""
-    argv = [
-        "--host", args.host, "--port", str(port),
-        "--idle-timeout", repr(args.idle_timeout), "--history", str(args.history),
-        "--max-line", str(args.max_line), "--max-clients", str(args.max_clients),
-        "--max-per-ip", str(args.max_per_ip), "--rate", repr(args.rate),
-        "--burst", str(args.burst), "--max-sendq", str(args.max_sendq),
-        "--loop", args.loop, "--log-level", args.log_level,
-        "--redis", args.redis, "--room", args.room, "--worker",
-    ]  # fmt: skip
-    return argv
+class WorkerStartError(Exception):
+    """A worker did not come up (it has said why on its stderr)."""
 
 
 def _reserve_port(host: str) -> socket.socket:
@@ -42,12 +29,16 @@ def _reserve_port(host: str) -> socket.socket:
     return holder
 
 
-def run_workers(args: argparse.Namespace, config: ServerConfig) -> int:
-    from chatroom.server.cli import PROG, banner_line
-
+def run_workers(
+    config: ServerConfig,
+    worker_command: Callable[[int], list[str]],
+    banner: Callable[[int], str],
+) -> int:
+    """Start ``config.workers`` processes running ``worker_command(port)``, print
+    ``banner(port)`` once all listen, and stop them all on SIGINT/SIGTERM."""
     holder = _reserve_port(config.host) if config.port == 0 else None
     port = holder.getsockname()[1] if holder is not None else config.port
-    command = [sys.executable, "-m", "chatroom.server", *worker_argv(args, port)]
+    command = worker_command(port)
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
@@ -57,16 +48,15 @@ def run_workers(args: argparse.Namespace, config: ServerConfig) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     workers = [
-        subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(args.workers)
+        subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(config.workers)
     ]
     try:
         # Each worker says "ready" once it listens; one that fails has said why on stderr.
         if not all(worker.stdout.readline().strip() == "ready" for worker in workers):
-            print(f"{PROG}: a worker failed to start", file=sys.stderr)
-            return 1
+            raise WorkerStartError("a worker failed to start")
         if holder is not None:
             holder.close()
-        print(banner_line(config.host, config.host, port, args.workers), flush=True)
+        print(banner(port), flush=True)
         while not stopping and all(worker.poll() is None for worker in workers):
             time.sleep(0.2)
         return 0 if stopping else 1
@@ -74,7 +64,7 @@ def run_workers(args: argparse.Namespace, config: ServerConfig) -> int:
         for worker in workers:
             if worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE
+        deadline = time.monotonic() + config.workers_stop_grace
         for worker in workers:
             try:
                 worker.wait(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,138 @@
+"""What the room asks its adapter to do, and what it reports having decided. No I/O.
+
+The room answers every event with a list of these frozen values. The output actions
+(:class:`Deliver`, :class:`Broadcast`, :class:`Subscribe`, :class:`Unsubscribe`,
+:class:`Close`) are carried out by the adapter through the outbox; the reports
+(:class:`Admitted`, :class:`TurnedAway`, :class:`Renamed`, :class:`Left`) say what the room
+decided so the adapter can log it without comparing the room's state before and after;
+:class:`Append` and :class:`SendPrivate` exist only in a room shared through a ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatroom import protocol as p
+from chatroom.server.text_format import render_text
+
+ConnId = int  # the adapter's opaque number for one connection
+
+
+def encode(event: p.Event, fmt: p.OutputFormat) -> bytes:
+    """``event`` as the bytes a connection in ``fmt`` receives, line ending included."""
+    if fmt is p.OutputFormat.JSON:
+        return (p.encode_json(event) + "\n").encode()
+    return render_text(event).encode()
+
+
+# --- output
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Write ``payload``, the encoded ``events``, to each of ``recipients``."""
+
+    recipients: tuple[ConnId, ...]
+    payload: bytes
+    events: tuple[p.Event, ...]
+
+    @classmethod
+    def one(cls, conn: ConnId, fmt: p.OutputFormat, event: p.Event) -> Deliver:
+        return cls((conn,), encode(event, fmt), (event,))
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """Write ``payload``, the encoded ``events``, to every subscriber of ``fmt``."""
+
+    fmt: p.OutputFormat
+    payload: bytes
+    events: tuple[p.Event, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """From here on ``conn`` receives the broadcasts in ``fmt``."""
+
+    conn: ConnId
+    fmt: p.OutputFormat
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """From here on ``conn`` receives no broadcasts."""
+
+    conn: ConnId
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close ``conn`` once what was delivered to it has been flushed."""
+
+    conn: ConnId
+
+
+# --- reports: what the room decided, for the log
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """``conn`` is in the room as ``name``; ``online`` connections are on this node."""
+
+    conn: ConnId
+    name: str
+    online: int
+
+
+@dataclass(frozen=True, slots=True)
+class TurnedAway:
+    """``conn`` was refused (it is told why and closed): ``reason`` is the text it got."""
+
+    conn: ConnId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Renamed:
+    conn: ConnId
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    """``conn``, known as ``name``, left the room (or was sent away) for ``reason``."""
+
+    conn: ConnId
+    name: str
+    reason: p.LeaveReason
+
+
+# --- a room shared through a ledger (chatroom.server.cluster_room)
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    """Have the shared ledger sequence ``event`` (its ``seq`` is still 0).
+
+    The ledger gives it the room-wide seq, or refuses it (a name taken on another node, the
+    ledger unreachable): the caller then reports back with ``ClusterRoom.sequenced`` — on
+    every node, for every event, in the ledger's order — or ``ClusterRoom.refused``.
+    """
+
+    event: p.BroadcastEvent
+    conn: ConnId | None  # whose line it came from, to tell them if it is refused
+
+
+@dataclass(frozen=True, slots=True)
+class SendPrivate:
+    """Carry a private message to ``recipient_id`` on another node."""
+
+    node: str
+    recipient_id: str
+    event: p.Private
+    sender: ConnId  # told if the message cannot be carried
+
+
+Report = Admitted | TurnedAway | Renamed | Left
+RoomAction = Deliver | Broadcast | Subscribe | Unsubscribe | Close | Report | Append | SendPrivate

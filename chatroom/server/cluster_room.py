@@ -1,0 +1,199 @@
+"""One node of a room shared by several servers through a ledger (Redis). No I/O.
+
+:class:`ClusterRoom` keeps every rule of :class:`~chatroom.server.room.Room` and changes
+only how a broadcast event is sequenced: appending it becomes an
+:class:`~chatroom.server.actions.Append` action, and every node applies the ledger's events
+in the ledger's order (:meth:`ClusterRoom.sequenced`), so all of them agree on one order.
+What follows from that lives here, fenced off from the single-server room:
+
+- a newcomer is a member at once but joins the room only when its join comes back from the
+  ledger; lines it sends meanwhile wait and are handled after its welcome;
+- a rename is with the ledger until it comes back, and a second one waits for it;
+- the ledger may refuse an append (:meth:`refused`), a private message may be for a user on
+  another node (:class:`~chatroom.server.actions.SendPrivate`), and after an outage the
+  ledger's view replaces this node's (:meth:`resync`);
+- a member the ledger reaped while this node was only slow joins again.
+"""
+
+from __future__ import annotations
+
+from chatroom import protocol as p
+from chatroom.server.actions import Append, Close, ConnId, RoomAction, SendPrivate, TurnedAway
+from chatroom.server.codec import LineTooLong
+from chatroom.server.config import RoomRules
+from chatroom.server.refusal import Refusal
+from chatroom.server.room import Room
+from chatroom.server.state import Member
+
+
+class ClusterRoom(Room):
+    def __init__(self, rules: RoomRules, node: str) -> None:
+        super().__init__(rules, node)
+        # Members whose join the ledger has not sequenced yet, with the lines they sent.
+        self._waiting: dict[ConnId, list[str | LineTooLong]] = {}
+        self._renaming: set[ConnId] = set()  # members whose rename is with the ledger
+
+    # --- this node's connections ---------------------------------------------------------
+
+    def connect(self, conn: ConnId, host: str, port: int, now: float) -> list[RoomAction]:
+        actions = super().connect(conn, host, port, now)
+        if conn in self:
+            self._waiting[conn] = []
+        return actions
+
+    def disconnect(
+        self, conn: ConnId, reason: p.LeaveReason, now: float, text: str | None = None
+    ) -> list[RoomAction]:
+        self._forget(conn)
+        return super().disconnect(conn, reason, now, text)
+
+    def shutdown(self, now: float) -> list[RoomAction]:
+        """As :meth:`Room.shutdown`; the caller has the ledger announce these users' leaves
+        to the other nodes."""
+        self._waiting.clear()
+        self._renaming.clear()
+        return super().shutdown(now)
+
+    # --- events from the ledger ----------------------------------------------------------
+
+    def sequenced(self, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
+        """The ledger's next event, appended by ``node``: apply it here."""
+        return self._apply(event, node)
+
+    def refused(
+        self, conn: ConnId | None, event: p.BroadcastEvent, reason: Refusal
+    ) -> list[RoomAction]:
+        """The ledger refused an :class:`Append` that came from ``conn``'s line."""
+        member = self.state.member(conn) if conn is not None else None
+        if member is None:
+            return []
+        match event:
+            case p.Rename():
+                self._renaming.discard(member.conn)
+                if reason == Refusal.TAKEN:
+                    return self._error(
+                        member, p.ErrorCode.NAME_TAKEN, f"the name {event.new} is taken"
+                    )
+            case p.Join():
+                if reason == Refusal.TAKEN:  # another node has a user with this very address
+                    text = "your address is already in the room on another server"
+                    self._forget(member.conn)
+                    self.state.remove_member(member.conn)
+                    notice = p.Notice(code=p.NoticeCode.SERVER_FULL, text=text)
+                    return [*self._send(member, notice), TurnedAway(member.conn, text),
+                            Close(member.conn)]  # fmt: skip
+                notice = p.Notice(
+                    code=p.NoticeCode.INFO,
+                    text="the room is unavailable; you will join when it is back",
+                )
+                return self._send(member, notice)
+        return self._error(
+            member,
+            p.ErrorCode.UNAVAILABLE,
+            "your last line may not have reached the room: it is unavailable right now",
+        )
+
+    def private_undelivered(self, conn: ConnId, event: p.Private) -> list[RoomAction]:
+        """A private message could not be carried to the recipient's node."""
+        member = self.state.member(conn)
+        if member is None:
+            return []
+        return self._error(
+            member,
+            p.ErrorCode.UNAVAILABLE,
+            f"your private message to {event.recipient} may not have been delivered",
+        )
+
+    def remote_private(self, recipient_id: str, event: p.Private) -> list[RoomAction]:
+        """A private message from another node for ``recipient_id``, if it is here."""
+        member = self.state.local(recipient_id)
+        if member is None or not self.state.is_subscribed(member.conn):
+            return []
+        return self._send(member, event)
+
+    def resync(
+        self,
+        users: list[tuple[str, str, str]],
+        seq: int,
+        history: list[p.Message | p.Action],
+        now: float,
+    ) -> list[RoomAction]:
+        """Take the ledger's view — ``(id, name, node)`` of everyone, the last seq, recent
+        history — after (re)connecting to it. Members of this node that the ledger lost
+        (it restarted, or declared this node dead) are appended as joining again; users it
+        still lists for this node that are gone from here are appended as leaving."""
+        state = self.state
+        state.reset(users, seq, history, now)
+        actions: list[RoomAction] = []
+        for member in state.members():
+            user = state.user(member.id)
+            if user is None or user.node != self.node:
+                name = member.name if state.holder_of(member.name) is None else member.id
+                join = p.Join(seq=0, ts=now, id=member.id, name=name)
+                actions.append(Append(join, member.conn))
+            elif user.name != member.name:
+                state.adopt_name(member, user.name)
+        for user in state.users():
+            if user.node == self.node and state.local(user.id) is None:
+                leave = p.Leave(
+                    seq=0, ts=now, id=user.id, name=user.name, reason=p.LeaveReason.ERROR
+                )
+                actions.append(Append(leave, None))
+        return actions
+
+    def ledger_notice(self, text: str) -> list[RoomAction]:
+        """Tell this node's members about the ledger going away or coming back."""
+        return self._broadcast(p.Notice(code=p.NoticeCode.INFO, text=text))
+
+    # --- how a shared room sequences -----------------------------------------------------
+
+    def _new_seq(self) -> int:
+        return 0  # the ledger decides
+
+    def _append(self, event: p.BroadcastEvent, member: Member | None) -> list[RoomAction]:
+        if member is not None and isinstance(event, p.Rename):
+            self._renaming.add(member.conn)
+        return [Append(event, member.conn if member is not None else None)]
+
+    def _held(self, member: Member, line: str | LineTooLong) -> bool:
+        waiting = self._waiting.get(member.conn)
+        if waiting is None:
+            return False
+        waiting.append(line)  # handled once its join comes back, in order
+        return True
+
+    def _rename_refusal(self, member: Member) -> list[RoomAction]:
+        if member.conn in self._renaming:
+            return self._error(
+                member, p.ErrorCode.BAD_USAGE, "your previous rename is still under way"
+            )
+        return []
+
+    def _private_elsewhere(
+        self, sender: Member, node: str, user_id: str, private: p.Private
+    ) -> list[RoomAction]:
+        return [SendPrivate(node, user_id, private, sender.conn)]
+
+    def _apply(self, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
+        actions = super()._apply(event, node)
+        member = self.state.local(event.id) if node == self.node else None
+        match event:
+            case p.Join() if member is not None:
+                # Only now, after the broadcast was made for the formats as they were: one
+                # of these lines may be /format, and the join must still reach its sender.
+                for line in self._waiting.pop(member.conn, []):
+                    actions += self.receive(member.conn, line, event.ts)
+            case p.Rename() if member is not None:
+                self._renaming.discard(member.conn)
+            case p.Leave():
+                reaped = self.state.local(event.id)
+                if reaped is not None and self.state.is_subscribed(reaped.conn):
+                    # The ledger took this node for dead while it was only slow and reaped a
+                    # member that is still here: it joins again.
+                    join = p.Join(seq=0, ts=event.ts, id=reaped.id, name=reaped.name)
+                    actions.append(Append(join, reaped.conn))
+        return actions
+
+    def _forget(self, conn: ConnId) -> None:
+        self._waiting.pop(conn, None)
+        self._renaming.discard(conn)

@@ -1,0 +1,145 @@
+"""A user's line, read as what it asks for: one frozen command. No I/O, no room state.
+
+:func:`parse` is the only place that knows the command syntax — the bare ``who`` and
+``rename|NAME`` every nc user knows, the IRC-style ``/commands``, ``//`` for chat that starts
+with a slash — and the text it cleans (escape sequences and control characters, see
+:func:`chatroom.protocol.strip_controls`). The room then decides what each command does in
+the room as it is. A new command is a class here, a case in :func:`parse`, and a case in
+the room's ``_run``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatroom import protocol as p
+from chatroom.server.codec import LineTooLong
+
+HELP_TEXT = """\
+Commands:
+  who, /who, /names         list the users online
+  rename|NAME, /nick NAME   change your name
+  /msg NAME TEXT            send a private message
+  /me TEXT                  send an action ("* you TEXT")
+  /quit [REASON]            leave the room
+  /format json|text         switch this connection's output format
+  /help                     this list
+  //TEXT                    send a line that starts with "/" as chat
+Any other line is chat, seen by everyone (you too)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Nothing:
+    """A blank line (or chat that was only control characters): it only counts as activity."""
+
+
+@dataclass(frozen=True, slots=True)
+class TooLong:
+    limit: int  # the longest line allowed, in bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Me:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Nick:
+    name: str  # as typed: the room says whether it may be used
+
+
+@dataclass(frozen=True, slots=True)
+class Msg:
+    target: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Quit:
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SetFormat:
+    format: p.OutputFormat
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A known command used wrongly: ``message`` says how to use it."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    word: str  # cleaned and cut short, fit to show back to the user
+
+
+Command = (
+    Nothing | TooLong | Chat | Me | Who | Nick | Msg | Quit | Help | SetFormat | Usage | Unknown
+)
+
+
+def parse(line: str | LineTooLong) -> Command:
+    """The command ``line`` asks for."""
+    if isinstance(line, LineTooLong):
+        return TooLong(line.limit)
+    command = line.strip()
+    if not command:
+        return Nothing()
+    if command == "who":
+        return Who()
+    if command.startswith("rename|"):
+        return Nick(command[len("rename|") :].strip())
+    if line.startswith("//"):
+        return _chat(line[1:])
+    if line.startswith("/"):
+        word, _, rest = command[1:].partition(" ")
+        return _slash(word.lower(), rest.strip())
+    return _chat(line)
+
+
+def _chat(text: str) -> Chat | Nothing:
+    text = p.strip_controls(text)
+    return Chat(text) if text.strip() else Nothing()
+
+
+def _slash(word: str, arg: str) -> Command:
+    match word:
+        case "who" | "names":
+            return Who()
+        case "nick":
+            return Nick(arg) if arg else Usage("usage: /nick NEW_NAME")
+        case "msg":
+            target, _, text = arg.partition(" ")
+            text = p.strip_controls(text).strip()
+            return Msg(target, text) if target and text else Usage("usage: /msg NAME TEXT")
+        case "me":
+            text = p.strip_controls(arg)
+            return Me(text) if text.strip() else Usage("usage: /me TEXT")
+        case "quit":
+            return Quit(p.strip_controls(arg).strip() or None)
+        case "help":
+            return Help()
+        case "format":
+            try:
+                return SetFormat(p.OutputFormat(arg.lower()))
+            except ValueError:
+                return Usage("usage: /format json|text")
+    return Unknown(p.strip_controls(word)[:40])

@@ -1,0 +1,219 @@
+"""Who is in the room and under which name: the one object that changes it. No I/O.
+
+Everything the room knows lives here — this node's connections (members), everyone in the
+room (users, on this node or, in a shared room, on others), the names they hold, the
+broadcast subscribers by output format, the recent chat and the last seq — and only the
+methods below change it, so every rule about it (a name is held by one user, a member is a
+user of this node, a subscriber is a member) is kept in one place. The room
+(:mod:`chatroom.server.room`) decides *when* to change it; this module says *how*.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from chatroom import protocol as p
+from chatroom.server.actions import ConnId
+
+
+@dataclass(slots=True)
+class Member:
+    """A connection on this node."""
+
+    conn: ConnId
+    id: str
+    host: str
+    name: str
+    last_active: float
+    format: p.OutputFormat = p.OutputFormat.TEXT
+    warned: bool = False  # told it will be kicked as idle soon
+
+
+@dataclass(slots=True)
+class User:
+    """Someone in the room, on this node or another."""
+
+    id: str
+    name: str
+    node: str
+    last_seen: float  # when the room last saw a line of theirs (for other nodes' users)
+
+
+class RoomState:
+    def __init__(self, node: str, history: int) -> None:
+        self.node = node  # this node's name; every user of a single-node room is on it
+        self._members: dict[ConnId, Member] = {}  # this node's connections
+        self._local: dict[str, Member] = {}  # the same, by user id
+        self._users: dict[str, User] = {}  # everyone in the room, by id, in join order
+        self._by_key: dict[str, str] = {}  # name_key(name) -> user id
+        self._subscribers: dict[p.OutputFormat, dict[ConnId, Member]] = {
+            fmt: {} for fmt in p.OutputFormat
+        }
+        self._per_host: dict[str, int] = {}
+        self._history: deque[p.Message | p.Action] = deque(maxlen=max(history, 0))
+        self._seq = 0
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Connections on this node."""
+        return len(self._members)
+
+    @property
+    def seq(self) -> int:
+        """The seq of the last broadcast event applied (0 before the first)."""
+        return self._seq
+
+    @property
+    def user_count(self) -> int:
+        return len(self._users)
+
+    @property
+    def history(self) -> tuple[p.Message | p.Action, ...]:
+        return tuple(self._history)
+
+    def member(self, conn: ConnId) -> Member | None:
+        return self._members.get(conn)
+
+    def members(self) -> list[Member]:
+        return list(self._members.values())
+
+    def local(self, user_id: str) -> Member | None:
+        """This node's member with ``user_id``, if it has one."""
+        return self._local.get(user_id)
+
+    def user(self, user_id: str) -> User | None:
+        return self._users.get(user_id)
+
+    def users(self) -> list[User]:
+        return list(self._users.values())
+
+    def holder_of(self, name: str) -> str | None:
+        """The id of the user holding ``name`` (compared without case), if anyone does."""
+        return self._by_key.get(p.name_key(name))
+
+    def connections_from(self, host: str) -> int:
+        return self._per_host.get(host, 0)
+
+    def is_subscribed(self, conn: ConnId) -> bool:
+        member = self._members.get(conn)
+        return member is not None and conn in self._subscribers[member.format]
+
+    def formats_in_use(self) -> list[p.OutputFormat]:
+        return [fmt for fmt, subscribers in self._subscribers.items() if subscribers]
+
+    def who(self, now: float) -> p.Who:
+        entries = []
+        for user in self._users.values():
+            member = self._local.get(user.id) if user.node == self.node else None
+            last = member.last_active if member is not None else user.last_seen
+            entries.append(p.WhoEntry(id=user.id, name=user.name, idle=max(0, int(now - last))))
+        return p.Who(users=tuple(entries))
+
+    # --- this node's connections -----------------------------------------------------------
+
+    def add_member(self, member: Member) -> None:
+        if member.conn in self._members:
+            raise ValueError(f"connection {member.conn} is already in the room")
+        self._members[member.conn] = member
+        self._local[member.id] = member
+        self._per_host[member.host] = self._per_host.get(member.host, 0) + 1
+
+    def remove_member(self, conn: ConnId) -> Member | None:
+        """Take ``conn`` off this node (and off the broadcasts); its user stays in the room
+        until its leave is applied."""
+        member = self._members.pop(conn, None)
+        if member is None:
+            return None
+        del self._local[member.id]
+        self._subscribers[member.format].pop(conn, None)
+        remaining = self._per_host[member.host] - 1
+        if remaining:
+            self._per_host[member.host] = remaining
+        else:
+            del self._per_host[member.host]
+        return member
+
+    def subscribe(self, member: Member) -> None:
+        self._subscribers[member.format][member.conn] = member
+
+    def set_format(self, member: Member, fmt: p.OutputFormat) -> None:
+        self._subscribers[member.format].pop(member.conn, None)
+        member.format = fmt
+        self._subscribers[fmt][member.conn] = member
+
+    # --- the room's events, in the order they are sequenced ----------------------------------
+
+    def joined(self, event: p.Join, node: str) -> Member | None:
+        """``event``'s user is in the room; returns it if it is this node's member."""
+        self._seq = event.seq
+        self._users[event.id] = User(event.id, event.name, node, event.ts)
+        self._by_key[p.name_key(event.name)] = event.id
+        member = self._local.get(event.id) if node == self.node else None
+        if member is not None:
+            member.name = event.name
+        return member
+
+    def renamed(self, event: p.Rename, node: str) -> Member | None:
+        """``event``'s user now holds its new name; returns it if it is this node's member."""
+        self._seq = event.seq
+        user = self._users.get(event.id)
+        if user is not None:
+            self._release_name(user)
+            user.name, user.last_seen = event.new, event.ts
+            self._by_key[p.name_key(event.new)] = user.id
+        member = self._local.get(event.id) if node == self.node else None
+        if member is not None:
+            member.name = event.new
+        return member
+
+    def left(self, event: p.Leave) -> None:
+        self._seq = event.seq
+        user = self._users.pop(event.id, None)
+        if user is not None:
+            self._release_name(user)
+
+    def said(self, event: p.Message | p.Action) -> None:
+        self._seq = event.seq
+        self._history.append(event)
+        user = self._users.get(event.id)
+        if user is not None:
+            user.last_seen = event.ts
+
+    def everyone_leaves(self) -> list[ConnId]:
+        """The server is stopping: this node's members leave at once. Returns their conns."""
+        conns = list(self._members)
+        for conn in conns:
+            member = self.remove_member(conn)
+            user = self._users.pop(member.id, None) if member is not None else None
+            if user is not None:
+                self._release_name(user)
+        return conns
+
+    def reset(
+        self,
+        users: Iterable[tuple[str, str, str]],
+        seq: int,
+        history: Iterable[p.Message | p.Action],
+        now: float,
+    ) -> None:
+        """Take a ledger's view of the room: ``(id, name, node)`` of everyone, the last seq,
+        the recent chat. This node's members are kept; the caller reconciles them."""
+        self._users = {uid: User(uid, name, node, now) for uid, name, node in users}
+        self._by_key = {p.name_key(user.name): uid for uid, user in self._users.items()}
+        self._seq = seq
+        self._history.clear()
+        self._history.extend(history)
+
+    def adopt_name(self, member: Member, name: str) -> None:
+        """The ledger says ``member``'s user is called ``name`` (it renamed while we were
+        cut off)."""
+        member.name = name
+
+    def _release_name(self, user: User) -> None:
+        """``user`` no longer holds its name — unless someone else has claimed it since."""
+        key = p.name_key(user.name)
+        if self._by_key.get(key) == user.id:
+            del self._by_key[key]
