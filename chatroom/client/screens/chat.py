@@ -23,6 +23,7 @@ from chatroom.client.outgoing import Refuse, plan_input
 from chatroom.client.render import LineRenderer, LogLine
 from chatroom.client.roster import Roster
 from chatroom.client.screens.rename_dialog import RenameDialog
+from chatroom.client.timeline import Divider, Mark, Timeline
 from chatroom.client.widgets.chat_input import ChatInput
 from chatroom.client.widgets.chat_log import DEFAULT_SCROLLBACK, ChatLog
 from chatroom.client.widgets.status_header import StatusHeader
@@ -81,8 +82,7 @@ class ChatScreen(Screen):
         self.rename_dialog: RenameDialog | None = None
         self._claim_pending = False  # a /nick for --name is on its way
         self._quiet_who_pending = False  # the /who sent on connect fills the list, not the log
-        self._in_history = False
-        self._last_seq: int | None = None
+        self.timeline = Timeline()
         self._outage: str | None = None  # why the link is down, once it was logged
 
     def compose(self) -> ComposeResult:
@@ -206,8 +206,8 @@ class ChatScreen(Screen):
     def server_event(self, message: ServerEventReceived) -> None:
         event = message.event
         render = self.renderer
-        if isinstance(event, Message | Action | Join | Leave | Rename):
-            self._track_order(event)
+        for mark in self.timeline.marks_before(event):
+            self.log_line(self._mark(mark))
         match event:
             case Welcome():
                 self._welcome(event)
@@ -225,7 +225,6 @@ class ChatScreen(Screen):
                     self._renamed(event)
                 self.log_line(getattr(render, event.type)(event))
             case Who():
-                self._end_history()
                 self.roster.apply(event)
                 self._refresh_users()
                 if self._quiet_who_pending:
@@ -242,8 +241,6 @@ class ChatScreen(Screen):
     def _welcome(self, event: Welcome) -> None:
         self.roster.welcome(event)
         self._refresh_users()
-        self._last_seq = None
-        self._in_history = False
         header = self.query_one(StatusHeader)
         header.show_name(event.name)
         self.log_line(self.renderer.status(f"connected as {event.name}"))
@@ -252,24 +249,10 @@ class ChatScreen(Screen):
         if wanted and name_key(wanted) != name_key(event.name):
             self._claim_pending = self.send(f"/nick {wanted}")
 
-    def _track_order(self, event: Message | Action | Join | Leave | Rename) -> None:
-        history = isinstance(event, Message | Action) and event.history
-        if history and not self._in_history:
-            self._in_history = True
-            self.log_line(self.renderer.divider("earlier messages"))
-        elif not history and self._in_history:
-            self._end_history()
-        if not history:
-            # seq rises by exactly one per broadcast: a gap means we missed something.
-            if self._last_seq is not None and event.seq != self._last_seq + 1:
-                missed = event.seq - self._last_seq - 1
-                self.log_line(self.renderer.status(f"{missed} event(s) missed", alarm=True))
-            self._last_seq = event.seq
-
-    def _end_history(self) -> None:
-        if self._in_history:
-            self._in_history = False
-            self.log_line(self.renderer.divider("now"))
+    def _mark(self, mark: Mark) -> LogLine:
+        if isinstance(mark, Divider):
+            return self.renderer.divider(mark.text)
+        return self.renderer.status(f"{mark.count} event(s) missed", alarm=True)
 
     def _chat(self, event: Message | Action) -> None:
         line = self.renderer.chat(event, self.roster.own_id, self.roster.own_name)
