@@ -28,9 +28,10 @@ def command_word(line: str) -> str | None:
 def plan_input(text: str) -> Send | Refuse | None:
     """The line to send for what the user typed, a reason not to, or None for nothing.
 
-    Known commands (and the tutorial's ``who`` and ``rename|X``, which are plain text to
-    the client) go out as typed. A line that starts with "/" but names no command is chat,
-    so it is escaped as "//..." and everybody sees exactly what was typed.
+    Known commands go out as typed, and so do the bare commands ``who`` and ``rename|X``
+    (the slash-less forms the server also accepts; the protocol has no way to send those
+    words as chat). A line that starts with "/" but names no command is chat, so it is
+    escaped as "//..." and everybody sees exactly what was typed.
     """
     if not text.strip():
         return None

@@ -39,7 +39,9 @@ def header_text(app: ChatApp) -> str:
 async def joined(pilot, name: str = "ann") -> None:
     """Connected, named ``name``, and the user list filled from /who."""
     app = pilot.app
-    await eventually(lambda: own_name(app) == name and not app.chat._quiet_who_pending, pilot)
+    await eventually(
+        lambda: own_name(app) == name and not app.chat.own_requests.awaiting_who, pilot
+    )
 
 
 async def test_chat_in_both_directions_shows_remote_text_verbatim(room, join_nc):

@@ -52,7 +52,7 @@ def test_parse_address_refuses(text):
     ("typed", "sent"),
     [
         ("hello", "hello"),
-        ("who", "who"),  # the tutorial's commands are plain text: the server reads them
+        ("who", "who"),  # the bare commands without a slash go out as typed too
         ("rename|Duke", "rename|Duke"),
         ("/who", "/who"),
         ("/NICK Duke", "/NICK Duke"),

@@ -20,9 +20,11 @@ from chatroom.client.connection import (
 )
 from chatroom.client.messages import LinkChanged, LinkState, ServerEventReceived
 from chatroom.client.outgoing import Refuse, plan_input
+from chatroom.client.own_requests import ClaimRefused, NameAnswer, NameRefused, OwnRequests
 from chatroom.client.render import LineRenderer, LogLine
 from chatroom.client.roster import Roster
 from chatroom.client.screens.rename_dialog import RenameDialog
+from chatroom.client.timeline import Divider, Mark, Timeline
 from chatroom.client.widgets.chat_input import ChatInput
 from chatroom.client.widgets.chat_log import DEFAULT_SCROLLBACK, ChatLog
 from chatroom.client.widgets.status_header import StatusHeader
@@ -30,7 +32,6 @@ from chatroom.client.widgets.user_list import UserList
 from chatroom.protocol import (
     Action,
     Error,
-    ErrorCode,
     Join,
     Leave,
     Message,
@@ -40,10 +41,7 @@ from chatroom.protocol import (
     Rename,
     Welcome,
     Who,
-    name_key,
 )
-
-NAME_ERRORS = (ErrorCode.NAME_TAKEN, ErrorCode.NAME_INVALID, ErrorCode.BAD_USAGE)
 
 
 class ChatScreen(Screen):
@@ -69,7 +67,6 @@ class ChatScreen(Screen):
         self.host, self.port = host, port
         self._opened = connection  # opened before the UI started, used first
         self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        self.wanted_name = wanted_name
         self.autoconnect = autoconnect
         self.renderer = renderer or LineRenderer()
         self.policy = policy or ReconnectPolicy()
@@ -78,11 +75,10 @@ class ChatScreen(Screen):
         self.link_state = LinkState.CONNECTING
         self.connection: ServerConnection | None = None
         self.ever_connected = False
-        self.rename_dialog: RenameDialog | None = None
-        self._claim_pending = False  # a /nick for --name is on its way
-        self._quiet_who_pending = False  # the /who sent on connect fills the list, not the log
-        self._in_history = False
-        self._last_seq: int | None = None
+        self.own_requests = OwnRequests(wanted_name)
+        self.timeline = Timeline()
+        self._renaming = False  # the rename dialog is open
+        self._name_answer: asyncio.Future[NameAnswer] | None = None  # the dialog waits for it
         self._outage: str | None = None  # why the link is down, once it was logged
 
     def compose(self) -> ComposeResult:
@@ -206,8 +202,8 @@ class ChatScreen(Screen):
     def server_event(self, message: ServerEventReceived) -> None:
         event = message.event
         render = self.renderer
-        if isinstance(event, Message | Action | Join | Leave | Rename):
-            self._track_order(event)
+        for mark in self.timeline.marks_before(event):
+            self.log_line(self._mark(mark))
         match event:
             case Welcome():
                 self._welcome(event)
@@ -225,12 +221,9 @@ class ChatScreen(Screen):
                     self._renamed(event)
                 self.log_line(getattr(render, event.type)(event))
             case Who():
-                self._end_history()
                 self.roster.apply(event)
                 self._refresh_users()
-                if self._quiet_who_pending:
-                    self._quiet_who_pending = False
-                else:
+                if not self.own_requests.who_reply_is_ours():
                     self.log_line(render.who(event))
             case Notice():
                 self._notice(event)
@@ -242,34 +235,15 @@ class ChatScreen(Screen):
     def _welcome(self, event: Welcome) -> None:
         self.roster.welcome(event)
         self._refresh_users()
-        self._last_seq = None
-        self._in_history = False
         header = self.query_one(StatusHeader)
         header.show_name(event.name)
         self.log_line(self.renderer.status(f"connected as {event.name}"))
-        self._quiet_who_pending = self.send("/who")
-        wanted = self.wanted_name
-        if wanted and name_key(wanted) != name_key(event.name):
-            self._claim_pending = self.send(f"/nick {wanted}")
+        self.own_requests.welcomed(event.name, self.send)
 
-    def _track_order(self, event: Message | Action | Join | Leave | Rename) -> None:
-        history = isinstance(event, Message | Action) and event.history
-        if history and not self._in_history:
-            self._in_history = True
-            self.log_line(self.renderer.divider("earlier messages"))
-        elif not history and self._in_history:
-            self._end_history()
-        if not history:
-            # seq rises by exactly one per broadcast: a gap means we missed something.
-            if self._last_seq is not None and event.seq != self._last_seq + 1:
-                missed = event.seq - self._last_seq - 1
-                self.log_line(self.renderer.status(f"{missed} event(s) missed", alarm=True))
-            self._last_seq = event.seq
-
-    def _end_history(self) -> None:
-        if self._in_history:
-            self._in_history = False
-            self.log_line(self.renderer.divider("now"))
+    def _mark(self, mark: Mark) -> LogLine:
+        if isinstance(mark, Divider):
+            return self.renderer.divider(mark.text)
+        return self.renderer.status(f"{mark.count} event(s) missed", alarm=True)
 
     def _chat(self, event: Message | Action) -> None:
         line = self.renderer.chat(event, self.roster.own_id, self.roster.own_name)
@@ -279,10 +253,8 @@ class ChatScreen(Screen):
 
     def _renamed(self, event: Rename) -> None:
         self.query_one(StatusHeader).show_name(event.new)
-        self.wanted_name = event.new  # claimed again after a reconnect
-        self._claim_pending = False
-        if self.rename_dialog is not None:
-            self.rename_dialog.server_accepted(event.new)
+        if (granted := self.own_requests.renamed(event.new)) is not None:
+            self._answer_rename_dialog(granted)
 
     def _notice(self, event: Notice) -> None:
         self.log_line(self.renderer.notice(event))
@@ -292,17 +264,13 @@ class ChatScreen(Screen):
             self.notify(event.text, severity="error", timeout=10, markup=False)
 
     def _error(self, event: Error) -> None:
-        if (
-            event.code in NAME_ERRORS
-            and self.rename_dialog is not None
-            and self.rename_dialog.pending
-        ):
-            self.rename_dialog.server_refused(event.message)
+        route = self.own_requests.error(event)
+        if isinstance(route, NameRefused):
+            self._answer_rename_dialog(route)
             return
         self.log_line(self.renderer.error(event))
-        if event.code in NAME_ERRORS and self._claim_pending:
-            self._claim_pending = False
-            self.open_rename_dialog(reason=event.message)
+        if isinstance(route, ClaimRefused):
+            self.open_rename_dialog(reason=route.reason, suggestion=route.name)
 
     def _alert(self, title: str, text: str) -> None:
         self.app.bell()
@@ -341,19 +309,32 @@ class ChatScreen(Screen):
             return
         self.open_rename_dialog()
 
-    def open_rename_dialog(self, reason: str | None = None) -> None:
-        if self.rename_dialog is not None:
+    def open_rename_dialog(self, reason: str | None = None, suggestion: str | None = None) -> None:
+        if self._renaming:
             return
-        suggestion = self.wanted_name if reason else None
+        self._renaming = True
 
         def closed(_: str | None) -> None:
-            self.rename_dialog = None
+            # Nothing to do with a granted name: its rename event updated the roster and
+            # the header before the dialog was dismissed.
+            self._renaming = False
+            self._name_answer = None
+            self.own_requests.forget_name_request()
             self.query_one(ChatInput).focus()
 
-        self.rename_dialog = RenameDialog(
-            self.roster.own_name or "", self._request_rename, reason=reason, suggestion=suggestion
+        dialog = RenameDialog(
+            self.roster.own_name or "", self._request_name, reason=reason, suggestion=suggestion
         )
-        self.app.push_screen(self.rename_dialog, closed)
+        self.app.push_screen(dialog, closed)
 
-    def _request_rename(self, name: str) -> bool:
-        return self.send(f"/nick {name}")
+    def _request_name(self, name: str) -> asyncio.Future[NameAnswer] | None:
+        """The rename dialog's request: None if it could not be sent."""
+        if not self.own_requests.ask_for_name(name, self.send):
+            return None
+        self._name_answer = asyncio.get_running_loop().create_future()
+        return self._name_answer
+
+    def _answer_rename_dialog(self, answer: NameAnswer) -> None:
+        if self._name_answer is not None and not self._name_answer.done():
+            self._name_answer.set_result(answer)
+        self._name_answer = None

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -12,14 +12,18 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
-from chatroom.protocol import name_key, name_problem
+from chatroom.client.own_requests import NameAnswer, NameGranted
+from chatroom.protocol import name_problem
+
+# Sends a rename to the server: None if it could not, else the server's answer to wait for.
+RequestName = Callable[[str], Awaitable[NameAnswer] | None]
 
 
 class RenameDialog(ModalScreen[str | None]):
     """Dismissed with the new name once the server confirms it, or None if cancelled.
 
-    ``request`` sends the rename to the server and says whether it could; the server's
-    answer comes back through :meth:`server_accepted` or :meth:`server_refused`.
+    The dialog stays open while the server answers: a refusal is shown under the name,
+    which can then be changed and tried again.
     """
 
     AUTO_FOCUS = "#new-name"
@@ -28,7 +32,7 @@ class RenameDialog(ModalScreen[str | None]):
     def __init__(
         self,
         current: str,
-        request: Callable[[str], bool],
+        request: RequestName,
         *,
         reason: str | None = None,
         suggestion: str | None = None,
@@ -38,7 +42,6 @@ class RenameDialog(ModalScreen[str | None]):
         self._suggestion = suggestion
         self._request = request
         self._reason = reason
-        self.pending: str | None = None
         self._refused: tuple[str, str] | None = None  # (name, why) while it is still typed
 
     def compose(self) -> ComposeResult:
@@ -83,24 +86,25 @@ class RenameDialog(ModalScreen[str | None]):
         if name == self._current:
             self.dismiss(None)
             return
-        if not self._request(name):
+        answer = self._request(name)
+        if answer is None:
             self._show_problem(
                 "not connected: try again once the client has reconnected", refused=True
             )
             return
-        self.pending = name
         self._show_problem(f"asking the server for {name}…", waiting=True)
+        self._wait_for_answer(name, answer)
+
+    @work(exclusive=True, group="answer")
+    async def _wait_for_answer(self, name: str, answer: Awaitable[NameAnswer]) -> None:
+        result = await answer
+        if isinstance(result, NameGranted):
+            self.dismiss(result.name)
+            return
+        self._refused = (name, result.reason)
+        self._show_problem(result.reason, refused=True)
+        self.query_one("#new-name", Input).focus()
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-    def server_accepted(self, new_name: str) -> None:
-        if self.pending is not None and name_key(new_name) == name_key(self.pending):
-            self.dismiss(new_name)
-
-    def server_refused(self, message: str) -> None:
-        self._refused = (self.pending or "", message)
-        self.pending = None
-        self._show_problem(message, refused=True)
-        self.query_one("#new-name", Input).focus()

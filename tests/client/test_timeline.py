@@ -1,0 +1,145 @@
+"""The timeline: history dividers and missed events, without Textual."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatroom.client.timeline import EARLIER, NOW, Missed, Timeline
+from chatroom.protocol import (
+    Action,
+    Error,
+    ErrorCode,
+    FormatChanged,
+    Join,
+    Leave,
+    LeaveReason,
+    Message,
+    Notice,
+    NoticeCode,
+    OutputFormat,
+    Private,
+    Rename,
+    UnknownEvent,
+    Welcome,
+    Who,
+    WhoEntry,
+)
+
+ME = "10.0.0.1:1"
+WELCOME = Welcome(id=ME, name=ME, idle_timeout=60, users=1)
+WHO = Who(users=(WhoEntry(ME, ME, 0),))
+
+
+def chat(seq: int, *, history: bool = False) -> Message:
+    return Message(seq=seq, ts=0, id="x:1", name="bob", text=f"m{seq}", history=history)
+
+
+def marks(timeline: Timeline, *events) -> list[list]:
+    return [timeline.marks_before(event) for event in events]
+
+
+def test_the_dividers_read_as_the_log_shows_them():
+    assert [EARLIER.text, NOW.text] == ["earlier messages", "now"]
+
+
+def test_replayed_history_is_framed_and_the_first_live_event_closes_it():
+    timeline = Timeline()
+    assert marks(timeline, WELCOME, chat(3, history=True), chat(4, history=True), chat(9)) == [
+        [],
+        [EARLIER],
+        [],
+        [NOW],
+    ]
+
+
+def test_a_replayed_action_opens_the_history_too():
+    timeline = Timeline()
+    action = Action(seq=2, ts=0, id="x:1", name="bob", text="waves", history=True)
+    assert timeline.marks_before(action) == [EARLIER]
+
+
+def test_the_who_reply_after_the_replay_closes_the_history():
+    timeline = Timeline()
+    assert marks(timeline, WELCOME, chat(3, history=True), WHO, chat(10)) == [
+        [],
+        [EARLIER],
+        [NOW],
+        [],
+    ]
+
+
+def test_a_who_reply_outside_history_shows_nothing():
+    timeline = Timeline()
+    assert marks(timeline, WELCOME, WHO, chat(1), WHO) == [[], [], [], []]
+
+
+def test_consecutive_live_events_show_nothing_whatever_their_kind():
+    timeline = Timeline()
+    events = [
+        chat(5),
+        Action(seq=6, ts=0, id="x:1", name="bob", text="waves"),
+        Join(seq=7, ts=0, id="y:2", name="amy"),
+        Rename(seq=8, ts=0, id="y:2", old="amy", new="bea"),
+        Leave(seq=9, ts=0, id="y:2", name="bea", reason=LeaveReason.QUIT),
+    ]
+    assert marks(timeline, *events) == [[]] * 5
+
+
+def test_a_gap_in_live_seq_reports_how_many_events_were_missed():
+    timeline = Timeline()
+    assert marks(timeline, chat(1), Join(seq=5, ts=0, id="y:2", name="amy"), chat(6)) == [
+        [],
+        [Missed(3)],
+        [],
+    ]
+
+
+def test_the_first_live_event_after_history_can_close_it_and_report_a_gap():
+    timeline = Timeline()
+    events = [chat(10), chat(4, history=True), chat(13)]
+    assert marks(timeline, *events) == [[], [EARLIER], [NOW, Missed(2)]]
+
+
+def test_replayed_events_keep_their_old_numbers_and_are_not_counted():
+    timeline = Timeline()
+    assert marks(timeline, chat(20), chat(3, history=True), chat(21)) == [[], [EARLIER], [NOW]]
+
+
+def test_history_after_live_events_opens_a_new_section():
+    timeline = Timeline()
+    events = [chat(1), chat(1, history=True), chat(2), chat(2, history=True)]
+    assert marks(timeline, *events) == [[], [EARLIER], [NOW], [EARLIER]]
+
+
+def test_a_seq_going_backwards_is_reported_as_the_code_computes_it():
+    # Kept as it was when this logic lived in the chat screen.
+    timeline = Timeline()
+    assert marks(timeline, chat(5), chat(3)) == [[], [Missed(-3)]]
+
+
+def test_a_new_welcome_starts_over():
+    timeline = Timeline()
+    assert marks(timeline, chat(1), chat(2, history=True)) == [[], [EARLIER]]
+    # Reconnected: no "now" for the old section, no gap counted across the outage.
+    assert marks(timeline, WELCOME, chat(50), chat(51)) == [[], [], []]
+    assert marks(timeline, WELCOME, chat(7, history=True)) == [[], [EARLIER]]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Private(ts=0, sender="bob", recipient="ann", text="psst"),
+        Notice(NoticeCode.INFO, "hello"),
+        Error(ErrorCode.NAME_TAKEN, "taken"),
+        FormatChanged(OutputFormat.JSON),
+        UnknownEvent("future", {"type": "future"}),
+    ],
+)
+def test_events_outside_the_room_order_show_nothing_and_change_nothing(event):
+    timeline = Timeline()
+    assert marks(timeline, chat(1), chat(2, history=True), event, chat(2)) == [
+        [],
+        [EARLIER],
+        [],
+        [NOW],
+    ]
