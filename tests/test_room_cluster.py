@@ -1,132 +1,16 @@
 """One room across nodes, without I/O: Room objects joined by an in-memory ledger.
 
-The ledger here does what the Redis ledger does — one seq counter, atomic name claims,
-refusals — so these tests pin down the room's side of the contract: every node applies
-the same events in the same order, names stay unique across nodes, and a refusal reaches
-the user whose line it was.
+The ledger (:class:`~tests.room_helpers.LedgerSim`) does what the Redis ledger does — one
+seq counter, atomic name claims, refusals — so these tests pin down the room's side of the
+contract: every node applies the same events in the same order, names stay unique across
+nodes, and a refusal reaches the user whose line it was. Each node's output is checked on a
+wire of its own, as a single server's is.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import replace
-
 from chatroom import protocol as p
-from chatroom.server.actions import Append, Close, SendPrivate
-from chatroom.server.cluster_room import ClusterRoom
-from chatroom.server.config import RoomRules, ServerConfig
-from chatroom.server.outbox import Outbox
-
-RULES = RoomRules.from_config(ServerConfig(idle_timeout=0, history=5))
-
-
-class LedgerSim:
-    """The shared ledger: sequences appends and keeps the room-wide names atomically."""
-
-    def __init__(self) -> None:
-        self.seq = 0
-        self.users: dict[str, tuple[str, str]] = {}  # id -> (name, node)
-        self.available = True
-
-    def append(self, event: p.BroadcastEvent, node: str) -> p.BroadcastEvent | str:
-        if not self.available:
-            return "unavailable"
-        names = {p.name_key(name): uid for uid, (name, _) in self.users.items()}
-        match event:
-            case p.Join():
-                holder = names.get(p.name_key(event.name))
-                if holder is not None and holder != event.id:
-                    return "taken"
-                self.users[event.id] = (event.name, node)
-            case p.Rename():
-                if event.id not in self.users:
-                    return "gone"
-                holder = names.get(p.name_key(event.new))
-                if holder is not None and holder != event.id:
-                    return "taken"
-                self.users[event.id] = (event.new, self.users[event.id][1])
-            case p.Leave():
-                if self.users.pop(event.id, None) is None:
-                    return "gone"
-            case _:
-                if event.id not in self.users:
-                    return "gone"
-        self.seq += 1
-        return replace(event, seq=self.seq)
-
-
-class Cluster:
-    """Nodes, their outboxes, and the ledger; appends are held until :meth:`settle`."""
-
-    def __init__(self, *nodes: str) -> None:
-        self.ledger = LedgerSim()
-        self.rooms = {node: ClusterRoom(RULES, node=node) for node in nodes}
-        self.outboxes = {node: Outbox() for node in nodes}
-        self.node_of: dict[int, str] = {}
-        self.pending: list[tuple[str, Append]] = []
-        self.received: dict[int, list[dict]] = {}
-        self.raw: dict[int, bytes] = {}  # every byte each connection got, text lines too
-        self.closed: list[int] = []
-        self.now = 1000.0
-        self._next_conn = 0
-
-    def run(self, node: str, actions) -> None:
-        outbox = self.outboxes[node]
-        for action in actions:
-            if outbox.queue(action):  # as the server does
-                continue
-            match action:
-                case Close():
-                    self.closed.append(action.conn)
-                case Append():
-                    self.pending.append((node, action))
-                case SendPrivate():
-                    self.run(
-                        action.node,
-                        self.rooms[action.node].remote_private(action.recipient_id, action.event),
-                    )
-
-    def settle(self) -> None:
-        """The ledger takes every pending append in order; every node applies the results."""
-        while self.pending:
-            node, append = self.pending.pop(0)
-            result = self.ledger.append(append.event, node)
-            if isinstance(result, str):
-                self.run(node, self.rooms[node].refused(append.conn, append.event, result))
-                continue
-            for other, room in self.rooms.items():
-                self.run(other, room.sequenced(result, node))
-        self._collect()
-
-    def _collect(self) -> None:
-        for outbox in self.outboxes.values():
-            for conn, data in outbox.take():
-                self.raw[conn] = self.raw.get(conn, b"") + data
-                for line in data.decode().splitlines():
-                    if line.startswith("{"):
-                        self.received.setdefault(conn, []).append(json.loads(line))
-
-    def join(self, node: str) -> int:
-        """A JSON-mode user on ``node``; returns its connection id."""
-        self._next_conn += 1
-        conn = self._next_conn
-        self.node_of[conn] = node
-        self.run(node, self.rooms[node].connect(conn, "127.0.0.1", 40000 + conn, self.now))
-        self.settle()
-        self.say(conn, "/format json")
-        return conn
-
-    def say(self, conn: int, line: str) -> None:
-        node = self.node_of[conn]
-        self.run(node, self.rooms[node].receive(conn, line, self.now))
-        self.settle()
-
-    def events(self, conn: int, kind: str) -> list[dict]:
-        return [e for e in self.received.get(conn, []) if e["type"] == kind]
-
-
-def uid(conn: int) -> str:
-    return f"127.0.0.1:{40000 + conn}"
+from tests.room_helpers import Cluster, LedgerSim, uid
 
 
 def test_users_on_two_nodes_see_one_order():

@@ -1,0 +1,336 @@
+"""The room's test harness: the adapter's part, played in memory and checked on the way.
+
+The room is called directly — events in with the time, actions out, no sockets — and this
+module does what the asyncio adapter does with the actions:
+
+- :class:`Wire` carries out one node's output actions and records its reports (what the
+  adapter logs). It checks that every payload is exactly the encoding of its events in the
+  format of each connection it reaches, and that a broadcast goes to whoever is subscribed
+  to its format at that point.
+- :class:`Sim` is the room of one server on a wire, keeping what each connection received;
+  :func:`room_with`, :func:`only_to` and :func:`broadcast_events` are its shorthands.
+- :class:`Cluster` is several :class:`~chatroom.server.cluster_room.ClusterRoom` nodes joined
+  by :class:`LedgerSim`, an in-memory ledger that does what the Redis one does. Each node's
+  output goes through the server's :class:`~chatroom.server.outbox.Outbox` and through a
+  wire of its own, so the cluster tests get the single-server payload checks too, and what
+  the outbox hands out must be exactly what the wire wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, replace
+
+from chatroom import protocol as p
+from chatroom.protocol import (
+    Action,
+    FormatChanged,
+    Join,
+    Leave,
+    LeaveReason,
+    Message,
+    OutputFormat,
+    Rename,
+)
+from chatroom.server.actions import (
+    Admitted,
+    Append,
+    Broadcast,
+    Close,
+    Deliver,
+    Left,
+    Renamed,
+    Report,
+    RoomAction,
+    SendPrivate,
+    Subscribe,
+    TurnedAway,
+    Unsubscribe,
+    encode,
+)
+from chatroom.server.addresses import peer_id
+from chatroom.server.cluster_room import ClusterRoom
+from chatroom.server.codec import LineTooLong
+from chatroom.server.config import RoomRules, ServerConfig
+from chatroom.server.outbox import Outbox
+from chatroom.server.refusal import Refusal
+from chatroom.server.room import Room
+
+TEXT, JSON = OutputFormat.TEXT, OutputFormat.JSON
+LOCAL = "127.0.0.1"
+REMOTE = "203.0.113.5"  # TEST-NET-3: not loopback
+BROADCAST_TYPES = (Message, Action, Join, Leave, Rename)
+T0 = 1_700_000_000.0
+
+
+def room_rules(**overrides: object) -> RoomRules:
+    """The room's rules for a server configured with ``overrides`` (the rest default)."""
+    return RoomRules.from_config(ServerConfig(**overrides))
+
+
+# --- the wire: one node's output actions, checked ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Out:
+    """One write the adapter makes: ``payload`` (encoding ``events``) to ``recipients``."""
+
+    recipients: frozenset[int]
+    payload: bytes
+    events: tuple[p.Event, ...]
+
+
+class Wire:
+    """What the adapter does with one node's output actions, checked on the way.
+
+    Direct writes (``Deliver``) name their recipients; a ``Broadcast`` goes to whoever is
+    subscribed to its format at that point. Every payload must be exactly the encoding of
+    its events in the format of each connection it reaches. Reports are kept in ``reports``.
+    """
+
+    def __init__(self) -> None:
+        self.formats: dict[int, OutputFormat] = {}  # as told by FormatChanged; text before
+        self.subscribed: dict[int, OutputFormat] = {}
+        self.reports: list[Report] = []
+
+    def expand(self, actions: list[RoomAction]) -> tuple[list[Out], list[int]]:
+        """Carry out a single-server room's actions: the writes, and the connections closed."""
+        outs: list[Out] = []
+        closed: list[int] = []
+        for action in actions:
+            if isinstance(action, Close):
+                closed.append(action.conn)
+            elif (out := self.carry(action)) is not None:
+                outs.append(out)
+        return outs, closed
+
+    def carry(self, action: RoomAction) -> Out | None:
+        """Carry out one output action, or record a report; the write it makes, if any.
+
+        ``Close`` and a shared room's ``Append`` and ``SendPrivate`` are the caller's.
+        """
+        match action:
+            case Admitted() | TurnedAway() | Renamed() | Left():
+                self.reports.append(action)  # for the adapter's log
+                return None
+            case Subscribe():
+                self.subscribed[action.conn] = action.fmt
+                return None
+            case Unsubscribe():
+                assert action.conn in self.subscribed, "unsubscribed but never subscribed"
+                del self.subscribed[action.conn]
+                return None
+            case Deliver():
+                recipients = frozenset(action.recipients)
+                assert len(recipients) == len(action.recipients), "a recipient listed twice"
+            case Broadcast():
+                recipients = frozenset(c for c, f in self.subscribed.items() if f is action.fmt)
+            case _:
+                raise AssertionError(f"not an output action or a report: {action}")
+        assert recipients, f"written to nobody: {action}"
+        for event in action.events:
+            if isinstance(event, FormatChanged):
+                for conn in recipients:
+                    self.formats[conn] = event.format
+        formats = {self.formats.get(conn, TEXT) for conn in recipients}
+        assert len(formats) == 1, f"one payload for several formats: {action}"
+        fmt = formats.pop()
+        if isinstance(action, Broadcast):
+            assert fmt is action.fmt
+        assert action.payload == b"".join(encode(e, fmt) for e in action.events)
+        if fmt is TEXT:
+            assert b"\x1b" not in action.payload and b"\r" not in action.payload
+        return Out(recipients, action.payload, tuple(action.events))
+
+
+# --- one server's room -------------------------------------------------------------------------
+
+
+class Sim:
+    """One server's room on a wire; ``inbox`` keeps the events each connection received."""
+
+    def __init__(self, **rules: object) -> None:
+        self.room = Room(room_rules(**rules))
+        self.now = T0
+        self.inbox: dict[int, list[p.Event]] = defaultdict(list)
+        self.closed: list[int] = []
+        self.wire = Wire()
+
+    def id(self, conn: int) -> str:
+        return peer_id(LOCAL, 5000 + conn)
+
+    def connect(self, conn: int, host: str = LOCAL, port: int | None = None) -> list[Out]:
+        port = 5000 + conn if port is None else port
+        return self.apply(self.room.connect(conn, host, port, self.now))
+
+    def send(self, conn: int, line: str | LineTooLong) -> list[Out]:
+        return self.apply(self.room.receive(conn, line, self.now))
+
+    def disconnect(self, conn: int, reason: LeaveReason = LeaveReason.EOF) -> list[Out]:
+        return self.apply(self.room.disconnect(conn, reason, self.now))
+
+    def idle_check(self, conn: int) -> list[Out]:
+        return self.apply(self.room.idle_check(conn, self.now))
+
+    def apply(self, actions: list[RoomAction]) -> list[Out]:
+        """Carry out ``actions``; return the writes (Close is recorded in ``closed``)."""
+        outs, closed = self.wire.expand(actions)
+        for out in outs:
+            for conn in out.recipients:
+                self.inbox[conn] += out.events
+        self.closed += closed
+        # broadcasts reach exactly the connections in the room
+        assert all(conn in self.room for conn in self.wire.subscribed)
+        assert len(self.wire.subscribed) == len(self.room)
+        return outs
+
+    def take(self, conn: int) -> list[p.Event]:
+        events, self.inbox[conn] = self.inbox[conn], []
+        return events
+
+
+def room_with(n: int, **rules: object) -> Sim:
+    """A room with connections 1..n joined, inboxes emptied."""
+    sim = Sim(**rules)
+    for conn in range(1, n + 1):
+        sim.connect(conn)
+    sim.inbox.clear()
+    return sim
+
+
+def only_to(outs: list[Out], conn: int) -> list[p.Event]:
+    """The events of ``outs``, asserting they all go to ``conn`` alone."""
+    assert outs, "expected a reply"
+    for out in outs:
+        assert out.recipients == {conn}
+    return [e for out in outs for e in out.events]
+
+
+def broadcast_events(outs: list[Out]) -> list[p.Event]:
+    return [e for o in outs for e in o.events if isinstance(e, BROADCAST_TYPES)]
+
+
+# --- one room across nodes ---------------------------------------------------------------------
+
+
+class LedgerSim:
+    """The shared ledger: sequences appends and keeps the room-wide names atomically."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.users: dict[str, tuple[str, str]] = {}  # id -> (name, node)
+        self.available = True
+
+    def append(self, event: p.BroadcastEvent, node: str) -> p.BroadcastEvent | Refusal:
+        if not self.available:
+            return Refusal.UNAVAILABLE
+        names = {p.name_key(name): uid for uid, (name, _) in self.users.items()}
+        match event:
+            case p.Join():
+                holder = names.get(p.name_key(event.name))
+                if holder is not None and holder != event.id:
+                    return Refusal.TAKEN
+                self.users[event.id] = (event.name, node)
+            case p.Rename():
+                if event.id not in self.users:
+                    return Refusal.GONE
+                holder = names.get(p.name_key(event.new))
+                if holder is not None and holder != event.id:
+                    return Refusal.TAKEN
+                self.users[event.id] = (event.new, self.users[event.id][1])
+            case p.Leave():
+                if self.users.pop(event.id, None) is None:
+                    return Refusal.GONE
+            case _:
+                if event.id not in self.users:
+                    return Refusal.GONE
+        self.seq += 1
+        return replace(event, seq=self.seq)
+
+
+def uid(conn: int) -> str:
+    """The id of connection ``conn`` of a :class:`Cluster`."""
+    return peer_id(LOCAL, 40000 + conn)
+
+
+class Cluster:
+    """Nodes, their outboxes and wires, and the ledger; appends are held until :meth:`settle`.
+
+    ``rules`` override the cluster's defaults (no idle timeout, a history of 5).
+    """
+
+    def __init__(self, *nodes: str, **rules: object) -> None:
+        rules = {"idle_timeout": 0, "history": 5, **rules}
+        self.ledger = LedgerSim()
+        self.rooms = {node: ClusterRoom(room_rules(**rules), node=node) for node in nodes}
+        self.outboxes = {node: Outbox() for node in nodes}
+        self.wires = {node: Wire() for node in nodes}
+        self.node_of: dict[int, str] = {}
+        self.pending: list[tuple[str, Append]] = []
+        self.received: dict[int, list[dict]] = {}
+        self.raw: dict[int, bytes] = {}  # every byte each connection got, text lines too
+        self.wired: dict[int, bytes] = {}  # every byte the wires wrote to each connection
+        self.closed: list[int] = []
+        self.now = 1000.0
+        self._next_conn = 0
+
+    def run(self, node: str, actions: list[RoomAction]) -> None:
+        """Carry out ``node``'s actions as the server does, each output also on its wire."""
+        outbox = self.outboxes[node]
+        for action in actions:
+            match action:
+                case Close():
+                    self.closed.append(action.conn)
+                case Append():
+                    self.pending.append((node, action))
+                case SendPrivate():
+                    self.run(
+                        action.node,
+                        self.rooms[action.node].remote_private(action.recipient_id, action.event),
+                    )
+                case _:
+                    out = self.wires[node].carry(action)
+                    if out is not None:
+                        for conn in out.recipients:
+                            self.wired[conn] = self.wired.get(conn, b"") + out.payload
+                    assert outbox.queue(action) is (not isinstance(action, Report))
+
+    def settle(self) -> None:
+        """The ledger takes every pending append in order; every node applies the results."""
+        while self.pending:
+            node, append = self.pending.pop(0)
+            result = self.ledger.append(append.event, node)
+            if isinstance(result, Refusal):
+                self.run(node, self.rooms[node].refused(append.conn, append.event, result))
+                continue
+            for other, room in self.rooms.items():
+                self.run(other, room.sequenced(result, node))
+        self._collect()
+
+    def _collect(self) -> None:
+        for outbox in self.outboxes.values():
+            for conn, data in outbox.take():
+                self.raw[conn] = self.raw.get(conn, b"") + data
+                for line in data.decode().splitlines():
+                    if line.startswith("{"):
+                        self.received.setdefault(conn, []).append(json.loads(line))
+        assert self.raw == self.wired, "the outboxes handed out other bytes than were written"
+
+    def join(self, node: str) -> int:
+        """A JSON-mode user on ``node``; returns its connection id."""
+        self._next_conn += 1
+        conn = self._next_conn
+        self.node_of[conn] = node
+        self.run(node, self.rooms[node].connect(conn, LOCAL, 40000 + conn, self.now))
+        self.settle()
+        self.say(conn, "/format json")
+        return conn
+
+    def say(self, conn: int, line: str) -> None:
+        node = self.node_of[conn]
+        self.run(node, self.rooms[node].receive(conn, line, self.now))
+        self.settle()
+
+    def events(self, conn: int, kind: str) -> list[dict]:
+        return [e for e in self.received.get(conn, []) if e["type"] == kind]

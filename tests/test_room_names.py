@@ -1,0 +1,104 @@
+"""Names: renaming with rename| and /nick, invalid and taken names, names set free."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatroom.protocol import Error, ErrorCode, Notice, Rename
+from tests.room_helpers import T0, broadcast_events, only_to, room_with
+
+
+@pytest.mark.parametrize("line", ["rename|Duke", "/nick Duke", "rename| Duke ", "/NICK   Duke"])
+def test_rename_is_broadcast(line: str) -> None:
+    sim = room_with(2)
+    seq = sim.room.seq
+    outs = sim.send(1, line)
+    assert len(outs) == 1 and outs[0].recipients == {1, 2}
+    assert outs[0].events == (Rename(seq=seq + 1, ts=T0, id=sim.id(1), old=sim.id(1), new="Duke"),)
+    assert outs[0].payload == f"*** {sim.id(1)} is now Duke\n".encode()
+    assert sim.room.name_of(1) == "Duke"
+    (chat,) = sim.send(1, "hi")
+    assert chat.events[0].name == "Duke" and chat.events[0].id == sim.id(1)
+
+
+BAD_NAMES = [
+    "two words",
+    "a" * 33,
+    "Du\x1bke",
+    "\x1b[31mDuke",
+    "Du\x00ke",
+    "Du\x07ke",
+    "Du\x7fke",
+    "Du\x85ke",
+    "Du\x9bke",
+    "a|b",
+    "a:b",
+    "Du\u200bke",
+]
+
+
+@pytest.mark.parametrize("form", ["rename|{}", "/nick {}"])
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_invalid_name_is_refused_and_the_name_stays(form: str, name: str) -> None:
+    sim = room_with(2)
+    seq = sim.room.seq
+    events = only_to(sim.send(1, form.format(name)), 1)
+    assert [type(e) for e in events] == [Error]
+    assert events[0].code is ErrorCode.NAME_INVALID
+    assert sim.room.name_of(1) == sim.id(1)
+    assert sim.room.seq == seq
+
+
+def test_empty_names() -> None:
+    sim = room_with(1)
+    assert only_to(sim.send(1, "rename|"), 1)[0].code is ErrorCode.NAME_INVALID
+    assert only_to(sim.send(1, "/nick"), 1)[0].code is ErrorCode.BAD_USAGE
+    assert only_to(sim.send(1, "/nick   "), 1)[0].code is ErrorCode.BAD_USAGE
+    assert sim.room.name_of(1) == sim.id(1)
+
+
+def test_a_taken_name_is_refused_whatever_its_case() -> None:
+    sim = room_with(3)
+    sim.send(1, "rename|Duke")
+    sim.send(3, "/nick Straße")
+    seq = sim.room.seq
+    for attempt in ["Duke", "duke", "DUKE", "dUkE", "STRASSE", "strasse"]:
+        for line in [f"rename|{attempt}", f"/nick {attempt}"]:
+            events = only_to(sim.send(2, line), 2)
+            assert [(type(e), e.code) for e in events] == [(Error, ErrorCode.NAME_TAKEN)]
+    assert sim.room.name_of(2) == sim.id(2)
+    assert sim.room.seq == seq
+
+
+def test_rename_to_own_name_in_another_case() -> None:
+    sim = room_with(2)
+    sim.send(1, "rename|Duke")
+    (out,) = sim.send(1, "rename|DUKE")
+    assert out.recipients == {1, 2}
+    assert out.events[0] == Rename(seq=sim.room.seq, ts=T0, id=sim.id(1), old="Duke", new="DUKE")
+    assert sim.room.name_of(1) == "DUKE"
+    assert only_to(sim.send(2, "rename|duke"), 2)[0].code is ErrorCode.NAME_TAKEN
+
+
+def test_rename_to_the_same_name_is_only_a_notice() -> None:
+    sim = room_with(2)
+    sim.send(1, "rename|Duke")
+    seq = sim.room.seq
+    events = only_to(sim.send(1, "/nick Duke"), 1)
+    assert [type(e) for e in events] == [Notice]
+    assert sim.room.seq == seq
+
+
+def test_a_name_is_free_again_after_a_rename_or_a_leave() -> None:
+    sim = room_with(3)
+    sim.send(1, "rename|Duke")
+    sim.send(1, "rename|Earl")
+    assert broadcast_events(sim.send(2, "rename|duke"))[0].new == "duke"
+    sim.send(1, "/quit")
+    assert broadcast_events(sim.send(3, "rename|EARL"))[0].new == "EARL"
+
+
+def test_nobody_can_take_an_address_name() -> None:
+    sim = room_with(2)
+    events = only_to(sim.send(2, f"rename|{sim.id(1)}"), 2)
+    assert events[0].code is ErrorCode.NAME_INVALID
