@@ -209,3 +209,33 @@ def test_any_chunking_equals_feeding_whole(chunks: list[bytes], max_line: int) -
 @given(data=st.binary(max_size=300), max_line=st.integers(1, 64))
 def test_any_bytes_decode_without_error(data: bytes, max_line: int) -> None:
     assert decode([data], max_line) == reference(data, max_line)
+
+
+# --- held input: push() and pop() decode exactly what feed() does ----------------------------
+
+_chunks = st.lists(st.binary(max_size=300).map(lambda b: b.replace(b"\x00", b"\n")), max_size=8)
+
+
+@given(chunks=_chunks, max_line=st.sampled_from([1, 3, 10, 2048]), eager=st.booleans())
+def test_push_and_pop_give_the_lines_feed_gives(chunks, max_line, eager) -> None:
+    fed = LineDecoder(max_line)
+    expected = [line for chunk in chunks for line in fed.feed(chunk)] + fed.feed_eof()
+    held = LineDecoder(max_line)
+    got = []
+    for chunk in chunks:
+        held.push(chunk)
+        while eager and (line := held.pop()) is not None:
+            got.append(line)
+    held.close()
+    while (line := held.pop()) is not None:
+        got.append(line)
+    assert got == expected
+
+
+def test_what_waits_is_held_as_bytes_not_lines() -> None:
+    decoder = LineDecoder(2048)
+    decoder.push(b"a\n" * 100_000)
+    assert decoder.pop() == "a"
+    # Only one slice was decoded into line objects; the rest is still raw bytes.
+    assert len(decoder._ready) <= LineDecoder.POP_SLICE // 2
+    assert 2 * 100_000 - LineDecoder.POP_SLICE <= decoder.pending < 2 * 100_000

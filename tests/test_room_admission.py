@@ -62,3 +62,16 @@ def test_per_ip_cap_is_counted_by_address_not_by_port() -> None:
     sim.connect(1, host=REMOTE, port=1000)
     sim.connect(2, host=REMOTE, port=2000)
     assert 1 in sim.room and 2 not in sim.room
+
+
+def test_an_address_reported_twice_still_gets_two_ids() -> None:
+    # A peer reset before it was accepted can be reported with the same (or no) address as
+    # another: the room must never give two connections one id.
+    sim = Sim()
+    sim.connect(1, host=REMOTE, port=7)
+    sim.connect(2, host=REMOTE, port=7)
+    who = sim.room.who(sim.now)
+    assert len({entry.id for entry in who.users}) == 2
+    sim.disconnect(1)
+    sim.disconnect(2)
+    assert len(sim.room) == 0 and sim.room.who(sim.now).users == ()

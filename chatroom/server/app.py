@@ -74,6 +74,10 @@ class ChatServer:
         self._connections: dict[int, ClientConnection] = {}
         self.outbox = Outbox()
         self._to_close: list[int] = []
+        self._after_flush: list[ClientConnection] = []  # input held back until the flush
+        # One read buffer for every connection: the loop reads into it and hands it over
+        # in one callback, so no connection needs one of its own.
+        self._read_buffer = memoryview(bytearray(config.read_chunk))
         self._flush_scheduled = False
         self._last_flush_seconds = 0.0
         # On uvloop (libuv accepts one connection per loop iteration) a newcomer's welcome
@@ -117,7 +121,7 @@ class ChatServer:
         self.host, self.port = sockname[0], sockname[1]
 
     def _new_connection(self) -> ClientConnection:
-        return ClientConnection(self, next(self._ids), self.config, self.loop)
+        return ClientConnection(self, next(self._ids), self.config, self.loop, self._read_buffer)
 
     # --- ConnectionOwner: what connections tell us -----------------------------------------
 
@@ -140,11 +144,20 @@ class ChatServer:
         return self.room.next_idle_check(conn.conn_id)
 
     def ended(self, conn: ClientConnection, reason: LeaveReason, exc: Exception | None) -> None:
-        self._leave(conn.conn_id, reason, str(exc) if exc else None)
-        self._connections.pop(conn.conn_id, None)
-        self.outbox.forget(conn.conn_id)
-        if not self._connections:
-            self._all_closed.set()
+        try:
+            self._leave(conn.conn_id, reason, str(exc) if exc else None)
+        finally:  # whatever happened above, the connection is forgotten
+            self._connections.pop(conn.conn_id, None)
+            self.outbox.forget(conn.conn_id)
+            if not self._connections:
+                self._all_closed.set()
+
+    def owed(self, conn: ClientConnection) -> int:
+        return self.outbox.owed(conn.conn_id)
+
+    def after_flush(self, conn: ClientConnection) -> None:
+        self._after_flush.append(conn)
+        self._request_flush()
 
     def _leave(self, conn_id: int, reason: LeaveReason, detail: str | None = None) -> None:
         """The one way a connection leaves the room (the room ignores a second time)."""
@@ -229,6 +242,11 @@ class ChatServer:
             if conn is not None:
                 conn.close()
         self._last_flush_seconds = time.perf_counter() - started
+        if self._after_flush:
+            # Their next lines go into the next flush, in the next turn of the loop.
+            waiting, self._after_flush = self._after_flush, []
+            for conn in waiting:
+                self.loop.call_soon(conn.resume_input)
 
     def _drop_slow(self, conn: ClientConnection) -> None:
         conn.abort()

@@ -7,11 +7,18 @@ chunk is recognised and skipped rather than read as an empty line.
 The buffer never holds more than ``max_line`` bytes of an unfinished line: past that the
 line is reported as too long once and its rest is discarded up to the next line end, so
 megabytes without a newline cost no more memory than one allowed line.
+
+Two ways to use it: :meth:`LineDecoder.feed` decodes a chunk into all the lines it
+completes; :meth:`LineDecoder.push` keeps received bytes as they are and :meth:`LineDecoder.pop`
+decodes them a line at a time, so input that must wait (flood control, a full send queue)
+is held as raw bytes — ``pending`` of them, which the caller bounds — not as thousands of
+line objects.
 """
 
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass
 
 _LINE_END = re.compile(rb"[\r\n]")
@@ -32,6 +39,55 @@ class LineDecoder:
         self._buffer = bytearray()
         self._discarding = False  # inside a too-long line already reported
         self._skip_lf = False  # the previous chunk ended in "\r"
+        self._raw = bytearray()  # pushed, not decoded yet
+        self._ready: deque[str | LineTooLong] = deque()  # decoded, not popped yet
+        self._closed = False  # push()/pop(): the peer will send nothing more
+
+    # --- held input: push() and pop() -----------------------------------------------------
+
+    # Bytes decoded at a time by pop(): small, so what waits stays raw (bounded by the caller)
+    # rather than becoming many line objects, and large enough for feed()'s fast path.
+    POP_SLICE = 1024
+
+    @property
+    def pending(self) -> int:
+        """Bytes received and not yet popped as lines (a rough bound of what is held)."""
+        return (
+            len(self._raw)
+            + len(self._buffer)
+            + sum(len(line) if isinstance(line, str) else 1 for line in self._ready)
+        )
+
+    def push(self, data: bytes) -> None:
+        """Hold received bytes; :meth:`pop` decodes them."""
+        self._raw += data
+
+    def close(self) -> None:
+        """The peer closed: once the held bytes are popped, an unterminated last line is one."""
+        self._closed = True
+
+    def pop(self) -> str | LineTooLong | None:
+        """The next line (or too-long report) from the held bytes; None until one is complete."""
+        raw, ready = self._raw, self._ready
+        while not ready:
+            if not raw:
+                if not self._closed:
+                    return None
+                self._closed = False
+                ready.extend(self.feed_eof())
+                if not ready:
+                    return None
+                break
+            cut = raw.rfind(b"\n", 0, self.POP_SLICE)
+            if cut < 0:
+                match = _LINE_END.search(raw)
+                cut = match.start() if match is not None else len(raw) - 1
+            chunk = bytes(raw[: cut + 1])
+            del raw[: cut + 1]
+            ready.extend(self.feed(chunk))
+        return ready.popleft()
+
+    # --- decoding a chunk at once -----------------------------------------------------------
 
     @property
     def buffered(self) -> int:

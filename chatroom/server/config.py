@@ -49,6 +49,11 @@ class ServerConfig:
     # let the kernel hold megabytes for a reader that has stopped, out of --max-sendq's sight.
     kernel_send_buffer: int = 64 * 1024
     close_linger: float = 5.0  # after we close, how long the last bytes may take to drain
+    # Input held per connection (the RecvQ): bytes received but not yet handled, waiting for
+    # flood control or for the connection's own output to drain. Past it, reading stops.
+    recvq: int = 8192
+    read_chunk: int = 4096  # bytes taken from a socket per read
+    input_per_flush: int = 4096  # input bytes one connection may have handled per flush
     # On uvloop a newcomer's welcome and join wait at least join_coalesce_min, or as long as
     # the last flush took (at most join_coalesce_max), so that in a connect storm the joins
     # of many newcomers share one flush (see app.py).

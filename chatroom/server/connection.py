@@ -19,7 +19,6 @@ import logging
 import socket
 import struct
 import time
-from collections import deque
 from typing import Protocol
 
 from chatroom.protocol import LeaveReason
@@ -50,9 +49,29 @@ class ConnectionOwner(Protocol):
     def ended(self, conn: ClientConnection, reason: LeaveReason, exc: Exception | None) -> None:
         """The connection is closed, whatever the cause; nothing more will come from it."""
 
+    def owed(self, conn: ClientConnection) -> int:
+        """Bytes queued for this connection alone and not yet handed to its transport."""
 
-class ClientConnection(asyncio.Protocol):
-    # Slots and a line queue made only when lines wait: an idle connection costs less memory.
+    def after_flush(self, conn: ClientConnection) -> None:
+        """Call :meth:`ClientConnection.resume_input` once the queued output is written."""
+
+
+class ClientConnection(asyncio.BufferedProtocol):
+    """Input is bounded at every moment (a RecvQ, as IRC servers have): what waits for flood
+    control or for the connection's own output to drain is held as raw bytes in the decoder,
+    at most ``recvq`` of them plus one read; past that the connection stops reading, and
+    TCP flow control keeps the rest in the sender's buffers. Each read lands in one buffer
+    shared by every connection (the loop runs one callback at a time), so an idle
+    connection holds no read buffer of its own.
+
+    Lines are handed to the room while flood control allows, while the connection's own
+    output is under half of ``max_sendq`` (a client that floods itself with replies or
+    echoes is slowed to the pace it reads them, not dropped: a reader is dropped as slow
+    only past the whole ``max_sendq``), and up to ``input_per_flush`` bytes between two
+    flushes, so no one connection fills a flush with a megabyte of echoes.
+    """
+
+    # Slots, and no per-connection buffers while idle: an idle connection costs little.
     __slots__ = (
         "owner",
         "config",
@@ -60,14 +79,17 @@ class ClientConnection(asyncio.Protocol):
         "conn_id",
         "peer",
         "transport",
+        "_read_buffer",
         "_decoder",
-        "_lines",
+        "_next_line",
         "_bucket",
         "_resume_handle",
         "_idle_handle",
         "_linger_handle",
         "_eof",
         "closing",
+        "_reading_paused",
+        "_held_back",
         "_write_paused",
         "_held",
         "_held_bytes",
@@ -79,6 +101,7 @@ class ClientConnection(asyncio.Protocol):
         conn_id: int,
         config: ServerConfig,
         loop: asyncio.AbstractEventLoop,
+        read_buffer: memoryview,
     ) -> None:
         self.owner = owner
         self.config = config
@@ -86,19 +109,22 @@ class ClientConnection(asyncio.Protocol):
         self.conn_id = conn_id
         self.peer = "?"
         self.transport: asyncio.Transport | None = None
+        self._read_buffer = read_buffer
         self._decoder = LineDecoder(config.max_line)
-        self._lines: deque[str | LineTooLong] | None = None  # received, waiting for a token
+        self._next_line: str | LineTooLong | None = None  # popped, waiting for a token
         self._bucket: TokenBucket | None = None
         self._resume_handle: asyncio.TimerHandle | None = None
         self._idle_handle: asyncio.TimerHandle | None = None
         self._linger_handle: asyncio.TimerHandle | None = None
         self._eof = False  # the peer will send nothing more
         self.closing = False  # no more output is accepted; the transport is being closed
+        self._reading_paused = False
+        self._held_back = False  # lines wait for our output to drain or for the next flush
         self._write_paused = False  # the transport's buffer is over its high-water mark
         self._held: list[bytes] = []  # output held back while paused
         self._held_bytes = 0
 
-    # --- asyncio.Protocol ---------------------------------------------------------------------
+    # --- asyncio.BufferedProtocol -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Not asserted to be an asyncio.Transport: uvloop's transports are another class.
@@ -107,22 +133,34 @@ class ClientConnection(asyncio.Protocol):
         if sock is not None:
             # Keep the kernel's share of a stalled reader's backlog small, so --max-sendq
             # (counted in our buffers) is what decides when a reader is too slow.
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, ValueError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.kernel_send_buffer)
-        peer = transport.get_extra_info("peername") or ("?", 0)
+        peer = transport.get_extra_info("peername")
+        if not peer:
+            # Reset before we accepted it (an RST storm, a port scan): nobody is there, and
+            # without an address it cannot be told apart from the next one.
+            log.debug("connection %d reset before it was accepted", self.conn_id)
+            transport.abort()
+            return
         host, port = peer[0], peer[1]
         if self.config.rate > 0:
             self._bucket = TokenBucket(self.config.rate, self.config.burst, time.monotonic())
         self.peer = peer_id(host, port)
+        # Paused (and told when it drains) at half the send queue: a client's own replies
+        # wait there, leaving the other half for what everyone else says.
+        transport.set_write_buffer_limits(high=max(1, self.config.max_sendq // 2))
         self._arm_idle_timer(self.owner.attach(self, host, port))
 
-    def data_received(self, data: bytes) -> None:
-        self._queue_lines(self._decoder.feed(data))
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._decoder.push(self._read_buffer[:nbytes])
         self._handle_lines()
 
     def eof_received(self) -> bool:
         self._eof = True
-        self._queue_lines(self._decoder.feed_eof())
+        self._decoder.close()
         self._handle_lines()
         return True  # keep our side open: what we owe the peer is still to be written
 
@@ -136,47 +174,76 @@ class ClientConnection(asyncio.Protocol):
             self._held.clear()
             self._held_bytes = 0
             self.transport.write(data)
+        if self._held_back:
+            self.resume_input()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
         self.closing = True
+        self._read_buffer = memoryview(b"")  # the shared buffer is not ours to keep
         self.owner.ended(self, LeaveReason.ERROR if exc else LeaveReason.EOF, exc)
 
     # --- input ---
 
-    def _queue_lines(self, lines: list[str | LineTooLong]) -> None:
-        if self._lines is None:
-            self._lines = deque(lines)
-        else:
-            self._lines.extend(lines)
+    def resume_input(self) -> None:
+        """Output has drained or been flushed: hand on the lines that waited for it."""
+        if self._held_back:
+            self._held_back = False
+            self._handle_lines()
 
     def _handle_lines(self) -> None:
-        """Hand queued lines to the room as fast as flood control allows."""
-        if self._resume_handle is not None:
-            return  # paused; the timer will call us
-        while self._lines and not self.closing:
+        """Hand held lines to the room as far as flood control and our output allow."""
+        if self._resume_handle is not None or self._held_back:
+            return  # a timer, the next flush or the transport draining will call us
+        decoder, config, owner = self._decoder, self.config, self.owner
+        budget = config.input_per_flush
+        exhausted = False
+        while not self.closing:
+            if self._write_paused:  # resume_writing() calls resume_input()
+                self._held_back = True
+                break
+            if budget <= 0 or self._behind() > config.max_sendq // 2:
+                self._held_back = True
+                owner.after_flush(self)
+                break
+            line = self._next_line if self._next_line is not None else decoder.pop()
+            if line is None:
+                exhausted = True
+                break
             if self._bucket is not None:
                 wait = self._bucket.delay(time.monotonic())
                 if wait > 0:
-                    self._pause_for(wait)
-                    return
-            self.owner.line_from(self, self._lines.popleft())
-        if not self._lines:
-            self._lines = None
-            if self._eof and not self.closing:
-                self.owner.input_finished(self)
+                    self._next_line = line
+                    self._resume_handle = self.loop.call_later(wait, self._resume)
+                    break
+            self._next_line = None
+            budget -= len(line) + 1 if isinstance(line, str) else config.max_line
+            owner.line_from(self, line)
+        if exhausted and self._eof and not self.closing:
+            owner.input_finished(self)
+        self._read_while_room()
 
-    def _pause_for(self, seconds: float) -> None:
-        assert self.transport is not None
-        if not self._eof:
+    def _read_while_room(self) -> None:
+        """Read from the socket only while the held input is under ``recvq``."""
+        if self.transport is None or self._eof or self.closing:
+            return
+        full = self._decoder.pending >= max(self.config.recvq, self.config.max_line + 2)
+        if full and not self._reading_paused:
+            self._reading_paused = True
             self.transport.pause_reading()
-        self._resume_handle = self.loop.call_later(seconds, self._resume)
+        elif not full and self._reading_paused:
+            self._reading_paused = False
+            self.transport.resume_reading()
 
     def _resume(self) -> None:
         self._resume_handle = None
-        if self.transport is not None and not self._eof and not self.closing:
-            self.transport.resume_reading()
         self._handle_lines()
+
+    def _behind(self) -> int:
+        """Our output not yet taken by the kernel: queued, held, and in the transport."""
+        transport = self.transport
+        buffered = transport.get_write_buffer_size() if transport is not None else 0
+        return buffered + self._held_bytes + self.owner.owed(self)
 
     # --- timers ---
 
@@ -187,7 +254,23 @@ class ClientConnection(asyncio.Protocol):
             self._idle_handle = self.loop.call_later(delay, self._idle_timer_fired)
 
     def _idle_timer_fired(self) -> None:
+        """Before the room judges this connection idle, take in what it already sent.
+
+        After a stall (the process paused, a long GC, a loaded host) every timer is due at
+        once, and an event loop may run due timers before it reads the sockets (uvloop
+        does): the check waits one more turn of the loop, so the lines waiting in the
+        socket are read and handled first. Lines held back by flood control are activity
+        too: the check waits until they are handled."""
+        # Not call_later(0): libuv runs a zero-delay timer added by a timer in the same pass.
+        self._idle_handle = self.loop.call_later(0.001, self._idle_check_now)
+
+    def _idle_check_now(self) -> None:
         self._idle_handle = None
+        if self._next_line is not None or self._held_back:
+            # Lines wait for a token or for our output to drain: not idle. Check again
+            # after the room has seen them (each handled line moves the deadline).
+            self._idle_handle = self.loop.call_later(1.0, self._idle_timer_fired)
+            return
         self._arm_idle_timer(self.owner.idle_check(self))
 
     def _cancel_timers(self) -> None:
@@ -244,6 +327,7 @@ class ClientConnection(asyncio.Protocol):
             if sock is not None:
                 # Reset rather than FIN: the kernel frees the unsent backlog at once instead
                 # of holding it in FIN-WAIT for a peer that is not reading.
-                with contextlib.suppress(OSError):
+                # (A socket already closed under us has fd -1: ValueError.)
+                with contextlib.suppress(OSError, ValueError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.transport.abort()

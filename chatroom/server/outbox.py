@@ -25,6 +25,7 @@ class Outbox:
         # format's shared list is already copied into ``_own[conn]`` (or was before they
         # subscribed), so only the rest is still theirs to receive.
         self._own: dict[ConnId, list[bytes]] = {}
+        self._own_bytes: dict[ConnId, int] = {}  # what was sent to a connection alone
         self._cut: dict[ConnId, int] = {}
 
     def __bool__(self) -> bool:
@@ -74,6 +75,12 @@ class Outbox:
         if fmt is not None:
             self._settle(conn, fmt)
         self._own.setdefault(conn, []).append(payload)
+        self._own_bytes[conn] = self._own_bytes.get(conn, 0) + len(payload)
+
+    def owed(self, conn: ConnId) -> int:
+        """Bytes queued for ``conn`` alone (replies, errors, private messages) until the next
+        :meth:`take`; broadcasts, shared with everyone, are not counted."""
+        return self._own_bytes.get(conn, 0)
 
     def take(self) -> list[tuple[ConnId, bytes]]:
         """Everything owed, one bytes object per connection, in the order produced."""
@@ -99,12 +106,14 @@ class Outbox:
         for shared in self._shared.values():
             shared.clear()
         own.clear()  # only connections in ``own`` can have had a cut above zero
+        self._own_bytes.clear()
         return out
 
     def forget(self, conn: ConnId) -> None:
         """``conn`` is closed: drop it and anything still queued for it."""
         self.unsubscribe(conn)
         self._own.pop(conn, None)
+        self._own_bytes.pop(conn, None)
 
     def _settle(self, conn: ConnId, fmt: OutputFormat) -> None:
         """Copy the shared broadcasts ``conn`` is owed so far into its own queue."""

@@ -108,6 +108,8 @@ class Room:
                 Close(conn),
             ]
         user_id = peer_id(host, port)
+        if self.state.local(user_id) is not None or self.state.user(user_id) is not None:
+            user_id = f"{user_id}~{conn}"  # an address reported twice: ids stay unique
         member = Member(conn=conn, id=user_id, host=host, name=user_id, last_active=now)
         self.state.add_member(member)
         join = p.Join(seq=self._new_seq(), ts=now, id=member.id, name=member.name)
