@@ -19,8 +19,8 @@ must be atomic — checking a name claim and appending the event, reaping a dead
 
 Every Redis failure (connection refused or lost, timeout, a Redis error reply) is raised as
 :class:`LedgerUnavailable`; no redis-py exception leaves this module. Commands are never
-retried here: an :meth:`RedisLedger.append` that raised may or may not have been applied,
-and whoever calls it decides what to tell the user.
+retried here: an :meth:`RedisLedger.append_many` that raised may or may not have been
+applied, and whoever calls it decides what to tell the user.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from chatroom.protocol import name_key
+from chatroom.protocol import compact_json, name_key
 from chatroom.server.config import ROOM_NAME
 
 NODE_RE = re.compile(r"[^\s{}\x00-\x1f\x7f]{1,128}")  # in key names: no braces (hash tags)
@@ -68,7 +68,7 @@ class UserRecord:
         return cls(id=id, name=name, key=name_key(name), node=node)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+        return compact_json(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> UserRecord:
@@ -202,14 +202,21 @@ return {redis.call('HGETALL', KEYS[3]), last_id, tonumber(redis.call('GET', KEYS
 """
 
 
+def parse_stream_id(stream_id: str) -> tuple[int, int]:
+    """``(ms, seq)`` of a stream id ``"MS-SEQ"`` (``"MS"`` alone: seq 0); the tuples order
+    as Redis orders the ids."""
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 def id_after(stream_id: str) -> str:
     """The smallest stream id greater than ``stream_id``.
 
     ``history(id_after(snapshot.last_id), n)`` is the newest ``n`` chat entries up to and
     including the snapshot's last one (``history`` itself is strictly before its id).
     """
-    ms, _, seq = stream_id.partition("-")
-    return f"{int(ms)}-{int(seq or 0) + 1}"
+    ms, seq = parse_stream_id(stream_id)
+    return f"{ms}-{seq + 1}"
 
 
 def _redact(url: str) -> str:
@@ -227,10 +234,6 @@ def _redact(url: str) -> str:
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text
-
-
-def _compact(data: dict[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def _entry(stream_id: str, fields: dict[str, str]) -> Entry:
@@ -379,31 +382,21 @@ class RedisLedger:
         found.reverse()
         return found
 
-    async def append(
-        self, body: dict[str, Any], *, user: UserRecord | None = None, old_key: str | None = None
-    ) -> int | str:
-        """Append one broadcast event, after the checks its type calls for, atomically.
-
-        Returns the event's new ``seq``, or a refusal: ``"taken"`` (join, rename: the name
-        key is claimed by another id) or ``"gone"`` (rename, leave, message, action: the user
-        is not in the room — left already, or reaped). ``user`` is the user's record (for a
-        rename, with the new name); ``old_key`` is the old name's key for a rename. A
-        ``"seq"`` in ``body`` is ignored: the seq is assigned here.
-
-        If this raises :class:`LedgerUnavailable`, the event may or may not have been
-        appended.
-        """
-        args = self._append_args(body, user, old_key)
-        with self._guard(f"append {body['type']}"):
-            result = await self._append(keys=self._shared_keys, args=args)
-        return result if isinstance(result, str) else int(result)
-
     async def append_many(
         self, items: Sequence[tuple[dict[str, Any], UserRecord, str | None]]
     ) -> list[int | str]:
-        """Several appends — ``(body, user, old_key)`` as for :meth:`append` — in one round
+        """Append broadcast events, each after the checks its type calls for, in one round
         trip. Redis runs them in order, each atomic on its own; the results come in order.
-        If this raises :class:`LedgerUnavailable`, any of them may or may not be appended."""
+
+        Each item is ``(body, user, old_key)``: ``body`` the event's wire dict (a ``"seq"``
+        in it is ignored: the seq is assigned here), ``user`` the user's record (for a
+        rename, with the new name), ``old_key`` the old name's key for a rename, else None.
+        Each result is the event's new ``seq``, or a refusal: ``"taken"`` (join, rename: the
+        name key is claimed by another id) or ``"gone"`` (rename, leave, message, action: the
+        user is not in the room — left already, or reaped).
+
+        If this raises :class:`LedgerUnavailable`, any of them may or may not be appended.
+        """
         if not items:
             return []
         pipe = self._redis.pipeline(transaction=False)
@@ -424,7 +417,7 @@ class RedisLedger:
             raise ValueError(f"a {kind} needs the user's record")
         if kind == "rename" and old_key is None:
             raise ValueError("a rename needs old_key")
-        payload = _compact({k: v for k, v in body.items() if k != "seq"})
+        payload = compact_json({k: v for k, v in body.items() if k != "seq"})
         return [
             self.stream_maxlen,
             kind,
@@ -458,7 +451,7 @@ class RedisLedger:
         """Send ``payload`` to ``node``'s private channel (at most once). False if nobody
         was subscribed to hear it: that node is gone or has lost Redis."""
         with self._guard("publish"):
-            heard = await self._redis.publish(self._private_prefix + node, _compact(payload))
+            heard = await self._redis.publish(self._private_prefix + node, compact_json(payload))
         return bool(heard)
 
     async def private_messages(self) -> AsyncIterator[dict[str, Any]]:
