@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis.asyncio as aioredis
 
+from chatroom import protocol as p
 from chatroom.server.redis_ledger import (
     Entry,
     LedgerUnavailable,
@@ -22,6 +24,7 @@ from chatroom.server.redis_ledger import (
     id_after,
     parse_stream_id,
 )
+from chatroom.server.refusal import Refusal
 from tests.redis_fixture import RedisServer
 
 ROOM = "lobby"
@@ -70,7 +73,7 @@ async def append(
     body: dict[str, object],
     user: UserRecord | None = None,
     old_key: str | None = None,
-) -> int | str:
+) -> int | Refusal:
     """One append, through append_many (the ledger appends in batches only)."""
     (result,) = await ledger.append_many([(body, user, old_key)])  # type: ignore[list-item]
     return result
@@ -152,7 +155,7 @@ async def test_join_rename_leave_keep_users_and_names(make_ledger, raw):
 
     # Names are claimed casefolded across nodes.
     other = UserRecord.of("3.3.3.3:3", "ANN", "b")
-    assert await append(b, body("join", other), user=other) == "taken"
+    assert await append(b, body("join", other), user=other) is Refusal.TAKEN
 
     duke = UserRecord.of(ann.id, "Duke", "a")
     assert isinstance(
@@ -168,7 +171,7 @@ async def test_join_rename_leave_keep_users_and_names(make_ledger, raw):
     # Renaming to someone else's name is refused, and nothing is appended.
     before = (await a.snapshot()).seq
     as_bob = UserRecord.of(ann.id, "BOB", "a")
-    assert await append(a, body("rename", as_bob), user=as_bob, old_key=loud.key) == "taken"
+    assert await append(a, body("rename", as_bob), user=as_bob, old_key=loud.key) is Refusal.TAKEN
     assert (await a.snapshot()).seq == before
 
     assert isinstance(await append(a, body("leave", loud, reason="quit"), user=loud), int)
@@ -192,7 +195,7 @@ async def test_rename_race_across_nodes_has_one_winner(make_ledger):
             append(b, body("rename", new_b), user=new_b, old_key=bob.key),
         )
         assert sum(isinstance(r, int) for r in results) == 1
-        assert results.count("taken") == 1
+        assert results.count(Refusal.TAKEN) == 1
         users = (await a.snapshot()).users
         assert [u.key for u in users.values()].count(name.lower()) == 1
         ann, bob = users[ann.id], users[bob.id]  # the loser keeps its old name
@@ -203,11 +206,11 @@ async def test_leave_twice_and_messages_after_leave_are_gone(make_ledger):
     ann = await join(a, "1.1.1.1:1", "ann")
     leave = body("leave", ann, reason="eof")
     first, second = await asyncio.gather(append(a, leave, user=ann), append(a, leave, user=ann))
-    assert sorted([first, second], key=str) == [2, "gone"]
-    assert await append(a, body("message", ann, text="ghost"), user=ann) == "gone"
-    assert await append(a, body("action", ann, text="ghost"), user=ann) == "gone"
+    assert sorted([first, second], key=str) == [2, Refusal.GONE]
+    assert await append(a, body("message", ann, text="ghost"), user=ann) is Refusal.GONE
+    assert await append(a, body("action", ann, text="ghost"), user=ann) is Refusal.GONE
     renamed = UserRecord.of(ann.id, "x", "a")
-    assert await append(a, body("rename", renamed), user=renamed, old_key=ann.key) == "gone"
+    assert await append(a, body("rename", renamed), user=renamed, old_key=ann.key) is Refusal.GONE
     assert (await a.snapshot()).seq == 2
 
 
@@ -304,7 +307,9 @@ async def test_dead_node_is_reaped_once_with_error_leaves(make_ledger, raw):
     assert (await c.snapshot()).users == {b_user.id: b_user}
     assert await raw.smembers("chatroom:{lobby}:nodes") == {"b", "c"}
     # A reaped user's events are refused.
-    assert await append(a, body("message", a_users[0], text="late"), user=a_users[0]) == "gone"
+    assert (
+        await append(a, body("message", a_users[0], text="late"), user=a_users[0]) is Refusal.GONE
+    )
     # A node that was only slow beats again and is watched again.
     await a.heartbeat()
     assert await raw.smembers("chatroom:{lobby}:nodes") == {"a", "b", "c"}
@@ -329,6 +334,41 @@ async def test_forget_node_appends_shutdown_leaves(make_ledger, raw):
     assert await raw.smembers("chatroom:{lobby}:nodes") == {"b"}
     assert not await raw.exists("chatroom:{lobby}:node:a")
     assert await b.reap_dead_nodes(time.time()) == 0
+
+
+# Names the ledger takes as they come (the room checks names, not the ledger): JSON made in
+# Lua must escape each exactly as Python's encoder does.
+AWKWARD_NAMES = [
+    "ann",
+    'q"u\\o/te',
+    "ünï😀",
+    "\x00\x1f\x7f\b\f\n\r\t",
+    "\\u007f",
+    "a\\/b",
+    "\u2028",
+]
+
+
+@pytest.mark.parametrize("how", ["forget", "reap"])
+async def test_leaves_made_in_lua_are_byte_for_byte_what_python_encodes(make_ledger, raw, how):
+    a = await node(make_ledger, "a", heartbeat_ttl=0.2)
+    b = await node(make_ledger, "b")
+    users = [await join(a, f"1.1.1.1:{i}", name) for i, name in enumerate(AWKWARD_NAMES)]
+    ts = 1700000000.1234567  # more digits than cjson writes
+    if how == "forget":
+        await a.forget_node(now_ts=ts)
+        reason = p.LeaveReason.SHUTDOWN
+    else:
+        await asyncio.sleep(0.4)  # a's heartbeat expires
+        assert await b.reap_dead_nodes(ts) == len(users)
+        reason = p.LeaveReason.ERROR
+    rows = (await raw.xrange("chatroom:{lobby}:events"))[len(users) :]
+    assert len(rows) == len(users)
+    for (_, fields), user in zip(rows, sorted(users, key=lambda u: u.id), strict=True):
+        leave = p.Leave(seq=int(fields["seq"]), ts=ts, id=user.id, name=user.name, reason=reason)
+        # The stream keeps the line without its seq (the reader adds it back).
+        assert fields["body"] == p.encode_json(leave).replace(f'"seq":{leave.seq},', "", 1)
+        assert p.from_wire_dict({**json.loads(fields["body"]), "seq": leave.seq}) == leave
 
 
 def test_parse_stream_id_orders_ids_as_redis_does():
@@ -438,7 +478,7 @@ async def test_redis_killed_then_restarted(make_ledger, redis_server: RedisServe
     assert await probe.script_exists(a._snapshot.sha) == [True]
     await probe.aclose()
     await a.register_node()
-    assert await append(a, body("message", ann, text="after"), user=ann) == "gone"
+    assert await append(a, body("message", ann, text="after"), user=ann) is Refusal.GONE
     again = await join(a, ann.id, "ann")
     assert again == ann
     assert await append(a, body("message", ann, text="after"), user=ann) == 2  # seq restarted
@@ -490,7 +530,8 @@ async def test_append_many_is_one_round_trip_in_order_each_checked(redis_url):
             ({"type": "message", "ts": 4.0, "id": bob.id, "name": "bob", "text": "y"}, bob, None),
         ]
     )  # fmt: skip
-    assert results == [1, 2, 3, "taken", 4]
+    assert results == [1, 2, 3, Refusal.TAKEN, 4]
+    assert type(results[3]) is Refusal
     entries = await ledger.read("0-0", block_ms=0)
     assert [(e.seq, e.body["type"]) for e in entries] == [
         (1, "join"), (2, "join"), (3, "message"), (4, "message"),
