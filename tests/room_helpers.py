@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from chatroom import protocol as p
 from chatroom.protocol import (
@@ -246,7 +246,7 @@ class LedgerSim:
                 if event.id not in self.users:
                     return Refusal.GONE
         self.seq += 1
-        return replace(event, seq=self.seq)
+        return p.replace(event, seq=self.seq)
 
 
 def uid(conn: int) -> str:

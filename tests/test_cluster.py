@@ -230,10 +230,12 @@ async def test_a_node_back_from_an_outage_applies_what_it_missed(redis_url):
     await other.connect()
     await link._sync()  # in sync, then cut off: its reader is not running
     bob = UserRecord.of("10.0.0.2:1", "bob", "b")
-    await other.append({"type": "join", "ts": 1.0, "id": bob.id, "name": bob.name}, user=bob)
+    await other.append_many(
+        [({"type": "join", "ts": 1.0, "id": bob.id, "name": bob.name}, bob, None)]
+    )
     for n in range(3):
         body = {"type": "message", "ts": 2.0, "id": bob.id, "name": "bob", "text": f"m{n}"}
-        await other.append(body, user=bob)
+        await other.append_many([(body, bob, None)])
     await link._sync()  # back: what it missed is applied in order before the snapshot
     assert room.applied == [1, 2, 3, 4]  # the join and three messages, none skipped
     assert room.seq == 4 and [u.name for u in room.who(3.0).users] == ["bob"]

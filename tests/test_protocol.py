@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from hypothesis import given, settings
@@ -475,7 +476,107 @@ def test_leave_with_a_reason_this_version_does_not_know_still_decodes() -> None:
 
 @given(events)
 def test_encode_json_is_the_compact_encoding_of_the_wire_dict(event: object) -> None:
-    # encode_json has a hand-written fast path for chat and joins; it must not differ.
+    # encode_json is msgspec's encoder (the standard library's for floats it writes
+    # differently); it must write what the standard library writes, for every type.
     assert encode_json(event) == json.dumps(
         p.to_wire_dict(event), separators=(",", ":"), ensure_ascii=False
     )
+
+
+# --- floats: written as Python's repr writes them, whatever the value ---------------------
+
+FLOATS = [0.0, -0.0, 1e-05, 9.9e-05, 0.0001, 1e16, 1e22, 1.5e300, 5e-324, -1.5, 60, 2**70]
+
+
+@pytest.mark.parametrize("value", [*FLOATS, math.nan, math.inf, -math.inf])
+def test_floats_are_written_as_the_standard_library_writes_them(value: float) -> None:
+    for event in (
+        Join(seq=1, ts=value, id="a", name="n"),
+        Welcome(id="a", name="n", idle_timeout=value, users=1),
+    ):
+        line = encode_json(event)
+        assert line == json.dumps(p.to_wire_dict(event), separators=(",", ":"), ensure_ascii=False)
+        if math.isfinite(value):
+            assert f":{value!r}," in line
+
+
+@settings(max_examples=300, deadline=None)
+@given(ts=st.floats(), seq=st.integers())
+def test_any_number_is_written_as_the_standard_library_writes_it(ts: float, seq: int) -> None:
+    event = Leave(seq=seq, ts=ts, id="a", name="n", reason=LeaveReason.EOF)
+    assert encode_json(event) == json.dumps(
+        p.to_wire_dict(event), separators=(",", ":"), ensure_ascii=False
+    )
+
+
+# --- what decoding has always forgiven ----------------------------------------------------
+
+
+def test_bad_optional_fields_count_as_unset() -> None:
+    line = '{"type":"leave","seq":1,"ts":1,"id":"a","name":"n","reason":"eof","text":5}'
+    assert decode_json(line) == Leave(1, 1.0, "a", "n", LeaveReason.EOF)
+    line = '{"type":"action","seq":1,"ts":1,"id":"a","name":"n","text":"t","history":1}'
+    assert decode_json(line) == Action(1, 1.0, "a", "n", "t")
+
+
+def test_who_entries_that_are_not_objects_are_skipped() -> None:
+    line = '{"type":"who","users":[1,{"id":"a","name":"n","idle":3},null,"x",[]]}'
+    assert decode_json(line) == Who(users=(WhoEntry(id="a", name="n", idle=3),))
+
+
+def test_an_unknown_code_is_still_checked_for_the_rest() -> None:
+    with pytest.raises(ProtocolError):
+        decode_json('{"type":"notice","code":"brand_new"}')
+    with pytest.raises(ProtocolError):
+        decode_json('{"type":"error","code":"brand_new","message":7}')
+
+
+def test_what_pythons_json_reads_still_decodes() -> None:
+    # NaN and Infinity are not JSON, but the standard library reads them, and always did.
+    event = decode_json('{"type":"join","seq":1,"ts":NaN,"id":"a","name":"n","x":Infinity}')
+    assert isinstance(event, Join) and math.isnan(event.ts)
+
+
+def test_from_wire_dict_takes_a_decoded_object() -> None:
+    data = {"text": "t", "to": "b", "from": "a", "ts": 2, "type": "private", "to_id": "b:1"}
+    assert p.from_wire_dict(data) == Private(ts=2.0, sender="a", recipient="b", text="t")
+    assert p.from_wire_dict({"type": "typing"}) == UnknownEvent("typing", {"type": "typing"})
+    with pytest.raises(ProtocolError):
+        p.from_wire_dict(["type", "join"])
+
+
+# --- the event classes: what the rest of the code relies on -------------------------------
+
+
+@pytest.mark.parametrize(("event", "line"), CASES)
+def test_events_are_frozen_values_with_their_type(event: p.Event, line: str) -> None:
+    again = decode_json(line)
+    assert again is not event and hash(again) == hash(event)
+    assert event.type == type(event).type == json.loads(line)["type"]
+    first = type(event).__struct_fields__[0]
+    with pytest.raises(AttributeError):
+        setattr(event, first, getattr(event, first))
+
+
+def test_replace_copies_with_changes() -> None:
+    message = Message(seq=3, ts=TS, id="a:1", name="Duke", text="old")
+    assert p.replace(message, history=True) == Message(3, TS, "a:1", "Duke", "old", True)
+    assert message.history is False
+    assert p.replace(message, seq=9).seq == 9
+
+
+def test_events_match_class_patterns() -> None:
+    match decode_json(CASES[1][1]):
+        case Message(name=name, text=text, history=False):
+            assert (name, text) == ("Duke", "hello, world: ok")
+        case _:
+            pytest.fail("no match")
+    match Private(TS, "Duke", "Zoë", "psst"):
+        case Private(ts, sender, recipient):
+            assert (ts, sender, recipient) == (TS, "Duke", "Zoë")
+
+
+def test_a_known_leave_reason_is_the_enum_member() -> None:
+    assert Leave(1, TS, "a", "n", "quit").reason is LeaveReason.QUIT
+    line = '{"type":"leave","seq":1,"ts":1,"id":"a","name":"n","reason":"slow"}'
+    assert decode_json(line).reason is LeaveReason.SLOW

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis.asyncio as aioredis
 
+from chatroom import protocol as p
 from chatroom.server.redis_ledger import (
     Entry,
     LedgerUnavailable,
     RedisLedger,
     UserRecord,
     id_after,
+    parse_stream_id,
 )
+from chatroom.server.refusal import Refusal
 from tests.redis_fixture import RedisServer
 
 ROOM = "lobby"
@@ -64,9 +68,20 @@ def body(kind: str, user: UserRecord, **fields: object) -> dict[str, object]:
     return {"type": kind, "ts": time.time(), "id": user.id, "name": user.name, **fields}
 
 
+async def append(
+    ledger: RedisLedger,
+    body: dict[str, object],
+    user: UserRecord | None = None,
+    old_key: str | None = None,
+) -> int | Refusal:
+    """One append, through append_many (the ledger appends in batches only)."""
+    (result,) = await ledger.append_many([(body, user, old_key)])  # type: ignore[list-item]
+    return result
+
+
 async def join(ledger: RedisLedger, id: str, name: str | None = None) -> UserRecord:
     user = UserRecord.of(id, name or id, ledger.node)
-    assert isinstance(await ledger.append(body("join", user), user=user), int)
+    assert isinstance(await append(ledger, body("join", user), user=user), int)
     return user
 
 
@@ -83,8 +98,8 @@ async def test_append_and_read_give_one_order_with_seq_rising_by_one(make_ledger
     ann = await join(a, "10.0.0.1:1", "ann")
     bob = await join(b, "10.0.0.2:2", "bob")
     seqs = await asyncio.gather(
-        *(a.append(body("message", ann, text=f"a{i}"), user=ann) for i in range(20)),
-        *(b.append(body("action", bob, text=f"b{i}"), user=bob) for i in range(20)),
+        *(append(a, body("message", ann, text=f"a{i}"), user=ann) for i in range(20)),
+        *(append(b, body("action", bob, text=f"b{i}"), user=bob) for i in range(20)),
     )
     assert sorted(seqs) == list(range(3, 43))
 
@@ -110,7 +125,7 @@ async def test_read_blocks_until_an_append_and_times_out_empty(make_ledger):
     last = (await b.snapshot()).last_id
     waiting = asyncio.create_task(b.read(last, block_ms=5000))
     await asyncio.sleep(0.05)
-    seq = await a.append(body("message", ann, text="hi"), user=ann)
+    seq = await append(a, body("message", ann, text="hi"), user=ann)
     (entry,) = await asyncio.wait_for(waiting, 2)
     assert (entry.seq, entry.body["text"], entry.node) == (seq, "hi", "a")
 
@@ -120,7 +135,7 @@ async def test_snapshot_is_users_last_id_and_seq(make_ledger):
     empty = await a.snapshot()
     assert (empty.users, empty.last_id, empty.seq) == ({}, "0-0", 0)
     ann = await join(a, "1.1.1.1:1", "ann")
-    await a.append(body("message", ann, text="x"), user=ann)
+    await append(a, body("message", ann, text="x"), user=ann)
     snap = await a.snapshot()
     entries = await read_all(a)
     assert snap.users == {ann.id: ann}
@@ -140,25 +155,26 @@ async def test_join_rename_leave_keep_users_and_names(make_ledger, raw):
 
     # Names are claimed casefolded across nodes.
     other = UserRecord.of("3.3.3.3:3", "ANN", "b")
-    assert await b.append(body("join", other), user=other) == "taken"
+    assert await append(b, body("join", other), user=other) is Refusal.TAKEN
 
     duke = UserRecord.of(ann.id, "Duke", "a")
     assert isinstance(
-        await a.append(body("rename", duke, old="Ann", new="Duke"), user=duke, old_key=ann.key), int
+        await append(a, body("rename", duke, old="Ann", new="Duke"), user=duke, old_key=ann.key),
+        int,
     )
     assert (await b.snapshot()).users[ann.id] == duke
     assert await raw.hgetall("chatroom:{lobby}:names") == {"duke": ann.id, "bob": bob.id}
     # Changing only the case of one's own name keeps the claim.
     loud = UserRecord.of(ann.id, "DUKE", "a")
-    assert isinstance(await a.append(body("rename", loud), user=loud, old_key=duke.key), int)
+    assert isinstance(await append(a, body("rename", loud), user=loud, old_key=duke.key), int)
     assert await raw.hget("chatroom:{lobby}:names", "duke") == ann.id
     # Renaming to someone else's name is refused, and nothing is appended.
     before = (await a.snapshot()).seq
     as_bob = UserRecord.of(ann.id, "BOB", "a")
-    assert await a.append(body("rename", as_bob), user=as_bob, old_key=loud.key) == "taken"
+    assert await append(a, body("rename", as_bob), user=as_bob, old_key=loud.key) is Refusal.TAKEN
     assert (await a.snapshot()).seq == before
 
-    assert isinstance(await a.append(body("leave", loud, reason="quit"), user=loud), int)
+    assert isinstance(await append(a, body("leave", loud, reason="quit"), user=loud), int)
     assert (await a.snapshot()).users == {bob.id: bob}
     assert await raw.hgetall("chatroom:{lobby}:names") == {"bob": bob.id}
     # The freed name can be taken again.
@@ -175,11 +191,11 @@ async def test_rename_race_across_nodes_has_one_winner(make_ledger):
         new_a = UserRecord.of(ann.id, name, "a")
         new_b = UserRecord.of(bob.id, name.lower(), "b")
         results = await asyncio.gather(
-            a.append(body("rename", new_a), user=new_a, old_key=ann.key),
-            b.append(body("rename", new_b), user=new_b, old_key=bob.key),
+            append(a, body("rename", new_a), user=new_a, old_key=ann.key),
+            append(b, body("rename", new_b), user=new_b, old_key=bob.key),
         )
         assert sum(isinstance(r, int) for r in results) == 1
-        assert results.count("taken") == 1
+        assert results.count(Refusal.TAKEN) == 1
         users = (await a.snapshot()).users
         assert [u.key for u in users.values()].count(name.lower()) == 1
         ann, bob = users[ann.id], users[bob.id]  # the loser keeps its old name
@@ -189,12 +205,12 @@ async def test_leave_twice_and_messages_after_leave_are_gone(make_ledger):
     a = await node(make_ledger, "a")
     ann = await join(a, "1.1.1.1:1", "ann")
     leave = body("leave", ann, reason="eof")
-    first, second = await asyncio.gather(a.append(leave, user=ann), a.append(leave, user=ann))
-    assert sorted([first, second], key=str) == [2, "gone"]
-    assert await a.append(body("message", ann, text="ghost"), user=ann) == "gone"
-    assert await a.append(body("action", ann, text="ghost"), user=ann) == "gone"
+    first, second = await asyncio.gather(append(a, leave, user=ann), append(a, leave, user=ann))
+    assert sorted([first, second], key=str) == [2, Refusal.GONE]
+    assert await append(a, body("message", ann, text="ghost"), user=ann) is Refusal.GONE
+    assert await append(a, body("action", ann, text="ghost"), user=ann) is Refusal.GONE
     renamed = UserRecord.of(ann.id, "x", "a")
-    assert await a.append(body("rename", renamed), user=renamed, old_key=ann.key) == "gone"
+    assert await append(a, body("rename", renamed), user=renamed, old_key=ann.key) is Refusal.GONE
     assert (await a.snapshot()).seq == 2
 
 
@@ -202,11 +218,11 @@ async def test_bad_appends_are_refused_before_redis(make_ledger):
     a = make_ledger("a")
     ann = UserRecord.of("1.1.1.1:1", "ann", "a")
     with pytest.raises(ValueError):
-        await a.append({"type": "who"}, user=ann)
+        await append(a, {"type": "who"}, user=ann)
     with pytest.raises(ValueError):
-        await a.append(body("message", ann, text="x"))
+        await append(a, body("message", ann, text="x"))
     with pytest.raises(ValueError):
-        await a.append(body("rename", ann), user=ann)
+        await append(a, body("rename", ann), user=ann)
     for room in ("", "a b", "x" * 65, "{lobby}", "ü"):
         with pytest.raises(ValueError):
             RedisLedger("redis://127.0.0.1:1/0", room, "a")
@@ -224,10 +240,10 @@ async def test_history_is_the_newest_chat_before_an_id_oldest_first(make_ledger)
     ann = await join(a, "1.1.1.1:1", "ann")
     for i in range(30):
         kind = "action" if i % 5 == 0 else "message"
-        await a.append(body(kind, ann, text=str(i)), user=ann)
+        await append(a, body(kind, ann, text=str(i)), user=ann)
         if i % 3 == 0:  # joins and leaves in between are not history
             guest = await join(a, f"9.9.9.9:{i}")
-            await a.append(body("leave", guest, reason="eof"), user=guest)
+            await append(a, body("leave", guest, reason="eof"), user=guest)
     entries = await read_all(a)
 
     newest = await a.history("+", 5)
@@ -252,7 +268,7 @@ async def test_stream_is_trimmed_to_about_maxlen(make_ledger, raw):
     a = await node(make_ledger, "a", stream_maxlen=50)
     ann = await join(a, "1.1.1.1:1", "ann")
     for i in range(600):
-        await a.append(body("message", ann, text=str(i)), user=ann)
+        await append(a, body("message", ann, text=str(i)), user=ann)
     length = await raw.xlen("chatroom:{lobby}:events")
     # MAXLEN ~ trims whole stream nodes (100 entries each by default): bounded, not exact.
     assert 50 <= length <= 50 + 100
@@ -291,7 +307,9 @@ async def test_dead_node_is_reaped_once_with_error_leaves(make_ledger, raw):
     assert (await c.snapshot()).users == {b_user.id: b_user}
     assert await raw.smembers("chatroom:{lobby}:nodes") == {"b", "c"}
     # A reaped user's events are refused.
-    assert await a.append(body("message", a_users[0], text="late"), user=a_users[0]) == "gone"
+    assert (
+        await append(a, body("message", a_users[0], text="late"), user=a_users[0]) is Refusal.GONE
+    )
     # A node that was only slow beats again and is watched again.
     await a.heartbeat()
     assert await raw.smembers("chatroom:{lobby}:nodes") == {"a", "b", "c"}
@@ -316,6 +334,49 @@ async def test_forget_node_appends_shutdown_leaves(make_ledger, raw):
     assert await raw.smembers("chatroom:{lobby}:nodes") == {"b"}
     assert not await raw.exists("chatroom:{lobby}:node:a")
     assert await b.reap_dead_nodes(time.time()) == 0
+
+
+# Names the ledger takes as they come (the room checks names, not the ledger): JSON made in
+# Lua must escape each exactly as Python's encoder does.
+AWKWARD_NAMES = [
+    "ann",
+    'q"u\\o/te',
+    "ünï😀",
+    "\x00\x1f\x7f\b\f\n\r\t",
+    "\\u007f",
+    "a\\/b",
+    "\u2028",
+]
+
+
+@pytest.mark.parametrize("how", ["forget", "reap"])
+async def test_leaves_made_in_lua_are_byte_for_byte_what_python_encodes(make_ledger, raw, how):
+    a = await node(make_ledger, "a", heartbeat_ttl=0.2)
+    b = await node(make_ledger, "b")
+    users = [await join(a, f"1.1.1.1:{i}", name) for i, name in enumerate(AWKWARD_NAMES)]
+    ts = 1700000000.1234567  # more digits than cjson writes
+    if how == "forget":
+        await a.forget_node(now_ts=ts)
+        reason = p.LeaveReason.SHUTDOWN
+    else:
+        await asyncio.sleep(0.4)  # a's heartbeat expires
+        assert await b.reap_dead_nodes(ts) == len(users)
+        reason = p.LeaveReason.ERROR
+    rows = (await raw.xrange("chatroom:{lobby}:events"))[len(users) :]
+    assert len(rows) == len(users)
+    for (_, fields), user in zip(rows, sorted(users, key=lambda u: u.id), strict=True):
+        leave = p.Leave(seq=int(fields["seq"]), ts=ts, id=user.id, name=user.name, reason=reason)
+        # The stream keeps the line without its seq (the reader adds it back).
+        assert fields["body"] == p.encode_json(leave).replace(f'"seq":{leave.seq},', "", 1)
+        assert p.from_wire_dict({**json.loads(fields["body"]), "seq": leave.seq}) == leave
+
+
+def test_parse_stream_id_orders_ids_as_redis_does():
+    assert parse_stream_id("1700000000000-5") == (1700000000000, 5)
+    assert parse_stream_id("12") == (12, 0)
+    assert parse_stream_id("9-10") > parse_stream_id("9-9")  # not as strings
+    assert parse_stream_id("10-0") > parse_stream_id("9-99")
+    assert id_after("9-9") == "9-10"
 
 
 # --- private pub/sub ---------------------------------------------------------------------
@@ -379,7 +440,9 @@ async def test_redis_killed_then_restarted(make_ledger, redis_server: RedisServe
     a = await node(make_ledger, "a")
     ann = await join(a, "1.1.1.1:1", "ann")
     # Several pooled connections, so stale ones are around after the restart.
-    await asyncio.gather(*(a.append(body("message", ann, text=str(i)), user=ann) for i in range(5)))
+    await asyncio.gather(
+        *(append(a, body("message", ann, text=str(i)), user=ann) for i in range(5))
+    )
     inbox, first = await subscribed(a)
     last = (await a.snapshot()).last_id
     blocked = asyncio.create_task(a.read(last, block_ms=5000))
@@ -387,7 +450,7 @@ async def test_redis_killed_then_restarted(make_ledger, redis_server: RedisServe
 
     redis_server.kill()
     with pytest.raises(LedgerUnavailable) as caught:
-        await a.append(body("message", ann, text="lost?"), user=ann)
+        await append(a, body("message", ann, text="lost?"), user=ann)
     assert "\n" not in str(caught.value)
     for call in (
         a.snapshot(),
@@ -415,10 +478,10 @@ async def test_redis_killed_then_restarted(make_ledger, redis_server: RedisServe
     assert await probe.script_exists(a._snapshot.sha) == [True]
     await probe.aclose()
     await a.register_node()
-    assert await a.append(body("message", ann, text="after"), user=ann) == "gone"
+    assert await append(a, body("message", ann, text="after"), user=ann) is Refusal.GONE
     again = await join(a, ann.id, "ann")
     assert again == ann
-    assert await a.append(body("message", ann, text="after"), user=ann) == 2  # seq restarted
+    assert await append(a, body("message", ann, text="after"), user=ann) == 2  # seq restarted
     # The old stream id still works as a read position: new ids are later in time.
     assert [e.body.get("text") for e in await a.read(last, block_ms=100)] == [None, "after"]
     assert await a.reap_dead_nodes(time.time()) == 0
@@ -438,7 +501,7 @@ async def test_a_hung_redis_times_out_as_unavailable(make_ledger, redis_server: 
     try:
         start = time.monotonic()
         with pytest.raises(LedgerUnavailable, match="Timeout"):
-            await a.append(body("message", ann, text="maybe"), user=ann)
+            await append(a, body("message", ann, text="maybe"), user=ann)
         assert time.monotonic() - start < 1.5
         with pytest.raises(LedgerUnavailable):
             await asyncio.wait_for(blocked, 2)  # bounded by block_ms + timeout
@@ -449,7 +512,7 @@ async def test_a_hung_redis_times_out_as_unavailable(make_ledger, redis_server: 
     # Nothing stale is left on the pooled connections: replies match their commands.
     entries = await a.read(last, block_ms=50)
     assert [e.seq for e in entries] == list(range(2, 2 + len(entries)))
-    assert isinstance(await a.append(body("message", ann, text="next"), user=ann), int)
+    assert isinstance(await append(a, body("message", ann, text="next"), user=ann), int)
 
 
 async def test_append_many_is_one_round_trip_in_order_each_checked(redis_url):
@@ -467,7 +530,8 @@ async def test_append_many_is_one_round_trip_in_order_each_checked(redis_url):
             ({"type": "message", "ts": 4.0, "id": bob.id, "name": "bob", "text": "y"}, bob, None),
         ]
     )  # fmt: skip
-    assert results == [1, 2, 3, "taken", 4]
+    assert results == [1, 2, 3, Refusal.TAKEN, 4]
+    assert type(results[3]) is Refusal
     entries = await ledger.read("0-0", block_ms=0)
     assert [(e.seq, e.body["type"]) for e in entries] == [
         (1, "join"), (2, "join"), (3, "message"), (4, "message"),

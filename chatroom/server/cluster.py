@@ -36,6 +36,7 @@ from chatroom.server.redis_ledger import (
     RedisLedger,
     UserRecord,
     id_after,
+    parse_stream_id,
 )
 from chatroom.server.refusal import Refusal
 
@@ -240,13 +241,13 @@ class ClusterLink:
         applied = self.room.seq
         if not self._synced or not applied < until_seq:
             return
-        end = _stream_position(until_id)
+        end = parse_stream_id(until_id)
         missed = min(until_seq - applied, self.ledger.stream_maxlen)
         entries = await self.ledger.read(self._last_id, block_ms=0, count=missed)
         if not entries or entries[0].seq != applied + 1:
             return  # Redis restarted or trimmed: the snapshot alone will have to do
         for entry in entries:
-            if _stream_position(entry.stream_id) > end:
+            if parse_stream_id(entry.stream_id) > end:
                 break
             self._last_id = entry.stream_id
             self.apply(self.room.sequenced(event_of(entry), entry.node))
@@ -275,11 +276,6 @@ class ClusterLink:
                 continue
             log.info("cluster: Redis is back; room re-synced")
             self.apply(self.room.ledger_notice("the room is back: you can chat again"))
-
-
-def _stream_position(stream_id: str) -> tuple[int, int]:
-    ms, _, seq = stream_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 def _log_failure(task: asyncio.Task) -> None:

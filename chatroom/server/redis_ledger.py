@@ -19,8 +19,9 @@ must be atomic — checking a name claim and appending the event, reaping a dead
 
 Every Redis failure (connection refused or lost, timeout, a Redis error reply) is raised as
 :class:`LedgerUnavailable`; no redis-py exception leaves this module. Commands are never
-retried here: an :meth:`RedisLedger.append` that raised may or may not have been applied,
-and whoever calls it decides what to tell the user.
+retried here: an :meth:`RedisLedger.append_many` that raised may or may not have been
+applied, and whoever calls it decides what to tell the user. Refusals are
+:class:`~chatroom.server.refusal.Refusal` values; the Lua scripts are in ``lua/``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -41,8 +43,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from chatroom.protocol import name_key
+from chatroom import protocol as p
+from chatroom.protocol import compact_json, name_key
 from chatroom.server.config import ROOM_NAME
+from chatroom.server.refusal import Refusal
 
 NODE_RE = re.compile(r"[^\s{}\x00-\x1f\x7f]{1,128}")  # in key names: no braces (hash tags)
 EVENT_TYPES = frozenset({"message", "action", "join", "leave", "rename"})
@@ -68,7 +72,7 @@ class UserRecord:
         return cls(id=id, name=name, key=name_key(name), node=node)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+        return compact_json(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> UserRecord:
@@ -96,110 +100,44 @@ class Entry:
 
 
 # --- Lua ---------------------------------------------------------------------------------
-# Shared by the scripts that remove users: drop the user's record and its name claim, then
-# append its leave event. Bodies are built by concatenation so that ``ts`` keeps the exact
-# float Python gave (cjson would round it to 14 digits).
-_LUA_LEAVE = """
-local function append(body, node)
-  local seq = redis.call('INCR', KEYS[1])
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*',
-             'seq', seq, 'body', body, 'node', node)
-  return seq
-end
-local function leave_all(nodes, ts, reason)
-  local dead = {}
-  local all = redis.call('HGETALL', KEYS[3])
-  for i = 1, #all, 2 do
-    local rec = cjson.decode(all[i + 1])
-    if nodes[rec.node] then dead[#dead + 1] = rec end
-  end
-  table.sort(dead, function(a, b) return a.id < b.id end)
-  for _, rec in ipairs(dead) do
-    redis.call('HDEL', KEYS[3], rec.id)
-    if redis.call('HGET', KEYS[4], rec.key) == rec.id then
-      redis.call('HDEL', KEYS[4], rec.key)
-    end
-    append('{"type":"leave","ts":' .. ts .. ',"id":' .. cjson.encode(rec.id)
-           .. ',"name":' .. cjson.encode(rec.name) .. ',"reason":"' .. reason .. '"}', rec.node)
-  end
-  return #dead
-end
-"""
+# The scripts are package data (chatroom/server/lua/*.lua). What they share with Python is
+# passed in: refusal reasons as constants put before the script's text, and leave bodies
+# (reason included) encoded by Python, see _leave_parts.
 
-# KEYS: seq, events, users, names, nodes
-# ARGV: maxlen, type, body, node, user id, user json, user key, old key
-_LUA_APPEND = (
-    _LUA_LEAVE
-    + """
-local kind, id = ARGV[2], ARGV[5]
-if kind == 'join' then
-  local owner = redis.call('HGET', KEYS[4], ARGV[7])
-  if owner and owner ~= id then return 'taken' end
-  local old = redis.call('HGET', KEYS[3], id)
-  if old then
-    local key = cjson.decode(old).key
-    if key ~= ARGV[7] and redis.call('HGET', KEYS[4], key) == id then
-      redis.call('HDEL', KEYS[4], key)
-    end
-  end
-  redis.call('HSET', KEYS[3], id, ARGV[6])
-  redis.call('HSET', KEYS[4], ARGV[7], id)
-  redis.call('SADD', KEYS[5], ARGV[4])
-elseif kind == 'rename' then
-  if redis.call('HEXISTS', KEYS[3], id) == 0 then return 'gone' end
-  local owner = redis.call('HGET', KEYS[4], ARGV[7])
-  if owner and owner ~= id then return 'taken' end
-  if ARGV[8] ~= ARGV[7] and redis.call('HGET', KEYS[4], ARGV[8]) == id then
-    redis.call('HDEL', KEYS[4], ARGV[8])
-  end
-  redis.call('HSET', KEYS[4], ARGV[7], id)
-  redis.call('HSET', KEYS[3], id, ARGV[6])
-elseif kind == 'leave' then
-  local old = redis.call('HGET', KEYS[3], id)
-  if not old then return 'gone' end
-  local key = cjson.decode(old).key
-  redis.call('HDEL', KEYS[3], id)
-  if redis.call('HGET', KEYS[4], key) == id then redis.call('HDEL', KEYS[4], key) end
-else
-  if redis.call('HEXISTS', KEYS[3], id) == 0 then return 'gone' end
-end
-return append(ARGV[3], ARGV[4])
-"""
-)
 
-# KEYS: seq, events, users, names, nodes;  ARGV: maxlen, heartbeat key prefix, ts
-_LUA_REAP = (
-    _LUA_LEAVE
-    + """
-local dead, any = {}, false
-for _, node in ipairs(redis.call('SMEMBERS', KEYS[5])) do
-  if redis.call('EXISTS', ARGV[2] .. node) == 0 then dead[node] = true; any = true end
-end
-if not any then return 0 end
-local n = leave_all(dead, ARGV[3], 'error')
-for node in pairs(dead) do redis.call('SREM', KEYS[5], node) end
-return n
-"""
-)
+def _script(*files: str, **constants: str) -> str:
+    """The Lua source of ``files`` (names in ``lua/``, without ``.lua``), after a line
+    ``local NAME = "value"`` for each of ``constants``."""
+    lua = resources.files("chatroom.server") / "lua"
+    prelude = "".join(f"local {key} = {json.dumps(value)}\n" for key, value in constants.items())
+    return prelude + "".join((lua / f"{name}.lua").read_text() for name in files)
 
-# KEYS: seq, events, users, names, nodes, heartbeat;  ARGV: maxlen, node, ts
-_LUA_FORGET = (
-    _LUA_LEAVE
-    + """
-local n = leave_all({[ARGV[2]] = true}, ARGV[3], 'shutdown')
-redis.call('DEL', KEYS[6])
-redis.call('SREM', KEYS[5], ARGV[2])
-return n
-"""
-)
 
-# KEYS: seq, events, users
-_LUA_SNAPSHOT = """
-local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-local last_id = '0-0'
-if #last > 0 then last_id = last[1][1] end
-return {redis.call('HGETALL', KEYS[3]), last_id, tonumber(redis.call('GET', KEYS[1]) or '0')}
-"""
+_LUA_APPEND = _script("common", "append", TAKEN=Refusal.TAKEN, GONE=Refusal.GONE)
+_LUA_REAP = _script("common", "reap")
+_LUA_FORGET = _script("common", "forget")
+_LUA_SNAPSHOT = _script("snapshot")
+
+
+def _stream_body(wire: dict[str, Any]) -> str:
+    """What the stream keeps of an event: its wire dict's compact JSON, without ``seq``."""
+    return compact_json({k: v for k, v in wire.items() if k != "seq"})
+
+
+def _leave_parts(reason: p.LeaveReason, ts: float) -> list[str]:
+    """The stream body of a leave with ``reason`` at ``ts``, in three parts around where the
+    user's id and name go: the scripts that remove users fill in the JSON strings."""
+    leave = p.Leave(seq=0, ts=float(ts), id="\0", name="\0", reason=reason)
+    parts = _stream_body(p.to_wire_dict(leave)).split('"\\u0000"')
+    assert len(parts) == 3, parts
+    return parts
+
+
+def parse_stream_id(stream_id: str) -> tuple[int, int]:
+    """``(ms, seq)`` of a stream id ``"MS-SEQ"`` (``"MS"`` alone: seq 0); the tuples order
+    as Redis orders the ids."""
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def id_after(stream_id: str) -> str:
@@ -208,8 +146,8 @@ def id_after(stream_id: str) -> str:
     ``history(id_after(snapshot.last_id), n)`` is the newest ``n`` chat entries up to and
     including the snapshot's last one (``history`` itself is strictly before its id).
     """
-    ms, _, seq = stream_id.partition("-")
-    return f"{int(ms)}-{int(seq or 0) + 1}"
+    ms, seq = parse_stream_id(stream_id)
+    return f"{ms}-{seq + 1}"
 
 
 def _redact(url: str) -> str:
@@ -227,10 +165,6 @@ def _redact(url: str) -> str:
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text
-
-
-def _compact(data: dict[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def _entry(stream_id: str, fields: dict[str, str]) -> Entry:
@@ -379,31 +313,21 @@ class RedisLedger:
         found.reverse()
         return found
 
-    async def append(
-        self, body: dict[str, Any], *, user: UserRecord | None = None, old_key: str | None = None
-    ) -> int | str:
-        """Append one broadcast event, after the checks its type calls for, atomically.
-
-        Returns the event's new ``seq``, or a refusal: ``"taken"`` (join, rename: the name
-        key is claimed by another id) or ``"gone"`` (rename, leave, message, action: the user
-        is not in the room — left already, or reaped). ``user`` is the user's record (for a
-        rename, with the new name); ``old_key`` is the old name's key for a rename. A
-        ``"seq"`` in ``body`` is ignored: the seq is assigned here.
-
-        If this raises :class:`LedgerUnavailable`, the event may or may not have been
-        appended.
-        """
-        args = self._append_args(body, user, old_key)
-        with self._guard(f"append {body['type']}"):
-            result = await self._append(keys=self._shared_keys, args=args)
-        return result if isinstance(result, str) else int(result)
-
     async def append_many(
         self, items: Sequence[tuple[dict[str, Any], UserRecord, str | None]]
-    ) -> list[int | str]:
-        """Several appends — ``(body, user, old_key)`` as for :meth:`append` — in one round
+    ) -> list[int | Refusal]:
+        """Append broadcast events, each after the checks its type calls for, in one round
         trip. Redis runs them in order, each atomic on its own; the results come in order.
-        If this raises :class:`LedgerUnavailable`, any of them may or may not be appended."""
+
+        Each item is ``(body, user, old_key)``: ``body`` the event's wire dict (a ``"seq"``
+        in it is ignored: the seq is assigned here), ``user`` the user's record (for a
+        rename, with the new name), ``old_key`` the old name's key for a rename, else None.
+        Each result is the event's new ``seq``, or a refusal: :attr:`Refusal.TAKEN` (join,
+        rename: the name key is claimed by another id) or :attr:`Refusal.GONE` (rename,
+        leave, message, action: the user is not in the room — left already, or reaped).
+
+        If this raises :class:`LedgerUnavailable`, any of them may or may not be appended.
+        """
         if not items:
             return []
         pipe = self._redis.pipeline(transaction=False)
@@ -412,7 +336,7 @@ class RedisLedger:
             await self._append(keys=self._shared_keys, args=args, client=pipe)  # queued only
         with self._guard(f"append {len(items)} events"):
             results = await pipe.execute()
-        return [result if isinstance(result, str) else int(result) for result in results]
+        return [Refusal(result) if isinstance(result, str) else int(result) for result in results]
 
     def _append_args(
         self, body: dict[str, Any], user: UserRecord | None, old_key: str | None
@@ -424,11 +348,10 @@ class RedisLedger:
             raise ValueError(f"a {kind} needs the user's record")
         if kind == "rename" and old_key is None:
             raise ValueError("a rename needs old_key")
-        payload = _compact({k: v for k, v in body.items() if k != "seq"})
         return [
             self.stream_maxlen,
             kind,
-            payload,
+            _stream_body(body),
             self.node,
             user.id,
             user.to_json(),
@@ -458,7 +381,7 @@ class RedisLedger:
         """Send ``payload`` to ``node``'s private channel (at most once). False if nobody
         was subscribed to hear it: that node is gone or has lost Redis."""
         with self._guard("publish"):
-            heard = await self._redis.publish(self._private_prefix + node, _compact(payload))
+            heard = await self._redis.publish(self._private_prefix + node, compact_json(payload))
         return bool(heard)
 
     async def private_messages(self) -> AsyncIterator[dict[str, Any]]:
@@ -489,7 +412,8 @@ class RedisLedger:
     async def reap_dead_nodes(self, now_ts: float) -> int:
         """Remove every node whose heartbeat expired, appending a leave (reason ``error``)
         for each of its users; returns how many leaves were appended. Atomic."""
-        args = [self.stream_maxlen, self._heartbeat_prefix, repr(float(now_ts))]
+        leave = _leave_parts(p.LeaveReason.ERROR, now_ts)
+        args = [self.stream_maxlen, self._heartbeat_prefix, *leave]
         with self._guard("reap"):
             return int(await self._reap(keys=self._shared_keys, args=args))
 
@@ -498,5 +422,6 @@ class RedisLedger:
         then drop its heartbeat and its place in the nodes set. Atomic."""
         ts = now_ts if now_ts is not None else time.time()
         keys = [*self._shared_keys, self._heartbeat_key(self.node)]
+        args = [self.stream_maxlen, self.node, *_leave_parts(p.LeaveReason.SHUTDOWN, ts)]
         with self._guard("forget node"):
-            await self._forget(keys=keys, args=[self.stream_maxlen, self.node, repr(float(ts))])
+            await self._forget(keys=keys, args=args)

@@ -1,4 +1,8 @@
-"""Why the shared ledger refused to append an event (stdlib only: the room imports it)."""
+"""Why the shared ledger (Redis, in cluster mode) did not append an event.
+
+Standard library only: the room imports this, and it must import without redis installed.
+docs/SCALING.md lists the same reasons for people.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,17 @@ from enum import StrEnum
 
 
 class Refusal(StrEnum):
-    TAKEN = "taken"  # the name (or the id) is held by another user of the shared room
-    GONE = "gone"  # the user is no longer in the shared room
-    UNAVAILABLE = "unavailable"  # the ledger cannot be reached
+    """The ledger's answer to an append that it did not make.
+
+    - ``TAKEN``: a join or rename claims a name (casefolded) that another user of the shared
+      room holds (for a join, whose name is the address: another node has a user with that
+      address); nothing was appended.
+    - ``GONE``: the user is no longer in the shared room (it left already, or its node was
+      reaped as dead); nothing was appended.
+    - ``UNAVAILABLE``: the ledger cannot be reached; the event may or may not have been
+      appended (an answer lost on the way is indistinguishable from a request lost).
+    """
+
+    TAKEN = "taken"
+    GONE = "gone"
+    UNAVAILABLE = "unavailable"

@@ -19,8 +19,6 @@ sequenced: this module reads as the whole room of one server.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from chatroom import protocol as p
 from chatroom.server import commands as c
 from chatroom.server.actions import (
@@ -332,7 +330,7 @@ class Room:
             users=self.state.user_count,
         )
         events: list[p.Event] = [welcome]
-        events += [replace(event, history=True) for event in self.state.history]
+        events += [p.replace(event, history=True) for event in self.state.history]
         payload = b"".join(encode(event, member.format) for event in events)
         return [Deliver((member.conn,), payload, tuple(events))]
 
