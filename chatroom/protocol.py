@@ -160,6 +160,9 @@ class WhoEntry(msgspec.Struct, frozen=True, gc=False):
 
 class Who(_Event, tag="who"):
     users: tuple[WhoEntry, ...]
+    # Set when the list was cut short (a big room): how many users there are in all, or
+    # match the query of ``/who TEXT``. Left out when ``users`` is everyone.
+    total: int | None = None
 
 
 class Notice(_Event, tag="notice"):

@@ -37,6 +37,7 @@ from chatroom.server.actions import (
     Admitted,
     Append,
     Broadcast,
+    Charge,
     Close,
     Deliver,
     Left,
@@ -93,6 +94,7 @@ class Wire:
         self.formats: dict[int, OutputFormat] = {}  # as told by FormatChanged; text before
         self.subscribed: dict[int, OutputFormat] = {}
         self.reports: list[Report] = []
+        self.charged: dict[int, int] = {}  # extra lines counted against flood control
 
     def expand(self, actions: list[RoomAction]) -> tuple[list[Out], list[int]]:
         """Carry out a single-server room's actions: the writes, and the connections closed."""
@@ -113,6 +115,10 @@ class Wire:
         match action:
             case Admitted() | TurnedAway() | Renamed() | Left():
                 self.reports.append(action)  # for the adapter's log
+                return None
+            case Charge():
+                assert action.lines > 0, action
+                self.charged[action.conn] = self.charged.get(action.conn, 0) + action.lines
                 return None
             case Subscribe():
                 self.subscribed[action.conn] = action.fmt

@@ -106,3 +106,11 @@ def test_never_more_than_burst_plus_rate_times_elapsed(
     for i, start in enumerate(allowed):
         for j in range(i, len(allowed)):
             assert j - i + 1 <= burst + (allowed[j] - start) * rate + 1e-6
+
+
+def test_a_charge_is_debt_that_later_lines_repay() -> None:
+    bucket = TokenBucket(rate=2, burst=3, now=0.0)
+    assert bucket.delay(0.0) == 0  # 2 tokens left
+    bucket.charge(4, 0.0)  # -2
+    assert bucket.delay(0.0) == pytest.approx(1.5)  # (1 - -2) / 2
+    assert bucket.delay(1.5) == 0

@@ -12,6 +12,7 @@ from chatroom.server import room as room_module
 from chatroom.server.codec import LineTooLong
 from chatroom.server.commands import HELP_TEXT
 from chatroom.server.room import Room
+from chatroom.server.text_format import render_text
 from tests.room_helpers import T0, broadcast_events, only_to, room_with
 
 # --- chat and seq ----------------------------------------------------------------------------
@@ -237,3 +238,44 @@ def test_lines_from_a_connection_not_in_the_room_go_nowhere() -> None:
 def test_the_room_module_documents_that_it_needs_no_lock() -> None:
     assert "lock" in (Room.__doc__ or "") and "event loop" in (Room.__doc__ or "")
     assert room_module.__doc__ and "No I/O" in room_module.__doc__
+
+
+def test_who_of_a_big_room_is_capped_and_says_how_many_more() -> None:
+    sim = room_with(12, who_max=5)
+    (out,) = sim.send(1, "who")
+    (event,) = out.events
+    assert [u.id for u in event.users] == [sim.id(n) for n in range(1, 6)]
+    assert event.total == 12
+    text = render_text(event)
+    assert text.startswith("Online users (12):\n") and "... and 7 more" in text
+
+
+def test_who_text_lists_the_names_containing_it() -> None:
+    sim = room_with(4)
+    sim.send(2, "/nick Annie")
+    sim.send(3, "/nick joANNa")
+    (out,) = sim.send(1, "/who ann")
+    (event,) = out.events
+    assert sorted(u.name for u in event.users) == ["Annie", "joANNa"]
+    assert event.total is None  # all of them are listed
+
+
+def test_who_is_counted_against_flood_control_by_its_size() -> None:
+    sim = room_with(12, who_users_per_line=5)
+    sim.send(1, "who")
+    assert sim.wire.charged == {1: 2}  # 12 users listed: two more lines' worth
+    sim.send(1, "/who 127")
+    assert sim.wire.charged == {1: 4}
+
+
+def test_a_who_reply_is_reused_until_someone_joins_leaves_or_renames() -> None:
+    sim = room_with(3)
+    (first,) = sim.send(1, "who")
+    (again,) = sim.send(2, "who")
+    assert again.payload is first.payload  # encoded once
+    sim.now += 1
+    (later,) = sim.send(2, "who")
+    assert later.payload is not first.payload  # idle times moved on a second
+    sim.send(3, "/nick Zed")
+    (renamed,) = sim.send(2, "who")
+    assert b"Zed" in renamed.payload

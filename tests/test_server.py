@@ -493,3 +493,19 @@ async def test_shutdown_tells_everyone_and_closes(make_server, make_peer):
     assert (notice["type"], notice["code"]) == ("notice", "shutdown")
     assert await alice.closed() == b""
     await shutdown
+
+
+async def test_who_is_paced_by_its_cost(make_server, make_peer):
+    server = await make_server(rate=5, burst=3, who_users_per_line=1)
+    crowd = [await Peer.connect(server.port) for _ in range(9)]
+    asker = await make_peer(server)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await asker.send(b"who\nwho\n")
+    await asker.until_contains("Online users (10)")
+    await asker.until_contains("Online users (10)")
+    # The first who listed 10 users: 10 lines' worth more than its own, a debt of 8 tokens
+    # at 5 a second before the second may go.
+    assert loop.time() - start >= 1.5
+    for peer in crowd:
+        await peer.close()

@@ -72,6 +72,15 @@ class Close:
     conn: ConnId
 
 
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """Count ``lines`` more lines against ``conn``'s flood control: what it asked for was
+    as costly as that many lines (a who of a big room)."""
+
+    conn: ConnId
+    lines: int
+
+
 # --- reports: what the room decided, for the log
 
 
@@ -135,4 +144,6 @@ class SendPrivate:
 
 
 Report = Admitted | TurnedAway | Renamed | Left
-RoomAction = Deliver | Broadcast | Subscribe | Unsubscribe | Close | Report | Append | SendPrivate
+RoomAction = (
+    Deliver | Broadcast | Subscribe | Unsubscribe | Close | Charge | Report | Append | SendPrivate
+)

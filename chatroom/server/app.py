@@ -24,6 +24,7 @@ from chatroom.protocol import LeaveReason
 from chatroom.server.actions import (
     Admitted,
     Append,
+    Charge,
     Close,
     Left,
     Renamed,
@@ -178,6 +179,10 @@ class ChatServer:
             match action:
                 case Close():
                     self._to_close.append(action.conn)
+                case Charge():
+                    conn = self._connections.get(action.conn)
+                    if conn is not None:
+                        conn.charge(action.lines)
                 case Append() | SendPrivate():
                     assert self.cluster is not None, "only a clustered room appends"
                     self.cluster.carry(action)

@@ -18,6 +18,7 @@ from chatroom.server.codec import LineTooLong
 HELP_TEXT = """\
 Commands:
   who, /who, /names         list the users online
+  /who TEXT                 list the users whose names contain TEXT
   rename|NAME, /nick NAME   change your name
   /msg NAME TEXT            send a private message
   /me TEXT                  send an action ("* you TEXT")
@@ -50,7 +51,7 @@ class Me:
 
 @dataclass(frozen=True, slots=True)
 class Who:
-    pass
+    query: str = ""  # list only the names containing this (compared without case)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,7 @@ def _chat(text: str) -> Chat | Nothing:
 def _slash(word: str, arg: str) -> Command:
     match word:
         case "who" | "names":
-            return Who()
+            return Who(p.strip_controls(arg)[:40])
         case "nick":
             return Nick(arg) if arg else Usage("usage: /nick NEW_NAME")
         case "msg":

@@ -29,6 +29,7 @@ class ServerConfig:
     rate: float = 5.0  # lines per second per connection; 0 disables flood control
     burst: int = 10  # lines a client may send at once before pacing starts
     max_sendq: int = 262_144  # unsent bytes per connection before it is dropped as slow
+    who_max: int = 500  # users listed in one who reply; /who TEXT finds the others
     loop: str = "auto"  # event loop: auto (uvloop if installed), asyncio or uvloop
     log_level: str = "info"
 
@@ -67,6 +68,8 @@ class ServerConfig:
     append_batch: int = 512  # appends sent to Redis in one round trip, at most
     append_drain: float = 0.5  # on shutdown, how long accepted lines may take to reach Redis
     ledger_timeout: float = 3.0  # a Redis command that takes longer has failed
+    # Flood control counts a who reply as one line per this many users listed (at least 1).
+    who_users_per_line: int = 50
 
     @property
     def heartbeat_every(self) -> float:
@@ -85,6 +88,8 @@ class RoomRules:
     history: int
     max_clients: int  # connections on this node
     max_per_ip: int
+    who_max: int
+    who_users_per_line: int
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> RoomRules:

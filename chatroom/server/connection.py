@@ -185,6 +185,11 @@ class ClientConnection(asyncio.BufferedProtocol):
 
     # --- input ---
 
+    def charge(self, lines: int) -> None:
+        """Count ``lines`` more against flood control (an expensive command)."""
+        if self._bucket is not None:
+            self._bucket.charge(lines, time.monotonic())
+
     def resume_input(self) -> None:
         """Output has drained or been flushed: hand on the lines that waited for it."""
         if self._held_back:

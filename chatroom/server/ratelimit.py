@@ -17,6 +17,11 @@ class TokenBucket:
         self._tokens = float(burst)
         self._updated = now
 
+    def charge(self, tokens: float, now: float) -> None:
+        """Take ``tokens`` more, into debt if need be: later lines wait until it is repaid."""
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate) - tokens
+        self._updated = now
+
     def delay(self, now: float) -> float:
         """Take a token if one is there and return 0, else the seconds until one will be."""
         tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)

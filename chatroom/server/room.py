@@ -24,6 +24,7 @@ from chatroom.server import commands as c
 from chatroom.server.actions import (
     Admitted,
     Broadcast,
+    Charge,
     Close,
     ConnId,
     Deliver,
@@ -59,6 +60,9 @@ class Room:
         self.rules = rules
         self.node = node
         self.state = RoomState(node, rules.history)
+        # The last full who reply per format, reused while nobody joined, left or renamed
+        # and the second (idle times are in whole seconds) is the same.
+        self._who_cache: dict[p.OutputFormat, tuple[tuple[int, int], Deliver]] = {}
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -195,8 +199,8 @@ class Room:
                     seq=self._new_seq(), ts=now, id=member.id, name=member.name, text=text
                 )
                 return self._append(action, member)
-            case c.Who():
-                return self._send(member, self.who(now))
+            case c.Who(query):
+                return self._who(member, query, now)
             case c.Nick(name):
                 return self._rename(member, name, now)
             case c.Msg(target, text):
@@ -255,6 +259,22 @@ class Room:
         if recipient is not None:
             return actions + self._send(recipient, private)
         return actions + self._private_elsewhere(member, user.node, user.id, private)
+
+    def _who(self, member: Member, query: str, now: float) -> list[RoomAction]:
+        """Capped at ``who_max`` users, and counted against flood control by its size."""
+        rules = self.rules
+        stamp = (self.state.version, int(now))
+        cached = self._who_cache.get(member.format) if not query else None
+        if cached is not None and cached[0] == stamp:
+            reply = Deliver((member.conn,), cached[1].payload, cached[1].events)
+        else:
+            event = self.state.who(now, query, rules.who_max)
+            reply = Deliver.one(member.conn, member.format, event)
+            if not query:
+                self._who_cache[member.format] = (stamp, reply)
+        listed = len(reply.events[0].users)  # type: ignore[union-attr]
+        extra = listed // max(1, rules.who_users_per_line)
+        return [reply, Charge(member.conn, extra)] if extra else [reply]
 
     def _set_format(self, member: Member, fmt: p.OutputFormat) -> list[RoomAction]:
         self.state.set_format(member, fmt)

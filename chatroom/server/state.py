@@ -54,6 +54,7 @@ class RoomState:
         self._per_host: dict[str, int] = {}
         self._history: deque[p.Message | p.Action] = deque(maxlen=max(history, 0))
         self._seq = 0
+        self._version = 0  # changes whenever who is here, or a name, changes
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -104,13 +105,26 @@ class RoomState:
     def formats_in_use(self) -> list[p.OutputFormat]:
         return [fmt for fmt, subscribers in self._subscribers.items() if subscribers]
 
-    def who(self, now: float) -> p.Who:
+    @property
+    def version(self) -> int:
+        """A number that changes whenever the list of users or their names change."""
+        return self._version
+
+    def who(self, now: float, query: str = "", limit: int | None = None) -> p.Who:
+        """Everyone in join order (or those whose names contain ``query``), the first
+        ``limit`` of them listed."""
+        key = p.name_key(query)
+        users = self._users.values()
+        matching = [u for u in users if key in p.name_key(u.name)] if key else users
+        total = len(matching)
         entries = []
-        for user in self._users.values():
+        for user in matching:
+            if limit is not None and len(entries) >= limit:
+                break
             member = self._local.get(user.id) if user.node == self.node else None
             last = member.last_active if member is not None else user.last_seen
             entries.append(p.WhoEntry(id=user.id, name=user.name, idle=max(0, int(now - last))))
-        return p.Who(users=tuple(entries))
+        return p.Who(users=tuple(entries), total=total if total > len(entries) else None)
 
     # --- this node's connections -----------------------------------------------------------
 
@@ -149,6 +163,7 @@ class RoomState:
     def joined(self, event: p.Join, node: str) -> Member | None:
         """``event``'s user is in the room; returns it if it is this node's member."""
         self._seq = event.seq
+        self._version += 1
         self._users[event.id] = User(event.id, event.name, node, event.ts)
         self._by_key[p.name_key(event.name)] = event.id
         member = self._local.get(event.id) if node == self.node else None
@@ -159,6 +174,7 @@ class RoomState:
     def renamed(self, event: p.Rename, node: str) -> Member | None:
         """``event``'s user now holds its new name; returns it if it is this node's member."""
         self._seq = event.seq
+        self._version += 1
         user = self._users.get(event.id)
         if user is not None:
             self._release_name(user)
@@ -171,6 +187,7 @@ class RoomState:
 
     def left(self, event: p.Leave) -> None:
         self._seq = event.seq
+        self._version += 1
         user = self._users.pop(event.id, None)
         if user is not None:
             self._release_name(user)
@@ -185,6 +202,7 @@ class RoomState:
     def everyone_leaves(self) -> list[ConnId]:
         """The server is stopping: this node's members leave at once. Returns their conns."""
         conns = list(self._members)
+        self._version += 1
         for conn in conns:
             member = self.remove_member(conn)
             user = self._users.pop(member.id, None) if member is not None else None
@@ -201,6 +219,7 @@ class RoomState:
     ) -> None:
         """Take a ledger's view of the room: ``(id, name, node)`` of everyone, the last seq,
         the recent chat. This node's members are kept; the caller reconciles them."""
+        self._version += 1
         self._users = {uid: User(uid, name, node, now) for uid, name, node in users}
         self._by_key = {p.name_key(user.name): uid for uid, user in self._users.items()}
         self._seq = seq
@@ -210,6 +229,7 @@ class RoomState:
     def adopt_name(self, member: Member, name: str) -> None:
         """The ledger says ``member``'s user is called ``name`` (it renamed while we were
         cut off)."""
+        self._version += 1
         member.name = name
 
     def _release_name(self, user: User) -> None:

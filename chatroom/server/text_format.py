@@ -46,8 +46,12 @@ def render_text(event: p.Event) -> str:
         case p.Private():
             return f"[private] {event.sender} -> {event.recipient}: {event.text}\n"
         case p.Who():
-            lines = [f"Online users ({len(event.users)}):"]
+            total = len(event.users) if event.total is None else event.total
+            lines = [f"Online users ({total}):"]
             lines += [f"  {u.name}  ({u.id}, idle {u.idle}s)" for u in event.users]
+            if total > len(event.users):
+                more = total - len(event.users)
+                lines.append(f"  ... and {more} more (/who TEXT lists the names containing TEXT)")
             return "\n".join(lines) + "\n"
         case p.Welcome():
             timeout = (
