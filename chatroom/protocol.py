@@ -331,7 +331,7 @@ def name_problem(name: str) -> str | None:
     """Why ``name`` cannot be chosen, or None if it can.
 
     A name is 1-32 characters with no whitespace, no control or other unprintable
-    characters, no ``|`` (the tutorial's rename separator) and no ``:``, which is kept for
+    characters, no ``|`` (the separator of ``rename|NAME``) and no ``:``, which is kept for
     the ``ip:port`` names users start with so nobody can pose as an address. Names are
     refused, never cleaned: what a user asked for is what they get, or an error.
     """
@@ -379,8 +379,8 @@ def strip_controls(text: str) -> str:
 def chat_line(text: str) -> str:
     """The line a client sends so that ``text`` arrives as chat rather than a slash command.
 
-    The tutorial's bare commands ``who`` and ``rename|NAME`` stay commands: the protocol
-    has no escape for them, and users of the tutorial type them on purpose.
+    The bare commands ``who`` and ``rename|NAME`` stay commands: the protocol has no escape
+    for them, and nc users type them on purpose.
     """
     if text.startswith("/"):
         return "/" + text
