@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
@@ -354,26 +355,60 @@ def name_key(name: str) -> str:
     return name.casefold()
 
 
+# Invisible characters that can forge a line or hide or reorder text. Kept: ZWJ and ZWNJ
+# (emoji sequences, Persian and Indic spelling), variation selectors (emoji presentation,
+# ideographic variants). Each is listed with its reason in docs/PROTOCOL.md.
+_INVISIBLE = (
+    "\u2028\u2029"  # line and paragraph separators: str.splitlines() breaks lines there
+    "\u00ad"  # soft hyphen: invisible except at a line break
+    "\u180e"  # Mongolian vowel separator: invisible since Unicode 6.3
+    "\u200b"  # zero-width space
+    "\u200e\u200f\u061c"  # LRM, RLM, ALM: invisible bidi marks that reorder what is near
+    "\u202a-\u202e\u2066-\u2069"  # bidi embeddings, overrides, isolates: reorder the line
+    "\u2060-\u2064"  # word joiner, invisible math operators
+    "\u206a-\u206f"  # deprecated format characters
+    "\ufeff"  # zero-width no-break space (byte order mark)
+    "\ufff9-\ufffb"  # interlinear annotation: hides the annotation text
+    "\U000e0000-\U000e007f"  # tags: invisible ASCII (kept only in a flag, see below)
+)
 # CSI and other escape sequences (7-bit and 8-bit introducers), OSC/DCS strings up to their
-# terminator, then any remaining C0 (but tab), DEL and C1 character.
-_ESCAPES = re.compile(
+# terminator, then any remaining C0 (but tab), DEL and C1 character and the invisible ones.
+_ESCAPES_RE = (
     r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
     r"|(?:\x1b[\]PX^_]|[\x90\x9d\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
     r"|\x1b[ -/]*[0-~]?"
-    r"|[\x00-\x08\x0a-\x1f\x7f-\x9f]"
-    r"|[\u202a-\u202e\u2066-\u2069]"  # bidi overrides: they reorder the rest of the line
+    r"|[\x00-\x08\x0a-\x1f\x7f-\x9f" + _INVISIBLE + "]"
+)
+_ESCAPES = re.compile(_ESCAPES_RE)
+# A subdivision flag (England, Scotland, Wales...): black flag, a CLDR subdivision id of 3-7
+# tag letters or digits, cancel tag: the one place tag characters are kept (group 1). Only
+# used when a black flag is present: keeping a match costs twice the time of removing.
+_BLACK_FLAG = "\U0001f3f4"
+_ESCAPES_BUT_FLAGS = re.compile(
+    "("
+    + _BLACK_FLAG
+    + "[\U000e0030-\U000e0039\U000e0061-\U000e007a]{3,7}\U000e007f)|"
+    + _ESCAPES_RE
 )
 
 
 def strip_controls(text: str) -> str:
-    """``text`` without escape sequences or control characters (tab is kept).
+    """``text`` without escape sequences, control characters (tab is kept) or the invisible
+    characters that can forge a line or hide text, in Unicode normal form NFC.
 
     Applied to everything a user writes that others will see, so nobody can move another
-    user's cursor, change colours, set the window title or ring bells in a loop.
+    user's cursor, change colours, set the window title, ring bells in a loop, start what a
+    client shows as a new line (U+2028), or hide or reorder text. docs/PROTOCOL.md lists
+    what is removed and what is kept. Every removed character is unprintable, so printable
+    ASCII, the common case, is returned as it is at the cost of one check.
     """
-    if text.isprintable():  # fast path: the common case has nothing to remove
-        return text
-    return _ESCAPES.sub("", text)
+    if text.isprintable():  # fast path: nothing to remove
+        if text.isascii() or unicodedata.is_normalized("NFC", text):
+            return text
+        return unicodedata.normalize("NFC", text)
+    if _BLACK_FLAG in text:  # there may be a flag to keep
+        return unicodedata.normalize("NFC", _ESCAPES_BUT_FLAGS.sub(r"\1", text))
+    return unicodedata.normalize("NFC", _ESCAPES.sub("", text))
 
 
 def chat_line(text: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
@@ -399,6 +401,69 @@ def test_strip_controls(text: str, clean: str) -> None:
     assert strip_controls(text) == clean
 
 
+# A subdivision flag: black flag, 3-7 tag letters or digits (a CLDR subdivision id), cancel tag
+FLAG = re.compile("\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{3,7}\U000e007f")
+SCOTLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
+
+# Invisible characters that can forge a line or hide text: each is removed (docs/PROTOCOL.md)
+REMOVED = [
+    "\u2028",  # line separator: str.splitlines() breaks the line there
+    "\u2029",  # paragraph separator: likewise
+    "\x85",  # next line (C1): likewise
+    "\u00ad",  # soft hyphen: invisible except at a line break
+    "\u180e",  # Mongolian vowel separator: invisible
+    "\u200b",  # zero-width space
+    "\u200e",  # left-to-right mark
+    "\u200f",  # right-to-left mark
+    "\u061c",  # Arabic letter mark
+    "\u202a",  # bidi embedding
+    "\u202e",  # bidi override
+    "\u2066",  # bidi isolate
+    "\u2069",  # pop directional isolate
+    "\u2060",  # word joiner
+    "\u2061",  # function application (invisible operator)
+    "\u2064",  # invisible plus
+    "\u206a",  # deprecated format characters
+    "\u206f",
+    "\ufeff",  # zero-width no-break space / byte order mark
+    "\ufff9",  # interlinear annotation anchor
+    "\ufffa",
+    "\ufffb",
+    "\U000e0001",  # language tag
+    "\U000e0041",  # tag A: invisible ASCII, outside a flag
+    "\U000e007f",  # cancel tag, outside a flag
+]
+
+
+@pytest.mark.parametrize("char", REMOVED, ids=lambda c: f"U+{ord(c):04X}")
+def test_invisible_and_line_breaking_characters_are_removed(char: str) -> None:
+    assert strip_controls(f"hi{char}<admin> fake") == "hi<admin> fake"
+    assert strip_controls(char * 3) == ""
+
+
+# (text, clean): what is kept, and the NFC form every text is put in
+KEPT = [
+    ("family \U0001f468\u200d\U0001f469\u200d\U0001f467", None),  # ZWJ emoji sequence
+    ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0645", None),  # Persian with ZWNJ
+    ("\u0915\u094d\u200d\u0937", None),  # Devanagari with ZWJ
+    ("\u2764\ufe0f \u2603\ufe0e", None),  # variation selectors: emoji/text presentation
+    ("\u845b\U000e0100", None),  # ideographic variation selector
+    ("flag " + SCOTLAND, None),  # a flag tag sequence keeps its tags
+    ("\U0001f1eb\U0001f1f7", None),  # regional indicators (flag of France)
+    ("cafe\u0301", "caf\u00e9"),  # combining accent composed (NFC)
+    ("\u212b", "\u00c5"),  # angstrom sign: its NFC form
+    ("\u1100\u1161", "\uac00"),  # Hangul jamo composed
+    ("e\u200b\u0301", "\u00e9"),  # composed after the zero-width space is gone
+    ("\U0001f3f4\U000e0041\U000e0042", "\U0001f3f4"),  # not a flag: tags go
+    ("\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074", "\U0001f3f4"),  # no end
+]
+
+
+@pytest.mark.parametrize(("text", "clean"), KEPT)
+def test_what_is_kept_and_normalised(text: str, clean: str | None) -> None:
+    assert strip_controls(text) == (text if clean is None else clean)
+
+
 def is_forbidden(char: str) -> bool:
     code = ord(char)
     return (
@@ -406,6 +471,10 @@ def is_forbidden(char: str) -> bool:
         or 0x7F <= code <= 0x9F
         or 0x202A <= code <= 0x202E  # bidi embeddings and overrides
         or 0x2066 <= code <= 0x2069  # bidi isolates
+        or char in "\u2028\u2029\u00ad\u180e\u200b\u200e\u200f\u061c\ufeff\ufff9\ufffa\ufffb"
+        or 0x2060 <= code <= 0x2064
+        or 0x206A <= code <= 0x206F
+        or 0xE0000 <= code <= 0xE007F  # tags (kept only inside a flag, never generated here)
     )
 
 
@@ -435,6 +504,15 @@ escape_text = st.lists(
             "\x85",
             "\n",
             "\r",
+            "\u2028",
+            "\u200b",
+            "\u200d",
+            "\U0001f3f4",
+            "\U000e0067",
+            "\U000e007f",
+            "e",
+            "\u0301",
+            SCOTLAND,
         ]
     )
     | st.text(max_size=5),
@@ -446,7 +524,8 @@ escape_text = st.lists(
 @given(text=escape_text | st.text())
 def test_strip_controls_leaves_no_control_and_is_idempotent(text: str) -> None:
     clean = strip_controls(text)
-    assert not any(is_forbidden(c) for c in clean)
+    assert not any(is_forbidden(c) for c in FLAG.sub("", clean))
+    assert unicodedata.is_normalized("NFC", clean)
     assert strip_controls(clean) == clean
 
 
@@ -454,7 +533,7 @@ def test_strip_controls_leaves_no_control_and_is_idempotent(text: str) -> None:
 @given(text=st.text())
 def test_strip_controls_keeps_text_without_controls(text: str) -> None:
     text = "".join(c for c in text if not is_forbidden(c))
-    assert strip_controls(text) == text
+    assert strip_controls(text) == unicodedata.normalize("NFC", text)
 
 
 # --- chat_line ------------------------------------------------------------------------------

@@ -214,6 +214,16 @@ def test_escapes_are_stripped_from_chat(line: str, text: str) -> None:
     assert out.payload == f"<{sim.id(1)}> {text}\n".encode()
 
 
+@pytest.mark.parametrize("command", ["", "/me ", "/quit "])
+def test_a_line_separator_cannot_forge_a_second_line(command: str) -> None:
+    sim = room_with(2)
+    (out,) = sim.send(1, f"{command}hi\u2028<admin> fake\u200b\u200e")
+    assert 2 in out.recipients
+    assert out.events[0].text == "hi<admin> fake"
+    assert "\u2028" not in out.payload.decode()
+    assert out.payload.decode().splitlines(keepends=True) == [out.payload.decode()]
+
+
 def test_a_too_long_line_is_an_error_to_the_sender() -> None:
     sim = room_with(2, idle_timeout=60)
     seq = sim.room.seq

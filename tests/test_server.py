@@ -368,6 +368,15 @@ async def test_escape_sequences_never_reach_other_terminals(server, make_peer):
     assert b"\x1b" not in raw and b"\r" not in raw
 
 
+async def test_a_line_separator_never_reaches_other_clients(server, make_peer):
+    alice, bob = await make_peer(server), await make_peer(server)
+    await alice.until_contains("joined")
+    await alice.send("hi\u2028<admin> fake\u2029\u200b\r\n".encode())
+    raw = await bob.reader.readline()
+    assert raw == f"<{alice.local_id}> hi<admin> fake\n".encode()
+    assert raw.decode().splitlines() == [f"<{alice.local_id}> hi<admin> fake"]
+
+
 async def test_line_endings_crlf_and_lone_cr(server, make_peer):
     alice = await make_peer(server)
     await alice.send(b"one\r\ntwo\rthree\n")
