@@ -15,6 +15,7 @@ CORE = [
     "chatroom.protocol",
     "chatroom.server.actions",
     "chatroom.server.addresses",
+    "chatroom.server.admission",
     "chatroom.server.codec",
     "chatroom.server.commands",
     "chatroom.server.config",

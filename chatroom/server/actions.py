@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chatroom import protocol as p
+from chatroom.server.admission import Cause
 from chatroom.server.text_format import render_text
 
 ConnId = int  # the adapter's opaque number for one connection
@@ -86,11 +87,13 @@ class Charge:
 
 @dataclass(frozen=True, slots=True)
 class Admitted:
-    """``conn`` is in the room as ``name``; ``online`` connections are on this node."""
+    """``conn`` is in the room as ``name``; ``online`` connections are on this node.
+    ``quiet``: admitted while the room churns, its join not yet announced."""
 
     conn: ConnId
     name: str
     online: int
+    quiet: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,7 @@ class TurnedAway:
 
     conn: ConnId
     reason: str
+    cause: Cause
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,7 @@ class Left:
     conn: ConnId
     name: str
     reason: p.LeaveReason
+    quiet: bool = False  # it was never announced, and neither is its leave
 
 
 # --- a room shared through a ledger (chatroom.server.cluster_room)

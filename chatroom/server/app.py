@@ -35,6 +35,8 @@ from chatroom.server.actions import (
 from chatroom.server.codec import LineTooLong
 from chatroom.server.config import RoomRules, ServerConfig
 from chatroom.server.connection import ClientConnection
+from chatroom.server.listener import Listener, fit_to_fd_limit
+from chatroom.server.lograte import OncePerInterval
 from chatroom.server.outbox import Outbox
 from chatroom.server.room import Room
 
@@ -61,8 +63,11 @@ class ChatServer:
     """
 
     def __init__(self, config: ServerConfig, loop: asyncio.AbstractEventLoop) -> None:
+        # As many clients as there are file descriptors for (the start-up line says so).
+        config, self.fd_note = fit_to_fd_limit(config)
         self.config = config
         self.loop = loop
+        self.log_once = OncePerInterval(log, config.log_interval, loop)
         rules = RoomRules.from_config(config)
         if config.redis:
             from chatroom.server.cluster_room import ClusterRoom
@@ -81,7 +86,7 @@ class ChatServer:
         self._read_buffer = memoryview(bytearray(config.read_chunk))
         self._flush_scheduled = False
         self._last_flush_seconds = 0.0
-        # On uvloop (libuv accepts one connection per loop iteration) a newcomer's welcome
+        # On uvloop (the listener accepts a few connections per wake-up) a newcomer's welcome
         # and join wait a little, so that in a connect storm the joins of many newcomers
         # share one flush rather than writing each join to everyone separately: N²/2 writes
         # for N connects (a 1000-connect burst took 4 s). asyncio's own loop accepts every
@@ -89,7 +94,7 @@ class ChatServer:
         # delaying it would only make each write larger, and asyncio copies what the kernel
         # does not take.
         self._coalesce_joins = not isinstance(loop, asyncio.BaseEventLoop)
-        self._listener: asyncio.Server | None = None
+        self._listener: Listener | None = None
         self._all_closed = asyncio.Event()
         self._all_closed.set()
         self.port: int = config.port
@@ -110,14 +115,10 @@ class ChatServer:
                 await self.cluster.start()
             except LedgerUnavailable as exc:
                 raise StartError(str(exc)) from None
-        self._listener = await self.loop.create_server(
-            self._new_connection,
-            self.config.host,
-            self.config.port,
-            backlog=self.config.listen_backlog,
-            reuse_address=True,
-            reuse_port=self.config.worker or None,
-        )
+        config = self.config
+        batch = config.accept_batch if self._coalesce_joins else config.listen_backlog
+        self._listener = Listener(self.loop, config, self._new_connection, self.log_once, batch)
+        self._listener.start()
         sockname = self._listener.sockets[0].getsockname()
         self.host, self.port = sockname[0], sockname[1]
 
@@ -194,12 +195,29 @@ class ChatServer:
         conn = self._connections.get(getattr(report, "conn", -1))
         peer = conn.peer if conn is not None else "?"
         match report:
+            case Admitted(quiet=True):
+                self.log_once.log(
+                    "quiet connects (the room is churning)",
+                    logging.INFO,
+                    "connect %s (%d online), not announced yet: the room is churning",
+                    peer,
+                    report.online,
+                )
             case Admitted():
                 log.info("connect %s (%d online)", peer, report.online)
-            case TurnedAway():
-                log.warning("refused %s: %s", peer, report.reason)
+            case TurnedAway():  # a flood of them is one line per interval and cause
+                cause = f"refused ({report.cause})"
+                self.log_once.log(cause, logging.WARNING, "refused %s: %s", peer, report.reason)
             case Renamed():
                 log.info("rename %s: %s -> %s", peer, report.old, report.new)
+            case Left(quiet=True):
+                self.log_once.log(
+                    "unannounced disconnects (the room is churning)",
+                    logging.INFO,
+                    "disconnect %s: %s, before it was announced",
+                    peer,
+                    report.reason,
+                )
             case Left():
                 log.info(
                     "disconnect %s (%s): %s%s",

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import ipaddress
 import logging
 import resource
 import signal
@@ -47,6 +48,13 @@ def _port(text: str) -> int:
     if value > 65535:
         raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
     return value
+
+
+def _cidr(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an address or network: {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +105,33 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=d.max_per_ip,
         metavar="N",
-        help="connections from one remote address; loopback is exempt (default: %(default)s)",
+        help="connections at once from one remote address (an IPv6 /64); see --exempt-ip "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--connect-burst",
+        type=_positive_int,
+        default=d.connect_burst,
+        metavar="N",
+        help="new connections one address may open at once before --connect-rate applies "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--connect-rate",
+        type=_non_negative(float),
+        default=d.connect_rate,
+        metavar="PER_MINUTE",
+        help="new connections a minute from one address after the burst; more are told to "
+        "try again later; 0 disables (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--exempt-ip",
+        type=_cidr,
+        nargs="*",
+        default=d.exempt_ip,
+        metavar="CIDR",
+        help="addresses exempt from --max-per-ip and --connect-*; give none to exempt nobody "
+        f"(default: {' '.join(d.exempt_ip)})",
     )
     parser.add_argument(
         "--rate",
@@ -190,6 +224,8 @@ def worker_argv(config: ServerConfig, port: int) -> list[str]:
         flag = "--" + name.replace("_", "-")
         if value is True:
             argv.append(flag)
+        elif isinstance(value, tuple):
+            argv += [flag, *map(str, value)]
         else:
             argv += [flag, repr(value) if isinstance(value, float) else str(value)]
     return argv
@@ -240,10 +276,15 @@ async def serve(config: ServerConfig, *, banner: bool = True) -> None:
         else:
             reason = exc.strerror or str(exc)
         raise ListenError(f"cannot listen on {config.host}:{config.port}: {reason}") from None
-    print(banner_line(config.host, server.host, server.port) if banner else "ready", flush=True)
+    log = logging.getLogger("chatroom.server")
+    if banner:
+        print(banner_line(config.host, server.host, server.port, note=server.fd_note), flush=True)
+    else:
+        if server.fd_note:
+            log.warning("%s", server.fd_note)
+        print("ready", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    log = logging.getLogger("chatroom.server")
     log.info("event loop: %s", type(loop).__module__.split(".")[0])
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
@@ -252,11 +293,13 @@ async def serve(config: ServerConfig, *, banner: bool = True) -> None:
     await server.shutdown()
 
 
-def banner_line(config_host: str, host: str, port: int, workers: int = 1) -> str:
+def banner_line(
+    config_host: str, host: str, port: int, workers: int = 1, note: str | None = None
+) -> str:
     processes = f" ({workers} workers)" if workers > 1 else ""
     return (
         f"chatroom listening on {host}:{port}{processes} - join with: "
-        f"{_join_hint(config_host, port)}"
+        f"{_join_hint(config_host, port)}" + (f" ({note})" if note else "")
     )
 
 

@@ -8,6 +8,9 @@ What follows from that lives here, fenced off from the single-server room:
 
 - a newcomer is a member at once but joins the room only when its join comes back from the
   ledger; lines it sends meanwhile wait and are handled after its welcome;
+- a newcomer admitted quietly while the room churns is welcomed at once; its join goes to
+  the ledger with its first line (which then waits as above) or when its quiet time is up,
+  and if it leaves before that the ledger never hears of it;
 - a rename is with the ledger until it comes back, and a second one waits for it;
 - the ledger may refuse an append (:meth:`refused`), a private message may be for a user on
   another node (:class:`~chatroom.server.actions.SendPrivate`), and after an outage the
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from chatroom import protocol as p
 from chatroom.server.actions import Append, Close, ConnId, RoomAction, SendPrivate, TurnedAway
+from chatroom.server.admission import Cause
 from chatroom.server.codec import LineTooLong
 from chatroom.server.config import RoomRules
 from chatroom.server.refusal import Refusal
@@ -37,7 +41,8 @@ class ClusterRoom(Room):
 
     def connect(self, conn: ConnId, host: str, port: int, now: float) -> list[RoomAction]:
         actions = super().connect(conn, host, port, now)
-        if conn in self:
+        member = self.state.member(conn)
+        if member is not None and member.quiet_until is None:  # its join is with the ledger
             self._waiting[conn] = []
         return actions
 
@@ -80,8 +85,8 @@ class ClusterRoom(Room):
                     self._forget(member.conn)
                     self.state.remove_member(member.conn)
                     notice = p.Notice(code=p.NoticeCode.SERVER_FULL, text=text)
-                    return [*self._send(member, notice), TurnedAway(member.conn, text),
-                            Close(member.conn)]  # fmt: skip
+                    away = TurnedAway(member.conn, text, Cause.ELSEWHERE)
+                    return [*self._send(member, notice), away, Close(member.conn)]
                 notice = p.Notice(
                     code=p.NoticeCode.INFO,
                     text="the room is unavailable; you will join when it is back",
@@ -126,6 +131,8 @@ class ClusterRoom(Room):
         state.reset(users, seq, history, now)
         actions: list[RoomAction] = []
         for member in state.members():
+            if member.quiet_until is not None:  # not announced yet: the ledger never knew it
+                continue
             user = state.user(member.id)
             if user is None or user.node != self.node:
                 name = member.name if state.holder_of(member.name) is None else member.id
@@ -154,6 +161,11 @@ class ClusterRoom(Room):
         if member is not None and isinstance(event, p.Rename):
             self._renaming.add(member.conn)
         return [Append(event, member.conn if member is not None else None)]
+
+    def _announce(self, member: Member, now: float) -> list[RoomAction]:
+        # Its lines wait for the join to come back from the ledger, as a newcomer's do.
+        self._waiting[member.conn] = []
+        return super()._announce(member, now)
 
     def _held(self, member: Member, line: str | LineTooLong) -> bool:
         waiting = self._waiting.get(member.conn)

@@ -24,8 +24,13 @@ class ServerConfig:
     idle_timeout: float = 60.0  # seconds without a line before a user is kicked; 0 disables
     history: int = 20  # chat messages replayed to a newcomer
     max_line: int = 2048  # bytes per line, line ending not counted
-    max_clients: int = 10_000
-    max_per_ip: int = 16  # connections from one remote address; loopback is exempt
+    max_clients: int = 10_000  # lowered at start to what RLIMIT_NOFILE holds (listener.py)
+    max_per_ip: int = 16  # connections from one remote address (see exempt_ip)
+    # New connections from one address: a burst, then connect_rate a minute (0 disables).
+    connect_burst: int = 20
+    connect_rate: float = 6.0
+    # Networks exempt from the per-address limits (max_per_ip, connect_*); () exempts none.
+    exempt_ip: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     rate: float = 5.0  # lines per second per connection; 0 disables flood control
     burst: int = 10  # lines a client may send at once before pacing starts
     max_sendq: int = 262_144  # unsent bytes per connection before it is dropped as slow
@@ -70,6 +75,27 @@ class ServerConfig:
     ledger_timeout: float = 3.0  # a Redis command that takes longer has failed
     # Flood control counts a who reply as one line per this many users listed (at least 1).
     who_users_per_line: int = 50
+    # --- admission (docs/LIMITS.md)
+    ipv6_prefix: int = 64  # an IPv6 address counts against its /64 for the per-address limits
+    connect_table: int = 20_000  # addresses the connection throttle remembers (~180 B each)
+    # A connection that leaves within churn_window seconds of connecting, without a line, is
+    # a quick exit. After churn_burst of them (refilled at churn_rate a second) the room is
+    # churning: a newcomer's join waits for its first line or churn_window, and one that
+    # leaves before that leaves unannounced.
+    churn_window: float = 1.0
+    churn_burst: int = 32
+    churn_rate: float = 0.5
+    fd_reserve: int = 16  # file descriptors kept beyond --max-clients (max_clients is lowered)
+    # Connections accepted per wake-up of the listening socket, at most, where a connect
+    # storm's joins are gathered by join_coalesce (uvloop; more costs memory, not speed);
+    # asyncio's own loop accepts up to listen_backlog, as it does itself, to gather them.
+    accept_batch: int = 32
+    accept_retry: float = 0.5  # seconds without listening when accept() fails and nothing helps
+    log_interval: float = 10.0  # a flood of refusals is logged once per this, per cause
+
+    def __post_init__(self) -> None:
+        # The CLI hands over a list (nargs); a frozen config keeps a tuple.
+        object.__setattr__(self, "exempt_ip", tuple(self.exempt_ip))
 
     @property
     def heartbeat_every(self) -> float:
@@ -90,6 +116,14 @@ class RoomRules:
     max_per_ip: int
     who_max: int
     who_users_per_line: int
+    connect_burst: int
+    connect_rate: float
+    exempt_ip: tuple[str, ...]
+    ipv6_prefix: int
+    connect_table: int
+    churn_window: float
+    churn_burst: int
+    churn_rate: float
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> RoomRules:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 
 class TokenBucket:
+    __slots__ = ("rate", "burst", "_tokens", "_updated")  # one per connection and address
+
     def __init__(self, rate: float, burst: float, now: float) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be positive and burst at least 1")
@@ -31,3 +33,7 @@ class TokenBucket:
             return 0.0
         self._tokens = tokens
         return (1 - tokens) / self.rate
+
+    def available(self, now: float) -> float:
+        """The tokens there are at ``now`` (at most ``burst``), taking none."""
+        return min(self.burst, self._tokens + max(0.0, now - self._updated) * self.rate)

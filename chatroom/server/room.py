@@ -36,7 +36,8 @@ from chatroom.server.actions import (
     Unsubscribe,
     encode,
 )
-from chatroom.server.addresses import is_loopback, peer_id
+from chatroom.server.addresses import peer_id
+from chatroom.server.admission import Admission, Cause
 from chatroom.server.codec import LineTooLong
 from chatroom.server.config import RoomRules
 from chatroom.server.state import Member, RoomState
@@ -63,6 +64,7 @@ class Room:
         # The last full who reply per format, reused while nobody joined, left or renamed
         # and the second (idle times are in whole seconds) is the same.
         self._who_cache: dict[p.OutputFormat, tuple[tuple[int, int], Deliver]] = {}
+        self.admission = Admission(rules)
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -86,34 +88,55 @@ class Room:
         return member.name if member else None
 
     def next_idle_check(self, conn: ConnId) -> float | None:
-        """When the caller should next call :meth:`idle_check` for ``conn`` (None: never)."""
+        """When the caller should next call :meth:`idle_check` for ``conn`` (None: never):
+        to warn or kick it when idle, or to announce it if it was admitted quietly."""
         member = self.state.member(conn)
         rules = self.rules
-        if member is None or rules.idle_timeout <= 0:
+        if member is None:
             return None
-        if rules.idle_timeout > rules.idle_warning_min_timeout and not member.warned:
-            return member.last_active + rules.idle_timeout - rules.idle_warning_lead
-        return member.last_active + rules.idle_timeout
+        deadline = None
+        if rules.idle_timeout > 0:
+            deadline = member.last_active + rules.idle_timeout
+            if rules.idle_timeout > rules.idle_warning_min_timeout and not member.warned:
+                deadline -= rules.idle_warning_lead
+        if member.quiet_until is not None:
+            return member.quiet_until if deadline is None else min(deadline, member.quiet_until)
+        return deadline
 
     # --- events from this node's connections -------------------------------------------------
 
     def connect(self, conn: ConnId, host: str, port: int, now: float) -> list[RoomAction]:
-        """A connection arrived from ``host``:``port``; admit it or turn it away."""
+        """A connection arrived from ``host``:``port``; admit it or turn it away.
+
+        While the room is churning (:class:`~chatroom.server.admission.Churn`) a newcomer
+        is admitted *quietly*: it is welcomed and receives the room's events at once, but
+        its join is appended only with its first line or when ``churn_window`` has passed
+        (:meth:`idle_check`), so one that leaves before either costs nobody a line.
+        """
         if conn in self:
             raise ValueError(f"connection {conn} is already in the room")
-        refusal = self._admission_problem(host)
+        address, exempt = self.admission.address(host)
+        refusal = self._admission_problem(address, exempt, now)
         if refusal is not None:
-            notice = p.Notice(code=p.NoticeCode.SERVER_FULL, text=refusal)
+            cause, text = refusal
+            notice = p.Notice(code=p.NoticeCode.SERVER_FULL, text=text)
             return [
                 Deliver.one(conn, p.OutputFormat.TEXT, notice),
-                TurnedAway(conn, refusal),
+                TurnedAway(conn, text, cause),
                 Close(conn),
             ]
         user_id = peer_id(host, port)
         if self.state.local(user_id) is not None or self.state.user(user_id) is not None:
             user_id = f"{user_id}~{conn}"  # an address reported twice: ids stay unique
-        member = Member(conn=conn, id=user_id, host=host, name=user_id, last_active=now)
+        member = Member(
+            conn=conn, id=user_id, address=address, name=user_id, last_active=now, connected_at=now
+        )
         self.state.add_member(member)
+        churn = self.admission.churn
+        if churn.churning(now):
+            member.quiet_until = now + self.rules.churn_window
+            return [Admitted(conn, member.name, len(self.state), quiet=True), *self._admit(member)]
+        churn.arrived(conn, now)
         join = p.Join(seq=self._new_seq(), ts=now, id=member.id, name=member.name)
         return [Admitted(conn, member.name, len(self.state)), *self._append(join, member)]
 
@@ -124,32 +147,49 @@ class Room:
             return []
         member.last_active = now
         member.warned = False
+        if not member.spoke:
+            member.spoke = True
+            self.admission.churn.spoke(conn)
+        actions = self._announce(member, now) if member.quiet_until is not None else []
         if self._held(member, line):
-            return []
-        return self._run(member, c.parse(line), now)
+            return actions
+        return actions + self._run(member, c.parse(line), now)
 
     def disconnect(
         self, conn: ConnId, reason: p.LeaveReason, now: float, text: str | None = None
     ) -> list[RoomAction]:
-        """``conn`` is gone (or is being sent away); tell everyone else. Idempotent."""
+        """``conn`` is gone (or is being sent away); tell everyone else. Idempotent.
+
+        A member admitted quietly and never announced leaves unannounced too: its join and
+        leave take no seq, so nobody can tell they were there at all."""
         subscribed = self.state.is_subscribed(conn)
         member = self.state.remove_member(conn)
         if member is None:
             return []
+        self.admission.churn.left(conn, member.connected_at, member.spoke, now)
+        quiet = member.quiet_until is not None
         actions: list[RoomAction] = [Unsubscribe(conn)] if subscribed else []
-        actions.append(Left(conn, member.name, reason))
+        actions.append(Left(conn, member.name, reason, quiet=quiet))
+        if quiet:
+            return actions
         leave = p.Leave(
             seq=self._new_seq(), ts=now, id=member.id, name=member.name, reason=reason, text=text
         )
         return actions + self._append(leave, None)
 
     def idle_check(self, conn: ConnId, now: float) -> list[RoomAction]:
-        """A timer for ``conn`` fired: warn or kick it if it has been idle long enough."""
+        """A timer for ``conn`` fired: announce it if it was admitted quietly and its time
+        has come; warn or kick it if it has been idle long enough."""
         member = self.state.member(conn)
+        if member is None:
+            return []
+        actions: list[RoomAction] = []
+        if member.quiet_until is not None and now >= member.quiet_until:
+            actions = self._announce(member, now)
         rules = self.rules
         timeout = rules.idle_timeout
-        if member is None or timeout <= 0:
-            return []
+        if timeout <= 0:
+            return actions
         idle = now - member.last_active
         if idle >= timeout:
             notice = p.Notice(
@@ -157,6 +197,7 @@ class Room:
                 text=f"disconnected: no line from you for {timeout:g}s",
             )
             return [
+                *actions,
                 Deliver.one(conn, member.format, notice),
                 *self.disconnect(conn, p.LeaveReason.TIMEOUT, now),
                 Close(conn),
@@ -168,8 +209,8 @@ class Room:
                 code=p.NoticeCode.IDLE_WARNING,
                 text=f"you will be disconnected in {timeout - idle:.0f}s unless you send a line",
             )
-            return self._send(member, notice)
-        return []
+            return actions + self._send(member, notice)
+        return actions
 
     def shutdown(self, now: float) -> list[RoomAction]:
         """The server is stopping: tell everyone and close every connection.
@@ -290,6 +331,12 @@ class Room:
         """The seq for an event about to be appended."""
         return self.state.seq + 1
 
+    def _announce(self, member: Member, now: float) -> list[RoomAction]:
+        """A member admitted quietly joins the room for everyone to see."""
+        member.quiet_until = None
+        join = p.Join(seq=self._new_seq(), ts=now, id=member.id, name=member.name)
+        return self._append(join, member)
+
     def _append(self, event: p.BroadcastEvent, member: Member | None) -> list[RoomAction]:
         return self._apply(event, self.node)
 
@@ -334,20 +381,36 @@ class Room:
 
     # --- output --------------------------------------------------------------------------------
 
-    def _admission_problem(self, host: str) -> str | None:
+    def _admission_problem(
+        self, address: str, exempt: bool, now: float
+    ) -> tuple[Cause, str] | None:
+        """Why a newcomer from ``address`` cannot come in, if it cannot: the cause, and the
+        text it is told. Admitting it takes one of its address's new-connection tokens."""
         rules = self.rules
         if len(self.state) >= rules.max_clients:
-            return f"server full ({rules.max_clients} users); try again later"
-        if self.state.connections_from(host) >= rules.max_per_ip and not is_loopback(host):
-            return f"too many connections from your address (at most {rules.max_per_ip})"
+            return Cause.FULL, f"server full ({rules.max_clients} users); try again later"
+        if exempt:
+            return None
+        if self.state.connections_from(address) >= rules.max_per_ip:
+            return (
+                Cause.PER_ADDRESS,
+                f"too many connections from your address (at most {rules.max_per_ip})",
+            )
+        wait = self.admission.throttled(address, now)
+        if wait:
+            return (
+                Cause.THROTTLED,
+                f"too many new connections from your address; try again in {wait}s",
+            )
         return None
 
     def _greeting(self, member: Member) -> list[RoomAction]:
+        unannounced = self.state.user(member.id) is None  # quiet, or its join is pending
         welcome = p.Welcome(
             id=member.id,
             name=member.name,
             idle_timeout=self.rules.idle_timeout,
-            users=self.state.user_count,
+            users=self.state.user_count + unannounced,
         )
         events: list[p.Event] = [welcome]
         events += [p.replace(event, history=True) for event in self.state.history]

@@ -1,11 +1,13 @@
 """Who is in the room and under which name: the one object that changes it. No I/O.
 
-Everything the room knows lives here — this node's connections (members), everyone in the
-room (users, on this node or, in a shared room, on others), the names they hold, the
-broadcast subscribers by output format, the recent chat and the last seq — and only the
-methods below change it, so every rule about it (a name is held by one user, a member is a
-user of this node, a subscriber is a member) is kept in one place. The room
-(:mod:`chatroom.server.room`) decides *when* to change it; this module says *how*.
+Everything the room knows of who is here lives here — this node's connections (members),
+everyone in the room (users, on this node or, in a shared room, on others), the names they
+hold, the broadcast subscribers by output format, the connections from each address, the
+recent chat and the last seq — and only the methods below change it, so every rule about it
+(a name is held by one user, a member is a user of this node once its join is applied, a
+subscriber is a member) is kept in one place. The room (:mod:`chatroom.server.room`)
+decides *when* to change it; this module says *how*. Who may come in is decided with
+:mod:`chatroom.server.admission`, which keeps the connection throttle and the churn.
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ class Member:
 
     conn: ConnId
     id: str
-    host: str
+    address: str  # its remote address as the per-address limits count it (admission.py)
     name: str
     last_active: float
     format: p.OutputFormat = p.OutputFormat.TEXT
     warned: bool = False  # told it will be kicked as idle soon
+    connected_at: float = 0.0
+    spoke: bool = False  # it has sent a line
+    # Admitted quietly while the room churns: its join waits until then or its first line.
+    quiet_until: float | None = None
 
 
 @dataclass(slots=True)
@@ -51,7 +57,7 @@ class RoomState:
         self._subscribers: dict[p.OutputFormat, dict[ConnId, Member]] = {
             fmt: {} for fmt in p.OutputFormat
         }
-        self._per_host: dict[str, int] = {}
+        self._per_address: dict[str, int] = {}
         self._history: deque[p.Message | p.Action] = deque(maxlen=max(history, 0))
         self._seq = 0
         self._version = 0  # changes whenever who is here, or a name, changes
@@ -95,8 +101,8 @@ class RoomState:
         """The id of the user holding ``name`` (compared without case), if anyone does."""
         return self._by_key.get(p.name_key(name))
 
-    def connections_from(self, host: str) -> int:
-        return self._per_host.get(host, 0)
+    def connections_from(self, address: str) -> int:
+        return self._per_address.get(address, 0)
 
     def is_subscribed(self, conn: ConnId) -> bool:
         member = self._members.get(conn)
@@ -133,7 +139,7 @@ class RoomState:
             raise ValueError(f"connection {member.conn} is already in the room")
         self._members[member.conn] = member
         self._local[member.id] = member
-        self._per_host[member.host] = self._per_host.get(member.host, 0) + 1
+        self._per_address[member.address] = self._per_address.get(member.address, 0) + 1
 
     def remove_member(self, conn: ConnId) -> Member | None:
         """Take ``conn`` off this node (and off the broadcasts); its user stays in the room
@@ -143,11 +149,11 @@ class RoomState:
             return None
         del self._local[member.id]
         self._subscribers[member.format].pop(conn, None)
-        remaining = self._per_host[member.host] - 1
+        remaining = self._per_address[member.address] - 1
         if remaining:
-            self._per_host[member.host] = remaining
+            self._per_address[member.address] = remaining
         else:
-            del self._per_host[member.host]
+            del self._per_address[member.address]
         return member
 
     def subscribe(self, member: Member) -> None:

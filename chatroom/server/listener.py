@@ -1,0 +1,233 @@
+"""Accepting connections, and what happens when the file descriptors run out.
+
+The server accepts connections itself rather than through ``loop.create_server``, so that
+both event loops behave the same when the process is out of file descriptors (EMFILE).
+Left to themselves, asyncio's accept loop logs a traceback for every failed ``accept()``
+(thousands a second: it retries once per connection waiting in the backlog) and libuv
+(uvloop) accepts the waiting connections and closes them without a word. Here:
+
+- at start, ``--max-clients`` is lowered to what fits in ``RLIMIT_NOFILE`` with
+  ``fd_reserve`` descriptors to spare (:func:`clients_that_fit`; the start-up line says
+  so), so the room itself turns the extra newcomers away with "server full";
+- the listener holds one spare descriptor (open on /dev/null). If ``accept()`` fails with
+  EMFILE all the same — connections being closed still hold theirs, and a burst is
+  accepted before the room has seen any of it — it closes the spare, accepts one waiting
+  connection with it, tells it "server full", closes it and opens the spare again. Every
+  waiting newcomer is answered, and the listening socket never stays readable with nothing
+  done, so the loop cannot spin. If even that fails, it stops listening for a moment;
+- the condition is logged once per ``log_interval``, with a count
+  (:class:`~chatroom.server.lograte.OncePerInterval`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import resource
+import socket
+from collections.abc import Callable
+from dataclasses import replace
+
+from chatroom import protocol as p
+from chatroom.server.actions import encode
+from chatroom.server.config import ServerConfig
+from chatroom.server.lograte import OncePerInterval
+
+OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
+
+SERVER_FULL_LINE = encode(
+    p.Notice(code=p.NoticeCode.SERVER_FULL, text="server full; try again later"),
+    p.OutputFormat.TEXT,
+)
+
+
+def open_fds() -> int:
+    """How many file descriptors this process has open."""
+    for directory in ("/proc/self/fd", "/dev/fd"):
+        with contextlib.suppress(OSError):
+            return len(os.listdir(directory)) - 1  # listdir's own descriptor
+    return 16  # a guess where neither exists
+
+
+def clients_that_fit(config: ServerConfig) -> tuple[int, int] | None:
+    """``(clients, limit)`` if fewer than ``config.max_clients`` clients fit in the open-file
+    limit with ``config.fd_reserve`` to spare; None if they all fit."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    fits = soft - open_fds() - config.fd_reserve
+    if fits >= config.max_clients:
+        return None
+    return max(1, fits), soft
+
+
+def fit_to_fd_limit(config: ServerConfig) -> tuple[ServerConfig, str | None]:
+    """``config`` with ``max_clients`` lowered to what fits in the open-file limit, and a
+    note saying so for the start-up line (None: it was not lowered)."""
+    fit = clients_that_fit(config)
+    if fit is None:
+        return config, None
+    clients, limit = fit
+    note = (
+        f"--max-clients lowered from {config.max_clients} to {clients} "
+        f"to fit the open-file limit of {limit}"
+    )
+    return replace(config, max_clients=clients), note
+
+
+class Listener:
+    """The listening sockets of one server; each accepted socket becomes a transport with
+    a protocol from ``protocol_factory``."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        config: ServerConfig,
+        protocol_factory: Callable[[], asyncio.Protocol],
+        log: OncePerInterval,
+        batch: int,
+    ) -> None:
+        self.loop = loop
+        self.config = config
+        self.protocol_factory = protocol_factory
+        self.log = log
+        self.batch = batch  # connections accepted per wake-up, at most
+        self.sockets: list[socket.socket] = []
+        self._spare: int | None = None
+        self._adopting: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def start(self) -> None:
+        """Bind and listen on ``config.host``:``config.port`` (every address the host
+        resolves to, as ``loop.create_server`` does); raises OSError."""
+        config = self.config
+        host = config.host or None  # "" is every interface
+        infos = dict.fromkeys(
+            socket.getaddrinfo(host, config.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        )
+        try:
+            for family, kind, proto, _, address in infos:
+                sock = socket.socket(family, kind, proto)
+                self.sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if config.worker:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+                sock.listen(config.listen_backlog)
+                sock.setblocking(False)
+        except OSError:
+            self.close()
+            raise
+        self._spare = _open_spare()
+        for sock in self.sockets:
+            self.loop.add_reader(sock.fileno(), self._accept, sock)
+
+    def close(self) -> None:
+        """Stop listening. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for sock in self.sockets:
+            with contextlib.suppress(OSError, ValueError):
+                self.loop.remove_reader(sock.fileno())
+            sock.close()
+        if self._spare is not None:
+            os.close(self._spare)
+            self._spare = None
+
+    # --- accepting ---
+
+    def _accept(self, sock: socket.socket) -> None:
+        """The listening socket is readable: accept what waits, a batch at a time."""
+        for _ in range(self.batch):
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                if exc.errno in OUT_OF_FDS:
+                    self.log.log(
+                        "out of file descriptors",
+                        logging.WARNING,
+                        "out of file descriptors (the limit is %d): newcomers are told "
+                        "'server full' until some leave",
+                        resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+                    )
+                    told = self._turn_away(sock)
+                    if told:
+                        continue
+                    if told is False:  # nobody was waiting after all
+                        return
+                else:
+                    self.log.log(
+                        f"accept failed ({exc.strerror})", logging.WARNING, "accept: %s", exc
+                    )
+                self._pause(sock)
+                return
+            self._adopt(conn)
+
+    def _adopt(self, conn: socket.socket) -> None:
+        conn.setblocking(False)
+        with contextlib.suppress(OSError):
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        task = self.loop.create_task(self._serve(conn))
+        self._adopting.add(task)
+        task.add_done_callback(self._adopting.discard)
+
+    async def _serve(self, conn: socket.socket) -> None:
+        try:
+            await self.loop.connect_accepted_socket(self.protocol_factory, conn)
+        except OSError:  # it went away before its transport was made
+            conn.close()
+
+    def _turn_away(self, sock: socket.socket) -> bool | None:
+        """Out of descriptors: with the spare one, accept a waiting connection, tell it
+        "server full" and close it. True: one was told; False: none was waiting; None:
+        there was no spare descriptor to do it with."""
+        if self._spare is None:
+            self._spare = _open_spare()
+            return None
+        os.close(self._spare)
+        self._spare = None
+        try:
+            conn, _ = sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return None
+        else:
+            with conn:
+                conn.setblocking(False)
+                with contextlib.suppress(OSError):
+                    conn.send(SERVER_FULL_LINE)
+                    conn.shutdown(socket.SHUT_WR)
+            return True
+        finally:
+            self._spare = _open_spare()
+
+    def _pause(self, sock: socket.socket) -> None:
+        """Stop listening on ``sock`` for a moment (nothing can be accepted just now)."""
+        with contextlib.suppress(OSError, ValueError):
+            self.loop.remove_reader(sock.fileno())
+        self.loop.call_later(self.config.accept_retry, self._resume, sock)
+
+    def _resume(self, sock: socket.socket) -> None:
+        if self._closed:
+            return
+        if self._spare is None:
+            self._spare = _open_spare()
+        self.loop.add_reader(sock.fileno(), self._accept, sock)
+
+
+def _open_spare() -> int | None:
+    try:
+        return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
