@@ -13,7 +13,6 @@ from chatroom import protocol as p
 from chatroom.server.actions import (
     Admitted,
     Append,
-    Broadcast,
     Close,
     Deliver,
     Left,
@@ -22,16 +21,15 @@ from chatroom.server.actions import (
 )
 from chatroom.server.admission import Admission, Cause, Churn, ConnectThrottle, address_of
 from chatroom.server.cluster_room import ClusterRoom
-from chatroom.server.config import RoomRules, ServerConfig
-from chatroom.server.outbox import Outbox
+from chatroom.server.config import RoomRules
 from chatroom.server.room import Room
+from tests.room_helpers import BROADCAST_TYPES, Sim, room_rules
 
-T0 = 1_700_000_000.0
-BROADCAST = (p.Message, p.Action, p.Join, p.Leave, p.Rename)
+BROADCAST = BROADCAST_TYPES
 
 
 def rules(**overrides: object) -> RoomRules:
-    return RoomRules.from_config(ServerConfig(**{"idle_timeout": 0, **overrides}))
+    return room_rules(**{"idle_timeout": 0, **overrides})
 
 
 # --- addresses and exemptions ------------------------------------------------------------
@@ -158,46 +156,36 @@ def test_churn_window_zero_turns_it_off() -> None:
 # --- the room: refusals --------------------------------------------------------------------
 
 
-class Peers:
-    """A room and what each connection received (events, in order), plus the reports."""
+class Peers(Sim):
+    """The shared Sim, numbering its connections itself: ``arrive`` returns the new one."""
 
     def __init__(self, room: Room) -> None:
-        self.room = room
-        self.now = T0
-        self.outbox = Outbox()
-        self.received: dict[int, list[p.Event]] = {}
-        self.reports: list[object] = []
-        self.closed: list[int] = []
+        super().__init__(room=room)
         self._next = 0
 
-    def run(self, actions: list) -> list:
-        for action in actions:
-            if isinstance(action, Deliver | Broadcast):
-                for conn in self._recipients(action):
-                    self.received.setdefault(conn, []).extend(action.events)
-            if isinstance(action, Close):
-                self.closed.append(action.conn)
-            elif not self.outbox.queue(action):
-                self.reports.append(action)
-        self.outbox.take()
-        return actions
+    @property
+    def received(self) -> dict[int, list[p.Event]]:
+        return self.inbox
 
-    def _recipients(self, action: Deliver | Broadcast) -> list[int]:
-        if isinstance(action, Deliver):
-            return list(action.recipients)
-        return [c for c, f in self.subscribed.items() if f is action.fmt]
+    @property
+    def reports(self) -> list[object]:
+        return self.wire.reports
 
     @property
     def subscribed(self) -> dict[int, p.OutputFormat]:
-        state = self.room.state
-        return {m.conn: m.format for m in state.members() if state.is_subscribed(m.conn)}
+        return self.wire.subscribed
 
-    def connect(self, host: str = "127.0.0.1") -> int:
+    def run(self, actions: list) -> list:
+        """Carry out the output actions (a shared room's appends are the caller's)."""
+        self.apply([a for a in actions if not isinstance(a, Append)])
+        return actions
+
+    def arrive(self, host: str = "127.0.0.1") -> int:
         self._next += 1
         self.run(self.room.connect(self._next, host, 40000 + self._next, self.now))
         return self._next
 
-    def send(self, conn: int, line: str) -> None:
+    def send(self, conn: int, line: str) -> None:  # type: ignore[override]
         self.run(self.room.receive(conn, line, self.now))
 
     def leave(self, conn: int) -> None:
@@ -212,9 +200,9 @@ class Peers:
 
 def test_a_throttled_newcomer_is_told_when_to_come_back_and_costs_no_seq() -> None:
     peers = Peers(Room(rules(exempt_ip=(), connect_burst=2, connect_rate=6)))
-    watcher = peers.connect("198.51.100.1")
+    watcher = peers.arrive("198.51.100.1")
     for _ in range(2):
-        peers.leave(peers.connect("203.0.113.5"))
+        peers.leave(peers.arrive("203.0.113.5"))
     seq, seen = peers.room.seq, len(peers.received[watcher])
     actions = peers.room.connect(99, "203.0.113.5", 5000, peers.now)
     assert actions == [
@@ -234,44 +222,44 @@ def test_a_throttled_newcomer_is_told_when_to_come_back_and_costs_no_seq() -> No
     assert peers.room.seq == seq and 99 not in peers.room
     assert len(peers.received[watcher]) == seen
     peers.now += 10
-    assert peers.connect("203.0.113.5") in peers.room
+    assert peers.arrive("203.0.113.5") in peers.room
 
 
 def test_loopback_users_are_not_throttled_unless_the_exempt_set_is_empty() -> None:
     peers = Peers(Room(rules(connect_burst=1, max_per_ip=1)))
-    assert all(peers.connect("127.0.0.2") in peers.room for _ in range(5))
+    assert all(peers.arrive("127.0.0.2") in peers.room for _ in range(5))
     peers = Peers(Room(rules(exempt_ip=(), connect_burst=1, max_per_ip=5)))
-    assert peers.connect("127.0.0.2") in peers.room
-    assert peers.connect("127.0.0.2") not in peers.room
+    assert peers.arrive("127.0.0.2") in peers.room
+    assert peers.arrive("127.0.0.2") not in peers.room
     assert peers.reports[-1].cause is Cause.THROTTLED
 
 
 def test_the_per_address_cap_applies_to_127_0_0_2_when_nothing_is_exempt() -> None:
     peers = Peers(Room(rules(exempt_ip=(), max_per_ip=2)))
-    first, second = peers.connect("127.0.0.2"), peers.connect("127.0.0.2")
-    third = peers.connect("127.0.0.2")
+    first, second = peers.arrive("127.0.0.2"), peers.arrive("127.0.0.2")
+    third = peers.arrive("127.0.0.2")
     assert first in peers.room and second in peers.room and third not in peers.room
     assert peers.texts(third) == ["too many connections from your address (at most 2)"]
     assert peers.reports[-1].cause is Cause.PER_ADDRESS
-    assert peers.connect("127.0.0.3") in peers.room
+    assert peers.arrive("127.0.0.3") in peers.room
 
 
 def test_a_newcomer_refused_by_the_cap_takes_no_throttle_token() -> None:
     peers = Peers(Room(rules(exempt_ip=(), max_per_ip=1, connect_burst=2, connect_rate=1)))
-    first = peers.connect("203.0.113.5")
+    first = peers.arrive("203.0.113.5")
     for _ in range(5):
-        assert peers.connect("203.0.113.5") not in peers.room  # the cap, not the throttle
+        assert peers.arrive("203.0.113.5") not in peers.room  # the cap, not the throttle
     assert {r.cause for r in peers.reports if isinstance(r, TurnedAway)} == {Cause.PER_ADDRESS}
     peers.leave(first)
-    assert peers.connect("203.0.113.5") in peers.room  # the second token was still there
+    assert peers.arrive("203.0.113.5") in peers.room  # the second token was still there
 
 
 def test_an_ipv6_subscriber_s_64_shares_one_cap() -> None:
     peers = Peers(Room(rules(exempt_ip=(), max_per_ip=2)))
-    assert peers.connect("2001:db8:0:1::a") in peers.room
-    assert peers.connect("2001:db8:0:1::b") in peers.room
-    assert peers.connect("2001:db8:0:1:ffff::c") not in peers.room
-    assert peers.connect("2001:db8:0:2::a") in peers.room
+    assert peers.arrive("2001:db8:0:1::a") in peers.room
+    assert peers.arrive("2001:db8:0:1::b") in peers.room
+    assert peers.arrive("2001:db8:0:1:ffff::c") not in peers.room
+    assert peers.arrive("2001:db8:0:2::a") in peers.room
 
 
 # --- the room: quiet admission under churn -------------------------------------------------
@@ -280,17 +268,17 @@ def test_an_ipv6_subscriber_s_64_shares_one_cap() -> None:
 def churning_room(**overrides: object) -> tuple[Peers, int]:
     """A room with a JSON watcher whose churn bucket is empty."""
     peers = Peers(Room(rules(churn_burst=3, churn_rate=0.5, **overrides)))
-    watcher = peers.connect()
+    watcher = peers.arrive()
     peers.send(watcher, "/format json")
     for _ in range(3):
-        peers.leave(peers.connect())
+        peers.leave(peers.arrive())
     return peers, watcher
 
 
 def test_a_churning_room_admits_quietly_and_a_quiet_exit_costs_nothing() -> None:
     peers, watcher = churning_room()
     seq, seen = peers.room.seq, peers.broadcasts(watcher)
-    quiet = peers.connect()
+    quiet = peers.arrive()
     name = f"127.0.0.1:{40000 + quiet}"
     welcome = peers.received[quiet][0]
     assert isinstance(welcome, p.Welcome) and welcome.users == 2  # itself included
@@ -306,7 +294,7 @@ def test_a_churning_room_admits_quietly_and_a_quiet_exit_costs_nothing() -> None
 def test_a_quiet_newcomer_is_announced_with_its_first_line() -> None:
     peers, watcher = churning_room()
     seq = peers.room.seq
-    quiet = peers.connect()
+    quiet = peers.arrive()
     peers.send(quiet, "hello")
     join, message = peers.broadcasts(watcher)[-2:]
     assert isinstance(join, p.Join) and join.seq == seq + 1
@@ -320,7 +308,7 @@ def test_a_quiet_newcomer_is_announced_with_its_first_line() -> None:
 
 def test_a_quiet_newcomer_is_announced_when_its_window_is_over() -> None:
     peers, watcher = churning_room(churn_window=1.0)
-    quiet = peers.connect()
+    quiet = peers.arrive()
     assert peers.room.next_idle_check(quiet) == peers.now + 1.0  # even with no idle timeout
     assert peers.run(peers.room.idle_check(quiet, peers.now + 0.5)) == []
     peers.now += 1.0
@@ -333,7 +321,7 @@ def test_a_quiet_newcomer_is_announced_when_its_window_is_over() -> None:
 
 def test_quiet_admission_keeps_the_idle_timer() -> None:
     peers, _ = churning_room(idle_timeout=30, churn_window=1.0)
-    quiet = peers.connect()
+    quiet = peers.arrive()
     assert peers.room.next_idle_check(quiet) == peers.now + 1.0
     peers.run(peers.room.idle_check(quiet, peers.now + 1.0))
     assert peers.room.next_idle_check(quiet) == peers.now + 30 - 10  # the idle warning
@@ -343,12 +331,12 @@ def test_quiet_admission_keeps_the_idle_timer() -> None:
 @given(steps=st.lists(st.sampled_from(["connect", "speak", "leave", "tick"]), max_size=80))
 def test_a_json_watcher_sees_every_seq_once_in_order_whatever_the_churn(steps: list[str]) -> None:
     peers = Peers(Room(rules(churn_burst=2, churn_rate=0.5, churn_window=1.0)))
-    watcher = peers.connect()
+    watcher = peers.arrive()
     peers.send(watcher, "/format json")
     live: list[int] = []
     for step in steps:
         if step == "connect":
-            live.append(peers.connect())
+            live.append(peers.arrive())
         elif step == "speak" and live:
             peers.send(live[-1], "hi")
         elif step == "leave" and live:
