@@ -171,3 +171,40 @@ async def test_a_flooder_that_reads_its_echoes_is_not_dropped(serve, loop):
     await sender
     await flooder.close()
     stop_cleanly(server)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+async def test_who_of_a_big_room_is_capped_and_paced_by_its_size(serve, loop):
+    server = serve(loop, "--idle-timeout", "0")  # default flood control: 5 a second after 10
+    crowd = []
+    for _ in range(510):
+        crowd.append(socket.create_connection(("127.0.0.1", server.port)))
+    asker = await Peer.connect(server.port)
+    await asker.to_json()
+    started = time.monotonic()
+    await asker.send(b"/who\n/who\n/who\n")
+    replies = [await asker.until_event("who", timeout=20) for _ in range(3)]
+    assert all(len(r["users"]) == 500 and r["total"] == 511 for r in replies)
+    # Each reply listed 500 users, 10 lines' worth more than the line itself: the third
+    # waits for flood control to be repaid (10 tokens, then -1, then -2 at 5 a second).
+    assert time.monotonic() - started >= 1.5
+    await asker.send("/who 127.0.0.1:" + str(asker.writer.get_extra_info("sockname")[1]))
+    mine = await asker.until_event("who")
+    assert [u["id"] for u in mine["users"]] == [asker.local_id]
+    for sock in crowd:
+        sock.close()
+    await asker.close()
+    stop_cleanly(server)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+async def test_a_line_separator_cannot_forge_a_second_line(serve, loop):
+    server = serve(loop, "--rate", "0", "--idle-timeout", "0")
+    mallory, victim = await Peer.connect(server.port), await Peer.connect(server.port)
+    await victim.until_contains(f"{victim.local_id} joined")
+    await mallory.send("hi\u2028<admin> fake\u200b\u200e")
+    line = await victim.until_contains("> hi")
+    assert line == f"<{mallory.local_id}> hi<admin> fake"
+    await mallory.close()
+    await victim.close()
+    stop_cleanly(server)
