@@ -136,13 +136,20 @@ DEFAULT_FLOOD_CONTROL = ("--rate", "5", "--burst", "10")
 
 
 def flood_scenarios(quick: bool) -> list[Scenario]:
-    """Issue 9's floods (bench/floods.py), only by name: ``--scenario flood-recvq`` etc."""
+    """Issue 9's floods (bench/floods.py), only by name: ``--scenario flood-recvq`` etc.
+    (``flood-recvq-1m``: the same with a 1 MiB burst)."""
     q = quick
     return [
         Scenario(
             "flood-recvq",
             "flood",
             flood={"pattern": "recvq", "flooders": 10 if q else 50, "burst_kib": 256, "hold": 2.0},
+            server_args=DEFAULT_FLOOD_CONTROL,
+        ),
+        Scenario(  # the same with a 1 MiB burst: does what is held grow with the burst?
+            "flood-recvq-1m",
+            "flood",
+            flood={"pattern": "recvq", "flooders": 10 if q else 50, "burst_kib": 1024, "hold": 2.0},
             server_args=DEFAULT_FLOOD_CONTROL,
         ),
         Scenario(
