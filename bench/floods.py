@@ -17,9 +17,10 @@ room stays usable meanwhile. Not in the default run nor in ``--quick``; run one 
   RSS, and whether a member was dropped as slow. A server that knows ``--exempt-ip`` gets it
   with no network, so that loopback is throttled as any address.
 
-One generator process per role holds the clients and obeys the coordinator's commands over
-a pipe; the coordinator (:func:`run_flood`, inside :class:`bench.scenarios.Run`) samples the
-server's ``/proc`` between them. Every wait has a timeout; only 127.0.0.0/8 is used.
+One generator process (two for flood-churn: members, churner) holds the clients and obeys
+the coordinator's commands over a pipe; the coordinator (:func:`run_flood`, inside
+:class:`bench.scenarios.Run`) samples the server's ``/proc`` between them. Every wait has a
+timeout; only 127.0.0.0/8 is used.
 """
 
 from __future__ import annotations
