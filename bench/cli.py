@@ -129,6 +129,8 @@ def _figure(r: dict) -> str:
             f"{r.get('gaps', '–')} gaps, {r.get('stuck_kicked_slow', '–')}/{r.get('stuck', '–')} "
             f"stuck kicked"
         )
+    if kind == "flood":
+        return r.get("summary", "–")
     return "–"
 
 

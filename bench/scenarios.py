@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.churn import churn_main
+from bench.floods import FloodError, run_flood
+from bench.floods import server_args as flood_server_args
 from bench.loadgen import LINES, ROW, raise_nofile, worker_main
 from bench.serverproc import RedisProcess, ServerProcess
 
@@ -22,7 +24,7 @@ _CTX = multiprocessing.get_context("fork")
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    kind: str  # idle | burst | fanout | churn
+    kind: str  # idle | burst | fanout | churn | flood
     clients: int = 0
     senders: int = 0
     window: int = 0  # fan-out: messages in flight per sender (0: fixed rate)
@@ -32,12 +34,15 @@ class Scenario:
     msg_size: int = 48  # chat text length in bytes
     sample_every: int = 8  # 1 message in this many carries a send timestamp
     churn: dict = field(default_factory=dict)
+    flood: dict = field(default_factory=dict)  # flood: its pattern and sizes (bench/floods.py)
     server_args: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
         return (
-            self.name if self.kind in ("idle", "burst", "churn") else f"{self.name}/{self.format}"
+            self.name
+            if self.kind in ("idle", "burst", "churn", "flood")
+            else f"{self.name}/{self.format}"
         )
 
 
@@ -109,7 +114,8 @@ def scenarios(quick: bool, duration: float | None, soak: float | None) -> list[S
 def extra_scenarios(quick: bool) -> list[Scenario]:
     """Not in the default run: ``--scenario idle-10000`` (what 10k clients cost) and
     ``--scenario chat-10000`` (10k clients connected while 5 of them chat at 2 lines/s each,
-    every line to all 10k: 100k deliveries/s)."""
+    every line to all 10k: 100k deliveries/s), and issue 9's floods (``--scenario flood-recvq``,
+    ``flood-who``, ``flood-sendq``, ``flood-churn``; see bench/floods.py)."""
     return [
         Scenario("idle-10000", "idle", clients=300 if quick else 10_000),
         Scenario(
@@ -120,6 +126,58 @@ def extra_scenarios(quick: bool) -> list[Scenario]:
             rate=2.0,
             duration=5.0 if quick else 10.0,
             sample_every=1,
+        ),
+        *flood_scenarios(quick),
+    ]
+
+
+# The servers' default flood control (5 lines/s after a burst of 10): BASE_ARGS turns it off.
+DEFAULT_FLOOD_CONTROL = ("--rate", "5", "--burst", "10")
+
+
+def flood_scenarios(quick: bool) -> list[Scenario]:
+    """Issue 9's floods (bench/floods.py), only by name: ``--scenario flood-recvq`` etc.
+    (``flood-recvq-1m``: the same with a 1 MiB burst)."""
+    q = quick
+    return [
+        Scenario(
+            "flood-recvq",
+            "flood",
+            flood={"pattern": "recvq", "flooders": 10 if q else 50, "burst_kib": 256, "hold": 2.0},
+            server_args=DEFAULT_FLOOD_CONTROL,
+        ),
+        Scenario(  # the same with a 1 MiB burst: does what is held grow with the burst?
+            "flood-recvq-1m",
+            "flood",
+            flood={"pattern": "recvq", "flooders": 10 if q else 50, "burst_kib": 1024, "hold": 2.0},
+            server_args=DEFAULT_FLOOD_CONTROL,
+        ),
+        Scenario(
+            "flood-who",
+            "flood",
+            flood={
+                "pattern": "who",
+                "members": 200 if q else 2000,
+                "attackers": 5 if q else 20,
+                "window": 4.0,
+                "probe_every": 0.25,  # under the probe's own 5 lines/s
+            },
+            server_args=DEFAULT_FLOOD_CONTROL,
+        ),
+        Scenario(
+            "flood-sendq",
+            "flood",
+            flood={"pattern": "sendq", "megabytes": 1 if q else 6, "timeout": 60.0},
+        ),
+        Scenario(
+            "flood-churn",
+            "flood",
+            flood={
+                "pattern": "churn",
+                "members": 10,
+                "seconds": 2.0 if q else 5.0,
+                "throttle_loopback": True,  # --exempt-ip with no network, if the server has it
+            },
         ),
     ]
 
@@ -161,6 +219,8 @@ class Run:
         self.server_workers = int(getattr(opts, "server_workers", 1) or 1)
         self.redis = RedisProcess() if self.use_redis else None
         self.server_args = list(sc.server_args)
+        if sc.kind == "flood":
+            self.server_args += flood_server_args(sc.flood, opts.server_src)
         if self.server_workers > 1:
             self.server_args += ["--workers", str(self.server_workers)]
         self.server = ServerProcess(opts.loop, self.server_args, opts.server_src)
@@ -196,7 +256,7 @@ class Run:
             self.result["server_pids"] = len(self.server.pids())
             self.result["rss_baseline_kib"] = self.server.rss_kib()
             getattr(self, f"_{self.sc.kind}")()
-        except Failure as exc:
+        except (Failure, FloodError) as exc:
             self.result["errors"].append(str(exc))
         except Exception as exc:  # a broken run is reported, not a crash of the whole benchmark
             self.result["errors"].append(f"{type(exc).__name__}: {exc}")
@@ -456,6 +516,9 @@ class Run:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+    def _flood(self) -> None:
+        run_flood(self)
 
     def _churn(self) -> None:
         sc = self.sc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import select
@@ -39,6 +40,24 @@ BASE_ARGS = [
 
 class ServerError(RuntimeError):
     pass
+
+
+@functools.cache
+def server_flags(src: str | None = None) -> frozenset[str]:
+    """The flags the server in ``src`` (None: this checkout) knows, from its ``--help``, so
+    that a scenario can use a newer flag and still run an older ``--server-src``."""
+    out = subprocess.run(
+        [sys.executable, "-m", "chatroom.server", "--help"],
+        cwd=Path(src).resolve() if src else REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise ServerError(f"chatroom.server --help failed: {out.stderr[-500:]}")
+    return frozenset(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*[a-z0-9]", out.stdout))
 
 
 class ServerProcess:
