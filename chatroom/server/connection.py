@@ -199,7 +199,10 @@ class ClientConnection(asyncio.BufferedProtocol):
     def _handle_lines(self) -> None:
         """Hand held lines to the room as far as flood control and our output allow."""
         if self._resume_handle is not None or self._held_back:
-            return  # a timer, the next flush or the transport draining will call us
+            # A timer, the next flush or the transport draining will hand the lines on;
+            # meanwhile what arrives counts against the RecvQ.
+            self._read_while_room()
+            return
         decoder, config, owner = self._decoder, self.config, self.owner
         budget = config.input_per_flush
         exhausted = False
