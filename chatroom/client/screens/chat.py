@@ -8,7 +8,7 @@ import asyncio
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList
 
@@ -26,7 +26,7 @@ from chatroom.client.roster import Roster
 from chatroom.client.screens.rename_dialog import RenameDialog
 from chatroom.client.timeline import Divider, Mark, Timeline
 from chatroom.client.widgets.chat_input import ChatInput
-from chatroom.client.widgets.chat_log import DEFAULT_SCROLLBACK, ChatLog
+from chatroom.client.widgets.chat_log import DEFAULT_SCROLLBACK, ChatLog, NewMessagesBar
 from chatroom.client.widgets.status_header import StatusHeader
 from chatroom.client.widgets.user_list import UserList
 from chatroom.protocol import (
@@ -84,7 +84,9 @@ class ChatScreen(Screen):
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.address)
         with Horizontal(id="main"):
-            yield ChatLog(self.max_lines, id="log")
+            with Vertical(id="log-pane"):
+                yield ChatLog(self.max_lines, id="log")
+                yield NewMessagesBar(id="unseen")
             yield UserList(id="users")
         yield ChatInput(
             self.roster.names,
@@ -299,6 +301,17 @@ class ChatScreen(Screen):
         name = self.query_one(UserList).name_of(event.option_id)
         if name is not None:
             self.query_one(ChatInput).start_private_message(name)
+
+    @on(ChatLog.UnseenChanged)
+    def unseen_changed(self, message: ChatLog.UnseenChanged) -> None:
+        self.query_one(NewMessagesBar).show_count(message.count)
+
+    @on(NewMessagesBar.Clicked)
+    def unseen_clicked(self) -> None:
+        self.action_jump_to_end()
+
+    def action_jump_to_end(self) -> None:
+        self.query_one(ChatLog).jump_to_end()
 
     def action_focus_input(self) -> None:
         self.query_one(ChatInput).focus()
