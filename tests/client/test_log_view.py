@@ -5,7 +5,9 @@ from __future__ import annotations
 from chat_helpers import eventually, log_text
 from test_app import client, joined
 
+from chatroom.client.widgets.chat_input import ChatInput
 from chatroom.client.widgets.chat_log import ChatLog, NewMessagesBar
+from chatroom.client.widgets.user_list import UserList
 
 
 def last_rows_shown(app) -> str:
@@ -86,3 +88,24 @@ async def test_old_lines_rewrap_to_the_new_width_with_a_hanging_indent(room, joi
         assert all(
             len(row.rstrip()) <= log.scrollable_content_region.width for row in log.plain_lines()
         )
+
+
+async def test_typing_after_a_click_in_the_log_or_the_user_list_reaches_the_input(room, join_nc):
+    nc = await join_nc(room, "bob")
+    app = client(room.port)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await joined(pilot)
+        chat_input = app.chat.query_one(ChatInput)
+        await pilot.click(ChatLog)
+        await pilot.press(*"after click", "enter")
+        assert await nc.read_until("after click") == "<ann> after click"
+        assert chat_input.has_focus and chat_input.value == ""
+
+        app.chat.query_one(ChatLog).focus()  # e.g. reached with the keyboard
+        await pilot.press(*"from log", "enter")
+        assert await nc.read_until("from log") == "<ann> from log"
+
+        await pilot.press("shift+tab")
+        assert app.chat.query_one(UserList).has_focus
+        await pilot.press(*"from users", "enter")
+        assert await nc.read_until("from users") == "<ann> from users"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -312,6 +312,16 @@ class ChatScreen(Screen):
 
     def action_jump_to_end(self) -> None:
         self.query_one(ChatLog).jump_to_end()
+
+    def on_key(self, event: events.Key) -> None:
+        # Typing while the log or the user list has focus (after a click, Shift+Tab) goes
+        # to the input line: a keystroke is never swallowed by a widget that cannot use it.
+        if event.is_printable and event.character and isinstance(self.focused, ChatLog | UserList):
+            event.stop()
+            event.prevent_default()
+            chat_input = self.query_one(ChatInput)
+            chat_input.focus()
+            chat_input.insert_text_at_cursor(event.character)
 
     def action_focus_input(self) -> None:
         self.query_one(ChatInput).focus()

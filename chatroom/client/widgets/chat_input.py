@@ -19,6 +19,9 @@ class ChatInput(Input):
     ]
 
     def __init__(self, names: Callable[[], Iterable[str]], **kwargs) -> None:
+        # No select-all on focus: the key that brought the focus back is already typed,
+        # and the next one would replace it.
+        kwargs.setdefault("select_on_focus", False)
         super().__init__(**kwargs)
         self.history = InputHistory()
         self._completer = TabCompleter()
