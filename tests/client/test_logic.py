@@ -11,7 +11,7 @@ from chatroom.client.cli import login_name
 from chatroom.client.completion import TabCompleter
 from chatroom.client.connection import AddressError, CloseCause, ReconnectPolicy, parse_address
 from chatroom.client.input_history import InputHistory
-from chatroom.client.outgoing import Refuse, Send, plan_input
+from chatroom.client.outgoing import Paste, Refuse, Send, plan_input, plan_paste
 from chatroom.client.render import LineRenderer, mentions, sender_colour
 from chatroom.client.roster import Roster
 from chatroom.protocol import (
@@ -226,3 +226,24 @@ def test_only_the_timestamp_is_dimmed_in_a_chat_line():
 def test_login_name_is_cleaned_to_a_valid_name(monkeypatch, login, expected):
     monkeypatch.setattr(getpass, "getuser", lambda: login)
     assert login_name() == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "cursor", "pasted", "lines", "keep"),
+    [
+        ("", 0, "one line", (), "one line"),
+        ("ab", 1, "X", (), "aXb"),
+        ("", 0, "a\nb\nc", ("a", "b", "c"), ""),
+        ("", 0, "a\r\nb\r\n", ("a", "b"), ""),
+        ("say: ", 5, "a\n\n  \nb", ("say: a", "b"), ""),
+        ("", 0, "just one\n", ("just one",), ""),
+        ("x", 0, "a\nb", ("a", "bx"), ""),
+    ],
+)
+def test_plan_paste_sends_every_line_in_order(value, cursor, pasted, lines, keep):
+    assert plan_paste(value, cursor, pasted) == Paste(lines, keep)
+
+
+def test_a_long_paste_asks_first():
+    assert not plan_paste("", 0, "1\n2\n3").needs_confirmation
+    assert plan_paste("", 0, "1\n2\n3\n4").needs_confirmation

@@ -23,6 +23,7 @@ from chatroom.client.outgoing import Refuse, plan_input
 from chatroom.client.own_requests import ClaimRefused, NameAnswer, NameRefused, OwnRequests
 from chatroom.client.render import LineRenderer, LogLine
 from chatroom.client.roster import Roster
+from chatroom.client.screens.paste_dialog import PasteDialog
 from chatroom.client.screens.rename_dialog import RenameDialog
 from chatroom.client.timeline import Divider, Mark, Timeline
 from chatroom.client.widgets.chat_input import ChatInput
@@ -288,13 +289,41 @@ class ChatScreen(Screen):
 
     @on(ChatInput.Submitted, "#input")
     def submit(self, event: ChatInput.Submitted) -> None:
-        plan = plan_input(event.value)
+        self._send_typed(event.value)
+
+    def _send_typed(self, text: str) -> bool:
+        plan = plan_input(text)
         if plan is None:
-            return
+            return True
         if isinstance(plan, Refuse):
             self.log_line(self.renderer.status(plan.reason, alarm=True))
         elif not self.send(plan.line):
             self.log_line(self.renderer.status("not connected: nothing was sent", alarm=True))
+            return False
+        return True
+
+    @on(ChatInput.MultiLinePaste)
+    def multi_line_paste(self, event: ChatInput.MultiLinePaste) -> None:
+        chat_input = self.query_one(ChatInput)
+        lines = event.paste.lines
+
+        def send_all(confirmed: bool | None = True) -> None:
+            if not confirmed:
+                chat_input.set_line(event.draft)
+                chat_input.focus()
+                return
+            for index, line in enumerate(lines):
+                chat_input.history.add(line)
+                if not self._send_typed(line):
+                    # Nothing more can go out: give the rest back to the user, not a drop.
+                    chat_input.set_line(" ".join(lines[index:]))
+                    break
+            chat_input.focus()
+
+        if event.paste.needs_confirmation:
+            self.app.push_screen(PasteDialog(lines), send_all)
+        else:
+            send_all()
 
     @on(OptionList.OptionSelected, "#users")
     def user_selected(self, event: OptionList.OptionSelected) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from textual import events
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import Input
 
 from chatroom.client.completion import TabCompleter
 from chatroom.client.input_history import InputHistory
+from chatroom.client.outgoing import Paste, plan_paste
 
 
 class ChatInput(Input):
@@ -17,6 +20,14 @@ class ChatInput(Input):
         Binding("down", "history_next", "Next line", show=False),
         Binding("tab", "complete", "Complete name", show=False),
     ]
+
+    class MultiLinePaste(Message):
+        """A paste with line breaks: the screen sends its lines (or asks first)."""
+
+        def __init__(self, paste: Paste, draft: str) -> None:
+            super().__init__()
+            self.paste = paste
+            self.draft = draft  # the input line before the paste, to restore on cancel
 
     def __init__(self, names: Callable[[], Iterable[str]], **kwargs) -> None:
         # No select-all on focus: the key that brought the focus back is already typed,
@@ -35,16 +46,27 @@ class ChatInput(Input):
         self.value = ""
         self.post_message(self.Submitted(self, line))
 
-    def _show(self, value: str | None) -> None:
+    def _on_paste(self, event: events.Paste) -> None:
+        # Input keeps only the first line of a paste; every line is wanted here.
+        paste = plan_paste(self.value, self.cursor_position, event.text)
+        if not paste.lines:
+            return  # one line: Input types it in at the cursor, as usual
+        event.stop()
+        event.prevent_default()
+        draft = self.value
+        self.value = paste.keep
+        self.post_message(self.MultiLinePaste(paste, draft))
+
+    def set_line(self, value: str | None) -> None:
         if value is not None:
             self.value = value
             self.cursor_position = len(value)
 
     def action_history_previous(self) -> None:
-        self._show(self.history.previous(self.value))
+        self.set_line(self.history.previous(self.value))
 
     def action_history_next(self) -> None:
-        self._show(self.history.next())
+        self.set_line(self.history.next())
 
     def action_complete(self) -> None:
         completion = self._completer.complete(self.value, self.cursor_position, self._names())
@@ -57,5 +79,5 @@ class ChatInput(Input):
         self.cursor_position = completion.cursor
 
     def start_private_message(self, name: str) -> None:
-        self._show(f"/msg {name} ")
+        self.set_line(f"/msg {name} ")
         self.focus()
