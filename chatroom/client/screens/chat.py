@@ -77,7 +77,7 @@ class ChatScreen(Screen):
         self.connection: ServerConnection | None = None
         self.ever_connected = False
         self.own_requests = OwnRequests(wanted_name)
-        self.timeline = Timeline()
+        self.timeline = Timeline(remember=max_lines)
         self._renaming = False  # the rename dialog is open
         self._name_answer: asyncio.Future[NameAnswer] | None = None  # the dialog waits for it
         self._outage: str | None = None  # why the link is down, once it was logged
@@ -205,6 +205,8 @@ class ChatScreen(Screen):
     def server_event(self, message: ServerEventReceived) -> None:
         event = message.event
         render = self.renderer
+        if self.timeline.already_shown(event):
+            return  # a reconnect's replay of a message the log holds
         for mark in self.timeline.marks_before(event):
             self.log_line(self._mark(mark))
         match event:
