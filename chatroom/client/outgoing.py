@@ -43,6 +43,17 @@ def plan_input(text: str) -> Send | Refuse | None:
     return Send(chat_line(text))
 
 
+def describe(text: str) -> str:
+    """Who a typed line goes to, for lines that do not go to the room as plain chat."""
+    word = command_word(text)
+    if word == "msg":
+        parts = text.split(maxsplit=2)
+        return f"private to {parts[1]}" if len(parts) > 1 else "private message"
+    if word == "me":
+        return "action, seen by the whole room"
+    return ""
+
+
 # A paste of more lines than this asks once before sending (weechat's paste confirmation).
 PASTE_CONFIRM_OVER = 3
 

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC
 
 from chat_helpers import eventually, log_text, submit
+from textual.content import Content
 from textual.widgets import Input, Label
 
 from chatroom.client.app import ChatApp
@@ -298,3 +299,28 @@ async def test_a_reconnect_replays_only_what_the_log_does_not_hold(room, join_nc
             assert text.count(line) == 1, line
         assert text.count("earlier messages") == 2  # the first replay, and "while away"
         assert text.index("bob live one") < text.index("bob while away")
+
+
+async def test_tab_on_an_ambiguous_command_shows_the_matches_and_keeps_msg_private(room, join_nc):
+    bob = await join_nc(room, "[bold]x")
+    carol = await join_nc(room, "carol")
+    app = client(room.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await joined(pilot)
+        await eventually(lambda: "[bold]x" in app.chat.query_one(UserList).names(), pilot)
+        chat_input = app.chat.query_one(ChatInput)
+
+        def hint() -> str:
+            return Content.from_markup(chat_input.border_subtitle or "").plain
+
+        await pilot.press(*"/m", "tab")
+        assert chat_input.value == "/msg "
+        assert hint() == "Tab: [/msg] /me"
+        await pilot.press(*"[b", "tab")
+        assert chat_input.value == "/msg [bold]x "
+        assert hint() == "private to [bold]x"
+        await pilot.press(*"psst secret", "enter")
+        assert "psst secret" in await bob.read_until("psst secret")
+        await carol.say("still here")
+        line = await carol.read_until("still here")  # carol never saw the secret
+        assert line == "<carol> still here"

@@ -6,12 +6,13 @@ from collections.abc import Callable, Iterable
 
 from textual import events
 from textual.binding import Binding
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input
 
 from chatroom.client.completion import TabCompleter
 from chatroom.client.input_history import InputHistory
-from chatroom.client.outgoing import Paste, plan_paste
+from chatroom.client.outgoing import Paste, describe, plan_paste
 
 
 class ChatInput(Input):
@@ -37,6 +38,7 @@ class ChatInput(Input):
         self.history = InputHistory()
         self._completer = TabCompleter()
         self._names = names
+        self._hint = ""
 
     async def action_submit(self) -> None:
         # Clear at once, not when the screen handles the message: keys typed right after
@@ -75,8 +77,21 @@ class ChatInput(Input):
             # the next keys elsewhere); Shift+Tab reaches the user list.
             self.app.bell()
             return
+        self._hint = completion.hint()
         self.value = completion.value
         self.cursor_position = completion.cursor
+        self._show_hint()
+
+    def _watch_value(self, value: str) -> None:
+        super()._watch_value(value)
+        if self._hint and not self._completer.continues(value):
+            self._hint = ""
+        self._show_hint()
+
+    def _show_hint(self) -> None:
+        # Under the line: Tab's matches while completing, else who the line goes to.
+        hint = self._hint or describe(self.value)
+        self.border_subtitle = Content(hint) if hint else None
 
     def start_private_message(self, name: str) -> None:
         self.set_line(f"/msg {name} ")
