@@ -109,3 +109,25 @@ async def test_typing_after_a_click_in_the_log_or_the_user_list_reaches_the_inpu
         assert app.chat.query_one(UserList).has_focus
         await pilot.press(*"from users", "enter")
         assert await nc.read_until("from users") == "<ann> from users"
+
+
+async def test_page_keys_from_the_input_line_scroll_the_log_and_end_returns(room, join_nc):
+    nc = await join_nc(room, "bob")
+    app = client(room.port)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await joined(pilot)
+        for n in range(40):
+            await nc.say(f"line {n}")
+        await eventually(lambda: "bob line 39" in last_rows_shown(app), pilot)
+        log = app.chat.query_one(ChatLog)
+        chat_input = app.chat.query_one(ChatInput)
+        await pilot.press(*"draft", "pageup")
+        assert chat_input.has_focus and chat_input.value == "draft"
+        await eventually(lambda: "bob line 39" not in last_rows_shown(app), pilot)
+        await pilot.press("home")
+        await eventually(lambda: log.scroll_y == 0, pilot)
+        await pilot.press("pagedown")
+        await eventually(lambda: log.scroll_y > 0, pilot)
+        await pilot.press("end")
+        await eventually(lambda: "bob line 39" in last_rows_shown(app), pilot)
+        assert log.following and chat_input.value == "draft"

@@ -341,6 +341,17 @@ class ChatScreen(Screen):
     def unseen_clicked(self) -> None:
         self.action_jump_to_end()
 
+    def action_scroll_log(self, how: str) -> None:
+        log = self.query_one(ChatLog)
+        if how == "end":
+            log.jump_to_end()
+        elif how == "home":
+            log.scroll_home(animate=False)
+        elif how == "page_up":
+            log.scroll_page_up(animate=False)
+        else:
+            log.scroll_page_down(animate=False)
+
     def action_jump_to_end(self) -> None:
         self.query_one(ChatLog).jump_to_end()
 

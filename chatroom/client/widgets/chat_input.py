@@ -20,6 +20,11 @@ class ChatInput(Input):
         Binding("up", "history_previous", "Previous line", show=False),
         Binding("down", "history_next", "Next line", show=False),
         Binding("tab", "complete", "Complete name", show=False),
+        # irssi/weechat habit: the keys that move through the log work from the input line.
+        Binding("pageup", "screen.scroll_log('page_up')", "Scroll", key_display="PgUp/PgDn"),
+        Binding("pagedown", "screen.scroll_log('page_down')", "Scroll", show=False),
+        Binding("home", "screen.scroll_log('home')", "Oldest", show=False),
+        Binding("end", "screen.scroll_log('end')", "Newest", show=False),
     ]
 
     class MultiLinePaste(Message):
