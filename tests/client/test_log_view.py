@@ -5,6 +5,7 @@ from __future__ import annotations
 from chat_helpers import eventually, log_text
 from test_app import client, joined
 
+from chatroom.client.messages import LinkState
 from chatroom.client.widgets.chat_input import ChatInput
 from chatroom.client.widgets.chat_log import ChatLog, NewMessagesBar
 from chatroom.client.widgets.user_list import UserList
@@ -131,3 +132,30 @@ async def test_page_keys_from_the_input_line_scroll_the_log_and_end_returns(room
         await pilot.press("end")
         await eventually(lambda: "bob line 39" in last_rows_shown(app), pilot)
         assert log.following and chat_input.value == "draft"
+
+
+async def test_a_narrow_terminal_hides_the_user_list_f3_shows_it_and_the_header_keeps_the_state(
+    make_room,
+):
+    room = await make_room(idle_timeout=0.5)
+    app = client(room.port, name=None)
+    async with app.run_test(size=(40, 12)) as pilot:
+        users = app.chat.query_one(UserList)
+        log = app.chat.query_one(ChatLog)
+        await eventually(lambda: app.chat.link_state is LinkState.CONNECTED, pilot)
+        assert not users.display and log.size.width > 30
+        await pilot.press("f3")
+        assert users.display
+        await pilot.press("f3")
+        assert not users.display
+        await eventually(lambda: app.chat.link_state is LinkState.DISCONNECTED, pilot)
+        await pilot.pause()
+        link = app.chat.query_one("#link")
+        assert str(link.content) == "● idle timeout · ctrl+r" and link.region.right <= 40
+        assert link.has_class("disconnected")  # in the error colour
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert users.display
+        text = str(link.content)
+        assert text.endswith("ctrl+r") and link.region.right <= 80
+        assert link.region.width >= len(text)  # not cut

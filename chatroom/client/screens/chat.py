@@ -50,7 +50,9 @@ class ChatScreen(Screen):
         Binding("f2", "rename", "Rename"),
         Binding("ctrl+r", "reconnect", "Reconnect"),
         Binding("escape", "focus_input", "Input", show=False),
+        Binding("f3", "toggle_users", "Users"),
     ]
+    NARROW = 60  # below this many columns the user list is hidden unless asked for (F3)
 
     def __init__(
         self,
@@ -354,6 +356,18 @@ class ChatScreen(Screen):
 
     def action_jump_to_end(self) -> None:
         self.query_one(ChatLog).jump_to_end()
+
+    def on_resize(self, event: events.Resize) -> None:
+        narrow = event.size.width < self.NARROW
+        if narrow != self.has_class("-narrow"):
+            self.set_class(narrow, "-narrow")
+            self.remove_class("-users-toggled")
+
+    def action_toggle_users(self) -> None:
+        """F3: show or hide the user list (hidden by default in a narrow terminal)."""
+        self.toggle_class("-users-toggled")
+        if not self.query_one(UserList).display and self.query_one(UserList).has_focus:
+            self.action_focus_input()
 
     def on_key(self, event: events.Key) -> None:
         # Typing while the log or the user list has focus (after a click, Shift+Tab) goes
