@@ -8,13 +8,31 @@ from dataclasses import dataclass
 from chatroom.protocol import SLASH_COMMANDS, name_key
 
 # /format is left out: switching the client's own connection to text would break it.
-COMPLETABLE_COMMANDS = tuple(sorted(f"/{word}" for word in SLASH_COMMANDS - {"format"}))
+# When a prefix fits several commands, the longer-established one comes first: "/m" offers
+# /msg before /me, so a Tab never turns a private message into a public action unasked.
+COMMAND_PREFERENCE = ("msg", "nick", "names", "who", "help", "quit", "me")
+COMPLETABLE_COMMANDS = tuple(
+    f"/{word}"
+    for word in sorted(
+        SLASH_COMMANDS - {"format"},
+        key=lambda w: (COMMAND_PREFERENCE.index(w) if w in COMMAND_PREFERENCE else 99, w),
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Completion:
     value: str
     cursor: int
+    candidates: tuple[str, ...] = ()  # every match, as offered (for showing them)
+    index: int = 0  # which of them ``value`` holds
+
+    def hint(self) -> str:
+        """The matches for the user to see, the chosen one in brackets: "Tab: [/msg] /me"."""
+        if len(self.candidates) < 2:
+            return ""
+        words = [c.rstrip(": ").rstrip() for c in self.candidates]
+        return "Tab: " + " ".join(f"[{w}]" if i == self.index else w for i, w in enumerate(words))
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +54,13 @@ class TabCompleter:
     def __init__(self) -> None:
         self._cycle: _Cycle | None = None
 
+    def continues(self, value: str) -> bool:
+        """Whether ``value`` is still what the last Tab produced."""
+        return self._cycle is not None and self._cycle.result.value == value
+
     def complete(self, value: str, cursor: int, names: Iterable[str]) -> Completion | None:
         cycle = self._cycle
-        if cycle is not None and cycle.result == Completion(value, cursor):
+        if cycle is not None and (cycle.result.value, cycle.result.cursor) == (value, cursor):
             index = (cycle.index + 1) % len(cycle.candidates)
             return self._apply(
                 value[: cycle.start], cycle.candidates, index, cycle.start, cycle.tail
@@ -69,6 +91,6 @@ class TabCompleter:
         self, head: str, candidates: tuple[str, ...], index: int, start: int, tail: str
     ) -> Completion:
         chosen = candidates[index]
-        result = Completion(head + chosen + tail, start + len(chosen))
+        result = Completion(head + chosen + tail, start + len(chosen), candidates, index)
         self._cycle = _Cycle(result, candidates, index, start, tail)
         return result

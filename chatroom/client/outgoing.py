@@ -41,3 +41,47 @@ def plan_input(text: str) -> Send | Refuse | None:
     if word in SLASH_COMMANDS:
         return Send(text)
     return Send(chat_line(text))
+
+
+def describe(text: str) -> str:
+    """Who a typed line goes to, for lines that do not go to the room as plain chat."""
+    word = command_word(text)
+    if word == "msg":
+        parts = text.split(maxsplit=2)
+        return f"private to {parts[1]}" if len(parts) > 1 else "private message"
+    if word == "me":
+        return "action, seen by the whole room"
+    return ""
+
+
+# A paste of more lines than this asks once before sending (weechat's paste confirmation).
+PASTE_CONFIRM_OVER = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Paste:
+    """What a paste into the input line does.
+
+    ``lines`` are sent in order (blank ones left out); ``keep`` stays in the input line.
+    A paste without a line break is typed into the line as it is (``lines`` empty).
+    """
+
+    lines: tuple[str, ...]
+    keep: str
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return len(self.lines) > PASTE_CONFIRM_OVER
+
+
+def plan_paste(value: str, cursor: int, pasted: str) -> Paste:
+    """Split a paste at ``cursor`` of the input ``value`` into the lines it sends.
+
+    Every line of a multi-line paste is sent, the text around the cursor becoming part of
+    the first and last line, so what the user sees is what the room gets. Nothing is
+    dropped: even a last line without a line break is sent (a paste is finished text).
+    """
+    text = value[:cursor] + pasted + value[cursor:]
+    if "\n" not in pasted and "\r" not in pasted:
+        return Paste((), text)
+    return Paste(tuple(line for line in text.splitlines() if line.strip()), "")

@@ -75,10 +75,14 @@ def mentions(text: str, name: str | None) -> bool:
     return re.search(pattern, name_key(text)) is not None
 
 
+TIME_WIDTH = 6  # "HH:MM " before every line but dividers
+
+
 @dataclass(frozen=True, slots=True)
 class LogLine:
     text: Text
     mentions_me: bool = False
+    hang: int = TIME_WIDTH  # continuation rows start this far in, under the text
 
 
 class LineRenderer:
@@ -169,4 +173,4 @@ class LineRenderer:
         return LogLine(line)
 
     def divider(self, text: str) -> LogLine:
-        return LogLine(Text(f"── {text} ──", style="dim"))
+        return LogLine(Text(f"── {text} ──", style="dim"), hang=0)

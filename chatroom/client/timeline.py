@@ -13,10 +13,17 @@ the sequence numbers of live events jump.
   Replayed events keep their old numbers and are not counted.
 - Each ``welcome`` starts over: what happened while the link was down is not reported as
   missed (the log already said the connection was lost).
+- A reconnect is welcomed with the same replay again. A replayed message the log already
+  shows is left out (:meth:`Timeline.already_shown`): a chat message is known by its
+  ``seq``, ``ts``, sender id and text together, which stays right across a server restart
+  that starts numbering again. Only what the log does not hold is replayed (messages sent
+  while the link was down), under its own "earlier messages" divider; if nothing is new,
+  there is no divider at all.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from chatroom.protocol import (
@@ -52,10 +59,37 @@ EARLIER = Divider("earlier messages")
 NOW = Divider("now")
 
 
+ChatKey = tuple[int, float, str, str]  # seq, ts, sender id, text
+
+REMEMBERED = 5000  # chat messages remembered for spotting replays (the default scrollback)
+
+
+def chat_key(event: Message | Action) -> ChatKey:
+    return (event.seq, event.ts, event.id, event.text)
+
+
 class Timeline:
-    def __init__(self) -> None:
+    def __init__(self, remember: int = REMEMBERED) -> None:
         self._in_history = False
         self._last_seq: int | None = None  # of the last live broadcast on this connection
+        self._shown: set[ChatKey] = set()  # chat messages the log holds
+        self._order: deque[ChatKey] = deque()  # the same, oldest first, to forget the oldest
+        self._remember = remember
+
+    def already_shown(self, event: Event | UnknownEvent) -> bool:
+        """Whether ``event`` is a replayed message the log shows already (leave it out)."""
+        return (
+            isinstance(event, Message | Action) and event.history and chat_key(event) in self._shown
+        )
+
+    def _remember_chat(self, event: Message | Action) -> None:
+        key = chat_key(event)
+        if key in self._shown:
+            return
+        self._shown.add(key)
+        self._order.append(key)
+        if len(self._order) > self._remember:
+            self._shown.discard(self._order.popleft())
 
     def marks_before(self, event: Event | UnknownEvent) -> list[Mark]:
         """What the log shows before ``event`` (in order), given every event as it arrives."""
@@ -72,6 +106,8 @@ class Timeline:
                 return []
 
     def _place(self, event: Message | Action | Join | Leave | Rename) -> list[Mark]:
+        if isinstance(event, Message | Action):
+            self._remember_chat(event)
         if isinstance(event, Message | Action) and event.history:
             if self._in_history:
                 return []

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC
 
 from chat_helpers import eventually, log_text, submit
+from textual.content import Content
 from textual.widgets import Input, Label
 
 from chatroom.client.app import ChatApp
@@ -273,3 +274,53 @@ async def test_log_is_bounded_and_does_not_yank_a_reader_who_scrolled_up():
         )
         await eventually(lambda: "bob line 301" in log_text(app), pilot)
         assert log.scroll_y == 10
+
+
+async def test_a_reconnect_replays_only_what_the_log_does_not_hold(room, join_nc):
+    nc = await join_nc(room, "bob")
+    await nc.say("before one")
+    await nc.say("before two")
+    app = client(room.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await joined(pilot)
+        await eventually(lambda: "bob before two" in log_text(app), pilot)
+        await nc.say("live one")
+        await eventually(lambda: "bob live one" in log_text(app), pilot)
+
+        await submit(pilot, "/quit")
+        await eventually(lambda: app.chat.link_state is LinkState.DISCONNECTED, pilot)
+        await nc.say("while away")
+        await nc.read_until("while away")
+        await pilot.press("ctrl+r")
+        await eventually(lambda: "bob while away" in log_text(app), pilot)
+        await joined(pilot)
+        text = log_text(app)
+        for line in ["bob before one", "bob before two", "bob live one", "bob while away"]:
+            assert text.count(line) == 1, line
+        assert text.count("earlier messages") == 2  # the first replay, and "while away"
+        assert text.index("bob live one") < text.index("bob while away")
+
+
+async def test_tab_on_an_ambiguous_command_shows_the_matches_and_keeps_msg_private(room, join_nc):
+    bob = await join_nc(room, "[bold]x")
+    carol = await join_nc(room, "carol")
+    app = client(room.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await joined(pilot)
+        await eventually(lambda: "[bold]x" in app.chat.query_one(UserList).names(), pilot)
+        chat_input = app.chat.query_one(ChatInput)
+
+        def hint() -> str:
+            return Content.from_markup(chat_input.border_subtitle or "").plain
+
+        await pilot.press(*"/m", "tab")
+        assert chat_input.value == "/msg "
+        assert hint() == "Tab: [/msg] /me"
+        await pilot.press(*"[b", "tab")
+        assert chat_input.value == "/msg [bold]x "
+        assert hint() == "private to [bold]x"
+        await pilot.press(*"psst secret", "enter")
+        assert "psst secret" in await bob.read_until("psst secret")
+        await carol.say("still here")
+        line = await carol.read_until("still here")  # carol never saw the secret
+        assert line == "<carol> still here"

@@ -11,7 +11,7 @@ from chatroom.client.cli import login_name
 from chatroom.client.completion import TabCompleter
 from chatroom.client.connection import AddressError, CloseCause, ReconnectPolicy, parse_address
 from chatroom.client.input_history import InputHistory
-from chatroom.client.outgoing import Refuse, Send, plan_input
+from chatroom.client.outgoing import Paste, Refuse, Send, describe, plan_input, plan_paste
 from chatroom.client.render import LineRenderer, mentions, sender_colour
 from chatroom.client.roster import Roster
 from chatroom.protocol import (
@@ -226,3 +226,40 @@ def test_only_the_timestamp_is_dimmed_in_a_chat_line():
 def test_login_name_is_cleaned_to_a_valid_name(monkeypatch, login, expected):
     monkeypatch.setattr(getpass, "getuser", lambda: login)
     assert login_name() == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "cursor", "pasted", "lines", "keep"),
+    [
+        ("", 0, "one line", (), "one line"),
+        ("ab", 1, "X", (), "aXb"),
+        ("", 0, "a\nb\nc", ("a", "b", "c"), ""),
+        ("", 0, "a\r\nb\r\n", ("a", "b"), ""),
+        ("say: ", 5, "a\n\n  \nb", ("say: a", "b"), ""),
+        ("", 0, "just one\n", ("just one",), ""),
+        ("x", 0, "a\nb", ("a", "bx"), ""),
+    ],
+)
+def test_plan_paste_sends_every_line_in_order(value, cursor, pasted, lines, keep):
+    assert plan_paste(value, cursor, pasted) == Paste(lines, keep)
+
+
+def test_a_long_paste_asks_first():
+    assert not plan_paste("", 0, "1\n2\n3").needs_confirmation
+    assert plan_paste("", 0, "1\n2\n3\n4").needs_confirmation
+
+
+def test_an_ambiguous_command_offers_the_established_one_first_and_shows_the_others():
+    completer = TabCompleter()
+    first = completer.complete("/m", 2, [])
+    assert first is not None and first.value == "/msg "
+    assert first.hint() == "Tab: [/msg] /me"
+    second = completer.complete(first.value, first.cursor, [])
+    assert second is not None and second.value == "/me " and second.hint() == "Tab: /msg [/me]"
+    assert completer.complete("/n", 2, []).hint() == "Tab: [/nick] /names"
+
+
+def test_describe_says_who_a_line_goes_to():
+    assert describe("/msg bob hi") == "private to bob"
+    assert describe("/me waves").startswith("action")
+    assert describe("hello") == "" and describe("/who") == ""

@@ -1,4 +1,5 @@
-"""Snapshots of the main screen and the rename dialog at 80x24, in dark and light themes.
+"""Snapshots of the main screen and the rename dialog at 80x24 (dark and light themes), 120x40
+and 40x12.
 
 The events are fed to the screen as the connection worker would post them, with fixed
 ids and timestamps (UTC), so the picture is the same on every run. Conversations with a
@@ -71,3 +72,16 @@ def test_rename_dialog(snap_compare):
         await pilot.press("f2", "space", *"x")
 
     assert snap_compare(chat_app("textual-dark"), terminal_size=(80, 24), run_before=open_dialog)
+
+
+@pytest.mark.parametrize("size", [(120, 40), (40, 12)])
+def test_main_screen_sizes(snap_compare, size):
+    assert snap_compare(chat_app("textual-dark"), terminal_size=size, run_before=feed_conversation)
+
+
+def test_rename_dialog_narrow(snap_compare):
+    async def open_dialog(pilot) -> None:
+        await feed_conversation(pilot)
+        await pilot.press("f2")
+
+    assert snap_compare(chat_app("textual-dark"), terminal_size=(40, 12), run_before=open_dialog)

@@ -143,3 +143,38 @@ def test_events_outside_the_room_order_show_nothing_and_change_nothing(event):
         [],
         [NOW],
     ]
+
+
+def test_a_reconnect_replays_only_what_the_log_does_not_hold():
+    timeline = Timeline()
+    first = [WELCOME, chat(1, history=True), chat(2, history=True), WHO, chat(3)]
+    assert marks(timeline, *first) == [[], [EARLIER], [], [NOW], []]
+
+    # The same replay after a reconnect, plus one message sent while the link was down.
+    again = [chat(1, history=True), chat(2, history=True), chat(3, history=True)]
+    missed = chat(4, history=True)
+    assert [timeline.already_shown(event) for event in [*again, missed]] == [1, 1, 1, 0]
+    assert marks(timeline, WELCOME, missed, WHO) == [[], [EARLIER], [NOW]]
+    assert timeline.already_shown(missed)
+
+
+def test_a_replay_with_nothing_new_adds_no_divider():
+    timeline = Timeline()
+    marks(timeline, WELCOME, chat(1, history=True), WHO)
+    shown = [e for e in [chat(1, history=True)] if not timeline.already_shown(e)]
+    assert marks(timeline, WELCOME, *shown, WHO) == [[], []]
+
+
+def test_a_restarted_server_numbering_again_is_not_mistaken_for_a_replay():
+    timeline = Timeline()
+    marks(timeline, WELCOME, chat(1))
+    reused = Message(seq=1, ts=5, id="y:2", name="cat", text="new", history=True)
+    assert not timeline.already_shown(reused)
+    assert not timeline.already_shown(chat(1))  # a live message is never left out
+
+
+def test_only_the_last_remembered_messages_are_recognised():
+    timeline = Timeline(remember=2)
+    marks(timeline, WELCOME, chat(1), chat(2), chat(3))
+    assert not timeline.already_shown(chat(1, history=True))
+    assert timeline.already_shown(chat(3, history=True))

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList
 
@@ -23,10 +23,11 @@ from chatroom.client.outgoing import Refuse, plan_input
 from chatroom.client.own_requests import ClaimRefused, NameAnswer, NameRefused, OwnRequests
 from chatroom.client.render import LineRenderer, LogLine
 from chatroom.client.roster import Roster
+from chatroom.client.screens.paste_dialog import PasteDialog
 from chatroom.client.screens.rename_dialog import RenameDialog
 from chatroom.client.timeline import Divider, Mark, Timeline
 from chatroom.client.widgets.chat_input import ChatInput
-from chatroom.client.widgets.chat_log import DEFAULT_SCROLLBACK, ChatLog
+from chatroom.client.widgets.chat_log import DEFAULT_SCROLLBACK, ChatLog, NewMessagesBar
 from chatroom.client.widgets.status_header import StatusHeader
 from chatroom.client.widgets.user_list import UserList
 from chatroom.protocol import (
@@ -49,7 +50,9 @@ class ChatScreen(Screen):
         Binding("f2", "rename", "Rename"),
         Binding("ctrl+r", "reconnect", "Reconnect"),
         Binding("escape", "focus_input", "Input", show=False),
+        Binding("f3", "toggle_users", "Users"),
     ]
+    NARROW = 60  # below this many columns the user list is hidden unless asked for (F3)
 
     def __init__(
         self,
@@ -76,7 +79,7 @@ class ChatScreen(Screen):
         self.connection: ServerConnection | None = None
         self.ever_connected = False
         self.own_requests = OwnRequests(wanted_name)
-        self.timeline = Timeline()
+        self.timeline = Timeline(remember=max_lines)
         self._renaming = False  # the rename dialog is open
         self._name_answer: asyncio.Future[NameAnswer] | None = None  # the dialog waits for it
         self._outage: str | None = None  # why the link is down, once it was logged
@@ -84,7 +87,9 @@ class ChatScreen(Screen):
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.address)
         with Horizontal(id="main"):
-            yield ChatLog(self.max_lines, id="log")
+            with Vertical(id="log-pane"):
+                yield ChatLog(self.max_lines, id="log")
+                yield NewMessagesBar(id="unseen")
             yield UserList(id="users")
         yield ChatInput(
             self.roster.names,
@@ -202,6 +207,8 @@ class ChatScreen(Screen):
     def server_event(self, message: ServerEventReceived) -> None:
         event = message.event
         render = self.renderer
+        if self.timeline.already_shown(event):
+            return  # a reconnect's replay of a message the log holds
         for mark in self.timeline.marks_before(event):
             self.log_line(self._mark(mark))
         match event:
@@ -286,19 +293,91 @@ class ChatScreen(Screen):
 
     @on(ChatInput.Submitted, "#input")
     def submit(self, event: ChatInput.Submitted) -> None:
-        plan = plan_input(event.value)
+        self._send_typed(event.value)
+
+    def _send_typed(self, text: str) -> bool:
+        plan = plan_input(text)
         if plan is None:
-            return
+            return True
         if isinstance(plan, Refuse):
             self.log_line(self.renderer.status(plan.reason, alarm=True))
         elif not self.send(plan.line):
             self.log_line(self.renderer.status("not connected: nothing was sent", alarm=True))
+            return False
+        return True
+
+    @on(ChatInput.MultiLinePaste)
+    def multi_line_paste(self, event: ChatInput.MultiLinePaste) -> None:
+        chat_input = self.query_one(ChatInput)
+        lines = event.paste.lines
+
+        def send_all(confirmed: bool | None = True) -> None:
+            if not confirmed:
+                chat_input.set_line(event.draft)
+                chat_input.focus()
+                return
+            for index, line in enumerate(lines):
+                chat_input.history.add(line)
+                if not self._send_typed(line):
+                    # Nothing more can go out: give the rest back to the user, not a drop.
+                    chat_input.set_line(" ".join(lines[index:]))
+                    break
+            chat_input.focus()
+
+        if event.paste.needs_confirmation:
+            self.app.push_screen(PasteDialog(lines), send_all)
+        else:
+            send_all()
 
     @on(OptionList.OptionSelected, "#users")
     def user_selected(self, event: OptionList.OptionSelected) -> None:
         name = self.query_one(UserList).name_of(event.option_id)
         if name is not None:
             self.query_one(ChatInput).start_private_message(name)
+
+    @on(ChatLog.UnseenChanged)
+    def unseen_changed(self, message: ChatLog.UnseenChanged) -> None:
+        self.query_one(NewMessagesBar).show_count(message.count)
+
+    @on(NewMessagesBar.Clicked)
+    def unseen_clicked(self) -> None:
+        self.action_jump_to_end()
+
+    def action_scroll_log(self, how: str) -> None:
+        log = self.query_one(ChatLog)
+        if how == "end":
+            log.jump_to_end()
+        elif how == "home":
+            log.scroll_home(animate=False)
+        elif how == "page_up":
+            log.scroll_page_up(animate=False)
+        else:
+            log.scroll_page_down(animate=False)
+
+    def action_jump_to_end(self) -> None:
+        self.query_one(ChatLog).jump_to_end()
+
+    def on_resize(self, event: events.Resize) -> None:
+        narrow = event.size.width < self.NARROW
+        if narrow != self.has_class("-narrow"):
+            self.set_class(narrow, "-narrow")
+            self.remove_class("-users-toggled")
+
+    def action_toggle_users(self) -> None:
+        """F3: show or hide the user list (hidden by default in a narrow terminal)."""
+        self.toggle_class("-users-toggled")
+        if not self.query_one(UserList).display and self.query_one(UserList).has_focus:
+            self.action_focus_input()
+
+    def on_key(self, event: events.Key) -> None:
+        # Typing while the log or the user list has focus (after a click, Shift+Tab) goes
+        # to the input line: a keystroke is never swallowed by a widget that cannot use it.
+        if event.is_printable and event.character and isinstance(self.focused, ChatLog | UserList):
+            event.stop()
+            event.prevent_default()
+            chat_input = self.query_one(ChatInput)
+            chat_input.focus()
+            chat_input.insert_text_at_cursor(event.character)
 
     def action_focus_input(self) -> None:
         self.query_one(ChatInput).focus()

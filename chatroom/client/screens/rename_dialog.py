@@ -56,6 +56,10 @@ class RenameDialog(ModalScreen[str | None]):
                 yield Button("Rename", variant="primary", id="apply")
                 yield Button("Cancel", id="cancel")
 
+    def on_resize(self, event) -> None:
+        # A small terminal (40x12): no padding or gaps, so the whole dialog fits.
+        self.set_class(event.size.height < 16 or event.size.width < 60, "-small")
+
     def on_mount(self) -> None:
         if self._reason:
             self._refused = (self.query_one("#new-name", Input).value, self._reason)

@@ -9,6 +9,8 @@ from textual.widgets import Label
 
 from chatroom.client.messages import LinkState
 
+NARROW = 60  # columns: below this the link shows only its reason and next key
+
 
 class StatusHeader(Horizontal):
     DEFAULT_CSS = """
@@ -19,7 +21,7 @@ class StatusHeader(Horizontal):
         #title { text-style: bold; padding: 0 1; background: $primary; color: $text; }
         #address { padding: 0 1; color: $text-muted; }
         Label { text-wrap: nowrap; text-overflow: ellipsis; }
-        #identity { padding: 0 1; width: 1fr; min-width: 16; }
+        #identity { padding: 0 1; width: 1fr; min-width: 0; }
         #link { padding: 0 1; }
         #link.connected { color: $text-success; }
         #link.connecting { color: $text-warning; }
@@ -30,6 +32,7 @@ class StatusHeader(Horizontal):
     def __init__(self, address: str) -> None:
         super().__init__()
         self._address = address
+        self._link: tuple[LinkState, str] = (LinkState.CONNECTING, "")
 
     def compose(self) -> ComposeResult:
         yield Label("chatroom", id="title")
@@ -43,6 +46,18 @@ class StatusHeader(Horizontal):
         )
 
     def show_link(self, state: LinkState, detail: str = "") -> None:
+        self._link = (state, detail)
+        self._show_link()
+
+    def on_resize(self) -> None:
+        self._show_link()
+
+    def _show_link(self) -> None:
+        state, detail = self._link
         link = self.query_one("#link", Label)
-        link.update(Content(f"● {state}" + (f": {detail}" if detail else "")))
+        if detail and self.size.width < NARROW:
+            text = f"● {detail}"  # the colour says the state; the reason and next key fit
+        else:
+            text = f"● {state}" + (f": {detail}" if detail else "")
+        link.update(Content(text))
         link.set_classes(str(state))
