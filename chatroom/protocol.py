@@ -53,6 +53,7 @@ class NoticeCode(StrEnum):
     TIMEOUT = "timeout"
     SHUTDOWN = "shutdown"
     SERVER_FULL = "server_full"
+    PONG = "pong"  # the answer to /ping, to the sender alone (older clients ignore it)
 
 
 class ErrorCode(StrEnum):
@@ -67,7 +68,7 @@ class ErrorCode(StrEnum):
 
 # Slash commands the server understands (the word after "/", lower case). A client uses
 # this to decide whether a line starting with "/" must be escaped as "//" to be chat.
-SLASH_COMMANDS = frozenset({"who", "names", "nick", "msg", "me", "quit", "help", "format"})
+SLASH_COMMANDS = frozenset({"who", "names", "nick", "msg", "me", "quit", "help", "ping", "format"})
 
 
 # --- events

@@ -146,11 +146,31 @@ def test_help_lists_every_command() -> None:
         "/me",
         "/quit",
         "/format",
+        "/ping",
         "/help",
         "//",
     ]:
         assert command in HELP_TEXT
     assert sim.inbox[2] == []
+
+
+@pytest.mark.parametrize(
+    ("line", "text"),
+    [("/ping", "pong"), ("/PING  ", "pong"), ("/ping are you there", "pong are you there"),
+     ("/ping \x1b[31mx", "pong x")],
+)  # fmt: skip
+def test_ping_is_answered_to_the_sender_alone_and_counts_as_activity(line: str, text: str) -> None:
+    sim = room_with(2, idle_timeout=60)
+    seq = sim.room.seq
+    sim.now += 50
+    outs = sim.send(1, line)
+    assert only_to(outs, 1) == [Notice(code=NoticeCode.PONG, text=text)]
+    assert [out.payload for out in outs] == [f"*** {text}\n".encode()]
+    assert sim.room.seq == seq  # nothing broadcast, nothing in the history
+    assert sim.inbox[2] == []
+    sim.now += 15  # 65 s after joining, 15 s after the ping
+    assert sim.idle_check(1) == []
+    assert 1 in sim.room
 
 
 # --- unknown commands, slashes, empty lines, escapes, long lines -----------------------------

@@ -148,6 +148,23 @@ async def test_me_quit_help_and_unknown_commands(server, make_peer):
     assert rest == f"<{alice.local_id}> /frobnicate\n".encode()
 
 
+async def test_ping_answers_pong_to_the_sender_only_and_keeps_an_idle_user(make_server, make_peer):
+    server = await make_server(idle_timeout=0.6)
+    alice, bob = await make_peer(server), await make_peer(server)
+    await alice.until_contains("joined")
+    await alice.send("/ping")
+    assert await alice.line() == "*** pong"
+    await alice.to_json()
+    for _ in range(4):  # 0.8 s in all, over the idle timeout: the pings keep alice in
+        await asyncio.sleep(0.2)
+        await alice.send("/ping hi")
+        await bob.send("")  # bob stays too, by an empty line
+        pong = await alice.until_event("notice")
+        assert (pong["code"], pong["text"]) == ("pong", "pong hi")
+    await bob.send("still here")  # bob's inbox: no pong, only chat
+    assert await bob.line() == f"<{bob.local_id}> still here"
+
+
 async def test_empty_lines_are_not_broadcast(server, make_peer):
     alice, bob = await make_peer(server), await make_peer(server)
     await alice.until_contains("joined")

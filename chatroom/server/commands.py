@@ -24,6 +24,7 @@ Commands:
   /me TEXT                  send an action ("* you TEXT")
   /quit [REASON]            leave the room
   /format json|text         switch this connection's output format
+  /ping [TEXT]              ask the server for "pong" (counts as activity: not idle)
   /help                     this list
   //TEXT                    send a line that starts with "/" as chat
 Any other line is chat, seen by everyone (you too)."""
@@ -76,6 +77,13 @@ class Help:
 
 
 @dataclass(frozen=True, slots=True)
+class Ping:
+    """Answered to the sender alone: proof the link is alive, and activity (not idle)."""
+
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class SetFormat:
     format: p.OutputFormat
 
@@ -93,7 +101,19 @@ class Unknown:
 
 
 Command = (
-    Nothing | TooLong | Chat | Me | Who | Nick | Msg | Quit | Help | SetFormat | Usage | Unknown
+    Nothing
+    | TooLong
+    | Chat
+    | Me
+    | Who
+    | Nick
+    | Msg
+    | Quit
+    | Help
+    | Ping
+    | SetFormat
+    | Usage
+    | Unknown
 )
 
 
@@ -138,6 +158,8 @@ def _slash(word: str, arg: str) -> Command:
             return Quit(p.strip_controls(arg).strip() or None)
         case "help":
             return Help()
+        case "ping":
+            return Ping(p.strip_controls(arg).strip()[:100])
         case "format":
             try:
                 return SetFormat(p.OutputFormat(arg.lower()))

@@ -251,6 +251,9 @@ class Room:
                         Close(member.conn)]  # fmt: skip
             case c.Help():
                 return self._send(member, p.Notice(code=p.NoticeCode.HELP, text=c.HELP_TEXT))
+            case c.Ping(text):
+                pong = f"pong {text}" if text else "pong"
+                return self._send(member, p.Notice(code=p.NoticeCode.PONG, text=pong))
             case c.SetFormat(fmt):
                 return self._set_format(member, fmt)
             case c.TooLong(limit):

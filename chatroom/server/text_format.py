@@ -63,7 +63,7 @@ def render_text(event: p.Event) -> str:
             )
         case p.Notice(code=p.NoticeCode.HELP):
             return event.text + "\n"
-        case p.Notice():
+        case p.Notice():  # a pong reads "*** pong" (or "*** pong TEXT")
             return f"*** {event.text}\n"
         case p.Error():
             return f"error: {event.message}\n"
