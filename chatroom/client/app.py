@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
@@ -44,6 +45,11 @@ class ChatApp(App[None]):
             max_lines=max_lines,
             connection=connection,
         )
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            self.chat.key_pressed()  # whatever screen has it: the person is at the keyboard
+        await super().on_event(event)
 
     def get_default_screen(self) -> Screen:
         return self.chat

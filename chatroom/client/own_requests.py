@@ -10,6 +10,9 @@ the requests that were not simply typed by the user, and routes their answers:
   it with ``/nick``. Refused, the error is logged and the user is asked for another name,
   starting from the refused one. Every rename of ourselves becomes the name to claim on
   the next connection, so a reconnect keeps the name the user last had.
+- A key pressed while the server's idle warning counts down sends ``/ping``: the server
+  counts it as activity and answers a ``pong`` notice to us alone, which stays out of the
+  log (a ``/ping`` the user typed is answered in the log).
 - The rename dialog asks for a name and waits: a rename to that name or a name error
   answers it (the error is shown in the dialog, not in the log). Once the dialog is gone,
   answers go to the log like any other.
@@ -60,6 +63,7 @@ class OwnRequests:
         self._who_sent = False  # the /who sent on connecting is unanswered
         self._claimed: str | None = None  # the name claimed on connecting, unanswered
         self._dialog_asked: str | None = None  # the name the rename dialog waits for
+        self._pings = 0  # /ping sent by the client itself, unanswered
 
     @property
     def awaiting_who(self) -> bool:
@@ -69,6 +73,7 @@ class OwnRequests:
     def welcomed(self, name: str, send: Send) -> None:
         """A new connection, on which the server calls us ``name``: send our requests."""
         self._who_sent = send("/who")
+        self._pings = 0  # a new connection: the old one's answers will never come
         wanted = self.wanted_name
         if wanted and name_key(wanted) != name_key(name):
             self._claimed = wanted if send(f"/nick {wanted}") else None
@@ -78,6 +83,20 @@ class OwnRequests:
         fills the user list quietly), False if the user asked (it goes to the log too)."""
         ours, self._who_sent = self._who_sent, False
         return ours
+
+    def ping(self, send: Send) -> bool:
+        """Stay in the room: send ``/ping``, whose answer will not be logged."""
+        if not send("/ping"):
+            return False
+        self._pings += 1
+        return True
+
+    def pong_is_ours(self) -> bool:
+        """For each ``pong`` notice: True if it answers a ``/ping`` the client sent itself."""
+        if not self._pings:
+            return False
+        self._pings -= 1
+        return True
 
     def ask_for_name(self, name: str, send: Send) -> bool:
         """The rename dialog asks for ``name``; False if it could not be sent.

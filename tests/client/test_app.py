@@ -211,7 +211,7 @@ async def test_idle_timeout_waits_for_the_user_to_reconnect(make_room):
     room = await make_room(idle_timeout=0.5)
     app = client(room.port, name=None)
     async with app.run_test(size=SIZE) as pilot:
-        await eventually(lambda: "idle timeout · ctrl+r" in header_text(app), pilot)
+        await eventually(lambda: "idle timeout · ctrl+r reconnect" in header_text(app), pilot)
         text = log_text(app)
         assert "press ctrl+r to reconnect" in text
         assert app.chat.check_action("reconnect", ())
@@ -229,7 +229,31 @@ async def test_idle_warning_is_shown_prominently(room):
         warning = Notice(NoticeCode.IDLE_WARNING, "you will be disconnected in 10 s")
         app.chat.post_message(ServerEventReceived(warning))
         await eventually(lambda: "disconnected in 10 s" in log_text(app), pilot)
-        assert [n.severity for n in app._notifications] == ["warning"]
+        assert "idle: kicked in 10s · any key stays" in header_text(app)
+        await asyncio.sleep(1.1)
+        await eventually(lambda: "idle: kicked in 9s" in header_text(app), pilot)
+
+
+async def test_any_key_during_the_idle_countdown_keeps_the_user_in_the_room(make_room, join_nc):
+    # The server warns 1 s before its 1.5 s idle kick (a real room warns only above 20 s).
+    room = await make_room(idle_timeout=1.5, idle_warning_min_timeout=0.5, idle_warning_lead=1.0)
+    app = client(room.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await joined(pilot)
+        nc = await join_nc(room, "bob")
+        await eventually(lambda: "idle: kicked in 1s · any key stays" in header_text(app), pilot)
+        assert "disconnected in 1s" in log_text(app)
+        await pilot.press("x")  # any key: it also goes into the input line as usual
+        await eventually(lambda: "idle:" not in header_text(app), pilot)
+        assert app.chat.query_one(ChatInput).value == "x"
+        await asyncio.sleep(0.9)  # past the kick the warning announced
+        assert app.chat.link_state is LinkState.CONNECTED
+        assert "pong" not in log_text(app)  # neither the /ping nor its answer is logged
+        await nc.say("hi ann")
+        await eventually(lambda: "hi ann" in log_text(app), pilot)
+        assert app.chat.link_state is LinkState.CONNECTED  # 1.5 s after joining, still in
+        await submit(pilot, "/ping typed")  # one the user typed is answered in the log
+        await eventually(lambda: "pong typed" in log_text(app), pilot)
 
 
 async def test_ctrl_q_says_goodbye_and_exits_cleanly(room, join_nc):

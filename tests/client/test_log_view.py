@@ -151,11 +151,11 @@ async def test_a_narrow_terminal_hides_the_user_list_f3_shows_it_and_the_header_
         await eventually(lambda: app.chat.link_state is LinkState.DISCONNECTED, pilot)
         await pilot.pause()
         link = app.chat.query_one("#link")
-        assert str(link.content) == "● idle timeout · ctrl+r" and link.region.right <= 40
+        assert str(link.content) == "● idle timeout · ctrl+r reconnect" and link.region.right <= 40
         assert link.has_class("disconnected")  # in the error colour
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
         assert users.display
         text = str(link.content)
-        assert text.endswith("ctrl+r") and link.region.right <= 80
+        assert text.endswith("ctrl+r reconnect") and link.region.right <= 80
         assert link.region.width >= len(text)  # not cut

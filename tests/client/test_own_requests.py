@@ -193,3 +193,18 @@ def test_once_the_dialog_closed_its_answer_goes_to_the_log():
     requests.forget_name_request()
     assert requests.renamed("carl") is None
     assert requests.wanted_name == "carl"  # still our name for the next connection
+
+
+def test_the_clients_own_pings_are_answered_quietly_a_typed_one_is_logged() -> None:
+    sent: list[str] = []
+    requests = OwnRequests()
+    requests.welcomed(ID_NAME, lambda line: sent.append(line) or True)
+    assert requests.ping(lambda line: sent.append(line) or True)
+    assert sent[-1] == "/ping"
+    assert requests.pong_is_ours()
+    assert not requests.pong_is_ours()  # a second pong answers a /ping the user typed
+    assert not requests.ping(lambda line: False)  # not connected: nothing to wait for
+    assert not requests.pong_is_ours()
+    requests.ping(lambda line: True)
+    requests.welcomed(ID_NAME, lambda line: True)  # a new connection forgets the old pings
+    assert not requests.pong_is_ours()

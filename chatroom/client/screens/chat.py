@@ -4,6 +4,9 @@ server events are handled."""
 from __future__ import annotations
 
 import asyncio
+import math
+import re
+import time
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -45,6 +48,12 @@ from chatroom.protocol import (
 )
 
 
+def idle_warning_seconds(text: str, default: float = 10.0) -> float:
+    """The seconds left before the idle kick, as the server's warning says them."""
+    found = re.search(r"in (\d+(?:\.\d+)?)\s*s\b", text)
+    return float(found.group(1)) if found else default
+
+
 class ChatScreen(Screen):
     BINDINGS = [
         Binding("f2", "rename", "Rename"),
@@ -83,6 +92,8 @@ class ChatScreen(Screen):
         self._renaming = False  # the rename dialog is open
         self._name_answer: asyncio.Future[NameAnswer] | None = None  # the dialog waits for it
         self._outage: str | None = None  # why the link is down, once it was logged
+        self._kick_at: float | None = None  # monotonic time of the idle kick counted down to
+        self._countdown = None  # the timer that updates the header's idle countdown
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.address)
@@ -172,6 +183,7 @@ class ChatScreen(Screen):
         self.refresh_bindings()
 
     def _disconnected(self, message: LinkChanged) -> None:
+        self._stop_countdown()
         self.roster.clear()
         self._refresh_users()
         if message.retry_in is not None:
@@ -179,7 +191,7 @@ class ChatScreen(Screen):
             header_detail = f"{message.detail} · retry in {message.retry_in:.0f}s"
         else:
             next_step = "press ctrl+r to reconnect"
-            header_detail = f"{message.detail} · ctrl+r"
+            header_detail = f"{message.detail} · ctrl+r reconnect"
         self.query_one(StatusHeader).show_link(message.state, header_detail)
         if message.detail != self._outage or message.retry_in is None:
             # One log line per outage, not one per failed retry.
@@ -264,11 +276,39 @@ class ChatScreen(Screen):
             self._answer_rename_dialog(granted)
 
     def _notice(self, event: Notice) -> None:
+        if event.code is NoticeCode.PONG and self.own_requests.pong_is_ours():
+            return  # the answer to a key pressed during the idle countdown
         self.log_line(self.renderer.notice(event))
         if event.code is NoticeCode.IDLE_WARNING:
-            self.notify(event.text, title="Idle", severity="warning", timeout=10, markup=False)
+            self._start_countdown(idle_warning_seconds(event.text))
         elif event.code in (NoticeCode.TIMEOUT, NoticeCode.SHUTDOWN):
-            self.notify(event.text, severity="error", timeout=10, markup=False)
+            self.notify(event.text, severity="error", markup=False)
+
+    # --- the idle countdown: any key keeps the user in the room --------------------------
+
+    def _start_countdown(self, seconds: float) -> None:
+        self._kick_at = time.monotonic() + seconds
+        if self._countdown is None:
+            self._countdown = self.set_interval(0.25, self._tick)
+        self._tick()
+
+    def _tick(self) -> None:
+        if self._kick_at is None:
+            return
+        left = max(0, math.ceil(self._kick_at - time.monotonic()))
+        self.query_one(StatusHeader).show_idle(left)
+
+    def _stop_countdown(self) -> None:
+        self._kick_at = None
+        if self._countdown is not None:
+            self._countdown.stop()
+            self._countdown = None
+        self.query_one(StatusHeader).show_idle(None)
+
+    def key_pressed(self) -> None:
+        """Any key, anywhere in the client: during the idle countdown, stay in the room."""
+        if self._kick_at is not None and self.own_requests.ping(self.send):
+            self._stop_countdown()
 
     def _error(self, event: Error) -> None:
         route = self.own_requests.error(event)

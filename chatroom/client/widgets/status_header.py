@@ -23,6 +23,8 @@ class StatusHeader(Horizontal):
         Label { text-wrap: nowrap; text-overflow: ellipsis; }
         #identity { padding: 0 1; width: 1fr; min-width: 0; }
         #link { padding: 0 1; }
+        #idle { padding: 0 1; background: $warning; color: $text; text-style: bold; }
+        #idle.-off { display: none; }
         #link.connected { color: $text-success; }
         #link.connecting { color: $text-warning; }
         #link.disconnected { color: $text-error; text-style: bold; }
@@ -38,12 +40,20 @@ class StatusHeader(Horizontal):
         yield Label("chatroom", id="title")
         yield Label(Content(self._address), id="address")
         yield Label("", id="identity")
+        yield Label("", id="idle", classes="-off")
         yield Label("", id="link")
 
     def show_name(self, name: str | None) -> None:
         self.query_one("#identity", Label).update(
             Content.assemble(("you are ", "dim"), (name or "", "bold")) if name else Content("")
         )
+
+    def show_idle(self, seconds: int | None) -> None:
+        """The idle countdown: seconds until the server kicks us, or None to hide it."""
+        idle = self.query_one("#idle", Label)
+        idle.set_class(seconds is None, "-off")
+        text = "" if seconds is None else f"idle: kicked in {seconds}s · any key stays"
+        idle.update(Content(text))
 
     def show_link(self, state: LinkState, detail: str = "") -> None:
         self._link = (state, detail)
