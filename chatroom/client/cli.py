@@ -7,7 +7,7 @@ import asyncio
 import getpass
 import sys
 
-from chatroom.cli_parser import OneLineErrorParser
+from chatroom.cli_parser import OneLineErrorParser, package_version
 from chatroom.client.connection import (
     AddressError,
     ServerConnection,
@@ -15,6 +15,8 @@ from chatroom.client.connection import (
     parse_address,
 )
 from chatroom.protocol import DEFAULT_PORT, NAME_MAX_CHARS, name_problem
+
+CONNECTING_AFTER = 0.5  # seconds of silence before the client says it is still connecting
 
 
 def login_name() -> str | None:
@@ -41,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Keys: Enter sends, Up/Down walk the input history, Tab completes names, "
         "F2 renames, Ctrl+R reconnects, Ctrl+Q quits.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     parser.add_argument(
         "address",
         metavar="HOST:PORT",
@@ -82,8 +85,13 @@ async def run(host: str, port: int, name: str | None, scrollback: int) -> int:
     # Connect before the UI starts: an unreachable server is one line on stderr, with no
     # screen flashing up and down, and the room sees no join/leave for a mere probe.
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    opening = asyncio.ensure_future(ServerConnection.open(host, port))
+    done, _ = await asyncio.wait({opening}, timeout=CONNECTING_AFTER)
+    if not done:  # a server that accepts but does not greet: say so, not a blank terminal
+        print(f"chatroom-client: connecting to {address}… (waiting for the server's welcome)",
+              file=sys.stderr, flush=True)  # fmt: skip
     try:
-        connection = await ServerConnection.open(host, port)
+        connection = await opening
     except (OSError, TimeoutError) as exc:
         print(f"chatroom-client: cannot reach {address}: {describe_failure(exc)}", file=sys.stderr)
         return 1

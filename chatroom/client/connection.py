@@ -40,17 +40,22 @@ class AddressError(ValueError):
 
 def parse_address(text: str) -> tuple[str, int]:
     """``HOST:PORT``, ``HOST`` (default port) or ``[v6addr]:PORT`` -> (host, port)."""
-    host, port_text = text, ""
+    host, port_text, has_port = text, "", False
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
         if not sep or (rest and not rest.startswith(":")):
             raise AddressError(f"bad address {text!r}: expected [IPv6]:PORT")
-        port_text = rest[1:]
+        port_text, has_port = rest[1:], bool(rest)
     elif text.count(":") == 1:
         host, _, port_text = text.partition(":")
+        has_port = True
     if not host:
         raise AddressError(f"bad address {text!r}: the host is missing")
     if not port_text:
+        if has_port:  # "HOST:" is more likely a typo than a wish for the default port
+            raise AddressError(
+                f"bad address {text!r}: the port is missing (write {host} alone for {DEFAULT_PORT})"
+            )
         return host, DEFAULT_PORT
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise AddressError(f"bad address {text!r}: the port must be a number from 1 to 65535")

@@ -17,6 +17,28 @@ class Refuse:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class ShowHelp:
+    """``/help``: the client's own commands and keys, shown locally (not the server's list,
+    which offers ``/format``, a command the client must refuse)."""
+
+    text: str
+
+
+CLIENT_HELP = """Commands:
+  /who [TEXT], /names       list the users online (with their idle time)
+  /nick NAME                change your name (or F2)
+  /msg NAME TEXT            send a private message
+  /me TEXT                  send an action ("* you TEXT")
+  /ping [TEXT]              the server answers "pong" to you alone
+  /quit [REASON]            leave the room (Ctrl+R joins again)
+  /help                     this list
+  //TEXT                    send a line that starts with "/" as chat
+Any other line is chat, seen by everyone.
+Keys: Enter sends · Tab completes · Up/Down history · PgUp/PgDn/Home/End scroll the log ·
+  Esc back to the input · F2 rename · F3 user list · Ctrl+R reconnect · Ctrl+Q quit"""
+
+
 def command_word(line: str) -> str | None:
     """The lower-cased word of a ``/word ...`` line ("" for a bare "/"), else None."""
     if not line.startswith("/") or line.startswith("//"):
@@ -25,7 +47,7 @@ def command_word(line: str) -> str | None:
     return words[0].lower() if words else ""
 
 
-def plan_input(text: str) -> Send | Refuse | None:
+def plan_input(text: str) -> Send | Refuse | ShowHelp | None:
     """The line to send for what the user typed, a reason not to, or None for nothing.
 
     Known commands go out as typed, and so do the bare commands ``who`` and ``rename|X``
@@ -36,6 +58,8 @@ def plan_input(text: str) -> Send | Refuse | None:
     if not text.strip():
         return None
     word = command_word(text)
+    if word == "help":
+        return ShowHelp(CLIENT_HELP)
     if word == "format":
         return Refuse("/format is not available here: the client needs its connection in JSON")
     if word in SLASH_COMMANDS:

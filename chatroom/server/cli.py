@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 
-from chatroom.cli_parser import OneLineErrorParser
+from chatroom.cli_parser import OneLineErrorParser, package_version
 from chatroom.server.app import StartError, start_server
 from chatroom.server.config import ROOM_NAME, ServerConfig
 from chatroom.server.workers import WorkerStartError, run_workers
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Run one chat room over TCP. Join it with `nc HOST PORT` or chatroom-client.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     parser.add_argument(
         "--host", default=d.host, help="address to listen on (default: %(default)s)"
     )

@@ -11,7 +11,16 @@ from chatroom.client.cli import login_name
 from chatroom.client.completion import TabCompleter
 from chatroom.client.connection import AddressError, CloseCause, ReconnectPolicy, parse_address
 from chatroom.client.input_history import InputHistory
-from chatroom.client.outgoing import Paste, Refuse, Send, describe, plan_input, plan_paste
+from chatroom.client.outgoing import (
+    CLIENT_HELP,
+    Paste,
+    Refuse,
+    Send,
+    ShowHelp,
+    describe,
+    plan_input,
+    plan_paste,
+)
 from chatroom.client.render import LineRenderer, mentions, sender_colour
 from chatroom.client.roster import Roster
 from chatroom.protocol import (
@@ -42,7 +51,9 @@ def test_parse_address(text, expected):
     assert parse_address(text) == expected
 
 
-@pytest.mark.parametrize("text", [":9000", "host:0", "host:70000", "host:x", "[::1", "[::1]x"])
+@pytest.mark.parametrize(
+    "text", [":9000", "host:0", "host:70000", "host:x", "[::1", "[::1]x", "127.0.0.1:", "[::1]:"]
+)
 def test_parse_address_refuses(text):
     with pytest.raises(AddressError):
         parse_address(text)
@@ -59,7 +70,6 @@ def test_parse_address_refuses(text):
         ("/msg bob hi", "/msg bob hi"),
         ("/me waves", "/me waves"),
         ("/quit bye", "/quit bye"),
-        ("/help", "/help"),
         ("/shrug", "//shrug"),  # not a command: chat, escaped so it arrives as typed
         ("/", "//"),
         ("//already", "///already"),
@@ -263,3 +273,10 @@ def test_describe_says_who_a_line_goes_to():
     assert describe("/msg bob hi") == "private to bob"
     assert describe("/me waves").startswith("action")
     assert describe("hello") == "" and describe("/who") == ""
+
+
+def test_help_is_the_clients_own_list_shown_locally() -> None:
+    assert plan_input("/help") == plan_input("/HELP ") == ShowHelp(CLIENT_HELP)
+    assert "/format" not in CLIENT_HELP
+    for item in ["/who", "/nick", "/msg", "/me", "/ping", "/quit", "//", "F2", "Ctrl+R", "Ctrl+Q"]:
+        assert item in CLIENT_HELP

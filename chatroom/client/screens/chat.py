@@ -22,7 +22,7 @@ from chatroom.client.connection import (
     describe_failure,
 )
 from chatroom.client.messages import LinkChanged, LinkState, ServerEventReceived
-from chatroom.client.outgoing import Refuse, plan_input
+from chatroom.client.outgoing import Refuse, ShowHelp, plan_input
 from chatroom.client.own_requests import ClaimRefused, NameAnswer, NameRefused, OwnRequests
 from chatroom.client.render import LineRenderer, LogLine
 from chatroom.client.roster import Roster
@@ -46,6 +46,8 @@ from chatroom.protocol import (
     Welcome,
     Who,
 )
+
+TOAST_SECONDS = 3  # toasts cover the log's corner: short, the log keeps the line anyway
 
 
 def idle_warning_seconds(text: str, default: float = 10.0) -> float:
@@ -282,7 +284,7 @@ class ChatScreen(Screen):
         if event.code is NoticeCode.IDLE_WARNING:
             self._start_countdown(idle_warning_seconds(event.text))
         elif event.code in (NoticeCode.TIMEOUT, NoticeCode.SHUTDOWN):
-            self.notify(event.text, severity="error", markup=False)
+            self.notify(event.text, severity="error", markup=False, timeout=TOAST_SECONDS)
 
     # --- the idle countdown: any key keeps the user in the room --------------------------
 
@@ -321,7 +323,7 @@ class ChatScreen(Screen):
 
     def _alert(self, title: str, text: str) -> None:
         self.app.bell()
-        self.notify(text, title=title, markup=False)
+        self.notify(text, title=title, markup=False, timeout=TOAST_SECONDS)
 
     def _refresh_users(self) -> None:
         self.query_one(UserList).show(self.roster.users(), self.roster.own_id)
@@ -333,7 +335,10 @@ class ChatScreen(Screen):
 
     @on(ChatInput.Submitted, "#input")
     def submit(self, event: ChatInput.Submitted) -> None:
-        self._send_typed(event.value)
+        if not self._send_typed(event.value):
+            chat_input = self.query_one(ChatInput)
+            if not chat_input.value:  # nothing typed since: give the line back, not a loss
+                chat_input.set_line(event.value)
 
     def _send_typed(self, text: str) -> bool:
         plan = plan_input(text)
@@ -341,6 +346,9 @@ class ChatScreen(Screen):
             return True
         if isinstance(plan, Refuse):
             self.log_line(self.renderer.status(plan.reason, alarm=True))
+        elif isinstance(plan, ShowHelp):
+            for line in plan.text.splitlines():
+                self.log_line(self.renderer.status(line))
         elif not self.send(plan.line):
             self.log_line(self.renderer.status("not connected: nothing was sent", alarm=True))
             return False
@@ -424,7 +432,7 @@ class ChatScreen(Screen):
 
     def action_rename(self) -> None:
         if self.link_state is not LinkState.CONNECTED:
-            self.notify("Not connected", severity="warning")
+            self.notify("Not connected", severity="warning", timeout=TOAST_SECONDS)
             return
         self.open_rename_dialog()
 
