@@ -145,10 +145,17 @@ class LineRenderer:
         return LogLine(line)
 
     def who(self, event: Who) -> LogLine:
-        names = sorted((user.name for user in event.users), key=name_key)
+        users = sorted(event.users, key=lambda user: name_key(user.name))
+        total = len(users) if event.total is None else event.total
         line = self._start(None)
-        line.append(f"{len(names)} online: ", style="bold")
-        line.append(", ".join(names))
+        line.append(f"{total} online: ", style="bold")
+        for n, user in enumerate(users):
+            if n:
+                line.append(", ")
+            line.append(user.name)
+            line.append(f" {_idle(user.idle)}", style="dim")
+        if total > len(users):
+            line.append(f" … and {total - len(users)} more (/who TEXT finds them)", style="dim")
         return LogLine(line)
 
     def notice(self, event: Notice) -> LogLine:
@@ -174,3 +181,11 @@ class LineRenderer:
 
     def divider(self, text: str) -> LogLine:
         return LogLine(Text(f"── {text} ──", style="dim"), hang=0)
+
+
+def _idle(seconds: int) -> str:
+    """How long a user has been quiet, short: 42s, 5m, 3h, 2d."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -280,3 +280,15 @@ def test_help_is_the_clients_own_list_shown_locally() -> None:
     assert "/format" not in CLIENT_HELP
     for item in ["/who", "/nick", "/msg", "/me", "/ping", "/quit", "//", "F2", "Ctrl+R", "Ctrl+Q"]:
         assert item in CLIENT_HELP
+
+
+def test_who_shows_everyone_s_idle_time_and_how_many_more_there_are():
+    render = LineRenderer(UTC)
+    users = (
+        WhoEntry("x:1", "zed", 59),
+        WhoEntry("x:2", "ann", 3600 * 3 + 5),
+        WhoEntry("x:3", "bo", 61),
+    )
+    text = render.who(Who(users=users, total=503)).text.plain
+    assert text.endswith("503 online: ann 3h, bo 1m, zed 59s … and 500 more (/who TEXT finds them)")
+    assert render.who(Who(users=users[:1])).text.plain.endswith("1 online: zed 59s")
