@@ -348,3 +348,17 @@ async def test_tab_on_an_ambiguous_command_shows_the_matches_and_keeps_msg_priva
         await carol.say("still here")
         line = await carol.read_until("still here")  # carol never saw the secret
         assert line == "<carol> still here"
+
+
+async def test_a_line_typed_while_disconnected_stays_in_the_input(make_room):
+    room = await make_room()
+    app = client(room.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await joined(pilot)
+        await room.shutdown()
+        await eventually(lambda: app.chat.link_state is not LinkState.CONNECTED, pilot)
+        chat_input = app.chat.query_one(ChatInput)
+        chat_input.focus()
+        await pilot.press(*"still mine", "enter")
+        await eventually(lambda: "not connected: nothing was sent" in log_text(app), pilot)
+        assert chat_input.value == "still mine"
