@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import subprocess
 import time
 
@@ -241,3 +242,40 @@ async def test_a_node_back_from_an_outage_applies_what_it_missed(redis_url):
     assert room.seq == 4 and [u.name for u in room.who(3.0).users] == ["bob"]
     await link.ledger.close()
     await other.close()
+
+
+async def twin_peers(ports: list[int]) -> list[Peer]:
+    """One peer per port, all from one local address and port (as behind a balancer that
+    reuses its source port towards different backends), connected at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        local = probe.getsockname()
+
+    async def connect(port: int) -> Peer:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(local)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=2**20)
+        return Peer(reader, writer)
+
+    return list(await asyncio.gather(*(connect(port) for port in ports)))
+
+
+async def test_one_address_on_two_nodes_gets_two_ids_and_two_users(node):
+    one, two = node(), node()
+    ann, twin = await twin_peers([one.port, two.port])
+    assert ann.local_id == twin.local_id
+    ids = [(await ann.to_json())["id"], (await twin.to_json())["id"]]
+    assert ids[0] != ids[1] and all(i.startswith(ann.local_id) for i in ids)
+    await ann.send("/who")
+    who = await ann.until_event("who")
+    assert sorted(u["id"] for u in who["users"]) == sorted(ids)
+    await twin.send("/quit")
+    await ann.until_event("leave", id=ids[1])
+    await ann.send("still here")
+    assert (await ann.until_event("message"))["id"] == ids[0]
+    for peer in (ann, twin):
+        await peer.close()

@@ -537,3 +537,21 @@ async def test_append_many_is_one_round_trip_in_order_each_checked(redis_url):
         (1, "join"), (2, "join"), (3, "message"), (4, "message"),
     ]  # fmt: skip
     await ledger.close()
+
+
+async def test_a_user_id_held_by_another_node_is_refused_not_merged(make_ledger, raw):
+    one, two = await node(make_ledger, "a"), await node(make_ledger, "b")
+    ann = await join(one, "10.0.0.9:4000")
+    twin = UserRecord.of(ann.id, ann.id, "b")
+    assert await append(two, body("join", twin), user=twin) == Refusal.DUPLICATE
+    # Nor may the other node speak, rename or leave under that id.
+    assert await append(two, body("message", twin, text="hi"), user=twin) == Refusal.GONE
+    renamed = UserRecord.of(ann.id, "twin", "b")
+    assert (
+        await append(two, body("rename", twin, old=ann.id, new="twin"), renamed, ann.key)
+        == Refusal.GONE
+    )
+    assert await append(two, body("leave", twin, reason="quit"), user=twin) == Refusal.GONE
+    record = UserRecord.from_json(await raw.hget(f"chatroom:{{{ROOM}}}:users", ann.id))
+    assert record == ann  # still node a's user
+    assert isinstance(await append(one, body("message", ann, text="mine"), user=ann), int)

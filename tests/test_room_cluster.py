@@ -10,7 +10,8 @@ wire of its own, as a single server's is.
 from __future__ import annotations
 
 from chatroom import protocol as p
-from tests.room_helpers import Cluster, LedgerSim, uid
+from chatroom.server.addresses import peer_id
+from tests.room_helpers import LOCAL, Cluster, LedgerSim, uid
 
 
 def test_users_on_two_nodes_see_one_order():
@@ -164,3 +165,26 @@ def test_a_newcomer_switching_to_json_early_still_sees_its_own_join():
     text, _, json_part = cluster.raw[1].partition(b'{"type":"format"')
     assert text.startswith(b"*** Welcome") and text.endswith(b"*** 127.0.0.1:40001 joined\n")
     assert [e["type"] for e in cluster.received[1]] == ["format", "welcome"]
+
+
+def test_one_address_on_two_nodes_is_two_users_with_two_ids():
+    cluster = Cluster("a", "b")
+    # Both connect before either join is sequenced: neither node knows of the other's user.
+    for conn, node in ((1, "a"), (2, "b")):
+        cluster.node_of[conn] = node
+        cluster.run(node, cluster.rooms[node].connect(conn, LOCAL, 41000, cluster.now))
+    cluster._next_conn = 2
+    cluster.settle()
+    for conn in (1, 2):
+        cluster.say(conn, "/format json")
+    ids = {conn: cluster.events(conn, "welcome")[-1]["id"] for conn in (1, 2)}
+    assert ids[1] == peer_id(LOCAL, 41000) and ids[2] != ids[1]
+    assert ids[2].startswith(peer_id(LOCAL, 41000))  # the operator still sees the address
+    cluster.say(1, "/who")
+    assert {u["id"] for u in cluster.events(1, "who")[-1]["users"]} == set(ids.values())
+    cluster.say(2, "twin here")
+    assert [m["id"] for m in cluster.events(1, "message")] == [ids[2]]
+    cluster.say(2, "/quit")
+    cluster.say(1, "/who")
+    assert [u["id"] for u in cluster.events(1, "who")[-1]["users"]] == [ids[1]]
+    assert 1 not in cluster.closed

@@ -15,10 +15,15 @@ What follows from that lives here, fenced off from the single-server room:
 - the ledger may refuse an append (:meth:`refused`), a private message may be for a user on
   another node (:class:`~chatroom.server.actions.SendPrivate`), and after an outage the
   ledger's view replaces this node's (:meth:`resync`);
-- a member the ledger reaped while this node was only slow joins again.
+- a member the ledger reaped while this node was only slow joins again;
+- a user id is unique room-wide: two nodes may see one address and port (behind a load
+  balancer), and the one whose join the ledger refuses as a duplicate joins again under
+  the id with this node's tag added.
 """
 
 from __future__ import annotations
+
+import zlib
 
 from chatroom import protocol as p
 from chatroom.server.actions import Append, Close, ConnId, RoomAction, SendPrivate, TurnedAway
@@ -36,6 +41,8 @@ class ClusterRoom(Room):
         # Members whose join the ledger has not sequenced yet, with the lines they sent.
         self._waiting: dict[ConnId, list[str | LineTooLong]] = {}
         self._renaming: set[ConnId] = set()  # members whose rename is with the ledger
+        # Added to a user id that another node's user holds already: unique to this node.
+        self._tag = f"n{zlib.crc32(node.encode()):08x}"
 
     # --- this node's connections ---------------------------------------------------------
 
@@ -80,7 +87,9 @@ class ClusterRoom(Room):
                         member, p.ErrorCode.NAME_TAKEN, f"the name {event.new} is taken"
                     )
             case p.Join():
-                if reason == Refusal.TAKEN:  # another node has a user with this very address
+                if reason == Refusal.DUPLICATE and not member.id.endswith(self._tag):
+                    return self._rejoin_as(member, f"{member.id}~{self._tag}", event)
+                if reason in (Refusal.TAKEN, Refusal.DUPLICATE):  # an id or name held
                     text = "your address is already in the room on another server"
                     self._forget(member.conn)
                     self.state.remove_member(member.conn)
@@ -97,6 +106,17 @@ class ClusterRoom(Room):
             p.ErrorCode.UNAVAILABLE,
             "your last line may not have reached the room: it is unavailable right now",
         )
+
+    def _rejoin_as(self, member: Member, user_id: str, event: p.Join) -> list[RoomAction]:
+        """Another node's user holds ``member``'s id: it joins as ``user_id`` instead."""
+        old = member.id
+        self.state.reidentify(member, user_id)
+        join = p.Join(seq=0, ts=event.ts, id=member.id, name=member.name)
+        actions: list[RoomAction] = [Append(join, member.conn)]
+        if self.state.is_subscribed(member.conn):  # it was told its old id already
+            text = f"another user of the room has the id {old}: yours is now {member.id}"
+            actions += self._send(member, p.Notice(code=p.NoticeCode.INFO, text=text))
+        return actions
 
     def private_undelivered(self, conn: ConnId, event: p.Private) -> list[RoomAction]:
         """A private message could not be carried to the recipient's node."""

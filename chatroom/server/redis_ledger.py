@@ -113,7 +113,9 @@ def _script(*files: str, **constants: str) -> str:
     return prelude + "".join((lua / f"{name}.lua").read_text() for name in files)
 
 
-_LUA_APPEND = _script("common", "append", TAKEN=Refusal.TAKEN, GONE=Refusal.GONE)
+_LUA_APPEND = _script(
+    "common", "append", TAKEN=Refusal.TAKEN, GONE=Refusal.GONE, DUPLICATE=Refusal.DUPLICATE
+)
 _LUA_REAP = _script("common", "reap")
 _LUA_FORGET = _script("common", "forget")
 _LUA_SNAPSHOT = _script("snapshot")
@@ -323,8 +325,10 @@ class RedisLedger:
         in it is ignored: the seq is assigned here), ``user`` the user's record (for a
         rename, with the new name), ``old_key`` the old name's key for a rename, else None.
         Each result is the event's new ``seq``, or a refusal: :attr:`Refusal.TAKEN` (join,
-        rename: the name key is claimed by another id) or :attr:`Refusal.GONE` (rename,
-        leave, message, action: the user is not in the room — left already, or reaped).
+        rename: the name key is claimed by another id), :attr:`Refusal.DUPLICATE` (join:
+        another node's user has this id) or :attr:`Refusal.GONE` (rename, leave, message,
+        action: the user is not in the room — left already, or reaped — or is another
+        node's).
 
         If this raises :class:`LedgerUnavailable`, any of them may or may not be appended.
         """
