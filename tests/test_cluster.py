@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import subprocess
@@ -279,3 +280,55 @@ async def test_one_address_on_two_nodes_gets_two_ids_and_two_users(node):
     assert (await ann.until_event("message"))["id"] == ids[0]
     for peer in (ann, twin):
         await peer.close()
+
+
+def children(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return {int(child) for child in f.read().split()}
+
+
+async def test_a_killed_worker_is_logged_and_restarted_and_the_others_users_stay(redis_url):
+    proc = subprocess.Popen(
+        [str(SERVER_SCRIPT), "--host", "127.0.0.1", "--port", "0", "--workers", "2",
+         "--redis", redis_url, "--heartbeat-ttl", "1", *NODE_FLAGS],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        banner = await asyncio.to_thread(proc.stdout.readline)
+        port = int(banner.split("listening on 127.0.0.1:")[1].split()[0])
+        # Enough users that both workers have some (the kernel spreads them by hash).
+        peers = [await joined(port) for _ in range(12)]
+        workers = children(proc.pid)
+        assert len(workers) == 2
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        survivors, dropped = [], []
+        for peer in peers:
+            try:
+                await peer.until_event("leave", timeout=10)  # a leave of a dead worker's user
+                survivors.append(peer)
+            except EOFError:
+                dropped.append(peer)
+        assert survivors and dropped
+        await survivors[0].send("still here")
+        for peer in survivors:
+            assert (await peer.until_event("message"))["text"] == "still here"
+        async with asyncio.timeout(10):  # a worker takes the dead one's place
+            while len(now := children(proc.pid)) < 2 or victim in now:
+                await asyncio.sleep(0.05)
+        assert proc.poll() is None
+        late = [await joined(port) for _ in range(6)]
+        await late[0].send("after the restart")
+        for peer in [*survivors, *late]:  # the newcomers had "still here" as history
+            await peer.until_event("message", text="after the restart")
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 8) == 0
+        stderr = proc.stderr.read()
+        assert f"(pid {victim}) died" in stderr and "killed by SIGKILL" in stderr, stderr
+        assert "restarted" in stderr
+        for peer in [*peers, *late]:
+            await peer.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

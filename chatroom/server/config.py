@@ -50,6 +50,10 @@ class ServerConfig:
     idle_warning_min_timeout: float = 20.0  # ...given only when the timeout is longer
     shutdown_grace: float = 1.5  # seconds to flush output to everyone on shutdown
     workers_stop_grace: float = 3.0  # seconds workers get to shut down before a kill
+    # A worker that dies is restarted after the first wait, doubled for each one that dies
+    # within worker_stable seconds of its start, up to the longest (workers.py).
+    worker_restart_backoff: tuple[float, float] = (0.5, 30.0)
+    worker_stable: float = 10.0
     listen_backlog: int = 4096  # absorbs a burst of connects while the loop is busy
     # SO_SNDBUF for client sockets (Linux doubles it). Loopback autotuning would otherwise
     # let the kernel hold megabytes for a reader that has stopped, out of --max-sendq's sight.
