@@ -332,3 +332,32 @@ async def test_a_killed_worker_is_logged_and_restarted_and_the_others_users_stay
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_a_redis_restart_is_one_notice_pair_and_no_error_line(node, redis_server):
+    one = node("--log-level", "info")
+    ann = await joined(one.port)
+    redis_server.kill()
+    redis_server.start()  # empty, at once: the node finds out from its blocked XREAD
+    notices = [await ann.until_event("notice", timeout=10)]
+    assert "unreachable" in notices[0]["text"]
+    notices.append(await ann.until_event("notice", timeout=10))
+    assert "back" in notices[1]["text"]
+    # Chat on for a while (stale connections used to fail a second time within ~1.5 s).
+    errors = []
+    for n in range(30):
+        await ann.send(f"line {n}")
+        await asyncio.sleep(0.1)
+    async with asyncio.timeout(10):
+        while True:
+            event = await ann.event()
+            if event["type"] in ("notice", "error"):
+                (notices if event["type"] == "notice" else errors).append(event)
+            if event["type"] == "message" and event["text"] == "line 29":
+                break
+    assert errors == [] and [n["text"] for n in notices[2:]] == []
+    one.stop()
+    log = one.proc.stderr.read()
+    assert log.count("lost Redis") == 1 and log.count("Redis is back") == 1, log
+    assert " ERROR " not in log, log
+    await ann.close()

@@ -555,3 +555,31 @@ async def test_a_user_id_held_by_another_node_is_refused_not_merged(make_ledger,
     record = UserRecord.from_json(await raw.hget(f"chatroom:{{{ROOM}}}:users", ann.id))
     assert record == ann  # still node a's user
     assert isinstance(await append(one, body("message", ann, text="mine"), user=ann), int)
+
+
+async def test_after_a_restart_no_stale_pooled_connection_fails_a_command(
+    make_ledger,
+    redis_server: RedisServer,  # noqa: F811
+):
+    a = await node(make_ledger, "a")
+    ann = await join(a, "1.1.1.1:1", "ann")
+    # Several pooled connections, none of them used while Redis is away.
+    await asyncio.gather(
+        *(append(a, body("message", ann, text=str(i)), user=ann) for i in range(6)),
+        a.heartbeat(),
+        a.snapshot(),
+    )
+    last = (await a.snapshot()).last_id
+    redis_server.restart()  # empty
+    await a.connect()
+    # Once it answers, every command works, however many run at once.
+    await a.register_node()
+    again = await join(a, ann.id, "ann")
+    results = await asyncio.gather(
+        *(append(a, body("message", again, text=str(i)), user=again) for i in range(6)),
+        a.heartbeat(),
+        a.snapshot(),
+        a.read(last, block_ms=0),
+        a.reap_dead_nodes(time.time()),
+    )
+    assert sorted(results[:6]) == list(range(2, 8))

@@ -88,6 +88,7 @@ class ClusterLink:
         self._last_id = "0-0"
         self._up = False  # connected and in sync
         self._synced = False  # it was in sync once: _last_id is where it got to
+        self._lost_at = 0.0  # when the last outage began (monotonic)
 
     @property
     def node(self) -> str:
@@ -253,9 +254,12 @@ class ClusterLink:
             self.apply(self.room.sequenced(event_of(entry), entry.node))
 
     def _connection_lost(self, exc: LedgerUnavailable) -> None:
+        """Any task that finds Redis gone calls this; the first one of an outage tells the
+        users (one notice per outage) and the reader reconnects."""
         if self._up:
             self._up = False
-            log.error("cluster: lost Redis: %s", exc)
+            self._lost_at = time.monotonic()
+            log.warning("cluster: lost Redis: %s", exc)
             self.apply(
                 self.room.ledger_notice(
                     "the room's shared store is unreachable: nothing you send can be delivered"
@@ -264,17 +268,28 @@ class ClusterLink:
             )
 
     async def _reconnect(self) -> None:
-        delay, longest = self.config.reconnect_backoff
+        """Probe Redis every ``reconnect_backoff[0]`` seconds (a PING: one refused connect
+        while it is down), so the room is back as soon as Redis answers; a re-sync that
+        fails once it answers is retried with backoff, doubling up to the longest wait."""
+        probe, longest = self.config.reconnect_backoff
+        delay = probe
         while not self._up:
             await asyncio.sleep(delay)
             try:
                 await self.ledger.connect()
+            except LedgerUnavailable as exc:
+                log.debug("cluster: Redis still unreachable (%s)", exc)
+                continue
+            try:
                 await self._sync()
             except LedgerUnavailable as exc:
-                log.warning("cluster: Redis still unreachable (%s); retrying", exc)
                 delay = min(longest, delay * 2)
+                log.warning("cluster: re-sync with Redis failed (%s); retrying in %gs", exc, delay)
                 continue
-            log.info("cluster: Redis is back; room re-synced")
+            log.warning(
+                "cluster: Redis is back after %.1fs; room re-synced",
+                time.monotonic() - self._lost_at,
+            )
             self.apply(self.room.ledger_notice("the room is back: you can chat again"))
 
 

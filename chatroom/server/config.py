@@ -73,7 +73,9 @@ class ServerConfig:
     # flush_gather, so lines sent together share it.
     slow_flush: float = 0.03
     flush_gather: float = 0.002
-    reconnect_backoff: tuple[float, float] = (0.2, 5.0)  # first, longest wait for Redis
+    # Redis lost: probe it every reconnect_backoff[0] seconds; a re-sync that fails once it
+    # answers waits twice as long each time, up to reconnect_backoff[1] (cluster.py).
+    reconnect_backoff: tuple[float, float] = (0.2, 5.0)
     append_batch: int = 512  # appends sent to Redis in one round trip, at most
     append_drain: float = 0.5  # on shutdown, how long accepted lines may take to reach Redis
     ledger_timeout: float = 3.0  # a Redis command that takes longer has failed

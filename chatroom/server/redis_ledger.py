@@ -251,7 +251,15 @@ class RedisLedger:
             ) from exc
 
     async def connect(self) -> None:
-        """Check that Redis answers (PING); raise :class:`LedgerUnavailable` if not."""
+        """Check that Redis answers (PING); raise :class:`LedgerUnavailable` if not.
+
+        Every pooled connection is dropped first: after an outage (Redis restarted, the
+        network cut) the pools may hold connections that are dead without knowing it, and
+        each would fail the first command sent on it: one outage, lost twice.
+        """
+        for client in (self._redis, self._blocking):
+            with contextlib.suppress(RedisError, OSError):
+                await client.connection_pool.disconnect()
         try:
             await self._redis.ping()
         except (RedisError, OSError, TimeoutError) as exc:
@@ -334,12 +342,12 @@ class RedisLedger:
         """
         if not items:
             return []
-        pipe = self._redis.pipeline(transaction=False)
-        for body, user, old_key in items:
-            args = self._append_args(body, user, old_key)
-            await self._append(keys=self._shared_keys, args=args, client=pipe)  # queued only
-        with self._guard(f"append {len(items)} events"):
-            results = await pipe.execute()
+        async with self._redis.pipeline(transaction=False) as pipe:  # reset even on failure
+            for body, user, old_key in items:
+                args = self._append_args(body, user, old_key)
+                await self._append(keys=self._shared_keys, args=args, client=pipe)  # queued
+            with self._guard(f"append {len(items)} events"):
+                results = await pipe.execute()
         return [Refusal(result) if isinstance(result, str) else int(result) for result in results]
 
     def _append_args(
