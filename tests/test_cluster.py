@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from chatroom import protocol as p
+from chatroom.server.actions import Append
 from tests.conftest import Peer
 from tests.test_server_process import SERVER_SCRIPT, ServerProcess
 
@@ -361,3 +363,48 @@ async def test_a_redis_restart_is_one_notice_pair_and_no_error_line(node, redis_
     assert log.count("lost Redis") == 1 and log.count("Redis is back") == 1, log
     assert " ERROR " not in log, log
     await ann.close()
+
+
+async def test_a_newcomer_while_redis_is_down_has_its_lines_refused(node, redis_server):
+    one = node()
+    redis_server.kill()
+    cat = await Peer.connect(one.port)
+    await cat.until_contains("you will join when it is back", timeout=10)
+    await cat.send("hello?")
+    assert "not sent" in await cat.until_contains("error:", timeout=10)
+    await cat.send("/format json")
+    redis_server.start()
+    await cat.until_contains('{"type":"welcome"', timeout=15)  # after its text welcome
+    await cat.send("now")
+    assert (await cat.until_event("message"))["text"] == "now"  # and "hello?" never was
+    await cat.close()
+
+
+async def test_the_append_queue_is_bounded(redis_url):
+    from chatroom.server.cluster import ClusterLink
+    from chatroom.server.cluster_room import ClusterRoom
+    from chatroom.server.config import RoomRules, ServerConfig
+    from chatroom.server.refusal import Refusal
+
+    refusals = []
+
+    class RecordingRoom(ClusterRoom):
+        def refused(self, conn, event, reason):
+            refusals.append((event.text, reason))
+            return []
+
+    config = ServerConfig(idle_timeout=0, redis=redis_url, append_queue=3)
+    room = RecordingRoom(RoomRules.from_config(config), node="a")
+    link = ClusterLink(room, config, lambda actions: None)
+    await link.start()
+    # Lines arrive faster than they can be sent (here: all before the sender runs at all).
+    for n in range(10):
+        message = p.Message(seq=0, ts=1.0, id="1.1.1.1:1", name="x", text=str(n))
+        link.carry(Append(message, None))
+    assert link._appends.qsize() == 3
+    async with asyncio.timeout(5):
+        while len(refusals) < 10:  # the 3 queued are refused by Redis: nobody joined
+            await asyncio.sleep(0.01)
+    assert refusals[:7] == [(str(n), Refusal.UNAVAILABLE) for n in range(3, 10)]
+    assert refusals[7:] == [(str(n), Refusal.GONE) for n in range(3)]
+    await link.stop()

@@ -188,3 +188,36 @@ def test_one_address_on_two_nodes_is_two_users_with_two_ids():
     cluster.say(1, "/who")
     assert [u["id"] for u in cluster.events(1, "who")[-1]["users"]] == [ids[1]]
     assert 1 not in cluster.closed
+
+
+def test_a_newcomer_while_the_ledger_is_unavailable_has_its_lines_refused_not_queued():
+    cluster = Cluster("a")
+    room = cluster.rooms["a"]
+    cluster.ledger.available = False
+    cluster.node_of[1] = "a"
+    cluster.run("a", room.connect(1, "127.0.0.1", 40001, cluster.now))
+    cluster.settle()
+    assert b"you will join when it is back" in cluster.raw[1]
+    for line in ("hello", "again", "/nick Zed", "/format json", "/me waves"):
+        cluster.run("a", room.receive(1, line, cluster.now))
+    cluster.settle()
+    assert cluster.raw[1].count(b"error: ") == 4  # everything but /format, at once
+    cluster.ledger.available = True
+    cluster.run("a", room.resync([], cluster.ledger.seq, [], cluster.now))
+    cluster.settle()
+    # It joins, in JSON as it asked; what it said meanwhile was never appended.
+    assert [e["type"] for e in cluster.received[1]][:2] == ["format", "welcome"]
+    assert cluster.events(1, "message") == cluster.events(1, "action") == []
+    assert room.name_of(1) == "127.0.0.1:40001"
+
+
+def test_lines_held_for_a_pending_join_are_bounded():
+    cluster = Cluster("a", held_lines=3)
+    room = cluster.rooms["a"]
+    cluster.node_of[1] = "a"
+    cluster.run("a", room.connect(1, "127.0.0.1", 40001, cluster.now))  # its join pending
+    for n in range(5):
+        cluster.run("a", room.receive(1, f"line {n}", cluster.now))
+    cluster.settle()
+    assert cluster.raw[1].count(b"error: ") == 2
+    assert b"> line 2\n" in cluster.raw[1] and b"> line 3" not in cluster.raw[1]

@@ -14,7 +14,8 @@ says, on the server's one event loop:
 - a subscriber delivers private messages addressed to this node's users.
 
 When Redis goes away, this node's users are told, every line they send meanwhile is refused
-with ``unavailable`` (nothing is dropped silently), and the link reconnects with backoff,
+with ``unavailable`` (nothing is dropped silently; the queue of appends is bounded by
+``append_queue``, past which a line is refused at once), and the link reconnects with backoff,
 then re-syncs the room from a snapshot (see :meth:`Room.resync`).
 """
 
@@ -108,9 +109,12 @@ class ClusterLink:
                 await asyncio.wait_for(self._appends.join(), self.config.append_drain)
         for task in self._tasks:
             task.cancel()
+        # Bounded: a redis-py read that was under way when Redis hung and came back has been
+        # seen to hold on to its cancellation (redis 8.1, Python 3.11).
+        await asyncio.wait(self._tasks, timeout=self.config.ledger_timeout)
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: nothing to report on the way out
         with contextlib.suppress(LedgerUnavailable):
             await self.ledger.forget_node(time.time())
         await self.ledger.close()
@@ -119,6 +123,13 @@ class ClusterLink:
 
     def carry(self, action: Append | SendPrivate) -> None:
         if isinstance(action, Append):
+            if self._appends.qsize() >= self.config.append_queue and not isinstance(
+                action.event, p.Join | p.Leave
+            ):
+                # Redis is slow or hung and the lines pile up: refuse (told after this
+                # batch of actions is carried out) rather than hold them without limit.
+                asyncio.get_running_loop().call_soon(self._refuse, action, Refusal.UNAVAILABLE)
+                return
             self._appends.put_nowait(action)
         else:
             task = asyncio.create_task(self._send_private(action))

@@ -7,7 +7,9 @@ in the ledger's order (:meth:`ClusterRoom.sequenced`), so all of them agree on o
 What follows from that lives here, fenced off from the single-server room:
 
 - a newcomer is a member at once but joins the room only when its join comes back from the
-  ledger; lines it sends meanwhile wait and are handled after its welcome;
+  ledger; lines it sends meanwhile wait (``held_lines`` of them at most) and are handled
+  after its welcome; while the ledger is unavailable, lines that need the room are refused
+  at once as ``unavailable``, and only its choice of format waits;
 - a newcomer admitted quietly while the room churns is welcomed at once; its join goes to
   the ledger with its first line (which then waits as above) or when its quiet time is up,
   and if it leaves before that the ledger never hears of it;
@@ -26,6 +28,7 @@ from __future__ import annotations
 import zlib
 
 from chatroom import protocol as p
+from chatroom.server import commands as c
 from chatroom.server.actions import Append, Close, ConnId, RoomAction, SendPrivate, TurnedAway
 from chatroom.server.admission import Cause
 from chatroom.server.codec import LineTooLong
@@ -41,6 +44,8 @@ class ClusterRoom(Room):
         # Members whose join the ledger has not sequenced yet, with the lines they sent.
         self._waiting: dict[ConnId, list[str | LineTooLong]] = {}
         self._renaming: set[ConnId] = set()  # members whose rename is with the ledger
+        # Members whose join the ledger could not take (unavailable): they join on resync.
+        self._unjoined: set[ConnId] = set()
         # Added to a user id that another node's user holds already: unique to this node.
         self._tag = f"n{zlib.crc32(node.encode()):08x}"
 
@@ -64,6 +69,7 @@ class ClusterRoom(Room):
         to the other nodes."""
         self._waiting.clear()
         self._renaming.clear()
+        self._unjoined.clear()
         return super().shutdown(now)
 
     # --- events from the ledger ----------------------------------------------------------
@@ -96,9 +102,11 @@ class ClusterRoom(Room):
                     notice = p.Notice(code=p.NoticeCode.SERVER_FULL, text=text)
                     away = TurnedAway(member.conn, text, Cause.ELSEWHERE)
                     return [*self._send(member, notice), away, Close(member.conn)]
+                self._unjoined.add(member.conn)
                 notice = p.Notice(
                     code=p.NoticeCode.INFO,
-                    text="the room is unavailable; you will join when it is back",
+                    text="the room is unavailable; you will join when it is back (until then"
+                    " what you send is not delivered)",
                 )
                 return self._send(member, notice)
         return self._error(
@@ -187,12 +195,29 @@ class ClusterRoom(Room):
         self._waiting[member.conn] = []
         return super()._announce(member, now)
 
-    def _held(self, member: Member, line: str | LineTooLong) -> bool:
+    def _held(self, member: Member, line: str | LineTooLong) -> list[RoomAction] | None:
         waiting = self._waiting.get(member.conn)
         if waiting is None:
-            return False
-        waiting.append(line)  # handled once its join comes back, in order
-        return True
+            return None
+        if member.conn not in self._unjoined and len(waiting) < self.rules.held_lines:
+            waiting.append(line)  # handled once its join comes back, in order
+            return []
+        # The ledger cannot take its join now, or it has sent enough lines ahead of it.
+        match c.parse(line):
+            case c.Nothing():
+                return []
+            case c.Quit() | c.Help():
+                return None  # these need nothing of the room: handled now
+            case c.SetFormat():
+                # Only its last choice of format matters: it waits, in place of any other.
+                waiting[:] = [w for w in waiting if not isinstance(c.parse(w), c.SetFormat)]
+                waiting.append(line)
+                return []
+        if member.conn in self._unjoined:
+            text = "the room is unavailable: your line was not sent (you will join when it is back)"
+        else:
+            text = "your line was not sent: the room has not taken your join yet"
+        return self._error(member, p.ErrorCode.UNAVAILABLE, text)
 
     def _rename_refusal(self, member: Member) -> list[RoomAction]:
         if member.conn in self._renaming:
@@ -211,6 +236,7 @@ class ClusterRoom(Room):
         member = self.state.local(event.id) if node == self.node else None
         match event:
             case p.Join() if member is not None:
+                self._unjoined.discard(member.conn)
                 # Only now, after the broadcast was made for the formats as they were: one
                 # of these lines may be /format, and the join must still reach its sender.
                 for line in self._waiting.pop(member.conn, []):
@@ -229,3 +255,4 @@ class ClusterRoom(Room):
     def _forget(self, conn: ConnId) -> None:
         self._waiting.pop(conn, None)
         self._renaming.discard(conn)
+        self._unjoined.discard(conn)

@@ -77,6 +77,12 @@ class ServerConfig:
     # answers waits twice as long each time, up to reconnect_backoff[1] (cluster.py).
     reconnect_backoff: tuple[float, float] = (0.2, 5.0)
     append_batch: int = 512  # appends sent to Redis in one round trip, at most
+    # Messages, actions and renames waiting to be sent to Redis, at most (joins and leaves,
+    # one per connection, always wait): past it a line is refused as unavailable.
+    append_queue: int = 10_000
+    # Lines a newcomer may send before its join comes back from Redis; past it they are
+    # refused as unavailable (cluster_room.py).
+    held_lines: int = 64
     append_drain: float = 0.5  # on shutdown, how long accepted lines may take to reach Redis
     ledger_timeout: float = 3.0  # a Redis command that takes longer has failed
     # Flood control counts a who reply as one line per this many users listed (at least 1).
@@ -122,6 +128,7 @@ class RoomRules:
     max_per_ip: int
     who_max: int
     who_users_per_line: int
+    held_lines: int  # in a shared room: lines waiting for their sender's join
     connect_burst: int
     connect_rate: float
     exempt_ip: tuple[str, ...]

@@ -259,7 +259,7 @@ class RedisLedger:
         """
         for client in (self._redis, self._blocking):
             with contextlib.suppress(RedisError, OSError):
-                await client.connection_pool.disconnect()
+                await client.connection_pool.disconnect(inuse_connections=False)
         try:
             await self._redis.ping()
         except (RedisError, OSError, TimeoutError) as exc:
