@@ -221,3 +221,27 @@ def test_lines_held_for_a_pending_join_are_bounded():
     cluster.settle()
     assert cluster.raw[1].count(b"error: ") == 2
     assert b"> line 2\n" in cluster.raw[1] and b"> line 3" not in cluster.raw[1]
+
+
+def test_a_member_reaped_while_paused_is_told_and_told_when_its_name_was_taken():
+    cluster = Cluster("a", "b")
+    ann, bob = cluster.join("a"), cluster.join("b")
+    cluster.say(ann, "/nick ann")
+    # Node "a" is paused: it is reaped, and bob takes ann's name, before "a" hears of either.
+    name, _ = cluster.ledger.users.pop(uid(ann))
+    cluster.ledger.users[uid(bob)] = ("ann", "b")
+    leave = p.Leave(seq=cluster.ledger.seq + 1, ts=cluster.now, id=uid(ann), name=name,
+                    reason=p.LeaveReason.ERROR)  # fmt: skip
+    rename = p.Rename(seq=cluster.ledger.seq + 2, ts=cluster.now, id=uid(bob), old=uid(bob),
+                      new="ann")  # fmt: skip
+    cluster.ledger.seq += 2
+    for event in (leave, rename):
+        for room_node, room in cluster.rooms.items():
+            cluster.run(room_node, room.sequenced(event, "b"))
+    cluster.settle()
+    texts = [n["text"] for n in cluster.events(ann, "notice")]
+    assert any("joining again" in t for t in texts), texts
+    assert any("ann was taken" in t and uid(ann) in t for t in texts), texts
+    rejoined = [e for e in cluster.events(bob, "join") if e["id"] == uid(ann)]
+    assert rejoined and rejoined[-1]["name"] == uid(ann)
+    assert cluster.rooms["a"].name_of(ann) == uid(ann)

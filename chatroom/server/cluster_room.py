@@ -95,6 +95,9 @@ class ClusterRoom(Room):
             case p.Join():
                 if reason == Refusal.DUPLICATE and not member.id.endswith(self._tag):
                     return self._rejoin_as(member, f"{member.id}~{self._tag}", event)
+                if reason == Refusal.TAKEN and event.name != member.id:
+                    # Joining again under its name, which someone claimed meanwhile.
+                    return self._name_lost(member, event.name, event.ts)
                 if reason in (Refusal.TAKEN, Refusal.DUPLICATE):  # an id or name held
                     text = "your address is already in the room on another server"
                     self._forget(member.conn)
@@ -114,6 +117,19 @@ class ClusterRoom(Room):
             p.ErrorCode.UNAVAILABLE,
             "your last line may not have reached the room: it is unavailable right now",
         )
+
+    def _rejoin(self, member: Member, now: float) -> list[RoomAction]:
+        """``member`` is here but the ledger lost it: it joins again, under its name unless
+        someone holds it now (then under its id, and it is told)."""
+        if self.state.holder_of(member.name) not in (None, member.id):
+            return self._name_lost(member, member.name, now)
+        return [Append(p.Join(seq=0, ts=now, id=member.id, name=member.name), member.conn)]
+
+    def _name_lost(self, member: Member, name: str, now: float) -> list[RoomAction]:
+        text = f"your name {name} was taken while you were away: you are {member.id} again"
+        join = p.Join(seq=0, ts=now, id=member.id, name=member.id)
+        notice = p.Notice(code=p.NoticeCode.INFO, text=text)
+        return [*self._send(member, notice), Append(join, member.conn)]
 
     def _rejoin_as(self, member: Member, user_id: str, event: p.Join) -> list[RoomAction]:
         """Another node's user holds ``member``'s id: it joins as ``user_id`` instead."""
@@ -163,9 +179,7 @@ class ClusterRoom(Room):
                 continue
             user = state.user(member.id)
             if user is None or user.node != self.node:
-                name = member.name if state.holder_of(member.name) is None else member.id
-                join = p.Join(seq=0, ts=now, id=member.id, name=name)
-                actions.append(Append(join, member.conn))
+                actions += self._rejoin(member, now)
             elif user.name != member.name:
                 state.adopt_name(member, user.name)
         for user in state.users():
@@ -246,10 +260,15 @@ class ClusterRoom(Room):
             case p.Leave():
                 reaped = self.state.local(event.id)
                 if reaped is not None and self.state.is_subscribed(reaped.conn):
-                    # The ledger took this node for dead while it was only slow and reaped a
-                    # member that is still here: it joins again.
-                    join = p.Join(seq=0, ts=event.ts, id=reaped.id, name=reaped.name)
-                    actions.append(Append(join, reaped.conn))
+                    # The ledger took this node for dead while it was only slow (paused, a
+                    # loaded host) and reaped a member that is still here: it joins again.
+                    text = (
+                        "this server did not answer the room for a while and was taken for"
+                        " gone: you left the room for everyone else and are joining again"
+                    )
+                    notice = p.Notice(code=p.NoticeCode.INFO, text=text)
+                    actions += self._send(reaped, notice)
+                    actions += self._rejoin(reaped, event.ts)
         return actions
 
     def _forget(self, conn: ConnId) -> None:
