@@ -234,6 +234,9 @@ class LedgerSim:
         if not self.available:
             return Refusal.UNAVAILABLE
         names = {p.name_key(name): uid for uid, (name, _) in self.users.items()}
+        held = self.users.get(event.id)
+        if held is not None and held[1] != node:  # another node's user has this id
+            return Refusal.DUPLICATE if isinstance(event, p.Join) else Refusal.GONE
         match event:
             case p.Join():
                 holder = names.get(p.name_key(event.name))
@@ -241,17 +244,17 @@ class LedgerSim:
                     return Refusal.TAKEN
                 self.users[event.id] = (event.name, node)
             case p.Rename():
-                if event.id not in self.users:
+                if held is None:
                     return Refusal.GONE
                 holder = names.get(p.name_key(event.new))
                 if holder is not None and holder != event.id:
                     return Refusal.TAKEN
-                self.users[event.id] = (event.new, self.users[event.id][1])
+                self.users[event.id] = (event.new, node)
             case p.Leave():
                 if self.users.pop(event.id, None) is None:
                     return Refusal.GONE
             case _:
-                if event.id not in self.users:
+                if held is None:
                     return Refusal.GONE
         self.seq += 1
         return p.replace(event, seq=self.seq)
@@ -325,12 +328,13 @@ class Cluster:
                         self.received.setdefault(conn, []).append(json.loads(line))
         assert self.raw == self.wired, "the outboxes handed out other bytes than were written"
 
-    def join(self, node: str) -> int:
-        """A JSON-mode user on ``node``; returns its connection id."""
+    def join(self, node: str, port: int | None = None) -> int:
+        """A JSON-mode user on ``node`` (from ``port``, else its own); returns its conn."""
         self._next_conn += 1
         conn = self._next_conn
         self.node_of[conn] = node
-        self.run(node, self.rooms[node].connect(conn, LOCAL, 40000 + conn, self.now))
+        port = 40000 + conn if port is None else port
+        self.run(node, self.rooms[node].connect(conn, LOCAL, port, self.now))
         self.settle()
         self.say(conn, "/format json")
         return conn

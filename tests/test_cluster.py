@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import socket
 import subprocess
 import time
 
 import pytest
 
+from chatroom import protocol as p
+from chatroom.server.actions import Append
 from tests.conftest import Peer
 from tests.test_server_process import SERVER_SCRIPT, ServerProcess
 
@@ -241,3 +245,166 @@ async def test_a_node_back_from_an_outage_applies_what_it_missed(redis_url):
     assert room.seq == 4 and [u.name for u in room.who(3.0).users] == ["bob"]
     await link.ledger.close()
     await other.close()
+
+
+async def twin_peers(ports: list[int]) -> list[Peer]:
+    """One peer per port, all from one local address and port (as behind a balancer that
+    reuses its source port towards different backends), connected at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        local = probe.getsockname()
+
+    async def connect(port: int) -> Peer:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(local)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=2**20)
+        return Peer(reader, writer)
+
+    return list(await asyncio.gather(*(connect(port) for port in ports)))
+
+
+async def test_one_address_on_two_nodes_gets_two_ids_and_two_users(node):
+    one, two = node(), node()
+    ann, twin = await twin_peers([one.port, two.port])
+    assert ann.local_id == twin.local_id
+    ids = [(await ann.to_json())["id"], (await twin.to_json())["id"]]
+    assert ids[0] != ids[1] and all(i.startswith(ann.local_id) for i in ids)
+    await ann.send("/who")
+    who = await ann.until_event("who")
+    assert sorted(u["id"] for u in who["users"]) == sorted(ids)
+    await twin.send("/quit")
+    await ann.until_event("leave", id=ids[1])
+    await ann.send("still here")
+    assert (await ann.until_event("message"))["id"] == ids[0]
+    for peer in (ann, twin):
+        await peer.close()
+
+
+def children(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return {int(child) for child in f.read().split()}
+
+
+async def test_a_killed_worker_is_logged_and_restarted_and_the_others_users_stay(redis_url):
+    proc = subprocess.Popen(
+        [str(SERVER_SCRIPT), "--host", "127.0.0.1", "--port", "0", "--workers", "2",
+         "--redis", redis_url, "--heartbeat-ttl", "1", *NODE_FLAGS],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        banner = await asyncio.to_thread(proc.stdout.readline)
+        port = int(banner.split("listening on 127.0.0.1:")[1].split()[0])
+        # Enough users that both workers have some (the kernel spreads them by hash).
+        peers = [await joined(port) for _ in range(12)]
+        workers = children(proc.pid)
+        assert len(workers) == 2
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        survivors, dropped = [], []
+        for peer in peers:
+            try:
+                await peer.until_event("leave", timeout=10)  # a leave of a dead worker's user
+                survivors.append(peer)
+            except EOFError:
+                dropped.append(peer)
+        assert survivors and dropped
+        await survivors[0].send("still here")
+        for peer in survivors:
+            assert (await peer.until_event("message"))["text"] == "still here"
+        async with asyncio.timeout(10):  # a worker takes the dead one's place
+            while len(now := children(proc.pid)) < 2 or victim in now:
+                await asyncio.sleep(0.05)
+        assert proc.poll() is None
+        late = [await joined(port) for _ in range(6)]
+        await late[0].send("after the restart")
+        for peer in [*survivors, *late]:  # the newcomers had "still here" as history
+            await peer.until_event("message", text="after the restart")
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 8) == 0
+        stderr = proc.stderr.read()
+        assert f"(pid {victim}) died" in stderr and "killed by SIGKILL" in stderr, stderr
+        assert "restarted" in stderr
+        for peer in [*peers, *late]:
+            await peer.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def test_a_redis_restart_is_one_notice_pair_and_no_error_line(node, redis_server):
+    one = node("--log-level", "info")
+    ann = await joined(one.port)
+    redis_server.kill()
+    redis_server.start()  # empty, at once: the node finds out from its blocked XREAD
+    notices = [await ann.until_event("notice", timeout=10)]
+    assert "unreachable" in notices[0]["text"]
+    notices.append(await ann.until_event("notice", timeout=10))
+    assert "back" in notices[1]["text"]
+    # Chat on for a while (stale connections used to fail a second time within ~1.5 s).
+    errors = []
+    for n in range(30):
+        await ann.send(f"line {n}")
+        await asyncio.sleep(0.1)
+    async with asyncio.timeout(10):
+        while True:
+            event = await ann.event()
+            if event["type"] in ("notice", "error"):
+                (notices if event["type"] == "notice" else errors).append(event)
+            if event["type"] == "message" and event["text"] == "line 29":
+                break
+    assert errors == [] and [n["text"] for n in notices[2:]] == []
+    one.stop()
+    log = one.proc.stderr.read()
+    assert log.count("lost Redis") == 1 and log.count("Redis is back") == 1, log
+    assert " ERROR " not in log, log
+    await ann.close()
+
+
+async def test_a_newcomer_while_redis_is_down_has_its_lines_refused(node, redis_server):
+    one = node()
+    redis_server.kill()
+    cat = await Peer.connect(one.port)
+    await cat.until_contains("you will join when it is back", timeout=10)
+    await cat.send("hello?")
+    assert "not sent" in await cat.until_contains("error:", timeout=10)
+    await cat.send("/format json")
+    redis_server.start()
+    await cat.until_contains('{"type":"welcome"', timeout=15)  # after its text welcome
+    await cat.send("now")
+    assert (await cat.until_event("message"))["text"] == "now"  # and "hello?" never was
+    await cat.close()
+
+
+async def test_the_append_queue_is_bounded(redis_url):
+    from chatroom.server.cluster import ClusterLink
+    from chatroom.server.cluster_room import ClusterRoom
+    from chatroom.server.config import RoomRules, ServerConfig
+    from chatroom.server.refusal import Refusal
+
+    refusals = []
+
+    class RecordingRoom(ClusterRoom):
+        def refused(self, conn, event, reason):
+            refusals.append((event.text, reason))
+            return []
+
+    config = ServerConfig(idle_timeout=0, redis=redis_url, append_queue=3)
+    room = RecordingRoom(RoomRules.from_config(config), node="a")
+    link = ClusterLink(room, config, lambda actions: None)
+    await link.start()
+    # Lines arrive faster than they can be sent (here: all before the sender runs at all).
+    for n in range(10):
+        message = p.Message(seq=0, ts=1.0, id="1.1.1.1:1", name="x", text=str(n))
+        link.carry(Append(message, None))
+    assert link._appends.qsize() == 3
+    async with asyncio.timeout(5):
+        while len(refusals) < 10:  # the 3 queued are refused by Redis: nobody joined
+            await asyncio.sleep(0.01)
+    assert refusals[:7] == [(str(n), Refusal.UNAVAILABLE) for n in range(3, 10)]
+    assert refusals[7:] == [(str(n), Refusal.GONE) for n in range(3)]
+    await link.stop()

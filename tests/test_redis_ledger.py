@@ -537,3 +537,49 @@ async def test_append_many_is_one_round_trip_in_order_each_checked(redis_url):
         (1, "join"), (2, "join"), (3, "message"), (4, "message"),
     ]  # fmt: skip
     await ledger.close()
+
+
+async def test_a_user_id_held_by_another_node_is_refused_not_merged(make_ledger, raw):
+    one, two = await node(make_ledger, "a"), await node(make_ledger, "b")
+    ann = await join(one, "10.0.0.9:4000")
+    twin = UserRecord.of(ann.id, ann.id, "b")
+    assert await append(two, body("join", twin), user=twin) == Refusal.DUPLICATE
+    # Nor may the other node speak, rename or leave under that id.
+    assert await append(two, body("message", twin, text="hi"), user=twin) == Refusal.GONE
+    renamed = UserRecord.of(ann.id, "twin", "b")
+    assert (
+        await append(two, body("rename", twin, old=ann.id, new="twin"), renamed, ann.key)
+        == Refusal.GONE
+    )
+    assert await append(two, body("leave", twin, reason="quit"), user=twin) == Refusal.GONE
+    record = UserRecord.from_json(await raw.hget(f"chatroom:{{{ROOM}}}:users", ann.id))
+    assert record == ann  # still node a's user
+    assert isinstance(await append(one, body("message", ann, text="mine"), user=ann), int)
+
+
+async def test_after_a_restart_no_stale_pooled_connection_fails_a_command(
+    make_ledger,
+    redis_server: RedisServer,  # noqa: F811
+):
+    a = await node(make_ledger, "a")
+    ann = await join(a, "1.1.1.1:1", "ann")
+    # Several pooled connections, none of them used while Redis is away.
+    await asyncio.gather(
+        *(append(a, body("message", ann, text=str(i)), user=ann) for i in range(6)),
+        a.heartbeat(),
+        a.snapshot(),
+    )
+    last = (await a.snapshot()).last_id
+    redis_server.restart()  # empty
+    await a.connect()
+    # Once it answers, every command works, however many run at once.
+    await a.register_node()
+    again = await join(a, ann.id, "ann")
+    results = await asyncio.gather(
+        *(append(a, body("message", again, text=str(i)), user=again) for i in range(6)),
+        a.heartbeat(),
+        a.snapshot(),
+        a.read(last, block_ms=0),
+        a.reap_dead_nodes(time.time()),
+    )
+    assert sorted(results[:6]) == list(range(2, 8))

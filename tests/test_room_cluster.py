@@ -10,7 +10,8 @@ wire of its own, as a single server's is.
 from __future__ import annotations
 
 from chatroom import protocol as p
-from tests.room_helpers import Cluster, LedgerSim, uid
+from chatroom.server.addresses import peer_id
+from tests.room_helpers import LOCAL, Cluster, LedgerSim, uid
 
 
 def test_users_on_two_nodes_see_one_order():
@@ -164,3 +165,83 @@ def test_a_newcomer_switching_to_json_early_still_sees_its_own_join():
     text, _, json_part = cluster.raw[1].partition(b'{"type":"format"')
     assert text.startswith(b"*** Welcome") and text.endswith(b"*** 127.0.0.1:40001 joined\n")
     assert [e["type"] for e in cluster.received[1]] == ["format", "welcome"]
+
+
+def test_one_address_on_two_nodes_is_two_users_with_two_ids():
+    cluster = Cluster("a", "b")
+    # Both connect before either join is sequenced: neither node knows of the other's user.
+    for conn, node in ((1, "a"), (2, "b")):
+        cluster.node_of[conn] = node
+        cluster.run(node, cluster.rooms[node].connect(conn, LOCAL, 41000, cluster.now))
+    cluster._next_conn = 2
+    cluster.settle()
+    for conn in (1, 2):
+        cluster.say(conn, "/format json")
+    ids = {conn: cluster.events(conn, "welcome")[-1]["id"] for conn in (1, 2)}
+    assert ids[1] == peer_id(LOCAL, 41000) and ids[2] != ids[1]
+    assert ids[2].startswith(peer_id(LOCAL, 41000))  # the operator still sees the address
+    cluster.say(1, "/who")
+    assert {u["id"] for u in cluster.events(1, "who")[-1]["users"]} == set(ids.values())
+    cluster.say(2, "twin here")
+    assert [m["id"] for m in cluster.events(1, "message")] == [ids[2]]
+    cluster.say(2, "/quit")
+    cluster.say(1, "/who")
+    assert [u["id"] for u in cluster.events(1, "who")[-1]["users"]] == [ids[1]]
+    assert 1 not in cluster.closed
+
+
+def test_a_newcomer_while_the_ledger_is_unavailable_has_its_lines_refused_not_queued():
+    cluster = Cluster("a")
+    room = cluster.rooms["a"]
+    cluster.ledger.available = False
+    cluster.node_of[1] = "a"
+    cluster.run("a", room.connect(1, "127.0.0.1", 40001, cluster.now))
+    cluster.settle()
+    assert b"you will join when it is back" in cluster.raw[1]
+    for line in ("hello", "again", "/nick Zed", "/format json", "/me waves"):
+        cluster.run("a", room.receive(1, line, cluster.now))
+    cluster.settle()
+    assert cluster.raw[1].count(b"error: ") == 4  # everything but /format, at once
+    cluster.ledger.available = True
+    cluster.run("a", room.resync([], cluster.ledger.seq, [], cluster.now))
+    cluster.settle()
+    # It joins, in JSON as it asked; what it said meanwhile was never appended.
+    assert [e["type"] for e in cluster.received[1]][:2] == ["format", "welcome"]
+    assert cluster.events(1, "message") == cluster.events(1, "action") == []
+    assert room.name_of(1) == "127.0.0.1:40001"
+
+
+def test_lines_held_for_a_pending_join_are_bounded():
+    cluster = Cluster("a", held_lines=3)
+    room = cluster.rooms["a"]
+    cluster.node_of[1] = "a"
+    cluster.run("a", room.connect(1, "127.0.0.1", 40001, cluster.now))  # its join pending
+    for n in range(5):
+        cluster.run("a", room.receive(1, f"line {n}", cluster.now))
+    cluster.settle()
+    assert cluster.raw[1].count(b"error: ") == 2
+    assert b"> line 2\n" in cluster.raw[1] and b"> line 3" not in cluster.raw[1]
+
+
+def test_a_member_reaped_while_paused_is_told_and_told_when_its_name_was_taken():
+    cluster = Cluster("a", "b")
+    ann, bob = cluster.join("a"), cluster.join("b")
+    cluster.say(ann, "/nick ann")
+    # Node "a" is paused: it is reaped, and bob takes ann's name, before "a" hears of either.
+    name, _ = cluster.ledger.users.pop(uid(ann))
+    cluster.ledger.users[uid(bob)] = ("ann", "b")
+    leave = p.Leave(seq=cluster.ledger.seq + 1, ts=cluster.now, id=uid(ann), name=name,
+                    reason=p.LeaveReason.ERROR)  # fmt: skip
+    rename = p.Rename(seq=cluster.ledger.seq + 2, ts=cluster.now, id=uid(bob), old=uid(bob),
+                      new="ann")  # fmt: skip
+    cluster.ledger.seq += 2
+    for event in (leave, rename):
+        for room_node, room in cluster.rooms.items():
+            cluster.run(room_node, room.sequenced(event, "b"))
+    cluster.settle()
+    texts = [n["text"] for n in cluster.events(ann, "notice")]
+    assert any("joining again" in t for t in texts), texts
+    assert any("ann was taken" in t and uid(ann) in t for t in texts), texts
+    rejoined = [e for e in cluster.events(bob, "join") if e["id"] == uid(ann)]
+    assert rejoined and rejoined[-1]["name"] == uid(ann)
+    assert cluster.rooms["a"].name_of(ann) == uid(ann)

@@ -108,7 +108,7 @@ class ChatServer:
             except ImportError as exc:
                 raise StartError(
                     f"--redis needs the redis package ({exc.name} is missing): "
-                    "pip install 'chatroom[redis]'"
+                    "from the chatroom checkout, pip install '.[redis]' (docs/SCALING.md)"
                 ) from None
             self.cluster = ClusterLink(self.room, self.config, self.apply)  # type: ignore[arg-type]
             try:

@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--redis",
         metavar="URL",
         help="share one room among several servers through Redis, e.g. redis://HOST:6379/0 "
-        "(needs: pip install 'chatroom[redis]')",
+        "(needs, from this checkout: pip install '.[redis]')",
     )
     parser.add_argument(
         "--room",

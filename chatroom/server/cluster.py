@@ -14,7 +14,8 @@ says, on the server's one event loop:
 - a subscriber delivers private messages addressed to this node's users.
 
 When Redis goes away, this node's users are told, every line they send meanwhile is refused
-with ``unavailable`` (nothing is dropped silently), and the link reconnects with backoff,
+with ``unavailable`` (nothing is dropped silently; the queue of appends is bounded by
+``append_queue``, past which a line is refused at once), and the link reconnects with backoff,
 then re-syncs the room from a snapshot (see :meth:`Room.resync`).
 """
 
@@ -88,6 +89,7 @@ class ClusterLink:
         self._last_id = "0-0"
         self._up = False  # connected and in sync
         self._synced = False  # it was in sync once: _last_id is where it got to
+        self._lost_at = 0.0  # when the last outage began (monotonic)
 
     @property
     def node(self) -> str:
@@ -107,9 +109,12 @@ class ClusterLink:
                 await asyncio.wait_for(self._appends.join(), self.config.append_drain)
         for task in self._tasks:
             task.cancel()
+        # Bounded: a redis-py read that was under way when Redis hung and came back has been
+        # seen to hold on to its cancellation (redis 8.1, Python 3.11).
+        await asyncio.wait(self._tasks, timeout=self.config.ledger_timeout)
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: nothing to report on the way out
         with contextlib.suppress(LedgerUnavailable):
             await self.ledger.forget_node(time.time())
         await self.ledger.close()
@@ -118,6 +123,13 @@ class ClusterLink:
 
     def carry(self, action: Append | SendPrivate) -> None:
         if isinstance(action, Append):
+            if self._appends.qsize() >= self.config.append_queue and not isinstance(
+                action.event, p.Join | p.Leave
+            ):
+                # Redis is slow or hung and the lines pile up: refuse (told after this
+                # batch of actions is carried out) rather than hold them without limit.
+                asyncio.get_running_loop().call_soon(self._refuse, action, Refusal.UNAVAILABLE)
+                return
             self._appends.put_nowait(action)
         else:
             task = asyncio.create_task(self._send_private(action))
@@ -253,9 +265,12 @@ class ClusterLink:
             self.apply(self.room.sequenced(event_of(entry), entry.node))
 
     def _connection_lost(self, exc: LedgerUnavailable) -> None:
+        """Any task that finds Redis gone calls this; the first one of an outage tells the
+        users (one notice per outage) and the reader reconnects."""
         if self._up:
             self._up = False
-            log.error("cluster: lost Redis: %s", exc)
+            self._lost_at = time.monotonic()
+            log.warning("cluster: lost Redis: %s", exc)
             self.apply(
                 self.room.ledger_notice(
                     "the room's shared store is unreachable: nothing you send can be delivered"
@@ -264,17 +279,28 @@ class ClusterLink:
             )
 
     async def _reconnect(self) -> None:
-        delay, longest = self.config.reconnect_backoff
+        """Probe Redis every ``reconnect_backoff[0]`` seconds (a PING: one refused connect
+        while it is down), so the room is back as soon as Redis answers; a re-sync that
+        fails once it answers is retried with backoff, doubling up to the longest wait."""
+        probe, longest = self.config.reconnect_backoff
+        delay = probe
         while not self._up:
             await asyncio.sleep(delay)
             try:
                 await self.ledger.connect()
+            except LedgerUnavailable as exc:
+                log.debug("cluster: Redis still unreachable (%s)", exc)
+                continue
+            try:
                 await self._sync()
             except LedgerUnavailable as exc:
-                log.warning("cluster: Redis still unreachable (%s); retrying", exc)
                 delay = min(longest, delay * 2)
+                log.warning("cluster: re-sync with Redis failed (%s); retrying in %gs", exc, delay)
                 continue
-            log.info("cluster: Redis is back; room re-synced")
+            log.warning(
+                "cluster: Redis is back after %.1fs; room re-synced",
+                time.monotonic() - self._lost_at,
+            )
             self.apply(self.room.ledger_notice("the room is back: you can chat again"))
 
 

@@ -7,7 +7,9 @@ in the ledger's order (:meth:`ClusterRoom.sequenced`), so all of them agree on o
 What follows from that lives here, fenced off from the single-server room:
 
 - a newcomer is a member at once but joins the room only when its join comes back from the
-  ledger; lines it sends meanwhile wait and are handled after its welcome;
+  ledger; lines it sends meanwhile wait (``held_lines`` of them at most) and are handled
+  after its welcome; while the ledger is unavailable, lines that need the room are refused
+  at once as ``unavailable``, and only its choice of format waits;
 - a newcomer admitted quietly while the room churns is welcomed at once; its join goes to
   the ledger with its first line (which then waits as above) or when its quiet time is up,
   and if it leaves before that the ledger never hears of it;
@@ -15,12 +17,18 @@ What follows from that lives here, fenced off from the single-server room:
 - the ledger may refuse an append (:meth:`refused`), a private message may be for a user on
   another node (:class:`~chatroom.server.actions.SendPrivate`), and after an outage the
   ledger's view replaces this node's (:meth:`resync`);
-- a member the ledger reaped while this node was only slow joins again.
+- a member the ledger reaped while this node was only slow joins again;
+- a user id is unique room-wide: two nodes may see one address and port (behind a load
+  balancer), and the one whose join the ledger refuses as a duplicate joins again under
+  the id with this node's tag added.
 """
 
 from __future__ import annotations
 
+import zlib
+
 from chatroom import protocol as p
+from chatroom.server import commands as c
 from chatroom.server.actions import Append, Close, ConnId, RoomAction, SendPrivate, TurnedAway
 from chatroom.server.admission import Cause
 from chatroom.server.codec import LineTooLong
@@ -36,6 +44,10 @@ class ClusterRoom(Room):
         # Members whose join the ledger has not sequenced yet, with the lines they sent.
         self._waiting: dict[ConnId, list[str | LineTooLong]] = {}
         self._renaming: set[ConnId] = set()  # members whose rename is with the ledger
+        # Members whose join the ledger could not take (unavailable): they join on resync.
+        self._unjoined: set[ConnId] = set()
+        # Added to a user id that another node's user holds already: unique to this node.
+        self._tag = f"n{zlib.crc32(node.encode()):08x}"
 
     # --- this node's connections ---------------------------------------------------------
 
@@ -57,6 +69,7 @@ class ClusterRoom(Room):
         to the other nodes."""
         self._waiting.clear()
         self._renaming.clear()
+        self._unjoined.clear()
         return super().shutdown(now)
 
     # --- events from the ledger ----------------------------------------------------------
@@ -80,16 +93,23 @@ class ClusterRoom(Room):
                         member, p.ErrorCode.NAME_TAKEN, f"the name {event.new} is taken"
                     )
             case p.Join():
-                if reason == Refusal.TAKEN:  # another node has a user with this very address
+                if reason == Refusal.DUPLICATE and not member.id.endswith(self._tag):
+                    return self._rejoin_as(member, f"{member.id}~{self._tag}", event)
+                if reason == Refusal.TAKEN and event.name != member.id:
+                    # Joining again under its name, which someone claimed meanwhile.
+                    return self._name_lost(member, event.name, event.ts)
+                if reason in (Refusal.TAKEN, Refusal.DUPLICATE):  # an id or name held
                     text = "your address is already in the room on another server"
                     self._forget(member.conn)
                     self.state.remove_member(member.conn)
                     notice = p.Notice(code=p.NoticeCode.SERVER_FULL, text=text)
                     away = TurnedAway(member.conn, text, Cause.ELSEWHERE)
                     return [*self._send(member, notice), away, Close(member.conn)]
+                self._unjoined.add(member.conn)
                 notice = p.Notice(
                     code=p.NoticeCode.INFO,
-                    text="the room is unavailable; you will join when it is back",
+                    text="the room is unavailable; you will join when it is back (until then"
+                    " what you send is not delivered)",
                 )
                 return self._send(member, notice)
         return self._error(
@@ -97,6 +117,30 @@ class ClusterRoom(Room):
             p.ErrorCode.UNAVAILABLE,
             "your last line may not have reached the room: it is unavailable right now",
         )
+
+    def _rejoin(self, member: Member, now: float) -> list[RoomAction]:
+        """``member`` is here but the ledger lost it: it joins again, under its name unless
+        someone holds it now (then under its id, and it is told)."""
+        if self.state.holder_of(member.name) not in (None, member.id):
+            return self._name_lost(member, member.name, now)
+        return [Append(p.Join(seq=0, ts=now, id=member.id, name=member.name), member.conn)]
+
+    def _name_lost(self, member: Member, name: str, now: float) -> list[RoomAction]:
+        text = f"your name {name} was taken while you were away: you are {member.id} again"
+        join = p.Join(seq=0, ts=now, id=member.id, name=member.id)
+        notice = p.Notice(code=p.NoticeCode.INFO, text=text)
+        return [*self._send(member, notice), Append(join, member.conn)]
+
+    def _rejoin_as(self, member: Member, user_id: str, event: p.Join) -> list[RoomAction]:
+        """Another node's user holds ``member``'s id: it joins as ``user_id`` instead."""
+        old = member.id
+        self.state.reidentify(member, user_id)
+        join = p.Join(seq=0, ts=event.ts, id=member.id, name=member.name)
+        actions: list[RoomAction] = [Append(join, member.conn)]
+        if self.state.is_subscribed(member.conn):  # it was told its old id already
+            text = f"another user of the room has the id {old}: yours is now {member.id}"
+            actions += self._send(member, p.Notice(code=p.NoticeCode.INFO, text=text))
+        return actions
 
     def private_undelivered(self, conn: ConnId, event: p.Private) -> list[RoomAction]:
         """A private message could not be carried to the recipient's node."""
@@ -135,9 +179,7 @@ class ClusterRoom(Room):
                 continue
             user = state.user(member.id)
             if user is None or user.node != self.node:
-                name = member.name if state.holder_of(member.name) is None else member.id
-                join = p.Join(seq=0, ts=now, id=member.id, name=name)
-                actions.append(Append(join, member.conn))
+                actions += self._rejoin(member, now)
             elif user.name != member.name:
                 state.adopt_name(member, user.name)
         for user in state.users():
@@ -167,12 +209,29 @@ class ClusterRoom(Room):
         self._waiting[member.conn] = []
         return super()._announce(member, now)
 
-    def _held(self, member: Member, line: str | LineTooLong) -> bool:
+    def _held(self, member: Member, line: str | LineTooLong) -> list[RoomAction] | None:
         waiting = self._waiting.get(member.conn)
         if waiting is None:
-            return False
-        waiting.append(line)  # handled once its join comes back, in order
-        return True
+            return None
+        if member.conn not in self._unjoined and len(waiting) < self.rules.held_lines:
+            waiting.append(line)  # handled once its join comes back, in order
+            return []
+        # The ledger cannot take its join now, or it has sent enough lines ahead of it.
+        match c.parse(line):
+            case c.Nothing():
+                return []
+            case c.Quit() | c.Help():
+                return None  # these need nothing of the room: handled now
+            case c.SetFormat():
+                # Only its last choice of format matters: it waits, in place of any other.
+                waiting[:] = [w for w in waiting if not isinstance(c.parse(w), c.SetFormat)]
+                waiting.append(line)
+                return []
+        if member.conn in self._unjoined:
+            text = "the room is unavailable: your line was not sent (you will join when it is back)"
+        else:
+            text = "your line was not sent: the room has not taken your join yet"
+        return self._error(member, p.ErrorCode.UNAVAILABLE, text)
 
     def _rename_refusal(self, member: Member) -> list[RoomAction]:
         if member.conn in self._renaming:
@@ -191,6 +250,7 @@ class ClusterRoom(Room):
         member = self.state.local(event.id) if node == self.node else None
         match event:
             case p.Join() if member is not None:
+                self._unjoined.discard(member.conn)
                 # Only now, after the broadcast was made for the formats as they were: one
                 # of these lines may be /format, and the join must still reach its sender.
                 for line in self._waiting.pop(member.conn, []):
@@ -200,12 +260,18 @@ class ClusterRoom(Room):
             case p.Leave():
                 reaped = self.state.local(event.id)
                 if reaped is not None and self.state.is_subscribed(reaped.conn):
-                    # The ledger took this node for dead while it was only slow and reaped a
-                    # member that is still here: it joins again.
-                    join = p.Join(seq=0, ts=event.ts, id=reaped.id, name=reaped.name)
-                    actions.append(Append(join, reaped.conn))
+                    # The ledger took this node for dead while it was only slow (paused, a
+                    # loaded host) and reaped a member that is still here: it joins again.
+                    text = (
+                        "this server did not answer the room for a while and was taken for"
+                        " gone: you left the room for everyone else and are joining again"
+                    )
+                    notice = p.Notice(code=p.NoticeCode.INFO, text=text)
+                    actions += self._send(reaped, notice)
+                    actions += self._rejoin(reaped, event.ts)
         return actions
 
     def _forget(self, conn: ConnId) -> None:
         self._waiting.pop(conn, None)
         self._renaming.discard(conn)
+        self._unjoined.discard(conn)

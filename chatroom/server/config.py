@@ -50,6 +50,10 @@ class ServerConfig:
     idle_warning_min_timeout: float = 20.0  # ...given only when the timeout is longer
     shutdown_grace: float = 1.5  # seconds to flush output to everyone on shutdown
     workers_stop_grace: float = 3.0  # seconds workers get to shut down before a kill
+    # A worker that dies is restarted after the first wait, doubled for each one that dies
+    # within worker_stable seconds of its start, up to the longest (workers.py).
+    worker_restart_backoff: tuple[float, float] = (0.5, 30.0)
+    worker_stable: float = 10.0
     listen_backlog: int = 4096  # absorbs a burst of connects while the loop is busy
     # SO_SNDBUF for client sockets (Linux doubles it). Loopback autotuning would otherwise
     # let the kernel hold megabytes for a reader that has stopped, out of --max-sendq's sight.
@@ -69,8 +73,16 @@ class ServerConfig:
     # flush_gather, so lines sent together share it.
     slow_flush: float = 0.03
     flush_gather: float = 0.002
-    reconnect_backoff: tuple[float, float] = (0.2, 5.0)  # first, longest wait for Redis
+    # Redis lost: probe it every reconnect_backoff[0] seconds; a re-sync that fails once it
+    # answers waits twice as long each time, up to reconnect_backoff[1] (cluster.py).
+    reconnect_backoff: tuple[float, float] = (0.2, 5.0)
     append_batch: int = 512  # appends sent to Redis in one round trip, at most
+    # Messages, actions and renames waiting to be sent to Redis, at most (joins and leaves,
+    # one per connection, always wait): past it a line is refused as unavailable.
+    append_queue: int = 10_000
+    # Lines a newcomer may send before its join comes back from Redis; past it they are
+    # refused as unavailable (cluster_room.py).
+    held_lines: int = 64
     append_drain: float = 0.5  # on shutdown, how long accepted lines may take to reach Redis
     ledger_timeout: float = 3.0  # a Redis command that takes longer has failed
     # Flood control counts a who reply as one line per this many users listed (at least 1).
@@ -116,6 +128,7 @@ class RoomRules:
     max_per_ip: int
     who_max: int
     who_users_per_line: int
+    held_lines: int  # in a shared room: lines waiting for their sender's join
     connect_burst: int
     connect_rate: float
     exempt_ip: tuple[str, ...]

@@ -113,7 +113,9 @@ def _script(*files: str, **constants: str) -> str:
     return prelude + "".join((lua / f"{name}.lua").read_text() for name in files)
 
 
-_LUA_APPEND = _script("common", "append", TAKEN=Refusal.TAKEN, GONE=Refusal.GONE)
+_LUA_APPEND = _script(
+    "common", "append", TAKEN=Refusal.TAKEN, GONE=Refusal.GONE, DUPLICATE=Refusal.DUPLICATE
+)
 _LUA_REAP = _script("common", "reap")
 _LUA_FORGET = _script("common", "forget")
 _LUA_SNAPSHOT = _script("snapshot")
@@ -249,7 +251,15 @@ class RedisLedger:
             ) from exc
 
     async def connect(self) -> None:
-        """Check that Redis answers (PING); raise :class:`LedgerUnavailable` if not."""
+        """Check that Redis answers (PING); raise :class:`LedgerUnavailable` if not.
+
+        Every pooled connection is dropped first: after an outage (Redis restarted, the
+        network cut) the pools may hold connections that are dead without knowing it, and
+        each would fail the first command sent on it: one outage, lost twice.
+        """
+        for client in (self._redis, self._blocking):
+            with contextlib.suppress(RedisError, OSError):
+                await client.connection_pool.disconnect(inuse_connections=False)
         try:
             await self._redis.ping()
         except (RedisError, OSError, TimeoutError) as exc:
@@ -323,19 +333,21 @@ class RedisLedger:
         in it is ignored: the seq is assigned here), ``user`` the user's record (for a
         rename, with the new name), ``old_key`` the old name's key for a rename, else None.
         Each result is the event's new ``seq``, or a refusal: :attr:`Refusal.TAKEN` (join,
-        rename: the name key is claimed by another id) or :attr:`Refusal.GONE` (rename,
-        leave, message, action: the user is not in the room — left already, or reaped).
+        rename: the name key is claimed by another id), :attr:`Refusal.DUPLICATE` (join:
+        another node's user has this id) or :attr:`Refusal.GONE` (rename, leave, message,
+        action: the user is not in the room — left already, or reaped — or is another
+        node's).
 
         If this raises :class:`LedgerUnavailable`, any of them may or may not be appended.
         """
         if not items:
             return []
-        pipe = self._redis.pipeline(transaction=False)
-        for body, user, old_key in items:
-            args = self._append_args(body, user, old_key)
-            await self._append(keys=self._shared_keys, args=args, client=pipe)  # queued only
-        with self._guard(f"append {len(items)} events"):
-            results = await pipe.execute()
+        async with self._redis.pipeline(transaction=False) as pipe:  # reset even on failure
+            for body, user, old_key in items:
+                args = self._append_args(body, user, old_key)
+                await self._append(keys=self._shared_keys, args=args, client=pipe)  # queued
+            with self._guard(f"append {len(items)} events"):
+                results = await pipe.execute()
         return [Refusal(result) if isinstance(result, str) else int(result) for result in results]
 
     def _append_args(

@@ -15,12 +15,15 @@ class Refusal(StrEnum):
     - ``TAKEN``: a join or rename claims a name (casefolded) that another user of the shared
       room holds (for a join, whose name is the address: another node has a user with that
       address); nothing was appended.
+    - ``DUPLICATE``: a join's user id is held by a user of another node (two nodes saw one
+      address and port, as behind a load balancer); nothing was appended.
     - ``GONE``: the user is no longer in the shared room (it left already, or its node was
-      reaped as dead); nothing was appended.
+      reaped as dead), or the id is another node's user's; nothing was appended.
     - ``UNAVAILABLE``: the ledger cannot be reached; the event may or may not have been
       appended (an answer lost on the way is indistinguishable from a request lost).
     """
 
     TAKEN = "taken"
+    DUPLICATE = "duplicate"
     GONE = "gone"
     UNAVAILABLE = "unavailable"

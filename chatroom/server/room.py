@@ -151,8 +151,9 @@ class Room:
             member.spoke = True
             self.admission.churn.spoke(conn)
         actions = self._announce(member, now) if member.quiet_until is not None else []
-        if self._held(member, line):
-            return actions
+        held = self._held(member, line)
+        if held is not None:
+            return actions + held
         return actions + self._run(member, c.parse(line), now)
 
     def disconnect(
@@ -343,9 +344,10 @@ class Room:
     def _append(self, event: p.BroadcastEvent, member: Member | None) -> list[RoomAction]:
         return self._apply(event, self.node)
 
-    def _held(self, member: Member, line: str | LineTooLong) -> bool:
-        """Whether ``line`` waits instead of being handled now (never, in this room)."""
-        return False
+    def _held(self, member: Member, line: str | LineTooLong) -> list[RoomAction] | None:
+        """None if ``line`` is handled now (always, in this room); else what to say now
+        while it waits or is refused."""
+        return None
 
     def _rename_refusal(self, member: Member) -> list[RoomAction]:
         """Why ``member`` cannot rename right now, as the error to send (never, here)."""

@@ -156,6 +156,17 @@ class RoomState:
             del self._per_address[member.address]
         return member
 
+    def reidentify(self, member: Member, user_id: str) -> None:
+        """``member``, not yet in the room under its id, takes ``user_id`` instead (and the
+        name with it, while its name was its id)."""
+        if user_id in self._local:
+            raise ValueError(f"user id {user_id} is already this node's")
+        del self._local[member.id]
+        if member.name == member.id:
+            member.name = user_id
+        member.id = user_id
+        self._local[user_id] = member
+
     def subscribe(self, member: Member) -> None:
         self._subscribers[member.format][member.conn] = member
 

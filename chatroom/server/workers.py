@@ -2,18 +2,33 @@
 
 Each worker is a whole ``chatroom-server`` (its own event loop, its own node of the shared
 room) that binds the port with SO_REUSEPORT, so the kernel spreads new connections over
-them. This process only starts them, says where they listen, and passes on Ctrl+C/SIGTERM.
+them. This process only starts them, says where they listen, restarts one that dies, and
+passes on Ctrl+C/SIGTERM.
+
+A worker that dies (a crash, kill -9, the OOM killer) takes only its own users with it:
+the others' users are untouched, the room sees the dead worker's users leave when its
+heartbeat expires, and the supervisor logs which worker died and how, then starts another
+in its place after a backoff — ``worker_restart_backoff[0]``, doubling for each worker
+that dies within ``worker_stable`` seconds of its start, up to ``worker_restart_backoff[1]``
+— so a worker that cannot run does not spin. Only SIGTERM or SIGINT of this process stops
+them all (as gunicorn's and uvicorn's supervisors behave).
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from chatroom.server.config import ServerConfig
+
+log = logging.getLogger("chatroom.server")
+
+POLL = 0.1  # seconds between looks at the workers
 
 
 class WorkerStartError(Exception):
@@ -29,16 +44,40 @@ def _reserve_port(host: str) -> socket.socket:
     return holder
 
 
+def how_it_ended(returncode: int) -> str:
+    """A worker's end in words: ``exit status 3`` or ``killed by SIGKILL``."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name}"
+    return f"exit status {returncode}"
+
+
+@dataclass(slots=True)
+class _Slot:
+    """One of the N workers: the process in it now, and when to restart it if it died."""
+
+    number: int
+    proc: subprocess.Popen[str] | None
+    started: float
+    delay: float  # the wait before the next restart
+    restart_at: float | None = None
+
+
 def run_workers(
     config: ServerConfig,
     worker_command: Callable[[int], list[str]],
     banner: Callable[[int], str],
 ) -> int:
     """Start ``config.workers`` processes running ``worker_command(port)``, print
-    ``banner(port)`` once all listen, and stop them all on SIGINT/SIGTERM."""
+    ``banner(port)`` once all listen, restart any that dies, and stop them all on
+    SIGINT/SIGTERM."""
     holder = _reserve_port(config.host) if config.port == 0 else None
     port = holder.getsockname()[1] if holder is not None else config.port
     command = worker_command(port)
+    first_delay, longest_delay = config.worker_restart_backoff
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
@@ -47,27 +86,60 @@ def run_workers(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    workers = [
-        subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(config.workers)
+    now = time.monotonic()
+    slots = [
+        _Slot(n, subprocess.Popen(command, stdout=subprocess.PIPE, text=True), now, first_delay)
+        for n in range(1, config.workers + 1)
     ]
     try:
         # Each worker says "ready" once it listens; one that fails has said why on stderr.
-        if not all(worker.stdout.readline().strip() == "ready" for worker in workers):
+        if not all(slot.proc.stdout.readline().strip() == "ready" for slot in slots):  # type: ignore[union-attr]
             raise WorkerStartError("a worker failed to start")
         if holder is not None:
             holder.close()
         print(banner(port), flush=True)
-        while not stopping and all(worker.poll() is None for worker in workers):
-            time.sleep(0.2)
-        return 0 if stopping else 1
+        while not stopping:
+            time.sleep(POLL)
+            now = time.monotonic()
+            for slot in slots:
+                if stopping:
+                    break
+                if slot.proc is not None and slot.proc.poll() is not None:
+                    _died(slot, now, config.worker_stable, first_delay, longest_delay)
+                if slot.proc is None and slot.restart_at is not None and now >= slot.restart_at:
+                    # Its "ready" goes to nobody: the others serve meanwhile, and one that
+                    # fails to start is seen dying like any other.
+                    slot.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, text=True)
+                    slot.started, slot.restart_at = now, None
+                    log.warning("worker %d restarted (pid %d)", slot.number, slot.proc.pid)
+        return 0
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
+        procs = [slot.proc for slot in slots if slot.proc is not None]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + config.workers_stop_grace
-        for worker in workers:
+        for proc in procs:
             try:
-                worker.wait(max(0.0, deadline - time.monotonic()))
+                proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+                proc.kill()
+                proc.wait()
+
+
+def _died(slot: _Slot, now: float, stable: float, first: float, longest: float) -> None:
+    """``slot``'s worker has ended: log it and set when it restarts."""
+    proc = slot.proc
+    assert proc is not None and proc.returncode is not None
+    if now - slot.started >= stable:
+        slot.delay = first  # it ran well: not a crash loop
+    log.warning(
+        "worker %d (pid %d) died after %.1fs: %s; its users are gone, restarting it in %gs",
+        slot.number,
+        proc.pid,
+        now - slot.started,
+        how_it_ended(proc.returncode),
+        slot.delay,
+    )
+    slot.proc, slot.restart_at = None, now + slot.delay
+    slot.delay = min(longest, slot.delay * 2)

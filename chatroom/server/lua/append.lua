@@ -1,23 +1,28 @@
 -- Append one broadcast event after the checks its type calls for, atomically: returns its
--- seq, or TAKEN / GONE (refusal reasons, defined in Python before this text).
+-- seq, or TAKEN / GONE / DUPLICATE (refusal reasons, defined in Python before this text).
+-- A user's id belongs to the node that joined it: another node can neither join a second
+-- user under it (DUPLICATE) nor speak, rename or leave as that user (GONE).
 -- KEYS: seq, events, users, names, nodes
 -- ARGV: maxlen, type, body, node, user id, user json, user key, old key
-local kind, id = ARGV[2], ARGV[5]
+local kind, node, id = ARGV[2], ARGV[4], ARGV[5]
+local old = redis.call('HGET', KEYS[3], id)
+local rec = old and cjson.decode(old)
+if rec and rec.node ~= node then
+  if kind == 'join' then return DUPLICATE end
+  return GONE
+end
 if kind == 'join' then
   local owner = redis.call('HGET', KEYS[4], ARGV[7])
   if owner and owner ~= id then return TAKEN end
-  local old = redis.call('HGET', KEYS[3], id)
-  if old then
-    local key = cjson.decode(old).key
-    if key ~= ARGV[7] and redis.call('HGET', KEYS[4], key) == id then
-      redis.call('HDEL', KEYS[4], key)
-    end
+  if rec and rec.key ~= ARGV[7] and redis.call('HGET', KEYS[4], rec.key) == id then
+    redis.call('HDEL', KEYS[4], rec.key)
   end
   redis.call('HSET', KEYS[3], id, ARGV[6])
   redis.call('HSET', KEYS[4], ARGV[7], id)
-  redis.call('SADD', KEYS[5], ARGV[4])
+  redis.call('SADD', KEYS[5], node)
+elseif not rec then
+  return GONE
 elseif kind == 'rename' then
-  if redis.call('HEXISTS', KEYS[3], id) == 0 then return GONE end
   local owner = redis.call('HGET', KEYS[4], ARGV[7])
   if owner and owner ~= id then return TAKEN end
   if ARGV[8] ~= ARGV[7] and redis.call('HGET', KEYS[4], ARGV[8]) == id then
@@ -26,12 +31,7 @@ elseif kind == 'rename' then
   redis.call('HSET', KEYS[4], ARGV[7], id)
   redis.call('HSET', KEYS[3], id, ARGV[6])
 elseif kind == 'leave' then
-  local old = redis.call('HGET', KEYS[3], id)
-  if not old then return GONE end
-  local key = cjson.decode(old).key
   redis.call('HDEL', KEYS[3], id)
-  if redis.call('HGET', KEYS[4], key) == id then redis.call('HDEL', KEYS[4], key) end
-else
-  if redis.call('HEXISTS', KEYS[3], id) == 0 then return GONE end
+  if redis.call('HGET', KEYS[4], rec.key) == id then redis.call('HDEL', KEYS[4], rec.key) end
 end
-return append(ARGV[3], ARGV[4])
+return append(ARGV[3], node)
