@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the server's --workers N (N processes sharing the port; needs --redis). RSS "
         "and CPU are summed over the server's process tree",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="the server also listens with TLS (a certificate made by trustme) and the load "
+        "generator's clients connect over it (fan-out, burst, idle; churn and floods stay "
+        "plaintext)",
+    )
     parser.add_argument("--duration", type=float, help="seconds per fan-out run")
     parser.add_argument("--soak", type=float, help="seconds of churn soak")
     parser.add_argument(
@@ -196,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     print(
         f"# chatroom benchmark ({'quick' if args.quick else 'full'}): server loop {args.loop}"
-        f"{' with redis' if args.redis else ''}"
+        f"{' with redis' if args.redis else ''}{', clients over TLS' if args.tls else ''}"
         f"{f', {args.server_workers} server workers' if args.server_workers > 1 else ''}, "
         f"generator {args.workers} x {args.gen_loop}; {info['nproc']} CPUs ({info['cpu']}), "
         f"Python {info['python']}, fd limit {info['nofile'][0]}",

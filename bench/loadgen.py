@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import os
 import resource
+import ssl
 import time
 from typing import Any
 
@@ -124,6 +125,9 @@ class Worker:
         self.wid = wid
         self.spec = spec
         self.shared = shared
+        # bench --tls: connect over TLS, verifying the server's test certificate
+        cafile = spec.get("cafile")
+        self.tls = ssl.create_default_context(cafile=cafile) if cafile else None
         self.row = wid * ROW
         self.json = spec["format"] == "json"
         self.window = spec.get("window", 0)
@@ -187,7 +191,13 @@ class Worker:
         client = Client(self, slot, probe)
         self.clients.append(client)
         try:
-            await self.loop.create_connection(lambda: client, "127.0.0.1", self.spec["port"])
+            await self.loop.create_connection(
+                lambda: client,
+                "127.0.0.1",
+                self.spec["port"],
+                ssl=self.tls,
+                server_hostname="127.0.0.1" if self.tls else None,
+            )
         except OSError as exc:
             self.errors.append(f"connect failed: {exc}")
 

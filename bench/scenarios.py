@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,6 +203,21 @@ def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
+def _make_certificate(directory: Path) -> tuple[str, str, str]:
+    """A CA, and a certificate for 127.0.0.1 it signed: (cafile, cert, key) PEM paths."""
+    import trustme  # only for --tls (pip install trustme; it is in the test extra)
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    paths = tuple(str(directory / name) for name in ("ca.pem", "cert.pem", "key.pem"))
+    ca.cert_pem.write_to_path(paths[0])
+    leaf.cert_chain_pems[0].write_to_path(paths[1])
+    for pem in leaf.cert_chain_pems[1:]:
+        pem.write_to_path(paths[1], append=True)
+    leaf.private_key_pem.write_to_path(paths[2])
+    return paths  # type: ignore[return-value]
+
+
 def _pct(sorted_values: list[float], q: float) -> float | None:
     if not sorted_values:
         return None
@@ -223,6 +239,14 @@ class Run:
             self.server_args += flood_server_args(sc.flood, opts.server_src)
         if self.server_workers > 1:
             self.server_args += ["--workers", str(self.server_workers)]
+        # --tls: a certificate made now (trustme); the load generator's clients connect to
+        # the TLS port and verify it. Churn and flood scenarios stay on the plaintext port.
+        self.tls = bool(getattr(opts, "tls", False))
+        self._tls_dir = tempfile.TemporaryDirectory() if self.tls else None
+        self.cafile: str | None = None
+        if self._tls_dir is not None:
+            self.cafile, cert, key = _make_certificate(Path(self._tls_dir.name))
+            self.server_args += ["--tls-port", "0", "--tls-cert", cert, "--tls-key", key]
         self.server = ServerProcess(opts.loop, self.server_args, opts.server_src)
         self.procs: list[Any] = []
         self.pipes: list[Any] = []
@@ -241,6 +265,7 @@ class Run:
             "server_src": opts.server_src or "checkout",
             "redis": self.use_redis,
             "server_workers": self.server_workers,
+            "tls": self.tls,
             "errors": [],
         }
 
@@ -262,6 +287,8 @@ class Run:
             self.result["errors"].append(f"{type(exc).__name__}: {exc}")
         finally:
             self._teardown()
+            if self._tls_dir is not None:
+                self._tls_dir.cleanup()
         self.result["wall_seconds"] = round(time.monotonic() - started, 2)
         self.result["ok"] = not self.result["errors"]
         return self.result
@@ -306,6 +333,7 @@ class Run:
                     "probes": min(2, clients[w] - senders[w]),
                     "ready_timeout": (10 if self.opts.quick else 60) + sc.clients / 50,
                     "drain_timeout": 3.0 if self.opts.quick else 10.0,
+                    **({"port": self.server.tls_port, "cafile": self.cafile} if self.tls else {}),
                     **(extra or {}),
                 }
             )

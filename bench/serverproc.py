@@ -18,6 +18,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+_TLS_PORT = re.compile(r"TLS on port (\d+)")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 BASE_ARGS = [
@@ -84,6 +85,7 @@ class ServerProcess:
         self.env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self.tls_port: int | None = None  # with --tls-port: from the start-up line
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
         self.shutdown_seconds: float | None = None
 
@@ -109,6 +111,8 @@ class ServerProcess:
             self.kill()
             raise ServerError(f"server did not start: {line.strip()!r} {self.log_tail()}")
         self.port = int(match.group(1))
+        if tls := _TLS_PORT.search(line):
+            self.tls_port = int(tls.group(1))
 
     def pids(self) -> list[int]:
         """The server process and its descendants (``--workers N``: the parent only

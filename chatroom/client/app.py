@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from datetime import tzinfo
 
 from textual import events
@@ -32,6 +33,7 @@ class ChatApp(App[None]):
         policy: ReconnectPolicy | None = None,
         max_lines: int = DEFAULT_SCROLLBACK,
         connection: ServerConnection | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__()
         self.failure: str | None = None  # why the server could not be reached at all
@@ -44,6 +46,7 @@ class ChatApp(App[None]):
             policy=policy,
             max_lines=max_lines,
             connection=connection,
+            tls=tls,
         )
 
     async def on_event(self, event: events.Event) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import ssl
 import sys
 
 from chatroom.cli_parser import OneLineErrorParser, package_version
@@ -12,7 +13,8 @@ from chatroom.client.connection import (
     AddressError,
     ServerConnection,
     describe_failure,
-    parse_address,
+    parse_target,
+    tls_context,
 )
 from chatroom.protocol import DEFAULT_PORT, NAME_MAX_CHARS, name_problem
 
@@ -46,8 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     parser.add_argument(
         "address",
-        metavar="HOST:PORT",
-        help=f"the server to join (the port defaults to {DEFAULT_PORT})",
+        metavar="[tls://]HOST:PORT",
+        help=f"the server to join (the port defaults to {DEFAULT_PORT}); tls:// connects over "
+        "TLS and verifies the server's certificate",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="connect over TLS, as tls:// does (the certificate is verified; no fallback)",
+    )
+    parser.add_argument(
+        "--cafile",
+        metavar="FILE",
+        help="with TLS: trust the CA certificates in FILE (PEM) instead of the system's, "
+        "for a private CA or a self-signed server",
     )
     parser.add_argument(
         "--name",
@@ -69,23 +83,36 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        host, port = parse_address(args.address)
+        host, port, tls = parse_target(args.address)
     except AddressError as exc:
         parser.error(str(exc))
     if args.scrollback < 1:
         parser.error("--scrollback must be at least 1")
+    if args.cafile and not (tls or args.tls):
+        parser.error("--cafile is for TLS: use tls://HOST:PORT or --tls")
+    context = None
+    if tls or args.tls:
+        try:
+            context = tls_context(args.cafile)
+        except (OSError, ssl.SSLError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not PEM"
+            parser.error(f"--cafile {args.cafile}: {reason}")
 
     try:
-        return asyncio.run(run(host, port, args.name or login_name(), args.scrollback))
+        return asyncio.run(run(host, port, args.name or login_name(), args.scrollback, tls=context))
     except KeyboardInterrupt:  # Ctrl+C while still connecting, before the UI took the keys
         return 130
 
 
-async def run(host: str, port: int, name: str | None, scrollback: int) -> int:
+async def run(
+    host: str, port: int, name: str | None, scrollback: int, tls: ssl.SSLContext | None = None
+) -> int:
     # Connect before the UI starts: an unreachable server is one line on stderr, with no
     # screen flashing up and down, and the room sees no join/leave for a mere probe.
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    opening = asyncio.ensure_future(ServerConnection.open(host, port))
+    if tls is not None:
+        address = "tls://" + address
+    opening = asyncio.ensure_future(ServerConnection.open(host, port, tls=tls))
     done, _ = await asyncio.wait({opening}, timeout=CONNECTING_AFTER)
     if not done:  # a server that accepts but does not greet: say so, not a blank terminal
         print(f"chatroom-client: connecting to {address}… (waiting for the server's welcome)",
@@ -98,7 +125,7 @@ async def run(host: str, port: int, name: str | None, scrollback: int) -> int:
 
     from chatroom.client.app import ChatApp  # Textual is slow to import: only when needed
 
-    app = ChatApp(host, port, name, max_lines=scrollback, connection=connection)
+    app = ChatApp(host, port, name, max_lines=scrollback, connection=connection, tls=tls)
     await app.run_async()
     if app.failure is not None:
         print(f"chatroom-client: {app.failure}", file=sys.stderr)

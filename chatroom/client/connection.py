@@ -1,8 +1,12 @@
 """The client's side of the wire: open a connection, switch it to JSON, read events.
 
-No Textual here. :class:`ServerConnection` turns a TCP stream into protocol events and
-plain text lines back into bytes; :class:`ReconnectPolicy` decides whether and when to
-try again after a connection ends. The app runs these inside a worker.
+No Textual here. :class:`ServerConnection` turns a TCP stream (or TLS over it) into
+protocol events and plain text lines back into bytes; :class:`ReconnectPolicy` decides
+whether and when to try again after a connection ends. The app runs these inside a worker.
+
+TLS (``tls://HOST:PORT``) verifies the server's certificate and host name against the
+system's store, or only against ``--cafile``'s CAs (:func:`tls_context`). A certificate
+that does not verify is refused, never accepted "just this once", and not retried.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -38,8 +43,30 @@ class AddressError(ValueError):
     """A HOST:PORT argument that cannot be used."""
 
 
-def parse_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT``, ``HOST`` (default port) or ``[v6addr]:PORT`` -> (host, port)."""
+TLS_SCHEME = "tls://"
+
+
+def parse_target(text: str) -> tuple[str, int, bool]:
+    """``[tls://]HOST:PORT`` -> (host, port, tls). A TLS address needs its port: a server
+    has no default TLS port."""
+    if text.lower().startswith(TLS_SCHEME):
+        return (*parse_address(text[len(TLS_SCHEME) :], default_port=None), True)
+    if "://" in text:
+        raise AddressError(f"bad address {text!r}: the only scheme is tls://")
+    return (*parse_address(text), False)
+
+
+def tls_context(cafile: str | None = None) -> ssl.SSLContext:
+    """The client's TLS context: certificate and host name verified against the system's
+    store, or against ``cafile``'s CAs only (a private CA); TLS 1.2 at least. Raises
+    OSError or ssl.SSLError if ``cafile`` cannot be read."""
+    context = ssl.create_default_context(cafile=cafile)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def parse_address(text: str, default_port: int | None = DEFAULT_PORT) -> tuple[str, int]:
+    """``HOST:PORT``, ``HOST`` (``default_port``) or ``[v6addr]:PORT`` -> (host, port)."""
     host, port_text, has_port = text, "", False
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
@@ -52,6 +79,8 @@ def parse_address(text: str) -> tuple[str, int]:
     if not host:
         raise AddressError(f"bad address {text!r}: the host is missing")
     if not port_text:
+        if default_port is None:
+            raise AddressError(f"bad address {text!r}: give the port (tls://HOST:PORT)")
         if has_port:  # "HOST:" is more likely a typo than a wish for the default port
             raise AddressError(
                 f"bad address {text!r}: the port is missing (write {host} alone for {DEFAULT_PORT})"
@@ -64,6 +93,15 @@ def parse_address(text: str) -> tuple[str, int]:
 
 def describe_failure(exc: BaseException) -> str:
     """A short reason for people: "Connection refused", not asyncio's wording."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = (exc.verify_message or exc.reason or "not trusted").rstrip(".")
+        if exc.verify_code in _UNKNOWN_ISSUER:
+            reason += " (a private CA? trust it with --cafile FILE)"
+        return f"certificate refused: {reason}"
+    if isinstance(exc, ssl.SSLError):
+        if exc.reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
+            return f"TLS failed: the server does not speak TLS on that port ({exc.reason})"
+        return f"TLS failed: {exc.reason or exc}"
     if isinstance(exc, TimeoutError):
         return "timed out"
     if isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
@@ -75,11 +113,21 @@ def describe_failure(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+# X509_V_ERR_*: self-signed, unknown issuer, no local issuer: a CA the system does not know.
+_UNKNOWN_ISSUER = frozenset({18, 19, 20, 21})
+
+
+def failure_cause(exc: BaseException) -> CloseCause:
+    """Why connecting failed: TLS (a certificate refused, no TLS on that port) or not."""
+    return CloseCause.TLS_FAILED if isinstance(exc, ssl.SSLError) else CloseCause.UNREACHABLE
+
+
 class CloseCause(StrEnum):
     """Why a connection ended, as far as the client can tell; drives the reconnect policy."""
 
     LOST = "connection lost"  # EOF or socket error with no explanation from the server
     UNREACHABLE = "cannot connect"
+    TLS_FAILED = "TLS failed"  # a certificate refused, or no TLS: retrying would not help
     IDLE_TIMEOUT = "idle timeout"
     SHUTDOWN = "server shut down"
     SERVER_FULL = "server full"
@@ -105,11 +153,20 @@ class ServerConnection:
 
     @classmethod
     async def open(
-        cls, host: str, port: int, *, timeout: float = CONNECT_TIMEOUT
+        cls,
+        host: str,
+        port: int,
+        *,
+        timeout: float = CONNECT_TIMEOUT,
+        tls: ssl.SSLContext | None = None,
     ) -> ServerConnection:
-        """Connect and switch to JSON; raises OSError (or TimeoutError) if that fails."""
+        """Connect (over TLS with ``tls``, verifying the certificate for ``host``) and switch
+        to JSON; raises OSError (ssl.SSLError for TLS) or TimeoutError if that fails."""
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, limit=READ_LIMIT), timeout
+            asyncio.open_connection(
+                host, port, limit=READ_LIMIT, ssl=tls, server_hostname=host if tls else None
+            ),
+            timeout,
         )
         connection = cls(reader, writer)
         try:
@@ -194,7 +251,8 @@ class ReconnectPolicy:
     """Exponential backoff for automatic reconnects, reset by every successful connection.
 
     A connection the user ended (``/quit``) or that the server closed for idleness is not
-    retried: reconnecting on its own would undo what the user or the room decided.
+    retried: reconnecting on its own would undo what the user or the room decided. Nor is
+    a TLS failure (a certificate refused): trying again would only be refused again.
     """
 
     initial: float = 1.0
@@ -203,7 +261,9 @@ class ReconnectPolicy:
     jitter: float = 0.2  # up to +20%, so a restarted server is not hit by everyone at once
     _attempt: int = 0
 
-    MANUAL: ClassVar[frozenset[CloseCause]] = frozenset({CloseCause.IDLE_TIMEOUT, CloseCause.QUIT})
+    MANUAL: ClassVar[frozenset[CloseCause]] = frozenset(
+        {CloseCause.IDLE_TIMEOUT, CloseCause.QUIT, CloseCause.TLS_FAILED}
+    )
 
     def connected(self) -> None:
         self._attempt = 0

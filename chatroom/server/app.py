@@ -15,6 +15,7 @@ import itertools
 import logging
 import os
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Iterable
@@ -35,10 +36,11 @@ from chatroom.server.actions import (
 from chatroom.server.codec import LineTooLong
 from chatroom.server.config import RoomRules, ServerConfig
 from chatroom.server.connection import ClientConnection
-from chatroom.server.listener import Listener, fit_to_fd_limit
+from chatroom.server.listener import HandshakeGate, Listener, fit_to_fd_limit
 from chatroom.server.lograte import OncePerInterval
 from chatroom.server.outbox import Outbox
 from chatroom.server.room import Room
+from chatroom.server.tls import CertificateError, load_certificate, server_context
 
 if TYPE_CHECKING:  # cluster mode needs the redis package, imported only when used
     from chatroom.server.cluster import ClusterLink
@@ -97,11 +99,18 @@ class ChatServer:
         self._listener: Listener | None = None
         self._all_closed = asyncio.Event()
         self._all_closed.set()
-        self.port: int = config.port
+        self.port: int | None = config.port  # None: no plaintext listener (--port off)
         self.host: str = config.host
+        self.tls: ssl.SSLContext | None = None
+        self.tls_port: int | None = None
 
     async def start(self) -> None:
         """Listen; in cluster mode, first join the shared room (raises StartError)."""
+        if self.config.tls_cert and self.config.tls_port is not None:
+            try:
+                self.tls = server_context(self.config.tls_cert, self.config.tls_key)
+            except CertificateError as exc:
+                raise StartError(str(exc)) from None
         if self.config.redis:
             try:
                 from chatroom.server.cluster import ClusterLink, LedgerUnavailable
@@ -117,10 +126,30 @@ class ChatServer:
                 raise StartError(str(exc)) from None
         config = self.config
         batch = config.accept_batch if self._coalesce_joins else config.listen_backlog
-        self._listener = Listener(self.loop, config, self._new_connection, self.log_once, batch)
+        gate = HandshakeGate(
+            config.max_per_ip, self.room.admission.address, self.room.state.connections_from
+        )
+        self._listener = Listener(
+            self.loop, config, self._new_connection, self.log_once, batch, self.tls, gate
+        )
         self._listener.start()
-        sockname = self._listener.sockets[0].getsockname()
-        self.host, self.port = sockname[0], sockname[1]
+        if self._listener.sockets:
+            self.host, self.port = self._listener.sockets[0].getsockname()[:2]
+        if self._listener.tls_sockets:
+            self.host, self.tls_port = self._listener.tls_sockets[0].getsockname()[:2]
+
+    def reload_certificate(self) -> None:
+        """SIGHUP: load the certificate and key files again; new handshakes present them,
+        established connections go on. A failure is logged and the old one stays."""
+        config = self.config
+        if self.tls is None or config.tls_cert is None:
+            return
+        try:
+            load_certificate(self.tls, config.tls_cert, config.tls_key)
+        except CertificateError as exc:
+            log.error("certificate not reloaded, the old one stays: %s", exc)
+        else:
+            log.info("certificate reloaded from %s", config.tls_cert)
 
     def _new_connection(self) -> ClientConnection:
         return ClientConnection(self, next(self._ids), self.config, self.loop, self._read_buffer)

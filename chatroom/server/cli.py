@@ -43,6 +43,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _port_or_off(text: str) -> int | None:
+    return None if text == "off" else _port(text)
+
+
 def _port(text: str) -> int:
     value = _non_negative(int)(text)  # type: ignore[operator]
     if value > 65535:
@@ -69,9 +73,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--port",
-        type=_port,
+        type=_port_or_off,
         default=d.port,
-        help="TCP port; 0 picks a free one (default: %(default)s)",
+        help="plaintext TCP port; 0 picks a free one; off: none, TLS only (needs --tls-port) "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--tls-port",
+        type=_port,
+        default=d.tls_port,
+        metavar="PORT",
+        help="also serve the room over TLS on this port (needs --tls-cert); 0 picks a free one",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        default=d.tls_cert,
+        metavar="FILE",
+        help="PEM certificate chain for --tls-port (e.g. certbot's fullchain.pem); "
+        "reloaded on SIGHUP",
+    )
+    parser.add_argument(
+        "--tls-key",
+        default=d.tls_key,
+        metavar="FILE",
+        help="PEM private key of --tls-cert (e.g. privkey.pem; default: in the --tls-cert file)",
+    )
+    parser.add_argument(
+        "--tls-handshake-timeout",
+        type=_positive_float,
+        default=d.tls_handshake_timeout,
+        metavar="SECONDS",
+        help="drop a TLS connection that has not finished its handshake by then "
+        "(default: %(default)g)",
     )
     parser.add_argument(
         "--idle-timeout",
@@ -225,6 +258,8 @@ def worker_argv(config: ServerConfig, port: int) -> list[str]:
         flag = "--" + name.replace("_", "-")
         if value is True:
             argv.append(flag)
+        elif value is None:  # only --port off differs from its default by being None
+            argv += [flag, "off"]
         elif isinstance(value, tuple):
             argv += [flag, *map(str, value)]
         else:
@@ -276,10 +311,14 @@ async def serve(config: ServerConfig, *, banner: bool = True) -> None:
             reason = "address already in use"
         else:
             reason = exc.strerror or str(exc)
-        raise ListenError(f"cannot listen on {config.host}:{config.port}: {reason}") from None
+        ports = "/".join(str(p) for p in (config.port, config.tls_port) if p is not None)
+        raise ListenError(f"cannot listen on {config.host}:{ports}: {reason}") from None
     log = logging.getLogger("chatroom.server")
     if banner:
-        print(banner_line(config.host, server.host, server.port, note=server.fd_note), flush=True)
+        line = banner_line(config.host, server.host, server.port, note=server.fd_note)
+        if server.tls_port is not None:
+            line = tls_banner(config.host, server.host, server.port, server.tls_port, line)
+        print(line, flush=True)
     else:
         if server.fd_note:
             log.warning("%s", server.fd_note)
@@ -289,6 +328,8 @@ async def serve(config: ServerConfig, *, banner: bool = True) -> None:
     log.info("event loop: %s", type(loop).__module__.split(".")[0])
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    if server.tls is not None:
+        loop.add_signal_handler(signal.SIGHUP, server.reload_certificate)
     await stop.wait()
     log.info("shutting down (%d online)", len(server.room))
     await server.shutdown()
@@ -304,6 +345,15 @@ def banner_line(
     )
 
 
+def tls_banner(config_host: str, host: str, port: int | None, tls_port: int, plain: str) -> str:
+    """The start-up line with a TLS listener: beside the plaintext one, or alone."""
+    shown = "localhost" if config_host in ("0.0.0.0", "::", "") else config_host
+    join = f"chatroom-client tls://{shown}:{tls_port}"
+    if port is None:
+        return f"chatroom listening on {host}:{tls_port} (TLS only) - join with: {join}"
+    return f"{plain}; TLS on port {tls_port}: {join}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -311,6 +361,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--workers needs --redis: the workers share the room through it")
     if args.room and not ROOM_NAME.fullmatch(args.room):
         parser.error(f"--room {args.room!r}: use 1-64 characters of A-Z a-z 0-9 _ . -")
+    if args.tls_port is not None and not args.tls_cert:
+        parser.error("--tls-port needs --tls-cert FILE (and --tls-key FILE)")
+    if args.tls_cert and args.tls_port is None:
+        parser.error("--tls-cert needs --tls-port PORT to serve TLS on")
+    if args.port is None and args.tls_port is None:
+        parser.error("--port off leaves no port: give --tls-port (TLS only)")
+    if args.workers > 1 and args.tls_port == 0:
+        parser.error("--workers needs a fixed --tls-port (not 0)")
     config = config_from_args(args)
     logging.basicConfig(
         level=args.log_level.upper(),

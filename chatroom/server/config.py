@@ -20,7 +20,7 @@ ROOM_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 class ServerConfig:
     # --- what the room allows (the command line's flags)
     host: str = "0.0.0.0"
-    port: int = DEFAULT_PORT
+    port: int | None = DEFAULT_PORT  # plaintext; None (--port off): TLS only
     idle_timeout: float = 60.0  # seconds without a line before a user is kicked; 0 disables
     history: int = 20  # chat messages replayed to a newcomer
     max_line: int = 2048  # bytes per line, line ending not counted
@@ -37,6 +37,12 @@ class ServerConfig:
     who_max: int = 500  # users listed in one who reply; /who TEXT finds the others
     loop: str = "auto"  # event loop: auto (uvloop if installed), asyncio or uvloop
     log_level: str = "info"
+
+    # --- TLS (README, "Running it on the internet")
+    tls_cert: str | None = None  # PEM certificate chain; with tls_port, a TLS listener
+    tls_key: str | None = None  # its private key (None: in the tls_cert file)
+    tls_port: int | None = None  # serves the same room over TLS beside port
+    tls_handshake_timeout: float = 10.0  # seconds a TLS handshake may take before a drop
 
     # --- one room on several servers (docs/SCALING.md)
     redis: str | None = None  # redis://HOST:PORT/DB: one room shared by several servers

@@ -17,6 +17,13 @@ Left to themselves, asyncio's accept loop logs a traceback for every failed ``ac
   done, so the loop cannot spin. If even that fails, it stops listening for a moment;
 - the condition is logged once per ``log_interval``, with a count
   (:class:`~chatroom.server.lograte.OncePerInterval`).
+
+With ``--tls-port`` a second set of sockets listens beside the plaintext one, and what it
+accepts is wrapped in TLS (``connect_accepted_socket(ssl=...)``). The handshake runs before
+the protocol's ``connection_made``, so before the room sees the connection: a handshake
+that never completes is dropped after ``tls_handshake_timeout``, and handshakes still
+pending count against ``--max-per-ip`` here (:class:`HandshakeGate`), together with the
+room's own connections from that address, so that silent sockets cannot pile up unseen.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ import logging
 import os
 import resource
 import socket
+import ssl
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -78,9 +87,46 @@ def fit_to_fd_limit(config: ServerConfig) -> tuple[ServerConfig, str | None]:
     return replace(config, max_clients=clients), note
 
 
+class HandshakeGate:
+    """TLS handshakes under way, per address, counted against ``max_per_ip``.
+
+    ``address(host)`` is the room's ``(address, exempt)`` for the per-address limits and
+    ``established(address)`` how many connections the room already holds from it; a new
+    handshake may start while the two together are under ``max_per_ip``.
+    """
+
+    def __init__(
+        self,
+        max_per_ip: int,
+        address: Callable[[str], tuple[str, bool]],
+        established: Callable[[str], int],
+    ) -> None:
+        self.max_per_ip = max_per_ip
+        self._address = address
+        self._established = established
+        self.pending: Counter[str] = Counter()
+
+    def enter(self, host: str) -> str | None:
+        """A handshake from ``host`` wants to start: the key to :meth:`leave` with once it
+        is over ("" for an exempt address), or None if the address is at its cap."""
+        address, exempt = self._address(host)
+        if exempt:
+            return ""
+        if self.pending[address] + self._established(address) >= self.max_per_ip:
+            return None
+        self.pending[address] += 1
+        return address
+
+    def leave(self, key: str) -> None:
+        if key:
+            self.pending[key] -= 1
+            if self.pending[key] <= 0:
+                del self.pending[key]
+
+
 class Listener:
     """The listening sockets of one server; each accepted socket becomes a transport with
-    a protocol from ``protocol_factory``."""
+    a protocol from ``protocol_factory`` (over TLS on ``tls_port``, with ``tls``)."""
 
     def __init__(
         self,
@@ -89,29 +135,52 @@ class Listener:
         protocol_factory: Callable[[], asyncio.Protocol],
         log: OncePerInterval,
         batch: int,
+        tls: ssl.SSLContext | None = None,
+        gate: HandshakeGate | None = None,
     ) -> None:
         self.loop = loop
         self.config = config
         self.protocol_factory = protocol_factory
         self.log = log
         self.batch = batch  # connections accepted per wake-up, at most
-        self.sockets: list[socket.socket] = []
+        self.tls = tls
+        self.gate = gate
+        self.sockets: list[socket.socket] = []  # plaintext (config.port)
+        self.tls_sockets: list[socket.socket] = []  # TLS (config.tls_port)
         self._spare: int | None = None
         self._adopting: set[asyncio.Task[None]] = set()
         self._closed = False
 
     def start(self) -> None:
         """Bind and listen on ``config.host``:``config.port`` (every address the host
-        resolves to, as ``loop.create_server`` does); raises OSError."""
+        resolves to, as ``loop.create_server`` does), and on ``config.tls_port`` with TLS;
+        a port of None is not listened on. Raises OSError."""
+        config = self.config
+        try:
+            if config.port is not None:
+                self.sockets = self._bind(config.port)
+            if self.tls is not None and config.tls_port is not None:
+                self.tls_sockets = self._bind(config.tls_port)
+        except OSError:
+            self.close()
+            raise
+        self._spare = _open_spare()
+        for sock in self.sockets:
+            self.loop.add_reader(sock.fileno(), self._accept, sock)
+        for sock in self.tls_sockets:
+            self.loop.add_reader(sock.fileno(), self._accept, sock, self.tls)
+
+    def _bind(self, port: int) -> list[socket.socket]:
         config = self.config
         host = config.host or None  # "" is every interface
         infos = dict.fromkeys(
-            socket.getaddrinfo(host, config.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+            socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         )
+        bound: list[socket.socket] = []
         try:
             for family, kind, proto, _, address in infos:
                 sock = socket.socket(family, kind, proto)
-                self.sockets.append(sock)
+                bound.append(sock)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 if config.worker:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -121,18 +190,17 @@ class Listener:
                 sock.listen(config.listen_backlog)
                 sock.setblocking(False)
         except OSError:
-            self.close()
+            for sock in bound:
+                sock.close()
             raise
-        self._spare = _open_spare()
-        for sock in self.sockets:
-            self.loop.add_reader(sock.fileno(), self._accept, sock)
+        return bound
 
     def close(self) -> None:
         """Stop listening. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        for sock in self.sockets:
+        for sock in self.sockets + self.tls_sockets:
             with contextlib.suppress(OSError, ValueError):
                 self.loop.remove_reader(sock.fileno())
             sock.close()
@@ -142,7 +210,7 @@ class Listener:
 
     # --- accepting ---
 
-    def _accept(self, sock: socket.socket) -> None:
+    def _accept(self, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
         """The listening socket is readable: accept what waits, a batch at a time."""
         for _ in range(self.batch):
             try:
@@ -169,15 +237,18 @@ class Listener:
                     self.log.log(
                         f"accept failed ({exc.strerror})", logging.WARNING, "accept: %s", exc
                     )
-                self._pause(sock)
+                self._pause(sock, tls)
                 return
-            self._adopt(conn)
+            self._adopt(conn, tls)
 
-    def _adopt(self, conn: socket.socket) -> None:
+    def _adopt(self, conn: socket.socket, tls: ssl.SSLContext | None = None) -> None:
         conn.setblocking(False)
         with contextlib.suppress(OSError):
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        task = self.loop.create_task(self._serve(conn))
+        if tls is None:
+            task = self.loop.create_task(self._serve(conn))
+        else:
+            task = self.loop.create_task(self._serve_tls(conn, tls))
         self._adopting.add(task)
         task.add_done_callback(self._adopting.discard)
 
@@ -186,6 +257,48 @@ class Listener:
             await self.loop.connect_accepted_socket(self.protocol_factory, conn)
         except OSError:  # it went away before its transport was made
             conn.close()
+
+    async def _serve_tls(self, conn: socket.socket, tls: ssl.SSLContext) -> None:
+        """Handshake, then the connection is the room's like any other. The handshake is
+        bounded by ``tls_handshake_timeout`` and counted against ``--max-per-ip`` while it
+        lasts; one that fails (a plaintext client, a scanner, a timeout) is one line at
+        info level, once per ``log_interval`` for each reason: it cost the room nothing."""
+        try:
+            peer = conn.getpeername()
+        except OSError:  # reset before we got here
+            conn.close()
+            return
+        where = f"{peer[0]}:{peer[1]}"
+        key = self.gate.enter(peer[0]) if self.gate is not None else ""
+        if key is None:
+            self.log.log(
+                "refused (TLS handshakes)",
+                logging.WARNING,
+                "refused %s: too many connections from its address (TLS handshakes count)",
+                where,
+            )
+            conn.close()
+            return
+        try:
+            await self.loop.connect_accepted_socket(
+                self.protocol_factory,
+                conn,
+                ssl=tls,
+                ssl_handshake_timeout=self.config.tls_handshake_timeout,
+            )
+        except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+            reason = _handshake_failure(exc)
+            self.log.log(
+                f"TLS handshakes failed ({reason})",
+                logging.INFO,
+                "TLS handshake with %s failed: %s",
+                where,
+                reason,
+            )
+            conn.close()
+        finally:
+            if self.gate is not None:
+                self.gate.leave(key)
 
     def _turn_away(self, sock: socket.socket) -> bool | None:
         """Out of descriptors: with the spare one, accept a waiting connection, tell it
@@ -212,18 +325,31 @@ class Listener:
         finally:
             self._spare = _open_spare()
 
-    def _pause(self, sock: socket.socket) -> None:
+    def _pause(self, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
         """Stop listening on ``sock`` for a moment (nothing can be accepted just now)."""
         with contextlib.suppress(OSError, ValueError):
             self.loop.remove_reader(sock.fileno())
-        self.loop.call_later(self.config.accept_retry, self._resume, sock)
+        self.loop.call_later(self.config.accept_retry, self._resume, sock, tls)
 
-    def _resume(self, sock: socket.socket) -> None:
+    def _resume(self, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
         if self._closed:
             return
         if self._spare is None:
             self._spare = _open_spare()
-        self.loop.add_reader(sock.fileno(), self._accept, sock)
+        self.loop.add_reader(sock.fileno(), self._accept, sock, tls)
+
+
+def _handshake_failure(exc: BaseException) -> str:
+    """A short reason a TLS handshake failed, for the log."""
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        if exc.reason in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD_LAYER_FAILURE"):
+            return f"not TLS, a plaintext client? ({exc.reason})"
+        return exc.reason
+    if isinstance(exc, TimeoutError | ConnectionAbortedError):
+        return "not finished in time"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 def _open_spare() -> int | None:

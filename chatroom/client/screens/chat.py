@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import ssl
 import time
 
 from textual import events, on, work
@@ -16,10 +17,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList
 
 from chatroom.client.connection import (
-    CloseCause,
     ReconnectPolicy,
     ServerConnection,
     describe_failure,
+    failure_cause,
 )
 from chatroom.client.messages import LinkChanged, LinkState, ServerEventReceived
 from chatroom.client.outgoing import Refuse, ShowHelp, plan_input
@@ -76,11 +77,14 @@ class ChatScreen(Screen):
         policy: ReconnectPolicy | None = None,
         max_lines: int = DEFAULT_SCROLLBACK,
         connection: ServerConnection | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__()
-        self.host, self.port = host, port
+        self.host, self.port, self.tls = host, port, tls
         self._opened = connection  # opened before the UI started, used first
         self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if tls is not None:
+            self.address = "tls://" + self.address
         self.autoconnect = autoconnect
         self.renderer = renderer or LineRenderer()
         self.policy = policy or ReconnectPolicy()
@@ -128,9 +132,9 @@ class ChatScreen(Screen):
             try:
                 connection, self._opened = self._opened, None
                 if connection is None:
-                    connection = await ServerConnection.open(self.host, self.port)
+                    connection = await ServerConnection.open(self.host, self.port, tls=self.tls)
             except (OSError, TimeoutError) as exc:
-                cause, detail = CloseCause.UNREACHABLE, describe_failure(exc)
+                cause, detail = failure_cause(exc), describe_failure(exc)
             else:
                 self.connection = connection
                 self.policy.connected()
