@@ -192,7 +192,10 @@ async def test_input_history_and_tab_completion(room, join_nc):
 async def test_server_going_away_is_shown_and_the_client_reconnects(make_room, join_nc):
     room = await make_room()
     port = room.port
-    app = client(port)
+    # Retries a second apart, so the header shows the shutdown long enough to be seen on
+    # a busy machine (0.1 s apart, it could be replaced by "connection refused" between
+    # two looks).
+    app = client(port, policy=ReconnectPolicy(initial=1.0, maximum=1.0, jitter=0))
     async with app.run_test(size=SIZE) as pilot:
         await joined(pilot)
         await room.shutdown()
