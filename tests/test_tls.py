@@ -439,3 +439,50 @@ def test_client_tls_argument_errors_are_one_line(argv, complaint):
     result = subprocess.run([str(CLIENT), *argv], capture_output=True, text=True, timeout=20)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and complaint in result.stderr, result.stderr
+
+
+async def test_the_workers_supervisor_passes_sighup_on(certs, tmp_path, redis_url):
+    with socket.socket() as probe:  # a free port for the workers' shared TLS listener
+        probe.bind(("127.0.0.1", 0))
+        tls_port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [*_server_command("--port", "0", "--workers", "2", "--redis", redis_url,
+                          "--tls-port", str(tls_port), "--tls-cert", certs.cert,
+                          "--tls-key", certs.key, "--idle-timeout", "0")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        banner = await asyncio.to_thread(proc.stdout.readline)
+        assert "(2 workers)" in banner, banner + proc.stderr.read()
+        before = await tls_peer(tls_port, certs.cafile)
+        assert "Welcome" in await before.line()
+        renewed = make_certs(tmp_path, tag="-renewed")
+        os.replace(renewed.cert, certs.cert)
+        os.replace(renewed.key, certs.key)
+        proc.send_signal(signal.SIGHUP)
+        # Both workers reload: every new connection, whichever worker takes it, gets the
+        # renewed certificate (eight tries spread over both), and nobody is dropped.
+        deadline = time.monotonic() + TIMEOUT
+        renewed_seen = 0
+        while renewed_seen < 8:
+            try:
+                peer = await tls_peer(tls_port, renewed.cafile)
+            except ssl.SSLCertVerificationError:
+                assert time.monotonic() < deadline, "a worker kept the old certificate"
+                renewed_seen = 0
+                await asyncio.sleep(0.05)
+                continue
+            renewed_seen += 1
+            await peer.close()
+        await before.send("still connected")
+        assert "still connected" in await before.until_contains("still connected")
+        await before.close()
+        assert proc.poll() is None  # the supervisor lives on
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 10) == 0
+        err = proc.stderr.read()
+        assert "Traceback" not in err and "restarted" not in err, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -86,11 +86,22 @@ def run_workers(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # SIGHUP (reload the TLS certificate) is for the workers; a worker that serves no TLS
+    # must not get it (its default action would end it), nor the supervisor.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     now = time.monotonic()
     slots = [
         _Slot(n, subprocess.Popen(command, stdout=subprocess.PIPE, text=True), now, first_delay)
         for n in range(1, config.workers + 1)
     ]
+
+    def reload(signum: int, frame: object) -> None:
+        for slot in slots:
+            if slot.proc is not None and slot.proc.poll() is None:
+                slot.proc.send_signal(signal.SIGHUP)
+
+    if config.tls_cert:
+        signal.signal(signal.SIGHUP, reload)
     try:
         # Each worker says "ready" once it listens; one that fails has said why on stderr.
         if not all(slot.proc.stdout.readline().strip() == "ready" for slot in slots):  # type: ignore[union-attr]
