@@ -233,17 +233,17 @@ class LedgerSim:
     def append(self, event: p.BroadcastEvent, node: str) -> p.BroadcastEvent | Refusal:
         if not self.available:
             return Refusal.UNAVAILABLE
-        names = {p.name_key(name): uid for uid, (name, _) in self.users.items()}
+        names = {p.name_skeleton(name): uid for uid, (name, _) in self.users.items()}
         match event:
             case p.Join():
-                holder = names.get(p.name_key(event.name))
+                holder = names.get(p.name_skeleton(event.name))
                 if holder is not None and holder != event.id:
                     return Refusal.TAKEN
                 self.users[event.id] = (event.name, node)
             case p.Rename():
                 if event.id not in self.users:
                     return Refusal.GONE
-                holder = names.get(p.name_key(event.new))
+                holder = names.get(p.name_skeleton(event.new))
                 if holder is not None and holder != event.id:
                     return Refusal.TAKEN
                 self.users[event.id] = (event.new, self.users[event.id][1])

@@ -277,18 +277,26 @@ class Room:
         problem = p.name_problem(new)
         if problem is not None:
             return self._error(member, p.ErrorCode.NAME_INVALID, f"cannot use that name: {problem}")
+        new = p.normal_name(new)
         if new == member.name:
             return self._send(
                 member, p.Notice(code=p.NoticeCode.INFO, text=f"you are already {new}")
             )
         holder = self.state.holder_of(new)
         if holder is not None and holder != member.id:
-            return self._error(member, p.ErrorCode.NAME_TAKEN, f"the name {new} is taken")
+            return self._error(member, p.ErrorCode.NAME_TAKEN, self._taken(new, holder))
         not_now = self._rename_refusal(member)
         if not_now:
             return not_now
         rename = p.Rename(seq=self._new_seq(), ts=now, id=member.id, old=member.name, new=new)
         return self._append(rename, member)
+
+    def _taken(self, name: str, holder: str) -> str:
+        """Why ``name`` is taken: by whom, if the holder's name only looks like it."""
+        user = self.state.user(holder)
+        if user is None or p.name_key(user.name) == p.name_key(name):
+            return f"the name {name} is taken"
+        return f"the name {name} is taken: it looks like {user.name}, who is online"
 
     def _private(self, member: Member, target: str, text: str, now: float) -> list[RoomAction]:
         user = self.state.user(self.state.holder_of(target) or "")

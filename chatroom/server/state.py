@@ -53,7 +53,8 @@ class RoomState:
         self._members: dict[ConnId, Member] = {}  # this node's connections
         self._local: dict[str, Member] = {}  # the same, by user id
         self._users: dict[str, User] = {}  # everyone in the room, by id, in join order
-        self._by_key: dict[str, str] = {}  # name_key(name) -> user id
+        # name_skeleton(name) -> user id: one holder for all the names that look alike
+        self._by_key: dict[str, str] = {}
         self._subscribers: dict[p.OutputFormat, dict[ConnId, Member]] = {
             fmt: {} for fmt in p.OutputFormat
         }
@@ -98,8 +99,9 @@ class RoomState:
         return list(self._users.values())
 
     def holder_of(self, name: str) -> str | None:
-        """The id of the user holding ``name`` (compared without case), if anyone does."""
-        return self._by_key.get(p.name_key(name))
+        """The id of the user holding ``name`` or a name that looks like it (compared by
+        :func:`~chatroom.protocol.name_skeleton`: without case, form or look-alikes)."""
+        return self._by_key.get(p.name_skeleton(name))
 
     def connections_from(self, address: str) -> int:
         return self._per_address.get(address, 0)
@@ -171,7 +173,7 @@ class RoomState:
         self._seq = event.seq
         self._version += 1
         self._users[event.id] = User(event.id, event.name, node, event.ts)
-        self._by_key[p.name_key(event.name)] = event.id
+        self._by_key[p.name_skeleton(event.name)] = event.id
         member = self._local.get(event.id) if node == self.node else None
         if member is not None:
             member.name = event.name
@@ -185,7 +187,7 @@ class RoomState:
         if user is not None:
             self._release_name(user)
             user.name, user.last_seen = event.new, event.ts
-            self._by_key[p.name_key(event.new)] = user.id
+            self._by_key[p.name_skeleton(event.new)] = user.id
         member = self._local.get(event.id) if node == self.node else None
         if member is not None:
             member.name = event.new
@@ -227,7 +229,7 @@ class RoomState:
         the recent chat. This node's members are kept; the caller reconciles them."""
         self._version += 1
         self._users = {uid: User(uid, name, node, now) for uid, name, node in users}
-        self._by_key = {p.name_key(user.name): uid for uid, user in self._users.items()}
+        self._by_key = {p.name_skeleton(user.name): uid for uid, user in self._users.items()}
         self._seq = seq
         self._history.clear()
         self._history.extend(history)
@@ -240,6 +242,6 @@ class RoomState:
 
     def _release_name(self, user: User) -> None:
         """``user`` no longer holds its name — unless someone else has claimed it since."""
-        key = p.name_key(user.name)
+        key = p.name_skeleton(user.name)
         if self._by_key.get(key) == user.id:
             del self._by_key[key]
