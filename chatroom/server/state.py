@@ -35,6 +35,9 @@ class Member:
     spoke: bool = False  # it has sent a line
     # Admitted quietly while the room churns: its join waits until then or its first line.
     quiet_until: float | None = None
+    # The room has a password this newcomer has not given yet: it is in nobody's sight.
+    waiting: bool = False
+    failures: int = 0  # wrong passwords it sent
 
 
 @dataclass(slots=True)
@@ -161,10 +164,13 @@ class RoomState:
     def subscribe(self, member: Member) -> None:
         self._subscribers[member.format][member.conn] = member
 
-    def set_format(self, member: Member, fmt: p.OutputFormat) -> None:
+    def set_format(self, member: Member, fmt: p.OutputFormat, *, subscribe: bool = True) -> None:
+        """``member``'s output is now in ``fmt`` (and, with ``subscribe``, so are the
+        broadcasts it receives)."""
         self._subscribers[member.format].pop(member.conn, None)
         member.format = fmt
-        self._subscribers[fmt][member.conn] = member
+        if subscribe:
+            self._subscribers[fmt][member.conn] = member
 
     # --- the room's events, in the order they are sequenced ----------------------------------
 
