@@ -32,6 +32,7 @@ class ChatApp(App[None]):
         policy: ReconnectPolicy | None = None,
         max_lines: int = DEFAULT_SCROLLBACK,
         connection: ServerConnection | None = None,
+        password: str | None = None,
     ) -> None:
         super().__init__()
         self.failure: str | None = None  # why the server could not be reached at all
@@ -44,6 +45,7 @@ class ChatApp(App[None]):
             policy=policy,
             max_lines=max_lines,
             connection=connection,
+            password=password,
         )
 
     async def on_event(self, event: events.Event) -> None:
