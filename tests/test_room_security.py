@@ -20,7 +20,15 @@ from chatroom.protocol import (
 from chatroom.server.actions import Admitted, Left, TurnedAway
 from chatroom.server.admission import Cause
 from chatroom.server.room import Room
-from tests.room_helpers import JSON, REMOTE, Sim, broadcast_events, only_to, room_rules
+from tests.room_helpers import (
+    JSON,
+    REMOTE,
+    Cluster,
+    Sim,
+    broadcast_events,
+    only_to,
+    room_rules,
+)
 
 SECRET = b"correct horse"
 
@@ -205,3 +213,28 @@ def test_the_default_is_unchanged_addresses_as_names() -> None:
     sim = Sim()
     sim.connect(1)
     assert sim.room.name_of(1) == sim.id(1) == "127.0.0.1:5001"
+
+
+# --- in a room shared by several servers (what falls out of the room's rules) --------------
+
+
+def test_a_shared_room_keeps_a_waiting_newcomer_unseen_until_the_password() -> None:
+    cluster = Cluster("a", "b", password=SECRET)
+    ann = cluster.join("a")  # waits: its /format json is answered, its join is not made
+    assert cluster.events(ann, "notice")[-1]["code"] == "password"
+    cluster.say(ann, "/pass correct horse")
+    bob = cluster.join("b")
+    cluster.say(bob, "/pass correct horse")
+    cluster.say(ann, "hello")
+    assert [e["text"] for e in cluster.events(bob, "message")] == ["hello"]
+    joins = [e["id"] for e in cluster.events(ann, "join")]
+    assert len(joins) == 2 and cluster.ledger.seq == 3
+
+
+def test_a_shared_room_refuses_a_look_alike_of_a_user_on_another_node() -> None:
+    cluster = Cluster("a", "b")
+    ann = cluster.join("a")
+    cluster.say(ann, "/nick ann")
+    mallory = cluster.join("b")
+    cluster.say(mallory, "/nick \u0430nn")
+    assert cluster.events(mallory, "error")[-1]["code"] == "name_taken"
