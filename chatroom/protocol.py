@@ -423,6 +423,13 @@ def name_skeleton(name: str) -> str:
     return unicodedata.normalize("NFD", decomposed.translate(table))
 
 
+def load_name_data() -> None:
+    """Read the confusables data now rather than with the first name: a server does it as it
+    starts, when a file can still be opened (not at its file-descriptor limit) and before
+    its memory is measured against its connections."""
+    _prototypes()
+
+
 @functools.cache
 def _prototypes() -> dict[int, str]:
     """Unicode's confusables mapping (UTS #39 ``confusables.txt``) as a translate table.

@@ -72,6 +72,7 @@ class Room:
         # and the second (idle times are in whole seconds) is the same.
         self._who_cache: dict[p.OutputFormat, tuple[tuple[int, int], Deliver]] = {}
         self.admission = Admission(rules)
+        p.load_name_data()  # now, not with the first newcomer (see its docstring)
 
     # --- queries -------------------------------------------------------------------------------
 
