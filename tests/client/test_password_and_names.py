@@ -52,3 +52,18 @@ async def test_the_rename_dialog_says_which_name_a_look_alike_imitates(room, joi
 
         await eventually(lambda: "looks like bob" in shown(), pilot)
         assert shown() == "the name b\u043eb is taken: it looks like bob, who is online"
+
+
+def test_an_empty_or_missing_password_file_is_a_one_line_error(tmp_path, capsys):
+    from chatroom.client.cli import main
+
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    for path, reason in [(empty, "the file holds no password"),
+                         (tmp_path / "none", "No such file or directory")]:  # fmt: skip
+        try:
+            main(["127.0.0.1:1", "--password-file", str(path)])
+        except SystemExit as exit:
+            assert exit.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"--password-file {path}: {reason}" in err
