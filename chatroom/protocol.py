@@ -19,14 +19,18 @@ ns; building one 950 -> 80 ns. No hand-written fast path is left: none would be 
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import msgspec
+import precis_i18n
 
 DEFAULT_PORT = 8087
 NAME_MAX_CHARS = 32
@@ -54,6 +58,7 @@ class NoticeCode(StrEnum):
     SHUTDOWN = "shutdown"
     SERVER_FULL = "server_full"
     PONG = "pong"  # the answer to /ping, to the sender alone (older clients ignore it)
+    PASSWORD = "password"  # the room needs a password: send /pass SECRET (older: ignored)
 
 
 class ErrorCode(StrEnum):
@@ -64,11 +69,14 @@ class ErrorCode(StrEnum):
     LINE_TOO_LONG = "line_too_long"
     BAD_USAGE = "bad_usage"
     UNAVAILABLE = "unavailable"  # several nodes share the room and it cannot be reached now
+    BAD_PASSWORD = "bad_password"  # a wrong /pass, or /pass too often from one address
 
 
 # Slash commands the server understands (the word after "/", lower case). A client uses
 # this to decide whether a line starting with "/" must be escaped as "//" to be chat.
-SLASH_COMMANDS = frozenset({"who", "names", "nick", "msg", "me", "quit", "help", "ping", "format"})
+SLASH_COMMANDS = frozenset(
+    {"who", "names", "nick", "msg", "me", "quit", "help", "ping", "format", "pass"}
+)
 
 
 # --- events
@@ -329,13 +337,25 @@ def _valid(value: Any, kind: Any) -> bool:
 # --- rules both sides apply
 
 
+_NICKNAME = precis_i18n.get_profile("NicknameCasePreserved")
+# Characters that draw nothing but are letters or symbols (so neither whitespace nor
+# invisible): a name made of them looks blank, and one with them looks like several words.
+# The Hangul fillers are also refused by PRECIS; listed so the reason given is this one.
+_BLANK_LOOKING = frozenset("\u2800\u3164\uffa0\u115f\u1160")
+MAX_COMBINING_RUN = 3  # combining marks in a row on one letter (more is "zalgo")
+
+
 def name_problem(name: str) -> str | None:
     """Why ``name`` cannot be chosen, or None if it can.
 
-    A name is 1-32 characters with no whitespace, no control or other unprintable
-    characters, no ``|`` (the separator of ``rename|NAME``) and no ``:``, which is kept for
-    the ``ip:port`` names users start with so nobody can pose as an address. Names are
-    refused, never cleaned: what a user asked for is what they get, or an error.
+    A name is 1-32 characters with no whitespace, no control, invisible or direction-changing
+    characters, no blank-looking ones (U+2800, U+3164, U+FFA0...), no ``|`` (the separator
+    of ``rename|NAME``), nothing that PRECIS's nickname profile (RFC 8266) disallows, no
+    leading combining mark and no run of more than 3 of them, and nothing that looks like
+    ``:`` (by the Unicode confusables skeleton), which is kept for the ``ip:port``
+    names users start with so nobody can pose as an address. Names are refused, never
+    cleaned: what a user asked for is what they get (in its normal form, see
+    :func:`normal_name`), or an error.
     """
     if not name:
         return "a name cannot be empty"
@@ -345,15 +365,97 @@ def name_problem(name: str) -> str | None:
         if char.isspace():
             return "a name cannot contain spaces"
         if not char.isprintable():
-            return "a name cannot contain control or invisible characters"
+            return "a name cannot contain control, invisible or direction-changing characters"
+        if char in _BLANK_LOOKING:
+            return "a name cannot contain characters that look blank"
         if char in "|:":
             return f"a name cannot contain {char!r}"
+    try:
+        normal = _NICKNAME.enforce(name)
+    except UnicodeError:
+        return "a name cannot contain invisible, unassigned or other disallowed characters"
+    if len(normal) > NAME_MAX_CHARS:
+        return f"a name has at most {NAME_MAX_CHARS} characters"
+    if _is_mark(normal[0]):
+        return "a name cannot start with a combining mark"
+    run = 0
+    for char in normal:
+        run = run + 1 if _is_mark(char) else 0
+        if run > MAX_COMBINING_RUN:
+            return f"a name cannot stack more than {MAX_COMBINING_RUN} combining marks"
+    if ":" in name_skeleton(name):  # ꞉ ∶ ։ ： look like the colon of an ip:port name
+        return "a name cannot contain a character that looks like ':'"
     return None
 
 
+def _is_mark(char: str) -> bool:
+    return unicodedata.category(char) in ("Mn", "Me", "Mc")
+
+
+def normal_name(name: str) -> str:
+    """The form a valid name is held and shown in: PRECIS's nickname profile, case kept
+    (NFKC: ``José`` typed decomposed is the precomposed one, fullwidth ``Ａｎｎ`` is ``Ann``)."""
+    if name.isascii():
+        return name
+    return _NICKNAME.enforce(name)
+
+
 def name_key(name: str) -> str:
-    """Names are unique without regard to case: this is the key they are compared by."""
-    return name.casefold()
+    """Names compared without case or Unicode form: for sorting, searching, mentions."""
+    if name.isascii():
+        return name.casefold()
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+
+
+def name_skeleton(name: str) -> str:
+    """What ``name`` looks like: the key names are held by, so two names that look alike
+    cannot both be online (``аnn`` with a Cyrillic а is ``ann``; ``rn`` is ``m``).
+
+    The UTS #39 skeleton (NFD, each character to its prototype in Unicode's confusables
+    data, NFD again) of the name's :func:`name_key`. The data is read once, when first
+    needed (see :func:`_prototypes`).
+    """
+    table = _prototypes()
+    key = name_key(name)
+    if key.isascii():
+        return key.translate(table)
+    decomposed = unicodedata.normalize("NFD", key)
+    return unicodedata.normalize("NFD", decomposed.translate(table))
+
+
+def load_name_data() -> None:
+    """Read the confusables data now rather than with the first name: a server does it as it
+    starts, when a file can still be opened (not at its file-descriptor limit) and before
+    its memory is measured against its connections."""
+    _prototypes()
+
+
+@functools.cache
+def _prototypes() -> dict[int, str]:
+    """Unicode's confusables mapping (UTS #39 ``confusables.txt``) as a translate table.
+
+    The data is the one ``confusable-homoglyphs`` ships (found, not imported), which lists
+    each line of Unicode's file both ways: a character with a single look-alike is the
+    source of that line, mapped to its prototype; a character several map to is a prototype.
+    Where two characters list only each other, the data does not say which is the
+    prototype: the later code point is mapped to the earlier, which makes the same pairs
+    equal (what a skeleton is for).
+    """
+    spec = importlib.util.find_spec("confusable_homoglyphs")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("confusable-homoglyphs (Unicode's confusables data) is missing")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    data = json.loads((folder / "confusables.json").read_text(encoding="utf-8"))
+    table: dict[int, str] = {}
+    for char, entries in data.items():
+        if len(char) != 1 or len(entries) != 1:
+            continue  # a prototype: several characters look like it
+        target = entries[0]["c"]
+        back = data.get(target, ())
+        if len(back) == 1 and back[0]["c"] == char and char < target:
+            continue  # the earlier of a pair that only look like each other
+        table[ord(char)] = target
+    return table
 
 
 # Invisible characters that can forge a line or hide or reorder text. Kept: ZWJ and ZWNJ

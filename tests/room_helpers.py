@@ -189,8 +189,9 @@ class Sim:
         # broadcasts reach exactly the connections in the room (in a shared room, a
         # newcomer is in it before its join comes back from the ledger)
         assert all(conn in self.room for conn in self.wire.subscribed)
-        if not isinstance(self.room, ClusterRoom):
-            assert len(self.wire.subscribed) == len(self.room)
+        if not isinstance(self.room, ClusterRoom):  # all but those waiting for a password
+            in_room = [m for m in self.room.state.members() if not m.waiting]
+            assert len(self.wire.subscribed) == len(in_room)
         return outs
 
     def take(self, conn: int) -> list[p.Event]:
@@ -233,20 +234,20 @@ class LedgerSim:
     def append(self, event: p.BroadcastEvent, node: str) -> p.BroadcastEvent | Refusal:
         if not self.available:
             return Refusal.UNAVAILABLE
-        names = {p.name_key(name): uid for uid, (name, _) in self.users.items()}
+        names = {p.name_skeleton(name): uid for uid, (name, _) in self.users.items()}
         held = self.users.get(event.id)
         if held is not None and held[1] != node:  # another node's user has this id
             return Refusal.DUPLICATE if isinstance(event, p.Join) else Refusal.GONE
         match event:
             case p.Join():
-                holder = names.get(p.name_key(event.name))
+                holder = names.get(p.name_skeleton(event.name))
                 if holder is not None and holder != event.id:
                     return Refusal.TAKEN
                 self.users[event.id] = (event.name, node)
             case p.Rename():
                 if held is None:
                     return Refusal.GONE
-                holder = names.get(p.name_key(event.new))
+                holder = names.get(p.name_skeleton(event.new))
                 if holder is not None and holder != event.id:
                     return Refusal.TAKEN
                 self.users[event.id] = (event.new, node)

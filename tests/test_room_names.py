@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatroom.protocol import Error, ErrorCode, Notice, Rename
+from chatroom.protocol import Error, ErrorCode, Notice, Rename, name_key
 from tests.room_helpers import T0, broadcast_events, only_to, room_with
 
 
@@ -102,3 +102,84 @@ def test_nobody_can_take_an_address_name() -> None:
     sim = room_with(2)
     events = only_to(sim.send(2, f"rename|{sim.id(1)}"), 2)
     assert events[0].code is ErrorCode.NAME_INVALID
+
+
+# --- names nobody can impersonate (issue 10, item 4) --------------------------------------
+
+LOOK_ALIKES = [  # (a user's name, a name that looks like it, refused as taken)
+    ("ann", "\u0430nn"),  # Cyrillic а
+    ("Jos\u00e9", "Jose\u0301"),  # é precomposed, then e + combining acute
+    ("Jose\u0301", "Jos\u00e9"),
+    ("paypal", "p\u0430yp\u0430l"),
+    ("bill", "bi11"),
+    ("Ann", "\uff21nn"),  # fullwidth A
+    ("modern", "rnodern"),
+]
+
+
+@pytest.mark.parametrize(("held", "look_alike"), LOOK_ALIKES)
+def test_a_name_that_looks_like_a_present_users_is_taken(held: str, look_alike: str) -> None:
+    sim = room_with(2)
+    sim.send(1, f"/nick {held}")
+    seq = sim.room.seq
+    (error,) = only_to(sim.send(2, f"/nick {look_alike}"), 2)
+    assert error.code is ErrorCode.NAME_TAKEN
+    same = name_key(held) == name_key(look_alike)  # the same name, in another form
+    assert ("looks like" in error.message) is not same
+    assert sim.room.name_of(2) == sim.id(2) and sim.room.seq == seq
+
+
+def test_a_look_alike_is_free_once_its_holder_is_gone() -> None:
+    sim = room_with(2)
+    sim.send(1, "/nick ann")
+    sim.send(1, "/quit")
+    assert broadcast_events(sim.send(2, "/nick \u0430nn"))[0].new == "\u0430nn"
+
+
+def test_a_name_is_held_in_its_normal_form() -> None:
+    sim = room_with(1)
+    (rename,) = broadcast_events(sim.send(1, "/nick Jose\u0301"))
+    assert rename.new == "Jos\u00e9" and sim.room.name_of(1) == "Jos\u00e9"
+    (rename,) = broadcast_events(sim.send(1, "/nick \uff21nn"))
+    assert rename.new == "Ann"
+
+
+INVISIBLE_OR_BLANK = [
+    "\u3164",  # Hangul filler
+    "\u2800",  # Braille blank
+    "\uffa0",  # halfwidth Hangul filler
+    "ann\u3164",
+    "admin\u2800is\u2800now\u2800root",
+    "\u0301",  # only combining marks
+    "\u0301\u0302\u0303",
+    "a\u0301\u0302\u0303\u0304\u0305",  # zalgo: more than 3 marks on one letter
+    "Z\u0351\u036b\u0343\u036a\u0302\u036b\u033d\u034f\u0334\u0319a\u0350l\u0357go",
+    "ann\u202e",  # right-to-left override
+    "\u2067ann",  # right-to-left isolate
+    "an\u200fn",  # right-to-left mark
+    "an\u200dn",  # zero-width joiner (outside the scripts that need it)
+    "ann\u180e",
+]
+
+
+@pytest.mark.parametrize("name", INVISIBLE_OR_BLANK)
+def test_invisible_blank_or_direction_changing_names_are_invalid(name: str) -> None:
+    sim = room_with(1)
+    (error,) = only_to(sim.send(1, f"/nick {name}"), 1)
+    assert error.code is ErrorCode.NAME_INVALID
+    assert sim.room.name_of(1) == sim.id(1)
+
+
+@pytest.mark.parametrize("colon", ["\ua789", "\u2236", "\u0589", "\uff1a"])
+def test_nobody_can_pose_as_an_address_with_a_look_alike_colon(colon: str) -> None:
+    sim = room_with(2)
+    address = sim.id(1)
+    (error,) = only_to(sim.send(2, f"/nick {address.replace(':', colon)}"), 2)
+    assert error.code is ErrorCode.NAME_INVALID
+    assert "looks like ':'" in error.message
+
+
+@pytest.mark.parametrize("name", ["Ελένη", "Владимир", "नमस्ते", "José", "🙂", "Zoë", "李小龍"])
+def test_names_in_any_script_are_still_fine(name: str) -> None:
+    sim = room_with(1)
+    assert broadcast_events(sim.send(1, f"/nick {name}"))[0].new == name

@@ -34,6 +34,7 @@ class ChatApp(App[None]):
         max_lines: int = DEFAULT_SCROLLBACK,
         connection: ServerConnection | None = None,
         tls: ssl.SSLContext | None = None,
+        password: str | None = None,
     ) -> None:
         super().__init__()
         self.failure: str | None = None  # why the server could not be reached at all
@@ -47,6 +48,7 @@ class ChatApp(App[None]):
             max_lines=max_lines,
             connection=connection,
             tls=tls,
+            password=password,
         )
 
     async def on_event(self, event: events.Event) -> None:

@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the name to take after joining (default: your login name)",
     )
     parser.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="a file holding the room's password, sent when the server asks for it "
+        "(default: ask in a dialog)",
+    )
+    parser.add_argument(
         "--scrollback",
         type=int,
         default=5000,
@@ -98,14 +104,39 @@ def main(argv: list[str] | None = None) -> int:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not PEM"
             parser.error(f"--cafile {args.cafile}: {reason}")
 
+    password = None
+    if args.password_file is not None:
+        try:
+            with open(args.password_file, encoding="utf-8") as file:
+                password = file.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            parser.error(f"--password-file {args.password_file}: {exc.strerror or exc}")
+        if not password:
+            parser.error(f"--password-file {args.password_file}: the file holds no password")
+
     try:
-        return asyncio.run(run(host, port, args.name or login_name(), args.scrollback, tls=context))
+        return asyncio.run(
+            run(
+                host,
+                port,
+                args.name or login_name(),
+                args.scrollback,
+                tls=context,
+                password=password,
+            )
+        )
     except KeyboardInterrupt:  # Ctrl+C while still connecting, before the UI took the keys
         return 130
 
 
 async def run(
-    host: str, port: int, name: str | None, scrollback: int, tls: ssl.SSLContext | None = None
+    host: str,
+    port: int,
+    name: str | None,
+    scrollback: int,
+    *,
+    tls: ssl.SSLContext | None = None,
+    password: str | None = None,
 ) -> int:
     # Connect before the UI starts: an unreachable server is one line on stderr, with no
     # screen flashing up and down, and the room sees no join/leave for a mere probe.
@@ -125,7 +156,9 @@ async def run(
 
     from chatroom.client.app import ChatApp  # Textual is slow to import: only when needed
 
-    app = ChatApp(host, port, name, max_lines=scrollback, connection=connection, tls=tls)
+    app = ChatApp(
+        host, port, name, max_lines=scrollback, connection=connection, tls=tls, password=password
+    )
     await app.run_async()
     if app.failure is not None:
         print(f"chatroom-client: {app.failure}", file=sys.stderr)

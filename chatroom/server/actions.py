@@ -88,12 +88,14 @@ class Charge:
 @dataclass(frozen=True, slots=True)
 class Admitted:
     """``conn`` is in the room as ``name``; ``online`` connections are on this node.
-    ``quiet``: admitted while the room churns, its join not yet announced."""
+    ``quiet``: admitted while the room churns, its join not yet announced. ``waiting``:
+    connected to a room with a password it has not given yet (then it is reported again)."""
 
     conn: ConnId
     name: str
     online: int
     quiet: bool = False
+    waiting: bool = False
 
 
 @dataclass(frozen=True, slots=True)

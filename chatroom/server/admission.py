@@ -38,6 +38,7 @@ class Cause(StrEnum):
     PER_ADDRESS = "too many connections from one address"
     THROTTLED = "too many new connections from one address"
     ELSEWHERE = "address already in the room on another server"
+    BAD_PASSWORD = "wrong password too often"
 
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -94,6 +95,14 @@ class ConnectThrottle:
         else:
             buckets.move_to_end(address)
         return bucket.delay(now)
+
+    def waiting(self, address: str, now: float) -> float:
+        """0 if ``address`` has a token, else the seconds until it will; takes none."""
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            return 0.0
+        tokens = bucket.available(now)
+        return 0.0 if tokens >= 1 - 1e-9 else (1 - tokens) / self.rate
 
 
 class Churn:
@@ -162,6 +171,14 @@ class Admission:
             else None
         )
         self.churn = Churn(rules.churn_window, rules.churn_burst, rules.churn_rate)
+        # Wrong passwords per address (exempt networks too: a guesser gains nothing there).
+        self.password_failures = (
+            ConnectThrottle(
+                rules.password_fail_rate, rules.password_fail_burst, rules.connect_table
+            )
+            if rules.password_fail_rate > 0
+            else None
+        )
 
     def address(self, host: str) -> tuple[str, bool]:
         """The address ``host`` counts as, and whether it is exempt from the limits."""
@@ -174,3 +191,15 @@ class Admission:
         if self.throttle is None:
             return 0
         return math.ceil(self.throttle.wait(address, now))
+
+    def password_wait(self, address: str, now: float) -> int:
+        """0 if a /pass from ``address`` may be checked now, else the whole seconds until it
+        may: its wrong passwords have used up their burst."""
+        if self.password_failures is None:
+            return 0
+        return math.ceil(self.password_failures.waiting(address, now))
+
+    def password_failed(self, address: str, now: float) -> None:
+        """A wrong password from ``address``: it takes one of the address's tokens."""
+        if self.password_failures is not None:
+            self.password_failures.wait(address, now)

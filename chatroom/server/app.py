@@ -232,8 +232,11 @@ class ChatServer:
                     peer,
                     report.online,
                 )
+            case Admitted(waiting=True):
+                log.info("connect %s (%d online), waiting for the password", peer, report.online)
             case Admitted():
-                log.info("connect %s (%d online)", peer, report.online)
+                named = f" as {report.name}" if report.name != peer else ""
+                log.info("connect %s%s (%d online)", peer, named, report.online)
             case TurnedAway():  # a flood of them is one line per interval and cause
                 cause = f"refused ({report.cause})"
                 self.log_once.log(cause, logging.WARNING, "refused %s: %s", peer, report.reason)

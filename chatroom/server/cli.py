@@ -224,6 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --redis: a server silent this long is taken for dead and its users leave "
         "the room (default: %(default)g)",
     )
+    parser.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="a file holding the room's password (read at start); a newcomer sees nothing of "
+        "the room until it sends /pass SECRET",
+    )
+    parser.add_argument(
+        "--hide-addresses",
+        action="store_true",
+        help="default names guest-NNNN and opaque ids: nobody sees another user's ip:port "
+        "(the log keeps them)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--log-level",
@@ -244,6 +256,24 @@ def _positive_float(text: str) -> float:
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """Every flag is named after the config field it sets (--max-sendq sets max_sendq)."""
     return ServerConfig(**vars(args))
+
+
+class PasswordFileError(Exception):
+    """--password-file cannot be read, or holds no password."""
+
+
+def read_password(path: str) -> bytes:
+    """The room's password: the file's text without surrounding whitespace (a final newline
+    is not part of it). Read once, at start."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            secret = file.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise PasswordFileError(f"--password-file {path}: {reason}") from None
+    if not secret:
+        raise PasswordFileError(f"--password-file {path}: the file holds no password")
+    return secret.encode()
 
 
 def worker_argv(config: ServerConfig, port: int) -> list[str]:
@@ -370,6 +400,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers > 1 and args.tls_port == 0:
         parser.error("--workers needs a fixed --tls-port (not 0)")
     config = config_from_args(args)
+    if config.password_file is not None:
+        try:
+            config = replace(config, password=read_password(config.password_file))
+        except PasswordFileError as exc:
+            print(f"{PROG}: {exc}", file=sys.stderr)
+            return 1
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(message)s",

@@ -10,7 +10,7 @@ the room's ``_run``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chatroom import protocol as p
 from chatroom.server.codec import LineTooLong
@@ -25,6 +25,7 @@ Commands:
   /quit [REASON]            leave the room
   /format json|text         switch this connection's output format
   /ping [TEXT]              ask the server for "pong" (counts as activity: not idle)
+  /pass SECRET              give the room's password (a room that has one asks for it)
   /help                     this list
   //TEXT                    send a line that starts with "/" as chat
 Any other line is chat, seen by everyone (you too)."""
@@ -84,6 +85,13 @@ class Ping:
 
 
 @dataclass(frozen=True, slots=True)
+class Pass:
+    """The room's password, as typed (the room compares it; it is never logged or shown)."""
+
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class SetFormat:
     format: p.OutputFormat
 
@@ -111,6 +119,7 @@ Command = (
     | Quit
     | Help
     | Ping
+    | Pass
     | SetFormat
     | Usage
     | Unknown
@@ -160,6 +169,8 @@ def _slash(word: str, arg: str) -> Command:
             return Help()
         case "ping":
             return Ping(p.strip_controls(arg).strip()[:100])
+        case "pass":
+            return Pass(arg) if arg else Usage("usage: /pass SECRET")
         case "format":
             try:
                 return SetFormat(p.OutputFormat(arg.lower()))

@@ -8,7 +8,7 @@ module. :class:`RoomRules` is the part of it the room's rules read, derived from
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from chatroom.protocol import DEFAULT_PORT
 
@@ -37,6 +37,11 @@ class ServerConfig:
     who_max: int = 500  # users listed in one who reply; /who TEXT finds the others
     loop: str = "auto"  # event loop: auto (uvloop if installed), asyncio or uvloop
     log_level: str = "info"
+    # --- on the internet (README, "Running it on the internet")
+    # A file holding the room's password: a newcomer waits until it sends /pass SECRET.
+    password_file: str | None = None
+    # Default names guest-NNNN, ids that are not the address: nobody sees another's ip:port.
+    hide_addresses: bool = False
 
     # --- TLS (README, "Running it on the internet")
     tls_cert: str | None = None  # PEM certificate chain; with tls_port, a TLS listener
@@ -110,6 +115,14 @@ class ServerConfig:
     accept_batch: int = 32
     accept_retry: float = 0.5  # seconds without listening when accept() fails and nothing helps
     log_interval: float = 10.0  # a flood of refusals is logged once per this, per cause
+    # --- the room password (docs/PROTOCOL.md, "A room with a password")
+    # The secret, read from password_file at start (cli.py); not a flag, never shown or logged.
+    password: bytes | None = field(default=None, repr=False)
+    password_tries: int = 3  # wrong passwords on one connection before it is closed
+    # Wrong passwords from one address: a burst, then password_fail_rate a minute (a bounded
+    # table of addresses, as the connection throttle's); past it /pass is not even checked.
+    password_fail_burst: int = 10
+    password_fail_rate: float = 6.0
 
     def __post_init__(self) -> None:
         # The CLI hands over a list (nargs); a frozen config keeps a tuple.
@@ -143,6 +156,11 @@ class RoomRules:
     churn_window: float
     churn_burst: int
     churn_rate: float
+    hide_addresses: bool
+    password: bytes | None = field(repr=False)
+    password_tries: int
+    password_fail_burst: int
+    password_fail_rate: float
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> RoomRules:

@@ -19,6 +19,9 @@ sequenced: this module reads as the whole room of one server.
 
 from __future__ import annotations
 
+import hmac
+import random
+
 from chatroom import protocol as p
 from chatroom.server import commands as c
 from chatroom.server.actions import (
@@ -57,14 +60,19 @@ class Room:
     event the next seq and applies it at once.
     """
 
-    def __init__(self, rules: RoomRules, node: str = LOCAL_NODE) -> None:
+    def __init__(
+        self, rules: RoomRules, node: str = LOCAL_NODE, rng: random.Random | None = None
+    ) -> None:
         self.rules = rules
+        # Guest names and opaque ids (--hide-addresses): unpredictable unless a test seeds it.
+        self._random = rng if rng is not None else random.SystemRandom()
         self.node = node
         self.state = RoomState(node, rules.history)
         # The last full who reply per format, reused while nobody joined, left or renamed
         # and the second (idle times are in whole seconds) is the same.
         self._who_cache: dict[p.OutputFormat, tuple[tuple[int, int], Deliver]] = {}
         self.admission = Admission(rules)
+        p.load_name_data()  # now, not with the first newcomer (see its docstring)
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -125,13 +133,21 @@ class Room:
                 TurnedAway(conn, text, cause),
                 Close(conn),
             ]
-        user_id = peer_id(host, port)
-        if self.state.local(user_id) is not None or self.state.user(user_id) is not None:
-            user_id = f"{user_id}~{conn}"  # an address reported twice: ids stay unique
+        user_id, name = self._identity(conn, host, port)
         member = Member(
-            conn=conn, id=user_id, address=address, name=user_id, last_active=now, connected_at=now
+            conn=conn, id=user_id, address=address, name=name, last_active=now, connected_at=now
         )
         self.state.add_member(member)
+        if self.rules.password is not None:
+            member.waiting = True  # in nobody's sight until it gives the password
+            return [Admitted(conn, member.name, len(self.state), waiting=True),
+                    *self._send(member, self._password_prompt())]  # fmt: skip
+        return self._enter(member, now)
+
+    def _enter(self, member: Member, now: float) -> list[RoomAction]:
+        """``member`` comes into the room: its join is appended (or, while the room
+        churns, waits)."""
+        conn = member.conn
         churn = self.admission.churn
         if churn.churning(now):
             member.quiet_until = now + self.rules.churn_window
@@ -140,11 +156,37 @@ class Room:
         join = p.Join(seq=self._new_seq(), ts=now, id=member.id, name=member.name)
         return [Admitted(conn, member.name, len(self.state)), *self._append(join, member)]
 
+    def _identity(self, conn: ConnId, host: str, port: int) -> tuple[str, str]:
+        """A newcomer's id and first name: its address, or (``hide_addresses``) an opaque
+        random id and a random unused ``guest-NNNN``."""
+        if not self.rules.hide_addresses:
+            user_id = peer_id(host, port)
+            if self.state.local(user_id) is not None or self.state.user(user_id) is not None:
+                user_id = f"{user_id}~{conn}"  # an address reported twice: ids stay unique
+            return user_id, user_id
+        user_id = f"u{self._random.getrandbits(64):016x}"
+        while self.state.local(user_id) is not None or self.state.user(user_id) is not None:
+            user_id = f"u{self._random.getrandbits(64):016x}"
+        digits = 4
+        while True:  # a few tries at each width; a room of thousands of guests gets wider
+            for _ in range(8):
+                name = f"guest-{self._random.randrange(10**digits):0{digits}d}"
+                if self.state.holder_of(name) is None and not self._named_here(name):
+                    return user_id, name
+            digits += 1
+
+    def _named_here(self, name: str) -> bool:
+        """Whether a member of this node not yet in the room (waiting) is called ``name``."""
+        key = p.name_skeleton(name)
+        return any(p.name_skeleton(m.name) == key for m in self.state.members() if m.waiting)
+
     def receive(self, conn: ConnId, line: str | LineTooLong, now: float) -> list[RoomAction]:
         """A line (or a too-long line's report) arrived from ``conn``."""
         member = self.state.member(conn)
         if member is None:  # it already left; what it still sent goes nowhere
             return []
+        if member.waiting:
+            return self._before_password(member, c.parse(line), now)
         member.last_active = now
         member.warned = False
         if not member.spoke:
@@ -168,7 +210,7 @@ class Room:
         if member is None:
             return []
         self.admission.churn.left(conn, member.connected_at, member.spoke, now)
-        quiet = member.quiet_until is not None
+        quiet = member.quiet_until is not None or member.waiting
         actions: list[RoomAction] = [Unsubscribe(conn)] if subscribed else []
         actions.append(Left(conn, member.name, reason, quiet=quiet))
         if quiet:
@@ -253,8 +295,11 @@ class Room:
             case c.Help():
                 return self._send(member, p.Notice(code=p.NoticeCode.HELP, text=c.HELP_TEXT))
             case c.Ping(text):
-                pong = f"pong {text}" if text else "pong"
-                return self._send(member, p.Notice(code=p.NoticeCode.PONG, text=pong))
+                return self._send(member, self._pong(text))
+            case c.Pass():
+                return self._send(
+                    member, p.Notice(code=p.NoticeCode.INFO, text="you are already in the room")
+                )
             case c.SetFormat(fmt):
                 return self._set_format(member, fmt)
             case c.TooLong(limit):
@@ -274,22 +319,87 @@ class Room:
                 )
         raise AssertionError(f"a command with no rule: {command!r}")
 
+    # --- a room with a password ----------------------------------------------------------------
+
+    def _password_prompt(self) -> p.Notice:
+        return p.Notice(
+            code=p.NoticeCode.PASSWORD,
+            text="this room needs a password: send /pass SECRET",
+        )
+
+    def _pong(self, text: str) -> p.Notice:
+        return p.Notice(code=p.NoticeCode.PONG, text=f"pong {text}" if text else "pong")
+
+    def _before_password(self, member: Member, command: c.Command, now: float) -> list[RoomAction]:
+        """A line from a newcomer still waiting for the password: only /pass, /quit,
+        /format, /ping and /help mean anything, and none of them is activity (it has the
+        idle timeout from connecting to give the password)."""
+        match command:
+            case c.Pass(secret):
+                return self._password(member, secret, now)
+            case c.Quit():
+                return [*self.disconnect(member.conn, p.LeaveReason.QUIT, now),
+                        Close(member.conn)]  # fmt: skip
+            case c.SetFormat(fmt):
+                self.state.set_format(member, fmt, subscribe=False)
+                changed = p.FormatChanged(format=fmt)
+                return [*self._send(member, changed), *self._send(member, self._password_prompt())]
+            case c.Ping(text):
+                return self._send(member, self._pong(text))
+            case c.Nothing():
+                return []
+        return self._send(member, self._password_prompt())
+
+    def _password(self, member: Member, secret: str, now: float) -> list[RoomAction]:
+        """``/pass SECRET`` from a waiting newcomer: let it in, or count a failure."""
+        rules = self.rules
+        assert rules.password is not None
+        wait = self.admission.password_wait(member.address, now)
+        if wait:
+            text = f"too many wrong passwords from your address; try again in {wait}s"
+            return self._error(member, p.ErrorCode.BAD_PASSWORD, text)
+        if hmac.compare_digest(secret.encode(), rules.password):
+            member.waiting = False
+            member.last_active = now
+            return self._enter(member, now)
+        member.failures += 1
+        self.admission.password_failed(member.address, now)
+        left = rules.password_tries - member.failures
+        if left > 0:
+            tries = "1 try" if left == 1 else f"{left} tries"
+            return self._error(member, p.ErrorCode.BAD_PASSWORD, f"wrong password ({tries} left)")
+        text = f"wrong password {rules.password_tries} times; goodbye"
+        self.state.remove_member(member.conn)
+        return [
+            *self._error(member, p.ErrorCode.BAD_PASSWORD, text),
+            TurnedAway(member.conn, text, Cause.BAD_PASSWORD),
+            Close(member.conn),
+        ]
+
     def _rename(self, member: Member, new: str, now: float) -> list[RoomAction]:
         problem = p.name_problem(new)
         if problem is not None:
             return self._error(member, p.ErrorCode.NAME_INVALID, f"cannot use that name: {problem}")
+        new = p.normal_name(new)
         if new == member.name:
             return self._send(
                 member, p.Notice(code=p.NoticeCode.INFO, text=f"you are already {new}")
             )
         holder = self.state.holder_of(new)
         if holder is not None and holder != member.id:
-            return self._error(member, p.ErrorCode.NAME_TAKEN, f"the name {new} is taken")
+            return self._error(member, p.ErrorCode.NAME_TAKEN, self._taken(new, holder))
         not_now = self._rename_refusal(member)
         if not_now:
             return not_now
         rename = p.Rename(seq=self._new_seq(), ts=now, id=member.id, old=member.name, new=new)
         return self._append(rename, member)
+
+    def _taken(self, name: str, holder: str) -> str:
+        """Why ``name`` is taken: by whom, if the holder's name only looks like it."""
+        user = self.state.user(holder)
+        if user is None or p.name_key(user.name) == p.name_key(name):
+            return f"the name {name} is taken"
+        return f"the name {name} is taken: it looks like {user.name}, who is online"
 
     def _private(self, member: Member, target: str, text: str, now: float) -> list[RoomAction]:
         user = self.state.user(self.state.holder_of(target) or "")

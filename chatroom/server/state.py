@@ -35,6 +35,9 @@ class Member:
     spoke: bool = False  # it has sent a line
     # Admitted quietly while the room churns: its join waits until then or its first line.
     quiet_until: float | None = None
+    # The room has a password this newcomer has not given yet: it is in nobody's sight.
+    waiting: bool = False
+    failures: int = 0  # wrong passwords it sent
 
 
 @dataclass(slots=True)
@@ -53,7 +56,8 @@ class RoomState:
         self._members: dict[ConnId, Member] = {}  # this node's connections
         self._local: dict[str, Member] = {}  # the same, by user id
         self._users: dict[str, User] = {}  # everyone in the room, by id, in join order
-        self._by_key: dict[str, str] = {}  # name_key(name) -> user id
+        # name_skeleton(name) -> user id: one holder for all the names that look alike
+        self._by_key: dict[str, str] = {}
         self._subscribers: dict[p.OutputFormat, dict[ConnId, Member]] = {
             fmt: {} for fmt in p.OutputFormat
         }
@@ -98,8 +102,9 @@ class RoomState:
         return list(self._users.values())
 
     def holder_of(self, name: str) -> str | None:
-        """The id of the user holding ``name`` (compared without case), if anyone does."""
-        return self._by_key.get(p.name_key(name))
+        """The id of the user holding ``name`` or a name that looks like it (compared by
+        :func:`~chatroom.protocol.name_skeleton`: without case, form or look-alikes)."""
+        return self._by_key.get(p.name_skeleton(name))
 
     def connections_from(self, address: str) -> int:
         return self._per_address.get(address, 0)
@@ -170,10 +175,13 @@ class RoomState:
     def subscribe(self, member: Member) -> None:
         self._subscribers[member.format][member.conn] = member
 
-    def set_format(self, member: Member, fmt: p.OutputFormat) -> None:
+    def set_format(self, member: Member, fmt: p.OutputFormat, *, subscribe: bool = True) -> None:
+        """``member``'s output is now in ``fmt`` (and, with ``subscribe``, so are the
+        broadcasts it receives)."""
         self._subscribers[member.format].pop(member.conn, None)
         member.format = fmt
-        self._subscribers[fmt][member.conn] = member
+        if subscribe:
+            self._subscribers[fmt][member.conn] = member
 
     # --- the room's events, in the order they are sequenced ----------------------------------
 
@@ -182,7 +190,7 @@ class RoomState:
         self._seq = event.seq
         self._version += 1
         self._users[event.id] = User(event.id, event.name, node, event.ts)
-        self._by_key[p.name_key(event.name)] = event.id
+        self._by_key[p.name_skeleton(event.name)] = event.id
         member = self._local.get(event.id) if node == self.node else None
         if member is not None:
             member.name = event.name
@@ -196,7 +204,7 @@ class RoomState:
         if user is not None:
             self._release_name(user)
             user.name, user.last_seen = event.new, event.ts
-            self._by_key[p.name_key(event.new)] = user.id
+            self._by_key[p.name_skeleton(event.new)] = user.id
         member = self._local.get(event.id) if node == self.node else None
         if member is not None:
             member.name = event.new
@@ -238,7 +246,7 @@ class RoomState:
         the recent chat. This node's members are kept; the caller reconciles them."""
         self._version += 1
         self._users = {uid: User(uid, name, node, now) for uid, name, node in users}
-        self._by_key = {p.name_key(user.name): uid for uid, user in self._users.items()}
+        self._by_key = {p.name_skeleton(user.name): uid for uid, user in self._users.items()}
         self._seq = seq
         self._history.clear()
         self._history.extend(history)
@@ -251,6 +259,6 @@ class RoomState:
 
     def _release_name(self, user: User) -> None:
         """``user`` no longer holds its name — unless someone else has claimed it since."""
-        key = p.name_key(user.name)
+        key = p.name_skeleton(user.name)
         if self._by_key.get(key) == user.id:
             del self._by_key[key]

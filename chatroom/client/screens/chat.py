@@ -27,6 +27,7 @@ from chatroom.client.outgoing import Refuse, ShowHelp, plan_input
 from chatroom.client.own_requests import ClaimRefused, NameAnswer, NameRefused, OwnRequests
 from chatroom.client.render import LineRenderer, LogLine
 from chatroom.client.roster import Roster
+from chatroom.client.screens.password_dialog import PasswordDialog
 from chatroom.client.screens.paste_dialog import PasteDialog
 from chatroom.client.screens.rename_dialog import RenameDialog
 from chatroom.client.timeline import Divider, Mark, Timeline
@@ -37,6 +38,7 @@ from chatroom.client.widgets.user_list import UserList
 from chatroom.protocol import (
     Action,
     Error,
+    ErrorCode,
     Join,
     Leave,
     Message,
@@ -78,9 +80,13 @@ class ChatScreen(Screen):
         max_lines: int = DEFAULT_SCROLLBACK,
         connection: ServerConnection | None = None,
         tls: ssl.SSLContext | None = None,
+        password: str | None = None,
     ) -> None:
         super().__init__()
         self.host, self.port, self.tls = host, port, tls
+        # --password-file: sent when the server asks, once per connection (then: the dialog)
+        self._password = password
+        self._password_sent = False
         self._opened = connection  # opened before the UI started, used first
         self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         if tls is not None:
@@ -137,6 +143,7 @@ class ChatScreen(Screen):
                 cause, detail = failure_cause(exc), describe_failure(exc)
             else:
                 self.connection = connection
+                self._password_sent = False
                 self.policy.connected()
                 first_attempt = False
                 self.post_message(LinkChanged(LinkState.CONNECTED))
@@ -285,6 +292,8 @@ class ChatScreen(Screen):
         if event.code is NoticeCode.PONG and self.own_requests.pong_is_ours():
             return  # the answer to a key pressed during the idle countdown
         self.log_line(self.renderer.notice(event))
+        if event.code is NoticeCode.PASSWORD:
+            self._give_password()
         if event.code is NoticeCode.IDLE_WARNING:
             self._start_countdown(idle_warning_seconds(event.text))
         elif event.code in (NoticeCode.TIMEOUT, NoticeCode.SHUTDOWN):
@@ -316,7 +325,26 @@ class ChatScreen(Screen):
         if self._kick_at is not None and self.own_requests.ping(self.send):
             self._stop_countdown()
 
+    def _give_password(self, reason: str | None = None) -> None:
+        """The room needs its password: send the one from --password-file (once per
+        connection), else ask for it. Never logged: only ``/pass`` goes to the server."""
+        if self._password is not None and not self._password_sent:
+            self._password_sent = self.send(f"/pass {self._password}")
+            return
+        if isinstance(self.app.screen, PasswordDialog):
+            return
+
+        def entered(secret: str | None) -> None:
+            if secret is not None:
+                self._password_sent = self.send(f"/pass {secret}")
+
+        self.app.push_screen(PasswordDialog(self.address, reason), entered)
+
     def _error(self, event: Error) -> None:
+        if event.code is ErrorCode.BAD_PASSWORD:
+            self.log_line(self.renderer.error(event))
+            self._give_password(reason=event.message)
+            return
         route = self.own_requests.error(event)
         if isinstance(route, NameRefused):
             self._answer_rename_dialog(route)
