@@ -74,7 +74,9 @@ class ChatServer:
 
             self.room: Room = ClusterRoom(rules, node=_node_name())
         else:
-            self.room = Room(rules)
+            # A restarted server numbers from 1 again: a new epoch says so (the ledger makes
+            # a shared room's).
+            self.room = Room(rules, epoch=uuid.uuid4().hex[:16])
         self.cluster: ClusterLink | None = None
         self._ids = itertools.count(1)
         self._connections: dict[int, ClientConnection] = {}
