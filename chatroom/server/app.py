@@ -38,6 +38,7 @@ from chatroom.server.connection import ClientConnection
 from chatroom.server.listener import Listener, fit_to_fd_limit
 from chatroom.server.lograte import OncePerInterval
 from chatroom.server.outbox import Outbox
+from chatroom.server.proxy_protocol import TrustedPeers
 from chatroom.server.room import Room
 
 if TYPE_CHECKING:  # cluster mode needs the redis package, imported only when used
@@ -86,6 +87,7 @@ class ChatServer:
         # One read buffer for every connection: the loop reads into it and hands it over
         # in one callback, so no connection needs one of its own.
         self._read_buffer = memoryview(bytearray(config.read_chunk))
+        self._proxy_from = TrustedPeers(config.proxy_protocol_from)
         self._flush_scheduled = False
         self._last_flush_seconds = 0.0
         # On uvloop (the listener accepts a few connections per wake-up) a newcomer's welcome
@@ -125,7 +127,9 @@ class ChatServer:
         self.host, self.port = sockname[0], sockname[1]
 
     def _new_connection(self) -> ClientConnection:
-        return ClientConnection(self, next(self._ids), self.config, self.loop, self._read_buffer)
+        return ClientConnection(
+            self, next(self._ids), self.config, self.loop, self._read_buffer, self._proxy_from
+        )
 
     # --- ConnectionOwner: what connections tell us -----------------------------------------
 
@@ -162,6 +166,12 @@ class ChatServer:
     def after_flush(self, conn: ClientConnection) -> None:
         self._after_flush.append(conn)
         self._request_flush()
+
+    def proxy_refused(self, conn: ClientConnection, reason: str) -> None:
+        # A flood of them (a scan, a misconfigured balancer) is one line per interval.
+        self.log_once.log(
+            "refused (PROXY header)", logging.WARNING, "refused %s: %s", conn.peer, reason
+        )
 
     def _leave(self, conn_id: int, reason: LeaveReason, detail: str | None = None) -> None:
         """The one way a connection leaves the room (the room ignores a second time)."""
