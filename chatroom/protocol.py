@@ -59,6 +59,9 @@ class NoticeCode(StrEnum):
     SERVER_FULL = "server_full"
     PONG = "pong"  # the answer to /ping, to the sender alone (older clients ignore it)
     PASSWORD = "password"  # the room needs a password: send /pass SECRET (older: ignored)
+    # The room's history started over (its epoch changed): seq counts again from where the
+    # new epoch is; earlier seqs are no longer comparable (older clients ignore it).
+    RESET = "reset"
 
 
 class ErrorCode(StrEnum):
@@ -99,6 +102,10 @@ class Welcome(_Event, tag="welcome"):
     name: str
     idle_timeout: float
     users: int
+    # Which history the room's seqs count in: two seqs compare only within one epoch. A
+    # server restart or a shared store that starts over (Redis restarted empty) makes a new
+    # one. Left out by servers that predate it.
+    epoch: str | None = None
 
 
 class Message(_Event, tag="message"):
@@ -178,6 +185,7 @@ class Who(_Event, tag="who"):
 class Notice(_Event, tag="notice"):
     code: NoticeCode
     text: str
+    epoch: str | None = None  # a ``reset`` notice's new epoch; left out by the others
 
 
 class Error(_Event, tag="error"):

@@ -390,7 +390,7 @@ def test_a_shared_room_never_tells_the_ledger_of_a_quiet_exit() -> None:
     assert [type(e).__name__ for e in ledger.appended] == kinds  # nothing more appended
     # A quiet newcomer's first line appends its join, and the line follows it.
     ledger.settle(peers, room.connect(4, "127.0.0.1", 4, peers.now))
-    assert room.resync([("127.0.0.1:1", "127.0.0.1:1", "a")], ledger.seq, [], peers.now) == []
+    assert room.resync([("127.0.0.1:1", "127.0.0.1:1", "a")], ledger.seq, [], peers.now, "e1") == []
     ledger.settle(peers, room.receive(4, "early words", peers.now))
     join, message = ledger.appended[-2:]
     assert isinstance(join, p.Join) and join.id == "127.0.0.1:4"

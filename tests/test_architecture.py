@@ -20,6 +20,7 @@ CORE = [
     "chatroom.server.commands",
     "chatroom.server.config",
     "chatroom.server.outbox",
+    "chatroom.server.proxy_protocol",
     "chatroom.server.ratelimit",
     "chatroom.server.refusal",
     "chatroom.server.room",

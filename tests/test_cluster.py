@@ -158,13 +158,37 @@ async def test_losing_redis_is_told_and_nothing_is_dropped_silently(node, redis_
     error = await ann.until_event("error", timeout=10)
     assert error["code"] == "unavailable"
     redis_server.start()  # empty: the room is rebuilt from the nodes
-    back = await ann.until_event("notice", timeout=15)
+    back = await ann.until_event("notice", code="info", timeout=15)  # after the reset
     assert "back" in back["text"]
     rejoin = await ann.until_event("join", id=ann.local_id)
     await ann.send("found again")
     message = await ann.until_event("message")
     assert message["text"] == "found again" and message["seq"] > rejoin["seq"]
     await ann.close()
+
+
+async def test_a_redis_that_starts_over_is_a_new_epoch_and_users_are_told(node, redis_server):
+    one = node()
+    ann = await Peer.connect(one.port)
+    await ann.until_contains(f"*** {ann.local_id} joined")
+    epoch = (await ann.to_json())["epoch"]
+    assert epoch
+    for n in range(5):
+        await ann.send(f"line {n}")
+        await ann.until_event("message", text=f"line {n}")
+    redis_server.kill()
+    await ann.until_event("notice", timeout=10)
+    redis_server.start()  # empty: seq starts again from 1
+    reset = await ann.until_event("notice", code="reset", timeout=15)
+    assert reset["epoch"] not in (None, epoch)
+    assert "history was reset" in reset["text"]
+    await ann.until_event("notice", timeout=5)  # back
+    await ann.send("in the new epoch")
+    assert (await ann.until_event("message"))["seq"] < 5
+    bob = await Peer.connect(one.port)
+    assert (await bob.to_json())["epoch"] == reset["epoch"]
+    for peer in (ann, bob):
+        await peer.close()
 
 
 def test_unreachable_redis_is_one_clear_line():
@@ -343,7 +367,7 @@ async def test_a_redis_restart_is_one_notice_pair_and_no_error_line(node, redis_
     redis_server.start()  # empty, at once: the node finds out from its blocked XREAD
     notices = [await ann.until_event("notice", timeout=10)]
     assert "unreachable" in notices[0]["text"]
-    notices.append(await ann.until_event("notice", timeout=10))
+    notices.append(await ann.until_event("notice", code="info", timeout=10))  # after the reset
     assert "back" in notices[1]["text"]
     # Chat on for a while (stale connections used to fail a second time within ~1.5 s).
     errors = []

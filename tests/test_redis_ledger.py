@@ -142,6 +142,37 @@ async def test_snapshot_is_users_last_id_and_seq(make_ledger):
     assert (snap.last_id, snap.seq) == (entries[-1].stream_id, 2)
 
 
+async def test_the_epoch_is_made_with_the_counter_and_kept(make_ledger, raw, redis_server):
+    a = await node(make_ledger, "a")
+    ann = await join(a, "1.1.1.1:1", "ann")  # the first append makes the counter and epoch
+    epoch = await raw.get("chatroom:{lobby}:epoch")
+    assert epoch and (await a.snapshot()).epoch == epoch
+    await append(a, body("message", ann, text="x"), user=ann)
+    assert (await a.snapshot(epoch, 2)).epoch == epoch  # where we got to: the same history
+    # Redis restarts empty: a snapshot before any append makes the new ledger's epoch, and
+    # the first append keeps it.
+    redis_server.kill()
+    redis_server.start()
+    await a.connect()
+    fresh = await a.snapshot(epoch, 2)
+    assert fresh.seq == 0 and fresh.epoch not in (None, epoch)
+    await join(a, "1.1.1.1:1", "ann")
+    assert (await a.snapshot(fresh.epoch, 0)).epoch == fresh.epoch
+
+
+async def test_a_ledger_whose_seq_went_back_in_one_epoch_gets_a_new_one(make_ledger, raw):
+    # As after Redis restored an older snapshot of its data: same epoch, a lower seq.
+    a = await node(make_ledger, "a")
+    await join(a, "1.1.1.1:1", "ann")
+    snap = await a.snapshot()
+    renewed = await a.snapshot(snap.epoch, snap.seq + 40)
+    assert renewed.epoch != snap.epoch
+    assert await raw.get("chatroom:{lobby}:epoch") == renewed.epoch
+    # Another node that saw the same old history now finds the new epoch: no second renewal.
+    b = await node(make_ledger, "b")
+    assert (await b.snapshot(snap.epoch, snap.seq + 40)).epoch == renewed.epoch
+
+
 # --- users and names ---------------------------------------------------------------------
 
 

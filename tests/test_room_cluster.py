@@ -126,7 +126,7 @@ def test_resync_rejoins_members_the_ledger_lost_and_leaves_ghosts():
     cluster.ledger = LedgerSim()
     cluster.ledger.users["127.0.0.1:9"] = ("ghost", "a")
     cluster.ledger.seq = 1
-    actions = room.resync([("127.0.0.1:9", "ghost", "a")], 1, [], cluster.now)
+    actions = room.resync([("127.0.0.1:9", "ghost", "a")], 1, [], cluster.now, "e1")
     cluster.run("a", actions)
     cluster.settle()
     joins = [e for e in cluster.events(ann, "join") if e["id"] == uid(ann)]
@@ -203,7 +203,7 @@ def test_a_newcomer_while_the_ledger_is_unavailable_has_its_lines_refused_not_qu
     cluster.settle()
     assert cluster.raw[1].count(b"error: ") == 4  # everything but /format, at once
     cluster.ledger.available = True
-    cluster.run("a", room.resync([], cluster.ledger.seq, [], cluster.now))
+    cluster.run("a", room.resync([], cluster.ledger.seq, [], cluster.now, "e1"))
     cluster.settle()
     # It joins, in JSON as it asked; what it said meanwhile was never appended.
     assert [e["type"] for e in cluster.received[1]][:2] == ["format", "welcome"]

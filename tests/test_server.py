@@ -185,6 +185,7 @@ async def test_json_mode_every_type(server, make_peer):
         "name": alice.local_id,
         "idle_timeout": 0.0,
         "users": 2,
+        "epoch": welcome["epoch"],  # this process's (see the epoch test below)
     }
     history = await alice.event()
     assert history["type"] == "message" and history["history"] is True
@@ -535,3 +536,15 @@ async def test_who_is_paced_by_its_cost(make_server, make_peer):
     assert loop.time() - start >= 1.5
     for peer in crowd:
         await peer.close()
+
+
+async def test_each_server_process_has_its_own_epoch_in_the_welcome(make_server, make_peer):
+    # A restarted server numbers from 1 again: its welcome says it is another history.
+    epochs = []
+    for _ in range(2):
+        server = await make_server()
+        peer = await make_peer(server)
+        welcome = await peer.to_json()
+        assert welcome["epoch"] and (await peer.to_json())["epoch"] == welcome["epoch"]
+        epochs.append(welcome["epoch"])
+    assert epochs[0] != epochs[1]

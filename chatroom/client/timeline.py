@@ -9,8 +9,12 @@ the sequence numbers of live events jump.
   "now". So does the ``who`` reply to the ``/who`` sent on connecting, which arrives right
   after the replay: without it, a quiet room would leave the section open.
 - Every broadcast (message, action, join, leave, rename) has a ``seq`` one above the one
-  before it, so a live event whose ``seq`` is not the next one means events were missed.
+  before it, so a live event whose ``seq`` is above the next one means events were missed.
   Replayed events keep their old numbers and are not counted.
+- A ``seq`` counts within the room's *epoch* (sent in ``welcome``). When the room's history
+  starts over — a ``reset`` notice with the new epoch, a ``welcome`` with an epoch other
+  than the last one, or a ``seq`` that goes backwards (a server that sends no epoch) — the
+  log says "the room's history was reset", never a negative count of missed events.
 - Each ``welcome`` starts over: what happened while the link was down is not reported as
   missed (the log already said the connection was lost).
 - A reconnect is welcomed with the same replay again. A replayed message the log already
@@ -32,6 +36,8 @@ from chatroom.protocol import (
     Join,
     Leave,
     Message,
+    Notice,
+    NoticeCode,
     Rename,
     UnknownEvent,
     Welcome,
@@ -53,10 +59,18 @@ class Missed:
     count: int
 
 
-Mark = Divider | Missed
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """The room's history started over: seq counts again, from wherever the new one is."""
+
+    text: str = "the room's history was reset"
+
+
+Mark = Divider | Missed | Reset
 
 EARLIER = Divider("earlier messages")
 NOW = Divider("now")
+RESET = Reset()
 
 
 ChatKey = tuple[int, float, str, str]  # seq, ts, sender id, text
@@ -72,6 +86,7 @@ class Timeline:
     def __init__(self, remember: int = REMEMBERED) -> None:
         self._in_history = False
         self._last_seq: int | None = None  # of the last live broadcast on this connection
+        self._epoch: str | None = None  # the room's, as the last welcome or reset said
         self._shown: set[ChatKey] = set()  # chat messages the log holds
         self._order: deque[ChatKey] = deque()  # the same, oldest first, to forget the oldest
         self._remember = remember
@@ -97,7 +112,10 @@ class Timeline:
             case Welcome():
                 self._in_history = False
                 self._last_seq = None
-                return []
+                return self._new_epoch(event.epoch)
+            case Notice(code=NoticeCode.RESET):
+                self._last_seq = None  # the next live event starts the count again
+                return [*self._end_history(), *self._new_epoch(event.epoch, always=True)]
             case Who():
                 return self._end_history()
             case Message() | Action() | Join() | Leave() | Rename():
@@ -114,10 +132,19 @@ class Timeline:
             self._in_history = True
             return [EARLIER]
         marks = self._end_history()
-        if self._last_seq is not None and event.seq != self._last_seq + 1:
+        if self._last_seq is not None and event.seq > self._last_seq + 1:
             marks.append(Missed(event.seq - self._last_seq - 1))
+        elif self._last_seq is not None and event.seq <= self._last_seq:
+            marks.append(RESET)  # a server that sends no epoch, or its reset notice was lost
         self._last_seq = event.seq
         return marks
+
+    def _new_epoch(self, epoch: str | None, always: bool = False) -> list[Mark]:
+        """The room's epoch is ``epoch`` now: a reset if it was known and is another one."""
+        changed = always or (None not in (self._epoch, epoch) and epoch != self._epoch)
+        if epoch is not None:
+            self._epoch = epoch
+        return [RESET] if changed else []
 
     def _end_history(self) -> list[Mark]:
         if not self._in_history:

@@ -39,6 +39,7 @@ from chatroom.server.connection import ClientConnection
 from chatroom.server.listener import HandshakeGate, Listener, fit_to_fd_limit
 from chatroom.server.lograte import OncePerInterval
 from chatroom.server.outbox import Outbox
+from chatroom.server.proxy_protocol import TrustedPeers
 from chatroom.server.room import Room
 from chatroom.server.tls import CertificateError, load_certificate, server_context
 
@@ -76,7 +77,9 @@ class ChatServer:
 
             self.room: Room = ClusterRoom(rules, node=_node_name())
         else:
-            self.room = Room(rules)
+            # A restarted server numbers from 1 again: a new epoch says so (the ledger makes
+            # a shared room's).
+            self.room = Room(rules, epoch=uuid.uuid4().hex[:16])
         self.cluster: ClusterLink | None = None
         self._ids = itertools.count(1)
         self._connections: dict[int, ClientConnection] = {}
@@ -86,6 +89,7 @@ class ChatServer:
         # One read buffer for every connection: the loop reads into it and hands it over
         # in one callback, so no connection needs one of its own.
         self._read_buffer = memoryview(bytearray(config.read_chunk))
+        self._proxy_from = TrustedPeers(config.proxy_protocol_from)
         self._flush_scheduled = False
         self._last_flush_seconds = 0.0
         # On uvloop (the listener accepts a few connections per wake-up) a newcomer's welcome
@@ -152,7 +156,9 @@ class ChatServer:
             log.info("certificate reloaded from %s", config.tls_cert)
 
     def _new_connection(self) -> ClientConnection:
-        return ClientConnection(self, next(self._ids), self.config, self.loop, self._read_buffer)
+        return ClientConnection(
+            self, next(self._ids), self.config, self.loop, self._read_buffer, self._proxy_from
+        )
 
     # --- ConnectionOwner: what connections tell us -----------------------------------------
 
@@ -189,6 +195,12 @@ class ChatServer:
     def after_flush(self, conn: ClientConnection) -> None:
         self._after_flush.append(conn)
         self._request_flush()
+
+    def proxy_refused(self, conn: ClientConnection, reason: str) -> None:
+        # A flood of them (a scan, a misconfigured balancer) is one line per interval.
+        self.log_once.log(
+            "refused (PROXY header)", logging.WARNING, "refused %s: %s", conn.peer, reason
+        )
 
     def _leave(self, conn_id: int, reason: LeaveReason, detail: str | None = None) -> None:
         """The one way a connection leaves the room (the room ignores a second time)."""

@@ -168,6 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: {' '.join(d.exempt_ip)})",
     )
     parser.add_argument(
+        "--proxy-protocol-from",
+        type=_cidr,
+        nargs="*",
+        default=d.proxy_protocol_from,
+        metavar="CIDR",
+        help="load balancers whose connections begin with a PROXY protocol header (v1 or v2, "
+        "as HAProxy's send-proxy-v2): the client it names is used everywhere; a header from "
+        "any other address is refused (default: none, off)",
+    )
+    parser.add_argument(
         "--rate",
         type=_non_negative(float),
         default=d.rate,

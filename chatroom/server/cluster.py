@@ -236,15 +236,16 @@ class ClusterLink:
     async def _sync(self) -> None:
         """Join the ledger's view: register, snapshot, history, and re-sync the room."""
         await self.ledger.register_node()
-        snapshot = await self.ledger.snapshot()
-        await self._catch_up(snapshot.last_id, snapshot.seq)
+        snapshot = await self.ledger.snapshot(self.room.epoch, self.room.seq)
+        if snapshot.epoch == self.room.epoch:  # the same history: what we missed is in it
+            await self._catch_up(snapshot.last_id, snapshot.seq)
         # Up to and including the snapshot's last entry: that one is in the past too.
         entries = await self.ledger.history(id_after(snapshot.last_id), self.config.history)
         history = [event_of(entry) for entry in entries]
         users = [(u.id, u.name, u.node) for u in snapshot.users.values()]
         self._last_id = snapshot.last_id
         self._up = self._synced = True
-        self.apply(self.room.resync(users, snapshot.seq, history, time.time()))
+        self.apply(self.room.resync(users, snapshot.seq, history, time.time(), snapshot.epoch))
 
     async def _catch_up(self, until_id: str, until_seq: int) -> None:
         """After an outage, apply what this node missed, up to the snapshot, if Redis still

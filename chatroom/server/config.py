@@ -31,6 +31,9 @@ class ServerConfig:
     connect_rate: float = 6.0
     # Networks exempt from the per-address limits (max_per_ip, connect_*); () exempts none.
     exempt_ip: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    # Load balancers whose connections begin with a PROXY protocol header (v1 or v2): the
+    # client it names is the connection's address everywhere. () trusts nobody (off).
+    proxy_protocol_from: tuple[str, ...] = ()
     rate: float = 5.0  # lines per second per connection; 0 disables flood control
     burst: int = 10  # lines a client may send at once before pacing starts
     max_sendq: int = 262_144  # unsent bytes per connection before it is dropped as slow
@@ -70,6 +73,7 @@ class ServerConfig:
     # let the kernel hold megabytes for a reader that has stopped, out of --max-sendq's sight.
     kernel_send_buffer: int = 64 * 1024
     close_linger: float = 5.0  # after we close, how long the last bytes may take to drain
+    proxy_header_timeout: float = 5.0  # a PROXY header not complete by then: closed
     # Input held per connection (the RecvQ): bytes received but not yet handled, waiting for
     # flood control or for the connection's own output to drain. Past it, reading stops.
     recvq: int = 8192
@@ -127,6 +131,7 @@ class ServerConfig:
     def __post_init__(self) -> None:
         # The CLI hands over a list (nargs); a frozen config keeps a tuple.
         object.__setattr__(self, "exempt_ip", tuple(self.exempt_ip))
+        object.__setattr__(self, "proxy_protocol_from", tuple(self.proxy_protocol_from))
 
     @property
     def heartbeat_every(self) -> float:

@@ -9,6 +9,12 @@ by ``max_sendq``.
 However a connection ends — the peer closes or resets it, the room sends it away, it is
 dropped as slow, the server stops — the transport's ``connection_lost`` follows, and that
 is the one place that tells the owner it has :meth:`~ConnectionOwner.ended`.
+
+A connection from a trusted load balancer (``proxy_protocol_from``) begins with a PROXY
+protocol header naming the client: it is attached to the room only once the header is read
+(at most :data:`~chatroom.server.proxy_protocol.MAX_HEADER` bytes, within
+``proxy_header_timeout``), under the client's address. A header from anyone else, or a
+malformed one, is refused and the connection closed.
 """
 
 from __future__ import annotations
@@ -25,6 +31,13 @@ from chatroom.protocol import LeaveReason
 from chatroom.server.addresses import peer_id
 from chatroom.server.codec import LineDecoder, LineTooLong
 from chatroom.server.config import ServerConfig
+from chatroom.server.proxy_protocol import (
+    MAX_HEADER,
+    ProxyHeaderError,
+    TrustedPeers,
+    looks_like_header,
+    parse,
+)
 from chatroom.server.ratelimit import TokenBucket
 
 log = logging.getLogger("chatroom.server")
@@ -54,6 +67,9 @@ class ConnectionOwner(Protocol):
 
     def after_flush(self, conn: ClientConnection) -> None:
         """Call :meth:`ClientConnection.resume_input` once the queued output is written."""
+
+    def proxy_refused(self, conn: ClientConnection, reason: str) -> None:
+        """A PROXY header was refused (``reason``); the connection is closing."""
 
 
 class ClientConnection(asyncio.BufferedProtocol):
@@ -93,6 +109,9 @@ class ClientConnection(asyncio.BufferedProtocol):
         "_write_paused",
         "_held",
         "_held_bytes",
+        "_proxy_from",
+        "_proxy_header",
+        "_first_read",
     )
 
     def __init__(
@@ -102,6 +121,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         config: ServerConfig,
         loop: asyncio.AbstractEventLoop,
         read_buffer: memoryview,
+        proxy_from: TrustedPeers | None = None,
     ) -> None:
         self.owner = owner
         self.config = config
@@ -123,6 +143,9 @@ class ClientConnection(asyncio.BufferedProtocol):
         self._write_paused = False  # the transport's buffer is over its high-water mark
         self._held: list[bytes] = []  # output held back while paused
         self._held_bytes = 0
+        self._proxy_from = proxy_from  # None or empty: the PROXY protocol is off
+        self._proxy_header: bytearray | None = None  # a PROXY header being read
+        self._first_read = True  # nothing read yet (an untrusted PROXY header is refused)
 
     # --- asyncio.BufferedProtocol -------------------------------------------------------------
 
@@ -143,6 +166,21 @@ class ClientConnection(asyncio.BufferedProtocol):
             transport.abort()
             return
         host, port = peer[0], peer[1]
+        self.peer = peer_id(host, port)
+        if self._proxy_from and host in self._proxy_from:
+            # Not in the room until the header says whom the balancer carries.
+            self._proxy_header = bytearray()
+            self._idle_handle = self.loop.call_later(
+                self.config.proxy_header_timeout,
+                self._refuse_proxy,
+                f"no complete PROXY header within {self.config.proxy_header_timeout:g}s",
+            )
+            return
+        self._attach(host, port)
+
+    def _attach(self, host: str, port: int) -> None:
+        """Into the room as ``host``:``port`` (the peer, or the client a PROXY header named)."""
+        transport = self.transport
         if self.config.rate > 0:
             self._bucket = TokenBucket(self.config.rate, self.config.burst, time.monotonic())
         self.peer = peer_id(host, port)
@@ -155,10 +193,54 @@ class ClientConnection(asyncio.BufferedProtocol):
         return self._read_buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        self._decoder.push(self._read_buffer[:nbytes])
+        data = self._read_buffer[:nbytes]
+        if self._proxy_header is not None:
+            self._read_proxy_header(data)
+            return
+        if self._first_read:
+            self._first_read = False
+            # Someone who is not a trusted balancer, posing as one (or one that is not
+            # listed): it would name any address it liked.
+            if self._proxy_from and looks_like_header(bytes(data[:12])):
+                self._refuse_proxy("PROXY header from an address not in --proxy-protocol-from")
+                return
+        self._decoder.push(data)
         self._handle_lines()
 
+    def _read_proxy_header(self, data: memoryview) -> None:
+        buffer = self._proxy_header
+        assert buffer is not None
+        taken = min(len(data), MAX_HEADER + 1 - len(buffer))  # one byte over: refused
+        buffer += data[:taken]
+        try:
+            header = parse(bytes(buffer))
+        except ProxyHeaderError as exc:
+            self._refuse_proxy(str(exc))
+            return
+        if header is None:
+            return  # more to come, within the timeout
+        self._proxy_header = None
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+        rest = bytes(buffer[header.length :]) + bytes(data[taken:])  # the client's first bytes
+        # LOCAL or UNKNOWN (a health check): the balancer itself is the client.
+        host, port = header.source or self.transport.get_extra_info("peername")[:2]
+        self._attach(host, port)
+        if self.closing:
+            return
+        self._decoder.push(rest)
+        self._handle_lines()
+
+    def _refuse_proxy(self, reason: str) -> None:
+        self._proxy_header = None
+        self.owner.proxy_refused(self, reason)
+        self.close()
+
     def eof_received(self) -> bool:
+        if self._proxy_header is not None:  # the header never came: nothing to say
+            self._refuse_proxy("connection closed before its PROXY header was complete")
+            return True
         self._eof = True
         self._decoder.close()
         self._handle_lines()

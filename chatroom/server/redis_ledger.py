@@ -4,6 +4,10 @@ Several ``chatroom-server`` nodes serve one room through Redis. This module keep
 share and nothing else — no room rules, no sockets to clients:
 
 - ``chatroom:{ROOM}:seq`` — the room-wide sequence counter (INCR);
+- ``chatroom:{ROOM}:epoch`` — which history ``seq`` counts in: made with the counter (or
+  by the first snapshot), so a Redis that restarted empty has a new one, and made anew by a
+  snapshot that finds ``seq`` below what the node saw in the same epoch (Redis came back
+  from an older snapshot of its data);
 - ``chatroom:{ROOM}:events`` — a Stream of every broadcast event, in ``seq`` order, each
   entry ``seq``, ``body`` (the event's compact JSON wire dict without ``seq``) and ``node``;
   capped with ``MAXLEN ~``;
@@ -87,6 +91,7 @@ class Snapshot:
     users: dict[str, UserRecord]
     last_id: str  # "0-0" when the stream is empty
     seq: int  # 0 when nothing was ever appended
+    epoch: str  # which history seq counts in (see the module's docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,12 +221,14 @@ class RedisLedger:
         self._nodes_key = f"{prefix}:nodes"
         self._heartbeat_prefix = f"{prefix}:node:"
         self._private_prefix = f"{prefix}:private:"
+        self._epoch_key = f"{prefix}:epoch"
         self._shared_keys = [
             self._seq_key,
             self._events_key,
             self._users_key,
             self._names_key,
             self._nodes_key,
+            self._epoch_key,
         ]
         common: dict[str, Any] = {
             "decode_responses": True,
@@ -290,15 +297,22 @@ class RedisLedger:
                 pipe.set(self._heartbeat_key(self.node), "1", px=ttl_ms)
                 await pipe.execute()
 
-    async def snapshot(self) -> Snapshot:
-        """The users, the last stream id and the seq, read atomically."""
+    async def snapshot(self, known_epoch: str | None = None, applied_seq: int = 0) -> Snapshot:
+        """The users, the last stream id, the seq and the epoch, read atomically.
+
+        ``known_epoch`` and ``applied_seq`` are where this node got to: if the ledger is in
+        that epoch but its seq is lower, it went back in time (Redis restored an older
+        snapshot of its data) and gets a new epoch, so that nobody compares the seqs."""
+        keys = [self._seq_key, self._events_key, self._users_key, self._epoch_key]
         with self._guard("snapshot"):
-            flat, last_id, seq = await self._snapshot(keys=self._shared_keys[:3])
+            flat, last_id, seq, epoch = await self._snapshot(
+                keys=keys, args=[known_epoch or "", applied_seq]
+            )
         users = {}
         for i in range(0, len(flat), 2):
             record = UserRecord.from_json(flat[i + 1])
             users[record.id] = record
-        return Snapshot(users=users, last_id=last_id, seq=int(seq))
+        return Snapshot(users=users, last_id=last_id, seq=int(seq), epoch=epoch)
 
     async def history(self, before_id: str, count: int) -> list[Entry]:
         """The newest ``count`` message/action entries strictly before ``before_id``

@@ -61,13 +61,19 @@ class Room:
     """
 
     def __init__(
-        self, rules: RoomRules, node: str = LOCAL_NODE, rng: random.Random | None = None
+        self,
+        rules: RoomRules,
+        node: str = LOCAL_NODE,
+        epoch: str | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.rules = rules
         # Guest names and opaque ids (--hide-addresses): unpredictable unless a test seeds it.
         self._random = rng if rng is not None else random.SystemRandom()
         self.node = node
-        self.state = RoomState(node, rules.history)
+        # epoch: which history the seqs count in, sent in every welcome (None: left out).
+        # The caller makes it, one per process: a restarted server numbers from 1 again.
+        self.state = RoomState(node, rules.history, epoch)
         # The last full who reply per format, reused while nobody joined, left or renamed
         # and the second (idle times are in whole seconds) is the same.
         self._who_cache: dict[p.OutputFormat, tuple[tuple[int, int], Deliver]] = {}
@@ -87,6 +93,11 @@ class Room:
     def seq(self) -> int:
         """The seq of the last broadcast event applied (0 before the first)."""
         return self.state.seq
+
+    @property
+    def epoch(self) -> str | None:
+        """Which history the seqs count in (a shared room's is None until its first sync)."""
+        return self.state.epoch
 
     def who(self, now: float) -> p.Who:
         return self.state.who(now)
@@ -526,6 +537,7 @@ class Room:
             name=member.name,
             idle_timeout=self.rules.idle_timeout,
             users=self.state.user_count + unannounced,
+            epoch=self.state.epoch,
         )
         events: list[p.Event] = [welcome]
         events += [p.replace(event, history=True) for event in self.state.history]

@@ -51,8 +51,9 @@ class User:
 
 
 class RoomState:
-    def __init__(self, node: str, history: int) -> None:
+    def __init__(self, node: str, history: int, epoch: str | None = None) -> None:
         self.node = node  # this node's name; every user of a single-node room is on it
+        self.epoch = epoch  # which history the seqs count in (see protocol.Welcome)
         self._members: dict[ConnId, Member] = {}  # this node's connections
         self._local: dict[str, Member] = {}  # the same, by user id
         self._users: dict[str, User] = {}  # everyone in the room, by id, in join order
@@ -241,10 +242,13 @@ class RoomState:
         seq: int,
         history: Iterable[p.Message | p.Action],
         now: float,
+        epoch: str | None = None,
     ) -> None:
         """Take a ledger's view of the room: ``(id, name, node)`` of everyone, the last seq,
-        the recent chat. This node's members are kept; the caller reconciles them."""
+        the recent chat, the epoch. This node's members are kept; the caller reconciles
+        them."""
         self._version += 1
+        self.epoch = epoch
         self._users = {uid: User(uid, name, node, now) for uid, name, node in users}
         self._by_key = {p.name_skeleton(user.name): uid for uid, user in self._users.items()}
         self._seq = seq

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatroom.client.timeline import EARLIER, NOW, Missed, Timeline
+from chatroom.client.timeline import EARLIER, NOW, RESET, Missed, Timeline
 from chatroom.protocol import (
     Action,
     Error,
@@ -23,6 +23,7 @@ from chatroom.protocol import (
     Welcome,
     Who,
     WhoEntry,
+    replace,
 )
 
 ME = "10.0.0.1:1"
@@ -111,10 +112,50 @@ def test_history_after_live_events_opens_a_new_section():
     assert marks(timeline, *events) == [[], [EARLIER], [NOW], [EARLIER]]
 
 
-def test_a_seq_going_backwards_is_reported_as_the_code_computes_it():
-    # Kept as it was when this logic lived in the chat screen.
+def test_a_seq_going_backwards_is_a_reset_never_a_negative_count():
+    # A server that sends no epoch (or a reset notice that was lost): the count starts again.
     timeline = Timeline()
-    assert marks(timeline, chat(5), chat(3)) == [[], [Missed(-3)]]
+    assert marks(timeline, chat(41), chat(1), chat(2), chat(2), chat(4)) == [
+        [],
+        [RESET],
+        [],
+        [RESET],
+        [Missed(1)],
+    ]
+    assert RESET.text == "the room's history was reset"
+
+
+def test_a_reset_notice_starts_the_count_again_in_the_new_epoch():
+    timeline = Timeline()
+    reset = Notice(NoticeCode.RESET, "started over", epoch="e2")
+    welcome = replace(WELCOME, epoch="e1")
+    assert marks(timeline, welcome, chat(40), chat(41), reset, chat(1), chat(2)) == [
+        [],
+        [],
+        [],
+        [RESET],
+        [],
+        [],
+    ]
+    # Reconnected in the epoch the notice gave: nothing reset; in another one: a reset.
+    assert marks(timeline, replace(WELCOME, epoch="e2"), chat(3)) == [[], []]
+    assert marks(timeline, replace(WELCOME, epoch="e3"), chat(1)) == [[RESET], []]
+
+
+def test_a_reset_notice_closes_the_replayed_history():
+    timeline = Timeline()
+    reset = Notice(NoticeCode.RESET, "started over", epoch="e2")
+    assert marks(timeline, chat(4, history=True), reset, chat(1)) == [[EARLIER], [NOW, RESET], []]
+
+
+def test_welcomes_without_an_epoch_reset_nothing():
+    timeline = Timeline()
+    assert marks(timeline, WELCOME, chat(5), replace(WELCOME, epoch="e1"), WELCOME) == [
+        [],
+        [],
+        [],
+        [],
+    ]
 
 
 def test_a_new_welcome_starts_over():

@@ -30,7 +30,7 @@ from chatroom.client.roster import Roster
 from chatroom.client.screens.password_dialog import PasswordDialog
 from chatroom.client.screens.paste_dialog import PasteDialog
 from chatroom.client.screens.rename_dialog import RenameDialog
-from chatroom.client.timeline import Divider, Mark, Timeline
+from chatroom.client.timeline import Divider, Mark, Reset, Timeline
 from chatroom.client.widgets.chat_input import ChatInput
 from chatroom.client.widgets.chat_log import DEFAULT_SCROLLBACK, ChatLog, NewMessagesBar
 from chatroom.client.widgets.status_header import StatusHeader
@@ -275,6 +275,8 @@ class ChatScreen(Screen):
     def _mark(self, mark: Mark) -> LogLine:
         if isinstance(mark, Divider):
             return self.renderer.divider(mark.text)
+        if isinstance(mark, Reset):
+            return self.renderer.status(mark.text, alarm=True)
         return self.renderer.status(f"{mark.count} event(s) missed", alarm=True)
 
     def _chat(self, event: Message | Action) -> None:
@@ -291,6 +293,8 @@ class ChatScreen(Screen):
     def _notice(self, event: Notice) -> None:
         if event.code is NoticeCode.PONG and self.own_requests.pong_is_ours():
             return  # the answer to a key pressed during the idle countdown
+        if event.code is NoticeCode.RESET:
+            return  # the timeline's mark before it says so
         self.log_line(self.renderer.notice(event))
         if event.code is NoticeCode.PASSWORD:
             self._give_password()

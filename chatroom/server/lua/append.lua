@@ -2,7 +2,7 @@
 -- seq, or TAKEN / GONE / DUPLICATE (refusal reasons, defined in Python before this text).
 -- A user's id belongs to the node that joined it: another node can neither join a second
 -- user under it (DUPLICATE) nor speak, rename or leave as that user (GONE).
--- KEYS: seq, events, users, names, nodes
+-- KEYS: seq, events, users, names, nodes, epoch
 -- ARGV: maxlen, type, body, node, user id, user json, user key, old key
 local kind, node, id = ARGV[2], ARGV[4], ARGV[5]
 local old = redis.call('HGET', KEYS[3], id)

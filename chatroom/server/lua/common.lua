@@ -1,9 +1,15 @@
 -- Shared by the scripts that append to the room's stream (see redis_ledger.py).
--- KEYS[1] seq, KEYS[2] events, KEYS[3] users, KEYS[4] names;  ARGV[1] the stream's MAXLEN.
+-- KEYS[1] seq, KEYS[2] events, KEYS[3] users, KEYS[4] names, KEYS[6] epoch;
+-- ARGV[1] the stream's MAXLEN.
 
--- Append one event's body to the stream under the next seq; returns that seq.
+-- Append one event's body to the stream under the next seq; returns that seq. The counter
+-- is made by its first INCR, and the ledger's epoch with it unless a snapshot made it first.
 local function append(body, node)
   local seq = redis.call('INCR', KEYS[1])
+  if seq == 1 then
+    local now = redis.call('TIME')
+    redis.call('SET', KEYS[6], now[1] .. '.' .. now[2], 'NX')
+  end
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*',
              'seq', seq, 'body', body, 'node', node)
   return seq

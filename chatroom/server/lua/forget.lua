@@ -1,8 +1,8 @@
 -- A node that stops: a leave for each of its users, then drop its heartbeat and its place
 -- in the nodes set; returns how many leaves were appended.
--- KEYS: seq, events, users, names, nodes, heartbeat
+-- KEYS: seq, events, users, names, nodes, epoch, heartbeat
 -- ARGV: maxlen, node, then the leave body around id and name (see leave_all)
 local n = leave_all({[ARGV[2]] = true}, ARGV[3], ARGV[4], ARGV[5])
-redis.call('DEL', KEYS[6])
+redis.call('DEL', KEYS[7])
 redis.call('SREM', KEYS[5], ARGV[2])
 return n

@@ -1,6 +1,6 @@
 -- Remove every node whose heartbeat key expired, with a leave for each of its users;
 -- returns how many leaves were appended.
--- KEYS: seq, events, users, names, nodes
+-- KEYS: seq, events, users, names, nodes, epoch
 -- ARGV: maxlen, heartbeat key prefix, then the leave body around id and name (see leave_all)
 local dead, any = {}, false
 for _, node in ipairs(redis.call('SMEMBERS', KEYS[5])) do
