@@ -9,6 +9,8 @@ wire of its own, as a single server's is.
 
 from __future__ import annotations
 
+import random
+
 from chatroom import protocol as p
 from chatroom.server.addresses import peer_id
 from tests.room_helpers import LOCAL, Cluster, LedgerSim, uid
@@ -245,3 +247,26 @@ def test_a_member_reaped_while_paused_is_told_and_told_when_its_name_was_taken()
     rejoined = [e for e in cluster.events(bob, "join") if e["id"] == uid(ann)]
     assert rejoined and rejoined[-1]["name"] == uid(ann)
     assert cluster.rooms["a"].name_of(ann) == uid(ann)
+
+
+def test_hidden_addresses_draw_another_guest_name_when_another_node_holds_it() -> None:
+    cluster = Cluster("a", "b", hide_addresses=True)
+    for room in cluster.rooms.values():
+        room._random = random.Random(7)  # both nodes draw the same ids and guest names
+    ann, bob = cluster.join("a"), cluster.join("b")
+    users = cluster.rooms["a"].who(cluster.now).users
+    assert len(users) == 2 and len({u.name for u in users}) == 2
+    assert all(u.name.startswith("guest-") for u in users)
+    assert len({u.id for u in users}) == 2 and not any("127.0.0.1" in u.id for u in users)
+    assert [e["name"] for e in cluster.events(ann, "join")][-1] == users[1].name
+    assert cluster.closed == []  # nobody was turned away
+    assert bob not in cluster.closed
+
+
+def test_a_look_alike_name_is_taken_across_nodes() -> None:
+    cluster = Cluster("a", "b")
+    ann, bob = cluster.join("a"), cluster.join("b")
+    cluster.say(ann, "/nick ann")
+    cluster.say(bob, "/nick \u0430nn")  # Cyrillic а: another node's user holds the look
+    (error,) = cluster.events(bob, "error")
+    assert error["code"] == "name_taken"

@@ -53,7 +53,7 @@ def user_record(event: p.BroadcastEvent, node: str) -> tuple[UserRecord, str | N
     """The ledger record an event is about (for a rename, with the new name), and for a
     rename the old name's key."""
     if isinstance(event, p.Rename):
-        return UserRecord.of(event.id, event.new, node), p.name_key(event.old)
+        return UserRecord.of(event.id, event.new, node), p.name_skeleton(event.old)
     return UserRecord.of(event.id, event.name, node), None
 
 

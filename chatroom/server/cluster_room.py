@@ -95,6 +95,15 @@ class ClusterRoom(Room):
             case p.Join():
                 if reason == Refusal.DUPLICATE and not member.id.endswith(self._tag):
                     return self._rejoin_as(member, f"{member.id}~{self._tag}", event)
+                if (
+                    reason == Refusal.TAKEN
+                    and self.rules.hide_addresses
+                    and event.name == member.name
+                    and not self.state.is_subscribed(member.conn)
+                ):
+                    # A guest name drawn here that another node's guest holds: draw again.
+                    self.state.adopt_name(member, self._guest_name())
+                    return [Append(p.replace(event, name=member.name), member.conn)]
                 if reason == Refusal.TAKEN and event.name != member.id:
                     # Joining again under its name, which someone claimed meanwhile.
                     return self._name_lost(member, event.name, event.ts)

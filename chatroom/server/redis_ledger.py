@@ -48,7 +48,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from chatroom import protocol as p
-from chatroom.protocol import compact_json, name_key
+from chatroom.protocol import compact_json, name_skeleton
 from chatroom.server.config import ROOM_NAME
 from chatroom.server.refusal import Refusal
 
@@ -63,7 +63,8 @@ class LedgerUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class UserRecord:
-    """A user as the room's nodes share it; ``key`` is ``name_key(name)``."""
+    """A user as the room's nodes share it; ``key`` is ``name_skeleton(name)``: a name and
+    its look-alikes are one claim room-wide."""
 
     id: str
     name: str
@@ -73,7 +74,7 @@ class UserRecord:
     @classmethod
     def of(cls, id: str, name: str, node: str) -> UserRecord:
         """The record for ``name``, its key computed here (casefold, which Lua cannot do)."""
-        return cls(id=id, name=name, key=name_key(name), node=node)
+        return cls(id=id, name=name, key=name_skeleton(name), node=node)
 
     def to_json(self) -> str:
         return compact_json(asdict(self))

@@ -178,12 +178,16 @@ class Room:
         user_id = f"u{self._random.getrandbits(64):016x}"
         while self.state.local(user_id) is not None or self.state.user(user_id) is not None:
             user_id = f"u{self._random.getrandbits(64):016x}"
+        return user_id, self._guest_name()
+
+    def _guest_name(self) -> str:
+        """A random ``guest-NNNN`` nobody here holds."""
         digits = 4
         while True:  # a few tries at each width; a room of thousands of guests gets wider
             for _ in range(8):
                 name = f"guest-{self._random.randrange(10**digits):0{digits}d}"
                 if self.state.holder_of(name) is None and not self._named_here(name):
-                    return user_id, name
+                    return name
             digits += 1
 
     def _named_here(self, name: str) -> bool:

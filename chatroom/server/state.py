@@ -256,8 +256,8 @@ class RoomState:
         self._history.extend(history)
 
     def adopt_name(self, member: Member, name: str) -> None:
-        """The ledger says ``member``'s user is called ``name`` (it renamed while we were
-        cut off)."""
+        """``member`` is called ``name`` from now on: the ledger says so (it renamed while we
+        were cut off), or the guest name it was given is held on another node."""
         self._version += 1
         member.name = name
 
