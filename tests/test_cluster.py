@@ -432,3 +432,33 @@ async def test_the_append_queue_is_bounded(redis_url):
     assert refusals[:7] == [(str(n), Refusal.UNAVAILABLE) for n in range(3, 10)]
     assert refusals[7:] == [(str(n), Refusal.GONE) for n in range(3)]
     await link.stop()
+
+
+async def test_password_and_hidden_addresses_on_two_nodes(node, tmp_path):
+    secret = tmp_path / "password"
+    secret.write_text("correct horse\n")
+    flags = ("--password-file", str(secret), "--hide-addresses")
+    one, two = node(*flags), node(*flags)
+    peers = []
+    for server in (one, two):
+        peer = await Peer.connect(server.port)
+        assert "needs a password" in await peer.line()
+        await peer.send("/pass nope")
+        assert "wrong password" in await peer.line()
+        await peer.send("/pass correct horse")
+        await peer.until_contains("Welcome")
+        await peer.to_json()
+        peers.append(peer)
+    ann, bob = peers
+    await ann.send("/who")
+    who = await ann.until_event("who", timeout=10)
+    while len(who["users"]) < 2:  # bob's join may still be on its way through Redis
+        await ann.send("/who")
+        who = await ann.until_event("who")
+    assert all(u["name"].startswith("guest-") for u in who["users"])
+    assert not any("127.0.0.1" in u["id"] or "127.0.0.1" in u["name"] for u in who["users"])
+    await bob.send("hello from two")
+    message = await ann.until_event("message", text="hello from two")
+    assert message["name"].startswith("guest-") and "127.0.0.1" not in message["id"]
+    for peer in peers:
+        await peer.close()
