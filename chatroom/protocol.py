@@ -64,11 +64,14 @@ class ErrorCode(StrEnum):
     LINE_TOO_LONG = "line_too_long"
     BAD_USAGE = "bad_usage"
     UNAVAILABLE = "unavailable"  # several nodes share the room and it cannot be reached now
+    NOT_OPERATOR = "not_operator"  # an operator's command from someone who is not one
 
 
 # Slash commands the server understands (the word after "/", lower case). A client uses
 # this to decide whether a line starting with "/" must be escaped as "//" to be chat.
 SLASH_COMMANDS = frozenset({"who", "names", "nick", "msg", "me", "quit", "help", "ping", "format"})
+# Moderation (docs/PROTOCOL.md, "Operators").
+SLASH_COMMANDS |= {"oper"}
 
 
 # --- events
@@ -154,10 +157,11 @@ class Private(_Event, tag="private"):
     text: str
 
 
-class WhoEntry(msgspec.Struct, frozen=True, gc=False):
+class WhoEntry(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     id: str
     name: str
     idle: int  # whole seconds since the user's last line
+    op: bool = False  # an operator (/oper); left out unless true
 
 
 class Who(_Event, tag="who"):

@@ -28,6 +28,7 @@ from chatroom.server.actions import (
     Charge,
     Close,
     Left,
+    Moderated,
     Renamed,
     RoomAction,
     SendPrivate,
@@ -104,8 +105,25 @@ class ChatServer:
         self.tls: ssl.SSLContext | None = None
         self.tls_port: int | None = None
 
+    def _load_moderation(self) -> None:
+        """Hand the room the operators of --ops-file (raises StartError)."""
+        path = self.config.ops_file
+        if path is None:
+            return
+        try:
+            with open(path, encoding="utf-8") as file:
+                self.room.moderation.load_operators(file.read())
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StartError(
+                f"--ops-file {path}: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
+        except ValueError as exc:
+            raise StartError(f"--ops-file {path}: {exc}") from None
+        log.info("%d operators in %s", len(self.room.moderation.operators), path)
+
     async def start(self) -> None:
         """Listen; in cluster mode, first join the shared room (raises StartError)."""
+        self._load_moderation()
         if self.config.tls_cert and self.config.tls_port is not None:
             try:
                 self.tls = server_context(self.config.tls_cert, self.config.tls_key)
@@ -239,6 +257,8 @@ class ChatServer:
                 self.log_once.log(cause, logging.WARNING, "refused %s: %s", peer, report.reason)
             case Renamed():
                 log.info("rename %s: %s -> %s", peer, report.old, report.new)
+            case Moderated():
+                log.warning("moderation %s: %s", peer, report.text)
             case Left(quiet=True):
                 self.log_once.log(
                     "unannounced disconnects (the room is churning)",

@@ -10,7 +10,7 @@ the room's ``_run``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chatroom import protocol as p
 from chatroom.server.codec import LineTooLong
@@ -27,7 +27,12 @@ Commands:
   /ping [TEXT]              ask the server for "pong" (counts as activity: not idle)
   /help                     this list
   //TEXT                    send a line that starts with "/" as chat
+  /oper NAME PASSWORD       become an operator
 Any other line is chat, seen by everyone (you too)."""
+
+OPERATOR_HELP_TEXT = """\
+Operator commands:
+  (you are marked @NAME in who)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,12 @@ class SetFormat:
 
 
 @dataclass(frozen=True, slots=True)
+class Oper:
+    name: str
+    password: str = field(repr=False)  # never shown in a log or a traceback
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """A known command used wrongly: ``message`` says how to use it."""
 
@@ -112,6 +123,7 @@ Command = (
     | Help
     | Ping
     | SetFormat
+    | Oper
     | Usage
     | Unknown
 )
@@ -165,4 +177,16 @@ def _slash(word: str, arg: str) -> Command:
                 return SetFormat(p.OutputFormat(arg.lower()))
             except ValueError:
                 return Usage("usage: /format json|text")
-    return Unknown(p.strip_controls(word)[:40])
+    return _moderation(word, arg) or Unknown(p.strip_controls(word)[:40])
+
+
+def _moderation(word: str, arg: str) -> Command | None:
+    """The moderation commands (chatroom/server/moderation.py), None for another word."""
+    match word:
+        case "oper":
+            name, _, password = arg.partition(" ")
+            password = password.strip()
+            return (
+                Oper(name, password) if name and password else Usage("usage: /oper NAME PASSWORD")
+            )
+    return None

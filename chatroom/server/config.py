@@ -38,6 +38,9 @@ class ServerConfig:
     loop: str = "auto"  # event loop: auto (uvloop if installed), asyncio or uvloop
     log_level: str = "info"
 
+    # --- moderation (docs/PROTOCOL.md, "Operators")
+    ops_file: str | None = None  # lines "NAME scrypt$..." (chatroom-server hash-password)
+
     # --- TLS (README, "Running it on the internet")
     tls_cert: str | None = None  # PEM certificate chain; with tls_port, a TLS listener
     tls_key: str | None = None  # its private key (None: in the tls_cert file)

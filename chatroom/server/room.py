@@ -40,12 +40,13 @@ from chatroom.server.addresses import peer_id
 from chatroom.server.admission import Admission, Cause
 from chatroom.server.codec import LineTooLong
 from chatroom.server.config import RoomRules
+from chatroom.server.moderation import Moderation, ModerationRules
 from chatroom.server.state import Member, RoomState
 
 LOCAL_NODE = "local"  # the node of every user of a room that one server holds alone
 
 
-class Room:
+class Room(ModerationRules):
     """One chat room, as seen from one server process.
 
     All of its state is owned by the single event loop that calls it, and every method runs
@@ -65,6 +66,7 @@ class Room:
         # and the second (idle times are in whole seconds) is the same.
         self._who_cache: dict[p.OutputFormat, tuple[tuple[int, int], Deliver]] = {}
         self.admission = Admission(rules)
+        self.moderation = Moderation()  # operators (moderation.py: its rules)
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -251,7 +253,8 @@ class Room:
                 return [*self.disconnect(member.conn, p.LeaveReason.QUIT, now, reason),
                         Close(member.conn)]  # fmt: skip
             case c.Help():
-                return self._send(member, p.Notice(code=p.NoticeCode.HELP, text=c.HELP_TEXT))
+                help_text = self._help_text(member)
+                return self._send(member, p.Notice(code=p.NoticeCode.HELP, text=help_text))
             case c.Ping(text):
                 pong = f"pong {text}" if text else "pong"
                 return self._send(member, p.Notice(code=p.NoticeCode.PONG, text=pong))
@@ -265,6 +268,8 @@ class Room:
                 )
             case c.Usage(message):
                 return self._error(member, p.ErrorCode.BAD_USAGE, message)
+            case c.Oper():
+                return self._moderate(member, command, now)
             case c.Unknown(word):
                 return self._error(
                     member,

@@ -48,7 +48,9 @@ def render_text(event: p.Event) -> str:
         case p.Who():
             total = len(event.users) if event.total is None else event.total
             lines = [f"Online users ({total}):"]
-            lines += [f"  {u.name}  ({u.id}, idle {u.idle}s)" for u in event.users]
+            lines += [
+                f"  {'@' if u.op else ''}{u.name}  ({u.id}, idle {u.idle}s)" for u in event.users
+            ]
             if total > len(event.users):
                 more = total - len(event.users)
                 lines.append(f"  ... and {more} more (/who TEXT lists the names containing TEXT)")
