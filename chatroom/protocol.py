@@ -44,6 +44,7 @@ class LeaveReason(StrEnum):
     TIMEOUT = "timeout"  # idle for longer than the room's idle timeout
     SLOW = "slow"  # the client did not read; its output queue overflowed
     SHUTDOWN = "shutdown"  # the server is stopping
+    KICKED = "kicked"  # an operator sent it away (/kick): the leave's ``by`` says who
 
 
 class NoticeCode(StrEnum):
@@ -54,6 +55,7 @@ class NoticeCode(StrEnum):
     SHUTDOWN = "shutdown"
     SERVER_FULL = "server_full"
     PONG = "pong"  # the answer to /ping, to the sender alone (older clients ignore it)
+    MOTD = "motd"  # the message of the day (--motd-file), after the welcome and on /motd
 
 
 class ErrorCode(StrEnum):
@@ -65,13 +67,14 @@ class ErrorCode(StrEnum):
     BAD_USAGE = "bad_usage"
     UNAVAILABLE = "unavailable"  # several nodes share the room and it cannot be reached now
     NOT_OPERATOR = "not_operator"  # an operator's command from someone who is not one
+    MUTED = "muted"  # an operator muted this user: its chat is refused, it still reads
 
 
 # Slash commands the server understands (the word after "/", lower case). A client uses
 # this to decide whether a line starting with "/" must be escaped as "//" to be chat.
 SLASH_COMMANDS = frozenset({"who", "names", "nick", "msg", "me", "quit", "help", "ping", "format"})
 # Moderation (docs/PROTOCOL.md, "Operators").
-SLASH_COMMANDS |= {"oper"}
+SLASH_COMMANDS |= {"oper", "kick", "mute", "unmute", "topic", "motd"}
 
 
 # --- events
@@ -94,6 +97,7 @@ class Welcome(_Event, tag="welcome"):
     name: str
     idle_timeout: float
     users: int
+    topic: str | None = None  # the room's topic (/topic), left out when none is set
 
 
 class Message(_Event, tag="message"):
@@ -133,6 +137,7 @@ class Leave(_Event, tag="leave"):
     # reason a newer server adds does not cost an older client the leave itself.
     reason: str
     text: str | None = None
+    by: str | None = None  # for a kick: the operator's name
 
     def __post_init__(self) -> None:
         known = _KNOWN_REASONS.get(self.reason)
@@ -185,6 +190,14 @@ class FormatChanged(_Event, tag="format"):
     format: OutputFormat
 
 
+class Topic(_Event, tag="topic"):
+    """The room's topic: broadcast when an operator sets it, sent alone on ``/topic``.
+    ``text`` is empty when none is set; ``by`` names who set it."""
+
+    text: str
+    by: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class UnknownEvent:
     """A line whose ``type`` this version does not know; clients must ignore it."""
@@ -205,6 +218,7 @@ Event = (
     | Notice
     | Error
     | FormatChanged
+    | Topic
 )
 for _cls in Event.__args__:
     _cls.type = _cls.__struct_config__.tag

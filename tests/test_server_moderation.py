@@ -53,3 +53,25 @@ def test_hash_password_refuses_differing_passwords(monkeypatch):
     monkeypatch.setattr(cli.getpass, "getpass", lambda prompt="": next(answers))
     with pytest.raises(SystemExit):
         cli.main(["hash-password", "boss"])
+
+
+async def test_kick_mute_topic_and_motd_over_the_wire(make_server, make_peer, ops_file, tmp_path):
+    motd = tmp_path / "motd"
+    motd.write_text("welcome to the test room\n")
+    server = await make_server(ops_file=ops_file, motd_file=str(motd))
+    alice = await make_peer(server, joined=False)
+    assert "welcome to the test room" in await alice.until_contains("test room")
+    bob, carol = await make_peer(server), await make_peer(server)
+    await alice.send("/oper boss s3cret")
+    await alice.until_contains("now an operator")
+    await alice.send("/topic be kind")
+    assert await carol.until_contains("Topic:") == f"*** Topic: be kind (set by {alice.local_id})"
+    await alice.send(f"/mute {bob.local_id} 1h")
+    await bob.until_contains("you were muted")
+    await bob.send("spam")
+    assert (await bob.until_contains("error")).startswith("error: you are muted for")
+    await alice.send(f"/kick {bob.local_id} bye")
+    assert "kicked by" in await bob.until_contains("kicked by")
+    await bob.closed()
+    line = await carol.until_contains("was kicked")
+    assert line == f"*** {bob.local_id} was kicked by {alice.local_id} (bye)"

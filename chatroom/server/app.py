@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from chatroom.protocol import LeaveReason
+from chatroom.protocol import LeaveReason, strip_controls
 from chatroom.server.actions import (
     Admitted,
     Append,
@@ -107,6 +107,15 @@ class ChatServer:
 
     def _load_moderation(self) -> None:
         """Hand the room the operators of --ops-file (raises StartError)."""
+        motd = self.config.motd_file
+        if motd is not None:
+            try:
+                with open(motd, encoding="utf-8") as file:
+                    lines = [strip_controls(line).rstrip() for line in file.read().splitlines()]
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or exc
+                raise StartError(f"--motd-file {motd}: {reason}") from None
+            self.room.moderation.motd = "\n".join(lines).strip("\n") or None
         path = self.config.ops_file
         if path is None:
             return

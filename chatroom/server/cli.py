@@ -234,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="operators: lines 'NAME scrypt$...' made by `chatroom-server hash-password NAME`; "
         "/oper NAME PASSWORD makes a user one",
     )
+    parser.add_argument(
+        "--motd-file",
+        default=d.motd_file,
+        metavar="FILE",
+        help="message of the day: sent to each newcomer after the welcome, and on /motd",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--log-level",

@@ -40,6 +40,7 @@ class ServerConfig:
 
     # --- moderation (docs/PROTOCOL.md, "Operators")
     ops_file: str | None = None  # lines "NAME scrypt$..." (chatroom-server hash-password)
+    motd_file: str | None = None  # the message of the day, read at start
 
     # --- TLS (README, "Running it on the internet")
     tls_cert: str | None = None  # PEM certificate chain; with tls_port, a TLS listener

@@ -16,11 +16,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import os
 
 from chatroom import protocol as p
 from chatroom.server import commands as c
-from chatroom.server.actions import Moderated, RoomAction
+from chatroom.server.actions import Close, ConnId, Moderated, RoomAction
 from chatroom.server.state import Member, RoomState
 
 # scrypt's cost for new hashes: 16 MiB and ~50 ms a check (the stdlib's limit is 32 MiB).
@@ -88,11 +89,26 @@ def parse_operators(text: str) -> dict[str, tuple[str, str]]:
     return operators
 
 
+def _span(seconds: float) -> str:
+    """``seconds`` as a person reads it: 45s, 10m, 2h5m, 1d."""
+    seconds = math.ceil(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts[:2])
+
+
 class Moderation:
-    """What the room's moderation knows: the operators' names and hashes."""
+    """What the room's moderation knows: the operators' names and hashes, who is muted
+    until when, the topic and the message of the day."""
 
     def __init__(self) -> None:
         self.operators: dict[str, tuple[str, str]] = {}
+        self.mutes: dict[str, float] = {}  # user id -> muted until (inf: until unmuted)
+        self.topic: p.Topic | None = None
+        self.motd: str | None = None  # --motd-file, read at start
         # A hash to check unknown names against, so a wrong name costs what a wrong
         # password does (no timing tells which names are operators); made when first needed.
         self._decoy: str | None = None
@@ -120,6 +136,29 @@ class ModerationRules:
         match command:
             case c.Oper(name, password):
                 return self._oper(member, name, password, now)
+            case c.Topic(None):
+                topic = self.moderation.topic or p.Topic(text="")
+                return self._send(member, topic)
+            case c.Motd():
+                motd = self.moderation.motd
+                if motd is None:
+                    return self._send(member, p.Notice(code=p.NoticeCode.INFO, text="no motd"))
+                return self._send(member, p.Notice(code=p.NoticeCode.MOTD, text=motd))
+        if not member.operator:
+            return self._not_operator(member, type(command).__name__.lower())
+        match command:
+            case c.Topic(text) if text is not None:
+                self.moderation.topic = p.Topic(text=text, by=member.name)
+                return [
+                    Moderated(member.conn, f"topic set by {member.name}"),
+                    *self._broadcast(self.moderation.topic),
+                ]
+            case c.Kick(target, reason):
+                return self._kick(member, target, reason, now)
+            case c.Mute(target, seconds):
+                return self._mute(member, target, seconds, now)
+            case c.Unmute(target):
+                return self._unmute(member, target)
         raise AssertionError(f"not a moderation command: {command!r}")
 
     def _oper(self, member: Member, name: str, password: str, now: float) -> list[RoomAction]:
@@ -152,6 +191,84 @@ class ModerationRules:
         )
         return [Moderated(member.conn, f"operator {shown}"), *self._send(member, notice)]
 
+    def _target(self, member: Member, name: str) -> Member | list[RoomAction]:
+        """This node's member called ``name``, or the error to send ``member``."""
+        user_id = self.state.holder_of(name)
+        target = self.state.local(user_id) if user_id is not None else None
+        if target is None:  # not here (in a shared room: maybe on another node)
+            shown = p.strip_controls(name)[:40]
+            return self._error(
+                member, p.ErrorCode.UNKNOWN_USER, f"no user named {shown} is on this server"
+            )
+        return target
+
+    def _kick(self, member: Member, name: str, reason: str | None, now: float) -> list[RoomAction]:
+        target = self._target(member, name)
+        if isinstance(target, list):
+            return target
+        told = f"you were kicked by {member.name}" + (f": {reason}" if reason else "")
+        return [
+            Moderated(member.conn, f"{member.name} kicked {target.name}"),
+            *self._send(target, p.Notice(code=p.NoticeCode.INFO, text=told)),
+            *self.disconnect(target.conn, p.LeaveReason.KICKED, now, reason, by=member.name),
+            Close(target.conn),
+        ]
+
+    def _mute(
+        self, member: Member, name: str, seconds: float | None, now: float
+    ) -> list[RoomAction]:
+        target = self._target(member, name)
+        if isinstance(target, list):
+            return target
+        self.moderation.mutes[target.id] = math.inf if seconds is None else now + seconds
+        span = f" for {_span(seconds)}" if seconds is not None else ""
+        told = p.Notice(code=p.NoticeCode.INFO, text=f"you were muted by {member.name}{span}")
+        done = p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is muted{span}")
+        return [
+            Moderated(member.conn, f"{member.name} muted {target.name}{span}"),
+            *self._send(target, told),
+            *([] if target is member else self._send(member, done)),
+        ]
+
+    def _unmute(self, member: Member, name: str) -> list[RoomAction]:
+        target = self._target(member, name)
+        if isinstance(target, list):
+            return target
+        if self.moderation.mutes.pop(target.id, None) is None:
+            return self._send(
+                member, p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is not muted")
+            )
+        told = p.Notice(code=p.NoticeCode.INFO, text=f"you were unmuted by {member.name}")
+        done = p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is no longer muted")
+        return [
+            Moderated(member.conn, f"{member.name} unmuted {target.name}"),
+            *self._send(target, told),
+            *([] if target is member else self._send(member, done)),
+        ]
+
+    def _muted(self, member: Member, now: float) -> list[RoomAction]:
+        """The error for a muted member's chat, or nothing if it may speak."""
+        until = self.moderation.mutes.get(member.id)
+        if until is None:
+            return []
+        if now >= until:
+            del self.moderation.mutes[member.id]
+            return []
+        left = "" if until == math.inf else f" for {_span(until - now)} more"
+        return self._error(
+            member, p.ErrorCode.MUTED, f"you are muted{left}: your line was not sent"
+        )
+
+    def _topic_text(self) -> str | None:
+        """The topic for a welcome (None: none set)."""
+        topic = self.moderation.topic
+        return topic.text if topic is not None and topic.text else None
+
+    def _motd_events(self) -> list[p.Event]:
+        """What a newcomer gets after its welcome: the motd, if there is one."""
+        motd = self.moderation.motd
+        return [] if motd is None else [p.Notice(code=p.NoticeCode.MOTD, text=motd)]
+
     def _not_operator(self, member: Member, command: str) -> list[RoomAction]:
         return self._error(
             member, p.ErrorCode.NOT_OPERATOR, f"/{command} is for operators (see /oper)"
@@ -161,6 +278,19 @@ class ModerationRules:
         return c.HELP_TEXT + ("\n" + c.OPERATOR_HELP_TEXT if member.operator else "")
 
     # provided by the room
+    def disconnect(
+        self,
+        conn: ConnId,
+        reason: p.LeaveReason,
+        now: float,
+        text: str | None = None,
+        by: str | None = None,
+    ) -> list[RoomAction]:
+        raise NotImplementedError
+
+    def _broadcast(self, event: p.Event) -> list[RoomAction]:
+        raise NotImplementedError
+
     def _send(self, member: Member, event: p.Event) -> list[RoomAction]:
         raise NotImplementedError
 

@@ -159,7 +159,12 @@ class Room(ModerationRules):
         return actions + self._run(member, c.parse(line), now)
 
     def disconnect(
-        self, conn: ConnId, reason: p.LeaveReason, now: float, text: str | None = None
+        self,
+        conn: ConnId,
+        reason: p.LeaveReason,
+        now: float,
+        text: str | None = None,
+        by: str | None = None,
     ) -> list[RoomAction]:
         """``conn`` is gone (or is being sent away); tell everyone else. Idempotent.
 
@@ -178,6 +183,8 @@ class Room(ModerationRules):
         leave = p.Leave(
             seq=self._new_seq(), ts=now, id=member.id, name=member.name, reason=reason, text=text
         )
+        if by is not None:
+            leave = p.replace(leave, by=by)
         return actions + self._append(leave, None)
 
     def idle_check(self, conn: ConnId, now: float) -> list[RoomAction]:
@@ -230,6 +237,10 @@ class Room(ModerationRules):
     # --- commands ------------------------------------------------------------------------------
 
     def _run(self, member: Member, command: c.Command, now: float) -> list[RoomAction]:
+        if isinstance(command, c.Chat | c.Me) and self.moderation.mutes:
+            refused = self._muted(member, now)
+            if refused:
+                return refused
         match command:
             case c.Nothing():
                 return []
@@ -268,7 +279,7 @@ class Room(ModerationRules):
                 )
             case c.Usage(message):
                 return self._error(member, p.ErrorCode.BAD_USAGE, message)
-            case c.Oper():
+            case c.Oper() | c.Kick() | c.Mute() | c.Unmute() | c.Topic() | c.Motd():
                 return self._moderate(member, command, now)
             case c.Unknown(word):
                 return self._error(
@@ -421,8 +432,10 @@ class Room(ModerationRules):
             name=member.name,
             idle_timeout=self.rules.idle_timeout,
             users=self.state.user_count + unannounced,
+            topic=self._topic_text(),
         )
         events: list[p.Event] = [welcome]
+        events += self._motd_events()
         events += [p.replace(event, history=True) for event in self.state.history]
         payload = b"".join(encode(event, member.format) for event in events)
         return [Deliver((member.conn,), payload, tuple(events))]

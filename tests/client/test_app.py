@@ -342,7 +342,7 @@ async def test_tab_on_an_ambiguous_command_shows_the_matches_and_keeps_msg_priva
 
         await pilot.press(*"/m", "tab")
         assert chat_input.value == "/msg "
-        assert hint() == "Tab: [/msg] /me"
+        assert hint() == "Tab: [/msg] /me /motd /mute"
         await pilot.press(*"[b", "tab")
         assert chat_input.value == "/msg [bold]x "
         assert hint() == "private to [bold]x"
