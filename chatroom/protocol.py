@@ -48,6 +48,7 @@ class LeaveReason(StrEnum):
     TIMEOUT = "timeout"  # idle for longer than the room's idle timeout
     SLOW = "slow"  # the client did not read; its output queue overflowed
     SHUTDOWN = "shutdown"  # the server is stopping
+    KICKED = "kicked"  # an operator sent it away (/kick): the leave's ``by`` says who
 
 
 class NoticeCode(StrEnum):
@@ -62,6 +63,7 @@ class NoticeCode(StrEnum):
     # The room's history started over (its epoch changed): seq counts again from where the
     # new epoch is; earlier seqs are no longer comparable (older clients ignore it).
     RESET = "reset"
+    MOTD = "motd"  # the message of the day (--motd-file), after the welcome and on /motd
 
 
 class ErrorCode(StrEnum):
@@ -73,6 +75,8 @@ class ErrorCode(StrEnum):
     BAD_USAGE = "bad_usage"
     UNAVAILABLE = "unavailable"  # several nodes share the room and it cannot be reached now
     BAD_PASSWORD = "bad_password"  # a wrong /pass, or /pass too often from one address
+    NOT_OPERATOR = "not_operator"  # an operator's command from someone who is not one
+    MUTED = "muted"  # an operator muted this user: its chat is refused, it still reads
 
 
 # Slash commands the server understands (the word after "/", lower case). A client uses
@@ -80,6 +84,8 @@ class ErrorCode(StrEnum):
 SLASH_COMMANDS = frozenset(
     {"who", "names", "nick", "msg", "me", "quit", "help", "ping", "format", "pass"}
 )
+# Moderation (docs/PROTOCOL.md, "Operators").
+SLASH_COMMANDS |= {"oper", "kick", "mute", "unmute", "topic", "motd"}
 
 
 # --- events
@@ -106,6 +112,7 @@ class Welcome(_Event, tag="welcome"):
     # server restart or a shared store that starts over (Redis restarted empty) makes a new
     # one. Left out by servers that predate it.
     epoch: str | None = None
+    topic: str | None = None  # the room's topic (/topic), left out when none is set
 
 
 class Message(_Event, tag="message"):
@@ -145,6 +152,7 @@ class Leave(_Event, tag="leave"):
     # reason a newer server adds does not cost an older client the leave itself.
     reason: str
     text: str | None = None
+    by: str | None = None  # for a kick: the operator's name
 
     def __post_init__(self) -> None:
         known = _KNOWN_REASONS.get(self.reason)
@@ -169,10 +177,11 @@ class Private(_Event, tag="private"):
     text: str
 
 
-class WhoEntry(msgspec.Struct, frozen=True, gc=False):
+class WhoEntry(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     id: str
     name: str
     idle: int  # whole seconds since the user's last line
+    op: bool = False  # an operator (/oper); left out unless true
 
 
 class Who(_Event, tag="who"):
@@ -197,6 +206,14 @@ class FormatChanged(_Event, tag="format"):
     format: OutputFormat
 
 
+class Topic(_Event, tag="topic"):
+    """The room's topic: broadcast when an operator sets it, sent alone on ``/topic``.
+    ``text`` is empty when none is set; ``by`` names who set it."""
+
+    text: str
+    by: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class UnknownEvent:
     """A line whose ``type`` this version does not know; clients must ignore it."""
@@ -217,6 +234,7 @@ Event = (
     | Notice
     | Error
     | FormatChanged
+    | Topic
 )
 for _cls in Event.__args__:
     _cls.type = _cls.__struct_config__.tag

@@ -41,6 +41,7 @@ from chatroom.server.actions import (
     Close,
     Deliver,
     Left,
+    Moderated,
     Renamed,
     Report,
     RoomAction,
@@ -113,7 +114,7 @@ class Wire:
         ``Close`` and a shared room's ``Append`` and ``SendPrivate`` are the caller's.
         """
         match action:
-            case Admitted() | TurnedAway() | Renamed() | Left():
+            case Admitted() | TurnedAway() | Renamed() | Left() | Moderated():
                 self.reports.append(action)  # for the adapter's log
                 return None
             case Charge():

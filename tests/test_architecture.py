@@ -19,6 +19,7 @@ CORE = [
     "chatroom.server.codec",
     "chatroom.server.commands",
     "chatroom.server.config",
+    "chatroom.server.moderation",
     "chatroom.server.outbox",
     "chatroom.server.proxy_protocol",
     "chatroom.server.ratelimit",

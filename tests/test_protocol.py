@@ -124,6 +124,22 @@ CASES = [
     ],
     (FormatChanged(format=OutputFormat.JSON), '{"type":"format","format":"json"}'),
     (FormatChanged(format=OutputFormat.TEXT), '{"type":"format","format":"text"}'),
+    (
+        p.Topic(text="rules: be kind", by="boss"),
+        '{"type":"topic","text":"rules: be kind","by":"boss"}',
+    ),
+    (p.Topic(text=""), '{"type":"topic","text":""}'),
+    (
+        Leave(
+            seq=14, ts=TS, id="b:2", name="spam", reason=LeaveReason.KICKED, text="ads", by="boss"
+        ),
+        '{"type":"leave","seq":14,"ts":1700000000.25,"id":"b:2","name":"spam","reason":"kicked",'
+        '"text":"ads","by":"boss"}',
+    ),
+    (
+        Who(users=(WhoEntry(id="a:1", name="boss", idle=1, op=True),)),
+        '{"type":"who","users":[{"id":"a:1","name":"boss","idle":1,"op":true}]}',
+    ),
 ]
 
 

@@ -59,6 +59,7 @@ LEAVE_WORDS = {
     LeaveReason.TIMEOUT: "timed out",
     LeaveReason.SLOW: "was disconnected (too slow)",
     LeaveReason.SHUTDOWN: "left (server shutdown)",
+    LeaveReason.KICKED: "was kicked",
 }
 
 

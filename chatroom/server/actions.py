@@ -150,7 +150,16 @@ class SendPrivate:
     sender: ConnId  # told if the message cannot be carried
 
 
-Report = Admitted | TurnedAway | Renamed | Left
+@dataclass(frozen=True, slots=True)
+class Moderated:
+    """A moderation decision about ``conn`` (an /oper, a kick...), for the log: ``text``
+    says what, never with a password."""
+
+    conn: ConnId
+    text: str
+
+
+Report = Admitted | TurnedAway | Renamed | Left | Moderated
 RoomAction = (
     Deliver | Broadcast | Subscribe | Unsubscribe | Close | Charge | Report | Append | SendPrivate
 )

@@ -21,13 +21,14 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from chatroom.protocol import LeaveReason
+from chatroom.protocol import LeaveReason, strip_controls
 from chatroom.server.actions import (
     Admitted,
     Append,
     Charge,
     Close,
     Left,
+    Moderated,
     Renamed,
     RoomAction,
     SendPrivate,
@@ -108,8 +109,34 @@ class ChatServer:
         self.tls: ssl.SSLContext | None = None
         self.tls_port: int | None = None
 
+    def _load_moderation(self) -> None:
+        """Hand the room the operators of --ops-file (raises StartError)."""
+        motd = self.config.motd_file
+        if motd is not None:
+            try:
+                with open(motd, encoding="utf-8") as file:
+                    lines = [strip_controls(line).rstrip() for line in file.read().splitlines()]
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or exc
+                raise StartError(f"--motd-file {motd}: {reason}") from None
+            self.room.moderation.motd = "\n".join(lines).strip("\n") or None
+        path = self.config.ops_file
+        if path is None:
+            return
+        try:
+            with open(path, encoding="utf-8") as file:
+                self.room.moderation.load_operators(file.read())
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StartError(
+                f"--ops-file {path}: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
+        except ValueError as exc:
+            raise StartError(f"--ops-file {path}: {exc}") from None
+        log.info("%d operators in %s", len(self.room.moderation.operators), path)
+
     async def start(self) -> None:
         """Listen; in cluster mode, first join the shared room (raises StartError)."""
+        self._load_moderation()
         if self.config.tls_cert and self.config.tls_port is not None:
             try:
                 self.tls = server_context(self.config.tls_cert, self.config.tls_key)
@@ -254,6 +281,8 @@ class ChatServer:
                 self.log_once.log(cause, logging.WARNING, "refused %s: %s", peer, report.reason)
             case Renamed():
                 log.info("rename %s: %s -> %s", peer, report.old, report.new)
+            case Moderated():
+                log.warning("moderation %s: %s", peer, report.text)
             case Left(quiet=True):
                 self.log_once.log(
                     "unannounced disconnects (the room is churning)",

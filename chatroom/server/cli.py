@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import getpass
 import ipaddress
 import logging
 import resource
@@ -15,8 +16,10 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from chatroom.cli_parser import OneLineErrorParser, package_version
+from chatroom.protocol import name_problem
 from chatroom.server.app import StartError, start_server
 from chatroom.server.config import ROOM_NAME, ServerConfig
+from chatroom.server.moderation import hash_password
 from chatroom.server.workers import WorkerStartError, run_workers
 
 PROG = "chatroom-server"
@@ -246,6 +249,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="default names guest-NNNN and opaque ids: nobody sees another user's ip:port "
         "(the log keeps them)",
     )
+    parser.add_argument(
+        "--ops-file",
+        default=d.ops_file,
+        metavar="FILE",
+        help="operators: lines 'NAME scrypt$...' made by `chatroom-server hash-password NAME`; "
+        "/oper NAME PASSWORD makes a user one",
+    )
+    parser.add_argument(
+        "--motd-file",
+        default=d.motd_file,
+        metavar="FILE",
+        help="message of the day: sent to each newcomer after the welcome, and on /motd",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--log-level",
@@ -394,7 +410,35 @@ def tls_banner(config_host: str, host: str, port: int | None, tls_port: int, pla
     return f"{plain}; TLS on port {tls_port}: {join}"
 
 
+def hash_password_main(argv: list[str]) -> int:
+    """``chatroom-server hash-password NAME``: read a password without echo, print the line
+    for --ops-file."""
+    parser = OneLineErrorParser(
+        prog=f"{PROG} hash-password",
+        description="Print an --ops-file line for NAME; the password is read without echo.",
+    )
+    parser.add_argument("name", help="the operator's name, as given to /oper")
+    args = parser.parse_args(argv)
+    problem = name_problem(args.name)
+    if problem:
+        parser.error(f"{args.name!r}: {problem}")
+    try:
+        password = getpass.getpass("password: ")
+        if not password:
+            parser.error("the password cannot be empty")
+        if getpass.getpass("again: ") != password:
+            parser.error("the passwords differ")
+    except (EOFError, KeyboardInterrupt):
+        print(file=sys.stderr)
+        return 1
+    print(f"{args.name} {hash_password(password)}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["hash-password"]:
+        return hash_password_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.workers > 1 and not args.redis:

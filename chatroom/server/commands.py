@@ -10,6 +10,7 @@ the room's ``_run``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from chatroom import protocol as p
@@ -28,7 +29,17 @@ Commands:
   /pass SECRET              give the room's password (a room that has one asks for it)
   /help                     this list
   //TEXT                    send a line that starts with "/" as chat
+  /topic                    show the room's topic
+  /motd                     show the message of the day
+  /oper NAME PASSWORD       become an operator
 Any other line is chat, seen by everyone (you too)."""
+
+OPERATOR_HELP_TEXT = """\
+Operator commands (you are marked @NAME in who):
+  /kick NAME [REASON]       send a user away (everyone sees who did it)
+  /mute NAME [DURATION]     refuse a user's chat (they still read); DURATION: 30s 10m 2h 1d
+  /unmute NAME              let them speak again
+  /topic TEXT               set the room's topic"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +108,39 @@ class SetFormat:
 
 
 @dataclass(frozen=True, slots=True)
+class Oper:
+    name: str
+    password: str = field(repr=False)  # never shown in a log or a traceback
+
+
+@dataclass(frozen=True, slots=True)
+class Kick:
+    target: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    target: str
+    seconds: float | None = None  # None: until unmuted or gone
+
+
+@dataclass(frozen=True, slots=True)
+class Unmute:
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    text: str | None = None  # None: show it
+
+
+@dataclass(frozen=True, slots=True)
+class Motd:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """A known command used wrongly: ``message`` says how to use it."""
 
@@ -121,6 +165,12 @@ Command = (
     | Ping
     | Pass
     | SetFormat
+    | Oper
+    | Kick
+    | Mute
+    | Unmute
+    | Topic
+    | Motd
     | Usage
     | Unknown
 )
@@ -176,4 +226,52 @@ def _slash(word: str, arg: str) -> Command:
                 return SetFormat(p.OutputFormat(arg.lower()))
             except ValueError:
                 return Usage("usage: /format json|text")
-    return Unknown(p.strip_controls(word)[:40])
+    return _moderation(word, arg) or Unknown(p.strip_controls(word)[:40])
+
+
+def _moderation(word: str, arg: str) -> Command | None:
+    """The moderation commands (chatroom/server/moderation.py), None for another word."""
+    match word:
+        case "oper":
+            name, _, password = arg.partition(" ")
+            password = password.strip()
+            return (
+                Oper(name, password) if name and password else Usage("usage: /oper NAME PASSWORD")
+            )
+        case "kick":
+            target, _, reason = arg.partition(" ")
+            reason = p.strip_controls(reason).strip()[:200] or None
+            return Kick(target, reason) if target else Usage("usage: /kick NAME [REASON]")
+        case "mute":
+            target, _, duration = arg.partition(" ")
+            if not target:
+                return Usage("usage: /mute NAME [DURATION]")
+            if not duration.strip():
+                return Mute(target)
+            seconds = parse_duration(duration.strip())
+            if seconds is None:
+                return Usage(DURATION_USAGE)
+            return Mute(target, seconds)
+        case "unmute":
+            return Unmute(arg) if arg and " " not in arg else Usage("usage: /unmute NAME")
+        case "topic":
+            return Topic(p.strip_controls(arg).strip()[:300] or None)
+        case "motd":
+            return Motd()
+    return None
+
+
+DURATION_USAGE = "a duration is a number and a unit: 30s, 10m, 2h, 1d (or 1h30m)"
+_DURATION = re.compile(r"(?:\d{1,7}[smhd])+")
+_PART = re.compile(r"(\d+)([smhd])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in ``text`` (``30s``, ``10m``, ``2h``, ``1d``, ``1h30m``), None if it is not a
+    duration or is zero."""
+    text = text.lower()
+    if not _DURATION.fullmatch(text):
+        return None
+    seconds = sum(int(n) * _UNIT[unit] for n, unit in _PART.findall(text))
+    return float(seconds) or None

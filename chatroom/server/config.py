@@ -46,6 +46,10 @@ class ServerConfig:
     # Default names guest-NNNN, ids that are not the address: nobody sees another's ip:port.
     hide_addresses: bool = False
 
+    # --- moderation (docs/PROTOCOL.md, "Operators")
+    ops_file: str | None = None  # lines "NAME scrypt$..." (chatroom-server hash-password)
+    motd_file: str | None = None  # the message of the day, read at start
+
     # --- TLS (README, "Running it on the internet")
     tls_cert: str | None = None  # PEM certificate chain; with tls_port, a TLS listener
     tls_key: str | None = None  # its private key (None: in the tls_cert file)

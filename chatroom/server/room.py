@@ -43,12 +43,13 @@ from chatroom.server.addresses import peer_id
 from chatroom.server.admission import Admission, Cause
 from chatroom.server.codec import LineTooLong
 from chatroom.server.config import RoomRules
+from chatroom.server.moderation import Moderation, ModerationRules
 from chatroom.server.state import Member, RoomState
 
 LOCAL_NODE = "local"  # the node of every user of a room that one server holds alone
 
 
-class Room:
+class Room(ModerationRules):
     """One chat room, as seen from one server process.
 
     All of its state is owned by the single event loop that calls it, and every method runs
@@ -79,6 +80,7 @@ class Room:
         self._who_cache: dict[p.OutputFormat, tuple[tuple[int, int], Deliver]] = {}
         self.admission = Admission(rules)
         p.load_name_data()  # now, not with the first newcomer (see its docstring)
+        self.moderation = Moderation()  # operators (moderation.py: its rules)
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -214,7 +216,12 @@ class Room:
         return actions + self._run(member, c.parse(line), now)
 
     def disconnect(
-        self, conn: ConnId, reason: p.LeaveReason, now: float, text: str | None = None
+        self,
+        conn: ConnId,
+        reason: p.LeaveReason,
+        now: float,
+        text: str | None = None,
+        by: str | None = None,
     ) -> list[RoomAction]:
         """``conn`` is gone (or is being sent away); tell everyone else. Idempotent.
 
@@ -233,6 +240,8 @@ class Room:
         leave = p.Leave(
             seq=self._new_seq(), ts=now, id=member.id, name=member.name, reason=reason, text=text
         )
+        if by is not None:
+            leave = p.replace(leave, by=by)
         return actions + self._append(leave, None)
 
     def idle_check(self, conn: ConnId, now: float) -> list[RoomAction]:
@@ -285,6 +294,10 @@ class Room:
     # --- commands ------------------------------------------------------------------------------
 
     def _run(self, member: Member, command: c.Command, now: float) -> list[RoomAction]:
+        if isinstance(command, c.Chat | c.Me) and self.moderation.mutes:
+            refused = self._muted(member, now)
+            if refused:
+                return refused
         match command:
             case c.Nothing():
                 return []
@@ -308,7 +321,8 @@ class Room:
                 return [*self.disconnect(member.conn, p.LeaveReason.QUIT, now, reason),
                         Close(member.conn)]  # fmt: skip
             case c.Help():
-                return self._send(member, p.Notice(code=p.NoticeCode.HELP, text=c.HELP_TEXT))
+                help_text = self._help_text(member)
+                return self._send(member, p.Notice(code=p.NoticeCode.HELP, text=help_text))
             case c.Ping(text):
                 return self._send(member, self._pong(text))
             case c.Pass():
@@ -325,6 +339,8 @@ class Room:
                 )
             case c.Usage(message):
                 return self._error(member, p.ErrorCode.BAD_USAGE, message)
+            case c.Oper() | c.Kick() | c.Mute() | c.Unmute() | c.Topic() | c.Motd():
+                return self._moderate(member, command, now)
             case c.Unknown(word):
                 return self._error(
                     member,
@@ -542,8 +558,10 @@ class Room:
             idle_timeout=self.rules.idle_timeout,
             users=self.state.user_count + unannounced,
             epoch=self.state.epoch,
+            topic=self._topic_text(),
         )
         events: list[p.Event] = [welcome]
+        events += self._motd_events()
         events += [p.replace(event, history=True) for event in self.state.history]
         payload = b"".join(encode(event, member.format) for event in events)
         return [Deliver((member.conn,), payload, tuple(events))]

@@ -38,6 +38,10 @@ class Member:
     # The room has a password this newcomer has not given yet: it is in nobody's sight.
     waiting: bool = False
     failures: int = 0  # wrong passwords it sent
+    # Moderation (moderation.py): an operator, and its wrong /oper attempts.
+    operator: bool = False
+    oper_failures: int = 0
+    oper_retry_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -135,8 +139,15 @@ class RoomState:
                 break
             member = self._local.get(user.id) if user.node == self.node else None
             last = member.last_active if member is not None else user.last_seen
-            entries.append(p.WhoEntry(id=user.id, name=user.name, idle=max(0, int(now - last))))
+            op = member is not None and member.operator
+            entries.append(
+                p.WhoEntry(id=user.id, name=user.name, idle=max(0, int(now - last)), op=op)
+            )
         return p.Who(users=tuple(entries), total=total if total > len(entries) else None)
+
+    def changed(self) -> None:
+        """Something who shows changed (an operator's mark): a cached who is stale."""
+        self._version += 1
 
     # --- this node's connections -----------------------------------------------------------
 

@@ -17,6 +17,7 @@ _LEAVE_TEXT = {
     p.LeaveReason.TIMEOUT: "timed out",
     p.LeaveReason.SLOW: "was disconnected (too slow to read, send queue full)",
     p.LeaveReason.SHUTDOWN: "left (server shutting down)",
+    p.LeaveReason.KICKED: "was kicked",
 }
 
 
@@ -40,6 +41,9 @@ def render_text(event: p.Event) -> str:
         case p.Leave():
             if event.reason is p.LeaveReason.QUIT and event.text:
                 return f"*** {event.name} left (quit: {event.text})\n"
+            if event.reason is p.LeaveReason.KICKED:
+                why = f" ({event.text})" if event.text else ""
+                return f"*** {event.name} was kicked by {event.by or 'an operator'}{why}\n"
             return f"*** {event.name} {_LEAVE_TEXT[event.reason]}\n"
         case p.Rename():
             return f"*** {event.old} is now {event.new}\n"
@@ -48,7 +52,9 @@ def render_text(event: p.Event) -> str:
         case p.Who():
             total = len(event.users) if event.total is None else event.total
             lines = [f"Online users ({total}):"]
-            lines += [f"  {u.name}  ({u.id}, idle {u.idle}s)" for u in event.users]
+            lines += [
+                f"  {'@' if u.op else ''}{u.name}  ({u.id}, idle {u.idle}s)" for u in event.users
+            ]
             if total > len(event.users):
                 more = total - len(event.users)
                 lines.append(f"  ... and {more} more (/who TEXT lists the names containing TEXT)")
@@ -57,10 +63,17 @@ def render_text(event: p.Event) -> str:
             timeout = (
                 f"idle timeout {event.idle_timeout:g}s" if event.idle_timeout else "no idle timeout"
             )
+            topic = f"*** Topic: {event.topic}\n" if event.topic else ""
             return (
                 f"*** Welcome, {event.name}! {event.users} online, {timeout}."
-                " Type /help for commands.\n"
+                " Type /help for commands.\n" + topic
             )
+        case p.Topic():
+            if not event.text:
+                return "*** no topic is set\n"
+            return f"*** Topic: {event.text}" + (f" (set by {event.by})" if event.by else "") + "\n"
+        case p.Notice(code=p.NoticeCode.MOTD):
+            return "".join(f"*** {line}\n" for line in event.text.splitlines() or [""])
         case p.Notice(code=p.NoticeCode.HELP):
             return event.text + "\n"
         case p.Notice():  # a pong reads "*** pong" (or "*** pong TEXT")

@@ -263,9 +263,10 @@ def test_an_ambiguous_command_offers_the_established_one_first_and_shows_the_oth
     completer = TabCompleter()
     first = completer.complete("/m", 2, [])
     assert first is not None and first.value == "/msg "
-    assert first.hint() == "Tab: [/msg] /me"
+    assert first.hint() == "Tab: [/msg] /me /motd /mute"
     second = completer.complete(first.value, first.cursor, [])
-    assert second is not None and second.value == "/me " and second.hint() == "Tab: /msg [/me]"
+    assert second is not None and second.value == "/me "
+    assert second.hint() == "Tab: /msg [/me] /motd /mute"
     assert completer.complete("/n", 2, []).hint() == "Tab: [/nick] /names"
 
 

@@ -1,0 +1,298 @@
+"""Moderation: operators and what they may do to the room. No I/O.
+
+The operators are listed in ``--ops-file``, one ``NAME scrypt$N$R$P$SALT$HASH`` a line
+(made by ``chatroom-server hash-password``); the adapter reads the file and hands its text
+to :meth:`Moderation.load_operators`. ``/oper NAME PASSWORD`` makes a connection an
+operator; wrong attempts are rate-limited per connection and reported (never with the
+password) for the log.
+
+:class:`Moderation` holds what moderation knows (the operators' hashes); the rules are
+:class:`ModerationRules`, the part of :class:`~chatroom.server.room.Room` that decides
+moderation commands, kept here so the room reads as the room.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import os
+
+from chatroom import protocol as p
+from chatroom.server import commands as c
+from chatroom.server.actions import Close, ConnId, Moderated, RoomAction
+from chatroom.server.state import Member, RoomState
+
+# scrypt's cost for new hashes: 16 MiB and ~50 ms a check (the stdlib's limit is 32 MiB).
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+_MAX_N = 2**16  # refuse a file whose hash would take more memory than scrypt allows
+# After the k-th wrong /oper on one connection, the next is refused for 2**k s (at most 60).
+OPER_BACKOFF_MAX = 60.0
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """The ``scrypt$N$R$P$SALT$HASH`` form of ``password`` (salt and hash in base64)."""
+    salt = os.urandom(16) if salt is None else salt
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def check_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches ``stored`` (a ``scrypt$...`` form), in constant time."""
+    n, r, par, salt, digest = _parse_hash(stored)
+    tried = hashlib.scrypt(
+        password.encode(), salt=salt, n=n, r=r, p=par, dklen=len(digest), maxmem=2**26
+    )
+    return hmac.compare_digest(tried, digest)
+
+
+def _parse_hash(stored: str) -> tuple[int, int, int, bytes, bytes]:
+    kind, n, r, par, salt, digest = stored.split("$")
+    if kind != "scrypt":
+        raise ValueError(f"unknown hash kind {kind!r} (scrypt$... expected)")
+    n_, r_, p_ = int(n), int(r), int(par)
+    if not (1 < n_ <= _MAX_N and n_ & (n_ - 1) == 0 and 1 <= r_ <= 32 and 1 <= p_ <= 16):
+        raise ValueError("scrypt parameters out of range")
+    return (
+        n_,
+        r_,
+        p_,
+        base64.b64decode(salt, validate=True),
+        base64.b64decode(digest, validate=True),
+    )
+
+
+def parse_operators(text: str) -> dict[str, tuple[str, str]]:
+    """The operators listed in an ops file: ``name_key(NAME) -> (NAME, hash)``.
+
+    Blank lines and ``#`` comments are skipped; a bad line raises ValueError naming it."""
+    operators: dict[str, tuple[str, str]] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            name, stored = line.split()
+            problem = p.name_problem(name)
+            if problem:
+                raise ValueError(problem)
+            _parse_hash(stored)
+        except ValueError as exc:
+            detail = str(exc) if "unpack" not in str(exc) else "expected: NAME scrypt$..."
+            raise ValueError(f"line {number}: {detail}") from None
+        operators[p.name_key(name)] = (name, stored)
+    return operators
+
+
+def _span(seconds: float) -> str:
+    """``seconds`` as a person reads it: 45s, 10m, 2h5m, 1d."""
+    seconds = math.ceil(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts[:2])
+
+
+class Moderation:
+    """What the room's moderation knows: the operators' names and hashes, who is muted
+    until when, the topic and the message of the day."""
+
+    def __init__(self) -> None:
+        self.operators: dict[str, tuple[str, str]] = {}
+        self.mutes: dict[str, float] = {}  # user id -> muted until (inf: until unmuted)
+        self.topic: p.Topic | None = None
+        self.motd: str | None = None  # --motd-file, read at start
+        # A hash to check unknown names against, so a wrong name costs what a wrong
+        # password does (no timing tells which names are operators); made when first needed.
+        self._decoy: str | None = None
+
+    def load_operators(self, text: str) -> None:
+        """Take the operators of an ops file's ``text`` (ValueError if it is malformed)."""
+        self.operators = parse_operators(text)
+
+    def verify(self, name: str, password: str) -> bool:
+        entry = self.operators.get(p.name_key(name))
+        if entry is None and self._decoy is None:
+            self._decoy = hash_password("", salt=bytes(16))
+        ok = check_password(password, entry[1] if entry else self._decoy)  # type: ignore[arg-type]
+        return ok and entry is not None
+
+
+class ModerationRules:
+    """The moderation commands, as rules of :class:`~chatroom.server.room.Room` (a mixin:
+    it uses the room's ``state`` and its output helpers)."""
+
+    state: RoomState
+    moderation: Moderation
+
+    def _moderate(self, member: Member, command: c.Command, now: float) -> list[RoomAction]:
+        match command:
+            case c.Oper(name, password):
+                return self._oper(member, name, password, now)
+            case c.Topic(None):
+                topic = self.moderation.topic or p.Topic(text="")
+                return self._send(member, topic)
+            case c.Motd():
+                motd = self.moderation.motd
+                if motd is None:
+                    return self._send(member, p.Notice(code=p.NoticeCode.INFO, text="no motd"))
+                return self._send(member, p.Notice(code=p.NoticeCode.MOTD, text=motd))
+        if not member.operator:
+            return self._not_operator(member, type(command).__name__.lower())
+        match command:
+            case c.Topic(text) if text is not None:
+                self.moderation.topic = p.Topic(text=text, by=member.name)
+                return [
+                    Moderated(member.conn, f"topic set by {member.name}"),
+                    *self._broadcast(self.moderation.topic),
+                ]
+            case c.Kick(target, reason):
+                return self._kick(member, target, reason, now)
+            case c.Mute(target, seconds):
+                return self._mute(member, target, seconds, now)
+            case c.Unmute(target):
+                return self._unmute(member, target)
+        raise AssertionError(f"not a moderation command: {command!r}")
+
+    def _oper(self, member: Member, name: str, password: str, now: float) -> list[RoomAction]:
+        if member.operator:
+            return self._send(member, p.Notice(code=p.NoticeCode.INFO, text="you are an operator"))
+        wait = member.oper_retry_at - now
+        if wait > 0:
+            return self._error(
+                member,
+                p.ErrorCode.NOT_OPERATOR,
+                f"too many wrong /oper attempts; try again in {wait:.0f}s",
+            )
+        shown = p.strip_controls(name)[:40]
+        if not self.moderation.verify(name, password):
+            member.oper_failures += 1
+            backoff = min(OPER_BACKOFF_MAX, 2.0**member.oper_failures)
+            member.oper_retry_at = now + backoff
+            return [
+                Moderated(
+                    member.conn, f"wrong /oper for {shown!r} (attempt {member.oper_failures})"
+                ),
+                *self._error(member, p.ErrorCode.NOT_OPERATOR, "wrong operator name or password"),
+            ]
+        member.operator = True
+        member.oper_failures = 0
+        self.state.changed()  # who shows the mark
+        notice = p.Notice(
+            code=p.NoticeCode.INFO,
+            text=f"you are now an operator ({shown}); /help lists your commands",
+        )
+        return [Moderated(member.conn, f"operator {shown}"), *self._send(member, notice)]
+
+    def _target(self, member: Member, name: str) -> Member | list[RoomAction]:
+        """This node's member called ``name``, or the error to send ``member``."""
+        user_id = self.state.holder_of(name)
+        target = self.state.local(user_id) if user_id is not None else None
+        if target is None:  # not here (in a shared room: maybe on another node)
+            shown = p.strip_controls(name)[:40]
+            return self._error(
+                member, p.ErrorCode.UNKNOWN_USER, f"no user named {shown} is on this server"
+            )
+        return target
+
+    def _kick(self, member: Member, name: str, reason: str | None, now: float) -> list[RoomAction]:
+        target = self._target(member, name)
+        if isinstance(target, list):
+            return target
+        told = f"you were kicked by {member.name}" + (f": {reason}" if reason else "")
+        return [
+            Moderated(member.conn, f"{member.name} kicked {target.name}"),
+            *self._send(target, p.Notice(code=p.NoticeCode.INFO, text=told)),
+            *self.disconnect(target.conn, p.LeaveReason.KICKED, now, reason, by=member.name),
+            Close(target.conn),
+        ]
+
+    def _mute(
+        self, member: Member, name: str, seconds: float | None, now: float
+    ) -> list[RoomAction]:
+        target = self._target(member, name)
+        if isinstance(target, list):
+            return target
+        self.moderation.mutes[target.id] = math.inf if seconds is None else now + seconds
+        span = f" for {_span(seconds)}" if seconds is not None else ""
+        told = p.Notice(code=p.NoticeCode.INFO, text=f"you were muted by {member.name}{span}")
+        done = p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is muted{span}")
+        return [
+            Moderated(member.conn, f"{member.name} muted {target.name}{span}"),
+            *self._send(target, told),
+            *([] if target is member else self._send(member, done)),
+        ]
+
+    def _unmute(self, member: Member, name: str) -> list[RoomAction]:
+        target = self._target(member, name)
+        if isinstance(target, list):
+            return target
+        if self.moderation.mutes.pop(target.id, None) is None:
+            return self._send(
+                member, p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is not muted")
+            )
+        told = p.Notice(code=p.NoticeCode.INFO, text=f"you were unmuted by {member.name}")
+        done = p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is no longer muted")
+        return [
+            Moderated(member.conn, f"{member.name} unmuted {target.name}"),
+            *self._send(target, told),
+            *([] if target is member else self._send(member, done)),
+        ]
+
+    def _muted(self, member: Member, now: float) -> list[RoomAction]:
+        """The error for a muted member's chat, or nothing if it may speak."""
+        until = self.moderation.mutes.get(member.id)
+        if until is None:
+            return []
+        if now >= until:
+            del self.moderation.mutes[member.id]
+            return []
+        left = "" if until == math.inf else f" for {_span(until - now)} more"
+        return self._error(
+            member, p.ErrorCode.MUTED, f"you are muted{left}: your line was not sent"
+        )
+
+    def _topic_text(self) -> str | None:
+        """The topic for a welcome (None: none set)."""
+        topic = self.moderation.topic
+        return topic.text if topic is not None and topic.text else None
+
+    def _motd_events(self) -> list[p.Event]:
+        """What a newcomer gets after its welcome: the motd, if there is one."""
+        motd = self.moderation.motd
+        return [] if motd is None else [p.Notice(code=p.NoticeCode.MOTD, text=motd)]
+
+    def _not_operator(self, member: Member, command: str) -> list[RoomAction]:
+        return self._error(
+            member, p.ErrorCode.NOT_OPERATOR, f"/{command} is for operators (see /oper)"
+        )
+
+    def _help_text(self, member: Member) -> str:
+        return c.HELP_TEXT + ("\n" + c.OPERATOR_HELP_TEXT if member.operator else "")
+
+    # provided by the room
+    def disconnect(
+        self,
+        conn: ConnId,
+        reason: p.LeaveReason,
+        now: float,
+        text: str | None = None,
+        by: str | None = None,
+    ) -> list[RoomAction]:
+        raise NotImplementedError
+
+    def _broadcast(self, event: p.Event) -> list[RoomAction]:
+        raise NotImplementedError
+
+    def _send(self, member: Member, event: p.Event) -> list[RoomAction]:
+        raise NotImplementedError
+
+    def _error(self, member: Member, code: p.ErrorCode, message: str) -> list[RoomAction]:
+        raise NotImplementedError

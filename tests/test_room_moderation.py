@@ -1,0 +1,239 @@
+"""Moderation in the I/O-free room: operators (/oper), and what only they may do."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatroom.protocol import (
+    Error,
+    ErrorCode,
+    Leave,
+    LeaveReason,
+    Notice,
+    NoticeCode,
+    Topic,
+    Who,
+    decode_json,
+)
+from chatroom.server.actions import Left, Moderated, encode
+from chatroom.server.commands import parse_duration
+from chatroom.server.moderation import check_password, hash_password, parse_operators
+from chatroom.server.room import Room
+from tests.room_helpers import JSON, TEXT, Sim, only_to, room_rules
+
+HASH = hash_password("s3cret")
+OPS = f"# operators\n\nboss {HASH}\n"
+
+
+def mod_room(n: int, **rules: object) -> Sim:
+    """A room with operators ``boss``/``s3cret``, connections 1..n joined, inboxes empty."""
+    room = Room(room_rules(**rules))
+    room.moderation.load_operators(OPS)
+    sim = Sim(room)
+    for conn in range(1, n + 1):
+        sim.connect(conn)
+    sim.inbox.clear()
+    return sim
+
+
+def op(sim: Sim, conn: int = 1) -> None:
+    sim.send(conn, "/oper boss s3cret")
+    sim.inbox.clear()
+
+
+def errors(events: list) -> list[ErrorCode]:
+    return [e.code for e in events if isinstance(e, Error)]
+
+
+# --- passwords and the ops file
+
+
+def test_a_hash_checks_its_password_only() -> None:
+    assert check_password("s3cret", HASH)
+    assert not check_password("s3cret ", HASH)
+    assert hash_password("s3cret") != HASH  # salted
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("boss", "line 1: expected: NAME scrypt$..."),
+        (f"# c\nboss {HASH} extra", "line 2: expected: NAME scrypt$..."),
+        ("boss md5$x", "line 1: expected: NAME scrypt$..."),
+        ("boss sha$1$2$3$4$5", "line 1: unknown hash kind 'sha' (scrypt$... expected)"),
+        ("boss scrypt$3$8$1$AA==$AA==", "line 1: scrypt parameters out of range"),
+        (f"a|b {HASH}", "line 1: a name cannot contain '|'"),
+    ],
+)
+def test_a_bad_ops_file_is_refused_with_its_line(text: str, problem: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_operators(text)
+    assert str(info.value) == problem
+
+
+# --- /oper
+
+
+def test_oper_with_the_right_password_marks_the_user_in_who() -> None:
+    sim = mod_room(2)
+    events = only_to(sim.send(1, "/oper BOSS s3cret"), 1)  # names match without case
+    assert [(type(e), e.code) for e in events] == [(Notice, NoticeCode.INFO)]
+    assert "now an operator" in events[0].text
+    assert any(isinstance(r, Moderated) for r in sim.wire.reports)
+    who = only_to(sim.send(2, "who"), 2)[0]
+    assert isinstance(who, Who)
+    assert [u.op for u in who.users] == [True, False]
+    text = encode(who, TEXT).decode()
+    assert f"  @{sim.id(1)}  (" in text and f"  {sim.id(2)}  (" in text
+    line = encode(who, JSON).decode()
+    assert line.count('"op":true') == 1 and '"op":false' not in line
+    assert decode_json(line) == who
+
+
+def test_wrong_oper_attempts_are_refused_logged_without_password_and_slowed() -> None:
+    sim = mod_room(1)
+    events = only_to(sim.send(1, "/oper boss wrong-pass"), 1)
+    assert errors(events) == [ErrorCode.NOT_OPERATOR]
+    reports = [r for r in sim.wire.reports if isinstance(r, Moderated)]
+    assert len(reports) == 1 and "wrong-pass" not in reports[0].text
+    # at once again: refused without checking, even with the right password
+    events = only_to(sim.send(1, "/oper boss s3cret"), 1)
+    assert errors(events) == [ErrorCode.NOT_OPERATOR] and "try again in" in events[0].message
+    sim.now += 2
+    events = only_to(sim.send(1, "/oper nobody s3cret"), 1)  # an unknown name: the same
+    assert errors(events) == [ErrorCode.NOT_OPERATOR] and "wrong" in events[0].message
+    sim.now += 3  # the second failure waits 4 s
+    events = only_to(sim.send(1, "/oper boss s3cret"), 1)
+    assert errors(events) == [ErrorCode.NOT_OPERATOR]
+    sim.now += 1
+    assert "now an operator" in only_to(sim.send(1, "/oper boss s3cret"), 1)[0].text
+
+
+def test_oper_needs_both_arguments_and_a_room_without_operators_has_none() -> None:
+    sim = mod_room(1)
+    assert errors(only_to(sim.send(1, "/oper boss"), 1)) == [ErrorCode.BAD_USAGE]
+    plain = Sim()
+    plain.connect(1)
+    plain.inbox.clear()
+    assert errors(only_to(plain.send(1, "/oper boss s3cret"), 1)) == [ErrorCode.NOT_OPERATOR]
+
+
+def test_help_lists_operator_commands_to_operators_only() -> None:
+    sim = mod_room(2)
+    op(sim)
+    assert "Operator commands" in only_to(sim.send(1, "/help"), 1)[0].text
+    assert "Operator commands" not in only_to(sim.send(2, "/help"), 2)[0].text
+
+
+# --- durations
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("2H", 7200)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "10", "m", "0s", "-5m", "1.5h", "10x", "1 h", "9" * 9 + "s"])
+def test_bad_durations(text: str) -> None:
+    assert parse_duration(text) is None
+
+
+# --- operators' commands
+
+
+@pytest.mark.parametrize(
+    "line", ["/kick x", "/mute x", "/unmute x", "/topic new topic", "/mute x 10m"]
+)
+def test_operator_commands_refuse_others(line: str) -> None:
+    sim = mod_room(2)
+    events = only_to(sim.send(2, line), 2)
+    assert errors(events) == [ErrorCode.NOT_OPERATOR]
+
+
+def test_kick_sends_the_user_away_and_everyone_sees_who_did_it() -> None:
+    sim = mod_room(3)
+    op(sim)
+    sim.send(1, f"/kick {sim.id(2)} flooding")
+    assert 2 in sim.closed and 2 not in sim.room
+    told = sim.take(2)
+    assert told[-1] == Notice(
+        code=NoticeCode.INFO, text=f"you were kicked by {sim.id(1)}: flooding"
+    )
+    leave = sim.take(3)[-1]
+    assert isinstance(leave, Leave) and leave.reason is LeaveReason.KICKED
+    assert (leave.by, leave.text) == (sim.id(1), "flooding")
+    assert encode(leave, TEXT) == f"*** {sim.id(2)} was kicked by {sim.id(1)} (flooding)\n".encode()
+    assert any(isinstance(r, Left) and r.reason is LeaveReason.KICKED for r in sim.wire.reports)
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ("/kick nobody", ErrorCode.UNKNOWN_USER),
+        ("/kick", ErrorCode.BAD_USAGE),
+        ("/mute nobody", ErrorCode.UNKNOWN_USER),
+        ("/mute", ErrorCode.BAD_USAGE),
+        ("/mute x soon", ErrorCode.BAD_USAGE),
+        ("/unmute", ErrorCode.BAD_USAGE),
+        ("/unmute nobody", ErrorCode.UNKNOWN_USER),
+    ],
+)
+def test_bad_operator_commands_get_one_error(line: str, code: ErrorCode) -> None:
+    sim = mod_room(2)
+    op(sim)
+    assert errors(only_to(sim.send(1, line), 1)) == [code]
+
+
+def test_mute_refuses_chat_for_its_duration_and_unmute_ends_it() -> None:
+    sim = mod_room(3)
+    op(sim)
+    sim.send(1, f"/mute {sim.id(2)} 10m")
+    assert "muted by" in sim.take(2)[-1].text
+    seq = sim.room.seq
+    events = only_to(sim.send(2, "spam"), 2)
+    assert errors(events) == [ErrorCode.MUTED] and "10m" in events[0].message
+    assert errors(only_to(sim.send(2, "/me spams"), 2)) == [ErrorCode.MUTED]
+    assert sim.room.seq == seq and sim.inbox[3] == []
+    sim.inbox.clear()
+    sim.send(1, "still heard")
+    assert [e.text for e in sim.take(2)] == ["still heard"]  # they still read
+    sim.now += 601
+    sim.inbox.clear()
+    sim.send(2, "back")
+    assert sim.take(3)[-1].text == "back"
+    sim.send(1, f"/mute {sim.id(2)}")  # no duration: until unmuted
+    sim.now += 10**6
+    assert errors(only_to(sim.send(2, "x"), 2)) == [ErrorCode.MUTED]
+    sim.send(1, f"/unmute {sim.id(2)}")
+    sim.send(2, "free")
+    assert sim.take(3)[-1].text == "free"
+
+
+def test_topic_is_set_by_operators_shown_to_anyone_and_in_the_welcome() -> None:
+    sim = mod_room(2)
+    assert only_to(sim.send(2, "/topic"), 2) == [Topic(text="")]
+    assert encode(Topic(text=""), TEXT) == b"*** no topic is set\n"
+    op(sim)
+    sim.send(1, "/topic be kind")
+    topic = Topic(text="be kind", by=sim.id(1))
+    assert sim.take(2) == [topic] and sim.take(1) == [topic]
+    assert only_to(sim.send(2, "/topic"), 2) == [topic]
+    sim.connect(3)
+    welcome = sim.take(3)[0]
+    assert welcome.topic == "be kind"
+    assert encode(welcome, TEXT).decode().endswith("\n*** Topic: be kind\n")
+
+
+def test_motd_follows_the_welcome_and_answers_motd() -> None:
+    sim = mod_room(1)
+    assert only_to(sim.send(1, "/motd"), 1)[0].text == "no motd"
+    sim.room.moderation.motd = "line one\nline two"
+    sim.connect(2)
+    events = sim.take(2)
+    motd = Notice(code=NoticeCode.MOTD, text="line one\nline two")
+    assert events[1] == motd
+    assert encode(motd, TEXT) == b"*** line one\n*** line two\n"
+    assert only_to(sim.send(1, "/motd"), 1) == [motd]
