@@ -18,6 +18,7 @@ CORE = [
     "chatroom.server.admission",
     "chatroom.server.codec",
     "chatroom.server.commands",
+    "chatroom.server.entry",
     "chatroom.server.config",
     "chatroom.server.moderation",
     "chatroom.server.outbox",
