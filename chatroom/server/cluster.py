@@ -49,9 +49,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("chatroom.server")
 
 
-def user_record(event: p.BroadcastEvent, node: str) -> tuple[UserRecord, str | None]:
+def user_record(event: p.BroadcastEvent, node: str) -> tuple[UserRecord | str, str | None]:
     """The ledger record an event is about (for a rename, with the new name), and for a
-    rename the old name's key."""
+    rename the old name's key; for a message, action or leave the user's id is enough."""
+    if isinstance(event, p.Message | p.Action | p.Leave):
+        return event.id, None
     if isinstance(event, p.Rename):
         return UserRecord.of(event.id, event.new, node), p.name_skeleton(event.old)
     return UserRecord.of(event.id, event.name, node), None

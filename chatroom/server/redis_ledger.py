@@ -339,14 +339,17 @@ class RedisLedger:
         return found
 
     async def append_many(
-        self, items: Sequence[tuple[dict[str, Any], UserRecord, str | None]]
+        self, items: Sequence[tuple[dict[str, Any], UserRecord | str, str | None]]
     ) -> list[int | Refusal]:
-        """Append broadcast events, each after the checks its type calls for, in one round
-        trip. Redis runs them in order, each atomic on its own; the results come in order.
+        """Append broadcast events, each after the checks its type calls for, in one script
+        call (one round trip, one command). Redis runs them in order, each checked on its
+        own (a refused one changes nothing and the rest still go on); the results come in
+        order.
 
         Each item is ``(body, user, old_key)``: ``body`` the event's wire dict (a ``"seq"``
         in it is ignored: the seq is assigned here), ``user`` the user's record (for a
-        rename, with the new name), ``old_key`` the old name's key for a rename, else None.
+        rename, with the new name; a message, action or leave needs only the user's id, and
+        may give it alone), ``old_key`` the old name's key for a rename, else None.
         Each result is the event's new ``seq``, or a refusal: :attr:`Refusal.TAKEN` (join,
         rename: the name key is claimed by another id), :attr:`Refusal.DUPLICATE` (join:
         another node's user has this id) or :attr:`Refusal.GONE` (rename, leave, message,
@@ -357,34 +360,34 @@ class RedisLedger:
         """
         if not items:
             return []
-        async with self._redis.pipeline(transaction=False) as pipe:  # reset even on failure
-            for body, user, old_key in items:
-                args = self._append_args(body, user, old_key)
-                await self._append(keys=self._shared_keys, args=args, client=pipe)  # queued
-            with self._guard(f"append {len(items)} events"):
-                results = await pipe.execute()
+        args: list[Any] = [self.stream_maxlen, self.node]
+        for body, user, old_key in items:
+            self._append_args(args, body, user, old_key)
+        with self._guard(f"append {len(items)} events"):
+            results = await self._append(keys=self._shared_keys, args=args)
         return [Refusal(result) if isinstance(result, str) else int(result) for result in results]
 
+    @staticmethod
     def _append_args(
-        self, body: dict[str, Any], user: UserRecord | None, old_key: str | None
-    ) -> list[Any]:
+        args: list[Any], body: dict[str, Any], user: UserRecord | str, old_key: str | None
+    ) -> None:
+        """Add one event's arguments of the append script to ``args``."""
         kind = body.get("type")
-        if kind not in EVENT_TYPES:
-            raise ValueError(f"cannot append an event of type {kind!r}")
         if user is None:
             raise ValueError(f"a {kind} needs the user's record")
-        if kind == "rename" and old_key is None:
-            raise ValueError("a rename needs old_key")
-        return [
-            self.stream_maxlen,
-            kind,
-            _stream_body(body),
-            self.node,
-            user.id,
-            user.to_json(),
-            user.key,
-            old_key if old_key is not None else "",
-        ]
+        if kind == "message" or kind == "action" or kind == "leave":
+            user_id = user if isinstance(user, str) else user.id
+            args += (kind, _stream_body(body), user_id, "", "")
+            return
+        if kind not in EVENT_TYPES:
+            raise ValueError(f"cannot append an event of type {kind!r}")
+        if not isinstance(user, UserRecord):
+            raise ValueError(f"a {kind} needs the user's record")
+        args += (kind, _stream_body(body), user.id, user.to_json(), user.key)
+        if kind == "rename":
+            if old_key is None:
+                raise ValueError("a rename needs old_key")
+            args.append(old_key)
 
     async def read(self, after_id: str, *, block_ms: int = 1000, count: int = 1000) -> list[Entry]:
         """Entries after ``after_id``, waiting up to ``block_ms`` for one; ``[]`` on timeout.
