@@ -525,10 +525,13 @@ class Run:
         self.result["py_spy"] = str(out)
         seconds = max(1, int(duration) - 1)
         spy_bin = Path(sys.executable).with_name("py-spy")
+        # With --server-workers the pid is the idle supervisor: sample its workers too.
+        workers = ["--subprocesses"] if (getattr(self.opts, "server_workers", 1) or 1) > 1 else []
         return subprocess.Popen(
             [
                 str(spy_bin) if spy_bin.exists() else "py-spy",
                 "record",
+                *workers,
                 "--pid",
                 str(self.server.pid),
                 "--duration",

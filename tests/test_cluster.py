@@ -462,3 +462,29 @@ async def test_password_and_hidden_addresses_on_two_nodes(node, tmp_path):
     assert message["name"].startswith("guest-") and "127.0.0.1" not in message["id"]
     for peer in peers:
         await peer.close()
+
+
+def test_a_stream_entry_decodes_to_the_event_the_forgiving_decoder_gives():
+    """The reader decodes each entry's JSON once, strictly, with its seq; what the strict
+    decoder will not take goes the forgiving way (from_wire_dict), as before."""
+    from chatroom.server.cluster import event_of
+    from chatroom.server.redis_ledger import Entry, _stream_body
+
+    events = [
+        p.Message(seq=7, ts=1.5, id="a:1", name="Zoë", text='"hi" \\ / \x7f ünï'),
+        p.Action(seq=7, ts=2.0, id="a:1", name="ann", text="waves"),
+        p.Join(seq=7, ts=1e9, id="a:1", name="ann"),
+        p.Leave(seq=7, ts=3.25, id="a:1", name="ann", reason=p.LeaveReason.QUIT),
+        p.Rename(seq=7, ts=4.0, id="a:1", old="ann", new="bob"),
+    ]
+    for event in events:
+        entry = Entry("1-0", 7, _stream_body(p.to_wire_dict(event)), "n")
+        assert event_of(entry) == event
+        data = {**entry.body, "seq": 7}
+        assert event_of(entry) == p.from_wire_dict(data)
+    # A leave reason this version does not know, and an integer ts: as from_wire_dict has it.
+    odd = '{"type":"leave","ts":3,"id":"a:1","name":"ann","reason":"later","extra":1}'
+    entry = Entry("1-0", 8, odd, "n")
+    assert event_of(entry) == p.from_wire_dict({**entry.body, "seq": 8})
+    with pytest.raises(p.ProtocolError):
+        event_of(Entry("1-0", 9, '{"type":"welcome","id":"x","name":"x"}', "n"))

@@ -621,3 +621,46 @@ async def test_a_look_alike_of_a_name_on_another_node_is_taken(make_ledger):
     await join(one, "10.0.0.1:1", "ann")
     look_alike = UserRecord.of("10.0.0.2:2", "\u0430nn", "b")  # Cyrillic а
     assert await append(two, body("join", look_alike), user=look_alike) is Refusal.TAKEN
+
+
+async def test_one_batch_script_checks_each_event_against_the_ones_before_it(redis_url):
+    """The whole batch is one script call: a join, the user's lines (given by id alone), a
+    leave and a line after it, a refused join in the middle and a second node's user."""
+    ledger = RedisLedger(redis_url, "batch-one", "n1")
+    other = RedisLedger(redis_url, "batch-one", "n2")
+    await ledger.connect()
+    cy = UserRecord.of("c:3", "cy", "n2")
+    assert await other.append_many(
+        [({"type": "join", "ts": 0.5, "id": cy.id, "name": cy.name}, cy, None)]
+    ) == [1]
+    ann = UserRecord.of("a:1", "ann", "n1")
+    twin = UserRecord.of("z:9", "\u0430nn", "n1")  # a look-alike of ann
+    results = await ledger.append_many(
+        [
+            ({"type": "join", "ts": 1.0, "id": ann.id, "name": ann.name}, ann, None),
+            ({"type": "join", "ts": 1.1, "id": twin.id, "name": twin.name}, twin, None),
+            ({"type": "message", "ts": 2.0, "id": ann.id, "name": "ann", "text": "x"}, ann.id,
+             None),
+            ({"type": "action", "ts": 2.1, "id": ann.id, "name": "ann", "text": "y"}, ann, None),
+            ({"type": "message", "ts": 2.2, "id": cy.id, "name": "cy", "text": "z"}, cy.id, None),
+            ({"type": "leave", "ts": 3.0, "id": ann.id, "name": "ann", "reason": "quit"}, ann.id,
+             None),
+            ({"type": "message", "ts": 4.0, "id": ann.id, "name": "ann", "text": "w"}, ann.id,
+             None),
+            ({"type": "join", "ts": 5.0, "id": twin.id, "name": twin.name}, twin, None),
+        ]
+    )  # fmt: skip
+    assert results == [2, Refusal.TAKEN, 3, 4, Refusal.GONE, 5, Refusal.GONE, 6]
+    entries = await ledger.read("0-0", block_ms=0)
+    assert [(e.seq, e.body["type"], e.node) for e in entries] == [
+        (1, "join", "n2"), (2, "join", "n1"), (3, "message", "n1"), (4, "action", "n1"),
+        (5, "leave", "n1"), (6, "join", "n1"),
+    ]  # fmt: skip
+    assert entries[2].body == {"type": "message", "ts": 2.0, "id": "a:1", "name": "ann",
+                               "text": "x"}  # fmt: skip
+    snapshot = await ledger.snapshot()
+    assert set(snapshot.users) == {cy.id, twin.id}
+    with pytest.raises(ValueError):
+        await ledger.append_many([({"type": "join", "ts": 1.0, "id": "q", "name": "q"}, "q", None)])
+    await ledger.close()
+    await other.close()

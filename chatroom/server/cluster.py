@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from chatroom import protocol as p
 from chatroom.server.actions import Append, RoomAction, SendPrivate
 from chatroom.server.config import ServerConfig
@@ -49,16 +51,30 @@ if TYPE_CHECKING:
 log = logging.getLogger("chatroom.server")
 
 
-def user_record(event: p.BroadcastEvent, node: str) -> tuple[UserRecord, str | None]:
+def user_record(event: p.BroadcastEvent, node: str) -> tuple[UserRecord | str, str | None]:
     """The ledger record an event is about (for a rename, with the new name), and for a
-    rename the old name's key."""
+    rename the old name's key; for a message, action or leave the user's id is enough."""
+    if isinstance(event, p.Message | p.Action | p.Leave):
+        return event.id, None
     if isinstance(event, p.Rename):
         return UserRecord.of(event.id, event.new, node), p.name_skeleton(event.old)
     return UserRecord.of(event.id, event.name, node), None
 
 
+_decode_broadcast = msgspec.json.Decoder(p.BroadcastEvent).decode
+
+
 def event_of(entry: Entry) -> p.BroadcastEvent:
-    data = dict(entry.body)
+    """The event of a stream entry: its JSON decoded once, with the entry's seq, straight
+    to the event (the forgiving decoder of :func:`~chatroom.protocol.from_wire_dict` only
+    for a body the strict one will not take)."""
+    text = entry.text
+    if text.endswith("}"):
+        try:  # the tag first, as msgspec reads fastest
+            return _decode_broadcast(f'{text[:-1]},"seq":{entry.seq}}}')
+        except (msgspec.MsgspecError, ValueError, RecursionError):
+            pass
+    data = entry.body
     data["seq"] = entry.seq
     event = p.from_wire_dict(data)
     if not isinstance(event, p.Message | p.Action | p.Join | p.Leave | p.Rename):

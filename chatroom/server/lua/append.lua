@@ -1,37 +1,59 @@
--- Append one broadcast event after the checks its type calls for, atomically: returns its
--- seq, or TAKEN / GONE / DUPLICATE (refusal reasons, defined in Python before this text).
+-- Append a batch of broadcast events, in order, each after the checks its type calls for:
+-- one result per event, its seq or TAKEN / GONE / DUPLICATE (refusal reasons, defined in
+-- Python before this text). A refused event changes nothing; the others still go on.
 -- A user's id belongs to the node that joined it: another node can neither join a second
 -- user under it (DUPLICATE) nor speak, rename or leave as that user (GONE).
 -- KEYS: seq, events, users, names, nodes, epoch
--- ARGV: maxlen, type, body, node, user id, user json, user key, old key
-local kind, node, id = ARGV[2], ARGV[4], ARGV[5]
-local old = redis.call('HGET', KEYS[3], id)
-local rec = old and cjson.decode(old)
-if rec and rec.node ~= node then
-  if kind == 'join' then return DUPLICATE end
-  return GONE
-end
-if kind == 'join' then
-  local owner = redis.call('HGET', KEYS[4], ARGV[7])
-  if owner and owner ~= id then return TAKEN end
-  if rec and rec.key ~= ARGV[7] and redis.call('HGET', KEYS[4], rec.key) == id then
-    redis.call('HDEL', KEYS[4], rec.key)
+-- ARGV: maxlen, node, then five per event: type, body, user id, user json, user key; a
+--   rename has its old key after them (six). The user's json and key matter only to a
+--   join or a rename (message, action and leave may send '').
+local node = ARGV[2]
+
+local function append_one(kind, body, id, json, key, old_key)
+  local old = redis.call('HGET', KEYS[3], id)
+  local rec = old and cjson.decode(old)
+  if rec and rec.node ~= node then
+    if kind == 'join' then return DUPLICATE end
+    return GONE
   end
-  redis.call('HSET', KEYS[3], id, ARGV[6])
-  redis.call('HSET', KEYS[4], ARGV[7], id)
-  redis.call('SADD', KEYS[5], node)
-elseif not rec then
-  return GONE
-elseif kind == 'rename' then
-  local owner = redis.call('HGET', KEYS[4], ARGV[7])
-  if owner and owner ~= id then return TAKEN end
-  if ARGV[8] ~= ARGV[7] and redis.call('HGET', KEYS[4], ARGV[8]) == id then
-    redis.call('HDEL', KEYS[4], ARGV[8])
+  if kind == 'join' then
+    local owner = redis.call('HGET', KEYS[4], key)
+    if owner and owner ~= id then return TAKEN end
+    if rec and rec.key ~= key and redis.call('HGET', KEYS[4], rec.key) == id then
+      redis.call('HDEL', KEYS[4], rec.key)
+    end
+    redis.call('HSET', KEYS[3], id, json)
+    redis.call('HSET', KEYS[4], key, id)
+    redis.call('SADD', KEYS[5], node)
+  elseif not rec then
+    return GONE
+  elseif kind == 'rename' then
+    local owner = redis.call('HGET', KEYS[4], key)
+    if owner and owner ~= id then return TAKEN end
+    if old_key ~= key and redis.call('HGET', KEYS[4], old_key) == id then
+      redis.call('HDEL', KEYS[4], old_key)
+    end
+    redis.call('HSET', KEYS[4], key, id)
+    redis.call('HSET', KEYS[3], id, json)
+  elseif kind == 'leave' then
+    redis.call('HDEL', KEYS[3], id)
+    if redis.call('HGET', KEYS[4], rec.key) == id then redis.call('HDEL', KEYS[4], rec.key) end
   end
-  redis.call('HSET', KEYS[4], ARGV[7], id)
-  redis.call('HSET', KEYS[3], id, ARGV[6])
-elseif kind == 'leave' then
-  redis.call('HDEL', KEYS[3], id)
-  if redis.call('HGET', KEYS[4], rec.key) == id then redis.call('HDEL', KEYS[4], rec.key) end
+  return append(body, node)
 end
-return append(ARGV[3], node)
+
+local results = {}
+local i = 3
+while i <= #ARGV do
+  local kind = ARGV[i]
+  if kind == 'rename' then
+    results[#results + 1] = append_one(kind, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
+                                       ARGV[i + 4], ARGV[i + 5])
+    i = i + 6
+  else
+    results[#results + 1] = append_one(kind, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
+                                       ARGV[i + 4], nil)
+    i = i + 5
+  end
+end
+return results
