@@ -465,8 +465,10 @@ class RedisLedger:
                 if isinstance(payload, dict):
                     yield payload
         finally:
+            # Bounded: this runs when the reader is cancelled too, and closing a pub/sub
+            # connection that Redis left hanging must not keep the task from ending.
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await asyncio.wait_for(pubsub.aclose(), self.timeout)
 
     async def reap_dead_nodes(self, now_ts: float) -> int:
         """Remove every node whose heartbeat expired, appending a leave (reason ``error``)
