@@ -311,15 +311,17 @@ async def test_stream_is_trimmed_to_about_maxlen(make_ledger, raw):
 
 
 async def test_dead_node_is_reaped_once_with_error_leaves(make_ledger, raw):
-    a = await node(make_ledger, "a", heartbeat_ttl=0.3)
-    b = await node(make_ledger, "b", heartbeat_ttl=0.3)
-    c = await node(make_ledger, "c", heartbeat_ttl=0.3)
+    a = await node(make_ledger, "a", heartbeat_ttl=1.0)
+    b = await node(make_ledger, "b", heartbeat_ttl=1.0)
+    c = await node(make_ledger, "c", heartbeat_ttl=1.0)
     names = ["a0", 'q"u\\o/te', "ünï😀"]  # JSON built in Lua must escape these right
     a_users = [await join(a, f"1.1.1.1:{i}", name) for i, name in enumerate(names)]
     b_user = await join(b, "2.2.2.2:2", "bee")
+    for ledger in (a, b, c):  # a second of life from now, however slow the set-up was
+        await ledger.heartbeat()
     assert await b.reap_dead_nodes(time.time()) == 0  # everyone is alive
 
-    for _ in range(6):  # b and c stay alive; a stops beating
+    for _ in range(12):  # b and c stay alive; a stops beating
         await asyncio.sleep(0.1)
         await b.heartbeat()
         await c.heartbeat()
