@@ -85,7 +85,7 @@ SLASH_COMMANDS = frozenset(
     {"who", "names", "nick", "msg", "me", "quit", "help", "ping", "format", "pass"}
 )
 # Moderation (docs/PROTOCOL.md, "Operators").
-SLASH_COMMANDS |= {"oper", "kick", "mute", "unmute", "topic", "motd"}
+SLASH_COMMANDS |= {"oper", "kick", "mute", "unmute", "topic", "motd", "ban", "unban", "bans"}
 
 
 # --- events

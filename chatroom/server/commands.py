@@ -39,7 +39,12 @@ Operator commands (you are marked @NAME in who):
   /kick NAME [REASON]       send a user away (everyone sees who did it)
   /mute NAME [DURATION]     refuse a user's chat (they still read); DURATION: 30s 10m 2h 1d
   /unmute NAME              let them speak again
-  /topic TEXT               set the room's topic"""
+  /topic TEXT               set the room's topic
+  /ban NAME|ADDRESS|CIDR [DURATION] [REASON]
+                            send away everyone from that address (a NAME: the user's)
+                            and refuse it at connect, for DURATION or until /unban
+  /unban NAME|ADDRESS|CIDR  lift a ban
+  /bans                     list the bans and the time they have left"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +146,23 @@ class Motd:
 
 
 @dataclass(frozen=True, slots=True)
+class Ban:
+    target: str  # a name, an address or a CIDR network, as typed (the room tells which)
+    seconds: float | None = None  # None: until /unban
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unban:
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bans:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """A known command used wrongly: ``message`` says how to use it."""
 
@@ -171,6 +193,9 @@ Command = (
     | Unmute
     | Topic
     | Motd
+    | Ban
+    | Unban
+    | Bans
     | Usage
     | Unknown
 )
@@ -258,7 +283,31 @@ def _moderation(word: str, arg: str) -> Command | None:
             return Topic(p.strip_controls(arg).strip()[:300] or None)
         case "motd":
             return Motd()
+        case "ban":
+            return _ban(arg)
+        case "unban":
+            usage = Usage("usage: /unban NAME|ADDRESS|CIDR")
+            return Unban(arg) if arg and " " not in arg else usage
+        case "bans":
+            return Bans()
     return None
+
+
+def _ban(arg: str) -> Ban | Usage:
+    """``/ban TARGET [DURATION] [REASON]``: a second word starting with a digit is a
+    duration (a bad one is an error), any other is the reason's first word."""
+    target, _, rest = arg.partition(" ")
+    if not target:
+        return Usage("usage: /ban NAME|ADDRESS|CIDR [DURATION] [REASON]")
+    word, _, after = rest.strip().partition(" ")
+    seconds = None
+    if word[:1].isdigit():
+        seconds = parse_duration(word)
+        if seconds is None:
+            return Usage(DURATION_USAGE)
+        rest = after
+    reason = p.strip_controls(rest).strip()[:200] or None
+    return Ban(target, seconds, reason)
 
 
 DURATION_USAGE = "a duration is a number and a unit: 30s, 10m, 2h, 1d (or 1h30m)"

@@ -312,6 +312,8 @@ class Room(EntryRules, ModerationRules):
                 return self._error(member, p.ErrorCode.BAD_USAGE, message)
             case c.Oper() | c.Kick() | c.Mute() | c.Unmute() | c.Topic() | c.Motd():
                 return self._moderate(member, command, now)
+            case c.Ban() | c.Unban() | c.Bans():
+                return self._moderate(member, command, now)
             case c.Unknown(word):
                 return self._error(
                     member,

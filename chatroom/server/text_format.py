@@ -76,8 +76,8 @@ def render_text(event: p.Event) -> str:
             return "".join(f"*** {line}\n" for line in event.text.splitlines() or [""])
         case p.Notice(code=p.NoticeCode.HELP):
             return event.text + "\n"
-        case p.Notice():  # a pong reads "*** pong" (or "*** pong TEXT")
-            return f"*** {event.text}\n"
+        case p.Notice():  # a pong reads "*** pong" (or "*** pong TEXT"); each line marked
+            return "".join(f"*** {line}\n" for line in event.text.splitlines() or [""])
         case p.Error():
             return f"error: {event.message}\n"
         case p.FormatChanged():
