@@ -32,6 +32,9 @@ Commands:
   /topic                    show the room's topic
   /motd                     show the message of the day
   /oper NAME PASSWORD       become an operator
+  /ignore NAME              see nothing more from NAME (chat, /me, private messages)
+  /unignore NAME, /ignore   stop ignoring NAME; list whom you ignore
+  /away [TEXT]              mark yourself away (shown in who); no TEXT: back
 Any other line is chat, seen by everyone (you too)."""
 
 OPERATOR_HELP_TEXT = """\
@@ -163,6 +166,21 @@ class Bans:
 
 
 @dataclass(frozen=True, slots=True)
+class Ignore:
+    target: str | None = None  # None: list whom one ignores
+
+
+@dataclass(frozen=True, slots=True)
+class Unignore:
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Away:
+    text: str | None = None  # None: back
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """A known command used wrongly: ``message`` says how to use it."""
 
@@ -196,6 +214,9 @@ Command = (
     | Ban
     | Unban
     | Bans
+    | Ignore
+    | Unignore
+    | Away
     | Usage
     | Unknown
 )
@@ -246,6 +267,12 @@ def _slash(word: str, arg: str) -> Command:
             return Ping(p.strip_controls(arg).strip()[:100])
         case "pass":
             return Pass(arg) if arg else Usage("usage: /pass SECRET")
+        case "ignore":
+            return Ignore(arg or None) if " " not in arg else Usage("usage: /ignore [NAME]")
+        case "unignore":
+            return Unignore(arg) if arg and " " not in arg else Usage("usage: /unignore NAME")
+        case "away":
+            return Away(p.strip_controls(arg).strip()[:200] or None)
         case "format":
             try:
                 return SetFormat(p.OutputFormat(arg.lower()))

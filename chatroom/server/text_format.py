@@ -53,7 +53,9 @@ def render_text(event: p.Event) -> str:
             total = len(event.users) if event.total is None else event.total
             lines = [f"Online users ({total}):"]
             lines += [
-                f"  {'@' if u.op else ''}{u.name}  ({u.id}, idle {u.idle}s)" for u in event.users
+                f"  {'@' if u.op else ''}{u.name}  ({u.id}, idle {u.idle}s)"
+                + (f" (away: {u.away})" if u.away is not None else "")
+                for u in event.users
             ]
             if total > len(event.users):
                 more = total - len(event.users)
