@@ -85,7 +85,8 @@ SLASH_COMMANDS = frozenset(
     {"who", "names", "nick", "msg", "me", "quit", "help", "ping", "format", "pass"}
 )
 # Moderation (docs/PROTOCOL.md, "Operators").
-SLASH_COMMANDS |= {"oper", "kick", "mute", "unmute", "topic", "motd"}
+SLASH_COMMANDS |= {"oper", "kick", "mute", "unmute", "topic", "motd", "ban", "unban", "bans"}
+SLASH_COMMANDS |= {"ignore", "unignore", "away"}  # docs/PROTOCOL.md, "Ignore and away"
 
 
 # --- events
@@ -182,6 +183,7 @@ class WhoEntry(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     name: str
     idle: int  # whole seconds since the user's last line
     op: bool = False  # an operator (/oper); left out unless true
+    away: str | None = None  # its /away text; left out unless away
 
 
 class Who(_Event, tag="who"):

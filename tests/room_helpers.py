@@ -132,7 +132,13 @@ class Wire:
                 recipients = frozenset(action.recipients)
                 assert len(recipients) == len(action.recipients), "a recipient listed twice"
             case Broadcast():
-                recipients = frozenset(c for c, f in self.subscribed.items() if f is action.fmt)
+                recipients = (
+                    frozenset(c for c, f in self.subscribed.items() if f is action.fmt)
+                    - action.skip
+                )
+                if not recipients:  # its only subscribers ignore its sender
+                    assert action.skip, f"written to nobody: {action}"
+                    return None
             case _:
                 raise AssertionError(f"not an output action or a report: {action}")
         assert recipients, f"written to nobody: {action}"

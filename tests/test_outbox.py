@@ -15,6 +15,7 @@ operations = st.lists(
         st.tuples(st.just("subscribe"), CONNS, GROUPS),
         st.tuples(st.just("unsubscribe"), CONNS),
         st.tuples(st.just("broadcast"), GROUPS),
+        st.tuples(st.just("broadcast"), GROUPS, st.frozensets(CONNS, max_size=3)),
         st.tuples(st.just("send"), CONNS),
         st.tuples(st.just("forget"), CONNS),
         st.tuples(st.just("take")),
@@ -36,9 +37,9 @@ class NaiveOutbox:
     def unsubscribe(self, conn: int) -> None:
         self.group_of.pop(conn, None)
 
-    def broadcast(self, group: str, payload: bytes) -> None:
+    def broadcast(self, group: str, payload: bytes, skip: frozenset[int] = frozenset()) -> None:
         for conn, member_group in self.group_of.items():
-            if member_group == group:
+            if member_group == group and conn not in skip:
                 self.queues.setdefault(conn, []).append(payload)
 
     def send(self, conn: int, payload: bytes) -> None:
@@ -63,7 +64,8 @@ def test_outbox_delivers_exactly_what_the_naive_model_does(ops):
         name, *args = op
         if name in ("broadcast", "send"):
             counter += 1
-            args = [*args, f"<{counter}>".encode()]  # every payload distinct: order is visible
+            payload = f"<{counter}>".encode()  # every payload distinct: order is visible
+            args = [args[0], payload, *args[1:]]
         if name == "take":
             taken = outbox.take()
             assert len({conn for conn, _ in taken}) == len(taken), "one write per connection"
@@ -131,3 +133,17 @@ def test_forget_drops_what_was_queued():
     outbox.send("a", b"y\n")
     outbox.forget("a")
     assert outbox.take() == []
+
+
+def test_a_skipping_broadcast_costs_only_the_skipped_a_copy():
+    outbox = Outbox()
+    for conn in range(100):
+        outbox.subscribe(conn, "text")
+    outbox.take()
+    outbox.broadcast("text", b"a\n")
+    outbox.broadcast("text", b"from the ignored\n", frozenset({7, 500}))  # 500: not here
+    outbox.broadcast("text", b"c\n")
+    taken = dict(outbox.take())
+    assert taken[7] == b"a\nc\n" and taken[0] == b"a\nfrom the ignored\nc\n"
+    assert len({id(data) for conn, data in taken.items() if conn != 7}) == 1
+    assert 500 not in taken

@@ -15,11 +15,12 @@ from chatroom.protocol import (
     Who,
     decode_json,
 )
-from chatroom.server.actions import Left, Moderated, encode
+from chatroom.server.actions import Left, Moderated, TurnedAway, encode
+from chatroom.server.admission import Cause
 from chatroom.server.commands import parse_duration
 from chatroom.server.moderation import check_password, hash_password, parse_operators
 from chatroom.server.room import Room
-from tests.room_helpers import JSON, TEXT, Sim, only_to, room_rules
+from tests.room_helpers import JSON, REMOTE, TEXT, Sim, only_to, room_rules
 
 HASH = hash_password("s3cret")
 OPS = f"# operators\n\nboss {HASH}\n"
@@ -237,3 +238,134 @@ def test_motd_follows_the_welcome_and_answers_motd() -> None:
     assert events[1] == motd
     assert encode(motd, TEXT) == b"*** line one\n*** line two\n"
     assert only_to(sim.send(1, "/motd"), 1) == [motd]
+
+
+# --- bans
+
+
+def banned_room() -> Sim:
+    """An operator (1, loopback) and two users from REMOTE (2, 3) and one from elsewhere (4)."""
+    sim = mod_room(1)
+    sim.connect(2, REMOTE)
+    sim.connect(3, REMOTE)
+    sim.connect(4, "198.51.100.7")
+    op(sim)
+    sim.inbox.clear()
+    return sim
+
+
+def test_ban_by_name_sends_away_everyone_from_that_address_and_refuses_them() -> None:
+    sim = banned_room()
+    name = sim.room.name_of(2)
+    sim.send(1, f"/ban {name} 1h spamming links")
+    assert {2, 3} <= set(sim.closed) and 4 in sim.room
+    told = sim.take(2)
+    assert told[0] == Notice(
+        code=NoticeCode.INFO, text=f"you were banned by {sim.id(1)} for 1h: spamming links"
+    )
+    leaves = [e for e in sim.take(4) if isinstance(e, Leave)]
+    assert [(e.reason, e.by, e.text) for e in leaves] == [
+        (LeaveReason.KICKED, sim.id(1), "spamming links")
+    ] * 2
+    done = sim.take(1)[-1]
+    assert done.text == f"banned {REMOTE}/32 ({name}) for 1h; 2 users sent away"
+    sim.now += 60
+    outs = sim.connect(5, REMOTE)
+    assert 5 in sim.closed and 5 not in sim.room
+    [refused] = sim.take(5)
+    assert refused == Notice(
+        code=NoticeCode.SERVER_FULL,
+        text="your address is banned from this server for 59m more: spamming links",
+    )
+    assert encode(refused, TEXT).count(b"\n") == 1 and outs
+    turned = [r for r in sim.wire.reports if isinstance(r, TurnedAway)]
+    assert turned[-1].cause is Cause.BANNED
+    sim.now += 3600  # expired: forgotten
+    sim.connect(6, REMOTE)
+    assert 6 in sim.room and sim.room.moderation.bans == {}
+
+
+def test_ban_a_cidr_without_end_then_unban_and_list() -> None:
+    sim = banned_room()
+    sim.send(1, "/ban 203.0.113.0/24")
+    assert {2, 3} <= set(sim.closed)
+    sim.send(1, "/ban 2001:db8::1 30m")  # an IPv6 address: its /64 as counted
+    sim.connect(7, "2001:db8::99")
+    assert 7 not in sim.room
+    text = only_to(sim.send(1, "/bans"), 1)[0].text
+    assert text.splitlines() == [
+        "bans (2):",
+        f"  203.0.113.0/24, no end, by {sim.id(1)}",
+        f"  2001:db8::1/128, 30m left, by {sim.id(1)}",
+    ]
+    sim.connect(5, REMOTE)
+    assert "with no end" in sim.take(5)[0].text
+    assert only_to(sim.send(1, "/unban 203.0.113.0/24"), 1)[0].text == "unbanned 203.0.113.0/24"
+    sim.connect(6, REMOTE)
+    assert 6 in sim.room
+    assert only_to(sim.send(1, "/unban 10.0.0.1"), 1)[0].text == "no ban matches 10.0.0.1"
+    sim.send(1, "/unban 2001:db8::1")
+    assert only_to(sim.send(1, "/bans"), 1)[0].text == "no bans"
+
+
+def test_unban_by_name_and_a_ban_of_a_hidden_address() -> None:
+    sim = mod_room(1, hide_addresses=True)
+    sim.connect(2, REMOTE)
+    op(sim)
+    name = sim.room.name_of(2)
+    assert name.startswith("guest-")
+    sim.send(1, f"/ban {name}")
+    assert 2 in sim.closed
+    sim.connect(3, REMOTE)
+    assert 3 not in sim.room
+    sim.send(1, f"/unban {name.upper()}")
+    sim.connect(4, REMOTE)
+    assert 4 in sim.room
+
+
+def test_the_banning_operator_stays_and_bans_are_bounded() -> None:
+    sim = mod_room(2, max_bans=2)
+    op(sim)
+    sim.send(1, "/ban 127.0.0.1")  # the operator's own address: the others go
+    assert 1 in sim.room and 2 not in sim.room
+    sim.send(1, "/ban 10.0.0.1 1m")
+    events = only_to(sim.send(1, "/ban 10.0.0.2"), 1)
+    assert errors(events) == [ErrorCode.BAD_USAGE] and "at most 2" in events[0].message
+    sim.send(1, "/ban 10.0.0.1 5m")  # the same target again replaces its ban
+    sim.now += 301
+    sim.send(1, "/ban 10.0.0.2")  # the expired one is forgotten
+    assert set(sim.room.moderation.bans) == {"127.0.0.1/32", "10.0.0.2/32"}
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ("/ban", ErrorCode.BAD_USAGE),
+        ("/ban nobody", ErrorCode.UNKNOWN_USER),
+        ("/ban 10.0.0.0/33", ErrorCode.BAD_USAGE),
+        ("/ban 10.0.0.1/x", ErrorCode.BAD_USAGE),
+        ("/ban fe80::zz", ErrorCode.BAD_USAGE),
+        ("/ban 10.0.0.1 10x", ErrorCode.BAD_USAGE),
+        ("/unban", ErrorCode.BAD_USAGE),
+        ("/unban a b", ErrorCode.BAD_USAGE),
+    ],
+)
+def test_bad_ban_commands_get_one_error(line: str, code: ErrorCode) -> None:
+    sim = mod_room(2)
+    op(sim)
+    assert errors(only_to(sim.send(1, line), 1)) == [code]
+
+
+@pytest.mark.parametrize("line", ["/ban x", "/unban x", "/bans", "/ban 10.0.0.1 1h"])
+def test_ban_commands_refuse_others(line: str) -> None:
+    sim = mod_room(2)
+    assert errors(only_to(sim.send(2, line), 2)) == [ErrorCode.NOT_OPERATOR]
+
+
+def test_ban_reason_and_duration_are_optional_in_either_form() -> None:
+    from chatroom.server import commands as c
+
+    assert c.parse("/ban x") == c.Ban("x")
+    assert c.parse("/ban x spam bot") == c.Ban("x", None, "spam bot")
+    assert c.parse("/ban x 2h spam") == c.Ban("x", 7200.0, "spam")
+    assert c.parse("/ban x 2") == c.Usage(c.DURATION_USAGE)

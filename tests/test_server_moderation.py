@@ -75,3 +75,27 @@ async def test_kick_mute_topic_and_motd_over_the_wire(make_server, make_peer, op
     await bob.closed()
     line = await carol.until_contains("was kicked")
     assert line == f"*** {bob.local_id} was kicked by {alice.local_id} (bye)"
+
+
+async def test_ban_over_the_wire_sends_away_and_refuses_at_connect(
+    make_server, make_peer, ops_file
+):
+    server = await make_server(ops_file=ops_file)
+    alice, bob = await make_peer(server), await make_peer(server)
+    await alice.send("/oper boss s3cret")
+    await alice.until_contains("now an operator")
+    await alice.send(f"/ban {bob.local_id} 1h flooding")  # loopback: all but alice go
+    assert "banned by" in await bob.until_contains("banned by")
+    await bob.closed()
+    assert "1 user sent away" in await alice.until_contains("sent away")
+    carol = await make_peer(server, joined=False)
+    line = await carol.line()
+    assert line == "*** your address is banned from this server for 1h more: flooding"
+    await carol.closed()
+    await alice.send("/bans")
+    assert "127.0.0.1/32" in await alice.until_contains("127.0.0.1/32")
+    await alice.send("/unban 127.0.0.1")
+    await alice.until_contains("unbanned")
+    dave = await make_peer(server)
+    await dave.send("/ping")
+    assert await dave.until_contains("pong")

@@ -44,11 +44,13 @@ class Deliver:
 
 @dataclass(frozen=True, slots=True)
 class Broadcast:
-    """Write ``payload``, the encoded ``events``, to every subscriber of ``fmt``."""
+    """Write ``payload``, the encoded ``events``, to every subscriber of ``fmt`` but those
+    in ``skip`` (members who /ignore its sender; almost always none)."""
 
     fmt: p.OutputFormat
     payload: bytes
     events: tuple[p.Event, ...]
+    skip: frozenset[ConnId] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

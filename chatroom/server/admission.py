@@ -39,6 +39,7 @@ class Cause(StrEnum):
     THROTTLED = "too many new connections from one address"
     ELSEWHERE = "address already in the room on another server"
     BAD_PASSWORD = "wrong password too often"
+    BANNED = "banned address"  # an operator's /ban
 
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -32,6 +32,9 @@ Commands:
   /topic                    show the room's topic
   /motd                     show the message of the day
   /oper NAME PASSWORD       become an operator
+  /ignore NAME              see nothing more from NAME (chat, /me, private messages)
+  /unignore NAME, /ignore   stop ignoring NAME; list whom you ignore
+  /away [TEXT]              mark yourself away (shown in who); no TEXT: back
 Any other line is chat, seen by everyone (you too)."""
 
 OPERATOR_HELP_TEXT = """\
@@ -39,7 +42,12 @@ Operator commands (you are marked @NAME in who):
   /kick NAME [REASON]       send a user away (everyone sees who did it)
   /mute NAME [DURATION]     refuse a user's chat (they still read); DURATION: 30s 10m 2h 1d
   /unmute NAME              let them speak again
-  /topic TEXT               set the room's topic"""
+  /topic TEXT               set the room's topic
+  /ban NAME|ADDRESS|CIDR [DURATION] [REASON]
+                            send away everyone from that address (a NAME: the user's)
+                            and refuse it at connect, for DURATION or until /unban
+  /unban NAME|ADDRESS|CIDR  lift a ban
+  /bans                     list the bans and the time they have left"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +149,38 @@ class Motd:
 
 
 @dataclass(frozen=True, slots=True)
+class Ban:
+    target: str  # a name, an address or a CIDR network, as typed (the room tells which)
+    seconds: float | None = None  # None: until /unban
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unban:
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bans:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Ignore:
+    target: str | None = None  # None: list whom one ignores
+
+
+@dataclass(frozen=True, slots=True)
+class Unignore:
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Away:
+    text: str | None = None  # None: back
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """A known command used wrongly: ``message`` says how to use it."""
 
@@ -171,6 +211,12 @@ Command = (
     | Unmute
     | Topic
     | Motd
+    | Ban
+    | Unban
+    | Bans
+    | Ignore
+    | Unignore
+    | Away
     | Usage
     | Unknown
 )
@@ -221,6 +267,12 @@ def _slash(word: str, arg: str) -> Command:
             return Ping(p.strip_controls(arg).strip()[:100])
         case "pass":
             return Pass(arg) if arg else Usage("usage: /pass SECRET")
+        case "ignore":
+            return Ignore(arg or None) if " " not in arg else Usage("usage: /ignore [NAME]")
+        case "unignore":
+            return Unignore(arg) if arg and " " not in arg else Usage("usage: /unignore NAME")
+        case "away":
+            return Away(p.strip_controls(arg).strip()[:200] or None)
         case "format":
             try:
                 return SetFormat(p.OutputFormat(arg.lower()))
@@ -258,7 +310,31 @@ def _moderation(word: str, arg: str) -> Command | None:
             return Topic(p.strip_controls(arg).strip()[:300] or None)
         case "motd":
             return Motd()
+        case "ban":
+            return _ban(arg)
+        case "unban":
+            usage = Usage("usage: /unban NAME|ADDRESS|CIDR")
+            return Unban(arg) if arg and " " not in arg else usage
+        case "bans":
+            return Bans()
     return None
+
+
+def _ban(arg: str) -> Ban | Usage:
+    """``/ban TARGET [DURATION] [REASON]``: a second word starting with a digit is a
+    duration (a bad one is an error), any other is the reason's first word."""
+    target, _, rest = arg.partition(" ")
+    if not target:
+        return Usage("usage: /ban NAME|ADDRESS|CIDR [DURATION] [REASON]")
+    word, _, after = rest.strip().partition(" ")
+    seconds = None
+    if word[:1].isdigit():
+        seconds = parse_duration(word)
+        if seconds is None:
+            return Usage(DURATION_USAGE)
+        rest = after
+    reason = p.strip_controls(rest).strip()[:200] or None
+    return Ban(target, seconds, reason)
 
 
 DURATION_USAGE = "a duration is a number and a unit: 30s, 10m, 2h, 1d (or 1h30m)"

@@ -49,6 +49,8 @@ class ServerConfig:
     # --- moderation (docs/PROTOCOL.md, "Operators")
     ops_file: str | None = None  # lines "NAME scrypt$..." (chatroom-server hash-password)
     motd_file: str | None = None  # the message of the day, read at start
+    max_bans: int = 1000  # bans held at once (/ban); expired ones are forgotten
+    max_ignores: int = 100  # users one connection may /ignore at once
 
     # --- TLS (README, "Running it on the internet")
     tls_cert: str | None = None  # PEM certificate chain; with tls_port, a TLS listener
@@ -170,6 +172,8 @@ class RoomRules:
     password_tries: int
     password_fail_burst: int
     password_fail_rate: float
+    max_bans: int
+    max_ignores: int
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> RoomRules:

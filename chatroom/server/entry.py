@@ -18,6 +18,7 @@ from chatroom.server.actions import Close, ConnId, RoomAction, TurnedAway
 from chatroom.server.addresses import peer_id
 from chatroom.server.admission import Admission, Cause
 from chatroom.server.config import RoomRules
+from chatroom.server.moderation import Moderation
 from chatroom.server.state import Member, RoomState
 
 
@@ -27,6 +28,7 @@ class EntryRules:
     rules: RoomRules
     state: RoomState
     admission: Admission
+    moderation: Moderation
     _random: random.Random
 
     # Provided by the room.
@@ -130,6 +132,9 @@ class EntryRules:
         """Why a newcomer from ``address`` cannot come in, if it cannot: the cause, and the
         text it is told. Admitting it takes one of its address's new-connection tokens."""
         rules = self.rules
+        banned = self.moderation.refusal(address, now)  # exempt networks too: an operator's choice
+        if banned is not None:
+            return Cause.BANNED, banned
         if len(self.state) >= rules.max_clients:
             return Cause.FULL, f"server full ({rules.max_clients} users); try again later"
         if exempt:

@@ -16,12 +16,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import math
 import os
+from dataclasses import dataclass
 
 from chatroom import protocol as p
 from chatroom.server import commands as c
 from chatroom.server.actions import Close, ConnId, Moderated, RoomAction
+from chatroom.server.config import RoomRules
 from chatroom.server.state import Member, RoomState
 
 # scrypt's cost for new hashes: 16 MiB and ~50 ms a check (the stdlib's limit is 32 MiB).
@@ -100,13 +103,52 @@ def _span(seconds: float) -> str:
     return "".join(parts[:2])
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def network_of(address: str) -> Network | str:
+    """An address as the per-address limits count it (admission.py: an IPv4 address, an
+    IPv6 /64...) as a network, or itself if it is not an IP."""
+    try:
+        return ipaddress.ip_network(address, strict=False)
+    except ValueError:
+        return address
+
+
+@dataclass(slots=True)
+class Ban:
+    """Everyone from ``target`` is sent away and refused at connect until ``until``."""
+
+    target: Network | str  # a network, or an address that is not an IP (matched as is)
+    until: float  # inf: until /unban
+    name: str | None  # the user it was made against (/ban NAME), shown in /bans
+    reason: str | None
+    by: str
+
+    def matches(self, where: Network | str) -> bool:
+        """Whether it covers ``where`` (a network of :func:`network_of`): a ban of one
+        IPv6 address covers its /64, as the per-address limits count it."""
+        target = self.target
+        if isinstance(target, str) or isinstance(where, str):
+            return target == where
+        return target.version == where.version and target.overlaps(where)  # type: ignore[arg-type]
+
+    def describe(self, now: float) -> str:
+        """One line for /bans: what, whose, how long still, by whom, why."""
+        name = f" ({self.name})" if self.name else ""
+        left = "no end" if self.until == math.inf else f"{_span(self.until - now)} left"
+        why = f": {self.reason}" if self.reason else ""
+        return f"{self.target}{name}, {left}, by {self.by}{why}"
+
+
 class Moderation:
     """What the room's moderation knows: the operators' names and hashes, who is muted
-    until when, the topic and the message of the day."""
+    until when, the bans, the topic and the message of the day."""
 
     def __init__(self) -> None:
         self.operators: dict[str, tuple[str, str]] = {}
         self.mutes: dict[str, float] = {}  # user id -> muted until (inf: until unmuted)
+        self.bans: dict[str, Ban] = {}  # str(target) -> its ban; at most rules.max_bans
         self.topic: p.Topic | None = None
         self.motd: str | None = None  # --motd-file, read at start
         # A hash to check unknown names against, so a wrong name costs what a wrong
@@ -117,6 +159,27 @@ class Moderation:
         """Take the operators of an ops file's ``text`` (ValueError if it is malformed)."""
         self.operators = parse_operators(text)
 
+    def ban_of(self, address: str, now: float) -> Ban | None:
+        """The ban that refuses ``address`` now, if one does (expired ones are forgotten)."""
+        if not self.bans:
+            return None
+        self.forget_expired(now)
+        where = network_of(address)
+        return next((ban for ban in self.bans.values() if ban.matches(where)), None)
+
+    def refusal(self, address: str, now: float) -> str | None:
+        """What a newcomer from a banned ``address`` is told (None: it is not banned)."""
+        ban = self.ban_of(address, now)
+        if ban is None:
+            return None
+        why = f": {ban.reason}" if ban.reason else ""
+        left = "with no end" if ban.until == math.inf else f"for {_span(ban.until - now)} more"
+        return f"your address is banned from this server {left}{why}"
+
+    def forget_expired(self, now: float) -> None:
+        for key in [key for key, ban in self.bans.items() if ban.until <= now]:
+            del self.bans[key]
+
     def verify(self, name: str, password: str) -> bool:
         entry = self.operators.get(p.name_key(name))
         if entry is None and self._decoy is None:
@@ -125,12 +188,21 @@ class Moderation:
         return ok and entry is not None
 
 
+def _parse_target(query: str) -> Network | None:
+    """A /ban's target as an address or a CIDR network (None: it is a name)."""
+    try:
+        return ipaddress.ip_network(query, strict=False)
+    except ValueError:
+        return None
+
+
 class ModerationRules:
     """The moderation commands, as rules of :class:`~chatroom.server.room.Room` (a mixin:
     it uses the room's ``state`` and its output helpers)."""
 
     state: RoomState
     moderation: Moderation
+    rules: RoomRules
 
     def _moderate(self, member: Member, command: c.Command, now: float) -> list[RoomAction]:
         match command:
@@ -159,6 +231,12 @@ class ModerationRules:
                 return self._mute(member, target, seconds, now)
             case c.Unmute(target):
                 return self._unmute(member, target)
+            case c.Ban(target, seconds, reason):
+                return self._ban(member, target, seconds, reason, now)
+            case c.Unban(target):
+                return self._unban(member, target)
+            case c.Bans():
+                return self._bans(member, now)
         raise AssertionError(f"not a moderation command: {command!r}")
 
     def _oper(self, member: Member, name: str, password: str, now: float) -> list[RoomAction]:
@@ -245,6 +323,80 @@ class ModerationRules:
             *self._send(target, told),
             *([] if target is member else self._send(member, done)),
         ]
+
+    # --- bans
+
+    def _ban(
+        self, member: Member, query: str, seconds: float | None, reason: str | None, now: float
+    ) -> list[RoomAction]:
+        """Ban an address, a network, or the address a user is connected from now; send away
+        everyone it covers (but the operator who made it)."""
+        target = _parse_target(query)
+        name = None
+        if target is None:
+            user = self._target(member, query)
+            if isinstance(user, list) and ("/" in query or ":" in query):  # a typo, surely
+                shown = p.strip_controls(query)[:50]
+                text = f"not a user here, an address or a CIDR network: {shown}"
+                return self._error(member, p.ErrorCode.BAD_USAGE, text)
+            if isinstance(user, list):
+                return user
+            target, name = network_of(user.address), user.name
+        bans = self.moderation.bans
+        bans_max = self.rules.max_bans
+        self.moderation.forget_expired(now)
+        if str(target) not in bans and len(bans) >= bans_max:
+            text = f"too many bans (at most {bans_max}): /unban one first"
+            return self._error(member, p.ErrorCode.BAD_USAGE, text)
+        until = math.inf if seconds is None else now + seconds
+        ban = Ban(target, until, name, reason, member.name)
+        bans[str(target)] = ban
+        span = f" for {_span(seconds)}" if seconds is not None else ""
+        told = f"you were banned by {member.name}{span}" + (f": {reason}" if reason else "")
+        actions: list[RoomAction] = [
+            Moderated(member.conn, f"{member.name} banned {ban.describe(now)}")
+        ]
+        sent_away = 0
+        for other in self.state.members():
+            if other is not member and ban.matches(network_of(other.address)):
+                sent_away += 1
+                actions += [
+                    *self._send(other, p.Notice(code=p.NoticeCode.INFO, text=told)),
+                    *self.disconnect(other.conn, p.LeaveReason.KICKED, now, reason, by=member.name),
+                    Close(other.conn),
+                ]
+        users = "1 user" if sent_away == 1 else f"{sent_away} users"
+        whose = f" ({name})" if name else ""
+        done = f"banned {ban.target}{whose}{span}; {users} sent away"
+        return actions + self._send(member, p.Notice(code=p.NoticeCode.INFO, text=done))
+
+    def _unban(self, member: Member, query: str) -> list[RoomAction]:
+        bans = self.moderation.bans
+        target = _parse_target(query)
+        if target is not None:
+            lifted = [str(target)] if str(target) in bans else []
+        else:
+            key = p.name_key(query)
+            lifted = [k for k, ban in bans.items() if ban.name and p.name_key(ban.name) == key]
+        shown = p.strip_controls(query)[:50]
+        if not lifted:
+            return self._send(
+                member, p.Notice(code=p.NoticeCode.INFO, text=f"no ban matches {shown}")
+            )
+        for key in lifted:
+            del bans[key]
+        text = f"unbanned {', '.join(lifted)}"
+        return [
+            Moderated(member.conn, f"{member.name} {text}"),
+            *self._send(member, p.Notice(code=p.NoticeCode.INFO, text=text)),
+        ]
+
+    def _bans(self, member: Member, now: float) -> list[RoomAction]:
+        self.moderation.forget_expired(now)
+        bans = self.moderation.bans
+        lines = [f"bans ({len(bans)}):"] + [f"  {ban.describe(now)}" for ban in bans.values()]
+        text = "\n".join(lines) if bans else "no bans"
+        return self._send(member, p.Notice(code=p.NoticeCode.INFO, text=text))
 
     def _muted(self, member: Member, now: float) -> list[RoomAction]:
         """The error for a muted member's chat, or nothing if it may speak."""

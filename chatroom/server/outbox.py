@@ -8,9 +8,15 @@ connection that also got something of its own (a who reply, an error, a private 
 or joined, left or switched format mid-flush gets a personal copy — and its copy is cut
 from the shared list at exactly the point where its own output was added, so every
 connection sees every event in the one order the room produced them.
+
+A broadcast may name connections to *skip* (those that ``/ignore`` its sender): each is
+settled up to that point and its cut moved past the payload, so it gets a personal copy
+without it. Only the skipped pay for that; a broadcast that skips nobody costs what it did.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from chatroom.protocol import OutputFormat
 from chatroom.server.actions import Broadcast, ConnId, Deliver, RoomAction, Subscribe, Unsubscribe
@@ -35,7 +41,7 @@ class Outbox:
         """Queue one of the room's output actions; False for any other action."""
         match action:
             case Broadcast():
-                self.broadcast(action.fmt, action.payload)
+                self.broadcast(action.fmt, action.payload, action.skip)
             case Deliver():
                 for conn in action.recipients:
                     self.send(conn, action.payload)
@@ -65,10 +71,21 @@ class Outbox:
         del self._cut[conn]
         del self._members[fmt][conn]
 
-    def broadcast(self, fmt: OutputFormat, payload: bytes) -> None:
+    def broadcast(self, fmt: OutputFormat, payload: bytes, skip: Collection[ConnId] = ()) -> None:
+        """``payload`` for every subscriber of ``fmt`` but those in ``skip``."""
         members = self._members.get(fmt)
-        if members:
-            self._shared[fmt].append(payload)
+        if not members:
+            return
+        shared = self._shared[fmt]
+        if not skip:
+            shared.append(payload)
+            return
+        skipped = [conn for conn in skip if conn in members]
+        for conn in skipped:
+            self._settle(conn, fmt)
+        shared.append(payload)
+        for conn in skipped:
+            self._cut[conn] = len(shared)
 
     def send(self, conn: ConnId, payload: bytes) -> None:
         fmt = self._format_of.get(conn)

@@ -43,12 +43,13 @@ from chatroom.server.codec import LineTooLong
 from chatroom.server.config import RoomRules
 from chatroom.server.entry import EntryRules
 from chatroom.server.moderation import Moderation, ModerationRules
+from chatroom.server.selfservice import SelfServiceRules
 from chatroom.server.state import Member, RoomState
 
 LOCAL_NODE = "local"  # the node of every user of a room that one server holds alone
 
 
-class Room(EntryRules, ModerationRules):
+class Room(EntryRules, ModerationRules, SelfServiceRules):
     """One chat room, as seen from one server process.
 
     All of its state is owned by the single event loop that calls it, and every method runs
@@ -80,6 +81,7 @@ class Room(EntryRules, ModerationRules):
         self.admission = Admission(rules)
         p.load_name_data()  # now, not with the first newcomer (see its docstring)
         self.moderation = Moderation()  # operators (moderation.py: its rules)
+        self.ignored_by: dict[str, set[ConnId]] = {}  # /ignore (selfservice.py)
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -203,6 +205,8 @@ class Room(EntryRules, ModerationRules):
         if member is None:
             return []
         self.admission.churn.left(conn, member.connected_at, member.spoke, now)
+        if member.ignoring:
+            self._ignorer_left(member)
         quiet = member.quiet_until is not None or member.waiting
         actions: list[RoomAction] = [Unsubscribe(conn)] if subscribed else []
         actions.append(Left(conn, member.name, reason, quiet=quiet))
@@ -312,6 +316,10 @@ class Room(EntryRules, ModerationRules):
                 return self._error(member, p.ErrorCode.BAD_USAGE, message)
             case c.Oper() | c.Kick() | c.Mute() | c.Unmute() | c.Topic() | c.Motd():
                 return self._moderate(member, command, now)
+            case c.Ban() | c.Unban() | c.Bans():
+                return self._moderate(member, command, now)
+            case c.Ignore() | c.Unignore() | c.Away():
+                return self._self_service(member, command)
             case c.Unknown(word):
                 return self._error(
                     member,
@@ -360,6 +368,9 @@ class Room(EntryRules, ModerationRules):
             return actions
         recipient = self.state.local(user.id) if user.node == self.node else None
         if recipient is not None:
+            actions += [a for e in self._away_notice(user.id) for a in self._send(member, e)]
+            if self._ignores(recipient, member.id):
+                return actions  # silently: the sender is not told it is ignored
             return actions + self._send(recipient, private)
         return actions + self._private_elsewhere(member, user.node, user.id, private)
 
@@ -422,9 +433,11 @@ class Room(EntryRules, ModerationRules):
     def _apply(self, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
         """A sequenced event: update who is here, then broadcast it to this node's members."""
         actions: list[RoomAction] = []
+        skip: set[ConnId] | None = None
         match event:
             case p.Message() | p.Action():
                 self.state.said(event)
+                skip = self.ignored_by.get(event.id)  # almost always None: nobody ignores
             case p.Join():
                 member = self.state.joined(event, node)
                 if member is not None and not self.state.is_subscribed(member.conn):
@@ -435,7 +448,9 @@ class Room(EntryRules, ModerationRules):
                     actions.append(Renamed(member.conn, event.old, event.new))
             case p.Leave():
                 self.state.left(event)
-        return actions + self._broadcast(event)
+                if event.id in self.ignored_by:
+                    self._ignored_left(event.id)
+        return actions + self._broadcast(event, skip)
 
     def _admit(self, member: Member) -> list[RoomAction]:
         """A member's join is sequenced: greet it and subscribe it to the broadcasts."""
@@ -460,9 +475,14 @@ class Room(EntryRules, ModerationRules):
         payload = b"".join(encode(event, member.format) for event in events)
         return [Deliver((member.conn,), payload, tuple(events))]
 
-    def _broadcast(self, event: p.Event) -> list[RoomAction]:
-        """The event for everyone in the room: encoded once per output format in use."""
-        return [Broadcast(fmt, encode(event, fmt), (event,)) for fmt in self.state.formats_in_use()]
+    def _broadcast(self, event: p.Event, skip: set[ConnId] | None = None) -> list[RoomAction]:
+        """The event for everyone in the room (but ``skip``, those ignoring its sender):
+        encoded once per output format in use."""
+        formats = self.state.formats_in_use()
+        if skip:
+            skipped = frozenset(skip)
+            return [Broadcast(fmt, encode(event, fmt), (event,), skipped) for fmt in formats]
+        return [Broadcast(fmt, encode(event, fmt), (event,)) for fmt in formats]
 
     def _send(self, member: Member, event: p.Event) -> list[RoomAction]:
         return [Deliver.one(member.conn, member.format, event)]

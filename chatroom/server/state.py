@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chatroom import protocol as p
 from chatroom.server.actions import ConnId
@@ -42,6 +42,9 @@ class Member:
     operator: bool = False
     oper_failures: int = 0
     oper_retry_at: float = 0.0
+    # Self-service (selfservice.py): the user ids it ignores, and its /away text.
+    ignoring: set[str] = field(default_factory=set)
+    away: str | None = None
 
 
 @dataclass(slots=True)
@@ -140,9 +143,9 @@ class RoomState:
             member = self._local.get(user.id) if user.node == self.node else None
             last = member.last_active if member is not None else user.last_seen
             op = member is not None and member.operator
-            entries.append(
-                p.WhoEntry(id=user.id, name=user.name, idle=max(0, int(now - last)), op=op)
-            )
+            away = member.away if member is not None else None
+            idle = max(0, int(now - last))
+            entries.append(p.WhoEntry(id=user.id, name=user.name, idle=idle, op=op, away=away))
         return p.Who(users=tuple(entries), total=total if total > len(entries) else None)
 
     def changed(self) -> None:

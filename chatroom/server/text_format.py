@@ -53,7 +53,9 @@ def render_text(event: p.Event) -> str:
             total = len(event.users) if event.total is None else event.total
             lines = [f"Online users ({total}):"]
             lines += [
-                f"  {'@' if u.op else ''}{u.name}  ({u.id}, idle {u.idle}s)" for u in event.users
+                f"  {'@' if u.op else ''}{u.name}  ({u.id}, idle {u.idle}s)"
+                + (f" (away: {u.away})" if u.away is not None else "")
+                for u in event.users
             ]
             if total > len(event.users):
                 more = total - len(event.users)
@@ -76,8 +78,8 @@ def render_text(event: p.Event) -> str:
             return "".join(f"*** {line}\n" for line in event.text.splitlines() or [""])
         case p.Notice(code=p.NoticeCode.HELP):
             return event.text + "\n"
-        case p.Notice():  # a pong reads "*** pong" (or "*** pong TEXT")
-            return f"*** {event.text}\n"
+        case p.Notice():  # a pong reads "*** pong" (or "*** pong TEXT"); each line marked
+            return "".join(f"*** {line}\n" for line in event.text.splitlines() or [""])
         case p.Error():
             return f"error: {event.message}\n"
         case p.FormatChanged():
