@@ -13,6 +13,7 @@ from chatroom.client.moderation import (
     topic_line,
     truncate,
 )
+from chatroom.client.outgoing import CLIENT_HELP, Send, plan_input
 from chatroom.client.own_requests import OwnRequests
 from chatroom.client.render import LineRenderer
 from chatroom.client.roster import Roster
@@ -98,3 +99,11 @@ def test_asking_who_again_keeps_the_reply_out_of_the_log():
     assert requests.who_reply_is_ours() and not requests.who_reply_is_ours()
     requests.ask_who(lambda line: False)  # not connected: nothing is awaited
     assert not requests.who_reply_is_ours()
+
+
+def test_moderation_commands_go_out_as_typed_never_as_chat():
+    for typed in ["/oper ann pw", "/kick bob spam", "/mute bob 10m", "/topic hi", "/ban bob"]:
+        assert plan_input(typed) == Send(typed)
+    assert plan_input("/ignore bob") == Send("/ignore bob")
+    assert plan_input("/unignore bob") == Send("/unignore bob")
+    assert "/ignore" in CLIENT_HELP and "F4" in CLIENT_HELP and "/kick" in CLIENT_HELP
