@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from chatroom.protocol import SLASH_COMMANDS, chat_line
 
+# Commands of issue 12 a server may not list yet (bans, ignores, away): sent as typed, so
+# a server without them answers ``unknown_command`` rather than the room reading the line.
+NEWER_COMMANDS = frozenset({"ban", "unban", "bans", "ignore", "unignore", "away"})
+
 
 @dataclass(frozen=True, slots=True)
 class Send:
@@ -33,10 +37,17 @@ CLIENT_HELP = """Commands:
   /ping [TEXT]              the server answers "pong" to you alone
   /quit [REASON]            leave the room (Ctrl+R joins again)
   /help                     this list
+  /topic                    show the room's topic (also in the header)
+  /motd                     show the message of the day
+  /ignore NAME, /unignore NAME   hide (show again) someone's lines
+  /oper NAME PASSWORD       become an operator (marked @NAME in the user list)
   //TEXT                    send a line that starts with "/" as chat
+Operators: /kick NAME [REASON], /mute NAME [DURATION], /unmute NAME, /ban NAME,
+  /topic TEXT; or F4 on a user in the list.
 Any other line is chat, seen by everyone.
 Keys: Enter sends · Tab completes · Up/Down history · PgUp/PgDn/Home/End scroll the log ·
-  Esc back to the input · F2 rename · F3 user list · Ctrl+R reconnect · Ctrl+Q quit"""
+  Esc back to the input · F2 rename · F3 user list · F4 act on the highlighted user ·
+  Ctrl+R reconnect · Ctrl+Q quit"""
 
 
 def command_word(line: str) -> str | None:
@@ -62,7 +73,7 @@ def plan_input(text: str) -> Send | Refuse | ShowHelp | None:
         return ShowHelp(CLIENT_HELP)
     if word == "format":
         return Refuse("/format is not available here: the client needs its connection in JSON")
-    if word in SLASH_COMMANDS:
+    if word in SLASH_COMMANDS or word in NEWER_COMMANDS:
         return Send(text)
     return Send(chat_line(text))
 

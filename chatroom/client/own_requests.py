@@ -10,6 +10,8 @@ the requests that were not simply typed by the user, and routes their answers:
   it with ``/nick``. Refused, the error is logged and the user is asked for another name,
   starting from the refused one. Every rename of ourselves becomes the name to claim on
   the next connection, so a reconnect keeps the name the user last had.
+- After the server says we became an operator, the client sends ``/who`` again (quietly,
+  as on connecting): our own entry's ``op`` is how the user list learns it.
 - A key pressed while the server's idle warning counts down sends ``/ping``: the server
   counts it as activity and answers a ``pong`` notice to us alone, which stays out of the
   log (a ``/ping`` the user typed is answered in the log).
@@ -77,6 +79,11 @@ class OwnRequests:
         wanted = self.wanted_name
         if wanted and name_key(wanted) != name_key(name):
             self._claimed = wanted if send(f"/nick {wanted}") else None
+
+    def ask_who(self, send: Send) -> None:
+        """Ask for ``who`` again, quietly (after becoming an operator: the mark is in it)."""
+        if send("/who"):
+            self._who_sent = True
 
     def who_reply_is_ours(self) -> bool:
         """For each ``who`` reply: True if it answers the ``/who`` sent on connecting (it

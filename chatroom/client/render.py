@@ -14,6 +14,7 @@ from datetime import datetime, tzinfo
 
 from rich.text import Text
 
+from chatroom.client.moderation import topic_line
 from chatroom.protocol import (
     Action,
     Error,
@@ -25,6 +26,7 @@ from chatroom.protocol import (
     NoticeCode,
     Private,
     Rename,
+    Topic,
     Who,
     name_key,
 )
@@ -135,6 +137,8 @@ class LineRenderer:
     def leave(self, event: Leave) -> LogLine:
         line = self._start(event.ts)
         words = LEAVE_WORDS.get(event.reason, f"left ({event.reason})")
+        if event.reason == LeaveReason.KICKED and event.by:
+            words += f" by {event.by}"
         line.append(f"← {event.name} {words}", style=EVENT)
         if event.text:
             line.append(f" ({event.text})", style=EVENT)
@@ -153,7 +157,7 @@ class LineRenderer:
         for n, user in enumerate(users):
             if n:
                 line.append(", ")
-            line.append(user.name)
+            line.append(f"@{user.name}" if user.op else user.name)
             line.append(f" {_idle(user.idle)}", style="dim")
         if total > len(users):
             line.append(f" … and {total - len(users)} more (/who TEXT finds them)", style="dim")
@@ -167,6 +171,11 @@ class LineRenderer:
             line.append(event.text, style=ERROR)
         else:
             line.append(event.text, style="italic")
+        return LogLine(line)
+
+    def topic(self, event: Topic) -> LogLine:
+        line = self._start(None)
+        line.append(topic_line(event), style="italic")
         return LogLine(line)
 
     def error(self, event: Error) -> LogLine:

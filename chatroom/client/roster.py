@@ -16,20 +16,24 @@ class Roster:
     own_id: str | None = None
     own_name: str | None = None
     _names: dict[str, str] = field(default_factory=dict)  # id -> name
+    _ops: set[str] = field(default_factory=set)  # ids of operators, as the last who said
 
     def welcome(self, event: Welcome) -> None:
         """A fresh connection: we know ourselves, and nobody else until ``who`` arrives."""
         self.own_id, self.own_name = event.id, event.name
         self._names = {event.id: event.name}
+        self._ops = set()
 
     def apply(self, event: Who | Join | Leave | Rename) -> None:
         match event:
             case Who(users=users):
                 self._names = {user.id: user.name for user in users}
+                self._ops = {user.id for user in users if user.op}
             case Join(id=user_id, name=name):
                 self._names[user_id] = name
             case Leave(id=user_id):
                 self._names.pop(user_id, None)
+                self._ops.discard(user_id)
             case Rename(id=user_id, new=new):
                 self._names[user_id] = new
                 if user_id == self.own_id:
@@ -37,6 +41,18 @@ class Roster:
 
     def clear(self) -> None:
         self._names = {}
+        self._ops = set()
+
+    def is_operator(self, user_id: str | None) -> bool:
+        """Whether the last ``who`` marked ``user_id`` an operator (``op``)."""
+        return user_id in self._ops
+
+    @property
+    def own_is_operator(self) -> bool:
+        return self.is_operator(self.own_id)
+
+    def operators(self) -> set[str]:
+        return set(self._ops)
 
     def is_own(self, user_id: str) -> bool:
         return user_id == self.own_id

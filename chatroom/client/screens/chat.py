@@ -23,6 +23,7 @@ from chatroom.client.connection import (
     failure_cause,
 )
 from chatroom.client.messages import LinkChanged, LinkState, ServerEventReceived
+from chatroom.client.moderation import UserAction, actions_for, command_for, grants_operator
 from chatroom.client.outgoing import Refuse, ShowHelp, plan_input
 from chatroom.client.own_requests import ClaimRefused, NameAnswer, NameRefused, OwnRequests
 from chatroom.client.render import LineRenderer, LogLine
@@ -30,6 +31,7 @@ from chatroom.client.roster import Roster
 from chatroom.client.screens.password_dialog import PasswordDialog
 from chatroom.client.screens.paste_dialog import PasteDialog
 from chatroom.client.screens.rename_dialog import RenameDialog
+from chatroom.client.screens.user_actions import UserActionsDialog
 from chatroom.client.timeline import Divider, Mark, Reset, Timeline
 from chatroom.client.widgets.chat_input import ChatInput
 from chatroom.client.widgets.chat_log import DEFAULT_SCROLLBACK, ChatLog, NewMessagesBar
@@ -46,6 +48,7 @@ from chatroom.protocol import (
     NoticeCode,
     Private,
     Rename,
+    Topic,
     Welcome,
     Who,
 )
@@ -65,6 +68,7 @@ class ChatScreen(Screen):
         Binding("ctrl+r", "reconnect", "Reconnect"),
         Binding("escape", "focus_input", "Input", show=False),
         Binding("f3", "toggle_users", "Users"),
+        Binding("f4", "user_actions", "User…"),
     ]
     NARROW = 60  # below this many columns the user list is hidden unless asked for (F3)
 
@@ -257,6 +261,9 @@ class ChatScreen(Screen):
                 self._refresh_users()
                 if not self.own_requests.who_reply_is_ours():
                     self.log_line(render.who(event))
+            case Topic():
+                self.query_one(StatusHeader).show_topic(event.text)
+                self.log_line(render.topic(event))
             case Notice():
                 self._notice(event)
             case Error():
@@ -269,6 +276,7 @@ class ChatScreen(Screen):
         self._refresh_users()
         header = self.query_one(StatusHeader)
         header.show_name(event.name)
+        header.show_topic(event.topic)
         self.log_line(self.renderer.status(f"connected as {event.name}"))
         self.own_requests.welcomed(event.name, self.send)
 
@@ -298,6 +306,8 @@ class ChatScreen(Screen):
         self.log_line(self.renderer.notice(event))
         if event.code is NoticeCode.PASSWORD:
             self._give_password()
+        if grants_operator(event):
+            self.own_requests.ask_who(self.send)  # our own entry's op marks us
         if event.code is NoticeCode.IDLE_WARNING:
             self._start_countdown(idle_warning_seconds(event.text))
         elif event.code in (NoticeCode.TIMEOUT, NoticeCode.SHUTDOWN):
@@ -362,7 +372,9 @@ class ChatScreen(Screen):
         self.notify(text, title=title, markup=False, timeout=TOAST_SECONDS)
 
     def _refresh_users(self) -> None:
-        self.query_one(UserList).show(self.roster.users(), self.roster.own_id)
+        self.query_one(UserList).show(
+            self.roster.users(), self.roster.own_id, self.roster.operators()
+        )
 
     def log_line(self, line: LogLine) -> None:
         self.query_one(ChatLog).add(line)
@@ -418,6 +430,32 @@ class ChatScreen(Screen):
         name = self.query_one(UserList).name_of(event.option_id)
         if name is not None:
             self.query_one(ChatInput).start_private_message(name)
+
+    def action_user_actions(self) -> None:
+        """F4: what can be done to the highlighted user (operators: kick, mute, ban)."""
+        users = self.query_one(UserList)
+        user_id = users.highlighted_user
+        name = users.name_of(user_id)
+        if user_id is None or name is None:
+            self.notify("Highlight a user in the list first (F3, ↑↓)", timeout=TOAST_SECONDS)
+            return
+        actions = actions_for(operator=self.roster.own_is_operator, own=self.roster.is_own(user_id))
+        if not actions:
+            return
+
+        def chosen(action: UserAction | None) -> None:
+            if action is not None:
+                self.act_on_user(action, name)
+
+        self.app.push_screen(UserActionsDialog(name, actions), chosen)
+
+    def act_on_user(self, action: UserAction, name: str) -> None:
+        """Do ``action`` to the user ``name``: a command to the server, or a /msg started."""
+        line = command_for(action, name)
+        if line is None:
+            self.query_one(ChatInput).start_private_message(name)
+        elif not self.send(line):
+            self.log_line(self.renderer.status("not connected: nothing was sent", alarm=True))
 
     @on(ChatLog.UnseenChanged)
     def unseen_changed(self, message: ChatLog.UnseenChanged) -> None:

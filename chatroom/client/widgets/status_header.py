@@ -1,4 +1,5 @@
-"""The top line: where we are connected, as whom, and how the connection is doing."""
+"""The top line: where we are connected, as whom, the room's topic, and how the connection
+is doing."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from textual.content import Content
 from textual.widgets import Label
 
 from chatroom.client.messages import LinkState
+from chatroom.client.moderation import truncate
 
 NARROW = 60  # columns: below this the link shows only its reason and next key
 
@@ -25,6 +27,8 @@ class StatusHeader(Horizontal):
         #link { padding: 0 1; }
         #idle { padding: 0 1; background: $warning; color: $text; text-style: bold; }
         #idle.-off { display: none; }
+        #topic { padding: 0 1; max-width: 50%; color: $text; text-style: italic; }
+        #topic.-off { display: none; }
         #link.connected { color: $text-success; }
         #link.connecting { color: $text-warning; }
         #link.disconnected { color: $text-error; text-style: bold; }
@@ -40,6 +44,7 @@ class StatusHeader(Horizontal):
         yield Label("chatroom", id="title")
         yield Label(Content(self._address), id="address")
         yield Label("", id="identity")
+        yield Label("", id="topic", classes="-off")
         yield Label("", id="idle", classes="-off")
         yield Label("", id="link")
 
@@ -47,6 +52,13 @@ class StatusHeader(Horizontal):
         self.query_one("#identity", Label).update(
             Content.assemble(("you are ", "dim"), (name or "", "bold")) if name else Content("")
         )
+
+    def show_topic(self, text: str | None) -> None:
+        """The room's topic (cut to TOPIC_WIDTH with "…"), or nothing when none is set."""
+        topic = self.query_one("#topic", Label)
+        shown = truncate(text or "")
+        topic.set_class(not shown, "-off")
+        topic.update(Content.assemble(("topic: ", "dim"), shown) if shown else Content(""))
 
     def show_idle(self, seconds: int | None) -> None:
         """The idle countdown: seconds until the server kicks us, or None to hide it."""

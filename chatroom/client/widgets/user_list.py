@@ -1,4 +1,5 @@
-"""Who is online: the roster as a list, own name marked; selecting a user starts a /msg."""
+"""Who is online: the roster as a list, own name and operators (``@name``) marked; selecting
+a user starts a /msg, F4 offers what else can be done to it."""
 
 from __future__ import annotations
 
@@ -25,16 +26,24 @@ class UserList(OptionList):
         self.border_title = "Users"
         self._names: dict[str, str] = {}  # option id (user id) -> name
 
-    def show(self, users: list[tuple[str, str]], own_id: str | None) -> None:
-        """Replace the list with ``users`` ((id, name) pairs), keeping the highlight."""
+    def show(
+        self,
+        users: list[tuple[str, str]],
+        own_id: str | None,
+        operators: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
+        """Replace the list with ``users`` ((id, name) pairs), keeping the highlight;
+        the ids in ``operators`` are marked ``@name``."""
         highlighted = self.highlighted_option.id if self.highlighted_option else None
         self._names = dict(users)
         self.clear_options()
         self.add_options(
             Option(
-                Content.assemble((name, "bold"), (" (you)", "dim"))
-                if user_id == own_id
-                else Content(name),
+                Content.assemble(
+                    ("@", "bold") if user_id in operators else "",
+                    (name, "bold") if user_id == own_id else name,
+                    (" (you)", "dim") if user_id == own_id else "",
+                ),
                 id=user_id,
             )
             for user_id, name in users
@@ -46,6 +55,12 @@ class UserList(OptionList):
 
     def name_of(self, option_id: str | None) -> str | None:
         return self._names.get(option_id) if option_id else None
+
+    @property
+    def highlighted_user(self) -> str | None:
+        """The id of the highlighted user, if any."""
+        option = self.highlighted_option
+        return option.id if option is not None else None
 
     def names(self) -> list[str]:
         return list(self._names.values())

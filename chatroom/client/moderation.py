@@ -1,0 +1,82 @@
+"""Moderation as the client sees it: operators, the topic, and what can be done to a user.
+
+No Textual here.
+
+- The server says a connection became an operator only in words (a ``notice`` ``info``
+  "you are now an operator ..."); :func:`grants_operator` spots it so the client asks for
+  ``who`` again, and the roster marks us once our own ``who`` entry has ``op``.
+- The topic arrives in the ``welcome`` and as ``topic`` events; the header shows it cut to
+  :data:`TOPIC_WIDTH` characters with an ellipsis (:func:`truncate`).
+- The user list's context action (F4) offers :func:`actions_for` a user: a private message
+  for everyone; kick, mute for 10 minutes and ban for operators. :func:`command_for` is the
+  line each one sends.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from chatroom.protocol import Notice, NoticeCode, Topic
+
+TOPIC_WIDTH = 60  # characters of the topic the header shows before "…"
+MUTE_FOR = "10m"  # the context action's mute
+
+
+def truncate(text: str, width: int = TOPIC_WIDTH) -> str:
+    """``text`` on one line, cut to ``width`` characters (the last one "…" if it was cut)."""
+    line = " ".join(text.split())
+    if len(line) <= width:
+        return line
+    return line[: max(0, width - 1)].rstrip() + "…"
+
+
+def grants_operator(event: Notice) -> bool:
+    """Whether ``event`` is the server saying this connection is an operator now."""
+    return event.code is NoticeCode.INFO and event.text.startswith("you are now an operator")
+
+
+def topic_line(event: Topic) -> str:
+    """The log line for a ``topic`` event."""
+    if not event.text:
+        return "no topic is set"
+    if event.by:
+        return f"{event.by} set the topic: {event.text}"
+    return f"topic: {event.text}"
+
+
+class UserAction(StrEnum):
+    """What the context action on a user in the list can do (the dialog's result)."""
+
+    MESSAGE = "message"
+    KICK = "kick"
+    MUTE = "mute"
+    BAN = "ban"
+
+
+LABELS = {
+    UserAction.MESSAGE: "Private message (/msg)",
+    UserAction.KICK: "Kick",
+    UserAction.MUTE: f"Mute {MUTE_FOR}",
+    UserAction.BAN: "Ban",
+}
+
+
+def actions_for(*, operator: bool, own: bool = False) -> list[UserAction]:
+    """What can be done to a user: operators may kick, mute and ban (not themselves)."""
+    actions = [] if own else [UserAction.MESSAGE]
+    if operator and not own:
+        actions += [UserAction.KICK, UserAction.MUTE, UserAction.BAN]
+    return actions
+
+
+def command_for(action: UserAction, name: str) -> str | None:
+    """The line an action sends for the user ``name`` (None: it sends nothing by itself,
+    a private message is started in the input line)."""
+    match action:
+        case UserAction.KICK:
+            return f"/kick {name}"
+        case UserAction.MUTE:
+            return f"/mute {name} {MUTE_FOR}"
+        case UserAction.BAN:
+            return f"/ban {name}"
+    return None
