@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "chatroom"
 # The I/O-free core: plain objects that take events and return actions.
 CORE = [
     "chatroom.protocol",
+    "chatroom.text_rules",
     "chatroom.server.actions",
     "chatroom.server.addresses",
     "chatroom.server.admission",
