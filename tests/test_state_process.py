@@ -70,3 +70,17 @@ async def test_a_state_file_that_cannot_be_opened_stops_the_start(tmp_path) -> N
     assert proc.returncode != 0 and out == b""
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1 and "--state" in lines[0], lines
+
+
+def test_state_is_refused_with_redis() -> None:
+    import subprocess
+
+    from tests.test_server_process import SERVER_SCRIPT
+
+    result = subprocess.run(
+        [str(SERVER_SCRIPT), "--state", "x.db", "--redis", "redis://127.0.0.1:1/0"],
+        capture_output=True, text=True, timeout=10,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--state is for a room on one server" in result.stderr
+    assert result.stderr.count("\n") == 1

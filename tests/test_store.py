@@ -129,3 +129,25 @@ def test_an_endless_ban_is_kept_without_an_end(tmp_path) -> None:
 
     ban = Ban(network_of("2001:db8::/64"), math.inf, "mallory", "spam", "op")
     assert Ban.from_record(ban.record()) == ban
+
+
+def test_a_stalled_disk_drops_chat_from_the_file_but_never_a_ban(tmp_path) -> None:
+    path = str(tmp_path / "state.db")
+    store, _ = StateStore.open(path, 100, 0.1, now=NOW)
+    blocker = sqlite3.connect(path, isolation_level=None, timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")  # the writer waits for this lock
+    try:
+        store._limit = 5
+        for seq in range(1, 50):
+            store.put(Persist("chat", "", chat(seq)))
+        ban = {"target": "10.0.0.1/32", "until": None, "name": None, "reason": None, "by": "o"}
+        store.put(Persist("ban", "10.0.0.1/32", ban))
+        assert store._dropped > 0
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+        store.close()
+    store, restored = StateStore.open(path, 100, 0.1, now=NOW)
+    store.close()
+    assert "10.0.0.1/32" in restored.bans
+    assert 0 < len(restored.history) < 49

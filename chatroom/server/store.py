@@ -3,9 +3,10 @@
 The room reports what must be kept as :class:`~chatroom.server.actions.Persist` actions;
 the adapter hands them to :meth:`StateStore.put`, which only queues them: one worker
 thread owns the database connection and writes them, so the event loop never waits for
-the disk. Chat is committed in batches, at most ``flush_every`` seconds after the first
-line of a batch (a ``kill -9`` loses at most that much chat); a ban, an unban, a mute or a
-topic is committed as soon as the thread takes it, so none is lost once it is written.
+the disk (the queue is bounded: see :meth:`StateStore.put`). Chat is committed in batches,
+at most ``flush_every`` seconds after the first line of a batch (a ``kill -9`` loses at
+most that much chat); a ban, an unban, a mute or a topic is committed as soon as the
+thread takes it, so none is lost once it is written.
 
 The file is read once, at start, before the server listens (:meth:`StateStore.open`), and
 closed on shutdown after the last batch is committed. The database is in WAL mode with
@@ -46,8 +47,13 @@ class StateError(Exception):
 class StateStore:
     """The state file's connection, owned by one worker thread once the server runs."""
 
-    def __init__(self, db: sqlite3.Connection, history: int, flush_every: float) -> None:
+    def __init__(
+        self, db: sqlite3.Connection, history: int, flush_every: float, limit: int = 10_000
+    ) -> None:
         self._db = db
+        self._limit = limit  # chat lines waiting for the thread, at most (then dropped)
+        self._dropped = 0
+        self.failed = False  # writing failed: nothing more is queued
         self._history = max(history, 0)
         self._flush_every = flush_every
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -72,7 +78,18 @@ class StateStore:
         return cls(db, history, flush_every), restored
 
     def put(self, item: Persist) -> None:
-        """Have ``item`` written (from the event loop: it only queues it)."""
+        """Have ``item`` written (from the event loop: it only queues it).
+
+        The queue is bounded: past ``limit`` items waiting (a disk that stalls), chat is
+        dropped from the file (never from the room) and logged; a ban, mute or topic is
+        always queued."""
+        if self.failed:
+            return
+        if item.kind == "chat" and self._queue.qsize() >= self._limit:
+            self._dropped += 1
+            if self._dropped == 1 or self._dropped % 1000 == 0:
+                log.warning("state file: the disk is behind, %d chat lines not kept", self._dropped)
+            return
         self._queue.put(item)
 
     def close(self) -> None:
@@ -115,6 +132,7 @@ class StateStore:
             if db.in_transaction:
                 self._commit()
         except sqlite3.Error as exc:
+            self.failed = True
             log.error("state file: writing failed, state is no longer kept: %s", exc)
         finally:
             db.close()
