@@ -42,6 +42,7 @@ from chatroom.server.actions import (
     Deliver,
     Left,
     Moderated,
+    Persist,
     Renamed,
     Report,
     RoomAction,
@@ -96,6 +97,7 @@ class Wire:
         self.subscribed: dict[int, OutputFormat] = {}
         self.reports: list[Report] = []
         self.charged: dict[int, int] = {}  # extra lines counted against flood control
+        self.persisted: list[Persist] = []  # what the state file would keep (--state)
 
     def expand(self, actions: list[RoomAction]) -> tuple[list[Out], list[int]]:
         """Carry out a single-server room's actions: the writes, and the connections closed."""
@@ -116,6 +118,9 @@ class Wire:
         match action:
             case Admitted() | TurnedAway() | Renamed() | Left() | Moderated():
                 self.reports.append(action)  # for the adapter's log
+                return None
+            case Persist():
+                self.persisted.append(action)  # for the state file (--state)
                 return None
             case Charge():
                 assert action.lines > 0, action

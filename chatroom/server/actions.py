@@ -5,12 +5,14 @@ The room answers every event with a list of these frozen values. The output acti
 :class:`Close`) are carried out by the adapter through the outbox; the reports
 (:class:`Admitted`, :class:`TurnedAway`, :class:`Renamed`, :class:`Left`) say what the room
 decided so the adapter can log it without comparing the room's state before and after;
-:class:`Append` and :class:`SendPrivate` exist only in a room shared through a ledger.
+:class:`Append` and :class:`SendPrivate` exist only in a room shared through a ledger;
+:class:`Persist` only in a room that keeps its state in a file (``--state``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from chatroom import protocol as p
 from chatroom.server.admission import Cause
@@ -161,7 +163,44 @@ class Moderated:
     text: str
 
 
+# --- state that survives a restart (--state; chatroom.server.store)
+
+
+@dataclass(frozen=True, slots=True)
+class Persist:
+    """Keep this in the state file, so a restarted server has it back (:class:`Restored`).
+
+    ``kind`` ``"chat"``: ``data`` is a message or action for the history (``key`` unused).
+    ``"ban"``, ``"mute"``, ``"topic"``: ``data`` is the record to keep under ``key`` (a
+    plain dict), or None to forget it. Only a room made with ``restored`` reports these.
+    """
+
+    kind: str
+    key: str
+    data: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """What the state file held at start, for a new room: the recent chat (oldest first),
+    the bans and mutes as :class:`Persist` kept them (``key -> record``) and the topic."""
+
+    history: tuple[p.Message | p.Action, ...] = ()
+    bans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mutes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    topic: dict[str, Any] | None = None
+
+
 Report = Admitted | TurnedAway | Renamed | Left | Moderated
 RoomAction = (
-    Deliver | Broadcast | Subscribe | Unsubscribe | Close | Charge | Report | Append | SendPrivate
+    Deliver
+    | Broadcast
+    | Subscribe
+    | Unsubscribe
+    | Close
+    | Charge
+    | Report
+    | Append
+    | SendPrivate
+    | Persist
 )

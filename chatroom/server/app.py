@@ -29,6 +29,7 @@ from chatroom.server.actions import (
     Close,
     Left,
     Moderated,
+    Persist,
     Renamed,
     RoomAction,
     SendPrivate,
@@ -42,6 +43,7 @@ from chatroom.server.lograte import OncePerInterval
 from chatroom.server.outbox import Outbox
 from chatroom.server.proxy_protocol import TrustedPeers
 from chatroom.server.room import Room
+from chatroom.server.store import StateError, StateStore
 from chatroom.server.tls import CertificateError, load_certificate, server_context
 
 if TYPE_CHECKING:  # cluster mode needs the redis package, imported only when used
@@ -73,6 +75,7 @@ class ChatServer:
         self.loop = loop
         self.log_once = OncePerInterval(log, config.log_interval, loop)
         rules = RoomRules.from_config(config)
+        self.store: StateStore | None = None
         if config.redis:
             from chatroom.server.cluster_room import ClusterRoom
 
@@ -80,7 +83,23 @@ class ChatServer:
         else:
             # A restarted server numbers from 1 again: a new epoch says so (the ledger makes
             # a shared room's).
-            self.room = Room(rules, epoch=uuid.uuid4().hex[:16])
+            restored = None
+            if config.state is not None:  # read before anyone can connect
+                try:
+                    self.store, restored = StateStore.open(
+                        config.state, config.history, config.state_flush
+                    )
+                except StateError as exc:
+                    raise StartError(str(exc)) from None
+                log.info(
+                    "state %s: %d messages, %d bans, %d mutes%s",
+                    config.state,
+                    len(restored.history),
+                    len(restored.bans),
+                    len(restored.mutes),
+                    ", a topic" if restored.topic else "",
+                )
+            self.room = Room(rules, epoch=uuid.uuid4().hex[:16], restored=restored)
         self.cluster: ClusterLink | None = None
         self._ids = itertools.count(1)
         self._connections: dict[int, ClientConnection] = {}
@@ -252,6 +271,9 @@ class ChatServer:
                     conn = self._connections.get(action.conn)
                     if conn is not None:
                         conn.charge(action.lines)
+                case Persist():
+                    assert self.store is not None, "only a room with --state persists"
+                    self.store.put(action)
                 case Append() | SendPrivate():
                     assert self.cluster is not None, "only a clustered room appends"
                     self.cluster.carry(action)
@@ -373,10 +395,17 @@ class ChatServer:
             for conn in list(self._connections.values()):
                 conn.abort()
             await asyncio.sleep(0)
+        if self.store is not None:  # the last batch of chat is committed
+            await asyncio.to_thread(self.store.close)
 
 
 async def start_server(config: ServerConfig) -> ChatServer:
     """Start a room listening on ``config.host``:``config.port`` (port 0 picks a free one)."""
     server = ChatServer(config, asyncio.get_running_loop())
-    await server.start()
+    try:
+        await server.start()
+    except BaseException:
+        if server.store is not None:
+            server.store.close()
+        raise
     return server

@@ -262,6 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="message of the day: sent to each newcomer after the welcome, and on /motd",
     )
+    parser.add_argument(
+        "--state",
+        default=d.state,
+        metavar="FILE",
+        help="keep bans, mutes, the topic and the last --history messages in this SQLite "
+        "file, read back at start (created if missing; default: nothing is kept)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--log-level",
@@ -443,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workers > 1 and not args.redis:
         parser.error("--workers needs --redis: the workers share the room through it")
+    if args.state and args.redis:
+        parser.error("--state is for a room on one server; it cannot be used with --redis")
     if args.room and not ROOM_NAME.fullmatch(args.room):
         parser.error(f"--room {args.room!r}: use 1-64 characters of A-Z a-z 0-9 _ . -")
     if args.tls_port is not None and not args.tls_cert:

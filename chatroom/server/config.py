@@ -51,6 +51,9 @@ class ServerConfig:
     motd_file: str | None = None  # the message of the day, read at start
     max_bans: int = 1000  # bans held at once (/ban); expired ones are forgotten
     max_ignores: int = 100  # users one connection may /ignore at once
+    # A SQLite file keeping bans, mutes, the topic and the recent chat across restarts
+    # (store.py). None: nothing is kept.
+    state: str | None = None
 
     # --- TLS (README, "Running it on the internet")
     tls_cert: str | None = None  # PEM certificate chain; with tls_port, a TLS listener
@@ -104,6 +107,9 @@ class ServerConfig:
     # Lines a newcomer may send before its join comes back from Redis; past it they are
     # refused as unavailable (cluster_room.py).
     held_lines: int = 64
+    # --state: chat is committed at most this long after it was said (a kill -9 loses at
+    # most this much); bans, mutes and the topic are committed at once.
+    state_flush: float = 0.5
     append_drain: float = 0.5  # on shutdown, how long accepted lines may take to reach Redis
     ledger_timeout: float = 3.0  # a Redis command that takes longer has failed
     # Flood control counts a who reply as one line per this many users listed (at least 1).

@@ -20,10 +20,11 @@ import ipaddress
 import math
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from chatroom import protocol as p
 from chatroom.server import commands as c
-from chatroom.server.actions import Close, ConnId, Moderated, RoomAction
+from chatroom.server.actions import Close, ConnId, Moderated, Persist, Restored, RoomAction
 from chatroom.server.config import RoomRules
 from chatroom.server.state import Member, RoomState
 
@@ -140,6 +141,23 @@ class Ban:
         why = f": {self.reason}" if self.reason else ""
         return f"{self.target}{name}, {left}, by {self.by}{why}"
 
+    def record(self) -> dict[str, Any]:
+        """What the state file keeps of it (--state; an endless ban's ``until`` is None)."""
+        until = None if self.until == math.inf else self.until
+        return {"target": str(self.target), "until": until, "name": self.name,
+                "reason": self.reason, "by": self.by}  # fmt: skip
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Ban:
+        until = record.get("until")
+        return cls(
+            network_of(str(record["target"])),
+            math.inf if until is None else float(until),
+            record.get("name"),
+            record.get("reason"),
+            str(record.get("by", "?")),
+        )
+
 
 class Moderation:
     """What the room's moderation knows: the operators' names and hashes, who is muted
@@ -148,12 +166,25 @@ class Moderation:
     def __init__(self) -> None:
         self.operators: dict[str, tuple[str, str]] = {}
         self.mutes: dict[str, float] = {}  # user id -> muted until (inf: until unmuted)
+        # Mutes restored from the state file (--state): name_key(name) -> until. A user id
+        # does not outlive its connection, so a restored mute holds whoever uses the name.
+        self.muted_names: dict[str, float] = {}
         self.bans: dict[str, Ban] = {}  # str(target) -> its ban; at most rules.max_bans
         self.topic: p.Topic | None = None
         self.motd: str | None = None  # --motd-file, read at start
         # A hash to check unknown names against, so a wrong name costs what a wrong
         # password does (no timing tells which names are operators); made when first needed.
         self._decoy: str | None = None
+
+    def restore(self, restored: Restored) -> None:
+        """Take the bans, mutes and topic a state file kept (--state)."""
+        for key, record in restored.bans.items():
+            self.bans[key] = Ban.from_record(record)
+        for key, record in restored.mutes.items():
+            until = record.get("until")
+            self.muted_names[key] = math.inf if until is None else float(until)
+        if restored.topic is not None and restored.topic.get("text"):
+            self.topic = p.Topic(text=str(restored.topic["text"]), by=restored.topic.get("by"))
 
     def load_operators(self, text: str) -> None:
         """Take the operators of an ops file's ``text`` (ValueError if it is malformed)."""
@@ -203,6 +234,10 @@ class ModerationRules:
     state: RoomState
     moderation: Moderation
     rules: RoomRules
+    persisting: bool  # report what the state file must keep (Persist): --state
+
+    def _persist(self, kind: str, key: str, data: Any) -> list[RoomAction]:
+        return [Persist(kind, key, data)] if self.persisting else []
 
     def _moderate(self, member: Member, command: c.Command, now: float) -> list[RoomAction]:
         match command:
@@ -223,6 +258,7 @@ class ModerationRules:
                 self.moderation.topic = p.Topic(text=text, by=member.name)
                 return [
                     Moderated(member.conn, f"topic set by {member.name}"),
+                    *self._persist("topic", "topic", {"text": text, "by": member.name}),
                     *self._broadcast(self.moderation.topic),
                 ]
             case c.Kick(target, reason):
@@ -298,12 +334,15 @@ class ModerationRules:
         target = self._target(member, name)
         if isinstance(target, list):
             return target
-        self.moderation.mutes[target.id] = math.inf if seconds is None else now + seconds
+        until = math.inf if seconds is None else now + seconds
+        self.moderation.mutes[target.id] = until
+        record = {"name": target.name, "until": None if seconds is None else until}
         span = f" for {_span(seconds)}" if seconds is not None else ""
         told = p.Notice(code=p.NoticeCode.INFO, text=f"you were muted by {member.name}{span}")
         done = p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is muted{span}")
         return [
             Moderated(member.conn, f"{member.name} muted {target.name}{span}"),
+            *self._persist("mute", p.name_key(target.name), record),
             *self._send(target, told),
             *([] if target is member else self._send(member, done)),
         ]
@@ -312,7 +351,10 @@ class ModerationRules:
         target = self._target(member, name)
         if isinstance(target, list):
             return target
-        if self.moderation.mutes.pop(target.id, None) is None:
+        by_id = self.moderation.mutes.pop(target.id, None)
+        key = p.name_key(target.name)
+        by_name = self.moderation.muted_names.pop(key, None)
+        if by_id is None and by_name is None:
             return self._send(
                 member, p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is not muted")
             )
@@ -320,6 +362,7 @@ class ModerationRules:
         done = p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is no longer muted")
         return [
             Moderated(member.conn, f"{member.name} unmuted {target.name}"),
+            *self._persist("mute", key, None),
             *self._send(target, told),
             *([] if target is member else self._send(member, done)),
         ]
@@ -354,7 +397,8 @@ class ModerationRules:
         span = f" for {_span(seconds)}" if seconds is not None else ""
         told = f"you were banned by {member.name}{span}" + (f": {reason}" if reason else "")
         actions: list[RoomAction] = [
-            Moderated(member.conn, f"{member.name} banned {ban.describe(now)}")
+            Moderated(member.conn, f"{member.name} banned {ban.describe(now)}"),
+            *self._persist("ban", str(target), ban.record()),
         ]
         sent_away = 0
         for other in self.state.members():
@@ -383,11 +427,14 @@ class ModerationRules:
             return self._send(
                 member, p.Notice(code=p.NoticeCode.INFO, text=f"no ban matches {shown}")
             )
+        forgotten: list[RoomAction] = []
         for key in lifted:
             del bans[key]
+            forgotten += self._persist("ban", key, None)
         text = f"unbanned {', '.join(lifted)}"
         return [
             Moderated(member.conn, f"{member.name} {text}"),
+            *forgotten,
             *self._send(member, p.Notice(code=p.NoticeCode.INFO, text=text)),
         ]
 
@@ -400,11 +447,19 @@ class ModerationRules:
 
     def _muted(self, member: Member, now: float) -> list[RoomAction]:
         """The error for a muted member's chat, or nothing if it may speak."""
-        until = self.moderation.mutes.get(member.id)
+        mutes = self.moderation.mutes
+        until = mutes.get(member.id)
+        named = self.moderation.muted_names
+        key = p.name_key(member.name) if until is None and named else None
+        if key is not None:
+            until = named.get(key)
         if until is None:
             return []
         if now >= until:
-            del self.moderation.mutes[member.id]
+            if key is None:
+                del mutes[member.id]
+            else:
+                del named[key]
             return []
         left = "" if until == math.inf else f" for {_span(until - now)} more"
         return self._error(

@@ -31,7 +31,9 @@ from chatroom.server.actions import (
     ConnId,
     Deliver,
     Left,
+    Persist,
     Renamed,
+    Restored,
     RoomAction,
     Subscribe,
     TurnedAway,
@@ -67,6 +69,7 @@ class Room(EntryRules, ModerationRules, SelfServiceRules):
         node: str = LOCAL_NODE,
         epoch: str | None = None,
         rng: random.Random | None = None,
+        restored: Restored | None = None,
     ) -> None:
         self.rules = rules
         # Guest names and opaque ids (--hide-addresses): unpredictable unless a test seeds it.
@@ -82,6 +85,12 @@ class Room(EntryRules, ModerationRules, SelfServiceRules):
         p.load_name_data()  # now, not with the first newcomer (see its docstring)
         self.moderation = Moderation()  # operators (moderation.py: its rules)
         self.ignored_by: dict[str, set[ConnId]] = {}  # /ignore (selfservice.py)
+        # restored: what a state file kept (--state). The room then reports, as Persist
+        # actions, every change the file must keep: chat, bans, mutes, the topic.
+        self.persisting = restored is not None
+        if restored is not None:
+            self.state.restore_history(restored.history)
+            self.moderation.restore(restored)
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -269,7 +278,8 @@ class Room(EntryRules, ModerationRules, SelfServiceRules):
     # --- commands ------------------------------------------------------------------------------
 
     def _run(self, member: Member, command: c.Command, now: float) -> list[RoomAction]:
-        if isinstance(command, c.Chat | c.Me) and self.moderation.mutes:
+        moderation = self.moderation
+        if isinstance(command, c.Chat | c.Me) and (moderation.mutes or moderation.muted_names):
             refused = self._muted(member, now)
             if refused:
                 return refused
@@ -438,6 +448,8 @@ class Room(EntryRules, ModerationRules, SelfServiceRules):
             case p.Message() | p.Action():
                 self.state.said(event)
                 skip = self.ignored_by.get(event.id)  # almost always None: nobody ignores
+                if self.persisting:
+                    actions.append(Persist("chat", "", event))
             case p.Join():
                 member = self.state.joined(event, node)
                 if member is not None and not self.state.is_subscribed(member.conn):

@@ -239,6 +239,13 @@ class RoomState:
         if user is not None:
             user.last_seen = event.ts
 
+    def restore_history(self, history: Iterable[p.Message | p.Action]) -> None:
+        """The recent chat a state file kept (--state): replayed to newcomers, and the seq
+        goes on from its last, so new events never number below it."""
+        self._history.extend(history)
+        if self._history:
+            self._seq = max(self._seq, max(event.seq for event in self._history))
+
     def everyone_leaves(self) -> list[ConnId]:
         """The server is stopping: this node's members leave at once. Returns their conns."""
         conns = list(self._members)

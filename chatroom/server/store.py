@@ -1,0 +1,196 @@
+"""The state file (``--state FILE``): what a restarted server has back. SQLite, stdlib only.
+
+The room reports what must be kept as :class:`~chatroom.server.actions.Persist` actions;
+the adapter hands them to :meth:`StateStore.put`, which only queues them: one worker
+thread owns the database connection and writes them, so the event loop never waits for
+the disk (the queue is bounded: see :meth:`StateStore.put`). Chat is committed in batches,
+at most ``flush_every`` seconds after the first line of a batch (a ``kill -9`` loses at
+most that much chat); a ban, an unban, a mute or a topic is committed as soon as the
+thread takes it, so none is lost once it is written.
+
+The file is read once, at start, before the server listens (:meth:`StateStore.open`), and
+closed on shutdown after the last batch is committed. The database is in WAL mode with
+``synchronous=NORMAL``: a commit survives the process being killed (the operating system
+holds what was written); only a crash of the machine itself can lose the last commits.
+Its schema is versioned with ``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from typing import Any
+
+from chatroom import protocol as p
+from chatroom.server.actions import Persist, Restored
+
+log = logging.getLogger("chatroom.server.store")
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS history (id INTEGER PRIMARY KEY, event TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (kind, key)
+);
+"""
+_STOP = object()
+
+
+class StateError(Exception):
+    """The state file cannot be opened or read; the message says why, on one line."""
+
+
+class StateStore:
+    """The state file's connection, owned by one worker thread once the server runs."""
+
+    def __init__(
+        self, db: sqlite3.Connection, history: int, flush_every: float, limit: int = 10_000
+    ) -> None:
+        self._db = db
+        self._limit = limit  # chat lines waiting for the thread, at most (then dropped)
+        self._dropped = 0
+        self.failed = False  # writing failed: nothing more is queued
+        self._history = max(history, 0)
+        self._flush_every = flush_every
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="chatroom-state", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def open(
+        cls, path: str, history: int, flush_every: float, now: float | None = None
+    ) -> tuple[StateStore, Restored]:
+        """Open (or create) the file at ``path`` and read what it keeps; raises StateError."""
+        now = time.time() if now is None else now
+        try:
+            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StateError(f"--state {path}: {exc}") from None
+        try:
+            restored = _load(db, history, now)
+        except (sqlite3.Error, ValueError) as exc:
+            db.close()
+            raise StateError(f"--state {path}: {exc}") from None
+        return cls(db, history, flush_every), restored
+
+    def put(self, item: Persist) -> None:
+        """Have ``item`` written (from the event loop: it only queues it).
+
+        The queue is bounded: past ``limit`` items waiting (a disk that stalls), chat is
+        dropped from the file (never from the room) and logged; a ban, mute or topic is
+        always queued."""
+        if self.failed:
+            return
+        if item.kind == "chat" and self._queue.qsize() >= self._limit:
+            self._dropped += 1
+            if self._dropped == 1 or self._dropped % 1000 == 0:
+                log.warning("state file: the disk is behind, %d chat lines not kept", self._dropped)
+            return
+        self._queue.put(item)
+
+    def close(self) -> None:
+        """Commit what is queued and close the file (blocks until done)."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+
+    # --- the worker thread
+
+    def _run(self) -> None:
+        db = self._db
+        batch_since: float | None = None  # when the first uncommitted chat line came
+        try:
+            while True:
+                timeout = None
+                if batch_since is not None:
+                    timeout = max(0.0, batch_since + self._flush_every - time.monotonic())
+                try:
+                    item = self._queue.get(timeout=timeout)
+                except queue.Empty:
+                    item = None
+                if item is _STOP:
+                    break
+                urgent = False
+                if isinstance(item, Persist):
+                    if batch_since is None:
+                        db.execute("BEGIN")
+                    self._write(item)
+                    if item.kind == "chat":
+                        batch_since = batch_since or time.monotonic()
+                    else:
+                        urgent = True
+                if batch_since is None and not urgent:
+                    continue
+                now = time.monotonic()
+                if urgent or (batch_since is not None and now - batch_since >= self._flush_every):
+                    self._commit()
+                    batch_since = None
+            if db.in_transaction:
+                self._commit()
+        except sqlite3.Error as exc:
+            self.failed = True
+            log.error("state file: writing failed, state is no longer kept: %s", exc)
+        finally:
+            db.close()
+
+    def _write(self, item: Persist) -> None:
+        db = self._db
+        if item.kind == "chat":
+            db.execute("INSERT INTO history (event) VALUES (?)", (p.encode_json(item.data),))
+        elif item.data is None:
+            db.execute("DELETE FROM records WHERE kind = ? AND key = ?", (item.kind, item.key))
+        else:
+            db.execute(
+                "INSERT OR REPLACE INTO records (kind, key, data) VALUES (?, ?, ?)",
+                (item.kind, item.key, p.compact_json(item.data)),
+            )
+
+    def _commit(self) -> None:
+        db = self._db
+        db.execute(
+            "DELETE FROM history WHERE id <= (SELECT max(id) FROM history) - ?",
+            (self._history,),
+        )
+        db.execute("COMMIT")
+
+
+def _load(db: sqlite3.Connection, history: int, now: float) -> Restored:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise ValueError(f"schema version {version} is newer than this server's")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(_SCHEMA)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    events: list[p.Message | p.Action] = []
+    if history > 0:
+        rows = db.execute(
+            "SELECT event FROM history ORDER BY id DESC LIMIT ?", (history,)
+        ).fetchall()
+        for (text,) in reversed(rows):
+            event = p.decode_json(text)
+            if isinstance(event, p.Message | p.Action):
+                events.append(event)
+    records: dict[str, dict[str, dict[str, Any]]] = {"ban": {}, "mute": {}, "topic": {}}
+    for kind, key, data in db.execute("SELECT kind, key, data FROM records"):
+        record = json.loads(data)
+        if kind not in records or not isinstance(record, dict):
+            continue
+        until = record.get("until")
+        if until is None or until > now:
+            records[kind][key] = record
+    expired = db.execute(
+        "DELETE FROM records WHERE json_extract(data, '$.until') <= ?", (now,)
+    ).rowcount
+    if expired:
+        log.info("state file: %d expired bans or mutes forgotten", expired)
+    return Restored(
+        history=tuple(events),
+        bans=records["ban"],
+        mutes=records["mute"],
+        topic=records["topic"].get("topic"),
+    )
