@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         "generator's clients connect over it (fan-out, burst, idle; churn and floods stay "
         "plaintext)",
     )
+    parser.add_argument(
+        "--state",
+        action="store_true",
+        help="the server keeps its state in a fresh SQLite file (--state), with --history 20 so "
+        "chat is written to it: the cost of persistence on fan-out",
+    )
     parser.add_argument("--duration", type=float, help="seconds per fan-out run")
     parser.add_argument("--soak", type=float, help="seconds of churn soak")
     parser.add_argument(
@@ -204,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"# chatroom benchmark ({'quick' if args.quick else 'full'}): server loop {args.loop}"
         f"{' with redis' if args.redis else ''}{', clients over TLS' if args.tls else ''}"
+        f"{', --state' if args.state else ''}"
         f"{f', {args.server_workers} server workers' if args.server_workers > 1 else ''}, "
         f"generator {args.workers} x {args.gen_loop}; {info['nproc']} CPUs ({info['cpu']}), "
         f"Python {info['python']}, fd limit {info['nofile'][0]}",

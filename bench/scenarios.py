@@ -247,6 +247,11 @@ class Run:
         if self._tls_dir is not None:
             self.cafile, cert, key = _make_certificate(Path(self._tls_dir.name))
             self.server_args += ["--tls-port", "0", "--tls-cert", cert, "--tls-key", key]
+        # --state: a fresh SQLite file, and a history for chat to be written to.
+        self._state_dir = tempfile.TemporaryDirectory() if getattr(opts, "state", False) else None
+        if self._state_dir is not None:
+            state = str(Path(self._state_dir.name) / "state.db")
+            self.server_args += ["--state", state, "--history", "20"]
         self.server = ServerProcess(opts.loop, self.server_args, opts.server_src)
         self.procs: list[Any] = []
         self.pipes: list[Any] = []
@@ -266,6 +271,7 @@ class Run:
             "redis": self.use_redis,
             "server_workers": self.server_workers,
             "tls": self.tls,
+            "state": self._state_dir is not None,
             "errors": [],
         }
 
@@ -289,6 +295,8 @@ class Run:
             self._teardown()
             if self._tls_dir is not None:
                 self._tls_dir.cleanup()
+            if self._state_dir is not None:
+                self._state_dir.cleanup()
         self.result["wall_seconds"] = round(time.monotonic() - started, 2)
         self.result["ok"] = not self.result["errors"]
         return self.result
