@@ -313,6 +313,13 @@ class Cluster:
                         action.node,
                         self.rooms[action.node].remote_private(action.recipient_id, action.event),
                     )
+                case Persist():  # a ban, mute or topic: every other node applies it
+                    for other, room in self.rooms.items():
+                        if other != node:
+                            change = room.remote_moderation(
+                                action.kind, action.key, action.data, self.now
+                            )
+                            self.run(other, change)
                 case _:
                     out = self.wires[node].carry(action)
                     if out is not None:

@@ -666,3 +666,34 @@ async def test_one_batch_script_checks_each_event_against_the_ones_before_it(red
         await ledger.append_many([({"type": "join", "ts": 1.0, "id": "q", "name": "q"}, "q", None)])
     await ledger.close()
     await other.close()
+
+
+async def test_moderation_is_kept_published_and_expires(make_ledger):
+    one, two = await node(make_ledger, "one"), await node(make_ledger, "two")
+    changes = two.moderation_changes()
+    first = await anext(changes)
+    assert first == {"state": {"ban": {}, "mute": {}, "topic": {}}}
+    ban = {"target": "203.0.113.0/24", "until": None, "name": None, "reason": "x", "by": "op"}
+    await one.moderate("ban", "203.0.113.0/24", ban)
+    await one.moderate("mute", "ann", {"name": "ann", "until": time.time() - 1})  # expired
+    await one.moderate("topic", "topic", {"text": "be kind", "by": "op"})
+    await one.moderate("ban", "203.0.113.0/24", None)
+    await one.moderate("ban", "198.51.100.7/32", ban)
+    seen = [await anext(changes) for _ in range(5)]
+    assert [(c["kind"], c["key"], c["node"]) for c in seen] == [
+        ("ban", "203.0.113.0/24", "one"),
+        ("mute", "ann", "one"),
+        ("topic", "topic", "one"),
+        ("ban", "203.0.113.0/24", "one"),
+        ("ban", "198.51.100.7/32", "one"),
+    ]
+    assert seen[3]["data"] is None
+    await changes.aclose()
+    state = await two.moderation_state()
+    assert state == {
+        "ban": {"198.51.100.7/32": ban},
+        "mute": {},  # expired: dropped, and deleted
+        "topic": {"topic": {"text": "be kind", "by": "op"}},
+    }
+    with pytest.raises(ValueError):
+        await one.moderate("kick", "x", None)

@@ -9,6 +9,7 @@ wire of its own, as a single server's is.
 
 from __future__ import annotations
 
+import math
 import random
 
 from chatroom import protocol as p
@@ -270,3 +271,30 @@ def test_a_look_alike_name_is_taken_across_nodes() -> None:
     cluster.say(bob, "/nick \u0430nn")  # Cyrillic а: another node's user holds the look
     (error,) = cluster.events(bob, "error")
     assert error["code"] == "name_taken"
+
+
+def test_bans_mutes_and_the_topic_set_on_one_node_hold_on_every_node():
+    cluster = Cluster("a", "b")
+    boss, ann, bob = cluster.join("a"), cluster.join("a"), cluster.join("b")
+    cluster.rooms["a"].state.member(boss).operator = True
+    cluster.say(ann, "/nick ann")
+    cluster.say(boss, "/mute ann 1h")
+    assert cluster.rooms["b"].moderation.muted_names == {"ann": cluster.now + 3600}
+    cluster.say(boss, "/unmute ann")
+    assert cluster.rooms["b"].moderation.muted_names == {}
+    cluster.say(boss, "/topic be kind")
+    assert [e["text"] for e in cluster.events(bob, "topic")] == ["be kind"]
+    assert cluster.rooms["b"].moderation.topic == p.Topic(text="be kind", by=uid(boss))
+    cluster.say(boss, "/ban 127.0.0.1 1h spam")  # everyone's address: all but boss go
+    assert bob in cluster.closed and ann in cluster.closed and boss not in cluster.closed
+    leave = cluster.events(boss, "leave")[-1]
+    assert (leave["reason"], leave["text"]) == ("kicked", "spam")
+    assert cluster.rooms["b"].moderation.refusal("127.0.0.1", cluster.now) is not None
+    cluster.say(boss, "/unban 127.0.0.1")
+    assert cluster.rooms["b"].moderation.bans == {}
+    loaded = cluster.rooms["b"].moderation_loaded(
+        {"ban": {}, "mute": {"bob": {"name": "bob", "until": None}}, "topic": {}}, cluster.now
+    )
+    assert cluster.rooms["b"].moderation.muted_names == {"bob": math.inf}
+    assert cluster.rooms["b"].moderation.topic is None
+    assert loaded == []  # nobody left on b to tell the topic was cleared

@@ -271,9 +271,11 @@ class ChatServer:
                     conn = self._connections.get(action.conn)
                     if conn is not None:
                         conn.charge(action.lines)
-                case Persist():
-                    assert self.store is not None, "only a room with --state persists"
+                case Persist() if self.store is not None:
                     self.store.put(action)
+                case Persist():
+                    assert self.cluster is not None, "only --state or --redis persists"
+                    self.cluster.share(action)
                 case Append() | SendPrivate():
                     assert self.cluster is not None, "only a clustered room appends"
                     self.cluster.carry(action)

@@ -11,7 +11,10 @@ says, on the server's one event loop:
   every node sees one order;
 - a heartbeat keeps this node alive in Redis and reaps nodes whose heartbeat expired (any
   surviving node does it; the script is atomic);
-- a subscriber delivers private messages addressed to this node's users.
+- a subscriber delivers private messages addressed to this node's users;
+- bans, mutes and the topic (the room's :class:`~chatroom.server.actions.Persist` actions)
+  are kept in Redis and published; another subscriber applies every other node's changes,
+  and the ones Redis keeps are loaded at sync and whenever it subscribes again.
 
 When Redis goes away, this node's users are told, every line they send meanwhile is refused
 with ``unavailable`` (nothing is dropped silently; the queue of appends is bounded by
@@ -31,7 +34,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from chatroom import protocol as p
-from chatroom.server.actions import Append, RoomAction, SendPrivate
+from chatroom.server.actions import Append, Persist, RoomAction, SendPrivate
 from chatroom.server.config import ServerConfig
 from chatroom.server.redis_ledger import (
     Entry,
@@ -115,7 +118,14 @@ class ClusterLink:
         """Connect and sync; raises :class:`LedgerUnavailable` if Redis cannot be reached."""
         await self.ledger.connect()
         await self._sync()
-        for job in (self._append_worker, self._reader, self._heartbeat, self._privates):
+        jobs = (
+            self._append_worker,
+            self._reader,
+            self._heartbeat,
+            self._privates,
+            self._moderation,
+        )
+        for job in jobs:
             self._tasks.append(asyncio.create_task(job(), name=f"cluster-{job.__name__}"))
 
     async def stop(self) -> None:
@@ -125,14 +135,16 @@ class ClusterLink:
                 await asyncio.wait_for(self._appends.join(), self.config.append_drain)
         for task in self._tasks:
             task.cancel()
+        # First, while the tasks wind down: closing a subscription that was just being made
+        # can take a while, and the goodbye must not wait for it.
+        with contextlib.suppress(LedgerUnavailable):
+            await self.ledger.forget_node(time.time())
         # Bounded: a redis-py read that was under way when Redis hung and came back has been
         # seen to hold on to its cancellation (redis 8.1, Python 3.11).
         await asyncio.wait(self._tasks, timeout=self.config.ledger_timeout)
         for task in self._tasks:
             if task.done() and not task.cancelled():
                 task.exception()  # retrieved: nothing to report on the way out
-        with contextlib.suppress(LedgerUnavailable):
-            await self.ledger.forget_node(time.time())
         await self.ledger.close()
 
     # --- from the room -----------------------------------------------------------------
@@ -150,6 +162,19 @@ class ClusterLink:
         else:
             task = asyncio.create_task(self._send_private(action))
             task.add_done_callback(_log_failure)
+
+    def share(self, action: Persist) -> None:
+        """A ban, mute or topic change made here: keep it in Redis and tell every node."""
+        task = asyncio.create_task(self._share(action))
+        task.add_done_callback(_log_failure)
+
+    async def _share(self, action: Persist) -> None:
+        try:
+            await self.ledger.moderate(action.kind, action.key, action.data)
+        except LedgerUnavailable as exc:
+            # This node has it; the others load what Redis keeps when it is back.
+            log.warning("cluster: a %s change was not shared: %s", action.kind, exc)
+            self._connection_lost(exc)
 
     async def _send_private(self, action: SendPrivate) -> None:
         payload = p.to_wire_dict(action.event)
@@ -234,6 +259,24 @@ class ClusterLink:
             except LedgerUnavailable as exc:
                 self._connection_lost(exc)
 
+    async def _moderation(self) -> None:
+        while True:
+            if not self._up:
+                await asyncio.sleep(self.config.heartbeat_every)
+                continue
+            try:
+                async for payload in self.ledger.moderation_changes():
+                    if "state" in payload:  # subscribed: what Redis keeps now
+                        self.apply(self.room.moderation_loaded(payload["state"], time.time()))
+                        continue
+                    kind, key, data = payload.get("kind"), payload.get("key"), payload.get("data")
+                    if payload.get("node") == self.node or not isinstance(key, str):
+                        continue
+                    if isinstance(kind, str) and (data is None or isinstance(data, dict)):
+                        self.apply(self.room.remote_moderation(kind, key, data, time.time()))
+            except LedgerUnavailable as exc:
+                self._connection_lost(exc)
+
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.config.heartbeat_every)
@@ -259,9 +302,11 @@ class ClusterLink:
         entries = await self.ledger.history(id_after(snapshot.last_id), self.config.history)
         history = [event_of(entry) for entry in entries]
         users = [(u.id, u.name, u.node) for u in snapshot.users.values()]
+        moderation = await self.ledger.moderation_state()
         self._last_id = snapshot.last_id
         self._up = self._synced = True
         self.apply(self.room.resync(users, snapshot.seq, history, time.time(), snapshot.epoch))
+        self.apply(self.room.moderation_loaded(moderation, time.time()))
 
     async def _catch_up(self, until_id: str, until_seq: int) -> None:
         """After an outage, apply what this node missed, up to the snapshot, if Redis still

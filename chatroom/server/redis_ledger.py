@@ -15,7 +15,12 @@ share and nothing else — no room rules, no sockets to clients:
 - ``chatroom:{ROOM}:names`` — hash name key (casefolded name) -> id: the name claims;
 - ``chatroom:{ROOM}:nodes`` — set of nodes, each alive while its heartbeat key
   ``chatroom:{ROOM}:node:NODE`` (a string with a TTL) exists;
-- pub/sub channel ``chatroom:{ROOM}:private:NODE`` — payloads for one node (``/msg``).
+- pub/sub channel ``chatroom:{ROOM}:private:NODE`` — payloads for one node (``/msg``);
+- ``chatroom:{ROOM}:mod:ban``, ``:mod:mute``, ``:mod:topic`` — hashes key -> JSON record of
+  the bans, the mutes (by name key) and the topic, as the state file keeps them (a record's
+  ``until`` is when it expires: expired ones are dropped when read); every change is also
+  published on ``chatroom:{ROOM}:moderation`` (``{"kind", "key", "data", "node"}``), so
+  every node enforces it at once.
 
 The ``{ROOM}`` hash tag keeps one room's keys in one Redis Cluster slot. Every change that
 must be atomic — checking a name claim and appending the event, reaping a dead node's users
@@ -55,6 +60,7 @@ from chatroom.server.refusal import Refusal
 NODE_RE = re.compile(r"[^\s{}\x00-\x1f\x7f]{1,128}")  # in key names: no braces (hash tags)
 EVENT_TYPES = frozenset({"message", "action", "join", "leave", "rename"})
 HISTORY_TYPES = frozenset({"message", "action"})
+MODERATION_KINDS = ("ban", "mute", "topic")
 
 
 class LedgerUnavailable(Exception):
@@ -247,6 +253,8 @@ class RedisLedger:
         self._heartbeat_prefix = f"{prefix}:node:"
         self._private_prefix = f"{prefix}:private:"
         self._epoch_key = f"{prefix}:epoch"
+        self._mod_prefix = f"{prefix}:mod:"
+        self._mod_channel = f"{prefix}:moderation"
         self._shared_keys = [
             self._seq_key,
             self._events_key,
@@ -449,10 +457,20 @@ class RedisLedger:
         Ends by raising :class:`LedgerUnavailable` when the connection is lost; what was
         published meanwhile is lost (pub/sub keeps nothing). Iterate again to resubscribe.
         """
+        async for payload in self._subscribed(self._private_prefix + self.node):
+            yield payload
+
+    async def _subscribed(
+        self, channel: str, first: dict[str, Any] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The JSON object payloads published on ``channel``; ``first``, if given, is
+        yielded once subscribed (before any payload)."""
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
             with self._guard("subscribe"):
-                await pubsub.subscribe(self._private_prefix + self.node)
+                await pubsub.subscribe(channel)
+            if first is not None:
+                yield first
             while True:
                 with self._guard("pubsub"):
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
@@ -469,6 +487,62 @@ class RedisLedger:
             # connection that Redis left hanging must not keep the task from ending.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(pubsub.aclose(), self.timeout)
+
+    # --- moderation: bans, mutes, the topic ----------------------------------------------
+
+    async def moderate(self, kind: str, key: str, data: dict[str, Any] | None) -> None:
+        """Keep (``data`` None: forget) a ban, mute or topic record under ``key`` and tell
+        every node. Atomic."""
+        if kind not in MODERATION_KINDS:
+            raise ValueError(f"not a moderation kind: {kind!r}")
+        payload = {"kind": kind, "key": key, "data": data, "node": self.node}
+        with self._guard(f"keep a {kind}"):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                if data is None:
+                    pipe.hdel(self._mod_prefix + kind, key)
+                else:
+                    pipe.hset(self._mod_prefix + kind, key, compact_json(data))
+                pipe.publish(self._mod_channel, compact_json(payload))
+                await pipe.execute()
+
+    async def moderation_state(self, now: float | None = None) -> dict[str, dict[str, Any]]:
+        """The bans, mutes and topic records kept: ``kind -> key -> record``, without the
+        expired ones (which are deleted)."""
+        now = time.time() if now is None else now
+        found: dict[str, dict[str, Any]] = {}
+        with self._guard("read the moderation state"):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for kind in MODERATION_KINDS:
+                    pipe.hgetall(self._mod_prefix + kind)
+                replies = await pipe.execute()
+            for kind, reply in zip(MODERATION_KINDS, replies, strict=True):
+                found[kind] = {}
+                expired = []
+                for key, text in reply.items():
+                    try:
+                        record = json.loads(text)
+                    except ValueError:
+                        continue
+                    if not isinstance(record, dict):
+                        continue
+                    until = record.get("until")
+                    if isinstance(until, int | float) and until <= now:
+                        expired.append(key)
+                    else:
+                        found[kind][key] = record
+                if expired:
+                    await self._redis.hdel(self._mod_prefix + kind, *expired)
+        return found
+
+    async def moderation_changes(self) -> AsyncIterator[dict[str, Any]]:
+        """Every node's moderation changes as published by :meth:`moderate`; the first item,
+        once subscribed, is ``{"state": moderation_state()}`` (so nothing published between
+        a read of the state and the subscription is missed). Ends as
+        :meth:`private_messages` does."""
+        async for payload in self._subscribed(self._mod_channel, {"state": None}):
+            if "state" in payload and payload["state"] is None:
+                payload = {"state": await self.moderation_state()}
+            yield payload
 
     async def reap_dead_nodes(self, now_ts: float) -> int:
         """Remove every node whose heartbeat expired, appending a leave (reason ``error``)
