@@ -23,6 +23,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from chatroom import protocol as p
@@ -57,6 +58,9 @@ class StateStore:
         self._history = max(history, 0)
         self._flush_every = flush_every
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Set for what must be written at once (a ban, a mute, the topic, stopping): chat
+        # alone does not wake the thread, which then sleeps until its flush is due.
+        self._urgent = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chatroom-state", daemon=True)
         self._thread.start()
 
@@ -91,66 +95,81 @@ class StateStore:
                 log.warning("state file: the disk is behind, %d chat lines not kept", self._dropped)
             return
         self._queue.put(item)
+        if item.kind != "chat":
+            self._urgent.set()
 
     def close(self) -> None:
         """Commit what is queued and close the file (blocks until done)."""
         if self._thread.is_alive():
             self._queue.put(_STOP)
+            self._urgent.set()
             self._thread.join()
 
     # --- the worker thread
 
     def _run(self) -> None:
-        db = self._db
-        batch_since: float | None = None  # when the first uncommitted chat line came
+        """Take what is queued in bulk and write it in one transaction per flush.
+
+        Only the last ``history`` chat lines of a flush are written — the file keeps no
+        more, so older ones would be deleted in the same transaction — and everything
+        waiting is taken at once: under a flood the thread does a bounded amount of work per
+        flush instead of one insert per line, and hands the interpreter back to the event
+        loop sooner."""
+        chat: deque[p.Message | p.Action] = deque(maxlen=max(self._history, 1))
+        records: list[Persist] = []
+        batch_since: float | None = None  # when the first unwritten chat line came
+        stop = False
         try:
-            while True:
-                timeout = None
-                if batch_since is not None:
-                    timeout = max(0.0, batch_since + self._flush_every - time.monotonic())
+            while not stop:
+                items: list[Any] = []
+                if batch_since is None:
+                    items.append(self._queue.get())  # idle: anything wakes it
+                else:  # chat waits: sleep until its flush is due, unless something is urgent
+                    self._urgent.wait(max(0.0, batch_since + self._flush_every - time.monotonic()))
+                self._urgent.clear()
                 try:
-                    item = self._queue.get(timeout=timeout)
+                    while True:
+                        items.append(self._queue.get_nowait())
                 except queue.Empty:
-                    item = None
-                if item is _STOP:
-                    break
-                urgent = False
-                if isinstance(item, Persist):
-                    if batch_since is None:
-                        db.execute("BEGIN")
-                    self._write(item)
-                    if item.kind == "chat":
-                        batch_since = batch_since or time.monotonic()
+                    pass
+                for item in items:
+                    if item is _STOP:
+                        stop = True
+                    elif item.kind == "chat":
+                        if self._history:
+                            chat.append(item.data)
+                            batch_since = batch_since or time.monotonic()
                     else:
-                        urgent = True
-                if batch_since is None and not urgent:
-                    continue
-                now = time.monotonic()
-                if urgent or (batch_since is not None and now - batch_since >= self._flush_every):
-                    self._commit()
+                        records.append(item)
+                due = batch_since is not None and (
+                    time.monotonic() - batch_since >= self._flush_every
+                )
+                if records or due or (stop and chat):
+                    self._write(chat, records)
+                    chat.clear()
+                    records = []
                     batch_since = None
-            if db.in_transaction:
-                self._commit()
         except sqlite3.Error as exc:
             self.failed = True
             log.error("state file: writing failed, state is no longer kept: %s", exc)
         finally:
-            db.close()
+            self._db.close()
 
-    def _write(self, item: Persist) -> None:
+    def _write(self, chat: deque[p.Message | p.Action], records: list[Persist]) -> None:
+        """One transaction: the chat lines, the records, and the history trimmed."""
         db = self._db
-        if item.kind == "chat":
-            db.execute("INSERT INTO history (event) VALUES (?)", (p.encode_json(item.data),))
-        elif item.data is None:
-            db.execute("DELETE FROM records WHERE kind = ? AND key = ?", (item.kind, item.key))
-        else:
-            db.execute(
-                "INSERT OR REPLACE INTO records (kind, key, data) VALUES (?, ?, ?)",
-                (item.kind, item.key, p.compact_json(item.data)),
-            )
-
-    def _commit(self) -> None:
-        db = self._db
+        db.execute("BEGIN")
+        db.executemany(
+            "INSERT INTO history (event) VALUES (?)", [(p.encode_json(e),) for e in chat]
+        )
+        for item in records:
+            if item.data is None:
+                db.execute("DELETE FROM records WHERE kind = ? AND key = ?", (item.kind, item.key))
+            else:
+                db.execute(
+                    "INSERT OR REPLACE INTO records (kind, key, data) VALUES (?, ?, ?)",
+                    (item.kind, item.key, p.compact_json(item.data)),
+                )
         db.execute(
             "DELETE FROM history WHERE id <= (SELECT max(id) FROM history) - ?",
             (self._history,),
