@@ -42,6 +42,12 @@ from chatroom.text_rules import (  # noqa: F401 (re-exported)
 DEFAULT_PORT = 8087
 
 
+def host_port(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 address in brackets (``[::1]:8087``): how both sides write
+    an address, and the form of a user's first id and name."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class OutputFormat(StrEnum):
     TEXT = "text"
     JSON = "json"

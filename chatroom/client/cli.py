@@ -14,6 +14,7 @@ from chatroom.client.connection import (
     ServerConnection,
     describe_failure,
     parse_target,
+    shown_address,
     tls_context,
 )
 from chatroom.protocol import DEFAULT_PORT, NAME_MAX_CHARS, name_problem
@@ -140,9 +141,7 @@ async def run(
 ) -> int:
     # Connect before the UI starts: an unreachable server is one line on stderr, with no
     # screen flashing up and down, and the room sees no join/leave for a mere probe.
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if tls is not None:
-        address = "tls://" + address
+    address = shown_address(host, port, tls is not None)
     opening = asyncio.ensure_future(ServerConnection.open(host, port, tls=tls))
     done, _ = await asyncio.wait({opening}, timeout=CONNECTING_AFTER)
     if not done:  # a server that accepts but does not greet: say so, not a blank terminal

@@ -31,6 +31,7 @@ from chatroom.protocol import (
     ProtocolError,
     UnknownEvent,
     decode_json,
+    host_port,
 )
 
 CONNECT_TIMEOUT = 10.0
@@ -54,6 +55,11 @@ def parse_target(text: str) -> tuple[str, int, bool]:
     if "://" in text:
         raise AddressError(f"bad address {text!r}: the only scheme is tls://")
     return (*parse_address(text), False)
+
+
+def shown_address(host: str, port: int, tls: bool) -> str:
+    """The server's address as the client shows it: ``tls://`` in front for TLS."""
+    return ("tls://" if tls else "") + host_port(host, port)
 
 
 def tls_context(cafile: str | None = None) -> ssl.SSLContext:

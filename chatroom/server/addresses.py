@@ -3,8 +3,10 @@ limits is in :mod:`chatroom.server.admission`.)"""
 
 from __future__ import annotations
 
+from chatroom.protocol import host_port
+
 
 def peer_id(host: str, port: int) -> str:
     """A peer's address as ``ip:port`` (``[ip]:port`` for IPv6): a user's first id and name,
     and how the log names a connection."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host_port(host, port)

@@ -21,6 +21,7 @@ from chatroom.client.connection import (
     ServerConnection,
     describe_failure,
     failure_cause,
+    shown_address,
 )
 from chatroom.client.messages import LinkChanged, LinkState, ServerEventReceived
 from chatroom.client.moderation import UserAction, actions_for, command_for, grants_operator
@@ -92,9 +93,7 @@ class ChatScreen(Screen):
         self._password = password
         self._password_sent = False
         self._opened = connection  # opened before the UI started, used first
-        self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        if tls is not None:
-            self.address = "tls://" + self.address
+        self.address = shown_address(host, port, tls is not None)
         self.autoconnect = autoconnect
         self.renderer = renderer or LineRenderer()
         self.policy = policy or ReconnectPolicy()
