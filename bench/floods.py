@@ -31,7 +31,7 @@ import socket
 import time
 from typing import Any
 
-from bench.loadgen import new_loop, raise_nofile
+from bench.loadgen import new_loop, poll_pipe, raise_nofile
 from bench.serverproc import server_flags
 
 SAMPLE_EVERY = 0.05  # seconds between RSS samples while something is going on
@@ -116,19 +116,9 @@ class FloodWorker:
         self.groups: dict[str, list[Conn]] = {}
         self.probe_task: asyncio.Task | None = None
 
-    async def _poll_pipe(self) -> None:
-        while True:
-            try:
-                while self.pipe.poll():
-                    self.inbox.put_nowait(self.pipe.recv())
-            except (EOFError, OSError):
-                self.inbox.put_nowait(("exit",))
-                return
-            await asyncio.sleep(0.005)
-
     async def run(self) -> None:
         self.inbox: asyncio.Queue = asyncio.Queue()
-        poller = asyncio.ensure_future(self._poll_pipe())
+        poller = asyncio.ensure_future(poll_pipe(self.pipe, self.inbox))
         try:
             while True:
                 message = await self.inbox.get()

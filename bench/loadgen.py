@@ -56,6 +56,19 @@ def new_loop(kind: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+async def poll_pipe(pipe: Any, inbox: asyncio.Queue) -> None:
+    """Move the coordinator's messages into ``inbox`` (the pipe stays a blocking fd); an
+    ``("exit",)`` when the pipe is gone."""
+    while True:
+        try:
+            while pipe.poll():
+                inbox.put_nowait(pipe.recv())
+        except (EOFError, OSError):
+            inbox.put_nowait(("exit",))
+            return
+        await asyncio.sleep(0.005)
+
+
 class Client(asyncio.Protocol):
     __slots__ = ("w", "slot", "probe", "transport", "ready", "pre", "tail", "lost")
 
@@ -154,17 +167,6 @@ class Worker:
 
     # --- plumbing --------------------------------------------------------------------------
 
-    async def _poll_pipe(self) -> None:
-        """Move the coordinator's messages into the inbox (the pipe stays a blocking fd)."""
-        while True:
-            try:
-                while self.pipe.poll():
-                    self.inbox.put_nowait(self.pipe.recv())
-            except (EOFError, OSError):
-                self.inbox.put_nowait(("exit",))
-                return
-            await asyncio.sleep(0.005)
-
     async def _expect(self, kind: str) -> tuple:
         message = await self.inbox.get()
         if message[0] == "exit" and kind != "exit":
@@ -218,7 +220,7 @@ class Worker:
         self.loop = asyncio.get_running_loop()
         self.inbox = asyncio.Queue()
         self._all_ready = asyncio.Event()
-        poller = asyncio.ensure_future(self._poll_pipe())
+        poller = asyncio.ensure_future(poll_pipe(self.pipe, self.inbox))
         spec = self.spec
         kind = spec["kind"]
         try:
