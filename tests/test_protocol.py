@@ -34,6 +34,7 @@ from chatroom.protocol import (
     chat_line,
     decode_json,
     encode_json,
+    encode_json_line,
     name_key,
     name_problem,
     strip_controls,
@@ -675,3 +676,12 @@ def test_a_known_leave_reason_is_the_enum_member() -> None:
     assert Leave(1, TS, "a", "n", "quit").reason is LeaveReason.QUIT
     line = '{"type":"leave","seq":1,"ts":1,"id":"a","name":"n","reason":"slow"}'
     assert decode_json(line).reason is LeaveReason.SLOW
+
+
+@pytest.mark.parametrize("ts", [1764562083.123456, 1e20, 0.00001, 0.5])
+def test_the_server_s_line_is_encode_json_and_a_newline(ts) -> None:
+    for event in (
+        Message(seq=1, ts=ts, id="1.2.3.4:5", name="ännä", text='a "q" ✓'),
+        Leave(seq=2, ts=ts, id="x", name="y", reason=LeaveReason.QUIT, text="bye"),
+    ):
+        assert encode_json_line(event) == (encode_json(event) + "\n").encode()

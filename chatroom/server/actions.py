@@ -24,7 +24,7 @@ ConnId = int  # the adapter's opaque number for one connection
 def encode(event: p.Event, fmt: p.OutputFormat) -> bytes:
     """``event`` as the bytes a connection in ``fmt`` receives, line ending included."""
     if fmt is p.OutputFormat.JSON:
-        return (p.encode_json(event) + "\n").encode()
+        return p.encode_json_line(event)
     return render_text(event).encode()
 
 
