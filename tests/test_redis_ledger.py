@@ -62,15 +62,23 @@ async def node(make: MakeLedger, name: str, **kwargs: object) -> RedisLedger:
     return ledger
 
 
-def body(kind: str, user: UserRecord, **fields: object) -> dict[str, object]:
+def event(data: dict[str, object]) -> p.BroadcastEvent:
+    """The event of a wire dict, with seq 0 (an event to append)."""
+    found = p.from_wire_dict({**data, "seq": 0})
+    assert isinstance(found, p.Message | p.Action | p.Join | p.Leave | p.Rename)
+    return found
+
+
+def body(kind: str, user: UserRecord, **fields: object) -> p.BroadcastEvent:
     if kind == "rename":
-        return {"type": kind, "ts": time.time(), "id": user.id, **fields}
-    return {"type": kind, "ts": time.time(), "id": user.id, "name": user.name, **fields}
+        fields = {"old": user.name, "new": user.name, **fields}
+        return event({"type": kind, "ts": time.time(), "id": user.id, **fields})
+    return event({"type": kind, "ts": time.time(), "id": user.id, "name": user.name, **fields})
 
 
 async def append(
     ledger: RedisLedger,
-    body: dict[str, object],
+    body: p.BroadcastEvent,
     user: UserRecord | None = None,
     old_key: str | None = None,
 ) -> int | Refusal:
@@ -249,7 +257,9 @@ async def test_bad_appends_are_refused_before_redis(make_ledger):
     a = make_ledger("a")
     ann = UserRecord.of("1.1.1.1:1", "ann", "a")
     with pytest.raises(ValueError):
-        await append(a, {"type": "who"}, user=ann)
+        await append(a, p.Notice(code=p.NoticeCode.INFO, text="not in the stream"), user=ann)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):  # the seq is the ledger's to give
+        await append(a, p.replace(body("message", ann, text="x"), seq=3), user=ann)
     with pytest.raises(ValueError):
         await append(a, body("message", ann, text="x"))
     with pytest.raises(ValueError):
@@ -555,14 +565,25 @@ async def test_append_many_is_one_round_trip_in_order_each_checked(redis_url):
     taken = UserRecord.of("b:2", "ANN", "n1")
     results = await ledger.append_many(
         [
-            ({"type": "join", "ts": 1.0, "id": ann.id, "name": ann.name}, ann, None),
-            ({"type": "join", "ts": 1.0, "id": bob.id, "name": bob.name}, bob, None),
-            ({"type": "message", "ts": 2.0, "id": ann.id, "name": "ann", "text": "x"}, ann, None),
-            ({"type": "rename", "ts": 3.0, "id": bob.id, "old": "bob", "new": "ANN"}, taken,
-             bob.key),
-            ({"type": "message", "ts": 4.0, "id": bob.id, "name": "bob", "text": "y"}, bob, None),
+            (event({"type": "join", "ts": 1.0, "id": ann.id, "name": ann.name}), ann, None),
+            (event({"type": "join", "ts": 1.0, "id": bob.id, "name": bob.name}), bob, None),
+            (
+                event({"type": "message", "ts": 2.0, "id": ann.id, "name": "ann", "text": "x"}),
+                ann,
+                None,
+            ),
+            (
+                event({"type": "rename", "ts": 3.0, "id": bob.id, "old": "bob", "new": "ANN"}),
+                taken,
+                bob.key,
+            ),
+            (
+                event({"type": "message", "ts": 4.0, "id": bob.id, "name": "bob", "text": "y"}),
+                bob,
+                None,
+            ),
         ]
-    )  # fmt: skip
+    )
     assert results == [1, 2, 3, Refusal.TAKEN, 4]
     assert type(results[3]) is Refusal
     entries = await ledger.read("0-0", block_ms=0)
@@ -633,25 +654,42 @@ async def test_one_batch_script_checks_each_event_against_the_ones_before_it(red
     await ledger.connect()
     cy = UserRecord.of("c:3", "cy", "n2")
     assert await other.append_many(
-        [({"type": "join", "ts": 0.5, "id": cy.id, "name": cy.name}, cy, None)]
+        [(event({"type": "join", "ts": 0.5, "id": cy.id, "name": cy.name}), cy, None)]
     ) == [1]
     ann = UserRecord.of("a:1", "ann", "n1")
     twin = UserRecord.of("z:9", "\u0430nn", "n1")  # a look-alike of ann
     results = await ledger.append_many(
         [
-            ({"type": "join", "ts": 1.0, "id": ann.id, "name": ann.name}, ann, None),
-            ({"type": "join", "ts": 1.1, "id": twin.id, "name": twin.name}, twin, None),
-            ({"type": "message", "ts": 2.0, "id": ann.id, "name": "ann", "text": "x"}, ann.id,
-             None),
-            ({"type": "action", "ts": 2.1, "id": ann.id, "name": "ann", "text": "y"}, ann, None),
-            ({"type": "message", "ts": 2.2, "id": cy.id, "name": "cy", "text": "z"}, cy.id, None),
-            ({"type": "leave", "ts": 3.0, "id": ann.id, "name": "ann", "reason": "quit"}, ann.id,
-             None),
-            ({"type": "message", "ts": 4.0, "id": ann.id, "name": "ann", "text": "w"}, ann.id,
-             None),
-            ({"type": "join", "ts": 5.0, "id": twin.id, "name": twin.name}, twin, None),
+            (event({"type": "join", "ts": 1.0, "id": ann.id, "name": ann.name}), ann, None),
+            (event({"type": "join", "ts": 1.1, "id": twin.id, "name": twin.name}), twin, None),
+            (
+                event({"type": "message", "ts": 2.0, "id": ann.id, "name": "ann", "text": "x"}),
+                ann.id,
+                None,
+            ),
+            (
+                event({"type": "action", "ts": 2.1, "id": ann.id, "name": "ann", "text": "y"}),
+                ann,
+                None,
+            ),
+            (
+                event({"type": "message", "ts": 2.2, "id": cy.id, "name": "cy", "text": "z"}),
+                cy.id,
+                None,
+            ),
+            (
+                event({"type": "leave", "ts": 3.0, "id": ann.id, "name": "ann", "reason": "quit"}),
+                ann.id,
+                None,
+            ),
+            (
+                event({"type": "message", "ts": 4.0, "id": ann.id, "name": "ann", "text": "w"}),
+                ann.id,
+                None,
+            ),
+            (event({"type": "join", "ts": 5.0, "id": twin.id, "name": twin.name}), twin, None),
         ]
-    )  # fmt: skip
+    )
     assert results == [2, Refusal.TAKEN, 3, 4, Refusal.GONE, 5, Refusal.GONE, 6]
     entries = await ledger.read("0-0", block_ms=0)
     assert [(e.seq, e.body["type"], e.node) for e in entries] == [
@@ -663,7 +701,9 @@ async def test_one_batch_script_checks_each_event_against_the_ones_before_it(red
     snapshot = await ledger.snapshot()
     assert set(snapshot.users) == {cy.id, twin.id}
     with pytest.raises(ValueError):
-        await ledger.append_many([({"type": "join", "ts": 1.0, "id": "q", "name": "q"}, "q", None)])
+        await ledger.append_many(
+            [(event({"type": "join", "ts": 1.0, "id": "q", "name": "q"}), "q", None)]
+        )
     await ledger.close()
     await other.close()
 

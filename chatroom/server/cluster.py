@@ -208,7 +208,7 @@ class ClusterLink:
         items = []
         for action in batch:
             user, old_key = user_record(action.event, self.node)
-            items.append((p.to_wire_dict(action.event), user, old_key))
+            items.append((action.event, user, old_key))
         try:
             results: list[int | str] = await self.ledger.append_many(items)
         except LedgerUnavailable as exc:

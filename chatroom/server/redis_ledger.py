@@ -47,6 +47,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -58,7 +59,6 @@ from chatroom.server.config import ROOM_NAME
 from chatroom.server.refusal import Refusal
 
 NODE_RE = re.compile(r"[^\s{}\x00-\x1f\x7f]{1,128}")  # in key names: no braces (hash tags)
-EVENT_TYPES = frozenset({"message", "action", "join", "leave", "rename"})
 HISTORY_TYPES = frozenset({"message", "action"})
 MODERATION_KINDS = ("ban", "mute", "topic")
 
@@ -140,16 +140,49 @@ _LUA_FORGET = _script("common", "forget")
 _LUA_SNAPSHOT = _script("snapshot")
 
 
-def _stream_body(wire: dict[str, Any]) -> str:
-    """What the stream keeps of an event: its wire dict's compact JSON, without ``seq``."""
-    return compact_json({k: v for k, v in wire.items() if k != "seq"})
+def stream_body(event: p.BroadcastEvent) -> str:
+    """What the stream keeps of a broadcast event: its JSON without ``seq`` (the script
+    numbers it; a reader puts the seq back, see cluster.event_of). A string: the scripts'
+    MessagePack decoder takes no binary.
+
+    The event's ``seq`` must be 0: it is the first field after ``type``, so ``,"seq":0`` is
+    cut where it first occurs (a type tag cannot contain it).
+    """
+    if event.seq != 0:
+        raise ValueError(f"a {event.type} to append must have seq 0, not {event.seq}")
+    return p.encode_json(event).replace(',"seq":0', "", 1)
+
+
+_pack = msgspec.msgpack.Encoder().encode
+_BY_ID_ALONE = (p.Message, p.Action, p.Leave)
+
+
+def _append_item(
+    event: p.BroadcastEvent, user: UserRecord | str, old_key: str | None
+) -> tuple[str, str, str, str, str, str]:
+    """One event's entry in the append script's batch: type, stream body, user id, user
+    JSON, user key, old key (what an event's type does not need is ``""``)."""
+    if isinstance(event, _BY_ID_ALONE):
+        user_id = user.id if isinstance(user, UserRecord) else user
+        if not isinstance(user_id, str):
+            raise ValueError(f"a {event.type} needs the user's record or id")
+        return (event.type, stream_body(event), user_id, "", "", "")
+    if not isinstance(user, UserRecord):
+        raise ValueError(f"a {event.type} needs the user's record")
+    if isinstance(event, p.Rename):
+        if old_key is None:
+            raise ValueError("a rename needs old_key")
+        return (event.type, stream_body(event), user.id, user.to_json(), user.key, old_key)
+    if not isinstance(event, p.Join):
+        raise ValueError(f"cannot append an event of type {event.type!r}")
+    return (event.type, stream_body(event), user.id, user.to_json(), user.key, "")
 
 
 def _leave_parts(reason: p.LeaveReason, ts: float) -> list[str]:
     """The stream body of a leave with ``reason`` at ``ts``, in three parts around where the
     user's id and name go: the scripts that remove users fill in the JSON strings."""
     leave = p.Leave(seq=0, ts=float(ts), id="\0", name="\0", reason=reason)
-    parts = _stream_body(p.to_wire_dict(leave)).split('"\\u0000"')
+    parts = stream_body(leave).split('"\\u0000"')
     assert len(parts) == 3, parts
     return parts
 
@@ -373,55 +406,35 @@ class RedisLedger:
         return found
 
     async def append_many(
-        self, items: Sequence[tuple[dict[str, Any], UserRecord | str, str | None]]
+        self, items: Sequence[tuple[p.BroadcastEvent, UserRecord | str, str | None]]
     ) -> list[int | Refusal]:
         """Append broadcast events, each after the checks its type calls for, in one script
         call (one round trip, one command). Redis runs them in order, each checked on its
         own (a refused one changes nothing and the rest still go on); the results come in
         order.
 
-        Each item is ``(body, user, old_key)``: ``body`` the event's wire dict (a ``"seq"``
-        in it is ignored: the seq is assigned here), ``user`` the user's record (for a
-        rename, with the new name; a message, action or leave needs only the user's id, and
-        may give it alone), ``old_key`` the old name's key for a rename, else None.
+        Each item is ``(event, user, old_key)``: ``event`` with seq 0 (the seq is assigned
+        here), ``user`` the user's record (for a rename, with the new name; a message,
+        action or leave needs only the user's id, and may give it alone), ``old_key`` the
+        old name's key for a rename, else None.
         Each result is the event's new ``seq``, or a refusal: :attr:`Refusal.TAKEN` (join,
         rename: the name key is claimed by another id), :attr:`Refusal.DUPLICATE` (join:
         another node's user has this id) or :attr:`Refusal.GONE` (rename, leave, message,
         action: the user is not in the room — left already, or reaped — or is another
         node's).
 
+        The batch goes as one MessagePack argument, whatever its size: redis-py packs each
+        argument of a command in pure Python, which cost more than the rest of an append.
+
         If this raises :class:`LedgerUnavailable`, any of them may or may not be appended.
         """
         if not items:
             return []
-        args: list[Any] = [self.stream_maxlen, self.node]
-        for body, user, old_key in items:
-            self._append_args(args, body, user, old_key)
+        batch = [_append_item(event, user, old_key) for event, user, old_key in items]
+        args = (self.stream_maxlen, self.node, _pack(batch))
         with self._guard(f"append {len(items)} events"):
             results = await self._append(keys=self._shared_keys, args=args)
         return [Refusal(result) if isinstance(result, str) else int(result) for result in results]
-
-    @staticmethod
-    def _append_args(
-        args: list[Any], body: dict[str, Any], user: UserRecord | str, old_key: str | None
-    ) -> None:
-        """Add one event's arguments of the append script to ``args``."""
-        kind = body.get("type")
-        if user is None:
-            raise ValueError(f"a {kind} needs the user's record")
-        if kind == "message" or kind == "action" or kind == "leave":
-            user_id = user if isinstance(user, str) else user.id
-            args += (kind, _stream_body(body), user_id, "", "")
-            return
-        if kind not in EVENT_TYPES:
-            raise ValueError(f"cannot append an event of type {kind!r}")
-        if not isinstance(user, UserRecord):
-            raise ValueError(f"a {kind} needs the user's record")
-        args += (kind, _stream_body(body), user.id, user.to_json(), user.key)
-        if kind == "rename":
-            if old_key is None:
-                raise ValueError("a rename needs old_key")
-            args.append(old_key)
 
     async def read(self, after_id: str, *, block_ms: int = 1000, count: int = 1000) -> list[Entry]:
         """Entries after ``after_id``, waiting up to ``block_ms`` for one; ``[]`` on timeout.

@@ -4,9 +4,9 @@
 -- A user's id belongs to the node that joined it: another node can neither join a second
 -- user under it (DUPLICATE) nor speak, rename or leave as that user (GONE).
 -- KEYS: seq, events, users, names, nodes, epoch
--- ARGV: maxlen, node, then five per event: type, body, user id, user json, user key; a
---   rename has its old key after them (six). The user's json and key matter only to a
---   join or a rename (message, action and leave may send '').
+-- ARGV: maxlen, node, the batch: a MessagePack array with one array per event: type,
+--   body, user id, user json, user key, old key. The user's json and key matter only to a
+--   join or a rename, the old key only to a rename (the others send '').
 local node = ARGV[2]
 
 local function append_one(kind, body, id, json, key, old_key)
@@ -43,17 +43,7 @@ local function append_one(kind, body, id, json, key, old_key)
 end
 
 local results = {}
-local i = 3
-while i <= #ARGV do
-  local kind = ARGV[i]
-  if kind == 'rename' then
-    results[#results + 1] = append_one(kind, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
-                                       ARGV[i + 4], ARGV[i + 5])
-    i = i + 6
-  else
-    results[#results + 1] = append_one(kind, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
-                                       ARGV[i + 4], nil)
-    i = i + 5
-  end
+for i, item in ipairs(cmsgpack.unpack(ARGV[3])) do
+  results[i] = append_one(item[1], item[2], item[3], item[4], item[5], item[6])
 end
 return results
