@@ -9,9 +9,22 @@
 --   join or a rename, the old key only to a rename (the others send '').
 local node = ARGV[2]
 
+-- The users' records this batch has read, by id (false: none): a batch holds many lines of
+-- few users, each decoded once. A join, rename or leave changes its user's: forgotten.
+local known = {}
+local function record(id)
+  local rec = known[id]
+  if rec == nil then
+    local json = redis.call('HGET', KEYS[3], id)
+    rec = json and cjson.decode(json) or false
+    known[id] = rec
+  end
+  return rec
+end
+
 local function append_one(kind, body, id, json, key, old_key)
-  local old = redis.call('HGET', KEYS[3], id)
-  local rec = old and cjson.decode(old)
+  local rec = record(id)
+  if kind ~= 'message' and kind ~= 'action' then known[id] = nil end
   if rec and rec.node ~= node then
     if kind == 'join' then return DUPLICATE end
     return GONE
@@ -46,4 +59,5 @@ local results = {}
 for i, item in ipairs(cmsgpack.unpack(ARGV[3])) do
   results[i] = append_one(item[1], item[2], item[3], item[4], item[5], item[6])
 end
+finish()
 return results

@@ -3,16 +3,28 @@
 -- ARGV[1] the stream's MAXLEN.
 
 -- Append one event's body to the stream under the next seq; returns that seq. The counter
--- is made by its first INCR, and the ledger's epoch with it unless a snapshot made it first.
+-- is read once per script call and written back by `finish` (one GET and one SET however
+-- many events a batch appends); it is made with the first seq, and the ledger's epoch with
+-- it unless a snapshot made it first. Nothing else runs between (a script is atomic).
+local last_seq = nil
 local function append(body, node)
-  local seq = redis.call('INCR', KEYS[1])
-  if seq == 1 then
+  if not last_seq then last_seq = tonumber(redis.call('GET', KEYS[1]) or '0') end
+  last_seq = last_seq + 1
+  if last_seq == 1 then
     local now = redis.call('TIME')
     redis.call('SET', KEYS[6], now[1] .. '.' .. now[2], 'NX')
   end
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*',
-             'seq', seq, 'body', body, 'node', node)
-  return seq
+  redis.call('XADD', KEYS[2], '*', 'seq', last_seq, 'body', body, 'node', node)
+  return last_seq
+end
+
+-- Every script that appends ends with this: the counter written back, the stream trimmed
+-- to about its MAXLEN (ARGV[1]) once.
+local function finish()
+  if last_seq then
+    redis.call('SET', KEYS[1], last_seq)
+    redis.call('XTRIM', KEYS[2], 'MAXLEN', '~', ARGV[1])
+  end
 end
 
 -- The JSON text of the string s exactly as Python's json.dumps(s, ensure_ascii=False)

@@ -5,4 +5,5 @@
 local n = leave_all({[ARGV[2]] = true}, ARGV[3], ARGV[4], ARGV[5])
 redis.call('DEL', KEYS[7])
 redis.call('SREM', KEYS[5], ARGV[2])
+finish()
 return n

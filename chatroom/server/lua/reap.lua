@@ -9,4 +9,5 @@ end
 if not any then return 0 end
 local n = leave_all(dead, ARGV[3], ARGV[4], ARGV[5])
 for node in pairs(dead) do redis.call('SREM', KEYS[5], node) end
+finish()
 return n
