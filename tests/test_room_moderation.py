@@ -369,3 +369,13 @@ def test_ban_reason_and_duration_are_optional_in_either_form() -> None:
     assert c.parse("/ban x spam bot") == c.Ban("x", None, "spam bot")
     assert c.parse("/ban x 2h spam") == c.Ban("x", 7200.0, "spam")
     assert c.parse("/ban x 2") == c.Usage(c.DURATION_USAGE)
+
+
+def test_a_parsed_password_never_shows_in_a_repr() -> None:
+    """Commands end up in logs and tracebacks: /pass and /oper keep their secret out."""
+    from chatroom.server import commands as c
+
+    oper, given = c.parse("/oper ann hunter2"), c.parse("/pass hunter2")
+    assert oper == c.Oper("ann", "hunter2") and given == c.Pass("hunter2")
+    assert "hunter2" not in repr(oper) and "ann" in repr(oper)
+    assert "hunter2" not in repr(given)

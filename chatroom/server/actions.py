@@ -11,14 +11,22 @@ decided so the adapter can log it without comparing the room's state before and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from chatroom import protocol as p
 from chatroom.server.admission import Cause
 from chatroom.server.text_format import render_text
 
 ConnId = int  # the adapter's opaque number for one connection
+
+
+class _Value(msgspec.Struct, frozen=True, gc=False):
+    """A frozen value, equal by value. A msgspec Struct rather than a frozen dataclass: the
+    room makes several per chat line, and a frozen dataclass's ``__init__`` (one
+    ``object.__setattr__`` per field) cost ~9x as much. ``gc=False``: they hold strings,
+    numbers, bytes, events and containers of those, never a cycle."""
 
 
 def encode(event: p.Event, fmt: p.OutputFormat) -> bytes:
@@ -31,8 +39,7 @@ def encode(event: p.Event, fmt: p.OutputFormat) -> bytes:
 # --- output
 
 
-@dataclass(frozen=True, slots=True)
-class Deliver:
+class Deliver(_Value):
     """Write ``payload``, the encoded ``events``, to each of ``recipients``."""
 
     recipients: tuple[ConnId, ...]
@@ -44,8 +51,7 @@ class Deliver:
         return cls((conn,), encode(event, fmt), (event,))
 
 
-@dataclass(frozen=True, slots=True)
-class Broadcast:
+class Broadcast(_Value):
     """Write ``payload``, the encoded ``events``, to every subscriber of ``fmt`` but those
     in ``skip`` (members who /ignore its sender; almost always none)."""
 
@@ -55,30 +61,26 @@ class Broadcast:
     skip: frozenset[ConnId] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
-class Subscribe:
+class Subscribe(_Value):
     """From here on ``conn`` receives the broadcasts in ``fmt``."""
 
     conn: ConnId
     fmt: p.OutputFormat
 
 
-@dataclass(frozen=True, slots=True)
-class Unsubscribe:
+class Unsubscribe(_Value):
     """From here on ``conn`` receives no broadcasts."""
 
     conn: ConnId
 
 
-@dataclass(frozen=True, slots=True)
-class Close:
+class Close(_Value):
     """Close ``conn`` once what was delivered to it has been flushed."""
 
     conn: ConnId
 
 
-@dataclass(frozen=True, slots=True)
-class Charge:
+class Charge(_Value):
     """Count ``lines`` more lines against ``conn``'s flood control: what it asked for was
     as costly as that many lines (a who of a big room)."""
 
@@ -89,8 +91,7 @@ class Charge:
 # --- reports: what the room decided, for the log
 
 
-@dataclass(frozen=True, slots=True)
-class Admitted:
+class Admitted(_Value):
     """``conn`` is in the room as ``name``; ``online`` connections are on this node.
     ``quiet``: admitted while the room churns, its join not yet announced. ``waiting``:
     connected to a room with a password it has not given yet (then it is reported again)."""
@@ -102,8 +103,7 @@ class Admitted:
     waiting: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class TurnedAway:
+class TurnedAway(_Value):
     """``conn`` was refused (it is told why and closed): ``reason`` is the text it got."""
 
     conn: ConnId
@@ -111,15 +111,13 @@ class TurnedAway:
     cause: Cause
 
 
-@dataclass(frozen=True, slots=True)
-class Renamed:
+class Renamed(_Value):
     conn: ConnId
     old: str
     new: str
 
 
-@dataclass(frozen=True, slots=True)
-class Left:
+class Left(_Value):
     """``conn``, known as ``name``, left the room (or was sent away) for ``reason``."""
 
     conn: ConnId
@@ -131,8 +129,7 @@ class Left:
 # --- a room shared through a ledger (chatroom.server.cluster_room)
 
 
-@dataclass(frozen=True, slots=True)
-class Append:
+class Append(_Value):
     """Have the shared ledger sequence ``event`` (its ``seq`` is still 0).
 
     The ledger gives it the room-wide seq, or refuses it (a name taken on another node, the
@@ -144,8 +141,7 @@ class Append:
     conn: ConnId | None  # whose line it came from, to tell them if it is refused
 
 
-@dataclass(frozen=True, slots=True)
-class SendPrivate:
+class SendPrivate(_Value):
     """Carry a private message to ``recipient_id`` on another node."""
 
     node: str
@@ -154,8 +150,7 @@ class SendPrivate:
     sender: ConnId  # told if the message cannot be carried
 
 
-@dataclass(frozen=True, slots=True)
-class Moderated:
+class Moderated(_Value):
     """A moderation decision about ``conn`` (an /oper, a kick...), for the log: ``text``
     says what, never with a password."""
 
@@ -166,8 +161,7 @@ class Moderated:
 # --- state that survives a restart (--state; chatroom.server.store)
 
 
-@dataclass(frozen=True, slots=True)
-class Persist:
+class Persist(_Value):
     """Keep this in the state file, so a restarted server has it back (:class:`Restored`).
 
     ``kind`` ``"chat"``: ``data`` is a message or action for the history (``key`` unused).
@@ -180,14 +174,13 @@ class Persist:
     data: Any
 
 
-@dataclass(frozen=True, slots=True)
-class Restored:
+class Restored(_Value):
     """What the state file held at start, for a new room: the recent chat (oldest first),
     the bans and mutes as :class:`Persist` kept them (``key -> record``) and the topic."""
 
     history: tuple[p.Message | p.Action, ...] = ()
-    bans: dict[str, dict[str, Any]] = field(default_factory=dict)
-    mutes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bans: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    mutes: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     topic: dict[str, Any] | None = None
 
 
