@@ -233,6 +233,10 @@ class ClusterLink:
             except LedgerUnavailable as exc:
                 self._connection_lost(exc)
                 continue
+            # One turn of the loop first: the append worker, woken by the same script's
+            # reply, sends the next batch, so Redis runs it while these are broadcast.
+            # (Yielding more often costs more: each turn flushes to every client.)
+            await asyncio.sleep(0)
             for entry in entries:
                 self._last_id = entry.stream_id
                 try:
