@@ -3,7 +3,7 @@
 The room reports what must be kept as :class:`~chatroom.server.actions.Persist` actions;
 the adapter hands them to :meth:`StateStore.put`, which only queues them: one worker
 thread owns the database connection and writes them, so the event loop never waits for
-the disk (the queue is bounded: see :meth:`StateStore.put`). Chat is committed in batches,
+the disk (what waits is bounded: see :meth:`StateStore.put`). Chat is committed in batches,
 at most ``flush_every`` seconds after the first line of a batch (a ``kill -9`` loses at
 most that much chat); a ban, an unban, a mute or a topic is committed as soon as the
 thread takes it, so none is lost once it is written.
@@ -17,6 +17,7 @@ Its schema is versioned with ``PRAGMA user_version``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -48,18 +49,21 @@ class StateError(Exception):
 class StateStore:
     """The state file's connection, owned by one worker thread once the server runs."""
 
-    def __init__(
-        self, db: sqlite3.Connection, history: int, flush_every: float, limit: int = 10_000
-    ) -> None:
+    def __init__(self, db: sqlite3.Connection, history: int, flush_every: float) -> None:
         self._db = db
-        self._limit = limit  # chat lines waiting for the thread, at most (then dropped)
-        self._dropped = 0
         self.failed = False  # writing failed: nothing more is queued
         self._history = max(history, 0)
         self._flush_every = flush_every
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Chat waiting for the thread: only the last `history` lines can be in the file, so
+        # no more are held (a stalled disk costs no memory). A deque's append and popleft
+        # are atomic, so the loop and the thread share it without a lock: a chat line costs
+        # the loop ~0.05 us instead of a locked queue's ~0.9 (a tenth of a broadcast).
+        self._chat: deque[p.Message | p.Action] = deque(maxlen=max(self._history, 1))
+        self._chat_waiting = False  # the thread has been woken for the chat in _chat
+        self._records: queue.SimpleQueue[Any] = queue.SimpleQueue()  # bans, mutes, topic
+        self._wake = threading.Event()  # anything to write
         # Set for what must be written at once (a ban, a mute, the topic, stopping): chat
-        # alone does not wake the thread, which then sleeps until its flush is due.
+        # alone waits until its flush is due.
         self._urgent = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chatroom-state", daemon=True)
         self._thread.start()
@@ -82,80 +86,69 @@ class StateStore:
         return cls(db, history, flush_every), restored
 
     def put(self, item: Persist) -> None:
-        """Have ``item`` written (from the event loop: it only queues it).
+        """Have ``item`` written (from the event loop: it only hands it over).
 
-        The queue is bounded: past ``limit`` items waiting (a disk that stalls), chat is
-        dropped from the file (never from the room) and logged; a ban, mute or topic is
-        always queued."""
+        Bounded at every moment: of the chat, only the last ``history`` lines wait (the file
+        keeps no more); bans, mutes and the topic are operators' commands, a handful."""
         if self.failed:
             return
-        if item.kind == "chat" and self._queue.qsize() >= self._limit:
-            self._dropped += 1
-            if self._dropped == 1 or self._dropped % 1000 == 0:
-                log.warning("state file: the disk is behind, %d chat lines not kept", self._dropped)
+        if item.kind == "chat":
+            if self._history:
+                self._chat.append(item.data)
+                if not self._chat_waiting:
+                    self._chat_waiting = True
+                    self._wake.set()
             return
-        self._queue.put(item)
-        if item.kind != "chat":
-            self._urgent.set()
+        self._records.put(item)
+        self._urgent.set()
+        self._wake.set()
 
     def close(self) -> None:
         """Commit what is queued and close the file (blocks until done)."""
         if self._thread.is_alive():
-            self._queue.put(_STOP)
+            self._records.put(_STOP)
             self._urgent.set()
+            self._wake.set()
             self._thread.join()
 
     # --- the worker thread
 
     def _run(self) -> None:
-        """Take what is queued in bulk and write it in one transaction per flush.
+        """Wait for something to write; write it all in one transaction.
 
-        Only the last ``history`` chat lines of a flush are written — the file keeps no
-        more, so older ones would be deleted in the same transaction — and everything
-        waiting is taken at once: under a flood the thread does a bounded amount of work per
-        flush instead of one insert per line, and hands the interpreter back to the event
-        loop sooner."""
-        chat: deque[p.Message | p.Action] = deque(maxlen=max(self._history, 1))
-        records: list[Persist] = []
-        batch_since: float | None = None  # when the first unwritten chat line came
-        stop = False
+        Chat alone lets its batch gather for ``flush_every`` seconds after its first line
+        (one transaction per flush, however busy the room: the thread hands the interpreter
+        back to the event loop quickly); a record or stopping is written at once."""
         try:
+            stop = False
             while not stop:
-                items: list[Any] = []
-                if batch_since is None:
-                    items.append(self._queue.get())  # idle: anything wakes it
-                else:  # chat waits: sleep until its flush is due, unless something is urgent
-                    self._urgent.wait(max(0.0, batch_since + self._flush_every - time.monotonic()))
+                self._wake.wait()
+                self._wake.clear()
+                if not self._urgent.is_set():
+                    self._urgent.wait(self._flush_every)
                 self._urgent.clear()
-                try:
+                self._chat_waiting = False  # chat put from here on wakes the thread again
+                chat = []
+                with contextlib.suppress(IndexError):
                     while True:
-                        items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    pass
-                for item in items:
-                    if item is _STOP:
-                        stop = True
-                    elif item.kind == "chat":
-                        if self._history:
-                            chat.append(item.data)
-                            batch_since = batch_since or time.monotonic()
-                    else:
-                        records.append(item)
-                due = batch_since is not None and (
-                    time.monotonic() - batch_since >= self._flush_every
-                )
-                if records or due or (stop and chat):
+                        chat.append(self._chat.popleft())
+                records: list[Persist] = []
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        item = self._records.get_nowait()
+                        if item is _STOP:
+                            stop = True
+                        else:
+                            records.append(item)
+                if chat or records:
                     self._write(chat, records)
-                    chat.clear()
-                    records = []
-                    batch_since = None
         except sqlite3.Error as exc:
             self.failed = True
             log.error("state file: writing failed, state is no longer kept: %s", exc)
         finally:
             self._db.close()
 
-    def _write(self, chat: deque[p.Message | p.Action], records: list[Persist]) -> None:
+    def _write(self, chat: list[p.Message | p.Action], records: list[Persist]) -> None:
         """One transaction: the chat lines, the records, and the history trimmed."""
         db = self._db
         db.execute("BEGIN")
