@@ -364,6 +364,8 @@ class ClusterRoom(Room):
 
     def _apply(self, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
         actions = super()._apply(event, node)
+        if type(event) is p.Message or type(event) is p.Action:
+            return actions  # nothing more to do (almost every event: checked first)
         member = self.state.local(event.id) if node == self.node else None
         match event:
             case p.Join() if member is not None:
