@@ -408,10 +408,12 @@ async def test_leaves_made_in_lua_are_byte_for_byte_what_python_encodes(make_led
     rows = (await raw.xrange("chatroom:{lobby}:events"))[len(users) :]
     assert len(rows) == len(users)
     for (_, fields), user in zip(rows, sorted(users, key=lambda u: u.id), strict=True):
-        leave = p.Leave(seq=int(fields["seq"]), ts=ts, id=user.id, name=user.name, reason=reason)
+        seq, whose, text = fields["e"].split(" ", 2)
+        assert whose == "a"
+        leave = p.Leave(seq=int(seq), ts=ts, id=user.id, name=user.name, reason=reason)
         # The stream keeps the line without its seq (the reader adds it back).
-        assert fields["body"] == p.encode_json(leave).replace(f'"seq":{leave.seq},', "", 1)
-        assert p.from_wire_dict({**json.loads(fields["body"]), "seq": leave.seq}) == leave
+        assert text == p.encode_json(leave).replace(f'"seq":{leave.seq},', "", 1)
+        assert p.from_wire_dict({**json.loads(text), "seq": leave.seq}) == leave
 
 
 def test_parse_stream_id_orders_ids_as_redis_does():
@@ -737,3 +739,18 @@ async def test_moderation_is_kept_published_and_expires(make_ledger):
     }
     with pytest.raises(ValueError):
         await one.moderate("kick", "x", None)
+
+
+async def test_entries_in_the_older_three_field_form_are_still_read(make_ledger, raw):
+    """A stream written by servers before the one-field form (seq, body, node) still reads,
+    in XREAD and in history."""
+    a = await node(make_ledger, "a")
+    ann = await join(a, "10.0.0.1:1", "ann")
+    line = '{"type":"message","ts":2.0,"id":"10.0.0.1:1","name":"ann","text":"old"}'
+    await raw.xadd("chatroom:{lobby}:events", {"seq": 2, "body": line, "node": "b"})
+    assert isinstance(await append(a, body("message", ann, text="new"), user=ann), int)
+    entries = await read_all(a)
+    assert [(e.seq, e.node, e.body.get("text")) for e in entries] == [
+        (1, "a", None), (2, "b", "old"), (2, "a", "new"),
+    ]  # fmt: skip
+    assert [e.body["text"] for e in await a.history("+", 5)] == ["old", "new"]

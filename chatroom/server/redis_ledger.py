@@ -9,8 +9,9 @@ share and nothing else — no room rules, no sockets to clients:
   snapshot that finds ``seq`` below what the node saw in the same epoch (Redis came back
   from an older snapshot of its data);
 - ``chatroom:{ROOM}:events`` — a Stream of every broadcast event, in ``seq`` order, each
-  entry ``seq``, ``body`` (the event's compact JSON wire dict without ``seq``) and ``node``;
-  capped with ``MAXLEN ~``;
+  entry one field ``e``: ``"SEQ NODE BODY"``, BODY the event's compact JSON wire dict
+  without ``seq`` (servers before 2026-12 wrote three fields, ``seq``, ``body``, ``node``:
+  still read); capped with ``MAXLEN ~``;
 - ``chatroom:{ROOM}:users`` — hash id -> JSON of a :class:`UserRecord`;
 - ``chatroom:{ROOM}:names`` — hash name key (casefolded name) -> id: the name claims;
 - ``chatroom:{ROOM}:nodes`` — set of nodes, each alive while its heartbeat key
@@ -222,9 +223,11 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _entry(stream_id: str, fields: dict[str, str]) -> Entry:
-    return Entry(
-        stream_id=stream_id, seq=int(fields["seq"]), text=fields["body"], node=fields["node"]
-    )
+    if "e" in fields:
+        seq, node, text = fields["e"].split(" ", 2)
+        return Entry(stream_id, int(seq), text, node)
+    # As servers before 2026-12 wrote it: three fields.
+    return Entry(stream_id, int(fields["seq"]), fields["body"], fields["node"])
 
 
 def _raw(response: Any, **options: Any) -> Any:
@@ -235,12 +238,13 @@ def _raw(response: Any, **options: Any) -> Any:
 
 def _entries(rows: list[Any]) -> list[Entry]:
     """The entries of XREAD's raw rows, ``[id, [field, value, ...]]`` each; the scripts
-    write the fields as ``seq``, ``body``, ``node``."""
+    write one field, ``e``: ``"SEQ NODE BODY"``."""
     entries = []
     for stream_id, fields in rows:
         if isinstance(fields, list):
-            if len(fields) == 6 and fields[0] == "seq" and fields[2] == "body":
-                entries.append(Entry(stream_id, int(fields[1]), fields[3], fields[5]))
+            if len(fields) == 2 and fields[0] == "e":
+                seq, node, text = fields[1].split(" ", 2)
+                entries.append(Entry(stream_id, int(seq), text, node))
                 continue
             fields = dict(zip(fields[::2], fields[1::2], strict=True))
         entries.append(_entry(stream_id, fields))

@@ -2,7 +2,9 @@
 -- KEYS[1] seq, KEYS[2] events, KEYS[3] users, KEYS[4] names, KEYS[6] epoch;
 -- ARGV[1] the stream's MAXLEN.
 
--- Append one event's body to the stream under the next seq; returns that seq. The counter
+-- Append one event's body to the stream under the next seq, as one field `e`: "SEQ NODE
+-- BODY" (one field, not three: a reader gets a third of the strings to make, and a node
+-- name has no spaces); returns that seq. The counter
 -- is read once per script call and written back by `finish` (one GET and one SET however
 -- many events a batch appends); it is made with the first seq, and the ledger's epoch with
 -- it unless a snapshot made it first. Nothing else runs between (a script is atomic).
@@ -14,7 +16,7 @@ local function append(body, node)
     local now = redis.call('TIME')
     redis.call('SET', KEYS[6], now[1] .. '.' .. now[2], 'NX')
   end
-  redis.call('XADD', KEYS[2], '*', 'seq', last_seq, 'body', body, 'node', node)
+  redis.call('XADD', KEYS[2], '*', 'e', last_seq .. ' ' .. node .. ' ' .. body)
   return last_seq
 end
 
