@@ -432,6 +432,45 @@ async def test_the_append_queue_is_bounded(redis_url):
     await link.stop()
 
 
+async def test_own_events_come_back_from_the_stream_as_they_were_sent(redis_url):
+    """The reader takes this node's own events from what it sent (not decoding its JSON
+    again) when the append's answer came first: the room sees the same events, in the
+    stream's order with its seqs, as another node decoding them; nothing is kept after."""
+    from chatroom.server.cluster import ClusterLink, event_of
+    from chatroom.server.cluster_room import ClusterRoom
+    from chatroom.server.config import RoomRules, ServerConfig
+
+    seen: list[tuple[p.BroadcastEvent, str]] = []
+
+    class RecordingRoom(ClusterRoom):
+        def sequenced(self, event, node):
+            seen.append((event, node))
+            return super().sequenced(event, node)
+
+    config = ServerConfig(idle_timeout=0, redis=redis_url)
+    room = RecordingRoom(RoomRules.from_config(config), node="a")
+    link = ClusterLink(room, config, lambda actions: None)
+    await link.start()
+    sent = [
+        p.Join(seq=0, ts=1.0, id="1.1.1.1:1", name="ann"),
+        *(p.Message(seq=0, ts=2.0 + n / 8, id="1.1.1.1:1", name="ann", text=f"m{n}")
+          for n in range(50)),
+        p.Leave(seq=0, ts=9.0, id="1.1.1.1:1", name="ann", reason=p.LeaveReason.QUIT),
+    ]  # fmt: skip
+    for event in sent:
+        link.carry(Append(event, None))
+    async with asyncio.timeout(5):
+        while len(seen) < len(sent):
+            await asyncio.sleep(0.01)
+    stream = await link.ledger.read("0-0", block_ms=0)
+    assert seen == [(event_of(entry), "a") for entry in stream]
+    assert [event for event, _ in seen] == [
+        p.replace(event, seq=n) for n, event in enumerate(sent, start=1)
+    ]
+    assert link._sent == {}
+    await link.stop()
+
+
 async def test_password_and_hidden_addresses_on_two_nodes(node, tmp_path):
     secret = tmp_path / "password"
     secret.write_text("correct horse\n")

@@ -110,6 +110,10 @@ class ClusterLink:
         self._appends_waiting = asyncio.Event()  # set while _appends is not empty
         self._appends_done = asyncio.Event()  # set while nothing waits or is being sent
         self._appends_done.set()
+        # This node's events the ledger took, by seq, until the reader gets to them: the
+        # reader uses them instead of decoding its own JSON again (~0.5 us an event). Only
+        # while connected: a Redis that restarts numbers from 1 again (see _sync).
+        self._sent: dict[int, p.BroadcastEvent] = {}
         self._tasks: list[asyncio.Task] = []
         self._last_id = "0-0"
         self._up = False  # connected and in sync
@@ -222,9 +226,14 @@ class ClusterLink:
         except LedgerUnavailable as exc:
             self._connection_lost(exc)
             results = [Refusal.UNAVAILABLE] * len(batch)
+        sent, applied = self._sent, self.room.seq
         for action, result in zip(batch, results, strict=True):
             if isinstance(result, str):
                 self._refuse(action, Refusal(result))
+            elif result > applied:  # else the reader was first: it decoded the entry
+                sent[result] = action.event
+        if len(sent) > 4 * self.config.append_batch:  # never read back: a lost read
+            sent.clear()
 
     def _refuse(self, action: Append, reason: Refusal) -> None:
         self.apply(self.room.refused(action.conn, action.event, reason))
@@ -245,13 +254,18 @@ class ClusterLink:
             # reply, sends the next batch, so Redis runs it while these are broadcast.
             # (Yielding more often costs more: each turn flushes to every client.)
             await asyncio.sleep(0)
+            node, sent = self.node, self._sent
             for entry in entries:
                 self._last_id = entry.stream_id
-                try:
-                    event = event_of(entry)
-                except p.ProtocolError as exc:
-                    log.error("cluster: skipping a stream entry: %s", exc)
-                    continue
+                mine = sent.pop(entry.seq, None) if entry.node == node else None
+                if mine is not None:
+                    event = p.replace(mine, seq=entry.seq)
+                else:
+                    try:
+                        event = event_of(entry)
+                    except p.ProtocolError as exc:
+                        log.error("cluster: skipping a stream entry: %s", exc)
+                        continue
                 self.apply(self.room.sequenced(event, entry.node))
 
     async def _privates(self) -> None:
@@ -306,6 +320,7 @@ class ClusterLink:
 
     async def _sync(self) -> None:
         """Join the ledger's view: register, snapshot, history, and re-sync the room."""
+        self._sent.clear()
         await self.ledger.register_node()
         snapshot = await self.ledger.snapshot(self.room.epoch, self.room.seq)
         if snapshot.epoch == self.room.epoch:  # the same history: what we missed is in it
@@ -341,6 +356,7 @@ class ClusterLink:
     def _connection_lost(self, exc: LedgerUnavailable) -> None:
         """Any task that finds Redis gone calls this; the first one of an outage tells the
         users (one notice per outage) and the reader reconnects."""
+        self._sent.clear()
         if self._up:
             self._up = False
             self._lost_at = time.monotonic()
