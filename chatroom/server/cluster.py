@@ -254,7 +254,8 @@ class ClusterLink:
             # reply, sends the next batch, so Redis runs it while these are broadcast.
             # (Yielding more often costs more: each turn flushes to every client.)
             await asyncio.sleep(0)
-            node, sent = self.node, self._sent
+            node, sent, room = self.node, self._sent, self.room
+            actions: list[RoomAction] = []  # carried out together, in order: one flush
             for entry in entries:
                 self._last_id = entry.stream_id
                 mine = sent.pop(entry.seq, None) if entry.node == node else None
@@ -266,7 +267,8 @@ class ClusterLink:
                     except p.ProtocolError as exc:
                         log.error("cluster: skipping a stream entry: %s", exc)
                         continue
-                self.apply(self.room.sequenced(event, entry.node))
+                actions += room.sequenced(event, entry.node)
+            self.apply(actions)
 
     async def _privates(self) -> None:
         while True:
