@@ -28,6 +28,7 @@ CORE = [
     "chatroom.server.refusal",
     "chatroom.server.room",
     "chatroom.server.cluster_room",
+    "chatroom.server.cluster_moderation",
     "chatroom.server.state",
     "chatroom.server.text_format",
 ]
