@@ -93,6 +93,11 @@ def parse_operators(text: str) -> dict[str, tuple[str, str]]:
     return operators
 
 
+def unknown_user(name: str) -> str:
+    """The error for an operator's command that names nobody in the room."""
+    return f"no user named {p.strip_controls(name)[:40]} is online"
+
+
 def _span(seconds: float) -> str:
     """``seconds`` as a person reads it: 45s, 10m, 2h5m, 1d."""
     seconds = math.ceil(seconds)
@@ -219,6 +224,21 @@ class Moderation:
         return ok and entry is not None
 
 
+@dataclass(frozen=True, slots=True)
+class RemoteOperator:
+    """An operator on another node of a shared room, for whom this node carries out a
+    command on one of its own members (cluster_moderation.py); it is answered there."""
+
+    name: str
+    node: str
+
+
+# Whom a moderation rule acts for: a member of this node, or an operator on another node.
+Asker = Member | RemoteOperator
+# What a rule did, and what the operator who asked for it is told.
+Outcome = tuple[list[RoomAction], list[p.Event]]
+
+
 def _parse_target(query: str) -> Network | None:
     """A /ban's target as an address or a CIDR network (None: it is a name)."""
     try:
@@ -253,6 +273,9 @@ class ModerationRules:
                 return self._send(member, p.Notice(code=p.NoticeCode.MOTD, text=motd))
         if not member.operator:
             return self._not_operator(member, type(command).__name__.lower())
+        elsewhere = self._moderate_elsewhere(member, command)
+        if elsewhere is not None:
+            return elsewhere
         match command:
             case c.Topic(text) if text is not None:
                 self.moderation.topic = p.Topic(text=text, by=member.name)
@@ -309,24 +332,39 @@ class ModerationRules:
         """This node's member called ``name``, or the error to send ``member``."""
         user_id = self.state.holder_of(name)
         target = self.state.local(user_id) if user_id is not None else None
-        if target is None:  # not here (in a shared room: maybe on another node)
-            shown = p.strip_controls(name)[:40]
-            return self._error(
-                member, p.ErrorCode.UNKNOWN_USER, f"no user named {shown} is on this server"
-            )
+        if target is None:  # nobody (in a shared room, another node's user is not asked here)
+            return self._error(member, p.ErrorCode.UNKNOWN_USER, unknown_user(name))
         return target
+
+    def _answered(self, member: Member, outcome: Outcome) -> list[RoomAction]:
+        """A rule's outcome for an operator of this node: what it told it is sent to it."""
+        actions, told = outcome
+        return actions + [action for event in told for action in self._send(member, event)]
+
+    def _moderated(self, asker: Asker, target: Member | None, text: str) -> Moderated:
+        """The log's report of a moderation decision (about ``target``, if a user): named
+        after the operator's connection, or after the target's if the operator is on
+        another node (which logs its own side)."""
+        if isinstance(asker, RemoteOperator):
+            assert target is not None, "an operator on another node names a user of ours"
+            return Moderated(target.conn, f"{text} (an operator on node {asker.node})")
+        return Moderated(asker.conn, text)
 
     def _kick(self, member: Member, name: str, reason: str | None, now: float) -> list[RoomAction]:
         target = self._target(member, name)
         if isinstance(target, list):
             return target
-        told = f"you were kicked by {member.name}" + (f": {reason}" if reason else "")
-        return [
-            Moderated(member.conn, f"{member.name} kicked {target.name}"),
+        return self._answered(member, self._kick_member(member, target, reason, now))
+
+    def _kick_member(self, asker: Asker, target: Member, reason: str | None, now: float) -> Outcome:
+        told = f"you were kicked by {asker.name}" + (f": {reason}" if reason else "")
+        actions = [
+            self._moderated(asker, target, f"{asker.name} kicked {target.name}"),
             *self._send(target, p.Notice(code=p.NoticeCode.INFO, text=told)),
-            *self.disconnect(target.conn, p.LeaveReason.KICKED, now, reason, by=member.name),
+            *self.disconnect(target.conn, p.LeaveReason.KICKED, now, reason, by=asker.name),
             Close(target.conn),
         ]
+        return actions, []  # the operator sees the leave, as everyone does
 
     def _mute(
         self, member: Member, name: str, seconds: float | None, now: float
@@ -334,38 +372,44 @@ class ModerationRules:
         target = self._target(member, name)
         if isinstance(target, list):
             return target
+        return self._answered(member, self._mute_member(member, target, seconds, now))
+
+    def _mute_member(
+        self, asker: Asker, target: Member, seconds: float | None, now: float
+    ) -> Outcome:
         until = math.inf if seconds is None else now + seconds
         self.moderation.mutes[target.id] = until
         record = {"name": target.name, "until": None if seconds is None else until}
         span = f" for {_span(seconds)}" if seconds is not None else ""
-        told = p.Notice(code=p.NoticeCode.INFO, text=f"you were muted by {member.name}{span}")
+        told = p.Notice(code=p.NoticeCode.INFO, text=f"you were muted by {asker.name}{span}")
         done = p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is muted{span}")
-        return [
-            Moderated(member.conn, f"{member.name} muted {target.name}{span}"),
+        actions = [
+            self._moderated(asker, target, f"{asker.name} muted {target.name}{span}"),
             *self._persist("mute", p.name_key(target.name), record),
             *self._send(target, told),
-            *([] if target is member else self._send(member, done)),
         ]
+        return actions, [] if target is asker else [done]
 
     def _unmute(self, member: Member, name: str) -> list[RoomAction]:
         target = self._target(member, name)
         if isinstance(target, list):
             return target
+        return self._answered(member, self._unmute_member(member, target))
+
+    def _unmute_member(self, asker: Asker, target: Member) -> Outcome:
         by_id = self.moderation.mutes.pop(target.id, None)
         key = p.name_key(target.name)
         by_name = self.moderation.muted_names.pop(key, None)
         if by_id is None and by_name is None:
-            return self._send(
-                member, p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is not muted")
-            )
-        told = p.Notice(code=p.NoticeCode.INFO, text=f"you were unmuted by {member.name}")
+            return [], [p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is not muted")]
+        told = p.Notice(code=p.NoticeCode.INFO, text=f"you were unmuted by {asker.name}")
         done = p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is no longer muted")
-        return [
-            Moderated(member.conn, f"{member.name} unmuted {target.name}"),
+        actions = [
+            self._moderated(asker, target, f"{asker.name} unmuted {target.name}"),
             *self._persist("mute", key, None),
             *self._send(target, told),
-            *([] if target is member else self._send(member, done)),
         ]
+        return actions, [] if target is asker else [done]
 
     # --- bans
 
@@ -375,7 +419,6 @@ class ModerationRules:
         """Ban an address, a network, or the address a user is connected from now; send away
         everyone it covers (but the operator who made it)."""
         target = _parse_target(query)
-        name = None
         if target is None:
             user = self._target(member, query)
             if isinstance(user, list) and ("/" in query or ":" in query):  # a typo, surely
@@ -384,35 +427,56 @@ class ModerationRules:
                 return self._error(member, p.ErrorCode.BAD_USAGE, text)
             if isinstance(user, list):
                 return user
-            target, name = network_of(user.address), user.name
+            return self._answered(member, self._ban_member(member, user, seconds, reason, now))
+        return self._answered(member, self._ban_network(member, target, None, seconds, reason, now))
+
+    def _ban_member(
+        self, asker: Asker, user: Member, seconds: float | None, reason: str | None, now: float
+    ) -> Outcome:
+        """Ban the address ``user`` is connected from (the rule of ``/ban NAME``)."""
+        return self._ban_network(asker, network_of(user.address), user, seconds, reason, now)
+
+    def _ban_network(
+        self,
+        asker: Asker,
+        target: Network | str,
+        user: Member | None,
+        seconds: float | None,
+        reason: str | None,
+        now: float,
+    ) -> Outcome:
+        """Ban ``target``; ``user`` is whom it was made against (``/ban NAME``), if anyone:
+        its name is kept with the ban."""
+        name = user.name if user is not None else None
         bans = self.moderation.bans
         bans_max = self.rules.max_bans
         self.moderation.forget_expired(now)
         if str(target) not in bans and len(bans) >= bans_max:
             text = f"too many bans (at most {bans_max}): /unban one first"
-            return self._error(member, p.ErrorCode.BAD_USAGE, text)
+            return [], [p.Error(code=p.ErrorCode.BAD_USAGE, message=text)]
         until = math.inf if seconds is None else now + seconds
-        ban = Ban(target, until, name, reason, member.name)
+        ban = Ban(target, until, name, reason, asker.name)
         bans[str(target)] = ban
         span = f" for {_span(seconds)}" if seconds is not None else ""
-        told = f"you were banned by {member.name}{span}" + (f": {reason}" if reason else "")
+        told = f"you were banned by {asker.name}{span}" + (f": {reason}" if reason else "")
+        logged = f"{asker.name} banned {ban.describe(now)}"
         actions: list[RoomAction] = [
-            Moderated(member.conn, f"{member.name} banned {ban.describe(now)}"),
+            self._moderated(asker, user, logged),
             *self._persist("ban", str(target), ban.record()),
         ]
         sent_away = 0
         for other in self.state.members():
-            if other is not member and ban.matches(network_of(other.address)):
+            if other is not asker and ban.matches(network_of(other.address)):
                 sent_away += 1
                 actions += [
                     *self._send(other, p.Notice(code=p.NoticeCode.INFO, text=told)),
-                    *self.disconnect(other.conn, p.LeaveReason.KICKED, now, reason, by=member.name),
+                    *self.disconnect(other.conn, p.LeaveReason.KICKED, now, reason, by=asker.name),
                     Close(other.conn),
                 ]
         users = "1 user" if sent_away == 1 else f"{sent_away} users"
         whose = f" ({name})" if name else ""
         done = f"banned {ban.target}{whose}{span}; {users} sent away"
-        return actions + self._send(member, p.Notice(code=p.NoticeCode.INFO, text=done))
+        return actions, [p.Notice(code=p.NoticeCode.INFO, text=done)]
 
     def _unban(self, member: Member, query: str) -> list[RoomAction]:
         bans = self.moderation.bans
@@ -480,6 +544,11 @@ class ModerationRules:
         return self._error(
             member, p.ErrorCode.NOT_OPERATOR, f"/{command} is for operators (see /oper)"
         )
+
+    def _moderate_elsewhere(self, member: Member, command: c.Command) -> list[RoomAction] | None:
+        """The command carried out on another node, whose user it names; None: it is
+        carried out here (always, in a single-server room: cluster_moderation.py)."""
+        return None
 
     def _help_text(self, member: Member) -> str:
         return c.HELP_TEXT + ("\n" + c.OPERATOR_HELP_TEXT if member.operator else "")
