@@ -13,7 +13,9 @@ module does what the asyncio adapter does with the actions:
   by :class:`LedgerSim`, an in-memory ledger that does what the Redis one does. Each node's
   output goes through the server's :class:`~chatroom.server.outbox.Outbox` and through a
   wire of its own, so the cluster tests get the single-server payload checks too, and what
-  the outbox hands out must be exactly what the wire wrote.
+  the outbox hands out must be exactly what the wire wrote. What one node asks another
+  (an operator's command on its user, and the answer) goes through its JSON form, as on
+  the private pub/sub channel, and is delivered when the cluster settles.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ from chatroom.protocol import (
     OutputFormat,
     Rename,
 )
+from chatroom.server import node_requests
 from chatroom.server.actions import (
     Admitted,
+    AnswerElsewhere,
     Append,
     Broadcast,
     Charge,
@@ -42,6 +46,7 @@ from chatroom.server.actions import (
     Deliver,
     Left,
     Moderated,
+    ModerateElsewhere,
     Persist,
     Renamed,
     Report,
@@ -292,6 +297,10 @@ class Cluster:
         self.wires = {node: Wire() for node in nodes}
         self.node_of: dict[int, str] = {}
         self.pending: list[tuple[str, Append]] = []
+        # What nodes sent each other on their private channels, not delivered yet.
+        self.mail: list[ModerateElsewhere | AnswerElsewhere] = []
+        self.unreachable: set[str] = set()  # nodes whose private channel nobody hears
+        self.unanswering: set[str] = set()  # nodes that hear requests but never answer
         self.received: dict[int, list[dict]] = {}
         self.raw: dict[int, bytes] = {}  # every byte each connection got, text lines too
         self.wired: dict[int, bytes] = {}  # every byte the wires wrote to each connection
@@ -308,6 +317,8 @@ class Cluster:
                     self.closed.append(action.conn)
                 case Append():
                     self.pending.append((node, action))
+                case ModerateElsewhere() | AnswerElsewhere():
+                    self.mail.append(action)
                 case SendPrivate():
                     self.run(
                         action.node,
@@ -328,16 +339,43 @@ class Cluster:
                     assert outbox.queue(action) is (not isinstance(action, Report))
 
     def settle(self) -> None:
-        """The ledger takes every pending append in order; every node applies the results."""
-        while self.pending:
-            node, append = self.pending.pop(0)
-            result = self.ledger.append(append.event, node)
-            if isinstance(result, Refusal):
-                self.run(node, self.rooms[node].refused(append.conn, append.event, result))
-                continue
-            for other, room in self.rooms.items():
-                self.run(other, room.sequenced(result, node))
+        """The ledger takes every pending append in order; every node applies the results;
+        then what the nodes sent each other is delivered (and so on, until all is quiet)."""
+        while self.pending or self.mail:
+            while self.pending:
+                node, append = self.pending.pop(0)
+                result = self.ledger.append(append.event, node)
+                if isinstance(result, Refusal):
+                    self.run(node, self.rooms[node].refused(append.conn, append.event, result))
+                    continue
+                for other, room in self.rooms.items():
+                    self.run(other, room.sequenced(result, node))
+            if self.mail:
+                self._deliver(self.mail.pop(0))
         self._collect()
+
+    def _deliver(self, action: ModerateElsewhere | AnswerElsewhere) -> None:
+        """One node's request or answer reaches the node it is for, as the link carries it:
+        through its JSON form; a request nobody hears is told to its operator at once, one
+        not answered when the link's timer runs out."""
+        message = action.request if isinstance(action, ModerateElsewhere) else action.answer
+        if action.node in self.unreachable or action.node in self.unanswering:
+            if isinstance(action, ModerateElsewhere):
+                sender = message.by_node
+                maybe = action.node in self.unanswering
+                told = self.rooms[sender].moderation_undelivered(
+                    action.operator, action.request, maybe_done=maybe
+                )
+                self.run(sender, told)
+            return
+        payload = json.loads(p.compact_json(node_requests.to_payload(message)))
+        received = node_requests.from_payload(payload)
+        assert received == message
+        room = self.rooms[action.node]
+        if isinstance(received, node_requests.ModerationRequest):
+            self.run(action.node, room.moderate_for(received, self.now))
+        else:
+            self.run(action.node, room.moderation_answered(received))
 
     def _collect(self) -> None:
         for outbox in self.outboxes.values():
@@ -348,13 +386,14 @@ class Cluster:
                         self.received.setdefault(conn, []).append(json.loads(line))
         assert self.raw == self.wired, "the outboxes handed out other bytes than were written"
 
-    def join(self, node: str, port: int | None = None) -> int:
-        """A JSON-mode user on ``node`` (from ``port``, else its own); returns its conn."""
+    def join(self, node: str, port: int | None = None, host: str = LOCAL) -> int:
+        """A JSON-mode user on ``node`` (from ``host`` and ``port``, else its own port);
+        returns its conn."""
         self._next_conn += 1
         conn = self._next_conn
         self.node_of[conn] = node
         port = 40000 + conn if port is None else port
-        self.run(node, self.rooms[node].connect(conn, LOCAL, port, self.now))
+        self.run(node, self.rooms[node].connect(conn, host, port, self.now))
         self.settle()
         self.say(conn, "/format json")
         return conn

@@ -22,6 +22,7 @@ CORE = [
     "chatroom.server.entry",
     "chatroom.server.config",
     "chatroom.server.moderation",
+    "chatroom.server.node_requests",
     "chatroom.server.outbox",
     "chatroom.server.proxy_protocol",
     "chatroom.server.ratelimit",

@@ -1,14 +1,24 @@
-"""Bans, mutes and the topic are the room's across nodes (--redis): real processes, a real
-redis-server."""
+"""Bans, mutes and the topic are the room's across nodes (--redis), and an operator's
+commands reach users of every node: real processes, a real redis-server."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
 
 import pytest
 
+from chatroom import protocol as p
+from chatroom.server import node_requests
+from chatroom.server.actions import ModerateElsewhere
+from chatroom.server.cluster import ClusterLink
+from chatroom.server.cluster_room import ClusterRoom
+from chatroom.server.config import RoomRules, ServerConfig
 from chatroom.server.moderation import hash_password
-from tests.conftest import Peer
+from chatroom.server.node_requests import ModerationAnswer, ModerationRequest
+from chatroom.server.redis_ledger import RedisLedger
+from tests.conftest import TIMEOUT, Peer
 from tests.test_cluster import NODE_FLAGS, joined
 from tests.test_server_process import ServerProcess
 
@@ -22,8 +32,8 @@ def ops_node(redis_url, tmp_path):
     ops.write_text(f"boss {hash_password('s3cret')}\n")
     started: list[ServerProcess] = []
 
-    def start() -> ServerProcess:
-        flags = ("--port", "0", "--redis", redis_url, "--ops-file", str(ops), *NODE_FLAGS)
+    def start(*extra: str) -> ServerProcess:
+        flags = ("--port", "0", "--redis", redis_url, "--ops-file", str(ops), *NODE_FLAGS, *extra)
         started.append(ServerProcess(*flags))
         return started[-1]
 
@@ -38,6 +48,24 @@ async def operator(port: int) -> Peer:
     await peer.send("/oper boss s3cret")
     await peer.until_contains("now an operator")
     return peer
+
+
+async def named(peer: Peer, name: str) -> Peer:
+    await peer.send(f"/nick {name}")
+    await peer.until_contains(f"is now {name}")
+    return peer
+
+
+async def watcher_of(port: int, name: str) -> Peer:
+    """A JSON user on the node at ``port`` that has seen someone become ``name``: that node
+    knows the user by that name now."""
+    watcher = await joined(port)
+    async with asyncio.timeout(TIMEOUT):
+        await watcher.send("/who")
+        while name not in [u["name"] for u in (await watcher.until_event("who"))["users"]]:
+            await asyncio.sleep(0.05)
+            await watcher.send("/who")
+    return watcher
 
 
 async def from_banned(port: int) -> Peer:
@@ -106,3 +134,161 @@ async def test_a_mute_and_the_topic_hold_on_every_node(ops_node):
     await again.close()
     for peer in (boss, bob):
         await peer.close()
+
+
+async def test_an_operator_kicks_a_user_of_another_node(ops_node):
+    one, two = ops_node(), ops_node()
+    bob = await named(await Peer.connect(two.port), "bob")
+    watcher = await watcher_of(one.port, "bob")
+    boss = await named(await operator(one.port), "boss")
+    await boss.send("/kick bob spam")
+    told = await bob.closed()
+    assert told.rstrip().endswith(b"*** you were kicked by boss: spam")
+    leave = await watcher.until_event("leave", name="bob")
+    assert (leave["reason"], leave["by"], leave["text"]) == ("kicked", "boss", "spam")
+    assert await boss.until_contains("bob was kicked") == "*** bob was kicked by boss (spam)"
+    for peer in (bob, watcher, boss):
+        await peer.close()
+
+
+async def test_a_ban_by_name_of_a_user_of_another_node_is_refused_by_every_node(ops_node):
+    one, two = ops_node(), ops_node()
+    victim = await named(await from_banned(two.port), "victim")
+    await (await watcher_of(one.port, "victim")).close()
+    boss = await named(await operator(one.port), "boss")
+    await boss.send("/ban victim 1h flooding")
+    done = await boss.until_contains("banned ")
+    assert done == f"*** banned {BANNED}/32 (victim) for 1h; 1 user sent away"
+    assert b"you were banned by boss for 1h: flooding" in await victim.closed()
+    await victim.close()
+    for port in (two.port, one.port):
+        told = await refused_soon(port)
+        assert told.startswith(b"*** your address is banned from this server for ")
+        assert told.rstrip().endswith(b": flooding")
+    await boss.close()
+
+
+async def refused_soon(port: int, deadline: float = 5.0) -> bytes:
+    """What a newcomer from the banned address is told, once the node has the ban (it
+    travels to other nodes on its own channel, beside the operator's answer)."""
+    end = time.monotonic() + deadline
+    while True:
+        peer = await from_banned(port)
+        told = await peer.closed() if time.monotonic() < end else b""
+        await peer.close()
+        if b"banned" in told or time.monotonic() > end:
+            return told
+        await asyncio.sleep(0.05)
+
+
+async def test_a_mute_by_name_reaches_a_user_of_another_node(ops_node):
+    one, two = ops_node(), ops_node()
+    ann = await joined(two.port)
+    await ann.send("/nick ann")
+    await ann.until_event("rename", new="ann")
+    watcher = await watcher_of(one.port, "ann")
+    boss = await named(await operator(one.port), "boss")
+    await boss.send("/mute ann 1h")
+    assert await boss.until_contains("muted") == "*** ann is muted for 1h"
+    told = await ann.until_event("notice")
+    assert told["text"] == "you were muted by boss for 1h"
+    await ann.send("hello")
+    assert (await ann.until_event("error"))["code"] == "muted"
+
+    await boss.send("/unmute ann")
+    assert await boss.until_contains("muted") == "*** ann is no longer muted"
+    await ann.send("back")
+    assert (await watcher.until_event("message", name="ann"))["text"] == "back"
+    for peer in (ann, watcher, boss):
+        await peer.close()
+
+
+async def test_an_unknown_name_or_a_node_gone_is_an_error_line(ops_node):
+    one, two = ops_node(), ops_node()
+    bob = await named(await Peer.connect(two.port), "bob")
+    await (await watcher_of(one.port, "bob")).close()
+    boss = await named(await operator(one.port), "boss")
+    await boss.send("/kick nobody")
+    assert await boss.until_contains("error") == "error: no user named nobody is online"
+    # Node two dies (kill -9): bob is in the room until the heartbeat runs out, but nobody
+    # hears on node two's channel.
+    two.stop()
+    await boss.send("/kick bob")
+    line = await boss.until_contains("error")
+    assert line == "error: bob's server cannot be reached: /kick bob was not done"
+    for peer in (bob, boss):
+        await peer.close()
+
+
+async def test_a_node_that_hears_but_does_not_answer_is_reported_then_heard(ops_node):
+    one, two = ops_node("--heartbeat-ttl", "20"), ops_node("--heartbeat-ttl", "20")
+    bob = await named(await Peer.connect(two.port), "bob")
+    await (await watcher_of(one.port, "bob")).close()
+    boss = await named(await operator(one.port), "boss")
+    two.proc.send_signal(signal.SIGSTOP)  # subscribed still, but answers nothing
+    try:
+        await boss.send("/mute bob")
+        line = await boss.until_contains("error")  # after node_answer_timeout (3 s)
+        assert line == "error: no answer from bob's server: /mute bob may not have been done"
+    finally:
+        two.proc.send_signal(signal.SIGCONT)
+    # Node two goes on: it does it, and its late answer still reaches the operator.
+    assert await boss.until_contains("muted") == "*** bob is muted"
+    assert "you were muted by boss" in await bob.until_contains("muted")
+    for peer in (bob, boss):
+        await peer.close()
+
+
+async def test_an_answer_that_comes_before_the_publish_returns_is_not_taken_for_silence(
+    redis_url,
+):
+    """The operator's node waits for the answer from before it publishes the request: the
+    answer, on the subscription, may beat Redis's reply to the publish."""
+    config = ServerConfig(idle_timeout=0, redis=redis_url, node_answer_timeout=0.3)
+    told: list[tuple] = []
+
+    class RecordingRoom(ClusterRoom):
+        def moderation_answered(self, answer):
+            told.append(("answered", answer.events))
+            return []
+
+        def moderation_undelivered(self, operator, request, *, maybe_done):
+            told.append(("undelivered", maybe_done))
+            return []
+
+    link = ClusterLink(RecordingRoom(RoomRules.from_config(config), node="a"), config, told.extend)
+    await link.start()
+    other = RedisLedger(redis_url, "main", "b")
+    await other.connect()
+    muted = p.Notice(code=p.NoticeCode.INFO, text="bob is muted")
+
+    async def node_b() -> None:  # answers every request at once
+        async for payload in other.private_messages():
+            if payload.get("type") != "moderate":
+                continue
+            request = node_requests.from_payload(payload)
+            answer = ModerationAnswer(request=request.request, to_id=request.by_id, events=(muted,))
+            await other.publish_private("a", node_requests.to_payload(answer))
+
+    answering = asyncio.create_task(node_b())
+    async with asyncio.timeout(TIMEOUT):  # until both nodes hear their channels
+        for ledger, node in ((link.ledger, "b"), (other, "a")):
+            while not await ledger.publish_private(node, {"type": "probe"}):
+                await asyncio.sleep(0.02)
+    publish = link.ledger.publish_private
+
+    async def late_reply(node: str, payload: dict) -> bool:  # Redis's reply is slow to come
+        heard = await publish(node, payload)
+        await asyncio.sleep(0.1)
+        return heard
+
+    link.ledger.publish_private = late_reply  # type: ignore[method-assign]
+    request = ModerationRequest(
+        request=1, command="mute", target_id="x", target="bob", by="boss", by_id="y", by_node="a"
+    )
+    link.ask(ModerateElsewhere("b", request, 7))
+    await asyncio.sleep(0.7)  # past the reply and node_answer_timeout
+    assert told == [("answered", (muted,))]
+    answering.cancel()
+    await other.close()
+    await link.stop()

@@ -5,7 +5,8 @@ The room answers every event with a list of these frozen values. The output acti
 :class:`Close`) are carried out by the adapter through the outbox; the reports
 (:class:`Admitted`, :class:`TurnedAway`, :class:`Renamed`, :class:`Left`) say what the room
 decided so the adapter can log it without comparing the room's state before and after;
-:class:`Append` and :class:`SendPrivate` exist only in a room shared through a ledger;
+:class:`Append`, :class:`SendPrivate`, :class:`ModerateElsewhere` and
+:class:`AnswerElsewhere` exist only in a room shared through a ledger;
 :class:`Persist` only in a room that keeps its state in a file (``--state``).
 """
 
@@ -17,6 +18,7 @@ import msgspec
 
 from chatroom import protocol as p
 from chatroom.server.admission import Cause
+from chatroom.server.node_requests import ModerationAnswer, ModerationRequest
 from chatroom.server.text_format import render_text
 
 ConnId = int  # the adapter's opaque number for one connection
@@ -150,6 +152,28 @@ class SendPrivate(_Value):
     sender: ConnId  # told if the message cannot be carried
 
 
+class ModerateElsewhere(_Value):
+    """Have ``node``, which holds the user an operator's command names, carry it out.
+
+    The caller reports back with ``ClusterRoom.moderation_answered`` when the answer
+    comes, or ``ClusterRoom.moderation_undelivered`` if nobody on ``node`` heard it or no
+    answer came in time.
+    """
+
+    node: str
+    request: ModerationRequest
+    operator: ConnId  # told if it cannot be carried
+
+
+class AnswerElsewhere(_Value):
+    """Tell the operator on ``node`` how its command on our user went (at most once: an
+    answer nobody hears is lost, and the operator is told its command may not have been
+    carried out)."""
+
+    node: str
+    answer: ModerationAnswer
+
+
 class Moderated(_Value):
     """A moderation decision about ``conn`` (an /oper, a kick...), for the log: ``text``
     says what, never with a password."""
@@ -195,5 +219,9 @@ RoomAction = (
     | Report
     | Append
     | SendPrivate
+    | ModerateElsewhere
+    | AnswerElsewhere
     | Persist
 )
+# What a moderation rule did, and what the operator who asked for it is told (moderation.py).
+Outcome = tuple[list[RoomAction], list[p.Notice | p.Error]]

@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING
 from chatroom.protocol import LeaveReason, strip_controls
 from chatroom.server.actions import (
     Admitted,
+    AnswerElsewhere,
     Append,
     Charge,
     Close,
     Left,
     Moderated,
+    ModerateElsewhere,
     Persist,
     Renamed,
     RoomAction,
@@ -283,6 +285,9 @@ class ChatServer:
                 case Append() | SendPrivate():
                     assert self.cluster is not None, "only a clustered room appends"
                     self.cluster.carry(action)
+                case ModerateElsewhere() | AnswerElsewhere():
+                    assert self.cluster is not None, "only a clustered room has other nodes"
+                    self.cluster.ask(action)
                 case _:
                     self._log(action, detail)
         self._request_flush(joining)

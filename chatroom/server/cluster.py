@@ -11,7 +11,10 @@ says, on the server's one event loop:
   every node sees one order;
 - a heartbeat keeps this node alive in Redis and reaps nodes whose heartbeat expired (any
   surviving node does it; the script is atomic);
-- a subscriber delivers private messages addressed to this node's users;
+- a subscriber delivers private messages addressed to this node's users, and on the same
+  channel the nodes ask each other to carry out an operator's command on their users
+  (:mod:`~chatroom.server.node_requests`) and answer; an operator whose request nobody
+  heard, or that is not answered within ``node_answer_timeout``, is told (never silence);
 - bans, mutes and the topic (the room's :class:`~chatroom.server.actions.Persist` actions)
   are kept in Redis and published; another subscriber applies every other node's changes,
   and the ones Redis keeps are loaded at sync and whenever it subscribes again.
@@ -35,7 +38,15 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from chatroom import protocol as p
-from chatroom.server.actions import Append, Persist, RoomAction, SendPrivate
+from chatroom.server import node_requests
+from chatroom.server.actions import (
+    AnswerElsewhere,
+    Append,
+    ModerateElsewhere,
+    Persist,
+    RoomAction,
+    SendPrivate,
+)
 from chatroom.server.config import ServerConfig
 from chatroom.server.redis_ledger import (
     Entry,
@@ -119,6 +130,9 @@ class ClusterLink:
         self._up = False  # connected and in sync
         self._synced = False  # it was in sync once: _last_id is where it got to
         self._lost_at = 0.0  # when the last outage began (monotonic)
+        # Requests to other nodes not answered yet, by their number, each with the timer
+        # that tells the operator if no answer comes (None while it is being published).
+        self._unanswered: dict[int, asyncio.TimerHandle | None] = {}
 
     @property
     def node(self) -> str:
@@ -145,6 +159,9 @@ class ClusterLink:
                 await asyncio.wait_for(self._appends_done.wait(), self.config.append_drain)
         for task in self._tasks:
             task.cancel()
+        for timer in self._unanswered.values():
+            if timer is not None:
+                timer.cancel()
         # First, while the tasks wind down: closing a subscription that was just being made
         # can take a while, and the goodbye must not wait for it.
         with contextlib.suppress(LedgerUnavailable):
@@ -199,6 +216,71 @@ class ClusterLink:
             heard = False
         if not heard:  # the sender has its copy; it must know the recipient may not
             self.apply(self.room.private_undelivered(action.sender, action.event))
+
+    # --- between nodes: an operator's command on another node's user ----------------------
+
+    def ask(self, action: ModerateElsewhere | AnswerElsewhere) -> None:
+        """Carry a request to the target's node, or an answer back to the operator's."""
+        job = self._ask(action) if isinstance(action, ModerateElsewhere) else self._answer(action)
+        asyncio.create_task(job).add_done_callback(_log_failure)
+
+    async def _ask(self, action: ModerateElsewhere) -> None:
+        number = action.request.request
+        # Waiting before it is published: the answer can come back on the subscription
+        # before Redis's reply to the publish does.
+        self._unanswered[number] = None
+        try:
+            heard = await self.ledger.publish_private(
+                action.node, node_requests.to_payload(action.request)
+            )
+        except LedgerUnavailable as exc:
+            self._connection_lost(exc)
+            # It may have been published before the connection went: nobody can tell.
+            heard = None
+        if not heard:
+            self._unanswered.pop(number, None)
+            self._undelivered(action, maybe_done=heard is None)
+        elif number in self._unanswered:  # not answered yet
+            loop = asyncio.get_running_loop()
+            timeout = self.config.node_answer_timeout
+            self._unanswered[number] = loop.call_later(timeout, self._not_answered, action)
+
+    def _not_answered(self, action: ModerateElsewhere) -> None:
+        if self._unanswered.pop(action.request.request, False) is not False:
+            self._undelivered(action, maybe_done=True)
+
+    def _undelivered(self, action: ModerateElsewhere, *, maybe_done: bool) -> None:
+        room = self.room
+        self.apply(
+            room.moderation_undelivered(action.operator, action.request, maybe_done=maybe_done)
+        )
+
+    async def _answer(self, action: AnswerElsewhere) -> None:
+        try:
+            heard = await self.ledger.publish_private(
+                action.node, node_requests.to_payload(action.answer)
+            )
+        except LedgerUnavailable as exc:
+            self._connection_lost(exc)
+            heard = False
+        if not heard:  # that node is gone: its operator with it (or told when it timed out)
+            log.warning("cluster: an answer to node %s was not heard", action.node)
+
+    def _from_node(self, payload: dict) -> None:
+        """A request or answer another node sent on our private channel."""
+        try:
+            message = node_requests.from_payload(payload)
+        except ValueError as exc:
+            log.warning("cluster: ignored a payload on the private channel: %s", exc)
+            return
+        if isinstance(message, node_requests.ModerationRequest):
+            self.apply(self.room.moderate_for(message, time.time()))
+            return
+        timer = self._unanswered.pop(message.request, None)
+        if timer is not None:
+            timer.cancel()
+        # A late answer still reaches the operator: it says what was done after all.
+        self.apply(self.room.moderation_answered(message))
 
     async def _append_worker(self) -> None:
         """Appends in the order the room made them; what queued up meanwhile goes together
@@ -277,6 +359,9 @@ class ClusterLink:
                 continue
             try:
                 async for payload in self.ledger.private_messages():
+                    if payload.get("type") in node_requests.TYPES:
+                        self._from_node(payload)
+                        continue
                     recipient = payload.pop("to_id", None)
                     try:
                         event = p.from_wire_dict(payload)

@@ -21,8 +21,9 @@ What follows from that lives here, fenced off from the single-server room:
 - a user id is unique room-wide: two nodes may see one address and port (behind a load
   balancer), and the one whose join the ledger refuses as a duplicate joins again under
   the id with this node's tag added;
-- bans, mutes (by name) and the topic are the room's, not the node's: how every node
-  shares them is in :mod:`chatroom.server.cluster_moderation`, a part of this room.
+- bans, mutes (by name) and the topic are the room's, not the node's, and an operator's
+  command on another node's user is carried out by that node: both are in
+  :mod:`chatroom.server.cluster_moderation`, a part of this room.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class ClusterRoom(ClusterModerationRules, Room):
         self._unjoined: set[ConnId] = set()
         # Added to a user id that another node's user holds already: unique to this node.
         self._tag = f"n{zlib.crc32(node.encode()):08x}"
+        self.requests_made = 0  # operators' commands sent to other nodes (moderation)
 
     # --- this node's connections ---------------------------------------------------------
 

@@ -112,6 +112,9 @@ class ServerConfig:
     state_flush: float = 0.5
     append_drain: float = 0.5  # on shutdown, how long accepted lines may take to reach Redis
     ledger_timeout: float = 3.0  # a Redis command that takes longer has failed
+    # An operator's command carried out by another node (/kick of its user...) not answered
+    # within this: the operator is told it may not have been carried out (cluster.py).
+    node_answer_timeout: float = 3.0
     # Flood control counts a who reply as one line per this many users listed (at least 1).
     who_users_per_line: int = 50
     # --- admission (docs/LIMITS.md)

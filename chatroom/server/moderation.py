@@ -24,7 +24,15 @@ from typing import Any
 
 from chatroom import protocol as p
 from chatroom.server import commands as c
-from chatroom.server.actions import Close, ConnId, Moderated, Persist, Restored, RoomAction
+from chatroom.server.actions import (
+    Close,
+    ConnId,
+    Moderated,
+    Outcome,
+    Persist,
+    Restored,
+    RoomAction,
+)
 from chatroom.server.config import RoomRules
 from chatroom.server.state import Member, RoomState
 
@@ -235,11 +243,9 @@ class RemoteOperator:
 
 # Whom a moderation rule acts for: a member of this node, or an operator on another node.
 Asker = Member | RemoteOperator
-# What a rule did, and what the operator who asked for it is told.
-Outcome = tuple[list[RoomAction], list[p.Event]]
 
 
-def _parse_target(query: str) -> Network | None:
+def parse_target(query: str) -> Network | None:
     """A /ban's target as an address or a CIDR network (None: it is a name)."""
     try:
         return ipaddress.ip_network(query, strict=False)
@@ -418,7 +424,7 @@ class ModerationRules:
     ) -> list[RoomAction]:
         """Ban an address, a network, or the address a user is connected from now; send away
         everyone it covers (but the operator who made it)."""
-        target = _parse_target(query)
+        target = parse_target(query)
         if target is None:
             user = self._target(member, query)
             if isinstance(user, list) and ("/" in query or ":" in query):  # a typo, surely
@@ -480,7 +486,7 @@ class ModerationRules:
 
     def _unban(self, member: Member, query: str) -> list[RoomAction]:
         bans = self.moderation.bans
-        target = _parse_target(query)
+        target = parse_target(query)
         if target is not None:
             lifted = [str(target)] if str(target) in bans else []
         else:
