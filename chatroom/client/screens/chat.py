@@ -23,6 +23,7 @@ from chatroom.client.connection import (
     failure_cause,
     shown_address,
 )
+from chatroom.client.ignores import ignore_change
 from chatroom.client.messages import LinkChanged, LinkState, ServerEventReceived
 from chatroom.client.moderation import UserAction, actions_for, command_for, grants_operator
 from chatroom.client.outgoing import Refuse, ShowHelp, plan_input
@@ -307,6 +308,9 @@ class ChatScreen(Screen):
             self._give_password()
         if grants_operator(event):
             self.own_requests.ask_who(self.send)  # our own entry's op marks us
+        if (change := ignore_change(event)) is not None:
+            self.roster.ignoring(change)
+            self._refresh_users()
         if event.code is NoticeCode.IDLE_WARNING:
             self._start_countdown(idle_warning_seconds(event.text))
         elif event.code in (NoticeCode.TIMEOUT, NoticeCode.SHUTDOWN):
@@ -371,8 +375,9 @@ class ChatScreen(Screen):
         self.notify(text, title=title, markup=False, timeout=TOAST_SECONDS)
 
     def _refresh_users(self) -> None:
+        roster = self.roster
         self.query_one(UserList).show(
-            self.roster.users(), self.roster.own_id, self.roster.operators()
+            roster.users(), roster.own_id, roster.operators(), roster.ignored()
         )
 
     def log_line(self, line: LogLine) -> None:

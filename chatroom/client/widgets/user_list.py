@@ -1,5 +1,6 @@
-"""Who is online: the roster as a list, own name and operators (``@name``) marked; selecting
-a user starts a /msg, F4 offers what else can be done to it."""
+"""Who is online: the roster as a list, own name, operators (``@name``) and ignored users
+(dimmed, ``(ignored)``) marked; selecting a user starts a /msg, F4 offers what else can be
+done to it."""
 
 from __future__ import annotations
 
@@ -31,9 +32,11 @@ class UserList(OptionList):
         users: list[tuple[str, str]],
         own_id: str | None,
         operators: set[str] | frozenset[str] = frozenset(),
+        ignored: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         """Replace the list with ``users`` ((id, name) pairs), keeping the highlight;
-        the ids in ``operators`` are marked ``@name``."""
+        the ids in ``operators`` are marked ``@name``, those in ``ignored`` are dimmed and
+        marked ``name (ignored)``."""
         highlighted = self.highlighted_option.id if self.highlighted_option else None
         self._names = dict(users)
         self.clear_options()
@@ -41,8 +44,9 @@ class UserList(OptionList):
             Option(
                 Content.assemble(
                     ("@", "bold") if user_id in operators else "",
-                    (name, "bold") if user_id == own_id else name,
+                    (name, "bold") if user_id == own_id else (name, _style(user_id, ignored)),
                     (" (you)", "dim") if user_id == own_id else "",
+                    (" (ignored)", "dim italic") if user_id in ignored else "",
                 ),
                 id=user_id,
             )
@@ -64,3 +68,7 @@ class UserList(OptionList):
 
     def names(self) -> list[str]:
         return list(self._names.values())
+
+
+def _style(user_id: str, ignored: set[str] | frozenset[str]) -> str:
+    return "dim" if user_id in ignored else ""
