@@ -8,6 +8,9 @@ renames still show. The room's broadcasts are one shared payload per format
 ignored user's id (``ignored_by``): a broadcast from someone nobody ignores costs one
 lookup in an empty dict.
 
+The words of the confirmations are part of the protocol (docs/PROTOCOL.md, "Ignore and
+away"): chatroom-client reads them to mark ignored users in its user list.
+
 ``/away [TEXT]`` marks the member away (no TEXT: back): it is shown in who, and a sender of
 a private message to it is told.
 
