@@ -322,7 +322,9 @@ class Cluster:
                 case SendPrivate():
                     self.run(
                         action.node,
-                        self.rooms[action.node].remote_private(action.recipient_id, action.event),
+                        self.rooms[action.node].remote_private(
+                            action.recipient_id, action.event, action.sender_id
+                        ),
                     )
                 case Persist():  # a ban, mute or topic: every other node applies it
                     for other, room in self.rooms.items():

@@ -527,3 +527,25 @@ def test_a_stream_entry_decodes_to_the_event_the_forgiving_decoder_gives():
     assert event_of(entry) == p.from_wire_dict({**entry.body, "seq": 8})
     with pytest.raises(p.ProtocolError):
         event_of(Entry("1-0", 9, '{"type":"welcome","id":"x","name":"x"}', "n"))
+
+
+async def test_an_ignored_users_private_message_from_another_node_never_arrives(node):
+    """/ignore holds across nodes for /msg too: the recipient's node drops it (the sender's
+    node cannot know whom the recipient ignores)."""
+    one, two = node(), node()
+    ann, bob, cat = await joined(one.port), await joined(two.port), await joined(two.port)
+    await ann.until_event("join", id=cat.local_id)
+    await bob.send(f"/ignore {ann.local_id}")
+    await bob.until_event("notice", code="info")
+    await ann.send(f"/msg {bob.local_id} psst")
+    assert (await ann.until_event("private"))["text"] == "psst"  # the sender's copy
+    # Sent after it, to the same node: once cat has hers, bob's node had its turn.
+    await ann.send(f"/msg {cat.local_id} marker")
+    assert (await cat.until_event("private"))["text"] == "marker"
+    await bob.send(f"/unignore {ann.local_id}")
+    while (event := await bob.event())["type"] != "notice":
+        assert event["type"] != "private", event
+    await ann.send(f"/msg {bob.local_id} now")
+    assert (await bob.until_event("private"))["text"] == "now"
+    for peer in (ann, bob, cat):
+        await peer.close()

@@ -71,6 +71,21 @@ def test_private_message_crosses_nodes_to_its_recipient_only():
     assert cluster.events(cat, "private") == []
 
 
+def test_an_ignored_users_private_message_from_another_node_is_dropped_silently():
+    cluster = Cluster("a", "b")
+    ann, bob = cluster.join("a"), cluster.join("b")
+    cluster.say(bob, "/nick bob")
+    cluster.say(ann, "/nick ann")
+    cluster.say(bob, "/ignore ann")
+    cluster.say(ann, "/msg bob psst")
+    assert cluster.events(bob, "private") == []
+    (mine,) = cluster.events(ann, "private")  # the sender has its copy and no hint
+    assert mine["text"] == "psst" and cluster.events(ann, "error") == []
+    cluster.say(bob, "/unignore ann")
+    cluster.say(ann, "/msg bob again")
+    assert [e["text"] for e in cluster.events(bob, "private")] == ["again"]
+
+
 def test_leave_on_one_node_reaches_the_other_and_frees_the_name():
     cluster = Cluster("a", "b")
     ann, bob = cluster.join("a"), cluster.join("b")

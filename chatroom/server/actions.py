@@ -150,6 +150,7 @@ class SendPrivate(_Value):
     recipient_id: str
     event: p.Private
     sender: ConnId  # told if the message cannot be carried
+    sender_id: str  # so the recipient's node can drop it if the recipient ignores them
 
 
 class ModerateElsewhere(_Value):

@@ -209,6 +209,7 @@ class ClusterLink:
     async def _send_private(self, action: SendPrivate) -> None:
         payload = p.to_wire_dict(action.event)
         payload["to_id"] = action.recipient_id
+        payload["from_id"] = action.sender_id
         try:
             heard = await self.ledger.publish_private(action.node, payload)
         except LedgerUnavailable as exc:
@@ -363,12 +364,14 @@ class ClusterLink:
                         self._from_node(payload)
                         continue
                     recipient = payload.pop("to_id", None)
+                    sender = payload.pop("from_id", None)
                     try:
                         event = p.from_wire_dict(payload)
                     except p.ProtocolError:
                         continue
                     if isinstance(recipient, str) and isinstance(event, p.Private):
-                        self.apply(self.room.remote_private(recipient, event))
+                        sender = sender if isinstance(sender, str) else None
+                        self.apply(self.room.remote_private(recipient, event, sender))
             except LedgerUnavailable as exc:
                 self._connection_lost(exc)
 

@@ -179,11 +179,16 @@ class ClusterRoom(ClusterModerationRules, Room):
             f"your private message to {event.recipient} may not have been delivered",
         )
 
-    def remote_private(self, recipient_id: str, event: p.Private) -> list[RoomAction]:
-        """A private message from another node for ``recipient_id``, if it is here."""
+    def remote_private(
+        self, recipient_id: str, event: p.Private, sender_id: str | None
+    ) -> list[RoomAction]:
+        """A private message from another node for ``recipient_id``, if it is here and does
+        not ignore its sender (``sender_id``; None from nodes that predate it)."""
         member = self.state.local(recipient_id)
         if member is None or not self.state.is_subscribed(member.conn):
             return []
+        if sender_id is not None and self._ignores(member, sender_id):
+            return []  # silently, as on one node: the sender is not told it is ignored
         return self._send(member, event)
 
     def resync(
@@ -276,7 +281,7 @@ class ClusterRoom(ClusterModerationRules, Room):
     def _private_elsewhere(
         self, sender: Member, node: str, user_id: str, private: p.Private
     ) -> list[RoomAction]:
-        return [SendPrivate(node, user_id, private, sender.conn)]
+        return [SendPrivate(node, user_id, private, sender.conn, sender.id)]
 
     def _apply(self, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
         actions = super()._apply(event, node)
