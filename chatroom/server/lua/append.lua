@@ -5,8 +5,8 @@
 -- user under it (DUPLICATE) nor speak, rename or leave as that user (GONE).
 -- KEYS: seq, events, users, names, nodes, epoch
 -- ARGV: maxlen, node, the batch: a MessagePack array with one array per event: type,
---   body, user id, user json, user key, old key. The user's json and key matter only to a
---   join or a rename, the old key only to a rename (the others send '').
+--   body, user id, then for a join or a rename the user's json, its key and the old key
+--   (a join sends ''); a message, action or leave stops after the id.
 local node = ARGV[2]
 
 -- The users' records this batch has read, by id (false: none): a batch holds many lines of
