@@ -91,7 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--state",
         action="store_true",
         help="the server keeps its state in a fresh SQLite file (--state), with --history 20 so "
-        "chat is written to it: the cost of persistence on fan-out",
+        "chat is written to it: the cost of persistence on fan-out (compare with --history 20)",
+    )
+    parser.add_argument(
+        "--history",
+        type=int,
+        metavar="N",
+        help="the server's --history N (default 0, or 20 with --state): to compare --state "
+        "with a run that keeps the same history in memory only",
     )
     parser.add_argument("--duration", type=float, help="seconds per fan-out run")
     parser.add_argument("--soak", type=float, help="seconds of churn soak")

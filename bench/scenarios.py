@@ -249,9 +249,13 @@ class Run:
             self.server_args += ["--tls-port", "0", "--tls-cert", cert, "--tls-key", key]
         # --state: a fresh SQLite file, and a history for chat to be written to.
         self._state_dir = tempfile.TemporaryDirectory() if getattr(opts, "state", False) else None
+        history = getattr(opts, "history", None)
         if self._state_dir is not None:
             state = str(Path(self._state_dir.name) / "state.db")
-            self.server_args += ["--state", state, "--history", "20"]
+            self.server_args += ["--state", state]
+            history = 20 if history is None else history
+        if history is not None:  # after BASE_ARGS' --history 0: the last one counts
+            self.server_args += ["--history", str(history)]
         self.server = ServerProcess(opts.loop, self.server_args, opts.server_src)
         self.procs: list[Any] = []
         self.pipes: list[Any] = []

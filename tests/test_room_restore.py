@@ -42,11 +42,17 @@ def test_a_room_without_a_state_file_reports_nothing_to_keep() -> None:
 def test_chat_bans_mutes_and_the_topic_are_reported_to_be_kept() -> None:
     sim = kept_room(2)
     op(sim)
+    assert sim.room.history_due() == []  # nothing said yet
     sim.send(2, "hello")
     sim.send(2, "/me waves")
-    [(kind, _, first), (_, _, second)] = kept(sim)
-    assert kind == "chat" and isinstance(first, Message) and first.text == "hello"
-    assert second.text == "waves"
+    assert kept(sim) == []  # chat is not reported line by line: the history is, when asked
+    [(kind, _, history)] = [(a.kind, a.key, a.data) for a in sim.room.history_due()]
+    assert kind == "history" and [e.text for e in history] == ["hello", "waves"]
+    assert isinstance(history[0], Message)
+    assert sim.room.history_due() == []  # unchanged since
+    sim.send(1, "again")
+    [(_, _, history)] = [(a.kind, a.key, a.data) for a in sim.room.history_due()]
+    assert [e.text for e in history] == ["hello", "waves", "again"]
     sim.send(1, "/topic be kind")
     assert kept(sim) == [("topic", "topic", {"text": "be kind", "by": sim.id(1)})]
     name = sim.room.name_of(2)
@@ -82,6 +88,7 @@ def test_a_restored_room_replays_its_history_shows_its_topic_and_numbers_on() ->
         (40, "before 40", True), (41, "before 41", True), (42, "before 42", True)
     ]  # fmt: skip
     assert sim.room.seq == 43  # its join comes after them
+    assert sim.room.history_due() == []  # the file has these already
     sim.send(1, "/topic")
     assert sim.take(1)[-1].text == "be kind"
 

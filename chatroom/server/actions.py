@@ -189,7 +189,8 @@ class Moderated(_Value):
 class Persist(_Value):
     """Keep this in the state file, so a restarted server has it back (:class:`Restored`).
 
-    ``kind`` ``"chat"``: ``data`` is a message or action for the history (``key`` unused).
+    ``kind`` ``"history"``: ``data`` is the room's whole history now, a tuple of messages and
+    actions, oldest first (``key`` unused): it replaces what the file had.
     ``"ban"``, ``"mute"``, ``"topic"``: ``data`` is the record to keep under ``key`` (a
     plain dict), or None to forget it. Only a room made with ``restored`` reports these.
     """

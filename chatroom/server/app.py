@@ -88,9 +88,7 @@ class ChatServer:
             restored = None
             if config.state is not None:  # read before anyone can connect
                 try:
-                    self.store, restored = StateStore.open(
-                        config.state, config.history, config.state_flush
-                    )
+                    self.store, restored = StateStore.open(config.state, config.history)
                 except StateError as exc:
                     raise StartError(str(exc)) from None
                 log.info(
@@ -185,10 +183,20 @@ class ChatServer:
             self.loop, config, self._new_connection, self.log_once, batch, self.tls, gate
         )
         self._listener.start()
+        if self.store is not None:
+            self.loop.call_later(config.state_flush, self._keep_history)
         if self._listener.sockets:
             self.host, self.port = self._listener.sockets[0].getsockname()[:2]
         if self._listener.tls_sockets:
             self.host, self.tls_port = self._listener.tls_sockets[0].getsockname()[:2]
+
+    def _keep_history(self) -> None:
+        """Every ``state_flush`` seconds: the history, if the room says it changed, to the
+        state file (a kill -9 loses at most that much chat)."""
+        if self.store is None or self.store.closing:
+            return
+        self.apply(self.room.history_due())
+        self.loop.call_later(self.config.state_flush, self._keep_history)
 
     def reload_certificate(self) -> None:
         """SIGHUP: load the certificate and key files again; new handshakes present them,
@@ -406,7 +414,8 @@ class ChatServer:
             for conn in list(self._connections.values()):
                 conn.abort()
             await asyncio.sleep(0)
-        if self.store is not None:  # the last batch of chat is committed
+        if self.store is not None:  # the last of the chat is committed
+            self.apply(self.room.history_due())
             await asyncio.to_thread(self.store.close)
 
 

@@ -86,11 +86,31 @@ class Room(EntryRules, ModerationRules, SelfServiceRules):
         self.moderation = Moderation()  # operators (moderation.py: its rules)
         self.ignored_by: dict[str, set[ConnId]] = {}  # /ignore (selfservice.py)
         # restored: what a state file kept (--state). The room then reports, as Persist
-        # actions, every change the file must keep: chat, bans, mutes, the topic.
+        # actions, every change the file must keep: bans, mutes and the topic as they are
+        # made, the history when asked (history_due).
         self.persisting = restored is not None
         if restored is not None:
             self.state.restore_history(restored.history)
             self.moderation.restore(restored)
+        self._kept_seq = self._last_chat_seq()  # the history the file has
+
+    # --- the state file ------------------------------------------------------------------------
+
+    def history_due(self) -> list[RoomAction]:
+        """The history for the state file, if it changed since the last time: the adapter
+        asks every ``state_flush`` seconds and when it stops. Chat is kept this way, not a
+        Persist per line: a busy room's lines then cost the file nothing each (a Persist
+        a line was a tenth of a broadcast's cost), and the file keeps only the last
+        ``history`` anyway."""
+        last = self._last_chat_seq()
+        if not self.persisting or last == self._kept_seq:
+            return []
+        self._kept_seq = last
+        return [Persist("history", "", self.state.history)]
+
+    def _last_chat_seq(self) -> int:
+        history = self.state.history
+        return history[-1].seq if history else 0
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -448,8 +468,6 @@ class Room(EntryRules, ModerationRules, SelfServiceRules):
             case p.Message() | p.Action():
                 self.state.said(event)
                 skip = self.ignored_by.get(event.id)  # almost always None: nobody ignores
-                if self.persisting:
-                    actions.append(Persist("chat", "", event))
             case p.Join():
                 member = self.state.joined(event, node)
                 if member is not None and not self.state.is_subscribed(member.conn):

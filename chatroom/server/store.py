@@ -1,12 +1,13 @@
 """The state file (``--state FILE``): what a restarted server has back. SQLite, stdlib only.
 
 The room reports what must be kept as :class:`~chatroom.server.actions.Persist` actions;
-the adapter hands them to :meth:`StateStore.put`, which only queues them: one worker
+the adapter hands them to :meth:`StateStore.put`, which only hands them over: one worker
 thread owns the database connection and writes them, so the event loop never waits for
-the disk (what waits is bounded: see :meth:`StateStore.put`). Chat is committed in batches,
-at most ``flush_every`` seconds after the first line of a batch (a ``kill -9`` loses at
-most that much chat); a ban, an unban, a mute or a topic is committed as soon as the
-thread takes it, so none is lost once it is written.
+the disk (what waits is bounded: see :meth:`StateStore.put`). Each is committed as soon as
+the thread takes it. Chat comes as the room's whole history, which the adapter asks the
+room for every ``state_flush`` seconds (``Room.history_due``): a ``kill -9`` loses at most
+that much chat; a ban, an unban, a mute or a topic comes as it is made, so none is lost
+once it is written.
 
 The file is read once, at start, before the server listens (:meth:`StateStore.open`), and
 closed on shutdown after the last batch is committed. The database is in WAL mode with
@@ -24,7 +25,6 @@ import queue
 import sqlite3
 import threading
 import time
-from collections import deque
 from typing import Any
 
 from chatroom import protocol as p
@@ -49,29 +49,23 @@ class StateError(Exception):
 class StateStore:
     """The state file's connection, owned by one worker thread once the server runs."""
 
-    def __init__(self, db: sqlite3.Connection, history: int, flush_every: float) -> None:
+    def __init__(self, db: sqlite3.Connection, history: int, written_seq: int = 0) -> None:
         self._db = db
+        self.closing = False  # close() was called: nothing more is taken
+        self._written_seq = written_seq  # the newest line in the file (the thread's)
         self.failed = False  # writing failed: nothing more is queued
         self._history = max(history, 0)
-        self._flush_every = flush_every
-        # Chat waiting for the thread: only the last `history` lines can be in the file, so
-        # no more are held (a stalled disk costs no memory). A deque's append and popleft
-        # are atomic, so the loop and the thread share it without a lock: a chat line costs
-        # the loop ~0.05 us instead of a locked queue's ~0.9 (a tenth of a broadcast).
-        self._chat: deque[p.Message | p.Action] = deque(maxlen=max(self._history, 1))
-        self._chat_waiting = False  # the thread has been woken for the chat in _chat
+        # The room's history waiting for the thread: only the latest matters (it replaces
+        # the file's), so one is held however far the disk is behind. Set and taken as one
+        # reference, which needs no lock.
+        self._history_due: tuple[p.Message | p.Action, ...] | None = None
         self._records: queue.SimpleQueue[Any] = queue.SimpleQueue()  # bans, mutes, topic
         self._wake = threading.Event()  # anything to write
-        # Set for what must be written at once (a ban, a mute, the topic, stopping): chat
-        # alone waits until its flush is due.
-        self._urgent = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chatroom-state", daemon=True)
         self._thread.start()
 
     @classmethod
-    def open(
-        cls, path: str, history: int, flush_every: float, now: float | None = None
-    ) -> tuple[StateStore, Restored]:
+    def open(cls, path: str, history: int, now: float | None = None) -> tuple[StateStore, Restored]:
         """Open (or create) the file at ``path`` and read what it keeps; raises StateError."""
         now = time.time() if now is None else now
         try:
@@ -83,55 +77,40 @@ class StateStore:
         except (sqlite3.Error, ValueError) as exc:
             db.close()
             raise StateError(f"--state {path}: {exc}") from None
-        return cls(db, history, flush_every), restored
+        kept = restored.history
+        return cls(db, history, kept[-1].seq if kept else 0), restored
 
     def put(self, item: Persist) -> None:
         """Have ``item`` written (from the event loop: it only hands it over).
 
-        Bounded at every moment: of the chat, only the last ``history`` lines wait (the file
-        keeps no more); bans, mutes and the topic are operators' commands, a handful."""
-        if self.failed:
+        Bounded at every moment: of the history, only the latest waits (it replaces the
+        file's); bans, mutes and the topic are operators' commands, a handful."""
+        if self.failed or self.closing:
             return
-        if item.kind == "chat":
-            if self._history:
-                self._chat.append(item.data)
-                if not self._chat_waiting:
-                    self._chat_waiting = True
-                    self._wake.set()
-            return
-        self._records.put(item)
-        self._urgent.set()
+        if item.kind == "history":
+            self._history_due = item.data
+        else:
+            self._records.put(item)
         self._wake.set()
 
     def close(self) -> None:
         """Commit what is queued and close the file (blocks until done)."""
+        self.closing = True
         if self._thread.is_alive():
             self._records.put(_STOP)
-            self._urgent.set()
             self._wake.set()
             self._thread.join()
 
     # --- the worker thread
 
     def _run(self) -> None:
-        """Wait for something to write; write it all in one transaction.
-
-        Chat alone lets its batch gather for ``flush_every`` seconds after its first line
-        (one transaction per flush, however busy the room: the thread hands the interpreter
-        back to the event loop quickly); a record or stopping is written at once."""
+        """Wait for something to write; write all that waits in one transaction."""
         try:
             stop = False
             while not stop:
                 self._wake.wait()
-                self._wake.clear()
-                if not self._urgent.is_set():
-                    self._urgent.wait(self._flush_every)
-                self._urgent.clear()
-                self._chat_waiting = False  # chat put from here on wakes the thread again
-                chat = []
-                with contextlib.suppress(IndexError):
-                    while True:
-                        chat.append(self._chat.popleft())
+                self._wake.clear()  # what is put from here on wakes it again
+                history, self._history_due = self._history_due, None
                 records: list[Persist] = []
                 with contextlib.suppress(queue.Empty):
                     while True:
@@ -140,21 +119,25 @@ class StateStore:
                             stop = True
                         else:
                             records.append(item)
-                if chat or records:
-                    self._write(chat, records)
+                if history is not None or records:
+                    self._write(history, records)
         except sqlite3.Error as exc:
             self.failed = True
             log.error("state file: writing failed, state is no longer kept: %s", exc)
         finally:
             self._db.close()
 
-    def _write(self, chat: list[p.Message | p.Action], records: list[Persist]) -> None:
-        """One transaction: the chat lines, the records, and the history trimmed."""
+    def _write(
+        self, history: tuple[p.Message | p.Action, ...] | None, records: list[Persist]
+    ) -> None:
+        """One transaction: the history's lines the file does not have yet, the records,
+        and the history trimmed to its last ``history`` lines."""
         db = self._db
         db.execute("BEGIN")
-        db.executemany(
-            "INSERT INTO history (event) VALUES (?)", [(p.encode_json(e),) for e in chat]
-        )
+        if history:
+            new = [(p.encode_json(e),) for e in history if e.seq > self._written_seq]
+            db.executemany("INSERT INTO history (event) VALUES (?)", new)
+            self._written_seq = history[-1].seq
         for item in records:
             if item.data is None:
                 db.execute("DELETE FROM records WHERE kind = ? AND key = ?", (item.kind, item.key))
