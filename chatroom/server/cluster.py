@@ -210,11 +210,7 @@ class ClusterLink:
         payload = p.to_wire_dict(action.event)
         payload["to_id"] = action.recipient_id
         payload["from_id"] = action.sender_id
-        try:
-            heard = await self.ledger.publish_private(action.node, payload)
-        except LedgerUnavailable as exc:
-            self._connection_lost(exc)
-            heard = False
+        heard = await self._publish(action.node, payload)
         if not heard:  # the sender has its copy; it must know the recipient may not
             self.apply(self.room.private_undelivered(action.sender, action.event))
 
@@ -230,14 +226,7 @@ class ClusterLink:
         # Waiting before it is published: the answer can come back on the subscription
         # before Redis's reply to the publish does.
         self._unanswered[number] = None
-        try:
-            heard = await self.ledger.publish_private(
-                action.node, node_requests.to_payload(action.request)
-            )
-        except LedgerUnavailable as exc:
-            self._connection_lost(exc)
-            # It may have been published before the connection went: nobody can tell.
-            heard = None
+        heard = await self._publish(action.node, node_requests.to_payload(action.request))
         if not heard:
             self._unanswered.pop(number, None)
             self._undelivered(action, maybe_done=heard is None)
@@ -245,6 +234,15 @@ class ClusterLink:
             loop = asyncio.get_running_loop()
             timeout = self.config.node_answer_timeout
             self._unanswered[number] = loop.call_later(timeout, self._not_answered, action)
+
+    async def _publish(self, node: str, payload: dict) -> bool | None:
+        """Send ``payload`` on ``node``'s private channel: whether it was heard, or None if
+        Redis was lost meanwhile (it may have gone out before: nobody can tell)."""
+        try:
+            return await self.ledger.publish_private(node, payload)
+        except LedgerUnavailable as exc:
+            self._connection_lost(exc)
+            return None
 
     def _not_answered(self, action: ModerateElsewhere) -> None:
         if self._unanswered.pop(action.request.request, False) is not False:
@@ -257,13 +255,7 @@ class ClusterLink:
         )
 
     async def _answer(self, action: AnswerElsewhere) -> None:
-        try:
-            heard = await self.ledger.publish_private(
-                action.node, node_requests.to_payload(action.answer)
-            )
-        except LedgerUnavailable as exc:
-            self._connection_lost(exc)
-            heard = False
+        heard = await self._publish(action.node, node_requests.to_payload(action.answer))
         if not heard:  # that node is gone: its operator with it (or told when it timed out)
             log.warning("cluster: an answer to node %s was not heard", action.node)
 
