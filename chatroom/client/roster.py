@@ -65,6 +65,10 @@ class Roster:
         keys = {name_key(name) for name in names}
         return {user_id for user_id, name in self._names.items() if name_key(name) in keys}
 
+    @property
+    def ignores_anyone(self) -> bool:
+        return bool(self._ignored)
+
     def ignored(self) -> set[str]:
         """The ids of the users this user ignores."""
         return set(self._ignored)

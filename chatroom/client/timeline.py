@@ -17,6 +17,11 @@ the sequence numbers of live events jump.
   log says "the room's history was reset", never a negative count of missed events.
 - Each ``welcome`` starts over: what happened while the link was down is not reported as
   missed (the log already said the connection was lost).
+- While this user ignores anyone (:attr:`Timeline.ignoring`), and for the first live event
+  after it stopped, a jump is not reported: the
+  server leaves the ignored users' lines out, seq and all, and a client cannot tell those
+  from events lost, so it says nothing rather than "missed" for every ignored line (as IRC
+  clients drop ignored lines without a trace).
 - A reconnect is welcomed with the same replay again. A replayed message the log already
   shows is left out (:meth:`Timeline.already_shown`): a chat message is known by its
   ``seq``, ``ts``, sender id and text together, which stays right across a server restart
@@ -90,6 +95,18 @@ class Timeline:
         self._shown: set[ChatKey] = set()  # chat messages the log holds
         self._order: deque[ChatKey] = deque()  # the same, oldest first, to forget the oldest
         self._remember = remember
+        self._ignoring = False
+        self._jump_expected = False  # it ignored someone since the last live event
+
+    @property
+    def ignoring(self) -> bool:
+        """Whether this user ignores someone now (the chat screen says, from its roster)."""
+        return self._ignoring
+
+    @ignoring.setter
+    def ignoring(self, value: bool) -> None:
+        self._ignoring = value
+        self._jump_expected = self._jump_expected or value
 
     def already_shown(self, event: Event | UnknownEvent) -> bool:
         """Whether ``event`` is a replayed message the log shows already (leave it out)."""
@@ -133,10 +150,12 @@ class Timeline:
             return [EARLIER]
         marks = self._end_history()
         if self._last_seq is not None and event.seq > self._last_seq + 1:
-            marks.append(Missed(event.seq - self._last_seq - 1))
+            if not self._jump_expected:
+                marks.append(Missed(event.seq - self._last_seq - 1))
         elif self._last_seq is not None and event.seq <= self._last_seq:
             marks.append(RESET)  # a server that sends no epoch, or its reset notice was lost
         self._last_seq = event.seq
+        self._jump_expected = self._ignoring
         return marks
 
     def _new_epoch(self, epoch: str | None, always: bool = False) -> list[Mark]:

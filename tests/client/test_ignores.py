@@ -97,6 +97,9 @@ async def test_an_ignored_user_is_marked_in_the_list_across_a_rename_until_unign
         assert "you no longer ignore robert" in log_text(app)
         assert "nobody hears me" not in log_text(app)
         assert not any("(ignored)" in prompt for prompt in prompts(users))
+        await bob.say("heard again")  # the first line after the hidden one: no "missed"
+        await eventually(lambda: "heard again" in log_text(app), pilot)
+        assert "missed" not in log_text(app)
 
 
 async def test_a_refused_ignore_marks_nobody_and_a_leave_ends_the_mark(room, join_nc):

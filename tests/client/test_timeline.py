@@ -219,3 +219,16 @@ def test_only_the_last_remembered_messages_are_recognised():
     marks(timeline, WELCOME, chat(1), chat(2), chat(3))
     assert not timeline.already_shown(chat(1, history=True))
     assert timeline.already_shown(chat(3, history=True))
+
+
+def test_while_ignoring_someone_a_jump_is_not_reported_as_missed():
+    """The server leaves an ignored user's lines out, seq and all: not 'missed' — also for
+    the first event after the ignore ended, since the jump may be a line from before."""
+    timeline = Timeline()
+    timeline.ignoring = True
+    assert marks(timeline, chat(1), chat(3)) == [[], []]
+    marks(timeline, chat(4))  # hidden from view: the next one jumps
+    timeline.ignoring = False  # /unignore came before the next event
+    assert marks(timeline, chat(6)) == [[]]
+    assert marks(timeline, chat(8)) == [[Missed(1)]]  # from here on, a jump is a jump
+    assert marks(timeline, chat(7)) == [[RESET]]  # backwards is still a reset

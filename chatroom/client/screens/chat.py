@@ -238,6 +238,7 @@ class ChatScreen(Screen):
         render = self.renderer
         if self.timeline.already_shown(event):
             return  # a reconnect's replay of a message the log holds
+        self.timeline.ignoring = self.roster.ignores_anyone
         for mark in self.timeline.marks_before(event):
             self.log_line(self._mark(mark))
         match event:
