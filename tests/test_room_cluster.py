@@ -59,6 +59,34 @@ def test_names_are_unique_across_nodes_and_a_race_has_one_winner():
     assert [e["code"] for e in cluster.events(bob, "error")] == ["name_taken", "name_taken"]
 
 
+def test_a_line_sent_right_after_a_rename_carries_the_new_name():
+    """On one server a line after /nick is said under the new name; so it is in a shared
+    room, where the rename is still with the ledger when the line arrives: it waits."""
+    cluster = Cluster("a", "b")
+    ann, bob = cluster.join("a"), cluster.join("b")
+    room = cluster.rooms["a"]
+    for line in ("/nick Duke", "hello", "/me waves"):
+        cluster.run("a", room.receive(ann, line, cluster.now))
+    cluster.settle()
+    for conn in (ann, bob):
+        seen = [e for e in cluster.received[conn] if e["type"] in ("rename", "message", "action")]
+        assert [(e["type"], e.get("name")) for e in seen] == [
+            ("rename", None), ("message", "Duke"), ("action", "Duke"),
+        ]  # fmt: skip
+
+
+def test_lines_after_a_refused_rename_go_under_the_old_name_after_the_error():
+    cluster = Cluster("a", "b")
+    ann, bob = cluster.join("a"), cluster.join("b")
+    cluster.run("b", cluster.rooms["b"].receive(bob, "/nick Duke", cluster.now))
+    cluster.run("a", cluster.rooms["a"].receive(ann, "/nick duke", cluster.now))
+    cluster.run("a", cluster.rooms["a"].receive(ann, "still me", cluster.now))
+    cluster.settle()
+    assert [e["code"] for e in cluster.events(ann, "error")] == ["name_taken"]
+    (message,) = cluster.events(bob, "message")
+    assert (message["name"], message["text"]) == (uid(ann), "still me")
+
+
 def test_private_message_crosses_nodes_to_its_recipient_only():
     cluster = Cluster("a", "b")
     ann, bob, cat = cluster.join("a"), cluster.join("b"), cluster.join("b")

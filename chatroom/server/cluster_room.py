@@ -48,6 +48,8 @@ from chatroom.server.refusal import Refusal
 from chatroom.server.room import Room
 from chatroom.server.state import Member
 
+UNSENT = "your last line may not have reached the room: it is unavailable right now"
+
 
 class ClusterRoom(ClusterModerationRules, Room):
     def __init__(self, rules: RoomRules, node: str) -> None:
@@ -106,9 +108,13 @@ class ClusterRoom(ClusterModerationRules, Room):
             case p.Rename():
                 self._renaming.discard(member.conn)
                 if reason == Refusal.TAKEN:
-                    return self._error(
+                    refusal = self._error(
                         member, p.ErrorCode.NAME_TAKEN, f"the name {event.new} is taken"
                     )
+                else:
+                    refusal = self._error(member, p.ErrorCode.UNAVAILABLE, UNSENT)
+                # Then the lines that waited for it, under the name it still has.
+                return refusal + self._release(member, event.ts)
             case p.Join():
                 if reason == Refusal.DUPLICATE and not member.id.endswith(self._tag):
                     return self._rejoin_as(member, f"{member.id}~{self._tag}", event)
@@ -138,11 +144,7 @@ class ClusterRoom(ClusterModerationRules, Room):
                     " what you send is not delivered)",
                 )
                 return self._send(member, notice)
-        return self._error(
-            member,
-            p.ErrorCode.UNAVAILABLE,
-            "your last line may not have reached the room: it is unavailable right now",
-        )
+        return self._error(member, p.ErrorCode.UNAVAILABLE, UNSENT)
 
     def _rejoin(self, member: Member, now: float) -> list[RoomAction]:
         """``member`` is here but the ledger lost it: it joins again, under its name unless
@@ -239,7 +241,11 @@ class ClusterRoom(ClusterModerationRules, Room):
 
     def _append(self, event: p.BroadcastEvent, member: Member | None) -> list[RoomAction]:
         if member is not None and isinstance(event, p.Rename):
+            # Its next lines wait for the rename to come back, as a newcomer's wait for its
+            # join: a line sent right after /nick then carries the new name, as on one
+            # server, not the old one the ledger would sequence after the rename.
             self._renaming.add(member.conn)
+            self._waiting.setdefault(member.conn, [])
         return [Append(event, member.conn if member is not None else None)]
 
     def _announce(self, member: Member, now: float) -> list[RoomAction]:
@@ -267,9 +273,19 @@ class ClusterRoom(ClusterModerationRules, Room):
                 return []
         if member.conn in self._unjoined:
             text = "the room is unavailable: your line was not sent (you will join when it is back)"
+        elif member.conn in self._renaming:
+            text = "your line was not sent: the room has not taken your rename yet"
         else:
             text = "your line was not sent: the room has not taken your join yet"
         return self._error(member, p.ErrorCode.UNAVAILABLE, text)
+
+    def _release(self, member: Member, now: float) -> list[RoomAction]:
+        """The lines that waited for ``member``'s rename, handled now, in order (one of
+        them may be another /nick: the lines after it wait again)."""
+        actions: list[RoomAction] = []
+        for line in self._waiting.pop(member.conn, []):
+            actions += self.receive(member.conn, line, now)
+        return actions
 
     def _rename_refusal(self, member: Member) -> list[RoomAction]:
         if member.conn in self._renaming:
@@ -297,6 +313,7 @@ class ClusterRoom(ClusterModerationRules, Room):
                     actions += self.receive(member.conn, line, event.ts)
             case p.Rename() if member is not None:
                 self._renaming.discard(member.conn)
+                actions += self._release(member, event.ts)
             case p.Leave():
                 reaped = self.state.local(event.id)
                 if reaped is not None and self.state.is_subscribed(reaped.conn):
