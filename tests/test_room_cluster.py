@@ -269,6 +269,21 @@ def test_lines_held_for_a_pending_join_are_bounded():
     assert b"> line 2\n" in cluster.raw[1] and b"> line 3" not in cluster.raw[1]
 
 
+def test_lines_held_for_a_pending_rename_are_bounded_and_say_why():
+    cluster = Cluster("a", held_lines=3)
+    room = cluster.rooms["a"]
+    ann = cluster.join("a")
+    cluster.run("a", room.receive(ann, "/nick Zed", cluster.now))  # with the ledger
+    for n in range(5):
+        cluster.run("a", room.receive(ann, f"line {n}", cluster.now))
+    cluster.settle()
+    errors = cluster.events(ann, "error")
+    assert [e["code"] for e in errors] == ["unavailable", "unavailable"]
+    assert errors[0]["message"] == "your line was not sent: the room has not taken your rename yet"
+    said = [(e["name"], e["text"]) for e in cluster.events(ann, "message")]
+    assert said == [("Zed", "line 0"), ("Zed", "line 1"), ("Zed", "line 2")]
+
+
 def test_a_member_reaped_while_paused_is_told_and_told_when_its_name_was_taken():
     cluster = Cluster("a", "b")
     ann, bob = cluster.join("a"), cluster.join("b")
