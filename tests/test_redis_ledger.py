@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -17,6 +18,7 @@ import redis.asyncio as aioredis
 
 from chatroom import protocol as p
 from chatroom.server.redis_ledger import (
+    EVENTS_PER_ENTRY,
     Entry,
     LedgerUnavailable,
     RedisLedger,
@@ -311,10 +313,19 @@ async def test_stream_is_trimmed_to_about_maxlen(make_ledger, raw):
     for i in range(600):
         await append(a, body("message", ann, text=str(i)), user=ann)
     length = await raw.xlen("chatroom:{lobby}:events")
-    # MAXLEN ~ trims whole stream nodes (100 entries each by default): bounded, not exact.
-    assert 50 <= length <= 50 + 100
+    # MAXLEN counts entries, each up to EVENTS_PER_ENTRY events (here one: an append a
+    # call), and ~ trims whole stream nodes (100 entries each by default): bounded, not exact.
+    entries = math.ceil(50 / EVENTS_PER_ENTRY)
+    assert entries <= length <= entries + 100
     assert (await a.snapshot()).seq == 601
     assert (await a.history("+", 3))[-1].body["text"] == "599"
+    # A busy room's appends share entries: as many events, far fewer entries.
+    lines = [(body("message", ann, text=f"b{i}"), ann, None) for i in range(600)]
+    assert len(await a.append_many(lines)) == 600
+    length = await raw.xlen("chatroom:{lobby}:events")
+    assert entries <= length <= entries + 100
+    assert len(await read_all(a)) <= (entries + 100) * EVENTS_PER_ENTRY
+    assert [e.body["text"] for e in await a.history("+", 20)] == [f"b{i}" for i in range(580, 600)]
 
 
 # --- dead nodes and shutdown -------------------------------------------------------------
@@ -405,10 +416,13 @@ async def test_leaves_made_in_lua_are_byte_for_byte_what_python_encodes(make_led
         await asyncio.sleep(0.4)  # a's heartbeat expires
         assert await b.reap_dead_nodes(ts) == len(users)
         reason = p.LeaveReason.ERROR
+    # The joins were appended one a call; the leaves, one script call, share an entry.
     rows = (await raw.xrange("chatroom:{lobby}:events"))[len(users) :]
-    assert len(rows) == len(users)
-    for (_, fields), user in zip(rows, sorted(users, key=lambda u: u.id), strict=True):
-        seq, whose, text = fields["e"].split(" ", 2)
+    assert len(rows) == 1
+    lines = rows[0][1]["e"].split("\n")
+    assert len(lines) == len(users)
+    for line, user in zip(lines, sorted(users, key=lambda u: u.id), strict=True):
+        seq, whose, text = line.split(" ", 2)
         assert whose == "a"
         leave = p.Leave(seq=int(seq), ts=ts, id=user.id, name=user.name, reason=reason)
         # The stream keeps the line without its seq (the reader adds it back).

@@ -8,10 +8,12 @@ share and nothing else — no room rules, no sockets to clients:
   by the first snapshot), so a Redis that restarted empty has a new one, and made anew by a
   snapshot that finds ``seq`` below what the node saw in the same epoch (Redis came back
   from an older snapshot of its data);
-- ``chatroom:{ROOM}:events`` — a Stream of every broadcast event, in ``seq`` order, each
-  entry one field ``e``: ``"SEQ NODE BODY"``, BODY the event's compact JSON wire dict
-  without ``seq`` (servers before 2026-12 wrote three fields, ``seq``, ``body``, ``node``:
-  still read); capped with ``MAXLEN ~``;
+- ``chatroom:{ROOM}:events`` — a Stream of every broadcast event, in ``seq`` order: each
+  entry holds up to :data:`EVENTS_PER_ENTRY` events of one script call, as one field ``e``
+  of ``"SEQ NODE BODY"`` lines joined by newlines, BODY the event's compact JSON wire dict
+  without ``seq`` (servers before 2026-12 wrote one event an entry in three fields, ``seq``,
+  ``body``, ``node``: still read); capped with ``MAXLEN ~`` at ``stream_maxlen`` events'
+  worth of full entries (a quiet room's entries hold fewer);
 - ``chatroom:{ROOM}:users`` — hash id -> JSON of a :class:`UserRecord`;
 - ``chatroom:{ROOM}:names`` — hash name key (casefolded name) -> id: the name claims;
 - ``chatroom:{ROOM}:nodes`` — set of nodes, each alive while its heartbeat key
@@ -133,11 +135,19 @@ def _script(*files: str, **constants: str) -> str:
     return prelude + "".join((lua / f"{name}.lua").read_text() for name in files)
 
 
+# Events per stream entry, at most (see lua/common.lua): the stream keeps between
+# stream_maxlen / EVENTS_PER_ENTRY (a quiet room, one event an entry) and stream_maxlen events.
+EVENTS_PER_ENTRY = 16
 _LUA_APPEND = _script(
-    "common", "append", TAKEN=Refusal.TAKEN, GONE=Refusal.GONE, DUPLICATE=Refusal.DUPLICATE
+    "common",
+    "append",
+    TAKEN=Refusal.TAKEN,
+    GONE=Refusal.GONE,
+    DUPLICATE=Refusal.DUPLICATE,
+    EVENTS_PER_ENTRY=str(EVENTS_PER_ENTRY),
 )
-_LUA_REAP = _script("common", "reap")
-_LUA_FORGET = _script("common", "forget")
+_LUA_REAP = _script("common", "reap", EVENTS_PER_ENTRY=str(EVENTS_PER_ENTRY))
+_LUA_FORGET = _script("common", "forget", EVENTS_PER_ENTRY=str(EVENTS_PER_ENTRY))
 _LUA_SNAPSHOT = _script("snapshot")
 
 
@@ -224,12 +234,21 @@ def _one_line(exc: BaseException) -> str:
     return text
 
 
-def _entry(stream_id: str, fields: dict[str, str]) -> Entry:
+def _row_entries(stream_id: str, fields: dict[str, str]) -> list[Entry]:
+    """The events of one stream entry (a dict of its fields), in order."""
     if "e" in fields:
-        seq, node, text = fields["e"].split(" ", 2)
-        return Entry(stream_id, int(seq), text, node)
-    # As servers before 2026-12 wrote it: three fields.
-    return Entry(stream_id, int(fields["seq"]), fields["body"], fields["node"])
+        return _lines(stream_id, fields["e"])
+    # As servers before 2026-12 wrote it: one event in three fields.
+    return [Entry(stream_id, int(fields["seq"]), fields["body"], fields["node"])]
+
+
+def _lines(stream_id: str, value: str) -> list[Entry]:
+    """The events of an entry's ``e`` field: ``SEQ NODE BODY`` lines."""
+    entries = []
+    for line in value.split("\n"):
+        seq, node, text = line.split(" ", 2)
+        entries.append(Entry(stream_id, int(seq), text, node))
+    return entries
 
 
 def _raw(response: Any, **options: Any) -> Any:
@@ -239,17 +258,16 @@ def _raw(response: Any, **options: Any) -> Any:
 
 
 def _entries(rows: list[Any]) -> list[Entry]:
-    """The entries of XREAD's raw rows, ``[id, [field, value, ...]]`` each; the scripts
-    write one field, ``e``: ``"SEQ NODE BODY"``."""
+    """The events of XREAD's raw rows, ``[id, [field, value, ...]]`` each, in order; the
+    scripts write one field, ``e``: ``"SEQ NODE BODY"`` lines (several events an entry)."""
     entries = []
     for stream_id, fields in rows:
         if isinstance(fields, list):
             if len(fields) == 2 and fields[0] == "e":
-                seq, node, text = fields[1].split(" ", 2)
-                entries.append(Entry(stream_id, int(seq), text, node))
+                entries += _lines(stream_id, fields[1])
                 continue
             fields = dict(zip(fields[::2], fields[1::2], strict=True))
-        entries.append(_entry(stream_id, fields))
+        entries += _row_entries(stream_id, fields)
     return entries
 
 
@@ -399,12 +417,14 @@ class RedisLedger:
         with self._guard("history"):
             while len(found) < count:
                 rows = await self._redis.xrevrange(self._events_key, end, "-", count=page)
-                for stream_id, fields in rows:
-                    entry = _entry(stream_id, fields)
-                    if entry.body.get("type") in HISTORY_TYPES:
-                        found.append(entry)
-                        if len(found) == count:
-                            break
+                for stream_id, fields in rows:  # newest first, and so their events
+                    for entry in reversed(_row_entries(stream_id, fields)):
+                        if entry.body.get("type") in HISTORY_TYPES:
+                            found.append(entry)
+                            if len(found) == count:
+                                break
+                    if len(found) == count:
+                        break
                 if len(rows) < page:
                     break
                 end = f"({rows[-1][0]}"
