@@ -15,7 +15,7 @@ from chatroom.protocol import (
     Who,
     decode_json,
 )
-from chatroom.server.actions import Left, Moderated, TurnedAway, encode
+from chatroom.server.actions import Left, Moderated, Restored, TurnedAway, encode
 from chatroom.server.admission import Cause
 from chatroom.server.commands import parse_duration
 from chatroom.server.moderation import check_password, hash_password, parse_operators
@@ -26,9 +26,10 @@ HASH = hash_password("s3cret")
 OPS = f"# operators\n\nboss {HASH}\n"
 
 
-def mod_room(n: int, **rules: object) -> Sim:
-    """A room with operators ``boss``/``s3cret``, connections 1..n joined, inboxes empty."""
-    room = Room(room_rules(**rules))
+def mod_room(n: int, restored: Restored | None = None, **rules: object) -> Sim:
+    """A room with operators ``boss``/``s3cret``, connections 1..n joined, inboxes empty;
+    with ``restored``, a room made from what a state file kept."""
+    room = Room(room_rules(**rules), restored=restored)
     room.moderation.load_operators(OPS)
     sim = Sim(room)
     for conn in range(1, n + 1):

@@ -9,17 +9,11 @@ from chatroom.protocol import Error, ErrorCode, Message, Welcome
 from chatroom.server.actions import Restored
 from chatroom.server.room import Room
 from tests.room_helpers import REMOTE, T0, Sim, room_rules
-from tests.test_room_moderation import OPS, op
+from tests.test_room_moderation import OPS, mod_room, op
 
 
 def kept_room(n: int, restored: Restored | None = None, **rules: object) -> Sim:
-    room = Room(room_rules(**rules), restored=restored or Restored())
-    room.moderation.load_operators(OPS)
-    sim = Sim(room)
-    for conn in range(1, n + 1):
-        sim.connect(conn)
-    sim.inbox.clear()
-    return sim
+    return mod_room(n, restored or Restored(), **rules)
 
 
 def kept(sim: Sim) -> list[tuple[str, str, object]]:

@@ -32,7 +32,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -346,42 +346,47 @@ class ClusterLink:
             self.apply(actions)
 
     async def _privates(self) -> None:
-        while True:
-            if not self._up:
-                await asyncio.sleep(self.config.heartbeat_every)
-                continue
-            try:
-                async for payload in self.ledger.private_messages():
-                    if payload.get("type") in node_requests.TYPES:
-                        self._from_node(payload)
-                        continue
-                    recipient = payload.pop("to_id", None)
-                    sender = payload.pop("from_id", None)
-                    try:
-                        event = p.from_wire_dict(payload)
-                    except p.ProtocolError:
-                        continue
-                    if isinstance(recipient, str) and isinstance(event, p.Private):
-                        sender = sender if isinstance(sender, str) else None
-                        self.apply(self.room.remote_private(recipient, event, sender))
-            except LedgerUnavailable as exc:
-                self._connection_lost(exc)
+        await self._follow(self.ledger.private_messages, self._private_payload)
+
+    def _private_payload(self, payload: dict) -> None:
+        if payload.get("type") in node_requests.TYPES:
+            self._from_node(payload)
+            return
+        recipient = payload.pop("to_id", None)
+        sender = payload.pop("from_id", None)
+        try:
+            event = p.from_wire_dict(payload)
+        except p.ProtocolError:
+            return
+        if isinstance(recipient, str) and isinstance(event, p.Private):
+            sender = sender if isinstance(sender, str) else None
+            self.apply(self.room.remote_private(recipient, event, sender))
 
     async def _moderation(self) -> None:
+        await self._follow(self.ledger.moderation_changes, self._moderation_payload)
+
+    def _moderation_payload(self, payload: dict) -> None:
+        if "state" in payload:  # subscribed: what Redis keeps now
+            self.apply(self.room.moderation_loaded(payload["state"], time.time()))
+            return
+        kind, key, data = payload.get("kind"), payload.get("key"), payload.get("data")
+        if payload.get("node") == self.node or not isinstance(key, str):
+            return
+        if isinstance(kind, str) and (data is None or isinstance(data, dict)):
+            self.apply(self.room.remote_moderation(kind, key, data, time.time()))
+
+    async def _follow(
+        self, subscribe: Callable[[], AsyncIterator[dict]], handle: Callable[[dict], None]
+    ) -> None:
+        """Hand each payload of a subscription to ``handle``; subscribe again after Redis
+        comes back (what was published meanwhile is lost: pub/sub keeps nothing)."""
         while True:
             if not self._up:
                 await asyncio.sleep(self.config.heartbeat_every)
                 continue
             try:
-                async for payload in self.ledger.moderation_changes():
-                    if "state" in payload:  # subscribed: what Redis keeps now
-                        self.apply(self.room.moderation_loaded(payload["state"], time.time()))
-                        continue
-                    kind, key, data = payload.get("kind"), payload.get("key"), payload.get("data")
-                    if payload.get("node") == self.node or not isinstance(key, str):
-                        continue
-                    if isinstance(kind, str) and (data is None or isinstance(data, dict)):
-                        self.apply(self.room.remote_moderation(kind, key, data, time.time()))
+                async for payload in subscribe():
+                    handle(payload)
             except LedgerUnavailable as exc:
                 self._connection_lost(exc)
 

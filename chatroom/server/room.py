@@ -92,7 +92,8 @@ class Room(EntryRules, ModerationRules, SelfServiceRules):
         if restored is not None:
             self.state.restore_history(restored.history)
             self.moderation.restore(restored)
-        self._kept_seq = self._last_chat_seq()  # the history the file has
+        kept = self.state.history
+        self._kept_seq = kept[-1].seq if kept else 0  # the history the file has
 
     # --- the state file ------------------------------------------------------------------------
 
@@ -102,15 +103,12 @@ class Room(EntryRules, ModerationRules, SelfServiceRules):
         Persist per line: a busy room's lines then cost the file nothing each (a Persist
         a line was a tenth of a broadcast's cost), and the file keeps only the last
         ``history`` anyway."""
-        last = self._last_chat_seq()
+        history = self.state.history
+        last = history[-1].seq if history else 0
         if not self.persisting or last == self._kept_seq:
             return []
         self._kept_seq = last
-        return [Persist("history", "", self.state.history)]
-
-    def _last_chat_seq(self) -> int:
-        history = self.state.history
-        return history[-1].seq if history else 0
+        return [Persist("history", "", history)]
 
     # --- queries -------------------------------------------------------------------------------
 
