@@ -271,11 +271,7 @@ class ChatServer:
         flush that writes them follows in this loop iteration, or a few milliseconds later
         (``joining``) when they greet a newcomer."""
         outbox = self.outbox
-        cluster = self.cluster
         for action in actions:
-            if type(action) is Append and cluster is not None:
-                cluster.carry(action)  # a shared room's every line: before nine other types
-                continue
             if outbox.queue(action):
                 continue
             match action:
