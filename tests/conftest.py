@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from chatroom.server.app import ChatServer, start_server
+from chatroom.server.adapter.app import ChatServer, start_server
 from chatroom.server.config import ServerConfig
 
 # redis_server / redis_url: a real redis-server per test, for the cluster tests.

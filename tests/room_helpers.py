@@ -9,9 +9,9 @@ module does what the asyncio adapter does with the actions:
   to its format at that point.
 - :class:`Sim` is the room of one server on a wire, keeping what each connection received;
   :func:`room_with`, :func:`only_to` and :func:`broadcast_events` are its shorthands.
-- :class:`Cluster` is several :class:`~chatroom.server.cluster_room.ClusterRoom` nodes joined
+- :class:`Cluster` is several :class:`~chatroom.server.core.cluster_room.ClusterRoom` nodes joined
   by :class:`LedgerSim`, an in-memory ledger that does what the Redis one does. Each node's
-  output goes through the server's :class:`~chatroom.server.outbox.Outbox` and through a
+  output goes through the server's :class:`~chatroom.server.core.outbox.Outbox` and through a
   wire of its own, so the cluster tests get the single-server payload checks too, and what
   the outbox hands out must be exactly what the wire wrote. What one node asks another
   (an operator's command on its user, and the answer) goes through its JSON form, as on
@@ -35,8 +35,9 @@ from chatroom.protocol import (
     OutputFormat,
     Rename,
 )
-from chatroom.server import node_requests
-from chatroom.server.actions import (
+from chatroom.server.config import RoomRules, ServerConfig
+from chatroom.server.core import node_requests
+from chatroom.server.core.actions import (
     Admitted,
     AnswerElsewhere,
     Append,
@@ -57,13 +58,12 @@ from chatroom.server.actions import (
     Unsubscribe,
     encode,
 )
-from chatroom.server.addresses import peer_id
-from chatroom.server.cluster_room import ClusterRoom
-from chatroom.server.codec import LineTooLong
-from chatroom.server.config import RoomRules, ServerConfig
-from chatroom.server.outbox import Outbox
-from chatroom.server.refusal import Refusal
-from chatroom.server.room import Room
+from chatroom.server.core.addresses import peer_id
+from chatroom.server.core.cluster_room import ClusterRoom
+from chatroom.server.core.codec import LineTooLong
+from chatroom.server.core.outbox import Outbox
+from chatroom.server.core.refusal import Refusal
+from chatroom.server.core.room import Room
 
 TEXT, JSON = OutputFormat.TEXT, OutputFormat.JSON
 LOCAL = "127.0.0.1"

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatroom import protocol as p
-from chatroom.server.actions import (
+from chatroom.server.config import RoomRules
+from chatroom.server.core.actions import (
     Admitted,
     Append,
     Close,
@@ -19,10 +20,9 @@ from chatroom.server.actions import (
     TurnedAway,
     Unsubscribe,
 )
-from chatroom.server.admission import Admission, Cause, Churn, ConnectThrottle, address_of
-from chatroom.server.cluster_room import ClusterRoom
-from chatroom.server.config import RoomRules
-from chatroom.server.room import Room
+from chatroom.server.core.admission import Admission, Cause, Churn, ConnectThrottle, address_of
+from chatroom.server.core.cluster_room import ClusterRoom
+from chatroom.server.core.room import Room
 from tests.room_helpers import BROADCAST_TYPES, Sim, room_rules
 
 BROADCAST = BROADCAST_TYPES

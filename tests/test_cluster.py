@@ -12,7 +12,7 @@ import time
 import pytest
 
 from chatroom import protocol as p
-from chatroom.server.actions import Append
+from chatroom.server.core.actions import Append
 from tests.conftest import Peer
 from tests.test_server_process import SERVER_SCRIPT, ServerProcess
 
@@ -238,10 +238,10 @@ async def test_two_workers_share_one_port_and_one_room(redis_url):
 
 
 async def test_a_node_back_from_an_outage_applies_what_it_missed(redis_url):
-    from chatroom.server.cluster import ClusterLink
-    from chatroom.server.cluster_room import ClusterRoom
+    from chatroom.server.cluster.link import ClusterLink
+    from chatroom.server.cluster.redis_ledger import RedisLedger, UserRecord
     from chatroom.server.config import RoomRules, ServerConfig
-    from chatroom.server.redis_ledger import RedisLedger, UserRecord
+    from chatroom.server.core.cluster_room import ClusterRoom
 
     class RecordingRoom(ClusterRoom):
         applied: list[int] = []
@@ -403,10 +403,10 @@ async def test_a_newcomer_while_redis_is_down_has_its_lines_refused(node, redis_
 
 
 async def test_the_append_queue_is_bounded(redis_url):
-    from chatroom.server.cluster import ClusterLink
-    from chatroom.server.cluster_room import ClusterRoom
+    from chatroom.server.cluster.link import ClusterLink
     from chatroom.server.config import RoomRules, ServerConfig
-    from chatroom.server.refusal import Refusal
+    from chatroom.server.core.cluster_room import ClusterRoom
+    from chatroom.server.core.refusal import Refusal
 
     refusals = []
 
@@ -436,9 +436,9 @@ async def test_own_events_come_back_from_the_stream_as_they_were_sent(redis_url)
     """The reader takes this node's own events from what it sent (not decoding its JSON
     again) when the append's answer came first: the room sees the same events, in the
     stream's order with its seqs, as another node decoding them; nothing is kept after."""
-    from chatroom.server.cluster import ClusterLink, event_of
-    from chatroom.server.cluster_room import ClusterRoom
+    from chatroom.server.cluster.link import ClusterLink, event_of
     from chatroom.server.config import RoomRules, ServerConfig
+    from chatroom.server.core.cluster_room import ClusterRoom
 
     seen: list[tuple[p.BroadcastEvent, str]] = []
 
@@ -504,8 +504,8 @@ async def test_password_and_hidden_addresses_on_two_nodes(node, tmp_path):
 def test_a_stream_entry_decodes_to_the_event_the_forgiving_decoder_gives():
     """The reader decodes each entry's JSON once, strictly, with its seq; what the strict
     decoder will not take goes the forgiving way (from_wire_dict), as before."""
-    from chatroom.server.cluster import event_of
-    from chatroom.server.redis_ledger import Entry, stream_body
+    from chatroom.server.cluster.link import event_of
+    from chatroom.server.cluster.redis_ledger import Entry, stream_body
 
     events = [
         p.Message(seq=7, ts=1.5, id="a:1", name="Zoë", text='"hi" \\ / \x7f ünï'),

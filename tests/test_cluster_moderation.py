@@ -10,14 +10,14 @@ import time
 import pytest
 
 from chatroom import protocol as p
-from chatroom.server import node_requests
-from chatroom.server.actions import ModerateElsewhere
-from chatroom.server.cluster import ClusterLink
-from chatroom.server.cluster_room import ClusterRoom
+from chatroom.server.cluster.link import ClusterLink
+from chatroom.server.cluster.redis_ledger import RedisLedger
 from chatroom.server.config import RoomRules, ServerConfig
-from chatroom.server.moderation import hash_password
-from chatroom.server.node_requests import ModerationAnswer, ModerationRequest
-from chatroom.server.redis_ledger import RedisLedger
+from chatroom.server.core import node_requests
+from chatroom.server.core.actions import ModerateElsewhere
+from chatroom.server.core.cluster_room import ClusterRoom
+from chatroom.server.core.moderation import hash_password
+from chatroom.server.core.node_requests import ModerationAnswer, ModerationRequest
 from tests.conftest import TIMEOUT, Peer
 from tests.test_cluster import NODE_FLAGS, joined
 from tests.test_server_process import ServerProcess

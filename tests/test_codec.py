@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatroom.server.codec import LineDecoder, LineTooLong
+from chatroom.server.core.codec import LineDecoder, LineTooLong
 
 MAX = 16
 TOO_LONG = LineTooLong(MAX)

@@ -10,11 +10,11 @@ import socket
 
 import pytest
 
-from chatroom.server import listener as listener_module
+from chatroom.server.adapter import listener as listener_module
+from chatroom.server.adapter.listener import SERVER_FULL_LINE, Listener, fit_to_fd_limit
+from chatroom.server.adapter.lograte import OncePerInterval
 from chatroom.server.cli import build_parser, config_from_args, worker_argv
 from chatroom.server.config import ServerConfig
-from chatroom.server.listener import SERVER_FULL_LINE, Listener, fit_to_fd_limit
-from chatroom.server.lograte import OncePerInterval
 
 # --- --max-clients against RLIMIT_NOFILE ---------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatroom.server.outbox import Outbox
+from chatroom.server.core.outbox import Outbox
 
 CONNS = st.integers(min_value=1, max_value=6)
 GROUPS = st.sampled_from(["text", "json"])

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from chatroom.server.proxy_protocol import (
+from chatroom.server.core.proxy_protocol import (
     MAX_HEADER,
     V1_MAX,
     V2_SIGNATURE,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatroom.server.ratelimit import TokenBucket
+from chatroom.server.core.ratelimit import TokenBucket
 
 
 def paced_times(bucket: TokenBucket, lines: int, start: float = 0.0) -> list[float]:

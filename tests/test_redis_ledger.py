@@ -17,7 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from chatroom import protocol as p
-from chatroom.server.redis_ledger import (
+from chatroom.server.cluster.redis_ledger import (
     EVENTS_PER_ENTRY,
     Entry,
     LedgerUnavailable,
@@ -26,7 +26,7 @@ from chatroom.server.redis_ledger import (
     id_after,
     parse_stream_id,
 )
-from chatroom.server.refusal import Refusal
+from chatroom.server.core.refusal import Refusal
 from tests.redis_fixture import RedisServer
 
 ROOM = "lobby"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chatroom.protocol import Notice, NoticeCode
-from chatroom.server.actions import Close
+from chatroom.server.core.actions import Close
 from tests.room_helpers import LOCAL, REMOTE, Sim, room_with
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 
 from chatroom.protocol import Action, Error, ErrorCode, Message, Notice, NoticeCode, Who, WhoEntry
-from chatroom.server import room as room_module
-from chatroom.server.codec import LineTooLong
-from chatroom.server.commands import HELP_TEXT
-from chatroom.server.room import Room
-from chatroom.server.text_format import render_text
+from chatroom.protocol.commands import HELP_TEXT
+from chatroom.server.core import room as room_module
+from chatroom.server.core.codec import LineTooLong
+from chatroom.server.core.room import Room
+from chatroom.server.core.text_format import render_text
 from tests.room_helpers import T0, broadcast_events, only_to, room_with
 
 # --- chat and seq ----------------------------------------------------------------------------

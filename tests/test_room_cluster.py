@@ -13,7 +13,7 @@ import math
 import random
 
 from chatroom import protocol as p
-from chatroom.server.addresses import peer_id
+from chatroom.server.core.addresses import peer_id
 from tests.room_helpers import LOCAL, Cluster, LedgerSim, uid
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatroom.server import node_requests
-from chatroom.server.actions import Moderated
+from chatroom.server.core import node_requests
+from chatroom.server.core.actions import Moderated
 from tests.room_helpers import LOCAL, REMOTE, Cluster
 
 

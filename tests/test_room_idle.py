@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chatroom.protocol import Leave, LeaveReason, Notice, NoticeCode
-from chatroom.server.actions import Close
+from chatroom.server.core.actions import Close
 from tests.room_helpers import only_to, room_with
 
 

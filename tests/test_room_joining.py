@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from chatroom.protocol import Action, Join, Leave, LeaveReason, Message, Notice, NoticeCode, Welcome
-from chatroom.server.actions import Close
+from chatroom.server.core.actions import Close
 from tests.room_helpers import T0, Sim, room_with
 
 # --- joining ---------------------------------------------------------------------------------

@@ -22,10 +22,10 @@ from chatroom.protocol import (
     name_key,
     name_problem,
 )
-from chatroom.server.actions import Close, Deliver
-from chatroom.server.addresses import peer_id
-from chatroom.server.codec import LineTooLong
-from chatroom.server.room import Room
+from chatroom.server.core.actions import Close, Deliver
+from chatroom.server.core.addresses import peer_id
+from chatroom.server.core.codec import LineTooLong
+from chatroom.server.core.room import Room
 from tests.room_helpers import BROADCAST_TYPES, REMOTE, T0, TEXT, Out, Wire, room_rules
 
 HOSTS = ["127.0.0.1", "::1", REMOTE, "198.51.100.7"]

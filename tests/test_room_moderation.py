@@ -15,11 +15,11 @@ from chatroom.protocol import (
     Who,
     decode_json,
 )
-from chatroom.server.actions import Left, Moderated, Restored, TurnedAway, encode
-from chatroom.server.admission import Cause
-from chatroom.server.commands import parse_duration
-from chatroom.server.moderation import check_password, hash_password, parse_operators
-from chatroom.server.room import Room
+from chatroom.protocol.commands import parse_duration
+from chatroom.server.core.actions import Left, Moderated, Restored, TurnedAway, encode
+from chatroom.server.core.admission import Cause
+from chatroom.server.core.moderation import check_password, hash_password, parse_operators
+from chatroom.server.core.room import Room
 from tests.room_helpers import JSON, REMOTE, TEXT, Sim, only_to, room_rules
 
 HASH = hash_password("s3cret")
@@ -364,7 +364,7 @@ def test_ban_commands_refuse_others(line: str) -> None:
 
 
 def test_ban_reason_and_duration_are_optional_in_either_form() -> None:
-    from chatroom.server import commands as c
+    from chatroom.protocol import commands as c
 
     assert c.parse("/ban x") == c.Ban("x")
     assert c.parse("/ban x spam bot") == c.Ban("x", None, "spam bot")
@@ -374,7 +374,7 @@ def test_ban_reason_and_duration_are_optional_in_either_form() -> None:
 
 def test_a_parsed_password_never_shows_in_a_repr() -> None:
     """Commands end up in logs and tracebacks: /pass and /oper keep their secret out."""
-    from chatroom.server import commands as c
+    from chatroom.protocol import commands as c
 
     oper, given = c.parse("/oper ann hunter2"), c.parse("/pass hunter2")
     assert oper == c.Oper("ann", "hunter2") and given == c.Pass("hunter2")

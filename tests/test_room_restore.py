@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 
 from chatroom.protocol import Error, ErrorCode, Message, Welcome
-from chatroom.server.actions import Restored
-from chatroom.server.room import Room
+from chatroom.server.core.actions import Restored
+from chatroom.server.core.room import Room
 from tests.room_helpers import REMOTE, T0, Sim, room_rules
 from tests.test_room_moderation import OPS, mod_room, op
 

@@ -17,9 +17,9 @@ from chatroom.protocol import (
     NoticeCode,
     Welcome,
 )
-from chatroom.server.actions import Admitted, Left, TurnedAway
-from chatroom.server.admission import Cause
-from chatroom.server.room import Room
+from chatroom.server.core.actions import Admitted, Left, TurnedAway
+from chatroom.server.core.admission import Cause
+from chatroom.server.core.room import Room
 from tests.room_helpers import (
     JSON,
     REMOTE,

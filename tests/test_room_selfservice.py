@@ -15,8 +15,8 @@ from chatroom.protocol import (
     Who,
     decode_json,
 )
-from chatroom.server.actions import Broadcast, encode
-from chatroom.server.room import Room
+from chatroom.server.core.actions import Broadcast, encode
+from chatroom.server.core.room import Room
 from tests.room_helpers import JSON, TEXT, Sim, only_to, room_rules
 
 

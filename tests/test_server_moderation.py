@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chatroom.server import cli
-from chatroom.server.app import StartError
-from chatroom.server.moderation import check_password, hash_password
+from chatroom.server.adapter.app import StartError
+from chatroom.server.core.moderation import check_password, hash_password
 
 HASH = hash_password("s3cret")
 

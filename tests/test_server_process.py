@@ -273,7 +273,7 @@ def test_each_event_loop_serves_a_room(server_process, loop):
 
 
 async def test_after_a_slow_flush_the_next_one_is_gathered_and_still_delivered():
-    from chatroom.server.app import start_server
+    from chatroom.server.adapter.app import start_server
     from chatroom.server.config import ServerConfig
 
     # Every flush counts as slow, as in a room of thousands of users.

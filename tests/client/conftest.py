@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from chat_helpers import NcUser
 
-from chatroom.server.app import ChatServer
+from chatroom.server.adapter.app import ChatServer
 
 
 # The room is the server fixture of tests/conftest.py under the name these tests read best.

@@ -10,7 +10,7 @@ from pathlib import Path
 from chat_helpers import NcUser, eventually, log_text, submit
 
 from chatroom.client.app import ChatApp
-from chatroom.server.app import start_server
+from chatroom.server.adapter.app import start_server
 from chatroom.server.config import ServerConfig
 
 OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "client-screenshot.svg"

@@ -16,7 +16,7 @@ Left to themselves, asyncio's accept loop logs a traceback for every failed ``ac
   waiting newcomer is answered, and the listening socket never stays readable with nothing
   done, so the loop cannot spin. If even that fails, it stops listening for a moment;
 - the condition is logged once per ``log_interval``, with a count
-  (:class:`~chatroom.server.lograte.OncePerInterval`).
+  (:class:`~chatroom.server.adapter.lograte.OncePerInterval`).
 
 With ``--tls-port`` a second set of sockets listens beside the plaintext one, and what it
 accepts is wrapped in TLS (``connect_accepted_socket(ssl=...)``). The handshake runs before
@@ -41,9 +41,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from chatroom import protocol as p
-from chatroom.server.actions import encode
+from chatroom.server.adapter.lograte import OncePerInterval
 from chatroom.server.config import ServerConfig
-from chatroom.server.lograte import OncePerInterval
+from chatroom.server.core.actions import encode
 
 OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
 

@@ -15,7 +15,6 @@ import re
 import msgspec
 
 from chatroom import protocol as p
-from chatroom.server.codec import LineTooLong
 
 HELP_TEXT = """\
 Commands:
@@ -208,10 +207,9 @@ Command = (
 )
 
 
-def parse(line: str | LineTooLong) -> Command:
-    """The command ``line`` asks for."""
-    if isinstance(line, LineTooLong):
-        return TooLong(line.limit)
+def parse(line: str) -> Command:
+    """The command ``line`` asks for (a line over the server's limit never gets here: the
+    server reads it as :class:`TooLong`)."""
     command = line.strip()
     if not command:
         return Nothing()

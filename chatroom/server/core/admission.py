@@ -5,7 +5,7 @@ the /64 of an IPv6 address (a subscriber's usual share, so walking through it ga
 nothing), an IPv4-mapped IPv6 address counting as IPv4:
 
 - at most ``max_per_ip`` connections at once (counted by
-  :class:`~chatroom.server.state.RoomState`, since they are who is here);
+  :class:`~chatroom.server.core.state.RoomState`, since they are who is here);
 - new connections are throttled by a token bucket per address (:class:`ConnectThrottle`):
   ``connect_burst`` at once, then ``connect_rate`` a minute. Every admitted connection takes
   a token, whatever it does next, so connecting and closing in a loop is throttled even
@@ -17,7 +17,7 @@ on the same host makes every user loopback, so the set can be emptied.
 The room's *churn* is measured here too (:class:`Churn`): a connection that leaves within
 ``churn_window`` seconds of connecting without having sent a line is a *quick exit*. Past a
 burst of them the room is churning, and admits newcomers quietly (their join waits for their
-first line; see :meth:`chatroom.server.room.Room.connect`).
+first line; see :meth:`chatroom.server.core.room.Room.connect`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections import OrderedDict
 from enum import StrEnum
 
 from chatroom.server.config import RoomRules
-from chatroom.server.ratelimit import TokenBucket
+from chatroom.server.core.ratelimit import TokenBucket
 
 
 class Cause(StrEnum):

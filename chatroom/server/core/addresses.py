@@ -1,5 +1,5 @@
 """Remote addresses: how a peer is written. No I/O. (Which are exempt from the per-address
-limits is in :mod:`chatroom.server.admission`.)"""
+limits is in :mod:`chatroom.server.core.admission`.)"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Carries one node's room to and from the shared ledger (Redis), in cluster mode.
 
-The room decides; this module only moves its :class:`~chatroom.server.room.Append` and
-:class:`~chatroom.server.room.SendPrivate` actions to Redis and brings back what Redis
+The room decides; this module only moves its :class:`~chatroom.server.core.room.Append` and
+:class:`~chatroom.server.core.room.SendPrivate` actions to Redis and brings back what Redis
 says, on the server's one event loop:
 
 - one append worker sends appends in the order the room made them (so a user's own lines
@@ -13,9 +13,9 @@ says, on the server's one event loop:
   surviving node does it; the script is atomic);
 - a subscriber delivers private messages addressed to this node's users, and on the same
   channel the nodes ask each other to carry out an operator's command on their users
-  (:mod:`~chatroom.server.node_requests`) and answer; an operator whose request nobody
+  (:mod:`~chatroom.server.core.node_requests`) and answer; an operator whose request nobody
   heard, or that is not answered within ``node_answer_timeout``, is told (never silence);
-- bans, mutes and the topic (the room's :class:`~chatroom.server.actions.Persist` actions)
+- bans, mutes and the topic (the room's :class:`~chatroom.server.core.actions.Persist` actions)
   are kept in Redis and published; another subscriber applies every other node's changes,
   and the ones Redis keeps are loaded at sync and whenever it subscribes again.
 
@@ -38,17 +38,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from chatroom import protocol as p
-from chatroom.server import node_requests
-from chatroom.server.actions import (
-    AnswerElsewhere,
-    Append,
-    ModerateElsewhere,
-    Persist,
-    RoomAction,
-    SendPrivate,
-)
-from chatroom.server.config import ServerConfig
-from chatroom.server.redis_ledger import (
+from chatroom.server.cluster.redis_ledger import (
     Entry,
     LedgerUnavailable,
     RedisLedger,
@@ -56,12 +46,22 @@ from chatroom.server.redis_ledger import (
     id_after,
     parse_stream_id,
 )
-from chatroom.server.refusal import Refusal
+from chatroom.server.config import ServerConfig
+from chatroom.server.core import node_requests
+from chatroom.server.core.actions import (
+    AnswerElsewhere,
+    Append,
+    ModerateElsewhere,
+    Persist,
+    RoomAction,
+    SendPrivate,
+)
+from chatroom.server.core.refusal import Refusal
 
 __all__ = ["ClusterLink", "LedgerUnavailable"]
 
 if TYPE_CHECKING:
-    from chatroom.server.cluster_room import ClusterRoom
+    from chatroom.server.core.cluster_room import ClusterRoom
 
 log = logging.getLogger("chatroom.server")
 

@@ -1,8 +1,8 @@
 """One node of a room shared by several servers through a ledger (Redis). No I/O.
 
-:class:`ClusterRoom` keeps every rule of :class:`~chatroom.server.room.Room` and changes
+:class:`ClusterRoom` keeps every rule of :class:`~chatroom.server.core.room.Room` and changes
 only how a broadcast event is sequenced: appending it becomes an
-:class:`~chatroom.server.actions.Append` action, and every node applies the ledger's events
+:class:`~chatroom.server.core.actions.Append` action, and every node applies the ledger's events
 in the ledger's order (:meth:`ClusterRoom.sequenced`), so all of them agree on one order.
 What follows from that lives here, fenced off from the single-server room:
 
@@ -15,7 +15,7 @@ What follows from that lives here, fenced off from the single-server room:
   and if it leaves before that the ledger never hears of it;
 - a rename is with the ledger until it comes back, and a second one waits for it;
 - the ledger may refuse an append (:meth:`refused`), a private message may be for a user on
-  another node (:class:`~chatroom.server.actions.SendPrivate`), and after an outage the
+  another node (:class:`~chatroom.server.core.actions.SendPrivate`), and after an outage the
   ledger's view replaces this node's (:meth:`resync`);
 - a member the ledger reaped while this node was only slow joins again;
 - a user id is unique room-wide: two nodes may see one address and port (behind a load
@@ -23,7 +23,7 @@ What follows from that lives here, fenced off from the single-server room:
   the id with this node's tag added;
 - bans, mutes (by name) and the topic are the room's, not the node's, and an operator's
   command on another node's user is carried out by that node: both are in
-  :mod:`chatroom.server.cluster_moderation`, a part of this room.
+  :mod:`chatroom.server.core.cluster_moderation`, a part of this room.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from __future__ import annotations
 import zlib
 
 from chatroom import protocol as p
-from chatroom.server import commands as c
-from chatroom.server.actions import (
+from chatroom.protocol import commands as c
+from chatroom.server.config import RoomRules
+from chatroom.server.core.actions import (
     Append,
     Close,
     ConnId,
@@ -40,13 +41,12 @@ from chatroom.server.actions import (
     SendPrivate,
     TurnedAway,
 )
-from chatroom.server.admission import Cause
-from chatroom.server.cluster_moderation import ClusterModerationRules
-from chatroom.server.codec import LineTooLong
-from chatroom.server.config import RoomRules
-from chatroom.server.refusal import Refusal
-from chatroom.server.room import Room
-from chatroom.server.state import Member
+from chatroom.server.core.admission import Cause
+from chatroom.server.core.cluster_moderation import ClusterModerationRules
+from chatroom.server.core.codec import LineTooLong, command_of
+from chatroom.server.core.refusal import Refusal
+from chatroom.server.core.room import Room
+from chatroom.server.core.state import Member
 
 UNSENT = "your last line may not have reached the room: it is unavailable right now"
 
@@ -261,14 +261,14 @@ class ClusterRoom(ClusterModerationRules, Room):
             waiting.append(line)  # handled once its join comes back, in order
             return []
         # The ledger cannot take its join now, or it has sent enough lines ahead of it.
-        match c.parse(line):
+        match command_of(line):
             case c.Nothing():
                 return []
             case c.Quit() | c.Help():
                 return None  # these need nothing of the room: handled now
             case c.SetFormat():
                 # Only its last choice of format matters: it waits, in place of any other.
-                waiting[:] = [w for w in waiting if not isinstance(c.parse(w), c.SetFormat)]
+                waiting[:] = [w for w in waiting if not isinstance(command_of(w), c.SetFormat)]
                 waiting.append(line)
                 return []
         if member.conn in self._unjoined:

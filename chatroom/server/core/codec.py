@@ -21,6 +21,8 @@ import re
 from collections import deque
 from dataclasses import dataclass
 
+from chatroom.protocol.commands import Command, TooLong, parse
+
 _LINE_END = re.compile(rb"[\r\n]")
 
 
@@ -157,3 +159,10 @@ class LineDecoder:
             out.append(LineTooLong(self.max_line))
         else:
             out.append(buffer[start:end].decode("utf-8", "replace"))
+
+
+def command_of(line: str | LineTooLong) -> Command:
+    """The command a decoded line asks for: one over ``max_line`` is :class:`TooLong`."""
+    if isinstance(line, LineTooLong):
+        return TooLong(line.limit)
+    return parse(line)

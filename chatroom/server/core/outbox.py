@@ -19,7 +19,14 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from chatroom.protocol import OutputFormat
-from chatroom.server.actions import Broadcast, ConnId, Deliver, RoomAction, Subscribe, Unsubscribe
+from chatroom.server.core.actions import (
+    Broadcast,
+    ConnId,
+    Deliver,
+    RoomAction,
+    Subscribe,
+    Unsubscribe,
+)
 
 
 class Outbox:

@@ -7,7 +7,7 @@ operator; wrong attempts are rate-limited per connection and reported (never wit
 password) for the log.
 
 :class:`Moderation` holds what moderation knows (the operators' hashes); the rules are
-:class:`ModerationRules`, the part of :class:`~chatroom.server.room.Room` that decides
+:class:`ModerationRules`, the part of :class:`~chatroom.server.core.room.Room` that decides
 moderation commands, kept here so the room reads as the room.
 """
 
@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatroom import protocol as p
-from chatroom.server import commands as c
-from chatroom.server.actions import (
+from chatroom.protocol import commands as c
+from chatroom.server.config import RoomRules
+from chatroom.server.core.actions import (
     Close,
     ConnId,
     Moderated,
@@ -33,8 +34,7 @@ from chatroom.server.actions import (
     Restored,
     RoomAction,
 )
-from chatroom.server.config import RoomRules
-from chatroom.server.state import Member, RoomState
+from chatroom.server.core.state import Member, RoomState
 
 # scrypt's cost for new hashes: 16 MiB and ~50 ms a check (the stdlib's limit is 32 MiB).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -254,7 +254,7 @@ def parse_target(query: str) -> Network | None:
 
 
 class ModerationRules:
-    """The moderation commands, as rules of :class:`~chatroom.server.room.Room` (a mixin:
+    """The moderation commands, as rules of :class:`~chatroom.server.core.room.Room` (a mixin:
     it uses the room's ``state`` and its output helpers)."""
 
     state: RoomState

@@ -33,7 +33,7 @@ Every Redis failure (connection refused or lost, timeout, a Redis error reply) i
 :class:`LedgerUnavailable`; no redis-py exception leaves this module. Commands are never
 retried here: an :meth:`RedisLedger.append_many` that raised may or may not have been
 applied, and whoever calls it decides what to tell the user. Refusals are
-:class:`~chatroom.server.refusal.Refusal` values; the Lua scripts are in ``lua/``.
+:class:`~chatroom.server.core.refusal.Refusal` values; the Lua scripts are in ``lua/``.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from redis.exceptions import RedisError
 from chatroom import protocol as p
 from chatroom.protocol import compact_json, name_skeleton
 from chatroom.server.config import ROOM_NAME
-from chatroom.server.refusal import Refusal
+from chatroom.server.core.refusal import Refusal
 
 NODE_RE = re.compile(r"[^\s{}\x00-\x1f\x7f]{1,128}")  # in key names: no braces (hash tags)
 HISTORY_TYPES = frozenset({"message", "action"})
@@ -122,7 +122,7 @@ class Entry(msgspec.Struct, frozen=True, gc=False):
 
 
 # --- Lua ---------------------------------------------------------------------------------
-# The scripts are package data (chatroom/server/lua/*.lua). What they share with Python is
+# The scripts are package data (chatroom/server/cluster/lua/*.lua). What they share with Python is
 # passed in: refusal reasons as constants put before the script's text, and leave bodies
 # (reason included) encoded by Python, see _leave_parts.
 
@@ -130,7 +130,7 @@ class Entry(msgspec.Struct, frozen=True, gc=False):
 def _script(*files: str, **constants: str) -> str:
     """The Lua source of ``files`` (names in ``lua/``, without ``.lua``), after a line
     ``local NAME = "value"`` for each of ``constants``."""
-    lua = resources.files("chatroom.server") / "lua"
+    lua = resources.files("chatroom.server.cluster") / "lua"
     prelude = "".join(f"local {key} = {json.dumps(value)}\n" for key, value in constants.items())
     return prelude + "".join((lua / f"{name}.lua").read_text() for name in files)
 

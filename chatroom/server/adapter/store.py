@@ -1,6 +1,6 @@
 """The state file (``--state FILE``): what a restarted server has back. SQLite, stdlib only.
 
-The room reports what must be kept as :class:`~chatroom.server.actions.Persist` actions;
+The room reports what must be kept as :class:`~chatroom.server.core.actions.Persist` actions;
 the adapter hands them to :meth:`StateStore.put`, which only hands them over: one worker
 thread owns the database connection and writes them, so the event loop never waits for
 the disk (what waits is bounded: see :meth:`StateStore.put`). Each is committed as soon as
@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 from chatroom import protocol as p
-from chatroom.server.actions import Persist, Restored
+from chatroom.server.core.actions import Persist, Restored
 
 log = logging.getLogger("chatroom.server.store")
 

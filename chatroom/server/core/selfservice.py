@@ -3,7 +3,7 @@
 ``/ignore NAME`` is filtered here, on the server, so nc users have it too: the member gets
 nothing more from that user — chat, ``/me``, private messages — while joins, leaves and
 renames still show. The room's broadcasts are one shared payload per format
-(:mod:`chatroom.server.outbox`); a broadcast from an ignored user names its ignorers to
+(:mod:`chatroom.server.core.outbox`); a broadcast from an ignored user names its ignorers to
 *skip*, so only they get a copy of their own. The room keeps who ignores whom by the
 ignored user's id (``ignored_by``): a broadcast from someone nobody ignores costs one
 lookup in an empty dict.
@@ -14,21 +14,21 @@ away"): chatroom-client reads them to mark ignored users in its user list.
 ``/away [TEXT]`` marks the member away (no TEXT: back): it is shown in who, and a sender of
 a private message to it is told.
 
-:class:`SelfServiceRules` is a part of :class:`~chatroom.server.room.Room` (a mixin, as
-:class:`~chatroom.server.moderation.ModerationRules` is).
+:class:`SelfServiceRules` is a part of :class:`~chatroom.server.core.room.Room` (a mixin, as
+:class:`~chatroom.server.core.moderation.ModerationRules` is).
 """
 
 from __future__ import annotations
 
 from chatroom import protocol as p
-from chatroom.server import commands as c
-from chatroom.server.actions import ConnId, RoomAction
+from chatroom.protocol import commands as c
 from chatroom.server.config import RoomRules
-from chatroom.server.state import Member, RoomState
+from chatroom.server.core.actions import ConnId, RoomAction
+from chatroom.server.core.state import Member, RoomState
 
 
 class SelfServiceRules:
-    """Mixed into :class:`~chatroom.server.room.Room`, whose state and helpers it uses."""
+    """Mixed into :class:`~chatroom.server.core.room.Room`, whose state and helpers it uses."""
 
     rules: RoomRules
     state: RoomState

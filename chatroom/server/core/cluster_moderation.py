@@ -1,7 +1,7 @@
 """Moderation in a room shared by several nodes (Redis). No I/O.
 
 Bans, mutes (by name) and the topic are the room's, not the node's: every change is
-reported as a :class:`~chatroom.server.actions.Persist` action, which the link keeps in
+reported as a :class:`~chatroom.server.core.actions.Persist` action, which the link keeps in
 the ledger and publishes; every node applies the others' changes
 (:meth:`ClusterModerationRules.remote_moderation`) and loads what the ledger keeps when it
 (re)connects (:meth:`ClusterModerationRules.moderation_loaded`); a ban applied here sends
@@ -10,20 +10,20 @@ away this node's users it covers (but the operator who made it, if it is here).
 An operator's ``/kick``, ``/ban NAME``, ``/mute`` and ``/unmute`` work on a user of any node,
 as an IRC network's opers can KICK anyone in the channel: the room knows every user and
 its node. When the user is another node's, the operator's node asks that node
-(:class:`~chatroom.server.actions.ModerateElsewhere`, carrying a
-:class:`~chatroom.server.node_requests.ModerationRequest`), and that node runs the very rule
+(:class:`~chatroom.server.core.actions.ModerateElsewhere`, carrying a
+:class:`~chatroom.server.core.node_requests.ModerationRequest`), and that node runs the very rule
 it runs for its own operators (:meth:`ClusterModerationRules.moderate_for`): the kicked
 user is told and leaves with reason ``kicked`` and ``by``; a ban is made for the address
 that node knows, and kept and shared as every ban is; a mute is by name, shared. The
 notices the rule has for the operator go back to it
-(:class:`~chatroom.server.actions.AnswerElsewhere`), so it reads what it would for a user of
+(:class:`~chatroom.server.core.actions.AnswerElsewhere`), so it reads what it would for a user of
 its own node. A user that left or was renamed before the request arrived is
 ``unknown_user``; a node nobody heard, or that did not answer in time, is ``unavailable``
 (:meth:`ClusterModerationRules.moderation_undelivered`).
 
 :class:`ClusterModerationRules` is the part of
-:class:`~chatroom.server.cluster_room.ClusterRoom` that decides this, kept apart as
-:class:`~chatroom.server.moderation.ModerationRules` is from the single-server room.
+:class:`~chatroom.server.core.cluster_room.ClusterRoom` that decides this, kept apart as
+:class:`~chatroom.server.core.moderation.ModerationRules` is from the single-server room.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import math
 from typing import Any
 
 from chatroom import protocol as p
-from chatroom.server import commands as c
-from chatroom.server.actions import (
+from chatroom.protocol import commands as c
+from chatroom.server.core.actions import (
     AnswerElsewhere,
     Close,
     ConnId,
@@ -43,7 +43,7 @@ from chatroom.server.actions import (
     Persist,
     RoomAction,
 )
-from chatroom.server.moderation import (
+from chatroom.server.core.moderation import (
     Ban,
     ModerationRules,
     RemoteOperator,
@@ -51,8 +51,8 @@ from chatroom.server.moderation import (
     parse_target,
     unknown_user,
 )
-from chatroom.server.node_requests import ModerationAnswer, ModerationRequest
-from chatroom.server.state import Member
+from chatroom.server.core.node_requests import ModerationAnswer, ModerationRequest
+from chatroom.server.core.state import Member
 
 
 class ClusterModerationRules(ModerationRules):

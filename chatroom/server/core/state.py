@@ -5,9 +5,9 @@ everyone in the room (users, on this node or, in a shared room, on others), the 
 hold, the broadcast subscribers by output format, the connections from each address, the
 recent chat and the last seq — and only the methods below change it, so every rule about it
 (a name is held by one user, a member is a user of this node once its join is applied, a
-subscriber is a member) is kept in one place. The room (:mod:`chatroom.server.room`)
+subscriber is a member) is kept in one place. The room (:mod:`chatroom.server.core.room`)
 decides *when* to change it; this module says *how*. Who may come in is decided with
-:mod:`chatroom.server.admission`, which keeps the connection throttle and the churn.
+:mod:`chatroom.server.core.admission`, which keeps the connection throttle and the churn.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from chatroom import protocol as p
-from chatroom.server.actions import ConnId
+from chatroom.server.core.actions import ConnId
 
 
 @dataclass(slots=True)

@@ -26,19 +26,6 @@ from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
-# The text rules both sides apply live in chatroom/text_rules.py; import them from here.
-from chatroom.text_rules import (  # noqa: F401 (re-exported)
-    MAX_COMBINING_RUN,
-    NAME_MAX_CHARS,
-    chat_line,
-    load_name_data,
-    name_key,
-    name_problem,
-    name_skeleton,
-    normal_name,
-    strip_controls,
-)
-
 DEFAULT_PORT = 8087
 
 

@@ -1,7 +1,7 @@
 """Who may come in, and as whom: the room's entry rules. No I/O.
 
-The part of :class:`~chatroom.server.room.Room` that decides about a newcomer before it is
-in the room — the per-address limits it is judged by (:mod:`chatroom.server.admission`
+The part of :class:`~chatroom.server.core.room.Room` that decides about a newcomer before it is
+in the room — the per-address limits it is judged by (:mod:`chatroom.server.core.admission`
 keeps their counters), the id and first name it gets (its address, or with
 ``--hide-addresses`` an opaque id and a ``guest-NNNN``), and, in a room with a password,
 what it may do until it gives it — kept here so that the room reads as the room.
@@ -13,17 +13,17 @@ import hmac
 import random
 
 from chatroom import protocol as p
-from chatroom.server import commands as c
-from chatroom.server.actions import Close, ConnId, RoomAction, TurnedAway
-from chatroom.server.addresses import peer_id
-from chatroom.server.admission import Admission, Cause
+from chatroom.protocol import commands as c
 from chatroom.server.config import RoomRules
-from chatroom.server.moderation import Moderation
-from chatroom.server.state import Member, RoomState
+from chatroom.server.core.actions import Close, ConnId, RoomAction, TurnedAway
+from chatroom.server.core.addresses import peer_id
+from chatroom.server.core.admission import Admission, Cause
+from chatroom.server.core.moderation import Moderation
+from chatroom.server.core.state import Member, RoomState
 
 
 class EntryRules:
-    """Mixed into :class:`~chatroom.server.room.Room`, whose state and helpers it uses."""
+    """Mixed into :class:`~chatroom.server.core.room.Room`, whose state and helpers it uses."""
 
     rules: RoomRules
     state: RoomState

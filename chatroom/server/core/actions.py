@@ -17,9 +17,9 @@ from typing import Any
 import msgspec
 
 from chatroom import protocol as p
-from chatroom.server.admission import Cause
-from chatroom.server.node_requests import ModerationAnswer, ModerationRequest
-from chatroom.server.text_format import render_text
+from chatroom.server.core.admission import Cause
+from chatroom.server.core.node_requests import ModerationAnswer, ModerationRequest
+from chatroom.server.core.text_format import render_text
 
 ConnId = int  # the adapter's opaque number for one connection
 
@@ -128,7 +128,7 @@ class Left(_Value):
     quiet: bool = False  # it was never announced, and neither is its leave
 
 
-# --- a room shared through a ledger (chatroom.server.cluster_room)
+# --- a room shared through a ledger (chatroom.server.core.cluster_room)
 
 
 class Append(_Value):
@@ -183,7 +183,7 @@ class Moderated(_Value):
     text: str
 
 
-# --- state that survives a restart (--state; chatroom.server.store)
+# --- state that survives a restart (--state; chatroom.server.adapter.store)
 
 
 class Persist(_Value):

@@ -2,7 +2,7 @@
 
 A :class:`Room` takes events — a connection arrived, a line came in, a connection ended, a
 timer fired — each with the current time, and returns the actions that follow
-(:mod:`chatroom.server.actions`): bytes to deliver to some connections, connections to
+(:mod:`chatroom.server.core.actions`): bytes to deliver to some connections, connections to
 close, and reports of what it decided. It never touches a socket or a clock, so every rule
 is unit-tested by calling it directly.
 
@@ -11,9 +11,9 @@ the broadcasts of its output format (:class:`Subscribe`); a broadcast is encoded
 format in use and addressed to that format's subscribers, not to a list of recipients, so
 its cost does not grow with the size of the room.
 
-A line becomes a command in :mod:`chatroom.server.commands`; who is here and under which
-name is kept by :class:`~chatroom.server.state.RoomState`. A room shared by several servers
-is :class:`~chatroom.server.cluster_room.ClusterRoom`, which changes only how events are
+A line becomes a command in :mod:`chatroom.protocol.commands`; who is here and under which
+name is kept by :class:`~chatroom.server.core.state.RoomState`. A room shared by several servers
+is :class:`~chatroom.server.core.cluster_room.ClusterRoom`, which changes only how events are
 sequenced: this module reads as the whole room of one server.
 """
 
@@ -22,8 +22,9 @@ from __future__ import annotations
 import random
 
 from chatroom import protocol as p
-from chatroom.server import commands as c
-from chatroom.server.actions import (
+from chatroom.protocol import commands as c
+from chatroom.server.config import RoomRules
+from chatroom.server.core.actions import (
     Admitted,
     Broadcast,
     Charge,
@@ -40,13 +41,12 @@ from chatroom.server.actions import (
     Unsubscribe,
     encode,
 )
-from chatroom.server.admission import Admission
-from chatroom.server.codec import LineTooLong
-from chatroom.server.config import RoomRules
-from chatroom.server.entry import EntryRules
-from chatroom.server.moderation import Moderation, ModerationRules
-from chatroom.server.selfservice import SelfServiceRules
-from chatroom.server.state import Member, RoomState
+from chatroom.server.core.admission import Admission
+from chatroom.server.core.codec import LineTooLong, command_of
+from chatroom.server.core.entry import EntryRules
+from chatroom.server.core.moderation import Moderation, ModerationRules
+from chatroom.server.core.selfservice import SelfServiceRules
+from chatroom.server.core.state import Member, RoomState
 
 LOCAL_NODE = "local"  # the node of every user of a room that one server holds alone
 
@@ -157,7 +157,7 @@ class Room(EntryRules, ModerationRules, SelfServiceRules):
     def connect(self, conn: ConnId, host: str, port: int, now: float) -> list[RoomAction]:
         """A connection arrived from ``host``:``port``; admit it or turn it away.
 
-        While the room is churning (:class:`~chatroom.server.admission.Churn`) a newcomer
+        While the room is churning (:class:`~chatroom.server.core.admission.Churn`) a newcomer
         is admitted *quietly*: it is welcomed and receives the room's events at once, but
         its join is appended only with its first line or when ``churn_window`` has passed
         (:meth:`idle_check`), so one that leaves before either costs nobody a line.
@@ -203,7 +203,7 @@ class Room(EntryRules, ModerationRules, SelfServiceRules):
         if member is None:  # it already left; what it still sent goes nowhere
             return []
         if member.waiting:
-            return self._before_password(member, c.parse(line), now)
+            return self._before_password(member, command_of(line), now)
         member.last_active = now
         member.warned = False
         if not member.spoke:
@@ -213,7 +213,7 @@ class Room(EntryRules, ModerationRules, SelfServiceRules):
         held = self._held(member, line)
         if held is not None:
             return actions + held
-        return actions + self._run(member, c.parse(line), now)
+        return actions + self._run(member, command_of(line), now)
 
     def disconnect(
         self,

@@ -2,7 +2,7 @@
 
 It owns the per-connection mechanics — the line decoder, flood-control pacing, the idle
 timer, the bounded output queue — and hands every decision to its owner (the server, in
-:mod:`chatroom.server.app`) through the narrow :class:`ConnectionOwner` interface. It never
+:mod:`chatroom.server.adapter.app`) through the narrow :class:`ConnectionOwner` interface. It never
 awaits: a stalled peer costs the room nothing but the bytes queued for it, which are capped
 by ``max_sendq``.
 
@@ -12,7 +12,7 @@ is the one place that tells the owner it has :meth:`~ConnectionOwner.ended`.
 
 A connection from a trusted load balancer (``proxy_protocol_from``) begins with a PROXY
 protocol header naming the client: it is attached to the room only once the header is read
-(at most :data:`~chatroom.server.proxy_protocol.MAX_HEADER` bytes, within
+(at most :data:`~chatroom.server.core.proxy_protocol.MAX_HEADER` bytes, within
 ``proxy_header_timeout``), under the client's address. A header from anyone else, or a
 malformed one, is refused and the connection closed.
 """
@@ -28,17 +28,17 @@ import time
 from typing import Protocol
 
 from chatroom.protocol import LeaveReason
-from chatroom.server.addresses import peer_id
-from chatroom.server.codec import LineDecoder, LineTooLong
 from chatroom.server.config import ServerConfig
-from chatroom.server.proxy_protocol import (
+from chatroom.server.core.addresses import peer_id
+from chatroom.server.core.codec import LineDecoder, LineTooLong
+from chatroom.server.core.proxy_protocol import (
     MAX_HEADER,
     ProxyHeaderError,
     TrustedPeers,
     looks_like_header,
     parse,
 )
-from chatroom.server.ratelimit import TokenBucket
+from chatroom.server.core.ratelimit import TokenBucket
 
 log = logging.getLogger("chatroom.server")
 

@@ -1,7 +1,7 @@
 """The asyncio server: accepts connections, feeds the room, carries out what it decides.
 
 Everything runs on one event loop. Output is coalesced: the room's actions only fill the
-:class:`~chatroom.server.outbox.Outbox`, and one flush — in the next loop iteration, or a
+:class:`~chatroom.server.core.outbox.Outbox`, and one flush — in the next loop iteration, or a
 few milliseconds later to gather a connect storm or a big room's lines — writes what each
 connection is owed with a single ``transport.write`` (the same bytes object for everyone
 who got only broadcasts). Nothing here awaits a client, so a reader that stalls only
@@ -22,7 +22,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from chatroom.protocol import LeaveReason, strip_controls
-from chatroom.server.actions import (
+from chatroom.server.adapter.connection import ClientConnection
+from chatroom.server.adapter.listener import HandshakeGate, Listener, fit_to_fd_limit
+from chatroom.server.adapter.lograte import OncePerInterval
+from chatroom.server.adapter.store import StateError, StateStore
+from chatroom.server.adapter.tls import CertificateError, load_certificate, server_context
+from chatroom.server.config import RoomRules, ServerConfig
+from chatroom.server.core.actions import (
     Admitted,
     AnswerElsewhere,
     Append,
@@ -37,19 +43,13 @@ from chatroom.server.actions import (
     SendPrivate,
     TurnedAway,
 )
-from chatroom.server.codec import LineTooLong
-from chatroom.server.config import RoomRules, ServerConfig
-from chatroom.server.connection import ClientConnection
-from chatroom.server.listener import HandshakeGate, Listener, fit_to_fd_limit
-from chatroom.server.lograte import OncePerInterval
-from chatroom.server.outbox import Outbox
-from chatroom.server.proxy_protocol import TrustedPeers
-from chatroom.server.room import Room
-from chatroom.server.store import StateError, StateStore
-from chatroom.server.tls import CertificateError, load_certificate, server_context
+from chatroom.server.core.codec import LineTooLong
+from chatroom.server.core.outbox import Outbox
+from chatroom.server.core.proxy_protocol import TrustedPeers
+from chatroom.server.core.room import Room
 
 if TYPE_CHECKING:  # cluster mode needs the redis package, imported only when used
-    from chatroom.server.cluster import ClusterLink
+    from chatroom.server.cluster.link import ClusterLink
 
 log = logging.getLogger("chatroom.server")
 
@@ -66,7 +66,7 @@ class StartError(Exception):
 class ChatServer:
     """The adapter: carries out the room's actions and runs its timers, on one event loop.
 
-    It implements :class:`~chatroom.server.connection.ConnectionOwner` for its connections.
+    It implements :class:`~chatroom.server.adapter.connection.ConnectionOwner` for its connections.
     It never decides anything about the room: what it logs comes from the room's reports.
     """
 
@@ -79,7 +79,7 @@ class ChatServer:
         rules = RoomRules.from_config(config)
         self.store: StateStore | None = None
         if config.redis:
-            from chatroom.server.cluster_room import ClusterRoom
+            from chatroom.server.core.cluster_room import ClusterRoom
 
             self.room: Room = ClusterRoom(rules, node=_node_name())
         else:
@@ -163,7 +163,7 @@ class ChatServer:
                 raise StartError(str(exc)) from None
         if self.config.redis:
             try:
-                from chatroom.server.cluster import ClusterLink, LedgerUnavailable
+                from chatroom.server.cluster.link import ClusterLink, LedgerUnavailable
             except ImportError as exc:
                 raise StartError(
                     f"--redis needs the redis package ({exc.name} is missing): "
