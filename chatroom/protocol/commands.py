@@ -335,3 +335,77 @@ def parse_duration(text: str) -> float | None:
         return None
     seconds = sum(int(n) * _UNIT[unit] for n, unit in _PART.findall(text))
     return float(seconds) or None
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` as :func:`parse_duration` reads it back: ``90`` -> ``1m30s``."""
+    left = int(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if left >= size:
+            parts.append(f"{left // size}{unit}")
+            left %= size
+    return "".join(parts) or "1s"
+
+
+def format_line(command: Command) -> str:
+    """The line that asks for ``command``, without its line ending: what a client sends
+    (``parse(format_line(c)) == c`` for every command a client can send). A chat text
+    starting with ``/`` is escaped as ``//``. ValueError for what only the server makes
+    (:class:`TooLong`, :class:`Usage`, :class:`Unknown`)."""
+    match command:
+        case Nothing():
+            return ""
+        case Chat(text):
+            return "/" + text if text.startswith("/") else text
+        case Me(text):
+            return f"/me {text}"
+        case Who(query):
+            return f"/who {query}" if query else "/who"
+        case Nick(name):
+            return f"/nick {name}"
+        case Msg(target, text):
+            return f"/msg {target} {text}"
+        case Quit(reason):
+            return f"/quit {reason}" if reason else "/quit"
+        case Help():
+            return "/help"
+        case Ping(text):
+            return f"/ping {text}" if text else "/ping"
+        case Pass(secret):
+            return f"/pass {secret}"
+        case SetFormat(fmt):
+            return f"/format {fmt.value}"
+        case Oper(name, password):
+            return f"/oper {name} {password}"
+        case Kick(target, reason):
+            return _words("/kick", target, reason)
+        case Mute(target, seconds):
+            return _words("/mute", target, _duration(seconds))
+        case Unmute(target):
+            return f"/unmute {target}"
+        case Topic(text):
+            return _words("/topic", text)
+        case Motd():
+            return "/motd"
+        case Ban(target, seconds, reason):
+            return _words("/ban", target, _duration(seconds), reason)
+        case Unban(target):
+            return f"/unban {target}"
+        case Bans():
+            return "/bans"
+        case Ignore(target):
+            return _words("/ignore", target)
+        case Unignore(target):
+            return f"/unignore {target}"
+        case Away(text):
+            return _words("/away", text)
+    raise ValueError(f"not a command a client sends: {command!r}")
+
+
+def _duration(seconds: float | None) -> str | None:
+    return None if seconds is None else format_duration(seconds)
+
+
+def _words(*words: str | None) -> str:
+    return " ".join(word for word in words if word)

@@ -65,6 +65,23 @@ class NoticeCode(StrEnum):
     MOTD = "motd"  # the message of the day (--motd-file), after the welcome and on /motd
 
 
+class Fact(StrEnum):
+    """What a notice tells a program, beside its words (a notice's ``fact`` field, with the
+    fields it names): a client reads these, never the ``text``, which is for people and may
+    change. A fact this version does not know is left out when decoding."""
+
+    IGNORED = "ignored"  # the user ``id`` (called ``name``) is ignored now
+    UNIGNORED = "unignored"  # the user ``id`` (called ``name``) is not ignored any more
+    IGNORE_LIST = "ignore_list"  # ``ids``: everyone this connection ignores
+    OPERATOR = "operator"  # this connection is an operator (it became one, or already was)
+    AWAY = "away"  # this connection is marked away, ``text`` says with what
+    BACK = "back"  # this connection is no longer away
+    IDLE = "idle"  # an idle warning: ``seconds`` left before the kick
+    # The server changed this connection's own ``id`` or ``name`` by itself (a shared room
+    # after an outage: the name was taken meanwhile, or another node's user has the id).
+    IDENTITY = "identity"
+
+
 class ErrorCode(StrEnum):
     NAME_TAKEN = "name_taken"
     NAME_INVALID = "name_invalid"
@@ -196,6 +213,12 @@ class Notice(_Event, tag="notice"):
     code: NoticeCode
     text: str
     epoch: str | None = None  # a ``reset`` notice's new epoch; left out by the others
+    # The facts a program reads (see :class:`Fact`); each left out unless the fact has it.
+    fact: Fact | None = None
+    id: str | None = None  # the user the fact is about (IGNORED, UNIGNORED, IDENTITY)
+    name: str | None = None  # that user's name
+    ids: tuple[str, ...] | None = None  # IGNORE_LIST
+    seconds: int | None = None  # IDLE: whole seconds left
 
 
 class Error(_Event, tag="error"):
