@@ -241,18 +241,20 @@ async def test_a_node_back_from_an_outage_applies_what_it_missed(redis_url):
     from chatroom.server.cluster.link import ClusterLink
     from chatroom.server.cluster.redis_ledger import RedisLedger, UserRecord
     from chatroom.server.config import RoomRules, ServerConfig
-    from chatroom.server.core.cluster_room import ClusterRoom
+    from chatroom.server.core.inputs import Sequenced
+    from chatroom.server.core.room import Room
 
-    class RecordingRoom(ClusterRoom):
+    class RecordingRoom(Room):
         applied: list[int] = []
 
-        def sequenced(self, event, node):
-            self.applied.append(event.seq)
-            return super().sequenced(event, node)
+        def handle(self, event, now):
+            if isinstance(event, Sequenced):
+                self.applied.append(event.event.seq)
+            return super().handle(event, now)
 
     config = ServerConfig(idle_timeout=0, history=10, redis=redis_url)
-    room = RecordingRoom(RoomRules.from_config(config), node="a")
-    link = ClusterLink(room, config, lambda actions: None)
+    room = RecordingRoom.shared(RoomRules.from_config(config), "a")
+    link = ClusterLink(room, config, lambda event: room.handle(event, 0.0))
     other = RedisLedger(redis_url, "main", "b")
     await link.ledger.connect()
     await other.connect()
@@ -405,19 +407,22 @@ async def test_a_newcomer_while_redis_is_down_has_its_lines_refused(node, redis_
 async def test_the_append_queue_is_bounded(redis_url):
     from chatroom.server.cluster.link import ClusterLink
     from chatroom.server.config import RoomRules, ServerConfig
-    from chatroom.server.core.cluster_room import ClusterRoom
+    from chatroom.server.core.inputs import AppendRefused
     from chatroom.server.core.refusal import Refusal
+    from chatroom.server.core.room import Room
 
     refusals = []
 
-    class RecordingRoom(ClusterRoom):
-        def refused(self, conn, event, reason):
-            refusals.append((event.text, reason))
-            return []
+    class RecordingRoom(Room):
+        def handle(self, event, now):
+            if isinstance(event, AppendRefused):
+                refusals.append((event.event.text, event.reason))
+                return []
+            return super().handle(event, now)
 
     config = ServerConfig(idle_timeout=0, redis=redis_url, append_queue=3)
-    room = RecordingRoom(RoomRules.from_config(config), node="a")
-    link = ClusterLink(room, config, lambda actions: None)
+    room = RecordingRoom.shared(RoomRules.from_config(config), "a")
+    link = ClusterLink(room, config, lambda event: room.handle(event, 0.0))
     await link.start()
     # Lines arrive faster than they can be sent (here: all before the sender runs at all).
     for n in range(10):
@@ -438,18 +443,20 @@ async def test_own_events_come_back_from_the_stream_as_they_were_sent(redis_url)
     stream's order with its seqs, as another node decoding them; nothing is kept after."""
     from chatroom.server.cluster.link import ClusterLink, event_of
     from chatroom.server.config import RoomRules, ServerConfig
-    from chatroom.server.core.cluster_room import ClusterRoom
+    from chatroom.server.core.inputs import Sequenced
+    from chatroom.server.core.room import Room
 
     seen: list[tuple[p.BroadcastEvent, str]] = []
 
-    class RecordingRoom(ClusterRoom):
-        def sequenced(self, event, node):
-            seen.append((event, node))
-            return super().sequenced(event, node)
+    class RecordingRoom(Room):
+        def handle(self, event, now):
+            if isinstance(event, Sequenced):
+                seen.append((event.event, event.node))
+            return super().handle(event, now)
 
     config = ServerConfig(idle_timeout=0, redis=redis_url)
-    room = RecordingRoom(RoomRules.from_config(config), node="a")
-    link = ClusterLink(room, config, lambda actions: None)
+    room = RecordingRoom.shared(RoomRules.from_config(config), "a")
+    link = ClusterLink(room, config, lambda event: room.handle(event, 0.0))
     await link.start()
     sent = [
         p.Join(seq=0, ts=1.0, id="1.1.1.1:1", name="ann"),

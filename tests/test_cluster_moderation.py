@@ -15,9 +15,10 @@ from chatroom.server.cluster.redis_ledger import RedisLedger
 from chatroom.server.config import RoomRules, ServerConfig
 from chatroom.server.core import node_requests
 from chatroom.server.core.actions import ModerateElsewhere
-from chatroom.server.core.cluster_room import ClusterRoom
-from chatroom.server.core.moderation import hash_password
+from chatroom.server.core.inputs import ModerationAnswered, ModerationUndelivered
 from chatroom.server.core.node_requests import ModerationAnswer, ModerationRequest
+from chatroom.server.core.passwords import hash_password
+from chatroom.server.core.room import Room
 from tests.conftest import TIMEOUT, Peer
 from tests.test_cluster import NODE_FLAGS, joined
 from tests.test_server_process import ServerProcess
@@ -247,16 +248,18 @@ async def test_an_answer_that_comes_before_the_publish_returns_is_not_taken_for_
     config = ServerConfig(idle_timeout=0, redis=redis_url, node_answer_timeout=0.3)
     told: list[tuple] = []
 
-    class RecordingRoom(ClusterRoom):
-        def moderation_answered(self, answer):
-            told.append(("answered", answer.events))
+    class RecordingRoom(Room):
+        def handle(self, event, now):
+            if isinstance(event, ModerationAnswered):
+                told.append(("answered", event.answer.events))
+            elif isinstance(event, ModerationUndelivered):
+                told.append(("undelivered", event.maybe_done))
+            else:
+                return super().handle(event, now)
             return []
 
-        def moderation_undelivered(self, operator, request, *, maybe_done):
-            told.append(("undelivered", maybe_done))
-            return []
-
-    link = ClusterLink(RecordingRoom(RoomRules.from_config(config), node="a"), config, told.extend)
+    room = RecordingRoom.shared(RoomRules.from_config(config), "a")
+    link = ClusterLink(room, config, lambda event: told.extend(room.handle(event, 0.0)))
     await link.start()
     other = RedisLedger(redis_url, "main", "b")
     await other.connect()

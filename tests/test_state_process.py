@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from chatroom.server.core.moderation import hash_password
+from chatroom.server.core.passwords import hash_password
 from tests.conftest import Peer
 from tests.test_server_process import server_process  # noqa: F401 (a fixture)
 

@@ -125,7 +125,7 @@ def test_a_newer_schema_or_a_file_that_is_not_sqlite_is_refused(tmp_path) -> Non
 
 
 def test_an_endless_ban_is_kept_without_an_end(tmp_path) -> None:
-    from chatroom.server.core.moderation import Ban, network_of
+    from chatroom.server.core.moderation_state import Ban, network_of
 
     ban = Ban(network_of("2001:db8::/64"), math.inf, "mallory", "spam", "op")
     assert Ban.from_record(ban.record()) == ban

@@ -19,7 +19,7 @@ from chatroom.cli_parser import OneLineErrorParser, package_version
 from chatroom.protocol import name_problem
 from chatroom.server.adapter.app import StartError, start_server
 from chatroom.server.config import ROOM_NAME, ServerConfig
-from chatroom.server.core.moderation import hash_password
+from chatroom.server.core.passwords import hash_password
 from chatroom.server.workers import WorkerStartError, run_workers
 
 PROG = "chatroom-server"

@@ -105,7 +105,7 @@ class ServerConfig:
     # one per connection, always wait): past it a line is refused as unavailable.
     append_queue: int = 10_000
     # Lines a newcomer may send before its join comes back from Redis; past it they are
-    # refused as unavailable (cluster_room.py).
+    # refused as unavailable (core/rules/shared.py).
     held_lines: int = 64
     # --state: chat is committed at most this long after it was said (a kill -9 loses at
     # most this much); bans, mutes and the topic are committed at once.
