@@ -3,70 +3,32 @@
 Every knob of the server lives here, flags and tuning values alike, so a value has one
 home and a test can shorten any timer by building a config rather than by patching a
 module. :class:`RoomRules` is the part of it the room's rules read, derived from it.
+
+The flags are the fields of :class:`~chatroom.server.config_flags.FlagSettings`, which
+this config extends with the values that are not flags: each flag field's metadata says
+which flag it is, and the command line is generated from them (cli_flags.py), as is each
+``--workers`` worker's command line (workers.py). Checks that span several flags
+(``--tls-port`` needs ``--tls-cert``...) are :meth:`ServerConfig.problems`.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, fields
 
-from chatroom.protocol import DEFAULT_PORT
+from chatroom.server.config_flags import ROOM_NAME, FlagSettings, flag_fields
 
-# A shared room's name: it becomes part of Redis keys, so a plain, short alphabet.
-ROOM_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+__all__ = ["ROOM_NAME", "RoomRules", "ServerConfig", "flag_fields"]
 
 
 @dataclass(frozen=True, slots=True)
-class ServerConfig:
-    # --- what the room allows (the command line's flags)
-    host: str = "0.0.0.0"
-    port: int | None = DEFAULT_PORT  # plaintext; None (--port off): TLS only
-    idle_timeout: float = 60.0  # seconds without a line before a user is kicked; 0 disables
-    history: int = 20  # chat messages replayed to a newcomer
-    max_line: int = 2048  # bytes per line, line ending not counted
-    max_clients: int = 10_000  # lowered at start to what RLIMIT_NOFILE holds (listener.py)
-    max_per_ip: int = 16  # connections from one remote address (see exempt_ip)
-    # New connections from one address: a burst, then connect_rate a minute (0 disables).
-    connect_burst: int = 20
-    connect_rate: float = 6.0
-    # Networks exempt from the per-address limits (max_per_ip, connect_*); () exempts none.
-    exempt_ip: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
-    # Load balancers whose connections begin with a PROXY protocol header (v1 or v2): the
-    # client it names is the connection's address everywhere. () trusts nobody (off).
-    proxy_protocol_from: tuple[str, ...] = ()
-    rate: float = 5.0  # lines per second per connection; 0 disables flood control
-    burst: int = 10  # lines a client may send at once before pacing starts
-    max_sendq: int = 262_144  # unsent bytes per connection before it is dropped as slow
-    who_max: int = 500  # users listed in one who reply; /who TEXT finds the others
-    loop: str = "auto"  # event loop: auto (uvloop if installed), asyncio or uvloop
-    log_level: str = "info"
-    # --- on the internet (README, "Running it on the internet")
-    # A file holding the room's password: a newcomer waits until it sends /pass SECRET.
-    password_file: str | None = None
-    # Default names guest-NNNN, ids that are not the address: nobody sees another's ip:port.
-    hide_addresses: bool = False
+class ServerConfig(FlagSettings):
+    """Every knob: the flags (:class:`~chatroom.server.config_flags.FlagSettings`, first, in
+    --help's order), then the tuning values below."""
 
-    # --- moderation (docs/PROTOCOL.md, "Operators")
-    ops_file: str | None = None  # lines "NAME scrypt$..." (chatroom-server hash-password)
-    motd_file: str | None = None  # the message of the day, read at start
+    # --- limits with no flag
+    who_max: int = 500  # users listed in one who reply; /who TEXT finds the others
     max_bans: int = 1000  # bans held at once (/ban); expired ones are forgotten
     max_ignores: int = 100  # users one connection may /ignore at once
-    # A SQLite file keeping bans, mutes, the topic and the recent chat across restarts
-    # (store.py). None: nothing is kept.
-    state: str | None = None
-
-    # --- TLS (README, "Running it on the internet")
-    tls_cert: str | None = None  # PEM certificate chain; with tls_port, a TLS listener
-    tls_key: str | None = None  # its private key (None: in the tls_cert file)
-    tls_port: int | None = None  # serves the same room over TLS beside port
-    tls_handshake_timeout: float = 10.0  # seconds a TLS handshake may take before a drop
-
-    # --- one room on several servers (docs/SCALING.md)
-    redis: str | None = None  # redis://HOST:PORT/DB: one room shared by several servers
-    room: str = "main"  # the shared room's name (namespaces its keys in Redis)
-    workers: int = 1  # server processes sharing the port (needs redis)
-    worker: bool = False  # this process is one of --workers: SO_REUSEPORT, says only "ready"
-    heartbeat_ttl: float = 4.0  # a node silent this long is dead: its users leave the room
 
     # --- tuning: not flags; the values below were measured (docs/PERFORMANCE.md)
     idle_warning_lead: float = 10.0  # seconds of warning before an idle kick...
@@ -142,11 +104,6 @@ class ServerConfig:
     # table of addresses, as the connection throttle's); past it /pass is not even checked.
     password_fail_burst: int = 10
     password_fail_rate: float = 6.0
-
-    def __post_init__(self) -> None:
-        # The CLI hands over a list (nargs); a frozen config keeps a tuple.
-        object.__setattr__(self, "exempt_ip", tuple(self.exempt_ip))
-        object.__setattr__(self, "proxy_protocol_from", tuple(self.proxy_protocol_from))
 
     @property
     def heartbeat_every(self) -> float:
