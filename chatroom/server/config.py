@@ -39,6 +39,7 @@ class ServerConfig(FlagSettings):
     # within worker_stable seconds of its start, up to the longest (workers.py).
     worker_restart_backoff: tuple[float, float] = (0.5, 30.0)
     worker_stable: float = 10.0
+    workers_poll: float = 0.1  # seconds between the supervisor's looks at its workers
     listen_backlog: int = 4096  # absorbs a burst of connects while the loop is busy
     # SO_SNDBUF for client sockets (Linux doubles it). Loopback autotuning would otherwise
     # let the kernel hold megabytes for a reader that has stopped, out of --max-sendq's sight.
@@ -50,6 +51,12 @@ class ServerConfig(FlagSettings):
     recvq: int = 8192
     read_chunk: int = 4096  # bytes taken from a socket per read
     input_per_flush: int = 4096  # input bytes one connection may have handled per flush
+    # The idle timer fired: the room judges the connection idle_defer later, after a turn
+    # of the loop has read what waits in its socket (not 0: libuv would run it in the same
+    # pass), or, while its lines wait for flood control or its output, checks again
+    # idle_retry later (connection.py).
+    idle_defer: float = 0.001
+    idle_retry: float = 1.0
     # On uvloop a newcomer's welcome and join wait at least join_coalesce_min, or as long as
     # the last flush took (at most join_coalesce_max), so that in a connect storm the joins
     # of many newcomers share one flush (see app.py).
@@ -74,6 +81,14 @@ class ServerConfig(FlagSettings):
     state_flush: float = 0.5
     append_drain: float = 0.5  # on shutdown, how long accepted lines may take to reach Redis
     ledger_timeout: float = 3.0  # a Redis command that takes longer has failed
+    # The room's stream in Redis keeps about stream_maxlen events, events_per_entry at most
+    # in one stream entry (redis_ledger.py, lua/common.lua).
+    stream_maxlen: int = 10_000
+    events_per_entry: int = 16
+    ledger_read_count: int = 1000  # stream entries one read takes, at most
+    ledger_read_block: float = 1.0  # seconds one read of the stream waits for an entry
+    ledger_history_page: int = 100  # stream entries one history read pages by, at least
+    pubsub_poll: float = 1.0  # seconds one wait for a pub/sub message lasts (then again)
     # An operator's command carried out by another node (/kick of its user...) not answered
     # within this: the operator is told it may not have been carried out (cluster.py).
     node_answer_timeout: float = 3.0
@@ -96,6 +111,15 @@ class ServerConfig(FlagSettings):
     accept_batch: int = 32
     accept_retry: float = 0.5  # seconds without listening when accept() fails and nothing helps
     log_interval: float = 10.0  # a flood of refusals is logged once per this, per cause
+    # --- operators (moderation.py)
+    # scrypt's cost for new hashes (hash-password): 16 MiB and ~50 ms a check (the stdlib's
+    # limit is 32 MiB).
+    scrypt_n: int = 2**14
+    scrypt_r: int = 8
+    scrypt_p: int = 1
+    # After the k-th wrong /oper on one connection, the next is refused for 2**k s, at most
+    # this long.
+    oper_backoff_max: float = 60.0
     # --- the room password (docs/PROTOCOL.md, "A room with a password")
     # The secret, read from password_file at start (cli.py); not a flag, never shown or logged.
     password: bytes | None = field(default=None, repr=False)

@@ -28,8 +28,6 @@ from chatroom.server.config import ServerConfig, flag_fields
 
 log = logging.getLogger("chatroom.server")
 
-POLL = 0.1  # seconds between looks at the workers
-
 
 class WorkerStartError(Exception):
     """A worker did not come up (it has said why on its stderr)."""
@@ -133,7 +131,7 @@ def run_workers(
             holder.close()
         print(banner(port), flush=True)
         while not stopping:
-            time.sleep(POLL)
+            time.sleep(config.workers_poll)
             now = time.monotonic()
             for slot in slots:
                 if stopping:
