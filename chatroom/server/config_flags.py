@@ -2,7 +2,7 @@
 :class:`~chatroom.server.config.ServerConfig` a user sets on the command line.
 
 Each field says in its metadata (:func:`flag`) which flag it is, its help, how its text is
-parsed; cli.py generates the parser from them, in the fields' order (--help's order), and
+parsed; cli_flags.py generates the parser from them, in the fields' order (--help's order), and
 workers.py each worker's command line. Checks that span several flags (``--tls-port``
 needs ``--tls-cert``...) are :meth:`FlagSettings.problems`.
 """

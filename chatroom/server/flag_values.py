@@ -1,5 +1,5 @@
 """What a flag's text may be: each function turns the text into the config's value, or
-raises ``ValueError`` with the one-line reason the command line shows (cli.py).
+raises ``ValueError`` with the one-line reason the command line shows (cli_flags.py).
 
 The config's fields name them in their metadata (``parse``), so a flag and the rule for its
 value are written in one place. No argparse here: the command line wraps them.
