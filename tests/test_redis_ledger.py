@@ -26,6 +26,7 @@ from chatroom.server.cluster.redis_ledger import (
     id_after,
     parse_stream_id,
 )
+from chatroom.server.config import ServerConfig
 from chatroom.server.core.refusal import Refusal
 from tests.redis_fixture import RedisServer
 
@@ -768,3 +769,18 @@ async def test_entries_in_the_older_three_field_form_are_still_read(make_ledger,
         (1, "a", None), (2, "b", "old"), (2, "a", "new"),
     ]  # fmt: skip
     assert [e.body["text"] for e in await a.history("+", 5)] == ["old", "new"]
+
+
+async def test_a_ledger_from_the_config_takes_its_tuning_from_it(redis_url, raw):
+    config = ServerConfig(redis=redis_url, room="tuned", events_per_entry=3, stream_maxlen=40)
+    ledger = RedisLedger.from_config(config, "n1")
+    await ledger.connect()
+    assert (ledger.room, ledger.stream_maxlen, ledger.timeout) == ("tuned", 40, 3.0)
+    user = await join(ledger, "a:1", "ann")
+    says = [body("message", user, text=str(n)) for n in range(7)]
+    assert await ledger.append_many([(said, user.id, None) for said in says]) == [*range(2, 9)]
+    rows = await raw.xrange("chatroom:{tuned}:events")
+    # The join alone, then the seven messages of one call three to an entry.
+    assert [row[1]["e"].count("\n") + 1 for row in rows] == [1, 3, 3, 1]
+    assert [e.seq for e in await ledger.read("0-0", block_ms=0, count=2)] == [1, 2, 3, 4]
+    await ledger.close()

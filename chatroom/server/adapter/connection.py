@@ -349,14 +349,14 @@ class ClientConnection(asyncio.BufferedProtocol):
         socket are read and handled first. Lines held back by flood control are activity
         too: the check waits until they are handled."""
         # Not call_later(0): libuv runs a zero-delay timer added by a timer in the same pass.
-        self._idle_handle = self.loop.call_later(0.001, self._idle_check_now)
+        self._idle_handle = self.loop.call_later(self.config.idle_defer, self._idle_check_now)
 
     def _idle_check_now(self) -> None:
         self._idle_handle = None
         if self._next_line is not None or self._held_back:
             # Lines wait for a token or for our output to drain: not idle. Check again
             # after the room has seen them (each handled line moves the deadline).
-            self._idle_handle = self.loop.call_later(1.0, self._idle_timer_fired)
+            self._idle_handle = self.loop.call_later(self.config.idle_retry, self._idle_timer_fired)
             return
         self._arm_idle_timer(self.owner.event(self, TimerFired(self.conn_id)))
 

@@ -120,13 +120,7 @@ class ClusterLink:
         assert config.redis is not None, "a cluster link needs --redis"
         self.room = room
         self.config = config
-        self.ledger = RedisLedger(
-            config.redis,
-            config.room,
-            room.node,
-            heartbeat_ttl=config.heartbeat_ttl,
-            timeout=config.ledger_timeout,
-        )
+        self.ledger = RedisLedger.from_config(config, room.node)
         # The server's one way into the room (ChatServer.handle): what the ledger and the
         # other nodes say goes through it as the connections' events do.
         self.deliver = deliver
@@ -333,7 +327,7 @@ class ClusterLink:
                 await self._reconnect()
                 continue
             try:
-                entries = await self.ledger.read(self._last_id, block_ms=1000)
+                entries = await self.ledger.read(self._last_id)
             except LedgerUnavailable as exc:
                 self._connection_lost(exc)
                 continue

@@ -11,11 +11,14 @@ import base64
 import hashlib
 import hmac
 import os
+from dataclasses import fields
 
 from chatroom import protocol as p
+from chatroom.server.config import ServerConfig
 
-# scrypt's cost for new hashes: 16 MiB and ~50 ms a check (the stdlib's limit is 32 MiB).
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+# scrypt's cost for new hashes: the config's (16 MiB and ~50 ms a check).
+_CONFIG = {field.name: field.default for field in fields(ServerConfig)}
+SCRYPT_N, SCRYPT_R, SCRYPT_P = _CONFIG["scrypt_n"], _CONFIG["scrypt_r"], _CONFIG["scrypt_p"]
 _MAX_N = 2**16  # refuse a file whose hash would take more memory than scrypt allows
 
 

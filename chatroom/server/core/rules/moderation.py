@@ -12,6 +12,7 @@ of another node is sent there (:class:`~chatroom.server.core.actions.ModerateEls
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatroom import protocol as p
@@ -30,8 +31,6 @@ from chatroom.server.core.rules.output import (
     unknown_user,
 )
 from chatroom.server.core.state import Member
-
-OPER_BACKOFF_MAX = 60.0  # after the k-th wrong /oper on one connection, 2**k s (at most this)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +58,7 @@ def oper(ctx: Context, member: Member, command: c.Oper, now: float) -> list[Room
         return error(member, p.ErrorCode.NOT_OPERATOR, text)
     shown = p.strip_controls(command.name)[:40]
     if not ctx.moderation.verify(command.name, command.password):
-        failures = member.oper_failed(_oper_backoff, now)
+        failures = member.oper_failed(_oper_backoff(ctx.rules.oper_backoff_max), now)
         return [
             Moderated(member.conn, f"wrong /oper for {shown!r} (attempt {failures})"),
             *error(member, p.ErrorCode.NOT_OPERATOR, "wrong operator name or password"),
@@ -69,8 +68,10 @@ def oper(ctx: Context, member: Member, command: c.Oper, now: float) -> list[Room
     return [Moderated(member.conn, f"operator {shown}"), *info(member, text, fact=p.Fact.OPERATOR)]
 
 
-def _oper_backoff(failures: int) -> float:
-    return min(OPER_BACKOFF_MAX, 2.0**failures)
+def _oper_backoff(longest: float) -> Callable[[int], float]:
+    """After the k-th wrong /oper on one connection, the next waits 2**k s (``longest`` at
+    most)."""
+    return lambda failures: min(longest, 2.0**failures)
 
 
 def motd(ctx: Context, member: Member, command: c.Motd, now: float) -> list[RoomAction]:
