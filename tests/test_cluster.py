@@ -13,6 +13,7 @@ import pytest
 
 from chatroom import protocol as p
 from chatroom.server.actions import Append
+from tests import processes
 from tests.conftest import Peer
 from tests.test_server_process import SERVER_SCRIPT, ServerProcess
 
@@ -211,7 +212,7 @@ def test_workers_need_redis():
 
 
 async def test_two_workers_share_one_port_and_one_room(redis_url):
-    proc = subprocess.Popen(
+    proc = processes.spawn(
         [str(SERVER_SCRIPT), "--host", "127.0.0.1", "--port", "0", "--workers", "2",
          "--redis", redis_url, *NODE_FLAGS],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -232,9 +233,7 @@ async def test_two_workers_share_one_port_and_one_room(redis_url):
         for peer in peers:
             await peer.close()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        processes.stop(proc)  # the supervisor's process group: its workers too
 
 
 async def test_a_node_back_from_an_outage_applies_what_it_missed(redis_url):
@@ -312,7 +311,7 @@ def children(pid: int) -> set[int]:
 
 
 async def test_a_killed_worker_is_logged_and_restarted_and_the_others_users_stay(redis_url):
-    proc = subprocess.Popen(
+    proc = processes.spawn(
         [str(SERVER_SCRIPT), "--host", "127.0.0.1", "--port", "0", "--workers", "2",
          "--redis", redis_url, "--heartbeat-ttl", "1", *NODE_FLAGS],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -353,9 +352,7 @@ async def test_a_killed_worker_is_logged_and_restarted_and_the_others_users_stay
         for peer in [*peers, *late]:
             await peer.close()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        processes.stop(proc)  # the supervisor's process group: its workers too
 
 
 async def test_a_redis_restart_is_one_notice_pair_and_no_error_line(node, redis_server):

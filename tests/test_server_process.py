@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -14,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests import processes
 from tests.conftest import Peer
 
 SERVER_SCRIPT = Path(sys.executable).with_name("chatroom-server")
-NC = shutil.which("nc")
 
 
 def _server_command(*flags: str) -> list[str]:
@@ -32,7 +31,7 @@ class ServerProcess:
             if module
             else _server_command(*flags)
         )
-        self.proc = subprocess.Popen(
+        self.proc = processes.spawn(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         self.banner = self.proc.stdout.readline()
@@ -41,9 +40,8 @@ class ServerProcess:
         self.port = int(match.group(1))
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
+        """Kill -9 the process and everything it started (its process group); reap it."""
+        processes.stop(self.proc)
 
 
 @pytest.fixture
@@ -167,15 +165,14 @@ def test_log_records_connects_renames_and_disconnects_but_not_chat(server_proces
 
 @pytest.fixture
 def nc() -> str:
-    assert NC, "the nc binary is missing: .ci/run installs netcat-openbsd"
-    return NC
+    return processes.require("nc")
 
 
 def test_two_real_nc_users_chat(server_process, nc):
     server = server_process()
 
     def start_nc() -> subprocess.Popen:
-        return subprocess.Popen(
+        return processes.spawn(
             [nc, "127.0.0.1", str(server.port)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -203,8 +200,7 @@ def test_two_real_nc_users_chat(server_process, nc):
     finally:
         for proc in (first, second):
             if proc is not None:
-                proc.kill()
-                proc.wait()
+                processes.stop(proc)
 
 
 def test_nc_half_close_prints_the_who_reply(server_process, nc):

@@ -58,17 +58,18 @@ async def test_a_killed_server_comes_back_with_its_history_topic_and_bans(
     assert told.rstrip().endswith(b": flooding")
 
 
-async def test_a_state_file_that_cannot_be_opened_stops_the_start(tmp_path) -> None:
+def test_a_state_file_that_cannot_be_opened_stops_the_start(tmp_path) -> None:
+    import subprocess
+
     from tests.test_server_process import SERVER_SCRIPT
 
-    proc = await asyncio.create_subprocess_exec(
-        str(SERVER_SCRIPT), "--port", "0", "--host", "127.0.0.1",
-        "--state", str(tmp_path / "no-such-dir" / "state.db"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    result = subprocess.run(  # on a timeout, run() kills the process before it raises
+        [str(SERVER_SCRIPT), "--port", "0", "--host", "127.0.0.1",
+         "--state", str(tmp_path / "no-such-dir" / "state.db")],
+        capture_output=True, text=True, timeout=10,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 10)
-    assert proc.returncode != 0 and out == b""
-    lines = err.decode().strip().splitlines()
+    assert result.returncode != 0 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--state" in lines[0], lines
 
 

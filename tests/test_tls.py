@@ -35,6 +35,7 @@ from chatroom.client.connection import (
     tls_context,
 )
 from chatroom.server.cli import build_parser, config_from_args, worker_argv
+from tests import processes
 from tests.conftest import TIMEOUT, Peer
 from tests.test_server_process import ServerProcess, _server_command
 
@@ -445,7 +446,7 @@ async def test_the_workers_supervisor_passes_sighup_on(certs, tmp_path, redis_ur
     with socket.socket() as probe:  # a free port for the workers' shared TLS listener
         probe.bind(("127.0.0.1", 0))
         tls_port = probe.getsockname()[1]
-    proc = subprocess.Popen(
+    proc = processes.spawn(
         [*_server_command("--port", "0", "--workers", "2", "--redis", redis_url,
                           "--tls-port", str(tls_port), "--tls-cert", certs.cert,
                           "--tls-key", certs.key, "--idle-timeout", "0")],
@@ -483,6 +484,4 @@ async def test_the_workers_supervisor_passes_sighup_on(certs, tmp_path, redis_ur
         err = proc.stderr.read()
         assert "Traceback" not in err and "restarted" not in err, err
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        processes.stop(proc)  # the supervisor's process group: its workers too
