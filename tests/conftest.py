@@ -24,6 +24,7 @@ pytest_plugins = ["tests.redis_fixture"]
 
 TIMEOUT = 5.0  # generous: this machine is shared and noisy; tests never assert on speed
 
+
 @pytest.fixture(autouse=True)
 def _no_process_outlives_its_test() -> Iterator[None]:
     """After every test, passed or failed, and after its own fixtures' teardown: stop each
