@@ -8,6 +8,7 @@ import signal
 import time
 
 import pytest
+from msgspec.structs import replace
 
 from chatroom import protocol as p
 from chatroom.server.cluster.link import ClusterLink
@@ -251,9 +252,9 @@ async def test_an_answer_that_comes_before_the_publish_returns_is_not_taken_for_
     class RecordingRoom(Room):
         def handle(self, event, now):
             if isinstance(event, ModerationAnswered):
-                told.append(("answered", event.answer.events))
+                told.append(("answered", event.answer.request, event.answer.events))
             elif isinstance(event, ModerationUndelivered):
-                told.append(("undelivered", event.maybe_done))
+                told.append(("undelivered", event.request.request, event.maybe_done))
             else:
                 return super().handle(event, now)
             return []
@@ -265,9 +266,9 @@ async def test_an_answer_that_comes_before_the_publish_returns_is_not_taken_for_
     await other.connect()
     muted = p.Notice(code=p.NoticeCode.INFO, text="bob is muted")
 
-    async def node_b() -> None:  # answers every request at once
+    async def node_b() -> None:  # answers every request at once, but for target "nobody"
         async for payload in other.private_messages():
-            if payload.get("type") != "moderate":
+            if payload.get("type") != "moderate" or payload.get("target") == "nobody":
                 continue
             request = node_requests.from_payload(payload)
             answer = ModerationAnswer(request=request.request, to_id=request.by_id, events=(muted,))
@@ -290,8 +291,17 @@ async def test_an_answer_that_comes_before_the_publish_returns_is_not_taken_for_
         request=1, command="mute", target_id="x", target="bob", by="boss", by_id="y", by_node="a"
     )
     link.ask(ModerateElsewhere("b", request, 7))
-    await asyncio.sleep(0.7)  # past the reply and node_answer_timeout
-    assert told == [("answered", (muted,))]
+    async with asyncio.timeout(TIMEOUT):
+        while not told:
+            await asyncio.sleep(0.01)
+    # Then a request node b hears and never answers: when it is reported unanswered, its
+    # node_answer_timeout, begun later, has passed, and the first's would have too.
+    never = replace(request, request=2, target="nobody")
+    link.ask(ModerateElsewhere("b", never, 7))
+    async with asyncio.timeout(TIMEOUT):
+        while not any(entry[:2] == ("undelivered", 2) for entry in told):
+            await asyncio.sleep(0.01)
+    assert told == [("answered", 1, (muted,)), ("undelivered", 2, True)]
     answering.cancel()
     await other.close()
     await link.stop()
