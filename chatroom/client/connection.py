@@ -33,6 +33,7 @@ from chatroom.protocol import (
     decode_json,
     host_port,
 )
+from chatroom.protocol import commands as c
 
 CONNECT_TIMEOUT = 10.0
 # A server line is bounded by its own max-line setting plus JSON overhead; this only stops
@@ -176,7 +177,7 @@ class ServerConnection:
         )
         connection = cls(reader, writer)
         try:
-            connection.send(f"/format {OutputFormat.JSON}")
+            connection.send(c.format_line(c.SetFormat(OutputFormat.JSON)))
             await asyncio.wait_for(connection._skip_to_json(), timeout)
         except BaseException:
             connection.abort()

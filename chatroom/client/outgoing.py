@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatroom.protocol import SLASH_COMMANDS, chat_line
+from chatroom.protocol import SLASH_COMMANDS
+from chatroom.protocol import commands as c
 
 # Commands of issue 12 a server may not list yet (bans, ignores, away): sent as typed, so
 # a server without them answers ``unknown_command`` rather than the room reading the line.
@@ -75,7 +76,13 @@ def plan_input(text: str) -> Send | Refuse | ShowHelp | None:
         return Refuse("/format is not available here: the client needs its connection in JSON")
     if word in SLASH_COMMANDS or word in NEWER_COMMANDS:
         return Send(text)
-    return Send(chat_line(text))
+    return Send(c.format_line(c.Chat(text)))
+
+
+def private_message_draft(name: str) -> str:
+    """What the input line holds to start a private message to ``name``: ``/msg NAME ``,
+    the text left for the user to type."""
+    return c.format_line(c.Msg(name, ""))
 
 
 def describe(text: str) -> str:

@@ -17,7 +17,7 @@ from chatroom.client.widgets.chat_input import ChatInput
 from chatroom.client.widgets.chat_log import ChatLog
 from chatroom.client.widgets.status_header import StatusHeader
 from chatroom.client.widgets.user_list import UserList
-from chatroom.protocol import Message, Notice, NoticeCode
+from chatroom.protocol import Fact, Message, Notice, NoticeCode
 
 SIZE = (140, 40)  # wide enough that the lines tested for do not wrap
 
@@ -229,7 +229,9 @@ async def test_idle_warning_is_shown_prominently(room):
     app = client(room.port)
     async with app.run_test(size=SIZE) as pilot:
         await joined(pilot)
-        warning = Notice(NoticeCode.IDLE_WARNING, "you will be disconnected in 10 s")
+        warning = Notice(
+            NoticeCode.IDLE_WARNING, "you will be disconnected in 10 s", fact=Fact.IDLE, seconds=10
+        )
         app.chat.post_message(ServerEventReceived(warning))
         await eventually(lambda: "disconnected in 10 s" in log_text(app), pilot)
         assert "idle: kicked in 10s · any key stays" in header_text(app)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 import ssl
 import time
 
@@ -23,6 +22,7 @@ from chatroom.client.connection import (
     failure_cause,
     shown_address,
 )
+from chatroom.client.idle import warning_seconds
 from chatroom.client.ignores import ignore_change
 from chatroom.client.messages import LinkChanged, LinkState, ServerEventReceived
 from chatroom.client.moderation import UserAction, actions_for, command_for, grants_operator
@@ -54,14 +54,9 @@ from chatroom.protocol import (
     Welcome,
     Who,
 )
+from chatroom.protocol import commands as c
 
 TOAST_SECONDS = 3  # toasts cover the log's corner: short, the log keeps the line anyway
-
-
-def idle_warning_seconds(text: str, default: float = 10.0) -> float:
-    """The seconds left before the idle kick, as the server's warning says them."""
-    found = re.search(r"in (\d+(?:\.\d+)?)\s*s\b", text)
-    return float(found.group(1)) if found else default
 
 
 class ChatScreen(Screen):
@@ -178,7 +173,7 @@ class ChatScreen(Screen):
         """Say goodbye to the room (``/quit``) and close the connection."""
         connection = self.connection
         if connection is not None and connection.is_open:
-            connection.send(f"/quit {reason}" if reason else "/quit")
+            connection.send(c.format_line(c.Quit(reason)))
             await connection.close(timeout=0.5)
 
     @on(LinkChanged)
@@ -312,8 +307,8 @@ class ChatScreen(Screen):
         if (change := ignore_change(event)) is not None:
             self.roster.ignoring(change)
             self._refresh_users()
-        if event.code is NoticeCode.IDLE_WARNING:
-            self._start_countdown(idle_warning_seconds(event.text))
+        if (seconds := warning_seconds(event)) is not None:
+            self._start_countdown(seconds)
         elif event.code in (NoticeCode.TIMEOUT, NoticeCode.SHUTDOWN):
             self.notify(event.text, severity="error", markup=False, timeout=TOAST_SECONDS)
 
@@ -347,14 +342,14 @@ class ChatScreen(Screen):
         """The room needs its password: send the one from --password-file (once per
         connection), else ask for it. Never logged: only ``/pass`` goes to the server."""
         if self._password is not None and not self._password_sent:
-            self._password_sent = self.send(f"/pass {self._password}")
+            self._password_sent = self.send(c.format_line(c.Pass(self._password)))
             return
         if isinstance(self.app.screen, PasswordDialog):
             return
 
         def entered(secret: str | None) -> None:
             if secret is not None:
-                self._password_sent = self.send(f"/pass {secret}")
+                self._password_sent = self.send(c.format_line(c.Pass(secret)))
 
         self.app.push_screen(PasswordDialog(self.address, reason), entered)
 
