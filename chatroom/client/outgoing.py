@@ -51,6 +51,10 @@ Keys: Enter sends · Tab completes · Up/Down history · PgUp/PgDn/Home/End scro
   Ctrl+R reconnect · Ctrl+Q quit"""
 
 
+# A sentence for people that starts with a command's name (not a line to send).
+FORMAT_REFUSED = "/format is not available here: the client needs its connection in JSON"
+
+
 def command_word(line: str) -> str | None:
     """The lower-cased word of a ``/word ...`` line ("" for a bare "/"), else None."""
     if not line.startswith("/") or line.startswith("//"):
@@ -73,7 +77,7 @@ def plan_input(text: str) -> Send | Refuse | ShowHelp | None:
     if word == "help":
         return ShowHelp(CLIENT_HELP)
     if word == "format":
-        return Refuse("/format is not available here: the client needs its connection in JSON")
+        return Refuse(FORMAT_REFUSED)
     if word in SLASH_COMMANDS or word in NEWER_COMMANDS:
         return Send(text)
     return Send(c.format_line(c.Chat(text)))
