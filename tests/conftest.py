@@ -10,18 +10,30 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 
 from chatroom.server.adapter.app import ChatServer, start_server
 from chatroom.server.config import ServerConfig
+from tests import processes
 
 # redis_server / redis_url: a real redis-server per test, for the cluster tests.
 pytest_plugins = ["tests.redis_fixture"]
 
 TIMEOUT = 5.0  # generous: this machine is shared and noisy; tests never assert on speed
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test() -> Iterator[None]:
+    """After every test, passed or failed, and after its own fixtures' teardown: stop each
+    process it spawned (tests/processes.py) that is still running, with its process group."""
+    try:
+        yield
+    finally:
+        processes.stop_all()
+
 
 # Defaults for tests: no flood pacing and no idle kick unless a test asks for them.
 TEST_CONFIG = ServerConfig(host="127.0.0.1", port=0, rate=0, idle_timeout=0)

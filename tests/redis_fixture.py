@@ -10,14 +10,14 @@ restart it on the same port (``restart()``, or ``start()`` after ``kill()``). Th
 keeps nothing on disk (``--save ''``, ``--appendonly no``), so a restart starts empty, as a
 Redis without persistence does.
 
-A missing ``redis-server`` fails the test instead of skipping it: these tests are part of
-the suite, and ``.ci/run`` installs Debian's ``redis-server``.
+A missing ``redis-server`` fails the test, in one line saying what to install, instead of
+skipping it: these tests are part of the suite, and ``.ci/run`` installs Debian's
+``redis-server``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests import processes
 
 START_TIMEOUT = 5.0  # seconds for redis-server to answer PING
 
@@ -78,7 +80,7 @@ class RedisServer:
             "--daemonize", "no",
         ]  # fmt: skip
         with open(log, "ab") as out:
-            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = processes.spawn(args, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -97,18 +99,16 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)  # in case it was paused
             self.proc.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            processes.stop(self.proc)  # reaped (and killed, if SIGTERM was not enough)
         self.proc = None
 
     def kill(self) -> None:
         """Kill -9, as a crash or a lost machine: connections are cut, the data is gone."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            processes.stop(self.proc)
         self.proc = None
 
     def pause(self) -> None:
@@ -130,12 +130,7 @@ class RedisServer:
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A fresh, empty ``redis-server`` for one test; stopped afterwards."""
-    executable = shutil.which("redis-server") or next(
-        (p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server") if Path(p).exists()),
-        None,
-    )
-    if executable is None:
-        pytest.fail("redis-server is not installed (apt-get install redis-server)")
+    executable = processes.require("redis-server")
     server = RedisServer(executable, tmp_path)
     for _ in range(3):  # the free port may be taken between probing and binding
         server.port = _free_port()

@@ -9,7 +9,7 @@ module does what the asyncio adapter does with the actions:
   to its format at that point.
 - :class:`Sim` is the room of one server on a wire, keeping what each connection received;
   :func:`room_with`, :func:`only_to` and :func:`broadcast_events` are its shorthands.
-- :class:`Cluster` is several :class:`~chatroom.server.core.cluster_room.ClusterRoom` nodes joined
+- :class:`Cluster` is several shared-room nodes (:meth:`Room.shared`) joined
   by :class:`LedgerSim`, an in-memory ledger that does what the Redis one does. Each node's
   output goes through the server's :class:`~chatroom.server.core.outbox.Outbox` and through a
   wire of its own, so the cluster tests get the single-server payload checks too, and what
@@ -36,6 +36,7 @@ from chatroom.protocol import (
     Rename,
 )
 from chatroom.server.config import RoomRules, ServerConfig
+from chatroom.server.core import inputs as i
 from chatroom.server.core import node_requests
 from chatroom.server.core.actions import (
     Admitted,
@@ -59,11 +60,10 @@ from chatroom.server.core.actions import (
     encode,
 )
 from chatroom.server.core.addresses import peer_id
-from chatroom.server.core.cluster_room import ClusterRoom
 from chatroom.server.core.codec import LineTooLong
 from chatroom.server.core.outbox import Outbox
 from chatroom.server.core.refusal import Refusal
-from chatroom.server.core.room import Room
+from chatroom.server.core.room import LOCAL_NODE, Room
 
 TEXT, JSON = OutputFormat.TEXT, OutputFormat.JSON
 LOCAL = "127.0.0.1"
@@ -206,7 +206,7 @@ class Sim:
         # broadcasts reach exactly the connections in the room (in a shared room, a
         # newcomer is in it before its join comes back from the ledger)
         assert all(conn in self.room for conn in self.wire.subscribed)
-        if not isinstance(self.room, ClusterRoom):  # all but those waiting for a password
+        if self.room.node == LOCAL_NODE:  # one server: all but those waiting for a password
             in_room = [m for m in self.room.state.members() if not m.waiting]
             assert len(self.wire.subscribed) == len(in_room)
         return outs
@@ -292,7 +292,7 @@ class Cluster:
     def __init__(self, *nodes: str, **rules: object) -> None:
         rules = {"idle_timeout": 0, "history": 5, **rules}
         self.ledger = LedgerSim()
-        self.rooms = {node: ClusterRoom(room_rules(**rules), node=node) for node in nodes}
+        self.rooms = {node: Room.shared(room_rules(**rules), node) for node in nodes}
         self.outboxes = {node: Outbox() for node in nodes}
         self.wires = {node: Wire() for node in nodes}
         self.node_of: dict[int, str] = {}
@@ -322,15 +322,16 @@ class Cluster:
                 case SendPrivate():
                     self.run(
                         action.node,
-                        self.rooms[action.node].remote_private(
-                            action.recipient_id, action.event, action.sender_id
+                        self.rooms[action.node].handle(
+                            i.PrivateArrived(action.recipient_id, action.event, action.sender_id),
+                            self.now,
                         ),
                     )
                 case Persist():  # a ban, mute or topic: every other node applies it
                     for other, room in self.rooms.items():
                         if other != node:
-                            change = room.remote_moderation(
-                                action.kind, action.key, action.data, self.now
+                            change = room.handle(
+                                i.ModerationChanged(action.kind, action.key, action.data), self.now
                             )
                             self.run(other, change)
                 case _:
@@ -348,10 +349,11 @@ class Cluster:
                 node, append = self.pending.pop(0)
                 result = self.ledger.append(append.event, node)
                 if isinstance(result, Refusal):
-                    self.run(node, self.rooms[node].refused(append.conn, append.event, result))
+                    refused = i.AppendRefused(append.conn, append.event, result)
+                    self.run(node, self.rooms[node].handle(refused, self.now))
                     continue
                 for other, room in self.rooms.items():
-                    self.run(other, room.sequenced(result, node))
+                    self.run(other, room.handle(i.Sequenced(result, node), self.now))
             if self.mail:
                 self._deliver(self.mail.pop(0))
         self._collect()
@@ -365,8 +367,8 @@ class Cluster:
             if isinstance(action, ModerateElsewhere):
                 sender = message.by_node
                 maybe = action.node in self.unanswering
-                told = self.rooms[sender].moderation_undelivered(
-                    action.operator, action.request, maybe_done=maybe
+                told = self.rooms[sender].handle(
+                    i.ModerationUndelivered(action.operator, action.request, maybe), self.now
                 )
                 self.run(sender, told)
             return
@@ -375,9 +377,9 @@ class Cluster:
         assert received == message
         room = self.rooms[action.node]
         if isinstance(received, node_requests.ModerationRequest):
-            self.run(action.node, room.moderate_for(received, self.now))
+            self.run(action.node, room.handle(i.ModerationAsked(received), self.now))
         else:
-            self.run(action.node, room.moderation_answered(received))
+            self.run(action.node, room.handle(i.ModerationAnswered(received), self.now))
 
     def _collect(self) -> None:
         for outbox in self.outboxes.values():

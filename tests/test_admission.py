@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from chatroom import protocol as p
 from chatroom.server.config import RoomRules
+from chatroom.server.core import inputs as i
 from chatroom.server.core.actions import (
     Admitted,
     Append,
@@ -21,7 +22,6 @@ from chatroom.server.core.actions import (
     Unsubscribe,
 )
 from chatroom.server.core.admission import Admission, Cause, Churn, ConnectThrottle, address_of
-from chatroom.server.core.cluster_room import ClusterRoom
 from chatroom.server.core.room import Room
 from tests.room_helpers import BROADCAST_TYPES, Sim, room_rules
 
@@ -358,9 +358,9 @@ def test_a_json_watcher_sees_every_seq_once_in_order_whatever_the_churn(steps: l
 
 
 class Ledger:
-    """Sequences appends for one ClusterRoom node, as the Redis ledger does."""
+    """Sequences appends for one shared-room node, as the Redis ledger does."""
 
-    def __init__(self, room: ClusterRoom) -> None:
+    def __init__(self, room: Room) -> None:
         self.room = room
         self.seq = 0
         self.appended: list[p.BroadcastEvent] = []
@@ -372,12 +372,13 @@ class Ledger:
             self.seq += 1
             event = p.replace(append.event, seq=self.seq)
             self.appended.append(event)
-            pending += [a for a in peers.run(self.room.sequenced(event, self.room.node))
+            sequenced = i.Sequenced(event, self.room.node)
+            pending += [a for a in peers.run(self.room.handle(sequenced, peers.now))
                         if isinstance(a, Append)]  # fmt: skip
 
 
 def test_a_shared_room_never_tells_the_ledger_of_a_quiet_exit() -> None:
-    room = ClusterRoom(rules(churn_burst=1, churn_rate=0.5), node="a")
+    room = Room.shared(rules(churn_burst=1, churn_rate=0.5), "a")
     peers, ledger = Peers(room), Ledger(room)
     peers._next = 1
     ledger.settle(peers, room.connect(1, "127.0.0.1", 1, peers.now))
@@ -390,7 +391,8 @@ def test_a_shared_room_never_tells_the_ledger_of_a_quiet_exit() -> None:
     assert [type(e).__name__ for e in ledger.appended] == kinds  # nothing more appended
     # A quiet newcomer's first line appends its join, and the line follows it.
     ledger.settle(peers, room.connect(4, "127.0.0.1", 4, peers.now))
-    assert room.resync([("127.0.0.1:1", "127.0.0.1:1", "a")], ledger.seq, [], peers.now, "e1") == []
+    resynced = i.Resynced([("127.0.0.1:1", "127.0.0.1:1", "a")], ledger.seq, [], "e1")
+    assert room.handle(resynced, peers.now) == []
     ledger.settle(peers, room.receive(4, "early words", peers.now))
     join, message = ledger.appended[-2:]
     assert isinstance(join, p.Join) and join.id == "127.0.0.1:4"

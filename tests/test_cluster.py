@@ -7,12 +7,12 @@ import os
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
 from chatroom import protocol as p
 from chatroom.server.core.actions import Append
+from tests import processes
 from tests.conftest import Peer
 from tests.test_server_process import SERVER_SCRIPT, ServerProcess
 
@@ -106,14 +106,13 @@ async def test_a_killed_node_s_users_leave_everyone_s_room(node):
     bob = await joined(two.port)
     await ann.until_event("join", id=bob.local_id)
     two.proc.kill()  # kill -9: no goodbye, its heartbeat just stops
-    started = time.monotonic()
     await asyncio.sleep(0.2)  # the kernel has closed its sockets, Redis its subscription
     await ann.send(f"/msg {bob.local_id} are you there?")
     error = await ann.until_event("error")
     assert error["code"] == "unavailable" and "may not have been delivered" in error["message"]
+    # Within the heartbeat TTL plus a reaper round: a deadline, not a speed.
     leave = await ann.until_event("leave", timeout=15)
     assert (leave["id"], leave["reason"]) == (bob.local_id, "error")
-    assert time.monotonic() - started < 10  # heartbeat TTL plus a reaper round, with slack
     await ann.send("/who")
     who = await ann.until_event("who")
     assert [u["id"] for u in who["users"]] == [ann.local_id]
@@ -211,7 +210,7 @@ def test_workers_need_redis():
 
 
 async def test_two_workers_share_one_port_and_one_room(redis_url):
-    proc = subprocess.Popen(
+    proc = processes.spawn(
         [str(SERVER_SCRIPT), "--host", "127.0.0.1", "--port", "0", "--workers", "2",
          "--redis", redis_url, *NODE_FLAGS],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -232,27 +231,27 @@ async def test_two_workers_share_one_port_and_one_room(redis_url):
         for peer in peers:
             await peer.close()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        processes.stop(proc)  # the supervisor's process group: its workers too
 
 
 async def test_a_node_back_from_an_outage_applies_what_it_missed(redis_url):
     from chatroom.server.cluster.link import ClusterLink
     from chatroom.server.cluster.redis_ledger import RedisLedger, UserRecord
     from chatroom.server.config import RoomRules, ServerConfig
-    from chatroom.server.core.cluster_room import ClusterRoom
+    from chatroom.server.core.inputs import Sequenced
+    from chatroom.server.core.room import Room
 
-    class RecordingRoom(ClusterRoom):
+    class RecordingRoom(Room):
         applied: list[int] = []
 
-        def sequenced(self, event, node):
-            self.applied.append(event.seq)
-            return super().sequenced(event, node)
+        def handle(self, event, now):
+            if isinstance(event, Sequenced):
+                self.applied.append(event.event.seq)
+            return super().handle(event, now)
 
     config = ServerConfig(idle_timeout=0, history=10, redis=redis_url)
-    room = RecordingRoom(RoomRules.from_config(config), node="a")
-    link = ClusterLink(room, config, lambda actions: None)
+    room = RecordingRoom.shared(RoomRules.from_config(config), "a")
+    link = ClusterLink(room, config, lambda event: room.handle(event, 0.0))
     other = RedisLedger(redis_url, "main", "b")
     await link.ledger.connect()
     await other.connect()
@@ -312,7 +311,7 @@ def children(pid: int) -> set[int]:
 
 
 async def test_a_killed_worker_is_logged_and_restarted_and_the_others_users_stay(redis_url):
-    proc = subprocess.Popen(
+    proc = processes.spawn(
         [str(SERVER_SCRIPT), "--host", "127.0.0.1", "--port", "0", "--workers", "2",
          "--redis", redis_url, "--heartbeat-ttl", "1", *NODE_FLAGS],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -353,9 +352,7 @@ async def test_a_killed_worker_is_logged_and_restarted_and_the_others_users_stay
         for peer in [*peers, *late]:
             await peer.close()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        processes.stop(proc)  # the supervisor's process group: its workers too
 
 
 async def test_a_redis_restart_is_one_notice_pair_and_no_error_line(node, redis_server):
@@ -405,19 +402,22 @@ async def test_a_newcomer_while_redis_is_down_has_its_lines_refused(node, redis_
 async def test_the_append_queue_is_bounded(redis_url):
     from chatroom.server.cluster.link import ClusterLink
     from chatroom.server.config import RoomRules, ServerConfig
-    from chatroom.server.core.cluster_room import ClusterRoom
+    from chatroom.server.core.inputs import AppendRefused
     from chatroom.server.core.refusal import Refusal
+    from chatroom.server.core.room import Room
 
     refusals = []
 
-    class RecordingRoom(ClusterRoom):
-        def refused(self, conn, event, reason):
-            refusals.append((event.text, reason))
-            return []
+    class RecordingRoom(Room):
+        def handle(self, event, now):
+            if isinstance(event, AppendRefused):
+                refusals.append((event.event.text, event.reason))
+                return []
+            return super().handle(event, now)
 
     config = ServerConfig(idle_timeout=0, redis=redis_url, append_queue=3)
-    room = RecordingRoom(RoomRules.from_config(config), node="a")
-    link = ClusterLink(room, config, lambda actions: None)
+    room = RecordingRoom.shared(RoomRules.from_config(config), "a")
+    link = ClusterLink(room, config, lambda event: room.handle(event, 0.0))
     await link.start()
     # Lines arrive faster than they can be sent (here: all before the sender runs at all).
     for n in range(10):
@@ -438,18 +438,20 @@ async def test_own_events_come_back_from_the_stream_as_they_were_sent(redis_url)
     stream's order with its seqs, as another node decoding them; nothing is kept after."""
     from chatroom.server.cluster.link import ClusterLink, event_of
     from chatroom.server.config import RoomRules, ServerConfig
-    from chatroom.server.core.cluster_room import ClusterRoom
+    from chatroom.server.core.inputs import Sequenced
+    from chatroom.server.core.room import Room
 
     seen: list[tuple[p.BroadcastEvent, str]] = []
 
-    class RecordingRoom(ClusterRoom):
-        def sequenced(self, event, node):
-            seen.append((event, node))
-            return super().sequenced(event, node)
+    class RecordingRoom(Room):
+        def handle(self, event, now):
+            if isinstance(event, Sequenced):
+                seen.append((event.event, event.node))
+            return super().handle(event, now)
 
     config = ServerConfig(idle_timeout=0, redis=redis_url)
-    room = RecordingRoom(RoomRules.from_config(config), node="a")
-    link = ClusterLink(room, config, lambda actions: None)
+    room = RecordingRoom.shared(RoomRules.from_config(config), "a")
+    link = ClusterLink(room, config, lambda event: room.handle(event, 0.0))
     await link.start()
     sent = [
         p.Join(seq=0, ts=1.0, id="1.1.1.1:1", name="ann"),

@@ -8,6 +8,7 @@ import signal
 import time
 
 import pytest
+from msgspec.structs import replace
 
 from chatroom import protocol as p
 from chatroom.server.cluster.link import ClusterLink
@@ -15,9 +16,10 @@ from chatroom.server.cluster.redis_ledger import RedisLedger
 from chatroom.server.config import RoomRules, ServerConfig
 from chatroom.server.core import node_requests
 from chatroom.server.core.actions import ModerateElsewhere
-from chatroom.server.core.cluster_room import ClusterRoom
-from chatroom.server.core.moderation import hash_password
+from chatroom.server.core.inputs import ModerationAnswered, ModerationUndelivered
 from chatroom.server.core.node_requests import ModerationAnswer, ModerationRequest
+from chatroom.server.core.passwords import hash_password
+from chatroom.server.core.room import Room
 from tests.conftest import TIMEOUT, Peer
 from tests.test_cluster import NODE_FLAGS, joined
 from tests.test_server_process import ServerProcess
@@ -247,24 +249,26 @@ async def test_an_answer_that_comes_before_the_publish_returns_is_not_taken_for_
     config = ServerConfig(idle_timeout=0, redis=redis_url, node_answer_timeout=0.3)
     told: list[tuple] = []
 
-    class RecordingRoom(ClusterRoom):
-        def moderation_answered(self, answer):
-            told.append(("answered", answer.events))
+    class RecordingRoom(Room):
+        def handle(self, event, now):
+            if isinstance(event, ModerationAnswered):
+                told.append(("answered", event.answer.request, event.answer.events))
+            elif isinstance(event, ModerationUndelivered):
+                told.append(("undelivered", event.request.request, event.maybe_done))
+            else:
+                return super().handle(event, now)
             return []
 
-        def moderation_undelivered(self, operator, request, *, maybe_done):
-            told.append(("undelivered", maybe_done))
-            return []
-
-    link = ClusterLink(RecordingRoom(RoomRules.from_config(config), node="a"), config, told.extend)
+    room = RecordingRoom.shared(RoomRules.from_config(config), "a")
+    link = ClusterLink(room, config, lambda event: told.extend(room.handle(event, 0.0)))
     await link.start()
     other = RedisLedger(redis_url, "main", "b")
     await other.connect()
     muted = p.Notice(code=p.NoticeCode.INFO, text="bob is muted")
 
-    async def node_b() -> None:  # answers every request at once
+    async def node_b() -> None:  # answers every request at once, but for target "nobody"
         async for payload in other.private_messages():
-            if payload.get("type") != "moderate":
+            if payload.get("type") != "moderate" or payload.get("target") == "nobody":
                 continue
             request = node_requests.from_payload(payload)
             answer = ModerationAnswer(request=request.request, to_id=request.by_id, events=(muted,))
@@ -287,8 +291,17 @@ async def test_an_answer_that_comes_before_the_publish_returns_is_not_taken_for_
         request=1, command="mute", target_id="x", target="bob", by="boss", by_id="y", by_node="a"
     )
     link.ask(ModerateElsewhere("b", request, 7))
-    await asyncio.sleep(0.7)  # past the reply and node_answer_timeout
-    assert told == [("answered", (muted,))]
+    async with asyncio.timeout(TIMEOUT):
+        while not told:
+            await asyncio.sleep(0.01)
+    # Then a request node b hears and never answers: when it is reported unanswered, its
+    # node_answer_timeout, begun later, has passed, and the first's would have too.
+    never = replace(request, request=2, target="nobody")
+    link.ask(ModerateElsewhere("b", never, 7))
+    async with asyncio.timeout(TIMEOUT):
+        while not any(entry[:2] == ("undelivered", 2) for entry in told):
+            await asyncio.sleep(0.01)
+    assert told == [("answered", 1, (muted,)), ("undelivered", 2, True)]
     answering.cancel()
     await other.close()
     await link.stop()

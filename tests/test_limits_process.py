@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import processes
+
 SERVER_SCRIPT = Path(sys.executable).with_name("chatroom-server")
 DEADLINE = 20.0  # seconds; generous, the machine is shared
 
@@ -33,7 +35,7 @@ class Server:
         self.log_path = tmp_path / f"server-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("w")
         command = [*prefix, str(SERVER_SCRIPT), "--host", "127.0.0.1", "--port", "0", *flags]
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._log, text=True)
+        self.proc = processes.spawn(command, stdout=subprocess.PIPE, stderr=self._log, text=True)
         self.banner = self.proc.stdout.readline()
         match = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.banner)
         assert match, f"no start-up line: {self.banner!r} {self.log()!r}"
@@ -43,9 +45,7 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
+        processes.stop(self.proc)
         self._log.close()
 
 

@@ -13,6 +13,7 @@ import math
 import random
 
 from chatroom import protocol as p
+from chatroom.server.core import inputs as i
 from chatroom.server.core.addresses import peer_id
 from tests.room_helpers import LOCAL, Cluster, LedgerSim, uid
 
@@ -172,7 +173,7 @@ def test_resync_rejoins_members_the_ledger_lost_and_leaves_ghosts():
     cluster.ledger = LedgerSim()
     cluster.ledger.users["127.0.0.1:9"] = ("ghost", "a")
     cluster.ledger.seq = 1
-    actions = room.resync([("127.0.0.1:9", "ghost", "a")], 1, [], cluster.now, "e1")
+    actions = room.handle(i.Resynced([("127.0.0.1:9", "ghost", "a")], 1, [], "e1"), cluster.now)
     cluster.run("a", actions)
     cluster.settle()
     joins = [e for e in cluster.events(ann, "join") if e["id"] == uid(ann)]
@@ -193,7 +194,7 @@ def test_a_member_reaped_while_its_node_was_slow_joins_again():
     leave = p.Leave(seq=cluster.ledger.seq, ts=cluster.now, id=uid(ann), name=name,
                     reason=p.LeaveReason.ERROR)  # fmt: skip
     for room_node, room in cluster.rooms.items():
-        cluster.run(room_node, room.sequenced(leave, "b"))
+        cluster.run(room_node, room.handle(i.Sequenced(leave, "b"), cluster.now))
     cluster.settle()
     rejoined = [e for e in cluster.events(bob, "join") if e["id"] == uid(ann)]
     assert rejoined and rejoined[-1]["name"] == "ann"
@@ -249,7 +250,7 @@ def test_a_newcomer_while_the_ledger_is_unavailable_has_its_lines_refused_not_qu
     cluster.settle()
     assert cluster.raw[1].count(b"error: ") == 4  # everything but /format, at once
     cluster.ledger.available = True
-    cluster.run("a", room.resync([], cluster.ledger.seq, [], cluster.now, "e1"))
+    cluster.run("a", room.handle(i.Resynced([], cluster.ledger.seq, [], "e1"), cluster.now))
     cluster.settle()
     # It joins, in JSON as it asked; what it said meanwhile was never appended.
     assert [e["type"] for e in cluster.received[1]][:2] == ["format", "welcome"]
@@ -298,7 +299,7 @@ def test_a_member_reaped_while_paused_is_told_and_told_when_its_name_was_taken()
     cluster.ledger.seq += 2
     for event in (leave, rename):
         for room_node, room in cluster.rooms.items():
-            cluster.run(room_node, room.sequenced(event, "b"))
+            cluster.run(room_node, room.handle(i.Sequenced(event, "b"), cluster.now))
     cluster.settle()
     texts = [n["text"] for n in cluster.events(ann, "notice")]
     assert any("joining again" in t for t in texts), texts
@@ -350,9 +351,8 @@ def test_bans_mutes_and_the_topic_set_on_one_node_hold_on_every_node():
     assert cluster.rooms["b"].moderation.refusal("127.0.0.1", cluster.now) is not None
     cluster.say(boss, "/unban 127.0.0.1")
     assert cluster.rooms["b"].moderation.bans == {}
-    loaded = cluster.rooms["b"].moderation_loaded(
-        {"ban": {}, "mute": {"bob": {"name": "bob", "until": None}}, "topic": {}}, cluster.now
-    )
+    records = {"ban": {}, "mute": {"bob": {"name": "bob", "until": None}}, "topic": {}}
+    loaded = cluster.rooms["b"].handle(i.ModerationLoaded(records), cluster.now)
     assert cluster.rooms["b"].moderation.muted_names == {"bob": math.inf}
     assert cluster.rooms["b"].moderation.topic is None
     assert loaded == []  # nobody left on b to tell the topic was cleared

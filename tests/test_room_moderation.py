@@ -18,7 +18,7 @@ from chatroom.protocol import (
 from chatroom.protocol.commands import parse_duration
 from chatroom.server.core.actions import Left, Moderated, Restored, TurnedAway, encode
 from chatroom.server.core.admission import Cause
-from chatroom.server.core.moderation import check_password, hash_password, parse_operators
+from chatroom.server.core.passwords import check_password, hash_password, parse_operators
 from chatroom.server.core.room import Room
 from tests.room_helpers import JSON, REMOTE, TEXT, Sim, only_to, room_rules
 
@@ -26,11 +26,12 @@ HASH = hash_password("s3cret")
 OPS = f"# operators\n\nboss {HASH}\n"
 
 
-def mod_room(n: int, restored: Restored | None = None, **rules: object) -> Sim:
+def mod_room(
+    n: int, restored: Restored | None = None, motd: str | None = None, **rules: object
+) -> Sim:
     """A room with operators ``boss``/``s3cret``, connections 1..n joined, inboxes empty;
     with ``restored``, a room made from what a state file kept."""
-    room = Room(room_rules(**rules), restored=restored)
-    room.moderation.load_operators(OPS)
+    room = Room(room_rules(**rules), restored=restored, operators=parse_operators(OPS), motd=motd)
     sim = Sim(room)
     for conn in range(1, n + 1):
         sim.connect(conn)
@@ -232,7 +233,7 @@ def test_topic_is_set_by_operators_shown_to_anyone_and_in_the_welcome() -> None:
 def test_motd_follows_the_welcome_and_answers_motd() -> None:
     sim = mod_room(1)
     assert only_to(sim.send(1, "/motd"), 1)[0].text == "no motd"
-    sim.room.moderation.motd = "line one\nline two"
+    sim = mod_room(1, motd="line one\nline two")
     sim.connect(2)
     events = sim.take(2)
     motd = Notice(code=NoticeCode.MOTD, text="line one\nline two")

@@ -7,6 +7,7 @@ import math
 
 from chatroom.protocol import Error, ErrorCode, Message, Welcome
 from chatroom.server.core.actions import Restored
+from chatroom.server.core.passwords import parse_operators
 from chatroom.server.core.room import Room
 from tests.room_helpers import REMOTE, T0, Sim, room_rules
 from tests.test_room_moderation import OPS, mod_room, op
@@ -23,8 +24,7 @@ def kept(sim: Sim) -> list[tuple[str, str, object]]:
 
 
 def test_a_room_without_a_state_file_reports_nothing_to_keep() -> None:
-    room = Room(room_rules())
-    room.moderation.load_operators(OPS)
+    room = Room(room_rules(), operators=parse_operators(OPS))
     sim = Sim(room)
     sim.connect(1)
     op(sim)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.conftest import Peer
+from tests.conftest import TIMEOUT, Peer
 
 
 async def test_join_is_welcomed_and_announced_to_everyone(server, make_peer):
@@ -149,20 +149,30 @@ async def test_me_quit_help_and_unknown_commands(server, make_peer):
 
 
 async def test_ping_answers_pong_to_the_sender_only_and_keeps_an_idle_user(make_server, make_peer):
-    server = await make_server(idle_timeout=0.6)
+    server = await make_server(idle_timeout=1.0)
     alice, bob = await make_peer(server), await make_peer(server)
     await alice.until_contains("joined")
     await alice.send("/ping")
     assert await alice.line() == "*** pong"
     await alice.to_json()
-    for _ in range(4):  # 0.8 s in all, over the idle timeout: the pings keep alice in
-        await asyncio.sleep(0.2)
+    # Carol, who joined after them, says nothing: once she is kicked, alice and bob have
+    # been in for longer than the idle timeout, alice by her pings, bob by empty lines.
+    carol = await make_peer(server)
+    kicked = asyncio.create_task(carol.closed(timeout=4 * TIMEOUT))
+    while not kicked.done():
         await alice.send("/ping hi")
-        await bob.send("")  # bob stays too, by an empty line
+        await bob.send("")
         pong = await alice.until_event("notice")
         assert (pong["code"], pong["text"]) == ("pong", "pong hi")
-    await bob.send("still here")  # bob's inbox: no pong, only chat
-    assert await bob.line() == f"<{bob.local_id}> still here"
+        await asyncio.sleep(0.05)
+    assert b"disconnected" in kicked.result()
+    await bob.send("still here")  # bob's inbox: no pong, only the room
+    seen = [await bob.line()]
+    while seen[-1] != f"<{bob.local_id}> still here":
+        seen.append(await bob.line())
+    assert not any("pong" in line for line in seen), seen
+    await alice.send("/ping")
+    assert (await alice.until_event("notice"))["code"] == "pong"
 
 
 async def test_empty_lines_are_not_broadcast(server, make_peer):
@@ -309,16 +319,17 @@ async def test_history_is_replayed_to_newcomers_and_bounded(make_server, make_pe
 
 
 async def test_idle_timeout_kicks_and_tells_everyone(make_server, make_peer):
-    server = await make_server(idle_timeout=0.4)
+    server = await make_server(idle_timeout=1.0)
     alice = await make_peer(server)
     bob = await make_peer(server)
     await alice.to_json()
     await bob.to_json()
-    # Alice stays active; bob says nothing and is kicked with a notice.
-    for _ in range(4):
-        await asyncio.sleep(0.15)
+    # Alice stays active (a line every 50 ms); bob says nothing and is kicked with a notice.
+    kick = asyncio.create_task(bob.until_event("notice", timeout=4 * TIMEOUT))
+    while not kick.done():
         await alice.send("")
-    notice = await bob.until_event("notice")
+        await asyncio.sleep(0.05)
+    notice = kick.result()
     assert notice["code"] == "timeout"
     assert await bob.closed() == b""
     leave = await alice.until_event("leave")

@@ -6,7 +6,7 @@ import pytest
 
 from chatroom.server import cli
 from chatroom.server.adapter.app import StartError
-from chatroom.server.core.moderation import check_password, hash_password
+from chatroom.server.core.passwords import check_password, hash_password
 
 HASH = hash_password("s3cret")
 

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests import processes
 from tests.conftest import Peer
 
 SERVER_SCRIPT = Path(sys.executable).with_name("chatroom-server")
-NC = shutil.which("nc")
 
 
 def _server_command(*flags: str) -> list[str]:
@@ -32,7 +30,7 @@ class ServerProcess:
             if module
             else _server_command(*flags)
         )
-        self.proc = subprocess.Popen(
+        self.proc = processes.spawn(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         self.banner = self.proc.stdout.readline()
@@ -41,9 +39,8 @@ class ServerProcess:
         self.port = int(match.group(1))
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
+        """Kill -9 the process and everything it started (its process group); reap it."""
+        processes.stop(self.proc)
 
 
 @pytest.fixture
@@ -80,7 +77,6 @@ async def test_signal_shuts_down_gracefully(server_process, signum):
     for peer in peers:
         await peer.until_contains(f"{peer.local_id} joined")
     await peers[0].to_json()
-    started = time.monotonic()
     server.proc.send_signal(signum)
     notice = await peers[0].until_event("notice")
     assert notice["code"] == "shutdown"
@@ -88,9 +84,8 @@ async def test_signal_shuts_down_gracefully(server_process, signum):
         assert await peer.until_contains("shutting down") == "*** the server is shutting down"
     for peer in peers:
         await peer.closed()
-    code = await asyncio.to_thread(server.proc.wait, 5)
+    code = await asyncio.to_thread(server.proc.wait, 10)  # a deadline, not a speed
     assert code == 0
-    assert time.monotonic() - started < 2.0
     assert "Traceback" not in server.proc.stderr.read()
     for peer in peers:
         await peer.close()
@@ -167,15 +162,14 @@ def test_log_records_connects_renames_and_disconnects_but_not_chat(server_proces
 
 @pytest.fixture
 def nc() -> str:
-    assert NC, "the nc binary is missing: .ci/run installs netcat-openbsd"
-    return NC
+    return processes.require("nc")
 
 
 def test_two_real_nc_users_chat(server_process, nc):
     server = server_process()
 
     def start_nc() -> subprocess.Popen:
-        return subprocess.Popen(
+        return processes.spawn(
             [nc, "127.0.0.1", str(server.port)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -203,8 +197,7 @@ def test_two_real_nc_users_chat(server_process, nc):
     finally:
         for proc in (first, second):
             if proc is not None:
-                proc.kill()
-                proc.wait()
+                processes.stop(proc)
 
 
 def test_nc_half_close_prints_the_who_reply(server_process, nc):
@@ -223,9 +216,13 @@ def test_nc_half_close_prints_the_who_reply(server_process, nc):
 def test_server_survives_a_garbage_storm_from_nc(server_process, nc):
     server = server_process("--max-line", "64", "--rate", "1000")
     garbage = bytes(range(256)) * 64 + b"\xff" * 1000 + b"\r\r\n\n" + b"x" * 5000
-    subprocess.run(
+    result = subprocess.run(
         [nc, "-N", "127.0.0.1", str(server.port)], input=garbage, capture_output=True, timeout=10
     )
+    # nc delivered it: the server answered the garbage (its over-long lines are refused).
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(b"*** Welcome")
+    assert b"error: line too long (over 64 bytes); it was not sent" in result.stdout
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         assert sock.recv(4096).startswith(b"*** Welcome")
     assert server.proc.poll() is None

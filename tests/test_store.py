@@ -11,6 +11,7 @@ import pytest
 from chatroom import protocol as p
 from chatroom.server.adapter.store import SCHEMA_VERSION, StateError, StateStore
 from chatroom.server.core.actions import Persist
+from tests.conftest import TIMEOUT
 
 NOW = 1_700_000_000.0
 
@@ -25,13 +26,12 @@ def rows(path, sql: str) -> list[tuple]:
         return db.execute(sql).fetchall()
 
 
-def until_seen(path, sql: str, timeout: float = 3.0) -> tuple[list[tuple], float]:
-    started = time.monotonic()
-    while True:
-        found = rows(path, sql)
-        if found or time.monotonic() - started > timeout:
-            return found, time.monotonic() - started
+def until_seen(path, sql: str, timeout: float = 2 * TIMEOUT) -> list[tuple]:
+    """The rows of ``sql`` once there are any ([] if none came within ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while not (found := rows(path, sql)) and time.monotonic() < deadline:
         time.sleep(0.01)
+    return found
 
 
 def test_a_new_file_restores_nothing(tmp_path) -> None:
@@ -88,15 +88,13 @@ def test_the_history_and_a_ban_are_committed_as_soon_as_they_are_put(tmp_path) -
     store, _ = StateStore.open(path, 20, now=NOW)
     try:
         store.put(Persist("history", "", (chat(1),)))
-        found, waited = until_seen(path, "SELECT event FROM history")
-        assert len(found) == 1 and waited < 2
+        assert len(until_seen(path, "SELECT event FROM history")) == 1
         ban = {"target": "10.0.0.1/32", "until": None, "name": None, "reason": None, "by": "o"}
         store.put(Persist("ban", "10.0.0.1/32", ban))
-        found, waited = until_seen(path, "SELECT key FROM records")
-        assert found == [("10.0.0.1/32",)] and waited < 2
+        assert until_seen(path, "SELECT key FROM records") == [("10.0.0.1/32",)]
         store.put(Persist("history", "", (chat(1), chat(2))))
-        found, waited = until_seen(path, "SELECT event FROM history WHERE id > 1")
-        assert len(found) == 1 and waited < 2  # chat(2) only: chat(1) is not written twice
+        found = until_seen(path, "SELECT event FROM history WHERE id > 1")
+        assert len(found) == 1  # chat(2) only: chat(1) is not written twice
     finally:
         store.close()
     store, restored = StateStore.open(path, 20, now=NOW)
@@ -125,7 +123,7 @@ def test_a_newer_schema_or_a_file_that_is_not_sqlite_is_refused(tmp_path) -> Non
 
 
 def test_an_endless_ban_is_kept_without_an_end(tmp_path) -> None:
-    from chatroom.server.core.moderation import Ban, network_of
+    from chatroom.server.core.moderation_state import Ban, network_of
 
     ban = Ban(network_of("2001:db8::/64"), math.inf, "mallory", "spam", "op")
     assert Ban.from_record(ban.record()) == ban
@@ -136,14 +134,19 @@ def test_a_stalled_disk_holds_one_history_and_never_a_ban_less(tmp_path) -> None
     store, _ = StateStore.open(path, 10, now=NOW)
     blocker = sqlite3.connect(path, isolation_level=None, timeout=0)
     blocker.execute("BEGIN IMMEDIATE")  # the writer waits for this lock
+    histories = [tuple(chat(n) for n in range(max(1, seq - 9), seq + 1)) for seq in range(1, 50)]
     try:
-        for seq in range(1, 50):
-            store.put(
-                Persist("history", "", tuple(chat(n) for n in range(max(1, seq - 9), seq + 1)))
-            )
+        store.put(Persist("history", "", histories[0]))
+        # The writer has taken the first (nothing waits any more) and is stuck on the lock.
+        deadline = time.monotonic() + TIMEOUT
+        while store._history_due is not None:
+            assert time.monotonic() < deadline, "the writer never took the first history"
+            time.sleep(0.001)
+        for history in histories[1:]:
+            store.put(Persist("history", "", history))
         # However far behind the disk is, one history waits: the latest (bounded at every
         # moment, not on average).
-        assert store._history_due is None or store._history_due[-1].seq == 49
+        assert store._history_due == histories[-1]
         ban = {"target": "10.0.0.1/32", "until": None, "name": None, "reason": None, "by": "o"}
         store.put(Persist("ban", "10.0.0.1/32", ban))
     finally:

@@ -3,70 +3,32 @@
 Every knob of the server lives here, flags and tuning values alike, so a value has one
 home and a test can shorten any timer by building a config rather than by patching a
 module. :class:`RoomRules` is the part of it the room's rules read, derived from it.
+
+The flags are the fields of :class:`~chatroom.server.config_flags.FlagSettings`, which
+this config extends with the values that are not flags: each flag field's metadata says
+which flag it is, and the command line is generated from them (cli_flags.py), as is each
+``--workers`` worker's command line (workers.py). Checks that span several flags
+(``--tls-port`` needs ``--tls-cert``...) are :meth:`ServerConfig.problems`.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, fields
 
-from chatroom.protocol import DEFAULT_PORT
+from chatroom.server.config_flags import ROOM_NAME, FlagSettings, flag_fields
 
-# A shared room's name: it becomes part of Redis keys, so a plain, short alphabet.
-ROOM_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+__all__ = ["ROOM_NAME", "RoomRules", "ServerConfig", "flag_fields"]
 
 
 @dataclass(frozen=True, slots=True)
-class ServerConfig:
-    # --- what the room allows (the command line's flags)
-    host: str = "0.0.0.0"
-    port: int | None = DEFAULT_PORT  # plaintext; None (--port off): TLS only
-    idle_timeout: float = 60.0  # seconds without a line before a user is kicked; 0 disables
-    history: int = 20  # chat messages replayed to a newcomer
-    max_line: int = 2048  # bytes per line, line ending not counted
-    max_clients: int = 10_000  # lowered at start to what RLIMIT_NOFILE holds (listener.py)
-    max_per_ip: int = 16  # connections from one remote address (see exempt_ip)
-    # New connections from one address: a burst, then connect_rate a minute (0 disables).
-    connect_burst: int = 20
-    connect_rate: float = 6.0
-    # Networks exempt from the per-address limits (max_per_ip, connect_*); () exempts none.
-    exempt_ip: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
-    # Load balancers whose connections begin with a PROXY protocol header (v1 or v2): the
-    # client it names is the connection's address everywhere. () trusts nobody (off).
-    proxy_protocol_from: tuple[str, ...] = ()
-    rate: float = 5.0  # lines per second per connection; 0 disables flood control
-    burst: int = 10  # lines a client may send at once before pacing starts
-    max_sendq: int = 262_144  # unsent bytes per connection before it is dropped as slow
-    who_max: int = 500  # users listed in one who reply; /who TEXT finds the others
-    loop: str = "auto"  # event loop: auto (uvloop if installed), asyncio or uvloop
-    log_level: str = "info"
-    # --- on the internet (README, "Running it on the internet")
-    # A file holding the room's password: a newcomer waits until it sends /pass SECRET.
-    password_file: str | None = None
-    # Default names guest-NNNN, ids that are not the address: nobody sees another's ip:port.
-    hide_addresses: bool = False
+class ServerConfig(FlagSettings):
+    """Every knob: the flags (:class:`~chatroom.server.config_flags.FlagSettings`, first, in
+    --help's order), then the tuning values below."""
 
-    # --- moderation (docs/PROTOCOL.md, "Operators")
-    ops_file: str | None = None  # lines "NAME scrypt$..." (chatroom-server hash-password)
-    motd_file: str | None = None  # the message of the day, read at start
+    # --- limits with no flag
+    who_max: int = 500  # users listed in one who reply; /who TEXT finds the others
     max_bans: int = 1000  # bans held at once (/ban); expired ones are forgotten
     max_ignores: int = 100  # users one connection may /ignore at once
-    # A SQLite file keeping bans, mutes, the topic and the recent chat across restarts
-    # (store.py). None: nothing is kept.
-    state: str | None = None
-
-    # --- TLS (README, "Running it on the internet")
-    tls_cert: str | None = None  # PEM certificate chain; with tls_port, a TLS listener
-    tls_key: str | None = None  # its private key (None: in the tls_cert file)
-    tls_port: int | None = None  # serves the same room over TLS beside port
-    tls_handshake_timeout: float = 10.0  # seconds a TLS handshake may take before a drop
-
-    # --- one room on several servers (docs/SCALING.md)
-    redis: str | None = None  # redis://HOST:PORT/DB: one room shared by several servers
-    room: str = "main"  # the shared room's name (namespaces its keys in Redis)
-    workers: int = 1  # server processes sharing the port (needs redis)
-    worker: bool = False  # this process is one of --workers: SO_REUSEPORT, says only "ready"
-    heartbeat_ttl: float = 4.0  # a node silent this long is dead: its users leave the room
 
     # --- tuning: not flags; the values below were measured (docs/PERFORMANCE.md)
     idle_warning_lead: float = 10.0  # seconds of warning before an idle kick...
@@ -77,6 +39,7 @@ class ServerConfig:
     # within worker_stable seconds of its start, up to the longest (workers.py).
     worker_restart_backoff: tuple[float, float] = (0.5, 30.0)
     worker_stable: float = 10.0
+    workers_poll: float = 0.1  # seconds between the supervisor's looks at its workers
     listen_backlog: int = 4096  # absorbs a burst of connects while the loop is busy
     # SO_SNDBUF for client sockets (Linux doubles it). Loopback autotuning would otherwise
     # let the kernel hold megabytes for a reader that has stopped, out of --max-sendq's sight.
@@ -88,6 +51,12 @@ class ServerConfig:
     recvq: int = 8192
     read_chunk: int = 4096  # bytes taken from a socket per read
     input_per_flush: int = 4096  # input bytes one connection may have handled per flush
+    # The idle timer fired: the room judges the connection idle_defer later, after a turn
+    # of the loop has read what waits in its socket (not 0: libuv would run it in the same
+    # pass), or, while its lines wait for flood control or its output, checks again
+    # idle_retry later (connection.py).
+    idle_defer: float = 0.001
+    idle_retry: float = 1.0
     # On uvloop a newcomer's welcome and join wait at least join_coalesce_min, or as long as
     # the last flush took (at most join_coalesce_max), so that in a connect storm the joins
     # of many newcomers share one flush (see app.py).
@@ -105,13 +74,21 @@ class ServerConfig:
     # one per connection, always wait): past it a line is refused as unavailable.
     append_queue: int = 10_000
     # Lines a newcomer may send before its join comes back from Redis; past it they are
-    # refused as unavailable (cluster_room.py).
+    # refused as unavailable (core/rules/shared.py).
     held_lines: int = 64
     # --state: chat is committed at most this long after it was said (a kill -9 loses at
     # most this much); bans, mutes and the topic are committed at once.
     state_flush: float = 0.5
     append_drain: float = 0.5  # on shutdown, how long accepted lines may take to reach Redis
     ledger_timeout: float = 3.0  # a Redis command that takes longer has failed
+    # The room's stream in Redis keeps about stream_maxlen events, events_per_entry at most
+    # in one stream entry (redis_ledger.py, lua/common.lua).
+    stream_maxlen: int = 10_000
+    events_per_entry: int = 16
+    ledger_read_count: int = 1000  # stream entries one read takes, at most
+    ledger_read_block: float = 1.0  # seconds one read of the stream waits for an entry
+    ledger_history_page: int = 100  # stream entries one history read pages by, at least
+    pubsub_poll: float = 1.0  # seconds one wait for a pub/sub message lasts (then again)
     # An operator's command carried out by another node (/kick of its user...) not answered
     # within this: the operator is told it may not have been carried out (cluster.py).
     node_answer_timeout: float = 3.0
@@ -134,6 +111,15 @@ class ServerConfig:
     accept_batch: int = 32
     accept_retry: float = 0.5  # seconds without listening when accept() fails and nothing helps
     log_interval: float = 10.0  # a flood of refusals is logged once per this, per cause
+    # --- operators (moderation.py)
+    # scrypt's cost for new hashes (hash-password): 16 MiB and ~50 ms a check (the stdlib's
+    # limit is 32 MiB).
+    scrypt_n: int = 2**14
+    scrypt_r: int = 8
+    scrypt_p: int = 1
+    # After the k-th wrong /oper on one connection, the next is refused for 2**k s, at most
+    # this long.
+    oper_backoff_max: float = 60.0
     # --- the room password (docs/PROTOCOL.md, "A room with a password")
     # The secret, read from password_file at start (cli.py); not a flag, never shown or logged.
     password: bytes | None = field(default=None, repr=False)
@@ -142,11 +128,6 @@ class ServerConfig:
     # table of addresses, as the connection throttle's); past it /pass is not even checked.
     password_fail_burst: int = 10
     password_fail_rate: float = 6.0
-
-    def __post_init__(self) -> None:
-        # The CLI hands over a list (nargs); a frozen config keeps a tuple.
-        object.__setattr__(self, "exempt_ip", tuple(self.exempt_ip))
-        object.__setattr__(self, "proxy_protocol_from", tuple(self.proxy_protocol_from))
 
     @property
     def heartbeat_every(self) -> float:
@@ -183,6 +164,7 @@ class RoomRules:
     password_fail_rate: float
     max_bans: int
     max_ignores: int
+    oper_backoff_max: float
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> RoomRules:

@@ -22,13 +22,11 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from chatroom.server.config import ServerConfig
+from chatroom.server.config import ServerConfig, flag_fields
 
 log = logging.getLogger("chatroom.server")
-
-POLL = 0.1  # seconds between looks at the workers
 
 
 class WorkerStartError(Exception):
@@ -42,6 +40,29 @@ def _reserve_port(host: str) -> socket.socket:
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     holder.bind((host, 0))
     return holder
+
+
+def worker_argv(config: ServerConfig, port: int | None) -> list[str]:
+    """The flags of one of ``--workers``: the same settings, the port fixed, ``--worker``.
+
+    Each flag field that differs from its default is written as its flag (the field's
+    metadata) with the text its parse function reads back (the port always)."""
+    config = replace(config, port=port, workers=1, worker=True)
+    argv = []
+    for spec in flag_fields():
+        value = getattr(config, spec.name)
+        if value == spec.default and spec.name != "port":
+            continue
+        flag = spec.metadata["flag"]
+        if value is True:
+            argv.append(flag)
+        elif value is None:  # only --port off differs from its default by being None
+            argv += [flag, spec.metadata["off"]]
+        elif isinstance(value, tuple):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, repr(value) if isinstance(value, float) else str(value)]
+    return argv
 
 
 def how_it_ended(returncode: int) -> str:
@@ -110,7 +131,7 @@ def run_workers(
             holder.close()
         print(banner(port), flush=True)
         while not stopping:
-            time.sleep(POLL)
+            time.sleep(config.workers_poll)
             now = time.monotonic()
             for slot in slots:
                 if stopping:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import processes
+
 CLIENT = Path(sys.executable).with_name("chatroom-client")
 
 
@@ -44,7 +46,7 @@ def test_version(command):
 def test_a_server_that_never_greets_shows_connecting_within_a_second():
     with socket.create_server(("127.0.0.1", 0)) as listener:  # accepts (backlog), never speaks
         port = listener.getsockname()[1]
-        process = subprocess.Popen(
+        process = processes.spawn(
             [str(CLIENT), f"127.0.0.1:{port}"], stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, text=True,
         )  # fmt: skip
@@ -53,5 +55,4 @@ def test_a_server_that_never_greets_shows_connecting_within_a_second():
             assert ready
             assert "connecting to 127.0.0.1:" in process.stderr.readline()
         finally:
-            process.kill()
-            process.wait()
+            processes.stop(process)

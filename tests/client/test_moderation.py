@@ -11,7 +11,7 @@ from textual.widgets import OptionList
 from chatroom.client.screens.user_actions import UserActionsDialog
 from chatroom.client.widgets.chat_input import ChatInput
 from chatroom.client.widgets.user_list import UserList
-from chatroom.server.core.moderation import hash_password
+from chatroom.server.core.passwords import hash_password
 
 LONG_TOPIC = "Release day: " + "please keep the chat on the release, thanks " * 4
 

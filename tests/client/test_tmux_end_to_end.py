@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,13 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from tests import processes
+
 DEADLINE = 10.0
 CLIENT = [sys.executable, "-m", "chatroom.client"]
 
 
 @pytest.fixture
 def server_port() -> Iterator[int]:
-    process = subprocess.Popen(
+    process = processes.spawn(
         [
             sys.executable,
             "-m",
@@ -45,18 +46,18 @@ def server_port() -> Iterator[int]:
         assert match, f"no port in the server's first line: {banner!r}"
         yield int(match.group(1))
     finally:
-        process.terminate()
-        process.wait(5)
+        processes.stop(process)
 
 
 @pytest.fixture
 def tmux(tmp_path: Path) -> Iterator[list[str]]:
     """A tmux command prefix on a private server socket, killed afterwards."""
-    binary = shutil.which("tmux")
-    assert binary, "tmux is required for this test (.ci/run installs it)"
+    binary = processes.require("tmux")
     command = [binary, "-S", str(tmp_path / "tmux.sock")]
-    yield command
-    subprocess.run([*command, "kill-server"], capture_output=True)
+    try:
+        yield command
+    finally:  # the tmux server daemonizes (a session of its own): it is stopped by name
+        subprocess.run([*command, "kill-server"], capture_output=True, timeout=10)
 
 
 def screen(tmux: list[str]) -> str:

@@ -13,18 +13,22 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
-import socket
 import ssl
 import time
 import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from chatroom.protocol import LeaveReason, strip_controls
+from chatroom.protocol import LeaveReason
 from chatroom.server.adapter.connection import ClientConnection
-from chatroom.server.adapter.listener import HandshakeGate, Listener, fit_to_fd_limit
+from chatroom.server.adapter.listener import Listener, fit_to_fd_limit
 from chatroom.server.adapter.lograte import OncePerInterval
+from chatroom.server.adapter.startup import (  # noqa: F401 (StartError: the CLI's)
+    RoomClock,
+    StartError,
+    moderation_files,
+    node_name,
+)
 from chatroom.server.adapter.store import StateError, StateStore
 from chatroom.server.adapter.tls import CertificateError, load_certificate, server_context
 from chatroom.server.config import RoomRules, ServerConfig
@@ -43,7 +47,15 @@ from chatroom.server.core.actions import (
     SendPrivate,
     TurnedAway,
 )
-from chatroom.server.core.codec import LineTooLong
+from chatroom.server.core.inputs import (
+    Connected,
+    Disconnected,
+    Input,
+    LineReceived,
+    ShuttingDown,
+    StateFlushDue,
+    TimerFired,
+)
 from chatroom.server.core.outbox import Outbox
 from chatroom.server.core.proxy_protocol import TrustedPeers
 from chatroom.server.core.room import Room
@@ -52,15 +64,6 @@ if TYPE_CHECKING:  # cluster mode needs the redis package, imported only when us
     from chatroom.server.cluster.link import ClusterLink
 
 log = logging.getLogger("chatroom.server")
-
-
-def _node_name() -> str:
-    """A name for this server among the nodes of a shared room: host, pid and a nonce."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-class StartError(Exception):
-    """The server cannot start for a reason the user can fix; the message says which."""
 
 
 class ChatServer:
@@ -77,11 +80,11 @@ class ChatServer:
         self.loop = loop
         self.log_once = OncePerInterval(log, config.log_interval, loop)
         rules = RoomRules.from_config(config)
+        self.clock = RoomClock()
         self.store: StateStore | None = None
+        operators, motd = moderation_files(config)
         if config.redis:
-            from chatroom.server.core.cluster_room import ClusterRoom
-
-            self.room: Room = ClusterRoom(rules, node=_node_name())
+            self.room = Room.shared(rules, node_name(), operators=operators, motd=motd)
         else:
             # A restarted server numbers from 1 again: a new epoch says so (the ledger makes
             # a shared room's).
@@ -99,7 +102,15 @@ class ChatServer:
                     len(restored.mutes),
                     ", a topic" if restored.topic else "",
                 )
-            self.room = Room(rules, epoch=uuid.uuid4().hex[:16], restored=restored)
+            self.room = Room(
+                rules,
+                epoch=uuid.uuid4().hex[:16],
+                restored=restored,
+                operators=operators,
+                motd=motd,
+            )
+        if operators:
+            log.info("%d operators in %s", len(operators), config.ops_file)
         self.cluster: ClusterLink | None = None
         self._ids = itertools.count(1)
         self._connections: dict[int, ClientConnection] = {}
@@ -128,34 +139,8 @@ class ChatServer:
         self.tls: ssl.SSLContext | None = None
         self.tls_port: int | None = None
 
-    def _load_moderation(self) -> None:
-        """Hand the room the operators of --ops-file (raises StartError)."""
-        motd = self.config.motd_file
-        if motd is not None:
-            try:
-                with open(motd, encoding="utf-8") as file:
-                    lines = [strip_controls(line).rstrip() for line in file.read().splitlines()]
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = getattr(exc, "strerror", None) or exc
-                raise StartError(f"--motd-file {motd}: {reason}") from None
-            self.room.moderation.motd = "\n".join(lines).strip("\n") or None
-        path = self.config.ops_file
-        if path is None:
-            return
-        try:
-            with open(path, encoding="utf-8") as file:
-                self.room.moderation.load_operators(file.read())
-        except (OSError, UnicodeDecodeError) as exc:
-            raise StartError(
-                f"--ops-file {path}: {getattr(exc, 'strerror', None) or exc}"
-            ) from None
-        except ValueError as exc:
-            raise StartError(f"--ops-file {path}: {exc}") from None
-        log.info("%d operators in %s", len(self.room.moderation.operators), path)
-
     async def start(self) -> None:
         """Listen; in cluster mode, first join the shared room (raises StartError)."""
-        self._load_moderation()
         if self.config.tls_cert and self.config.tls_port is not None:
             try:
                 self.tls = server_context(self.config.tls_cert, self.config.tls_key)
@@ -169,18 +154,15 @@ class ChatServer:
                     f"--redis needs the redis package ({exc.name} is missing): "
                     "from the chatroom checkout, pip install '.[redis]' (docs/SCALING.md)"
                 ) from None
-            self.cluster = ClusterLink(self.room, self.config, self.apply)  # type: ignore[arg-type]
+            self.cluster = ClusterLink(self.room, self.config, self.handle)
             try:
                 await self.cluster.start()
             except LedgerUnavailable as exc:
                 raise StartError(str(exc)) from None
         config = self.config
         batch = config.accept_batch if self._coalesce_joins else config.listen_backlog
-        gate = HandshakeGate(
-            config.max_per_ip, self.room.admission.address, self.room.state.connections_from
-        )
         self._listener = Listener(
-            self.loop, config, self._new_connection, self.log_once, batch, self.tls, gate
+            self.loop, config, self._new_connection, self.log_once, batch, self.tls, self.room
         )
         self._listener.start()
         if self.store is not None:
@@ -195,7 +177,7 @@ class ChatServer:
         state file (a kill -9 loses at most that much chat)."""
         if self.store is None or self.store.closing:
             return
-        self.apply(self.room.history_due())
+        self.handle(StateFlushDue())
         self.loop.call_later(self.config.state_flush, self._keep_history)
 
     def reload_certificate(self) -> None:
@@ -218,23 +200,28 @@ class ChatServer:
 
     # --- ConnectionOwner: what connections tell us -----------------------------------------
 
-    def attach(self, conn: ClientConnection, host: str, port: int) -> float | None:
-        self._connections[conn.conn_id] = conn
-        self._all_closed.clear()
-        self.apply(self.room.connect(conn.conn_id, host, port, time.time()), joining=True)
-        return self.room.next_idle_check(conn.conn_id)
+    def handle(self, event: Input, *, joining: bool = False) -> None:
+        """The one way into the room, for the connections, the timers and the cluster
+        link alike: hand it ``event`` with the time, and carry out what it decides."""
+        self.apply(self.room.handle(event, self.clock()), joining=joining)
 
-    def line_from(self, conn: ClientConnection, line: str | LineTooLong) -> None:
-        self.apply(self.room.receive(conn.conn_id, line, time.time()))
+    def event(
+        self, conn: ClientConnection, event: Connected | LineReceived | TimerFired
+    ) -> float | None:
+        if type(event) is LineReceived:  # almost every event: first
+            self.apply(self.room.handle(event, self.clock()))
+            return None
+        if type(event) is Connected:
+            self._connections[conn.conn_id] = conn
+            self._all_closed.clear()
+        self.handle(event, joining=type(event) is Connected)
+        deadline = self.room.next_idle_check(conn.conn_id)
+        return None if deadline is None else max(0.0, deadline - self.clock())
 
     def input_finished(self, conn: ClientConnection) -> None:
         self._leave(conn.conn_id, LeaveReason.EOF)
         self._to_close.append(conn.conn_id)  # after what it is owed has been flushed
         self._request_flush()
-
-    def idle_check(self, conn: ClientConnection) -> float | None:
-        self.apply(self.room.idle_check(conn.conn_id, time.time()))
-        return self.room.next_idle_check(conn.conn_id)
 
     def ended(self, conn: ClientConnection, reason: LeaveReason, exc: Exception | None) -> None:
         try:
@@ -260,7 +247,7 @@ class ChatServer:
 
     def _leave(self, conn_id: int, reason: LeaveReason, detail: str | None = None) -> None:
         """The one way a connection leaves the room (the room ignores a second time)."""
-        self.apply(self.room.disconnect(conn_id, reason, time.time()), detail)
+        self.apply(self.room.handle(Disconnected(conn_id, reason), self.clock()), detail)
 
     # --- carrying out the room's decisions -------------------------------------------------------
 
@@ -394,7 +381,7 @@ class ChatServer:
         """Stop accepting, tell everyone, flush, and close; drop stragglers after the grace."""
         if self._listener is not None:
             self._listener.close()
-        self.apply(self.room.shutdown(time.time()))
+        self.handle(ShuttingDown())
         self._flush()
         if self.cluster is not None:
             try:  # other nodes' users see this node's users leave
@@ -411,7 +398,7 @@ class ChatServer:
                 conn.abort()
             await asyncio.sleep(0)
         if self.store is not None:  # the last of the chat is committed
-            self.apply(self.room.history_due())
+            self.handle(StateFlushDue())
             await asyncio.to_thread(self.store.close)
 
 

@@ -31,6 +31,7 @@ from chatroom.protocol import LeaveReason
 from chatroom.server.config import ServerConfig
 from chatroom.server.core.addresses import peer_id
 from chatroom.server.core.codec import LineDecoder, LineTooLong
+from chatroom.server.core.inputs import Connected, LineReceived, TimerFired
 from chatroom.server.core.proxy_protocol import (
     MAX_HEADER,
     ProxyHeaderError,
@@ -44,20 +45,17 @@ log = logging.getLogger("chatroom.server")
 
 
 class ConnectionOwner(Protocol):
-    """What a connection asks of the server. Each returning ``float | None`` answers when
-    the connection should next call :meth:`idle_check` (a ``time.time()``; None: never)."""
+    """What a connection tells the server, and the little it asks."""
 
-    def attach(self, conn: ClientConnection, host: str, port: int) -> float | None:
-        """The connection is made: let the room admit it (or turn it away)."""
-
-    def line_from(self, conn: ClientConnection, line: str | LineTooLong) -> None:
-        """A line arrived and flood control let it through."""
+    def event(
+        self, conn: ClientConnection, event: Connected | LineReceived | TimerFired
+    ) -> float | None:
+        """Hand the room ``event`` of this connection (it is made, a line arrived and flood
+        control let it through, its timer fired). For Connected and TimerFired: in how
+        many seconds the connection should hand it the next TimerFired (None: never)."""
 
     def input_finished(self, conn: ClientConnection) -> None:
         """The peer half-closed and every line it sent has been handled."""
-
-    def idle_check(self, conn: ClientConnection) -> float | None:
-        """The idle timer fired."""
 
     def ended(self, conn: ClientConnection, reason: LeaveReason, exc: Exception | None) -> None:
         """The connection is closed, whatever the cause; nothing more will come from it."""
@@ -187,7 +185,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         # Paused (and told when it drains) at half the send queue: a client's own replies
         # wait there, leaving the other half for what everyone else says.
         transport.set_write_buffer_limits(high=max(1, self.config.max_sendq // 2))
-        self._arm_idle_timer(self.owner.attach(self, host, port))
+        self._arm_idle_timer(self.owner.event(self, Connected(self.conn_id, host, port)))
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._read_buffer
@@ -308,7 +306,7 @@ class ClientConnection(asyncio.BufferedProtocol):
                     break
             self._next_line = None
             budget -= len(line) + 1 if isinstance(line, str) else config.max_line
-            owner.line_from(self, line)
+            owner.event(self, LineReceived(self.conn_id, line))
         if exhausted and self._eof and not self.closing:
             owner.input_finished(self)
         self._read_while_room()
@@ -337,10 +335,9 @@ class ClientConnection(asyncio.BufferedProtocol):
 
     # --- timers ---
 
-    def _arm_idle_timer(self, deadline: float | None) -> None:
+    def _arm_idle_timer(self, delay: float | None) -> None:
         """One timer per connection, re-armed from the room's next deadline when it fires."""
-        if deadline is not None and not self.closing:
-            delay = max(0.0, deadline - time.time())
+        if delay is not None and not self.closing:
             self._idle_handle = self.loop.call_later(delay, self._idle_timer_fired)
 
     def _idle_timer_fired(self) -> None:
@@ -352,16 +349,16 @@ class ClientConnection(asyncio.BufferedProtocol):
         socket are read and handled first. Lines held back by flood control are activity
         too: the check waits until they are handled."""
         # Not call_later(0): libuv runs a zero-delay timer added by a timer in the same pass.
-        self._idle_handle = self.loop.call_later(0.001, self._idle_check_now)
+        self._idle_handle = self.loop.call_later(self.config.idle_defer, self._idle_check_now)
 
     def _idle_check_now(self) -> None:
         self._idle_handle = None
         if self._next_line is not None or self._held_back:
             # Lines wait for a token or for our output to drain: not idle. Check again
             # after the room has seen them (each handled line moves the deadline).
-            self._idle_handle = self.loop.call_later(1.0, self._idle_timer_fired)
+            self._idle_handle = self.loop.call_later(self.config.idle_retry, self._idle_timer_fired)
             return
-        self._arm_idle_timer(self.owner.idle_check(self))
+        self._arm_idle_timer(self.owner.event(self, TimerFired(self.conn_id)))
 
     def _cancel_timers(self) -> None:
         for handle in (self._idle_handle, self._resume_handle, self._linger_handle):

@@ -36,9 +36,9 @@ import os
 import resource
 import socket
 import ssl
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Protocol
 
 from chatroom import protocol as p
 from chatroom.server.adapter.lograte import OncePerInterval
@@ -87,41 +87,12 @@ def fit_to_fd_limit(config: ServerConfig) -> tuple[ServerConfig, str | None]:
     return replace(config, max_clients=clients), note
 
 
-class HandshakeGate:
-    """TLS handshakes under way, per address, counted against ``max_per_ip``.
+class HandshakeGate(Protocol):
+    """Who may start a TLS handshake (the room's admission decides: a handshake counts
+    against ``--max-per-ip`` while it lasts)."""
 
-    ``address(host)`` is the room's ``(address, exempt)`` for the per-address limits and
-    ``established(address)`` how many connections the room already holds from it; a new
-    handshake may start while the two together are under ``max_per_ip``.
-    """
-
-    def __init__(
-        self,
-        max_per_ip: int,
-        address: Callable[[str], tuple[str, bool]],
-        established: Callable[[str], int],
-    ) -> None:
-        self.max_per_ip = max_per_ip
-        self._address = address
-        self._established = established
-        self.pending: Counter[str] = Counter()
-
-    def enter(self, host: str) -> str | None:
-        """A handshake from ``host`` wants to start: the key to :meth:`leave` with once it
-        is over ("" for an exempt address), or None if the address is at its cap."""
-        address, exempt = self._address(host)
-        if exempt:
-            return ""
-        if self.pending[address] + self._established(address) >= self.max_per_ip:
-            return None
-        self.pending[address] += 1
-        return address
-
-    def leave(self, key: str) -> None:
-        if key:
-            self.pending[key] -= 1
-            if self.pending[key] <= 0:
-                del self.pending[key]
+    def handshake_starts(self, host: str) -> str | None: ...
+    def handshake_ends(self, key: str) -> None: ...
 
 
 class Listener:
@@ -269,7 +240,7 @@ class Listener:
             conn.close()
             return
         where = f"{peer[0]}:{peer[1]}"
-        key = self.gate.enter(peer[0]) if self.gate is not None else ""
+        key = self.gate.handshake_starts(peer[0]) if self.gate is not None else ""
         if key is None:
             self.log.log(
                 "refused (TLS handshakes)",
@@ -298,7 +269,7 @@ class Listener:
             conn.close()
         finally:
             if self.gate is not None:
-                self.gate.leave(key)
+                self.gate.handshake_ends(key)
 
     def _turn_away(self, sock: socket.socket) -> bool | None:
         """Out of descriptors: with the spare one, accept a waiting connection, tell it

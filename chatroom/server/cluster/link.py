@@ -53,15 +53,28 @@ from chatroom.server.core.actions import (
     Append,
     ModerateElsewhere,
     Persist,
-    RoomAction,
     SendPrivate,
+)
+from chatroom.server.core.inputs import (
+    AppendRefused,
+    Input,
+    LedgerStatus,
+    ModerationAnswered,
+    ModerationAsked,
+    ModerationChanged,
+    ModerationLoaded,
+    ModerationUndelivered,
+    PrivateArrived,
+    PrivateUndelivered,
+    Resynced,
+    Sequenced,
 )
 from chatroom.server.core.refusal import Refusal
 
 __all__ = ["ClusterLink", "LedgerUnavailable"]
 
 if TYPE_CHECKING:
-    from chatroom.server.core.cluster_room import ClusterRoom
+    from chatroom.server.core.room import Room
 
 log = logging.getLogger("chatroom.server")
 
@@ -100,21 +113,17 @@ def event_of(entry: Entry) -> p.BroadcastEvent:
 class ClusterLink:
     def __init__(
         self,
-        room: ClusterRoom,
+        room: Room,
         config: ServerConfig,
-        apply: Callable[[list[RoomAction]], None],
+        deliver: Callable[[Input], None],
     ) -> None:
         assert config.redis is not None, "a cluster link needs --redis"
         self.room = room
         self.config = config
-        self.ledger = RedisLedger(
-            config.redis,
-            config.room,
-            room.node,
-            heartbeat_ttl=config.heartbeat_ttl,
-            timeout=config.ledger_timeout,
-        )
-        self.apply = apply
+        self.ledger = RedisLedger.from_config(config, room.node)
+        # The server's one way into the room (ChatServer.handle): what the ledger and the
+        # other nodes say goes through it as the connections' events do.
+        self.deliver = deliver
         # Appends waiting for the worker, in the room's order. A deque and an Event rather
         # than an asyncio.Queue: a queue's put, get and task_done cost ~0.45 us a line.
         self._appends: deque[Append] = deque()
@@ -212,7 +221,7 @@ class ClusterLink:
         payload["from_id"] = action.sender_id
         heard = await self._publish(action.node, payload)
         if not heard:  # the sender has its copy; it must know the recipient may not
-            self.apply(self.room.private_undelivered(action.sender, action.event))
+            self.deliver(PrivateUndelivered(action.sender, action.event))
 
     # --- between nodes: an operator's command on another node's user ----------------------
 
@@ -249,10 +258,7 @@ class ClusterLink:
             self._undelivered(action, maybe_done=True)
 
     def _undelivered(self, action: ModerateElsewhere, *, maybe_done: bool) -> None:
-        room = self.room
-        self.apply(
-            room.moderation_undelivered(action.operator, action.request, maybe_done=maybe_done)
-        )
+        self.deliver(ModerationUndelivered(action.operator, action.request, maybe_done))
 
     async def _answer(self, action: AnswerElsewhere) -> None:
         heard = await self._publish(action.node, node_requests.to_payload(action.answer))
@@ -267,13 +273,13 @@ class ClusterLink:
             log.warning("cluster: ignored a payload on the private channel: %s", exc)
             return
         if isinstance(message, node_requests.ModerationRequest):
-            self.apply(self.room.moderate_for(message, time.time()))
+            self.deliver(ModerationAsked(message))
             return
         timer = self._unanswered.pop(message.request, None)
         if timer is not None:
             timer.cancel()
         # A late answer still reaches the operator: it says what was done after all.
-        self.apply(self.room.moderation_answered(message))
+        self.deliver(ModerationAnswered(message))
 
     async def _append_worker(self) -> None:
         """Appends in the order the room made them; what queued up meanwhile goes together
@@ -311,7 +317,7 @@ class ClusterLink:
             sent.clear()
 
     def _refuse(self, action: Append, reason: Refusal) -> None:
-        self.apply(self.room.refused(action.conn, action.event, reason))
+        self.deliver(AppendRefused(action.conn, action.event, reason))
 
     # --- to the room -------------------------------------------------------------------
 
@@ -321,7 +327,7 @@ class ClusterLink:
                 await self._reconnect()
                 continue
             try:
-                entries = await self.ledger.read(self._last_id, block_ms=1000)
+                entries = await self.ledger.read(self._last_id)
             except LedgerUnavailable as exc:
                 self._connection_lost(exc)
                 continue
@@ -329,8 +335,8 @@ class ClusterLink:
             # reply, sends the next batch, so Redis runs it while these are broadcast.
             # (Yielding more often costs more: each turn flushes to every client.)
             await asyncio.sleep(0)
-            node, sent, room = self.node, self._sent, self.room
-            actions: list[RoomAction] = []  # carried out together, in order: one flush
+            node, sent, deliver = self.node, self._sent, self.deliver
+            # Delivered in order; what they broadcast shares the one flush that follows.
             for entry in entries:
                 self._last_id = entry.stream_id
                 mine = sent.pop(entry.seq, None) if entry.node == node else None
@@ -342,8 +348,7 @@ class ClusterLink:
                     except p.ProtocolError as exc:
                         log.error("cluster: skipping a stream entry: %s", exc)
                         continue
-                actions += room.sequenced(event, entry.node)
-            self.apply(actions)
+                deliver(Sequenced(event, entry.node))
 
     async def _privates(self) -> None:
         await self._follow(self.ledger.private_messages, self._private_payload)
@@ -360,20 +365,20 @@ class ClusterLink:
             return
         if isinstance(recipient, str) and isinstance(event, p.Private):
             sender = sender if isinstance(sender, str) else None
-            self.apply(self.room.remote_private(recipient, event, sender))
+            self.deliver(PrivateArrived(recipient, event, sender))
 
     async def _moderation(self) -> None:
         await self._follow(self.ledger.moderation_changes, self._moderation_payload)
 
     def _moderation_payload(self, payload: dict) -> None:
         if "state" in payload:  # subscribed: what Redis keeps now
-            self.apply(self.room.moderation_loaded(payload["state"], time.time()))
+            self.deliver(ModerationLoaded(payload["state"]))
             return
         kind, key, data = payload.get("kind"), payload.get("key"), payload.get("data")
         if payload.get("node") == self.node or not isinstance(key, str):
             return
         if isinstance(kind, str) and (data is None or isinstance(data, dict)):
-            self.apply(self.room.remote_moderation(kind, key, data, time.time()))
+            self.deliver(ModerationChanged(kind, key, data))
 
     async def _follow(
         self, subscribe: Callable[[], AsyncIterator[dict]], handle: Callable[[dict], None]
@@ -419,8 +424,8 @@ class ClusterLink:
         moderation = await self.ledger.moderation_state()
         self._last_id = snapshot.last_id
         self._up = self._synced = True
-        self.apply(self.room.resync(users, snapshot.seq, history, time.time(), snapshot.epoch))
-        self.apply(self.room.moderation_loaded(moderation, time.time()))
+        self.deliver(Resynced(users, snapshot.seq, history, snapshot.epoch))
+        self.deliver(ModerationLoaded(moderation))
 
     async def _catch_up(self, until_id: str, until_seq: int) -> None:
         """After an outage, apply what this node missed, up to the snapshot, if Redis still
@@ -438,7 +443,7 @@ class ClusterLink:
             if parse_stream_id(entry.stream_id) > end:
                 break
             self._last_id = entry.stream_id
-            self.apply(self.room.sequenced(event_of(entry), entry.node))
+            self.deliver(Sequenced(event_of(entry), entry.node))
 
     def _connection_lost(self, exc: LedgerUnavailable) -> None:
         """Any task that finds Redis gone calls this; the first one of an outage tells the
@@ -448,8 +453,8 @@ class ClusterLink:
             self._up = False
             self._lost_at = time.monotonic()
             log.warning("cluster: lost Redis: %s", exc)
-            self.apply(
-                self.room.ledger_notice(
+            self.deliver(
+                LedgerStatus(
                     "the room's shared store is unreachable: nothing you send can be delivered"
                     " until it is back"
                 )
@@ -478,7 +483,7 @@ class ClusterLink:
                 "cluster: Redis is back after %.1fs; room re-synced",
                 time.monotonic() - self._lost_at,
             )
-            self.apply(self.room.ledger_notice("the room is back: you can chat again"))
+            self.deliver(LedgerStatus("the room is back: you can chat again"))
 
 
 def _log_failure(task: asyncio.Task) -> None:

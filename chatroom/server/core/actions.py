@@ -128,7 +128,7 @@ class Left(_Value):
     quiet: bool = False  # it was never announced, and neither is its leave
 
 
-# --- a room shared through a ledger (chatroom.server.core.cluster_room)
+# --- a room shared through a ledger (chatroom.server.core.rules.shared)
 
 
 class Append(_Value):

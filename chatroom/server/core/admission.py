@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from enum import StrEnum
 
 from chatroom.server.config import RoomRules
@@ -172,6 +172,8 @@ class Admission:
             else None
         )
         self.churn = Churn(rules.churn_window, rules.churn_burst, rules.churn_rate)
+        # TLS handshakes under way, per address (--tls-port): counted against max_per_ip.
+        self.handshakes: Counter[str] = Counter()
         # Wrong passwords per address (exempt networks too: a guesser gains nothing there).
         self.password_failures = (
             ConnectThrottle(
@@ -185,6 +187,24 @@ class Admission:
         """The address ``host`` counts as, and whether it is exempt from the limits."""
         address, ip = address_of(host, self.rules.ipv6_prefix)
         return address, ip is not None and any(ip in network for network in self.exempt)
+
+    def handshake_starts(self, host: str, established: int) -> str | None:
+        """A TLS handshake from ``host`` wants to start, beside ``established`` connections
+        the room holds from its address: the key to :meth:`handshake_ends` with once it is
+        over ("" for an exempt address), or None if the address is at ``max_per_ip``."""
+        address, exempt = self.address(host)
+        if exempt:
+            return ""
+        if self.handshakes[address] + established >= self.rules.max_per_ip:
+            return None
+        self.handshakes[address] += 1
+        return address
+
+    def handshake_ends(self, key: str) -> None:
+        if key:
+            self.handshakes[key] -= 1
+            if self.handshakes[key] <= 0:
+                del self.handshakes[key]
 
     def throttled(self, address: str, now: float) -> int:
         """A new connection from ``address``: 0 if it may come in (it took a token), else

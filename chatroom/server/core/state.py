@@ -13,8 +13,9 @@ decides *when* to change it; this module says *how*. Who may come in is decided 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from chatroom import protocol as p
 from chatroom.server.core.actions import ConnId
@@ -46,6 +47,40 @@ class Member:
     ignoring: set[str] = field(default_factory=set)
     away: str | None = None
 
+    # Its own flags, changed only here (the marks others see go through RoomState).
+
+    def touched(self, now: float) -> bool:
+        """A line from it: it is active (not warned). True if it is its first line."""
+        self.last_active = now
+        self.warned = False
+        first = not self.spoke
+        self.spoke = True
+        return first
+
+    def warn(self) -> None:
+        """It was told it will be kicked as idle soon."""
+        self.warned = True
+
+    def quiet(self, until: float | None) -> None:
+        """Admitted quietly until ``until`` (None: its join is announced now)."""
+        self.quiet_until = until
+
+    def let_in(self, now: float) -> None:
+        """It gave the room's password: it is no longer waiting."""
+        self.waiting = False
+        self.last_active = now
+
+    def password_failed(self) -> int:
+        """A wrong password from it; how many it has given."""
+        self.failures += 1
+        return self.failures
+
+    def oper_failed(self, backoff: Callable[[int], float], now: float) -> int:
+        """A wrong /oper from it: its next waits ``backoff(failures)`` seconds."""
+        self.oper_failures += 1
+        self.oper_retry_at = now + backoff(self.oper_failures)
+        return self.oper_failures
+
 
 @dataclass(slots=True)
 class User:
@@ -73,6 +108,12 @@ class RoomState:
         self._history: deque[p.Message | p.Action] = deque(maxlen=max(history, 0))
         self._seq = 0
         self._version = 0  # changes whenever who is here, or a name, changes
+        # ignored user id -> the conns of this node's members ignoring it (never empty)
+        self._ignored_by: dict[str, set[ConnId]] = {}
+        # The last full who reply per format, reused while nobody joined, left or renamed
+        # and the second (idle times are in whole seconds) is the same.
+        self._who_cache: dict[p.OutputFormat, tuple[tuple[int, int], Any]] = {}
+        self._kept_seq = 0  # the last seq of the history a state file has (--state)
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -148,9 +189,54 @@ class RoomState:
             entries.append(p.WhoEntry(id=user.id, name=user.name, idle=idle, op=op, away=away))
         return p.Who(users=tuple(entries), total=total if total > len(entries) else None)
 
-    def changed(self) -> None:
-        """Something who shows changed (an operator's mark): a cached who is stale."""
-        self._version += 1
+    def ignorers_of(self, user_id: str) -> set[ConnId] | None:
+        """The conns of this node's members who ignore ``user_id`` (None: nobody does)."""
+        return self._ignored_by.get(user_id)
+
+    @property
+    def ignored_by(self) -> dict[str, set[ConnId]]:
+        """Who ignores whom: ignored user id -> its ignorers' conns (read only)."""
+        return self._ignored_by
+
+    def cached_who(self, fmt: p.OutputFormat, stamp: tuple[int, int]) -> Any | None:
+        """The full who reply kept for ``fmt`` if it was made at ``stamp``."""
+        cached = self._who_cache.get(fmt)
+        return cached[1] if cached is not None and cached[0] == stamp else None
+
+    def keep_who(self, fmt: p.OutputFormat, stamp: tuple[int, int], reply: Any) -> None:
+        self._who_cache[fmt] = (stamp, reply)
+
+    def history_changed(self) -> bool:
+        """Whether the history has lines a state file does not have yet; from now on it is
+        taken to have them (the caller hands the history over)."""
+        last = self._history[-1].seq if self._history else 0
+        if last == self._kept_seq:
+            return False
+        self._kept_seq = last
+        return True
+
+    # --- a member's marks others see, and who ignores whom ------------------------------------
+
+    def made_operator(self, member: Member) -> None:
+        member.operator = True
+        member.oper_failures = 0
+        self._version += 1  # who shows the mark
+
+    def set_away(self, member: Member, text: str | None) -> None:
+        member.away = text
+        self._version += 1  # who shows it
+
+    def ignore(self, member: Member, user_id: str) -> None:
+        member.ignoring.add(user_id)
+        self._ignored_by.setdefault(user_id, set()).add(member.conn)
+
+    def unignore(self, member: Member, user_id: str) -> None:
+        member.ignoring.discard(user_id)
+        conns = self._ignored_by.get(user_id)
+        if conns is not None:
+            conns.discard(member.conn)
+            if not conns:
+                del self._ignored_by[user_id]
 
     # --- this node's connections -----------------------------------------------------------
 
@@ -167,6 +253,8 @@ class RoomState:
         member = self._members.pop(conn, None)
         if member is None:
             return None
+        for user_id in list(member.ignoring):  # it ignores nobody any more
+            self.unignore(member, user_id)
         del self._local[member.id]
         self._subscribers[member.format].pop(conn, None)
         remaining = self._per_address[member.address] - 1
@@ -231,6 +319,11 @@ class RoomState:
         user = self._users.pop(event.id, None)
         if user is not None:
             self._release_name(user)
+        # Its ignorers forget it (its id is never used again).
+        for conn in self._ignored_by.pop(event.id, ()):
+            ignorer = self._members.get(conn)
+            if ignorer is not None:
+                ignorer.ignoring.discard(event.id)
 
     def said(self, event: p.Message | p.Action) -> None:
         self._seq = event.seq
@@ -245,6 +338,7 @@ class RoomState:
         self._history.extend(history)
         if self._history:
             self._seq = max(self._seq, max(event.seq for event in self._history))
+            self._kept_seq = self._history[-1].seq  # the file has these
 
     def everyone_leaves(self) -> list[ConnId]:
         """The server is stopping: this node's members leave at once. Returns their conns."""

@@ -1,0 +1,63 @@
+"""What the server reads before it listens, and the clock it hands the room.
+
+The message of the day and the operators are read here and given to the room when it is
+made (the room holds them; nothing writes them into it later). A file that cannot be read
+is a :class:`StartError`: one line naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+
+from chatroom.protocol import strip_controls
+from chatroom.server.config import ServerConfig
+from chatroom.server.core.passwords import parse_operators
+
+
+class StartError(Exception):
+    """The server cannot start for a reason the user can fix; the message says which."""
+
+
+class RoomClock:
+    """The room's time: the wall clock's reading at start, counted on from there on the
+    monotonic clock. Timers (idle kicks, mutes, bans, throttles) then never jump when the
+    system clock is set; timestamps shown to people are the wall clock as of the start,
+    plus the time since."""
+
+    def __init__(self) -> None:
+        self._offset = time.time() - time.monotonic()
+
+    def __call__(self) -> float:
+        return self._offset + time.monotonic()
+
+
+def node_name() -> str:
+    """A name for this server among the nodes of a shared room: host, pid and a nonce."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def moderation_files(config: ServerConfig) -> tuple[dict[str, tuple[str, str]], str | None]:
+    """The operators of ``--ops-file`` and the text of ``--motd-file`` (raises StartError)."""
+    motd = None
+    if config.motd_file is not None:
+        lines = [strip_controls(line).rstrip() for line in _read(config.motd_file, "--motd-file")]
+        motd = "\n".join(lines).strip("\n") or None
+    operators: dict[str, tuple[str, str]] = {}
+    if config.ops_file is not None:
+        text = "\n".join(_read(config.ops_file, "--ops-file"))
+        try:
+            operators = parse_operators(text)
+        except ValueError as exc:
+            raise StartError(f"--ops-file {config.ops_file}: {exc}") from None
+    return operators, motd
+
+
+def _read(path: str, flag: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StartError(f"{flag} {path}: {getattr(exc, 'strerror', None) or exc}") from None

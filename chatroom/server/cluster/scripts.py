@@ -1,0 +1,107 @@
+"""The Lua scripts of the shared room and what Python hands them.
+
+The scripts are package data (``lua/*.lua``). What they share with Python is passed in:
+refusal reasons and the events per stream entry as constants put before the script's text
+(:func:`scripts`), and leave bodies (reason included) encoded by Python
+(:func:`leave_parts`). An append's batch goes as one MessagePack argument
+(:func:`append_item` is one event's part of it).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from importlib import resources
+
+import msgspec
+
+from chatroom import protocol as p
+from chatroom.server.cluster.records import UserRecord
+from chatroom.server.core.refusal import Refusal
+
+pack = msgspec.msgpack.Encoder().encode
+_BY_ID_ALONE = (p.Message, p.Action, p.Leave)
+
+
+def _script(*files: str, **constants: str) -> str:
+    """The Lua source of ``files`` (names in ``lua/``, without ``.lua``), after a line
+    ``local NAME = "value"`` for each of ``constants``."""
+    lua = resources.files("chatroom.server.cluster") / "lua"
+    prelude = "".join(f"local {key} = {json.dumps(value)}\n" for key, value in constants.items())
+    return prelude + "".join((lua / f"{name}.lua").read_text() for name in files)
+
+
+@dataclass(frozen=True, slots=True)
+class Scripts:
+    """The sources of the four scripts (see ``lua/``)."""
+
+    append: str
+    reap: str
+    forget: str
+    snapshot: str
+
+
+@functools.cache
+def scripts(events_per_entry: int) -> Scripts:
+    """The scripts that write up to ``events_per_entry`` events in one stream entry (the
+    config's ``events_per_entry``; see lua/common.lua)."""
+    per_entry = str(events_per_entry)
+    return Scripts(
+        append=_script(
+            "common",
+            "append",
+            TAKEN=Refusal.TAKEN,
+            GONE=Refusal.GONE,
+            DUPLICATE=Refusal.DUPLICATE,
+            EVENTS_PER_ENTRY=per_entry,
+        ),
+        reap=_script("common", "reap", EVENTS_PER_ENTRY=per_entry),
+        forget=_script("common", "forget", EVENTS_PER_ENTRY=per_entry),
+        snapshot=_script("snapshot"),
+    )
+
+
+def stream_body(event: p.BroadcastEvent) -> str:
+    """What the stream keeps of a broadcast event: its JSON without ``seq`` (the script
+    numbers it; a reader puts the seq back, see cluster.event_of). A string: the scripts'
+    MessagePack decoder takes no binary.
+
+    The event's ``seq`` must be 0: it is the first field after ``type``, so ``,"seq":0`` is
+    cut where it first occurs (a type tag cannot contain it).
+    """
+    if event.seq != 0:
+        raise ValueError(f"a {event.type} to append must have seq 0, not {event.seq}")
+    return p.encode_json(event).replace(',"seq":0', "", 1)
+
+
+def append_item(
+    event: p.BroadcastEvent, user: UserRecord | str, old_key: str | None
+) -> tuple[str, ...]:
+    """One event's entry in the append script's batch: type, stream body, user id, then
+    for a join or rename the user's JSON, its key and the old key (``""`` for a join).
+    A message, action or leave stops after the id: every string less is one the script's
+    MessagePack decoder does not make (a third of its time)."""
+    if isinstance(event, _BY_ID_ALONE):
+        user_id = user.id if isinstance(user, UserRecord) else user
+        if not isinstance(user_id, str):
+            raise ValueError(f"a {event.type} needs the user's record or id")
+        return (event.type, stream_body(event), user_id)
+    if not isinstance(user, UserRecord):
+        raise ValueError(f"a {event.type} needs the user's record")
+    if isinstance(event, p.Rename):
+        if old_key is None:
+            raise ValueError("a rename needs old_key")
+        return (event.type, stream_body(event), user.id, user.to_json(), user.key, old_key)
+    if not isinstance(event, p.Join):
+        raise ValueError(f"cannot append an event of type {event.type!r}")
+    return (event.type, stream_body(event), user.id, user.to_json(), user.key, "")
+
+
+def leave_parts(reason: p.LeaveReason, ts: float) -> list[str]:
+    """The stream body of a leave with ``reason`` at ``ts``, in three parts around where the
+    user's id and name go: the scripts that remove users fill in the JSON strings."""
+    leave = p.Leave(seq=0, ts=float(ts), id="\0", name="\0", reason=reason)
+    parts = stream_body(leave).split('"\\u0000"')
+    assert len(parts) == 3, parts
+    return parts

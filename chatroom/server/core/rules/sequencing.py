@@ -1,0 +1,82 @@
+"""Appending a broadcast event, and applying it once it is sequenced. No I/O.
+
+Appending asks the room's sequencer (:mod:`chatroom.server.core.sequencer`): one server
+applies the event at once; a shared room's ledger sequences it and every node applies it
+when the ledger hands it back. Applying updates who is here and under which name, then
+broadcasts the event to this node's members.
+"""
+
+from __future__ import annotations
+
+from chatroom import protocol as p
+from chatroom.server.core.actions import ConnId, Renamed, RoomAction, Subscribe
+from chatroom.server.core.rules import rejoin
+from chatroom.server.core.rules.context import Context
+from chatroom.server.core.rules.output import broadcast, greeting, send
+from chatroom.server.core.state import Member
+
+REAPED = (
+    "this server did not answer the room for a while and was taken for"
+    " gone: you left the room for everyone else and are joining again"
+)
+
+
+def next_seq(ctx: Context) -> int:
+    """The seq for an event about to be appended (0 in a shared room: the ledger decides)."""
+    return ctx.sequencer.next_seq(ctx.state.seq)
+
+
+def append(ctx: Context, event: p.BroadcastEvent, member: Member | None) -> list[RoomAction]:
+    """Put ``event`` (from ``member``'s line, if any) in the room's order."""
+    carried = ctx.sequencer.append(event, member.conn if member is not None else None)
+    return apply(ctx, event, ctx.node) if carried is None else carried
+
+
+def apply(ctx: Context, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
+    """A sequenced event, appended by ``node``: update who is here, then broadcast it to
+    this node's members. The lines its member's join or rename held back are released
+    only after the broadcast was made for the formats as they were (one of them may be
+    /format, and the join must still reach its sender)."""
+    state = ctx.state
+    actions: list[RoomAction] = []
+    skip: set[ConnId] | None = None
+    if type(event) is p.Message or type(event) is p.Action:  # almost every event: first
+        state.said(event)
+        return broadcast(ctx, event, state.ignorers_of(event.id))
+    own: Member | None = None
+    match event:
+        case p.Join():
+            own = state.joined(event, node)
+            if own is not None and not state.is_subscribed(own.conn):
+                actions += admit(ctx, own)
+        case p.Rename():
+            own = state.renamed(event, node)
+            if own is not None:
+                actions.append(Renamed(own.conn, event.old, event.new))
+        case p.Leave():
+            state.left(event)
+    actions += broadcast(ctx, event, skip)
+    if own is not None:
+        for line in ctx.sequencer.applied(event, own.conn):
+            actions += ctx.rerun(own.conn, line, event.ts)
+    if isinstance(event, p.Leave):
+        reaped = state.local(event.id)
+        if reaped is not None and state.is_subscribed(reaped.conn):
+            # A shared room's ledger took this node for dead while it was only slow (paused,
+            # a loaded host) and reaped a member that is still here: it joins again.
+            notice = p.Notice(code=p.NoticeCode.INFO, text=REAPED)
+            actions += send(reaped, notice) + rejoin.rejoin(ctx, reaped, event.ts)
+    return actions
+
+
+def admit(ctx: Context, member: Member) -> list[RoomAction]:
+    """A member's join is sequenced: greet it and subscribe it to the broadcasts."""
+    ctx.state.subscribe(member)
+    return [*greeting(ctx, member), Subscribe(member.conn, member.format)]
+
+
+def announce(ctx: Context, member: Member, now: float) -> list[RoomAction]:
+    """A member admitted quietly joins the room for everyone to see."""
+    member.quiet(None)
+    join = p.Join(seq=next_seq(ctx), ts=now, id=member.id, name=member.name)
+    return append(ctx, join, member)

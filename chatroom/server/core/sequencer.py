@@ -1,0 +1,159 @@
+"""How the room puts its events in one order: the strategy a room is made with. No I/O.
+
+Every broadcast event — message, action, join, leave, rename — is first *appended*, then
+*applied* (:mod:`chatroom.server.core.rules.sequencing`). Where one server holds the whole
+room, :class:`LocalSequencer` gives it the next seq and it is applied at once. In a room
+shared by several servers, :class:`LedgerSequencer` has it appended to the shared ledger
+(an :class:`~chatroom.server.core.actions.Append` action, seq 0): every node applies it
+when the ledger hands it back, in the ledger's order, so all of them agree on one order.
+
+What follows from waiting for the ledger is kept here, as the sequencer's own state: a
+newcomer's lines wait for its join to come back (``held_lines`` at most), a member's lines
+wait for its rename, and a member whose join the ledger could not take (unavailable) joins
+when it is back.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Protocol
+
+from chatroom import protocol as p
+from chatroom.server.core.actions import Append, ConnId, RoomAction
+from chatroom.server.core.codec import LineTooLong
+
+Line = str | LineTooLong
+
+
+class Sequencer(Protocol):
+    def next_seq(self, last: int) -> int:
+        """The seq for an event about to be appended, after ``last``, the room's last."""
+
+    def append(self, event: p.BroadcastEvent, conn: ConnId | None) -> list[RoomAction] | None:
+        """Append ``event`` (from ``conn``'s line, if any): None if it is sequenced now and
+        must be applied at once, else the actions that carry it to where it is sequenced."""
+
+    def waits(self, conn: ConnId) -> bool:
+        """Whether ``conn``'s lines wait (for its join or its rename to be sequenced)."""
+
+    def rename_pending(self, conn: ConnId) -> bool:
+        """Whether ``conn`` has a rename that is not sequenced yet."""
+
+    def applied(self, event: p.BroadcastEvent, conn: ConnId) -> list[Line]:
+        """``event`` of this node's member ``conn`` was applied: the lines that waited for
+        it, now to be handled in order."""
+
+    def forget(self, conn: ConnId) -> None:
+        """``conn`` left."""
+
+    def clear(self) -> None:
+        """Everyone left (the server stops)."""
+
+
+class LocalSequencer:
+    """One server holds the whole room: an event takes the next seq and is applied at once."""
+
+    def next_seq(self, last: int) -> int:
+        return last + 1
+
+    def append(self, event: p.BroadcastEvent, conn: ConnId | None) -> list[RoomAction] | None:
+        return None
+
+    def waits(self, conn: ConnId) -> bool:
+        return False
+
+    def rename_pending(self, conn: ConnId) -> bool:
+        return False
+
+    def applied(self, event: p.BroadcastEvent, conn: ConnId) -> list[Line]:
+        return []
+
+    def forget(self, conn: ConnId) -> None:
+        pass
+
+    def clear(self) -> None:
+        pass
+
+
+class LedgerSequencer:
+    """A room shared through a ledger (Redis): the ledger decides the seq and the order."""
+
+    def __init__(self, node: str, held_lines: int) -> None:
+        self.held_lines = held_lines
+        # Added to a user id that another node's user holds already: unique to this node.
+        self.tag = f"n{zlib.crc32(node.encode()):08x}"
+        # Members whose join or rename the ledger has not sequenced yet, with their lines.
+        self._waiting: dict[ConnId, list[Line]] = {}
+        self._renaming: set[ConnId] = set()  # members whose rename is with the ledger
+        # Members whose join the ledger could not take (unavailable): they join on resync.
+        self._unjoined: set[ConnId] = set()
+
+    def next_seq(self, last: int) -> int:
+        return 0  # the ledger decides
+
+    def append(self, event: p.BroadcastEvent, conn: ConnId | None) -> list[RoomAction] | None:
+        if conn is not None and isinstance(event, p.Join):
+            self._waiting[conn] = []  # its lines wait for the join to come back
+        elif conn is not None and isinstance(event, p.Rename):
+            # Its next lines wait for the rename to come back, as a newcomer's wait for its
+            # join: a line sent right after /nick then carries the new name, as on one
+            # server, not the old one the ledger would sequence after the rename.
+            self._renaming.add(conn)
+            self._waiting.setdefault(conn, [])
+        return [Append(event, conn)]
+
+    def waits(self, conn: ConnId) -> bool:
+        return conn in self._waiting
+
+    def rename_pending(self, conn: ConnId) -> bool:
+        return conn in self._renaming
+
+    def applied(self, event: p.BroadcastEvent, conn: ConnId) -> list[Line]:
+        if isinstance(event, p.Join):
+            self._unjoined.discard(conn)
+            return self._waiting.pop(conn, [])
+        if isinstance(event, p.Rename):
+            self._renaming.discard(conn)
+            return self._waiting.pop(conn, [])
+        return []
+
+    def forget(self, conn: ConnId) -> None:
+        self._waiting.pop(conn, None)
+        self._renaming.discard(conn)
+        self._unjoined.discard(conn)
+
+    def clear(self) -> None:
+        self._waiting.clear()
+        self._renaming.clear()
+        self._unjoined.clear()
+
+    # --- what the shared room's rules ask of it (rules/shared.py) ---------------------------
+
+    def unjoined(self, conn: ConnId) -> bool:
+        """Whether ``conn``'s join could not be taken (the ledger is unavailable)."""
+        return conn in self._unjoined
+
+    def hold(self, conn: ConnId, line: Line) -> bool:
+        """Keep ``line`` until ``conn``'s join or rename comes back; False if it cannot
+        wait (the ledger is unavailable, or ``held_lines`` wait already)."""
+        waiting = self._waiting.get(conn)
+        if waiting is None or conn in self._unjoined or len(waiting) >= self.held_lines:
+            return False
+        waiting.append(line)
+        return True
+
+    def hold_format(self, conn: ConnId, line: Line, is_format: object) -> None:
+        """Keep ``line``, a choice of format, in place of any other waiting
+        (``is_format(line)`` tells them): only the last choice matters."""
+        waiting = self._waiting.setdefault(conn, [])
+        waiting[:] = [w for w in waiting if not is_format(w)]
+        waiting.append(line)
+
+    def join_failed(self, conn: ConnId) -> None:
+        """The ledger could not take ``conn``'s join: it joins on resync."""
+        self._unjoined.add(conn)
+
+    def rename_refused(self, conn: ConnId) -> list[Line]:
+        """The ledger refused ``conn``'s rename: the lines that waited for it."""
+        self._renaming.discard(conn)
+        return self._waiting.pop(conn, [])

@@ -1,0 +1,65 @@
+"""What a flag's text may be: each function turns the text into the config's value, or
+raises ``ValueError`` with the one-line reason the command line shows (cli_flags.py).
+
+The config's fields name them in their metadata (``parse``), so a flag and the rule for its
+value are written in one place. No argparse here: the command line wraps them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+
+
+def non_negative(kind: type) -> Callable[[str], float | int]:
+    """A number of ``kind`` (int or float), 0 or more."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ValueError(f"not a number: {text!r}") from None
+        if value < 0:
+            raise ValueError(f"must not be negative: {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+non_negative_int = non_negative(int)
+non_negative_float = non_negative(float)
+
+
+def positive_int(text: str) -> int:
+    value = non_negative_int(text)
+    if value == 0:
+        raise ValueError("must be at least 1")
+    return int(value)
+
+
+def positive_float(text: str) -> float:
+    value = non_negative_float(text)
+    if value == 0:
+        raise ValueError("must be more than 0")
+    return value
+
+
+def port(text: str) -> int:
+    value = non_negative_int(text)
+    if value > 65535:
+        raise ValueError(f"not a TCP port: {text!r}")
+    return int(value)
+
+
+def port_or_off(text: str) -> int | None:
+    """A port, or ``off`` (None): no such listener."""
+    return None if text == "off" else port(text)
+
+
+def cidr(text: str) -> str:
+    """An address or network, in its normal form (``10.1.2.3`` is ``10.1.2.3/32``)."""
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise ValueError(f"not an address or network: {text!r}") from None
