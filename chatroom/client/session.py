@@ -213,8 +213,10 @@ class Session:
             self.roster.ignoring(change)
             out.append(self._users())
         if event.fact is Fact.IDENTITY and event.id is not None and event.name is not None:
+            # Not a rename we asked for: a reconnect still claims the name the user chose
+            # (the server may have given back the id as the name, which no /nick can take).
             self.roster.identity(event.id, event.name)
-            out += [self._users(), *self._renamed(event.name)]
+            out += [self._users(), fx.ShowName(event.name)]
         if (seconds := warning_seconds(event)) is not None:
             self.idle.start(seconds)
             out.append(fx.StartCountdown())

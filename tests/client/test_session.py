@@ -182,7 +182,7 @@ def test_the_idle_fact_starts_the_countdown_and_a_key_sends_ping_whose_pong_stay
     assert shown(session.handle(notice("pong", NoticeCode.PONG))) == ["pong"]  # typed /ping
 
 
-def test_the_identity_fact_moves_our_own_entry_and_a_reconnect_claims_the_new_name():
+def test_the_identity_fact_moves_our_own_entry_and_a_reconnect_claims_the_chosen_name():
     session, wire, _ = make()
     joined(session, wire, (BOB, "bob"))
     session.handle(Who(users=(WhoEntry(ME, "ann", 0, op=True), WhoEntry(BOB, "bob", 0))))
@@ -194,8 +194,10 @@ def test_the_identity_fact_moves_our_own_entry_and_a_reconnect_claims_the_new_na
     assert ME not in dict(users.users) and users.operators == {new_id}
     session.handle(Message(seq=1, ts=0, id=BOB, name="bob", text="hi ann_"))
     assert session.roster.own_name == "ann_" and session.roster.is_own(new_id)
+    lost = notice("your name ann_ was taken…", fact=Fact.IDENTITY, id=new_id, name=new_id)
+    assert fx.ShowName(new_id) in session.handle(lost)  # the server gave back the id
     session.handle(Welcome(id="10.0.0.1:6000", name="10.0.0.1:6000", idle_timeout=60, users=1))
-    assert wire.lines[-1] == "/nick ann_"
+    assert wire.lines[-1] == "/nick ann"  # not the id: no /nick could take it
 
 
 # --- the password -------------------------------------------------------------------------
