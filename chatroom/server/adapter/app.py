@@ -57,7 +57,6 @@ from chatroom.server.core.inputs import (
     TimerFired,
 )
 from chatroom.server.core.outbox import Outbox
-from chatroom.server.core.proxy_protocol import TrustedPeers
 from chatroom.server.core.room import Room
 
 if TYPE_CHECKING:  # cluster mode needs the redis package, imported only when used
@@ -120,7 +119,6 @@ class ChatServer:
         # One read buffer for every connection: the loop reads into it and hands it over
         # in one callback, so no connection needs one of its own.
         self._read_buffer = memoryview(bytearray(config.read_chunk))
-        self._proxy_from = TrustedPeers(config.proxy_protocol_from)
         self._flush_scheduled = False
         self._last_flush_seconds = 0.0
         # On uvloop (the listener accepts a few connections per wake-up) a newcomer's welcome
@@ -193,9 +191,11 @@ class ChatServer:
         else:
             log.info("certificate reloaded from %s", config.tls_cert)
 
-    def _new_connection(self) -> ClientConnection:
+    def _new_connection(
+        self, named: tuple[str, int] | None = None, first: bytes = b""
+    ) -> ClientConnection:
         return ClientConnection(
-            self, next(self._ids), self.config, self.loop, self._read_buffer, self._proxy_from
+            self, next(self._ids), self.config, self.loop, self._read_buffer, named, first
         )
 
     # --- ConnectionOwner: what connections tell us -----------------------------------------
@@ -238,12 +238,6 @@ class ChatServer:
     def after_flush(self, conn: ClientConnection) -> None:
         self._after_flush.append(conn)
         self._request_flush()
-
-    def proxy_refused(self, conn: ClientConnection, reason: str) -> None:
-        # A flood of them (a scan, a misconfigured balancer) is one line per interval.
-        self.log_once.log(
-            "refused (PROXY header)", logging.WARNING, "refused %s: %s", conn.peer, reason
-        )
 
     def _leave(self, conn_id: int, reason: LeaveReason, detail: str | None = None) -> None:
         """The one way a connection leaves the room (the room ignores a second time)."""
