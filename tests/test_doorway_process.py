@@ -10,23 +10,20 @@ Real TLS handshakes (the ssl module; a MemoryBIO client where the test needs to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 
 import pytest
 
 from chatroom.client.connection import tls_context
+from tests import test_tls
 from tests.conftest import TIMEOUT, Peer
 from tests.test_proxy_protocol import V1_TCP4, v2_inet
-from tests.test_tls import (  # noqa: F401 (fixtures)
-    LOOPS,
-    Certs,
-    certs,
-    closed_by_server,
-    serve_tls,
-    silent_socket,
-    still_open,
-)
+from tests.test_tls import LOOPS, closed_by_server, silent_socket, still_open
+
+certs = test_tls.certs  # the fixtures, shared
+serve_tls = test_tls.serve_tls
 
 BALANCER = ("--proxy-protocol-from", "127.0.0.1/32")
 
@@ -97,10 +94,9 @@ class TlsHalfCloser:
         self.tls.write(data)
         self._send()
         self._drain()  # (a second SSL_shutdown must find no record waiting)
-        try:
-            self.tls.unwrap()  # our close_notify: the end of our sending side
-        except ssl.SSLWantReadError:
-            pass  # sent, and not waiting for the server's
+        # Our close_notify, the end of our sending side: sent, not waiting for the server's.
+        with contextlib.suppress(ssl.SSLWantReadError):
+            self.tls.unwrap()
         self._send()
 
     def read_to_the_end(self) -> str:
