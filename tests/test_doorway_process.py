@@ -52,10 +52,15 @@ class TlsHalfCloser:
     """A blocking TLS client over a MemoryBIO: it can send its ``close_notify`` and go on
     reading, which ``SSLSocket`` cannot (its ``unwrap`` waits for the server's)."""
 
-    def __init__(self, port: int, cafile: str, version: ssl.TLSVersion) -> None:
+    def __init__(
+        self, port: int, cafile: str, version: ssl.TLSVersion | None = None, before: bytes = b""
+    ) -> None:
+        """Connect and handshake; ``before`` goes in the same segment as the ClientHello."""
         context = tls_context(cafile)
-        context.minimum_version = context.maximum_version = version
+        if version is not None:
+            context.minimum_version = context.maximum_version = version
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.before = before
         self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname="127.0.0.1")
         self.received = bytearray()
@@ -70,7 +75,8 @@ class TlsHalfCloser:
 
     def _send(self) -> None:
         if self.outgoing.pending:
-            self.sock.sendall(self.outgoing.read())
+            before, self.before = self.before, b""
+            self.sock.sendall(before + self.outgoing.read())
 
     def _receive(self) -> bool:
         data = self.sock.recv(65536)
@@ -91,11 +97,11 @@ class TlsHalfCloser:
             self.received += chunk
 
     def send_then_close_notify(self, data: bytes) -> None:
-        self.tls.write(data)
-        self._send()
+        """``data``, then our close_notify (the end of our sending side), in one segment:
+        the server reads the lines and the close_notify together."""
         self._drain()  # (a second SSL_shutdown must find no record waiting)
-        # Our close_notify, the end of our sending side: sent, not waiting for the server's.
-        with contextlib.suppress(ssl.SSLWantReadError):
+        self.tls.write(data)
+        with contextlib.suppress(ssl.SSLWantReadError):  # sent, not waiting for the server's
             self.tls.unwrap()
         self._send()
 
@@ -181,6 +187,14 @@ async def test_a_balancers_header_before_the_client_hello_names_the_tls_client(
     assert await secure.until_contains("hello from") == (
         "<203.0.113.7:51234> hello from behind the balancer"
     )
+    # The header and the ClientHello in one segment: what follows the header is the
+    # handshake's, not lost with it.
+    joined = await asyncio.to_thread(TlsHalfCloser, server.tls_port, certs.cafile, before=header)
+    await asyncio.to_thread(joined.send_then_close_notify, b"hi\n")
+    assert await asyncio.to_thread(joined.read_to_the_end) == "close_notify"
+    joined.close()
+    assert joined.received.decode().startswith("*** Welcome, 203.0.113.7:")
+    await secure.until_contains("> hi")
     await secure.close()
     server.stop_cleanly()
 
