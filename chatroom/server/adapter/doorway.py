@@ -16,17 +16,20 @@ bounded and counted:
   room's :class:`HandshakeGate` decides, together with the room's own connections from it);
 - every connection waiting here (a header being read, a handshake under way) counts
   against ``--max-clients`` together with the room's connections, exempt addresses too: a
-  newcomer that would pass it is closed at once, without a word (no TLS has been spoken
-  yet), and logged once per interval. So half-open handshakes cannot pile up unseen.
+  newcomer that would pass it is reset at once (no TLS has been spoken yet, so there is
+  nothing to say it in), and logged once per interval. So half-open handshakes cannot
+  pile up unseen.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import socket
 import ssl
+import struct
 from collections.abc import Callable
 from typing import Protocol
 
@@ -150,7 +153,7 @@ class Doorway:
                 "refused %s: too many connections from its address (TLS handshakes count)",
                 where,
             )
-            conn.close()
+            _reset(conn)
             return
         self.waiting += 1
         done = functools.partial(self._handshake_done, key, where)
@@ -199,8 +202,16 @@ class Doorway:
             present,
             self.waiting,
         )
-        conn.close()
+        _reset(conn)
         return True
+
+
+def _reset(conn: socket.socket) -> None:
+    """Refuse ``conn`` before any TLS, with a reset: the kernel forgets it at once, and a
+    client takes it as a connection lost (and may retry), not as a TLS failure."""
+    with contextlib.suppress(OSError):
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
 
 
 def handshake_failure(exc: BaseException) -> str:
