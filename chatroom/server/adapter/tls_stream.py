@@ -89,7 +89,9 @@ class TlsStream(asyncio.Protocol):
             self.data_received(first)
 
     def data_received(self, data: bytes) -> None:
-        if self._closing:
+        if self._closing or self._eof:
+            # Nothing may follow a close_notify: what does is dropped, not held (a peer
+            # sending on after it would otherwise fill the incoming BIO while we drain).
             return
         if self._sslobj is None:
             self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
