@@ -15,11 +15,8 @@ import itertools
 import logging
 import ssl
 import time
-import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
-
-from prometheus_client.registry import CollectorRegistry
 
 from chatroom.protocol import LeaveReason
 from chatroom.server.adapter.connection import ClientConnection
@@ -31,12 +28,10 @@ from chatroom.server.adapter.reports import log_report
 from chatroom.server.adapter.startup import (  # noqa: F401 (StartError: the CLI's)
     RoomClock,
     StartError,
-    moderation_files,
-    node_name,
+    make_room,
 )
-from chatroom.server.adapter.store import StateError, StateStore
-from chatroom.server.adapter.tls import CertificateError, load_certificate, server_context
-from chatroom.server.config import RoomRules, ServerConfig
+from chatroom.server.adapter.tls import CertificateError, reload_certificate, server_context
+from chatroom.server.config import ServerConfig
 from chatroom.server.core.actions import (
     AnswerElsewhere,
     Append,
@@ -57,8 +52,6 @@ from chatroom.server.core.inputs import (
     TimerFired,
 )
 from chatroom.server.core.outbox import Outbox
-from chatroom.server.core.proxy_protocol import TrustedPeers
-from chatroom.server.core.room import Room
 
 if TYPE_CHECKING:  # cluster mode needs the redis package, imported only when used
     from chatroom.server.cluster.link import ClusterLink
@@ -79,38 +72,8 @@ class ChatServer:
         self.config = config
         self.loop = loop
         self.log_once = OncePerInterval(log, config.log_interval, loop)
-        rules = RoomRules.from_config(config)
         self.clock = RoomClock()
-        self.store: StateStore | None = None
-        operators, motd = moderation_files(config)
-        if config.redis:
-            self.room = Room.shared(rules, node_name(), operators=operators, motd=motd)
-        else:
-            # A restarted server numbers from 1 again: a new epoch says so (the ledger makes
-            # a shared room's).
-            restored = None
-            if config.state is not None:  # read before anyone can connect
-                try:
-                    self.store, restored = StateStore.open(config.state, config.history)
-                except StateError as exc:
-                    raise StartError(str(exc)) from None
-                log.info(
-                    "state %s: %d messages, %d bans, %d mutes%s",
-                    config.state,
-                    len(restored.history),
-                    len(restored.bans),
-                    len(restored.mutes),
-                    ", a topic" if restored.topic else "",
-                )
-            self.room = Room(
-                rules,
-                epoch=uuid.uuid4().hex[:16],
-                restored=restored,
-                operators=operators,
-                motd=motd,
-            )
-        if operators:
-            log.info("%d operators in %s", len(operators), config.ops_file)
+        self.room, self.store = make_room(config)
         self.cluster: ClusterLink | None = None
         self._ids = itertools.count(1)
         self._connections: dict[int, ClientConnection] = {}
@@ -124,7 +87,6 @@ class ChatServer:
         # One read buffer for every connection: the loop reads into it and hands it over
         # in one callback, so no connection needs one of its own.
         self._read_buffer = memoryview(bytearray(config.read_chunk))
-        self._proxy_from = TrustedPeers(config.proxy_protocol_from)
         self._flush_scheduled = False
         self._last_flush_seconds = 0.0
         # On uvloop (the listener accepts a few connections per wake-up) a newcomer's welcome
@@ -166,7 +128,14 @@ class ChatServer:
         config = self.config
         batch = config.accept_batch if self._coalesce_joins else config.listen_backlog
         self._listener = Listener(
-            self.loop, config, self._new_connection, self.log_once, batch, self.tls, self.room
+            self.loop,
+            config,
+            self._new_connection,
+            self.log_once,
+            batch,
+            self.tls,
+            self.room,
+            self.tally.refused,
         )
         self._listener.start()
         self._accepting = True
@@ -181,10 +150,8 @@ class ChatServer:
 
     async def _start_ops(self) -> None:
         """The operators' port: metrics, health, readiness (raises StartError)."""
-        registry = CollectorRegistry(auto_describe=True)
-        registry.register(ServerCollector(self))
         self.loop_lag = LoopLag(self.loop, self.config.loop_lag_interval)
-        self.ops = OpsEndpoint(self.config, registry, self.accepting, self.ready)
+        self.ops = OpsEndpoint(self.config, ServerCollector(self), self.accepting, self.ready)
         try:
             await self.ops.start()
         except OSError as exc:
@@ -198,10 +165,6 @@ class ChatServer:
     def ready(self) -> bool:
         """Whether it listens and, with --redis, is in sync with the shared room (/readyz)."""
         return self.accepting() and (self.cluster is None or self.cluster.up)
-
-    @property
-    def sent_bytes(self) -> int:
-        return self.outbox.taken_bytes
 
     def queued_bytes(self) -> int:
         """Bytes the connections' transports have yet to send (for the metrics)."""
@@ -219,19 +182,14 @@ class ChatServer:
     def reload_certificate(self) -> None:
         """SIGHUP: load the certificate and key files again; new handshakes present them,
         established connections go on. A failure is logged and the old one stays."""
-        config = self.config
-        if self.tls is None or config.tls_cert is None:
-            return
-        try:
-            load_certificate(self.tls, config.tls_cert, config.tls_key)
-        except CertificateError as exc:
-            log.error("certificate not reloaded, the old one stays: %s", exc)
-        else:
-            log.info("certificate reloaded from %s", config.tls_cert)
+        if self.tls is not None and self.config.tls_cert is not None:
+            reload_certificate(self.tls, self.config.tls_cert, self.config.tls_key)
 
-    def _new_connection(self) -> ClientConnection:
+    def _new_connection(
+        self, named: tuple[str, int] | None = None, first: bytes = b""
+    ) -> ClientConnection:
         return ClientConnection(
-            self, next(self._ids), self.config, self.loop, self._read_buffer, self._proxy_from
+            self, next(self._ids), self.config, self.loop, self._read_buffer, named, first
         )
 
     # --- ConnectionOwner: what connections tell us -----------------------------------------
@@ -274,13 +232,6 @@ class ChatServer:
     def after_flush(self, conn: ClientConnection) -> None:
         self._after_flush.append(conn)
         self._request_flush()
-
-    def proxy_refused(self, conn: ClientConnection, reason: str) -> None:
-        self.tally.refused("proxy_header")
-        # A flood of them (a scan, a misconfigured balancer) is one line per interval.
-        self.log_once.log(
-            "refused (PROXY header)", logging.WARNING, "refused %s: %s", conn.peer, reason
-        )
 
     def _leave(self, conn_id: int, reason: LeaveReason, detail: str | None = None) -> None:
         """The one way a connection leaves the room (the room ignores a second time)."""

@@ -78,9 +78,6 @@ class Measured(Protocol):
     loop_lag: LoopLag | None
     cluster: Any  # None, or .up and .append_time
 
-    @property
-    def sent_bytes(self) -> int: ...
-
     def queued_bytes(self) -> int: ...
 
 
@@ -103,7 +100,9 @@ class ServerCollector(Collector):
             "events and replies queued for one connection each",
             server.outbox.deliveries,
         )
-        yield _counter("chatroom_sent_bytes", "bytes handed to connections", server.sent_bytes)
+        yield _counter(
+            "chatroom_sent_bytes", "bytes handed to connections", server.outbox.taken_bytes
+        )
         yield _labelled(
             "chatroom_disconnects", "connections that left, by reason", "reason",
             server.tally.disconnects,

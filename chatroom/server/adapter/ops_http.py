@@ -17,7 +17,7 @@ import contextlib
 from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.registry import CollectorRegistry
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from chatroom.server.config import ServerConfig
 
@@ -26,10 +26,11 @@ Status = Callable[[], bool]
 
 class OpsEndpoint:
     def __init__(
-        self, config: ServerConfig, registry: CollectorRegistry, healthy: Status, ready: Status
+        self, config: ServerConfig, collector: Collector, healthy: Status, ready: Status
     ) -> None:
         self.config = config
-        self.registry = registry
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(collector)
         self.healthy = healthy
         self.ready = ready
         self.port: int | None = None
