@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -26,8 +25,10 @@ from typing import Any
 from chatroom import protocol as p
 from chatroom.protocol import compact_json
 from chatroom.server.cluster.records import (
+    BROADCAST_TYPES,
     HISTORY_TYPES,
     MODERATION_KINDS,
+    NODE_RE,
     Entry,
     RoomKeys,
     Snapshot,
@@ -47,6 +48,7 @@ from chatroom.server.cluster.redis_client import (
     subscribed,
 )
 from chatroom.server.cluster.scripts import append_item, leave_parts, pack, scripts, stream_body
+from chatroom.server.cluster.stream import BadEntries
 from chatroom.server.config import ROOM_NAME, ServerConfig
 from chatroom.server.core.refusal import Refusal
 
@@ -63,7 +65,6 @@ __all__ = [
     "stream_body",
 ]
 
-NODE_RE = re.compile(r"[^\s{}\x00-\x1f\x7f]{1,128}")  # in key names: no braces (hash tags)
 _DEFAULTS = ServerConfig()
 EVENTS_PER_ENTRY = _DEFAULTS.events_per_entry  # a ledger's, unless its config says otherwise
 
@@ -108,6 +109,11 @@ class RedisLedger:
         self.heartbeat_ttl = heartbeat_ttl
         self.timeout = timeout
         self.config = config
+        # Entries of the stream that are not events (stream.py): each logged once.
+        self.bad = BadEntries(config.log_interval)
+        # An event's JSON is longer than any a node writes (6: a character escaped as
+        # \\u00XX; the rest: the name, the id and the fields): a bad entry, not read.
+        self.max_body = 6 * config.max_line + 1024
         self._keys = keys = RoomKeys.of(room)
         self._shared_keys = keys.shared
         # XREAD BLOCK waits longer than any command may; read() bounds it with asyncio.
@@ -186,8 +192,9 @@ class RedisLedger:
             while len(found) < count:
                 rows = await self._redis.xrevrange(self._keys.events, end, "-", count=page)
                 for stream_id, fields in rows:  # newest first, and so their events
-                    for entry in reversed(row_entries(stream_id, fields)):
-                        if entry.body.get("type") in HISTORY_TYPES:
+                    entries = row_entries(stream_id, fields, self.bad.skip, self.max_body)
+                    for entry in reversed(entries):
+                        if self._in_history(entry):
                             found.append(entry)
                             if len(found) == count:
                                 break
@@ -198,6 +205,27 @@ class RedisLedger:
                 end = f"({rows[-1][0]}"
         found.reverse()
         return found
+
+    def _in_history(self, entry: Entry) -> bool:
+        """Whether ``entry`` is a message or an action (one that is not JSON is bad)."""
+        try:
+            kind = entry.body.get("type")
+        except (ValueError, RecursionError, AttributeError):
+            self.bad.skip(entry.stream_id, "its event is not a JSON object")
+            return False
+        if kind not in BROADCAST_TYPES:
+            self.bad.skip(entry.stream_id, f"{str(kind)[:24]!r} is not a broadcast event")
+            return False
+        return kind in HISTORY_TYPES
+
+    async def counter(self) -> int:
+        """The room's seq counter: the seq of the last event appended (0: none yet)."""
+        with self._guard("read the counter"):
+            value = await self._redis.get(self._keys.seq)
+        try:
+            return int(value or 0)
+        except ValueError:
+            return 0
 
     async def append_many(
         self, items: Sequence[tuple[p.BroadcastEvent, UserRecord | str, str | None]]
@@ -255,7 +283,7 @@ class RedisLedger:
         if not reply:
             return []
         rows = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
-        return raw_entries(rows)
+        return raw_entries(rows, self.bad.skip, self.max_body)
 
     async def publish_private(self, node: str, payload: dict[str, Any]) -> bool:
         """Send ``payload`` to ``node``'s private channel (at most once). False if nobody
