@@ -92,6 +92,7 @@ def bad_entries(db: redis.Redis) -> dict[str, dict[str, str]]:
         "a seq already used": {"e": f"1 other:1 {good}"},
         "a seq beyond the counter": {"e": f"{10**15} other:1 {good}"},
         "a huge line": {"e": f"{seq()} other:1 " + message("x" * 2_000_000)},
+        "not UTF-8": {"e": b"\xff\xfe 1 \xc3"},
     }
     added = {}
     for name, fields in shapes.items():

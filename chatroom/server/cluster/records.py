@@ -101,7 +101,10 @@ class UserRecord:
     @classmethod
     def from_json(cls, text: str) -> UserRecord:
         data = json.loads(text)
-        return cls(id=data["id"], name=data["name"], key=data["key"], node=data["node"])
+        record = cls(id=data["id"], name=data["name"], key=data["key"], node=data["node"])
+        if not all(isinstance(value, str) for value in (record.id, record.name, record.node)):
+            raise ValueError("not a user record")
+        return record
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -25,8 +26,6 @@ from typing import Any
 from chatroom import protocol as p
 from chatroom.protocol import compact_json
 from chatroom.server.cluster.records import (
-    BROADCAST_TYPES,
-    HISTORY_TYPES,
     MODERATION_KINDS,
     NODE_RE,
     Entry,
@@ -48,7 +47,7 @@ from chatroom.server.cluster.redis_client import (
     subscribed,
 )
 from chatroom.server.cluster.scripts import append_item, leave_parts, pack, scripts, stream_body
-from chatroom.server.cluster.stream import BadEntries
+from chatroom.server.cluster.stream import BadEntries, in_history
 from chatroom.server.config import ROOM_NAME, ServerConfig
 from chatroom.server.core.refusal import Refusal
 
@@ -65,6 +64,7 @@ __all__ = [
     "stream_body",
 ]
 
+log = logging.getLogger("chatroom.server")
 _DEFAULTS = ServerConfig()
 EVENTS_PER_ENTRY = _DEFAULTS.events_per_entry  # a ledger's, unless its config says otherwise
 
@@ -176,7 +176,11 @@ class RedisLedger:
             )
         users = {}
         for i in range(0, len(flat), 2):
-            record = UserRecord.from_json(flat[i + 1])
+            try:
+                record = UserRecord.from_json(flat[i + 1])
+            except (ValueError, KeyError, TypeError, RecursionError):
+                log.warning("cluster: skipped a bad user record of the room: %.40r", flat[i])
+                continue
             users[record.id] = record
         return Snapshot(users=users, last_id=last_id, seq=int(seq), epoch=epoch)
 
@@ -194,7 +198,7 @@ class RedisLedger:
                 for stream_id, fields in rows:  # newest first, and so their events
                     entries = row_entries(stream_id, fields, self.bad.skip, self.max_body)
                     for entry in reversed(entries):
-                        if self._in_history(entry):
+                        if in_history(entry, self.bad):
                             found.append(entry)
                             if len(found) == count:
                                 break
@@ -206,26 +210,11 @@ class RedisLedger:
         found.reverse()
         return found
 
-    def _in_history(self, entry: Entry) -> bool:
-        """Whether ``entry`` is a message or an action (one that is not JSON is bad)."""
-        try:
-            kind = entry.body.get("type")
-        except (ValueError, RecursionError, AttributeError):
-            self.bad.skip(entry.stream_id, "its event is not a JSON object")
-            return False
-        if kind not in BROADCAST_TYPES:
-            self.bad.skip(entry.stream_id, f"{str(kind)[:24]!r} is not a broadcast event")
-            return False
-        return kind in HISTORY_TYPES
-
     async def counter(self) -> int:
         """The room's seq counter: the seq of the last event appended (0: none yet)."""
         with self._guard("read the counter"):
             value = await self._redis.get(self._keys.seq)
-        try:
-            return int(value or 0)
-        except ValueError:
-            return 0
+        return int(value) if value and value.isdigit() else 0
 
     async def append_many(
         self, items: Sequence[tuple[p.BroadcastEvent, UserRecord | str, str | None]]

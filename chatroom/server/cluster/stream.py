@@ -24,7 +24,7 @@ from collections import OrderedDict
 import msgspec
 
 from chatroom import protocol as p
-from chatroom.server.cluster.records import Entry, UserRecord
+from chatroom.server.cluster.records import BROADCAST_TYPES, HISTORY_TYPES, Entry, UserRecord
 
 log = logging.getLogger("chatroom.server")
 
@@ -83,6 +83,20 @@ def out_of_order(seq: int, last: int, counter: int | None = None) -> str | None:
     return None
 
 
+def in_history(entry: Entry, bad: BadEntries) -> bool:
+    """Whether ``entry`` is a message or an action; one that is not a broadcast event's
+    JSON object is told to ``bad``."""
+    try:
+        kind = entry.body.get("type")
+    except (ValueError, RecursionError, AttributeError):
+        bad.skip(entry.stream_id, "its event is not a JSON object")
+        return False
+    if not isinstance(kind, str) or kind not in BROADCAST_TYPES:
+        bad.skip(entry.stream_id, f"{str(kind)[:24]!r} is not a broadcast event")
+        return False
+    return kind in HISTORY_TYPES
+
+
 def history_events(
     entries: list[Entry], until_seq: int, bad: BadEntries
 ) -> list[p.Message | p.Action]:
@@ -110,7 +124,7 @@ class BadEntries:
     ``remember`` of the latest), and no more than ``burst`` lines in ``interval`` seconds;
     past that, one line at the end of the interval says how many more were skipped."""
 
-    def __init__(self, interval: float, burst: int = 20, remember: int = 10_000) -> None:
+    def __init__(self, interval: float, burst: int = 100, remember: int = 10_000) -> None:
         self.interval = interval
         self.burst = burst
         self.remember = remember
