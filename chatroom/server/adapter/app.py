@@ -91,7 +91,7 @@ class ChatServer:
             restored = None
             if config.state is not None:  # read before anyone can connect
                 try:
-                    self.store, restored = StateStore.open(config.state, config.history)
+                    self.store, restored = StateStore.from_config(config)
                 except StateError as exc:
                     raise StartError(str(exc)) from None
                 log.info(
