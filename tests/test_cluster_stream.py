@@ -199,3 +199,28 @@ async def test_a_node_starts_with_bad_entries_last_in_the_stream(
     logged_once(two, ids)
     await bob.close()
     db.close()
+
+
+async def test_a_flood_of_bad_entries_alone_is_read_past_and_logged_in_bounds(
+    start_node, redis_url
+):
+    """More bad entries than one read takes (ledger_read_count), and nothing else: the
+    reader goes past them (it is not stuck re-reading them), and the log stays bounded."""
+    one = start_node()
+    ann = await joined(one.port)
+    db = redis.Redis.from_url(redis_url, decode_responses=True)
+
+    def flood() -> None:
+        pipe = db.pipeline(transaction=False)
+        for n in range(20_000):
+            pipe.xadd(STREAM, {"e": f"garbage {n}"})
+        pipe.execute()
+
+    await asyncio.to_thread(flood)
+    await ann.send("after the flood")
+    await ann.until_event("message", text="after the flood", timeout=4 * TIMEOUT)
+    lines = one.text().splitlines()
+    assert sum("skipped a bad entry" in line for line in lines) <= 100, len(lines)
+    assert "Traceback" not in one.text()
+    await ann.close()
+    db.close()

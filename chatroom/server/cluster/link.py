@@ -98,6 +98,7 @@ class ClusterLink:
         self._up = False  # connected and in sync
         self._synced = False  # it was in sync once: _last_id is where it got to
         self._lost_at = 0.0  # when the last outage began (monotonic)
+        self._counter: int | None = None  # the room's counter, read for the batch read
         self.channels = NodeChannels(
             self.ledger, config, deliver, self._connection_lost, lambda: self._up
         )
@@ -216,12 +217,14 @@ class ClusterLink:
             except LedgerUnavailable as exc:
                 self._connection_lost(exc)
                 continue
+            read_to = self.ledger.last_read
             # One turn of the loop first: the append worker, woken by the same script's
             # reply, sends the next batch, so Redis runs it while these are broadcast.
             # (Yielding more often costs more: each turn flushes to every client.)
             await asyncio.sleep(0)
             node, sent, deliver = self.node, self._sent, self.deliver
             last = self.room.seq
+            self._counter = None  # read again for each batch, if it has to be
             # Delivered in order; what they broadcast shares the one flush that follows.
             for entry in entries:
                 self._last_id = entry.stream_id
@@ -241,19 +244,21 @@ class ClusterLink:
                         continue
                 last = seq
                 deliver(Sequenced(event, entry.node))
+            else:  # past the bad entries too: a batch of them alone is not read again
+                self._last_id = read_to or self._last_id
 
     async def _follows(self, entry: Entry, last: int) -> bool:
         """Whether ``entry``, whose seq is not ``last + 1``, still follows ``last``: it is
         after it and not beyond the room's counter (events were missed: trimmed, or bad).
-        Else it is skipped as bad. Only for such an entry: one more round trip."""
-        counter = None
-        if entry.seq > last:
+        Else it is skipped as bad. One more round trip for a batch with such an entry, at
+        most: every entry of the batch was in the stream before the counter was read."""
+        if entry.seq > last and self._counter is None:
             try:
-                counter = await self.ledger.counter()
+                self._counter = await self.ledger.counter()
             except LedgerUnavailable as exc:
                 self._connection_lost(exc)
                 return False
-        why = out_of_order(entry.seq, last, counter)
+        why = out_of_order(entry.seq, last, self._counter)
         if why is not None:
             self.ledger.bad.skip(entry.stream_id, why)
         return why is None

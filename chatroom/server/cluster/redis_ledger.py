@@ -114,6 +114,7 @@ class RedisLedger:
         # An event's JSON is longer than any a node writes (6: a character escaped as
         # \\u00XX; the rest: the name, the id and the fields): a bad entry, not read.
         self.max_body = 6 * config.max_line + 1024
+        self.last_read: str | None = None  # the id of the last entry read() read, if any
         self._keys = keys = RoomKeys.of(room)
         self._shared_keys = keys.shared
         # XREAD BLOCK waits longer than any command may; read() bounds it with asyncio.
@@ -192,8 +193,11 @@ class RedisLedger:
         found: list[Entry] = []
         end = before_id if before_id == "+" else f"({before_id}"
         page = max(self.config.ledger_history_page, 2 * count)
+        # Bounded, whatever was added by hand: no real chat is further back than this.
+        left = max(self.stream_maxlen, page)
         with self._guard("history"):
-            while len(found) < count:
+            while len(found) < count and left > 0:
+                left -= page
                 rows = await self._redis.xrevrange(self._keys.events, end, "-", count=page)
                 for stream_id, fields in rows:  # newest first, and so their events
                     entries = row_entries(stream_id, fields, self.bad.skip, self.max_body)
@@ -269,9 +273,12 @@ class RedisLedger:
                     reply = await self._blocking.execute_command(
                         "XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", key, after_id
                     )
+        self.last_read = None
         if not reply:
             return []
         rows = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
+        # Where the next read goes on from, whatever these hold (bad entries alone too).
+        self.last_read = rows[-1][0] if rows else None
         return raw_entries(rows, self.bad.skip, self.max_body)
 
     async def publish_private(self, node: str, payload: dict[str, Any]) -> bool:
