@@ -79,6 +79,9 @@ class ServerConfig(FlagSettings):
     # --state: chat is committed at most this long after it was said (a kill -9 loses at
     # most this much); bans, mutes and the topic are committed at once.
     state_flush: float = 0.5
+    # --state: a write that failed (a full disk) is tried again after the first wait,
+    # doubled each time up to the longest (adapter/store.py).
+    state_retry: tuple[float, float] = (0.5, 30.0)
     append_drain: float = 0.5  # on shutdown, how long accepted lines may take to reach Redis
     ledger_timeout: float = 3.0  # a Redis command that takes longer has failed
     # The room's stream in Redis keeps about stream_maxlen events, events_per_entry at most

@@ -76,7 +76,7 @@ class Measured(Protocol):
     outbox: Any  # outbox.deliveries
     tally: Tally
     loop_lag: LoopLag | None
-    cluster: Any  # None, or .up and .append_time
+    cluster: Any  # None, or .up, .append_seconds and .appends
 
     def queued_bytes(self) -> int: ...
 
@@ -126,11 +126,12 @@ class ServerCollector(Collector):
         link = server.cluster
         if link is not None:
             yield _gauge("chatroom_redis_up", "1 while the shared room is reachable", link.up)
-            seconds, calls = link.append_time
             yield _counter(
-                "chatroom_redis_append_seconds", "time spent in append calls to Redis", seconds
+                "chatroom_redis_append_seconds",
+                "time spent in append calls to Redis",
+                link.append_seconds,
             )
-            yield _counter("chatroom_redis_appends", "append calls to Redis", calls)
+            yield _counter("chatroom_redis_appends", "append calls to Redis", link.appends)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -81,7 +81,7 @@ def make_room(config: ServerConfig) -> tuple[Room, StateStore | None]:
     store = restored = None
     if config.state is not None:  # read before anyone can connect
         try:
-            store, restored = StateStore.open(config.state, config.history)
+            store, restored = StateStore.from_config(config)
         except StateError as exc:
             raise StartError(str(exc)) from None
         log.info(
