@@ -24,6 +24,8 @@ from tests.room_helpers import JSON, REMOTE, TEXT, Sim, only_to, room_rules
 
 HASH = hash_password("s3cret")
 OPS = f"# operators\n\nboss {HASH}\n"
+SALT, DIGEST = "A" * 24, "A" * 44  # 16 and 32 bytes of base64
+OUT_OF_RANGE = "scrypt parameters out of range (N a power of two, r and p at least 1)"
 
 
 def mod_room(
@@ -64,10 +66,34 @@ def test_a_hash_checks_its_password_only() -> None:
         (f"# c\nboss {HASH} extra", "line 2: expected: NAME scrypt$..."),
         ("boss md5$x", "line 1: expected: NAME scrypt$..."),
         ("boss sha$1$2$3$4$5", "line 1: unknown hash kind 'sha' (scrypt$... expected)"),
-        ("boss scrypt$3$8$1$AA==$AA==", "line 1: scrypt parameters out of range"),
+        (f"boss scrypt$3$8$1${SALT}${DIGEST}", f"line 1: {OUT_OF_RANGE}"),
+        (f"boss scrypt$0$8$1${SALT}${DIGEST}", f"line 1: {OUT_OF_RANGE}"),
+        (f"boss scrypt$1024$0$1${SALT}${DIGEST}", f"line 1: {OUT_OF_RANGE}"),
+        (f"boss scrypt$1024$8$0${SALT}${DIGEST}", f"line 1: {OUT_OF_RANGE}"),
+        (f"boss scrypt$-1024$8$1${SALT}${DIGEST}",
+         "line 1: scrypt parameters out of range (N, r and p are whole numbers)"),
+        (f"boss scrypt$1e3$8$1${SALT}${DIGEST}",
+         "line 1: scrypt parameters out of range (N, r and p are whole numbers)"),
+        (f"boss scrypt$99999999999$8$1${SALT}${DIGEST}",
+         "line 1: scrypt parameters out of range (N, r and p are whole numbers)"),
+        # What the old check let through, and scrypt refused at the first /oper:
+        (f"boss scrypt$65536$32$1${SALT}${DIGEST}", "line 1: scrypt needs 256 MiB a check "
+         "with N=65536 r=32 p=1, more than the 64 MiB allowed"),
+        (f"boss scrypt$262144$8$1${SALT}${DIGEST}", "line 1: scrypt needs 256 MiB a check "
+         "with N=262144 r=8 p=1, more than the 64 MiB allowed"),
+        # ... and what held up the event loop 0.6 s a check:
+        (f"boss scrypt$16384$8$16${SALT}${DIGEST}", "line 1: scrypt costs N*r*p = 2097152 a "
+         "check, more than 1048576 (8 times the default's)"),
+        (f"boss scrypt$1024$8$1$AA==${DIGEST}", "line 1: a salt of 1 bytes (8 to 64)"),
+        (f"boss scrypt$1024$8$1${'A' * 88}${DIGEST}", "line 1: a salt of 66 bytes (8 to 64)"),
+        (f"boss scrypt$1024$8$1${SALT}$AAAA", "line 1: a hash of 3 bytes (16 to 64)"),
+        (f"boss scrypt$1024$8$1${SALT}$", "line 1: a hash of 0 bytes (16 to 64)"),
+        (f"boss scrypt$1024$8$1${SALT}$AA=", "line 1: the salt or the hash is not valid base64"),
+        (f"boss scrypt$1024$8$1$!!!!${DIGEST}",
+         "line 1: the salt or the hash is not valid base64"),
         (f"a|b {HASH}", "line 1: a name cannot contain '|'"),
     ],
-)
+)  # fmt: skip
 def test_a_bad_ops_file_is_refused_with_its_line(text: str, problem: str) -> None:
     with pytest.raises(ValueError) as info:
         parse_operators(text)
