@@ -194,6 +194,19 @@ def flood_scenarios(quick: bool) -> list[Scenario]:
             },
             server_args=("--log-level", "warning"),
         ),
+        Scenario(  # the same from 64 addresses: each one's burst keeps the hashing busy
+            "flood-oper-64",
+            "flood",
+            flood={
+                "pattern": "oper",
+                "addresses": 64,
+                "per_address": 1,
+                "seconds": 10.0,
+                "warmup": 1.0,
+                "ping_every": 0.05,
+            },
+            server_args=("--log-level", "warning"),
+        ),
     ]
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from chatroom.protocol import LeaveReason
 from chatroom.server.adapter.connection import ClientConnection
+from chatroom.server.adapter.hashing import OperatorChecks
 from chatroom.server.adapter.listener import Listener, fit_to_fd_limit
 from chatroom.server.adapter.lograte import OncePerInterval
 from chatroom.server.adapter.startup import (  # noqa: F401 (StartError: the CLI's)
@@ -37,6 +38,7 @@ from chatroom.server.core.actions import (
     AnswerElsewhere,
     Append,
     Charge,
+    CheckOperator,
     Close,
     Left,
     Moderated,
@@ -111,6 +113,9 @@ class ChatServer:
             )
         if operators:
             log.info("%d operators in %s", len(operators), config.ops_file)
+        self.checks = OperatorChecks(  # /oper's scrypt, off the loop
+            config.oper_check_threads, config.oper_check_queue, loop, self.handle, self.log_once
+        )
         self.cluster: ClusterLink | None = None
         self._ids = itertools.count(1)
         self._connections: dict[int, ClientConnection] = {}
@@ -279,6 +284,8 @@ class ChatServer:
                 case ModerateElsewhere() | AnswerElsewhere():
                     assert self.cluster is not None, "only a clustered room has other nodes"
                     self.cluster.ask(action)
+                case CheckOperator():
+                    self.checks.submit(action)
                 case _:
                     self._log(action, detail)
         self._request_flush(joining)
@@ -305,6 +312,8 @@ class ChatServer:
                 self.log_once.log(cause, logging.WARNING, "refused %s: %s", peer, report.reason)
             case Renamed():
                 log.info("rename %s: %s -> %s", peer, report.old, report.new)
+            case Moderated(flood=kind) if kind:  # a flood of them is one line per interval
+                self.log_once.log(kind, logging.WARNING, "moderation %s: %s", peer, report.text)
             case Moderated():
                 log.warning("moderation %s: %s", peer, report.text)
             case Left(quiet=True):
@@ -381,6 +390,7 @@ class ChatServer:
         """Stop accepting, tell everyone, flush, and close; drop stragglers after the grace."""
         if self._listener is not None:
             self._listener.close()
+        self.checks.close()
         self.handle(ShuttingDown())
         self._flush()
         if self.cluster is not None:
