@@ -80,3 +80,132 @@ def test_the_client_does_not_import_the_server() -> None:
     for name, deps in GRAPH.items():
         if name.startswith("chatroom.client"):
             assert not [d for d in deps if d.startswith("chatroom.server")], name
+
+
+# --- one writer of state ------------------------------------------------------------------------
+
+SERVER = [name for name in MODULES if name.startswith("chatroom.server.")]
+CORE_SERVER = [name for name in SERVER if name.startswith("chatroom.server.core")]
+# The modules that hold the room's state objects: only their own methods change them.
+STATE_MODULES = {
+    "chatroom.server.core.state",
+    "chatroom.server.core.moderation_state",
+    "chatroom.server.core.admission",
+    "chatroom.server.core.sequencer",
+}
+MUTATORS = {
+    "add", "append", "appendleft", "clear", "discard", "extend", "extendleft", "insert",
+    "pop", "popitem", "popleft", "remove", "setdefault", "update",
+}  # fmt: skip
+
+
+def _own(node: ast.AST) -> bool:
+    """Whether ``node`` is ``self.X``: an object's own attribute."""
+    return (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+    )
+
+
+def _writes_elsewhere(tree: ast.AST) -> list[str]:
+    """Where a module changes state that is not its objects' own: an attribute of another
+    object assigned or deleted (``member.name = ...``, ``self.a.b = ...``), an item of
+    another object's container set (``self.moderation.bans[k] = ...``), or another
+    object's container changed in place (``member.ignoring.add(...)``)."""
+    found = []
+    for node in ast.walk(tree):
+        targets: list[ast.AST] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+            targets = [node.target]
+        elif isinstance(node, ast.Delete):
+            targets = node.targets
+        for target in targets:
+            for sub in ast.walk(target):
+                stored = isinstance(getattr(sub, "ctx", None), ast.Store | ast.Del)
+                if stored and isinstance(sub, ast.Attribute) and not _own(sub):
+                    found.append(f"line {sub.lineno}: {ast.unparse(sub)} assigned")
+                if (
+                    stored
+                    and isinstance(sub, ast.Subscript)
+                    and isinstance(sub.value, ast.Attribute)
+                    and not _own(sub.value)
+                ):
+                    found.append(f"line {sub.lineno}: {ast.unparse(sub)} assigned")
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in MUTATORS
+            and isinstance(node.func.value, ast.Attribute)
+            and not _own(node.func.value)
+        ):
+            found.append(f"line {node.lineno}: {ast.unparse(node.func)}() changes it")
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in (
+            "setattr",
+            "object.__setattr__",
+            "msgspec.structs.force_setattr",
+        ):
+            found.append(f"line {node.lineno}: {ast.unparse(node.func)}()")
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(set(CORE_SERVER) - STATE_MODULES))
+def test_only_the_state_objects_change_their_state(module: str) -> None:
+    """In the core, nothing but the state modules' own methods changes an object's fields
+    (the rules call those methods); the adapter and the cluster reach no state at all
+    (the test below)."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    assert not _writes_elsewhere(tree), f"{module} writes state that is not its own"
+
+
+def test_the_single_writer_check_catches_what_it_forbids() -> None:
+    """The check itself can fail: each of these is a write it must report."""
+    for source in (
+        "member.name = 'x'",
+        "self.moderation.topic = None",
+        "self.moderation.bans[key] = ban",
+        "del self.state.users[uid]",
+        "member.ignoring.add(uid)",
+        "self.moderation.mutes.pop(uid, None)",
+        "member.failures += 1",
+    ):
+        assert _writes_elsewhere(ast.parse(source)), source
+    for source in ("self._waiting[conn] = []", "self.seen = 1", "actions.append(x)"):
+        assert not _writes_elsewhere(ast.parse(source)), source
+
+
+@pytest.mark.parametrize(
+    "module",
+    [m for m in SERVER if m.startswith(("chatroom.server.adapter", "chatroom.server.cluster"))],
+)
+def test_the_adapter_and_the_cluster_do_not_reach_into_the_room(module: str) -> None:
+    """They hand the room inputs and read its answers; its state objects are its own."""
+    source = MODULES[module].read_text(encoding="utf-8")
+    for inner in ("room.ctx", "room.state", "room.moderation", "room.admission"):
+        assert inner not in source, f"{module} reaches into the room: {inner}"
+
+
+# --- the vocabularies ---------------------------------------------------------------------------
+
+VOCABULARIES = [
+    "chatroom.protocol.events",
+    "chatroom.protocol.commands",
+    "chatroom.server.core.actions",
+    "chatroom.server.core.inputs",
+]
+
+
+@pytest.mark.parametrize("module", VOCABULARIES)
+def test_the_vocabularies_import_no_rule(module: str) -> None:
+    rules = [d for d in GRAPH[module] if d.startswith("chatroom.server.core.rules")]
+    rules += [d for d in GRAPH[module] if d == "chatroom.server.core.room"]
+    assert not rules, f"{module} imports {rules}"
+
+
+def test_the_room_has_no_mixins() -> None:
+    """Room is one class with no base but object: its rules are plain functions."""
+    tree = ast.parse(MODULES["chatroom.server.core.room"].read_text(encoding="utf-8"))
+    room = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Room")
+    assert room.bases == []

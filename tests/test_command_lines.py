@@ -7,17 +7,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatroom.protocol import OutputFormat
+from chatroom.protocol import OutputFormat, strip_controls
 from chatroom.protocol import commands as c
 
-# A word as a user types it: no spaces, no control characters.
-word = st.text(
-    st.characters(categories=("L", "N"), include_characters="-_.[]:|"), min_size=1, max_size=12
+# A word as a user types it: no spaces, no control characters, in the normal form the
+# parser's cleaning gives (it normalizes text: U+F900 becomes U+8C48).
+word = (
+    st.text(
+        st.characters(categories=("L", "N"), include_characters="-_.[]:|"),
+        min_size=1,
+        max_size=12,
+    )
+    .map(strip_controls)
+    .filter(lambda text: text and " " not in text)
 )
 # Free text after the command's words: cleaned as the parser cleans it.
 free = (
     st.text(st.characters(categories=("L", "N", "P", "Zs")), min_size=1, max_size=30)
-    .map(lambda text: " ".join(text.split()))
+    .map(lambda text: " ".join(strip_controls(text).split()))
     .filter(bool)
 )
 seconds = st.integers(1, 10**6).map(float)

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import ssl
-from datetime import tzinfo
-
 from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
-from chatroom.client.connection import ReconnectPolicy, ServerConnection
-from chatroom.client.render import LineRenderer
+from chatroom.client.connection import ServerConnection
 from chatroom.client.screens.chat import ChatScreen
-from chatroom.client.widgets.chat_log import DEFAULT_SCROLLBACK
+from chatroom.client.settings import ClientSettings
 
 
 class ChatApp(App[None]):
@@ -24,32 +20,16 @@ class ChatApp(App[None]):
 
     def __init__(
         self,
-        host: str,
-        port: int,
-        name: str | None = None,
+        settings: ClientSettings,
         *,
-        autoconnect: bool = True,
-        tz: tzinfo | None = None,
-        policy: ReconnectPolicy | None = None,
-        max_lines: int = DEFAULT_SCROLLBACK,
         connection: ServerConnection | None = None,
-        tls: ssl.SSLContext | None = None,
-        password: str | None = None,
+        autoconnect: bool = True,
     ) -> None:
+        """``connection``: one the command line opened already (used first);
+        ``autoconnect`` False: never connect (the screen is fed events by hand, in tests)."""
         super().__init__()
         self.failure: str | None = None  # why the server could not be reached at all
-        self.chat = ChatScreen(
-            host,
-            port,
-            name,
-            autoconnect=autoconnect,
-            renderer=LineRenderer(tz),
-            policy=policy,
-            max_lines=max_lines,
-            connection=connection,
-            tls=tls,
-            password=password,
-        )
+        self.chat = ChatScreen(settings, connection=connection, autoconnect=autoconnect)
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:

@@ -14,9 +14,9 @@ from chatroom.client.connection import (
     ServerConnection,
     describe_failure,
     parse_target,
-    shown_address,
     tls_context,
 )
+from chatroom.client.settings import DEFAULT_SCROLLBACK, ClientSettings
 from chatroom.protocol import DEFAULT_PORT, NAME_MAX_CHARS, name_problem
 
 CONNECTING_AFTER = 0.5  # seconds of silence before the client says it is still connecting
@@ -79,9 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scrollback",
         type=int,
-        default=5000,
+        default=DEFAULT_SCROLLBACK,
         metavar="LINES",
-        help="how many log lines to keep (default: 5000)",
+        help=f"how many log lines to keep (default: {DEFAULT_SCROLLBACK})",
     )
     return parser
 
@@ -115,34 +115,27 @@ def main(argv: list[str] | None = None) -> int:
         if not password:
             parser.error(f"--password-file {args.password_file}: the file holds no password")
 
+    settings = ClientSettings(
+        host,
+        port,
+        name=args.name or login_name(),
+        tls=context,
+        password=password,
+        scrollback=args.scrollback,
+    )
     try:
-        return asyncio.run(
-            run(
-                host,
-                port,
-                args.name or login_name(),
-                args.scrollback,
-                tls=context,
-                password=password,
-            )
-        )
+        return asyncio.run(run(settings))
     except KeyboardInterrupt:  # Ctrl+C while still connecting, before the UI took the keys
         return 130
 
 
-async def run(
-    host: str,
-    port: int,
-    name: str | None,
-    scrollback: int,
-    *,
-    tls: ssl.SSLContext | None = None,
-    password: str | None = None,
-) -> int:
+async def run(settings: ClientSettings) -> int:
     # Connect before the UI starts: an unreachable server is one line on stderr, with no
     # screen flashing up and down, and the room sees no join/leave for a mere probe.
-    address = shown_address(host, port, tls is not None)
-    opening = asyncio.ensure_future(ServerConnection.open(host, port, tls=tls))
+    address = settings.address
+    opening = asyncio.ensure_future(
+        ServerConnection.open(settings.host, settings.port, tls=settings.tls)
+    )
     done, _ = await asyncio.wait({opening}, timeout=CONNECTING_AFTER)
     if not done:  # a server that accepts but does not greet: say so, not a blank terminal
         print(f"chatroom-client: connecting to {address}… (waiting for the server's welcome)",
@@ -155,9 +148,7 @@ async def run(
 
     from chatroom.client.app import ChatApp  # Textual is slow to import: only when needed
 
-    app = ChatApp(
-        host, port, name, max_lines=scrollback, connection=connection, tls=tls, password=password
-    )
+    app = ChatApp(settings, connection=connection)
     await app.run_async()
     if app.failure is not None:
         print(f"chatroom-client: {app.failure}", file=sys.stderr)

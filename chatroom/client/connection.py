@@ -16,7 +16,7 @@ import os
 import random
 import ssl
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import ClassVar
 
@@ -33,6 +33,7 @@ from chatroom.protocol import (
     decode_json,
     host_port,
 )
+from chatroom.protocol import commands as c
 
 CONNECT_TIMEOUT = 10.0
 # A server line is bounded by its own max-line setting plus JSON overhead; this only stops
@@ -176,7 +177,7 @@ class ServerConnection:
         )
         connection = cls(reader, writer)
         try:
-            connection.send(f"/format {OutputFormat.JSON}")
+            connection.send(c.format_line(c.SetFormat(OutputFormat.JSON)))
             await asyncio.wait_for(connection._skip_to_json(), timeout)
         except BaseException:
             connection.abort()
@@ -252,24 +253,44 @@ class ServerConnection:
             transport.abort()
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How long to wait between automatic reconnects: a setting (ClientSettings.reconnect).
+
+    The first wait is ``initial`` seconds, each next one ``factor`` times longer, at most
+    ``maximum``, plus up to ``jitter`` (20%) so a restarted server is not hit by everyone
+    at once.
+    """
+
+    initial: float = 1.0
+    factor: float = 2.0
+    maximum: float = 30.0
+    jitter: float = 0.2
+
+    def delay(self, attempt: int) -> float:
+        """Seconds before the automatic attempt number ``attempt`` (0 for the first)."""
+        base = min(self.maximum, self.initial * self.factor**attempt)
+        return base * (1 + random.uniform(0, self.jitter))
+
+
 class ReconnectPolicy:
     """Exponential backoff for automatic reconnects, reset by every successful connection.
 
     A connection the user ended (``/quit``) or that the server closed for idleness is not
     retried: reconnecting on its own would undo what the user or the room decided. Nor is
     a TLS failure (a certificate refused): trying again would only be refused again.
-    """
 
-    initial: float = 1.0
-    factor: float = 2.0
-    maximum: float = 30.0
-    jitter: float = 0.2  # up to +20%, so a restarted server is not hit by everyone at once
-    _attempt: int = 0
+    ``ReconnectPolicy(backoff)``, or the backoff's fields by name
+    (``ReconnectPolicy(initial=1, maximum=5)``).
+    """
 
     MANUAL: ClassVar[frozenset[CloseCause]] = frozenset(
         {CloseCause.IDLE_TIMEOUT, CloseCause.QUIT, CloseCause.TLS_FAILED}
     )
+
+    def __init__(self, backoff: Backoff | None = None, **tuning: float) -> None:
+        self.backoff = replace(backoff or Backoff(), **tuning)
+        self._attempt = 0
 
     def connected(self) -> None:
         self._attempt = 0
@@ -278,6 +299,6 @@ class ReconnectPolicy:
         """Seconds to wait before the next attempt, or None to wait for the user."""
         if cause in self.MANUAL:
             return None
-        delay = min(self.maximum, self.initial * self.factor**self._attempt)
+        delay = self.backoff.delay(self._attempt)
         self._attempt += 1
-        return delay * (1 + random.uniform(0, self.jitter))
+        return delay

@@ -1,33 +1,37 @@
-"""The Textual messages the connection worker posts to the chat screen."""
+"""The Textual messages the link's worker posts to the chat screen."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from textual.message import Message
 
+from chatroom.client.link import LinkState, LinkStatus
 from chatroom.protocol import Event, UnknownEvent
 
-
-class LinkState(StrEnum):
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    DISCONNECTED = "disconnected"
+__all__ = ["LinkChanged", "LinkState", "ServerEventReceived"]
 
 
 @dataclass
 class ServerEventReceived(Message):
-    """One event from the server; the chat screen handles them all in one place."""
+    """One event from the server; the chat screen hands them all to its session."""
 
     event: Event | UnknownEvent
 
 
 @dataclass
 class LinkChanged(Message):
-    """The connection changed state; ``detail`` says why, for people."""
+    """The connection changed state (a :class:`LinkStatus`); ``detail`` says why."""
 
     state: LinkState
     detail: str = ""
     retry_in: float | None = None  # seconds until the next automatic attempt
     first_attempt: bool = False  # a failure here means the server was never reached
+
+    @classmethod
+    def of(cls, status: LinkStatus) -> LinkChanged:
+        return cls(status.state, status.detail, status.retry_in, status.first_attempt)
+
+    @property
+    def status(self) -> LinkStatus:
+        return LinkStatus(self.state, self.detail, self.retry_in, self.first_attempt)

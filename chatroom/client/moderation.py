@@ -2,24 +2,26 @@
 
 No Textual here.
 
-- The server says a connection became an operator only in words (a ``notice`` ``info``
-  "you are now an operator ..."); :func:`grants_operator` spots it so the client asks for
-  ``who`` again, and the roster marks us once our own ``who`` entry has ``op``.
+- The server's answer to a good ``/oper`` (or to one from an operator) is a ``notice`` with
+  the fact ``operator``; :func:`grants_operator` reads it so the client asks for ``who``
+  again, and the roster marks us once our own ``who`` entry has ``op``.
 - The topic arrives in the ``welcome`` and as ``topic`` events; the header shows it cut to
   :data:`TOPIC_WIDTH` characters with an ellipsis (:func:`truncate`).
 - The user list's context action (F4) offers :func:`actions_for` a user: a private message
   for everyone; kick, mute for 10 minutes and ban for operators. :func:`command_for` is the
-  line each one sends.
+  line each one sends, formatted from the shared command (chatroom/protocol/commands.py).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from chatroom.protocol import Notice, NoticeCode, Topic
+from chatroom.protocol import Fact, Notice, Topic
+from chatroom.protocol import commands as c
 
 TOPIC_WIDTH = 60  # characters of the topic the header shows before "…"
-MUTE_FOR = "10m"  # the context action's mute
+MUTE_SECONDS = 600.0  # the context action's mute: 10 minutes
+MUTE_FOR = c.format_duration(MUTE_SECONDS)  # as the dialog says it: "10m"
 
 
 def truncate(text: str, width: int = TOPIC_WIDTH) -> str:
@@ -32,7 +34,7 @@ def truncate(text: str, width: int = TOPIC_WIDTH) -> str:
 
 def grants_operator(event: Notice) -> bool:
     """Whether ``event`` is the server saying this connection is an operator now."""
-    return event.code is NoticeCode.INFO and event.text.startswith("you are now an operator")
+    return event.fact is Fact.OPERATOR
 
 
 def topic_line(event: Topic) -> str:
@@ -74,9 +76,9 @@ def command_for(action: UserAction, name: str) -> str | None:
     a private message is started in the input line)."""
     match action:
         case UserAction.KICK:
-            return f"/kick {name}"
+            return c.format_line(c.Kick(name))
         case UserAction.MUTE:
-            return f"/mute {name} {MUTE_FOR}"
+            return c.format_line(c.Mute(name, MUTE_SECONDS))
         case UserAction.BAN:
-            return f"/ban {name}"
+            return c.format_line(c.Ban(name))
     return None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatroom.protocol import SLASH_COMMANDS, chat_line
+from chatroom.protocol import SLASH_COMMANDS
+from chatroom.protocol import commands as c
 
 # Commands of issue 12 a server may not list yet (bans, ignores, away): sent as typed, so
 # a server without them answers ``unknown_command`` rather than the room reading the line.
@@ -50,6 +51,10 @@ Keys: Enter sends · Tab completes · Up/Down history · PgUp/PgDn/Home/End scro
   Ctrl+R reconnect · Ctrl+Q quit"""
 
 
+# A sentence for people that starts with a command's name (not a line to send).
+FORMAT_REFUSED = "/format is not available here: the client needs its connection in JSON"
+
+
 def command_word(line: str) -> str | None:
     """The lower-cased word of a ``/word ...`` line ("" for a bare "/"), else None."""
     if not line.startswith("/") or line.startswith("//"):
@@ -72,10 +77,16 @@ def plan_input(text: str) -> Send | Refuse | ShowHelp | None:
     if word == "help":
         return ShowHelp(CLIENT_HELP)
     if word == "format":
-        return Refuse("/format is not available here: the client needs its connection in JSON")
+        return Refuse(FORMAT_REFUSED)
     if word in SLASH_COMMANDS or word in NEWER_COMMANDS:
         return Send(text)
-    return Send(chat_line(text))
+    return Send(c.format_line(c.Chat(text)))
+
+
+def private_message_draft(name: str) -> str:
+    """What the input line holds to start a private message to ``name``: ``/msg NAME ``,
+    the text left for the user to type."""
+    return c.format_line(c.Msg(name, ""))
 
 
 def describe(text: str) -> str:

@@ -10,8 +10,9 @@ the requests that were not simply typed by the user, and routes their answers:
   it with ``/nick``. Refused, the error is logged and the user is asked for another name,
   starting from the refused one. Every rename of ourselves becomes the name to claim on
   the next connection, so a reconnect keeps the name the user last had.
-- After the server says we became an operator, the client sends ``/who`` again (quietly,
-  as on connecting): our own entry's ``op`` is how the user list learns it.
+- After the server says we are an operator (the fact ``operator``), the client sends
+  ``/who`` again (quietly, as on connecting): our own entry's ``op`` is how the user list
+  learns it.
 - A key pressed while the server's idle warning counts down sends ``/ping``: the server
   counts it as activity and answers a ``pong`` notice to us alone, which stays out of the
   log (a ``/ping`` the user typed is answered in the log).
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatroom.protocol import Error, ErrorCode, name_key
+from chatroom.protocol import commands as c
 
 # The errors a /nick can get back.
 NAME_ERRORS = frozenset({ErrorCode.NAME_TAKEN, ErrorCode.NAME_INVALID, ErrorCode.BAD_USAGE})
@@ -74,15 +76,15 @@ class OwnRequests:
 
     def welcomed(self, name: str, send: Send) -> None:
         """A new connection, on which the server calls us ``name``: send our requests."""
-        self._who_sent = send("/who")
+        self._who_sent = send(c.format_line(c.Who()))
         self._pings = 0  # a new connection: the old one's answers will never come
         wanted = self.wanted_name
         if wanted and name_key(wanted) != name_key(name):
-            self._claimed = wanted if send(f"/nick {wanted}") else None
+            self._claimed = wanted if send(c.format_line(c.Nick(wanted))) else None
 
     def ask_who(self, send: Send) -> None:
         """Ask for ``who`` again, quietly (after becoming an operator: the mark is in it)."""
-        if send("/who"):
+        if send(c.format_line(c.Who())):
             self._who_sent = True
 
     def who_reply_is_ours(self) -> bool:
@@ -93,7 +95,7 @@ class OwnRequests:
 
     def ping(self, send: Send) -> bool:
         """Stay in the room: send ``/ping``, whose answer will not be logged."""
-        if not send("/ping"):
+        if not send(c.format_line(c.Ping())):
             return False
         self._pings += 1
         return True
@@ -110,7 +112,7 @@ class OwnRequests:
 
         A new request replaces the one before it: the dialog waits for one name at a time.
         """
-        if not send(f"/nick {name}"):
+        if not send(c.format_line(c.Nick(name))):
             return False
         self._dialog_asked = name
         return True

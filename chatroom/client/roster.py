@@ -3,7 +3,9 @@
 Users are tracked by id (``ip:port``), which never changes, because names do. The roster
 is filled from a ``who`` reply and kept current from join, leave and rename events. It also
 holds the marks the user list shows by id: operators, as the last ``who`` said, and whom
-this user ignores, as the server's replies said (chatroom/client/ignores.py).
+this user ignores, as the server's replies said (chatroom/client/ignores.py). When the
+server changes our own id or name by itself (the fact ``identity``), :meth:`identity`
+follows it.
 """
 
 from __future__ import annotations
@@ -51,19 +53,27 @@ class Roster:
         self._ops = set()
         self._ignored = set()
 
-    def ignoring(self, change: IgnoreChange) -> None:
-        """The server said whom this user ignores now (its names are current names)."""
-        match change:
-            case Ignored(name):
-                self._ignored.update(self._ids_named([name]))
-            case Unignored(name):
-                self._ignored.difference_update(self._ids_named([name]))
-            case IgnoreList(names):
-                self._ignored = self._ids_named(names)
+    def identity(self, user_id: str, name: str) -> None:
+        """The server changed our own id or name by itself: we are ``user_id``, ``name``."""
+        old = self.own_id
+        if old is not None and old != user_id:
+            self._names.pop(old, None)
+            if old in self._ops:  # the connection is the same: so is its operator status
+                self._ops.discard(old)
+                self._ops.add(user_id)
+        self.own_id, self.own_name = user_id, name
+        self._names[user_id] = name
 
-    def _ids_named(self, names: list[str] | tuple[str, ...]) -> set[str]:
-        keys = {name_key(name) for name in names}
-        return {user_id for user_id, name in self._names.items() if name_key(name) in keys}
+    def ignoring(self, change: IgnoreChange) -> None:
+        """The server said whom this user ignores now (a user this roster does not list is
+        not marked: every event before the reply has been applied, so it is gone)."""
+        match change:
+            case Ignored(user_id):
+                self._ignored.update({user_id} & self._names.keys())
+            case Unignored(user_id):
+                self._ignored.discard(user_id)
+            case IgnoreList(ids):
+                self._ignored = set(ids) & self._names.keys()
 
     @property
     def ignores_anyone(self) -> bool:

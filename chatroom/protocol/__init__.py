@@ -7,6 +7,7 @@
 are imported as a module of their own (``from chatroom.protocol import commands as c``).
 """
 
+from chatroom.protocol.commands import SLASH_COMMANDS  # noqa: F401 (re-exported)
 from chatroom.protocol.events import *  # noqa: F403 (the package's face)
 from chatroom.protocol.events import (  # noqa: F401 (named for type checkers and readers)
     BroadcastEvent,

@@ -10,11 +10,15 @@ the room's ``_run``.
 
 from __future__ import annotations
 
-import re
-
 import msgspec
 
-from chatroom import protocol as p
+from chatroom.protocol.durations import (  # noqa: F401 (re-exported)
+    DURATION_USAGE,
+    format_duration,
+    parse_duration,
+)
+from chatroom.protocol.events import OutputFormat
+from chatroom.protocol.text_rules import strip_controls
 
 HELP_TEXT = """\
 Commands:
@@ -48,6 +52,16 @@ Operator commands (you are marked @NAME in who):
                             and refuse it at connect, for DURATION or until /unban
   /unban NAME|ADDRESS|CIDR  lift a ban
   /bans                     list the bans and the time they have left"""
+
+
+# Slash commands the server understands (the word after "/", lower case). A client uses
+# this to decide whether a line starting with "/" must be escaped as "//" to be chat.
+SLASH_COMMANDS = frozenset(
+    {"who", "names", "nick", "msg", "me", "quit", "help", "ping", "format", "pass"}
+)
+# Moderation (docs/PROTOCOL.md, "Operators").
+SLASH_COMMANDS |= {"oper", "kick", "mute", "unmute", "topic", "motd", "ban", "unban", "bans"}
+SLASH_COMMANDS |= {"ignore", "unignore", "away"}  # docs/PROTOCOL.md, "Ignore and away"
 
 
 class _Command(msgspec.Struct, frozen=True, gc=False):
@@ -108,7 +122,7 @@ class Pass(_Command):
 
 
 class SetFormat(_Command):
-    format: p.OutputFormat
+    format: OutputFormat
 
 
 class Oper(_Command):
@@ -178,33 +192,10 @@ class Unknown(_Command):
 
 
 Command = (
-    Nothing
-    | TooLong
-    | Chat
-    | Me
-    | Who
-    | Nick
-    | Msg
-    | Quit
-    | Help
-    | Ping
-    | Pass
-    | SetFormat
-    | Oper
-    | Kick
-    | Mute
-    | Unmute
-    | Topic
-    | Motd
-    | Ban
-    | Unban
-    | Bans
-    | Ignore
-    | Unignore
-    | Away
-    | Usage
-    | Unknown
-)
+    Nothing | TooLong | Chat | Me | Who | Nick | Msg | Quit | Help | Ping | Pass | SetFormat
+    | Oper | Kick | Mute | Unmute | Topic | Motd | Ban | Unban | Bans
+    | Ignore | Unignore | Away | Usage | Unknown
+)  # fmt: skip
 
 
 def parse(line: str) -> Command:
@@ -226,29 +217,29 @@ def parse(line: str) -> Command:
 
 
 def _chat(text: str) -> Chat | Nothing:
-    text = p.strip_controls(text)
+    text = strip_controls(text)
     return Chat(text) if text.strip() else Nothing()
 
 
 def _slash(word: str, arg: str) -> Command:
     match word:
         case "who" | "names":
-            return Who(p.strip_controls(arg)[:40])
+            return Who(strip_controls(arg)[:40])
         case "nick":
             return Nick(arg) if arg else Usage("usage: /nick NEW_NAME")
         case "msg":
             target, _, text = arg.partition(" ")
-            text = p.strip_controls(text).strip()
+            text = strip_controls(text).strip()
             return Msg(target, text) if target and text else Usage("usage: /msg NAME TEXT")
         case "me":
-            text = p.strip_controls(arg)
+            text = strip_controls(arg)
             return Me(text) if text.strip() else Usage("usage: /me TEXT")
         case "quit":
-            return Quit(p.strip_controls(arg).strip() or None)
+            return Quit(strip_controls(arg).strip() or None)
         case "help":
             return Help()
         case "ping":
-            return Ping(p.strip_controls(arg).strip()[:100])
+            return Ping(strip_controls(arg).strip()[:100])
         case "pass":
             return Pass(arg) if arg else Usage("usage: /pass SECRET")
         case "ignore":
@@ -256,13 +247,13 @@ def _slash(word: str, arg: str) -> Command:
         case "unignore":
             return Unignore(arg) if arg and " " not in arg else Usage("usage: /unignore NAME")
         case "away":
-            return Away(p.strip_controls(arg).strip()[:200] or None)
+            return Away(strip_controls(arg).strip()[:200] or None)
         case "format":
             try:
-                return SetFormat(p.OutputFormat(arg.lower()))
+                return SetFormat(OutputFormat(arg.lower()))
             except ValueError:
                 return Usage("usage: /format json|text")
-    return _moderation(word, arg) or Unknown(p.strip_controls(word)[:40])
+    return _moderation(word, arg) or Unknown(strip_controls(word)[:40])
 
 
 def _moderation(word: str, arg: str) -> Command | None:
@@ -276,7 +267,7 @@ def _moderation(word: str, arg: str) -> Command | None:
             )
         case "kick":
             target, _, reason = arg.partition(" ")
-            reason = p.strip_controls(reason).strip()[:200] or None
+            reason = strip_controls(reason).strip()[:200] or None
             return Kick(target, reason) if target else Usage("usage: /kick NAME [REASON]")
         case "mute":
             target, _, duration = arg.partition(" ")
@@ -291,7 +282,7 @@ def _moderation(word: str, arg: str) -> Command | None:
         case "unmute":
             return Unmute(arg) if arg and " " not in arg else Usage("usage: /unmute NAME")
         case "topic":
-            return Topic(p.strip_controls(arg).strip()[:300] or None)
+            return Topic(strip_controls(arg).strip()[:300] or None)
         case "motd":
             return Motd()
         case "ban":
@@ -318,35 +309,8 @@ def _ban(arg: str) -> Ban | Usage:
         if seconds is None:
             return Usage(DURATION_USAGE)
         rest = after
-    reason = p.strip_controls(rest).strip()[:200] or None
+    reason = strip_controls(rest).strip()[:200] or None
     return Ban(target, seconds, reason)
-
-
-DURATION_USAGE = "a duration is a number and a unit: 30s, 10m, 2h, 1d (or 1h30m)"
-_DURATION = re.compile(r"(?:\d{1,7}[smhd])+")
-_PART = re.compile(r"(\d+)([smhd])")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float | None:
-    """Seconds in ``text`` (``30s``, ``10m``, ``2h``, ``1d``, ``1h30m``), None if it is not a
-    duration or is zero."""
-    text = text.lower()
-    if not _DURATION.fullmatch(text):
-        return None
-    seconds = sum(int(n) * _UNIT[unit] for n, unit in _PART.findall(text))
-    return float(seconds) or None
-
-
-def format_duration(seconds: float) -> str:
-    """``seconds`` as :func:`parse_duration` reads it back: ``90`` -> ``1m30s``."""
-    left = int(seconds)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if left >= size:
-            parts.append(f"{left // size}{unit}")
-            left %= size
-    return "".join(parts) or "1s"
 
 
 def format_line(command: Command) -> str:

@@ -95,16 +95,6 @@ class ErrorCode(StrEnum):
     MUTED = "muted"  # an operator muted this user: its chat is refused, it still reads
 
 
-# Slash commands the server understands (the word after "/", lower case). A client uses
-# this to decide whether a line starting with "/" must be escaped as "//" to be chat.
-SLASH_COMMANDS = frozenset(
-    {"who", "names", "nick", "msg", "me", "quit", "help", "ping", "format", "pass"}
-)
-# Moderation (docs/PROTOCOL.md, "Operators").
-SLASH_COMMANDS |= {"oper", "kick", "mute", "unmute", "topic", "motd", "ban", "unban", "bans"}
-SLASH_COMMANDS |= {"ignore", "unignore", "away"}  # docs/PROTOCOL.md, "Ignore and away"
-
-
 # --- events
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from chat_helpers import NcUser, eventually, log_text, submit
 
 from chatroom.client.app import ChatApp
+from chatroom.client.settings import ClientSettings
 from chatroom.server.adapter.app import start_server
 from chatroom.server.config import ServerConfig
 
@@ -30,7 +31,7 @@ async def main(output: Path) -> None:
     bob = await nc_user(server.port, "bob")
     await bob.say("morning! the coffee machine is fixed")
     carol = await nc_user(server.port, "carol")
-    app = ChatApp("127.0.0.1", server.port, "ann")
+    app = ChatApp(ClientSettings("127.0.0.1", server.port, "ann"))
     async with app.run_test(size=(100, 30)) as pilot:
         await eventually(lambda: app.chat.roster.own_name == "ann", pilot)
         await bob.say("anyone tried the new client?")

@@ -10,22 +10,23 @@ from textual.content import Content
 from textual.widgets import Input, Label
 
 from chatroom.client.app import ChatApp
-from chatroom.client.connection import ReconnectPolicy
+from chatroom.client.connection import Backoff
 from chatroom.client.messages import LinkState, ServerEventReceived
 from chatroom.client.screens.rename_dialog import RenameDialog
+from chatroom.client.settings import ClientSettings
 from chatroom.client.widgets.chat_input import ChatInput
 from chatroom.client.widgets.chat_log import ChatLog
 from chatroom.client.widgets.status_header import StatusHeader
 from chatroom.client.widgets.user_list import UserList
-from chatroom.protocol import Message, Notice, NoticeCode
+from chatroom.protocol import Fact, Message, Notice, NoticeCode
 
 SIZE = (140, 40)  # wide enough that the lines tested for do not wrap
 
 
-def client(port: int, name: str | None = "ann", **options) -> ChatApp:
-    options.setdefault("tz", UTC)
-    options.setdefault("policy", ReconnectPolicy(initial=0.1, maximum=0.2, jitter=0))
-    return ChatApp("127.0.0.1", port, name, **options)
+def client(port: int, name: str | None = "ann", **settings) -> ChatApp:
+    settings.setdefault("tz", UTC)
+    settings.setdefault("reconnect", Backoff(initial=0.1, maximum=0.2, jitter=0))
+    return ChatApp(ClientSettings("127.0.0.1", port, name, **settings))
 
 
 def own_name(app: ChatApp) -> str | None:
@@ -195,7 +196,7 @@ async def test_server_going_away_is_shown_and_the_client_reconnects(make_room, j
     # Retries a second apart, so the header shows the shutdown long enough to be seen on
     # a busy machine (0.1 s apart, it could be replaced by "connection refused" between
     # two looks).
-    app = client(port, policy=ReconnectPolicy(initial=1.0, maximum=1.0, jitter=0))
+    app = client(port, reconnect=Backoff(initial=1.0, maximum=1.0, jitter=0))
     async with app.run_test(size=SIZE) as pilot:
         await joined(pilot)
         await room.shutdown()
@@ -229,7 +230,9 @@ async def test_idle_warning_is_shown_prominently(room):
     app = client(room.port)
     async with app.run_test(size=SIZE) as pilot:
         await joined(pilot)
-        warning = Notice(NoticeCode.IDLE_WARNING, "you will be disconnected in 10 s")
+        warning = Notice(
+            NoticeCode.IDLE_WARNING, "you will be disconnected in 10 s", fact=Fact.IDLE, seconds=10
+        )
         app.chat.post_message(ServerEventReceived(warning))
         await eventually(lambda: "disconnected in 10 s" in log_text(app), pilot)
         assert "idle: kicked in 10s · any key stays" in header_text(app)
@@ -282,7 +285,7 @@ async def test_an_unreachable_server_ends_the_app_with_a_reason(room):
 
 
 async def test_log_is_bounded_and_does_not_yank_a_reader_who_scrolled_up():
-    app = ChatApp("127.0.0.1", 9, autoconnect=False, tz=UTC, max_lines=200)
+    app = ChatApp(ClientSettings("127.0.0.1", 9, tz=UTC, scrollback=200), autoconnect=False)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.chat
         for seq in range(1, 301):

@@ -10,28 +10,54 @@ from test_app import SIZE, client, joined
 from chatroom.client.ignores import Ignored, IgnoreList, Unignored, ignore_change
 from chatroom.client.roster import Roster
 from chatroom.client.widgets.user_list import UserList
-from chatroom.protocol import Join, Leave, LeaveReason, Notice, NoticeCode, Rename, Welcome, Who
+from chatroom.protocol import (
+    Fact,
+    Join,
+    Leave,
+    LeaveReason,
+    Notice,
+    NoticeCode,
+    Rename,
+    Welcome,
+    Who,
+)
 from chatroom.protocol import WhoEntry as Entry
 
 
+def fact(fact: Fact, text: str = "", **fields) -> Notice:
+    return Notice(code=NoticeCode.INFO, text=text, fact=fact, **fields)
+
+
 @pytest.mark.parametrize(
-    ("text", "change"),
+    ("notice", "change"),
     [
-        ("you ignore bob (/unignore bob to undo)", Ignored("bob")),
-        ("you ignore a(b) (/unignore a(b) to undo)", Ignored("a(b)")),
-        ("you no longer ignore bob", Unignored("bob")),
-        ("you ignore: bob, a,b, cat", IgnoreList(("bob", "a,b", "cat"))),
-        ("you ignore nobody", IgnoreList(())),
-        # Not replies about ignores: the server's other notices, and anything like them.
-        ("you do not ignore bob", None),
-        ("you ignore bob (/unignore cat to undo)", None),
-        ("you ignore: what a day", None),
-        ("you are marked away: lunch", None),
-        ("you are now an operator (ann); /help lists your commands", None),
+        (fact(Fact.IGNORED, "you ignore bob (...)", id="b:1", name="bob"), Ignored("b:1")),
+        (fact(Fact.UNIGNORED, "you no longer ignore bob", id="b:1", name="bob"), Unignored("b:1")),
+        (fact(Fact.IGNORE_LIST, "you ignore: bob", ids=("b:1",)), IgnoreList(("b:1",))),
+        (fact(Fact.IGNORE_LIST, "you ignore nobody", ids=()), IgnoreList(())),
+        # A fact without the field it needs, and other facts, say nothing of ignores.
+        (fact(Fact.IGNORED, "you ignore bob (/unignore bob to undo)"), None),
+        (fact(Fact.IGNORE_LIST, "you ignore: bob"), None),
+        (fact(Fact.AWAY, "you are marked away: lunch"), None),
+        (fact(Fact.OPERATOR, "you are now an operator (ann); /help lists your commands"), None),
     ],
 )
-def test_the_servers_replies_to_ignore_and_unignore(text, change):
-    assert ignore_change(Notice(code=NoticeCode.INFO, text=text)) == change
+def test_the_servers_replies_to_ignore_and_unignore(notice, change):
+    assert ignore_change(notice) == change
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "you ignore bob (/unignore bob to undo)",
+        "you no longer ignore bob",
+        "you ignore: bob, cat",
+        "you ignore nobody",
+    ],
+)
+def test_the_words_alone_say_nothing(text):
+    # The replies' words are for people: without the fact, the client reads nothing.
+    assert ignore_change(Notice(code=NoticeCode.INFO, text=text)) is None
 
 
 def test_only_info_notices_are_replies():
@@ -49,23 +75,23 @@ def roster_with(*users: tuple[str, str]) -> Roster:
 
 def test_the_mark_follows_the_id_across_renames_and_goes_with_unignore():
     roster = roster_with(("b:1", "bob"), ("c:1", "cat"))
-    roster.ignoring(Ignored("BOB"))  # the server's name; compared as names are
+    roster.ignoring(Ignored("b:1"))  # the server says whom, by id
     assert roster.ignored() == {"b:1"}
     roster.apply(Rename(seq=1, ts=0, id="b:1", old="bob", new="robert"))
     roster.apply(Join(seq=2, ts=0, id="x:1", name="bob"))  # someone else takes the name
     assert roster.ignored() == {"b:1"}
-    roster.ignoring(Unignored("robert"))
+    roster.ignoring(Unignored("b:1"))
     assert roster.ignored() == set()
 
 
 def test_the_mark_goes_when_the_user_leaves_or_the_connection_ends():
     roster = roster_with(("b:1", "bob"), ("c:1", "cat"))
-    roster.ignoring(IgnoreList(("bob", "cat")))
+    roster.ignoring(IgnoreList(("b:1", "c:1")))
     assert roster.ignored() == {"b:1", "c:1"}
     roster.apply(Leave(seq=1, ts=0, id="b:1", name="bob", reason=LeaveReason.QUIT))
     roster.apply(Join(seq=2, ts=0, id="b:2", name="bob"))  # back: the server forgot it
     assert roster.ignored() == {"c:1"}
-    roster.ignoring(Ignored("nobody"))  # a name nobody holds marks nobody
+    roster.ignoring(Ignored("x:9"))  # an id nobody holds marks nobody
     assert roster.ignored() == {"c:1"}
     roster.welcome(Welcome(id="me:2", name="ann", idle_timeout=0, users=3))
     assert roster.ignored() == set()

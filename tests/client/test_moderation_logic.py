@@ -18,6 +18,7 @@ from chatroom.client.own_requests import OwnRequests
 from chatroom.client.render import LineRenderer
 from chatroom.client.roster import Roster
 from chatroom.protocol import (
+    Fact,
     Leave,
     LeaveReason,
     Notice,
@@ -38,7 +39,9 @@ def test_truncate_keeps_short_topics_and_cuts_long_ones_with_an_ellipsis():
 
 
 def test_only_the_servers_operator_notice_grants():
-    granted = Notice(code=NoticeCode.INFO, text="you are now an operator (root); /help ...")
+    granted = Notice(
+        code=NoticeCode.INFO, text="you are now an operator (root); /help ...", fact=Fact.OPERATOR
+    )
     assert grants_operator(granted)
     assert not grants_operator(Notice(code=NoticeCode.INFO, text="you are an operator"))
     assert not grants_operator(Notice(code=NoticeCode.MOTD, text="you are now an operator"))

@@ -1,14 +1,17 @@
-"""The client in a room with a password, and the rename dialog explaining a look-alike
-name (issue 10, items 2 and 4), against a real server."""
+"""The client in a room with a password, the rename dialog explaining a look-alike name
+(issue 10, items 2 and 4), and our own identity changed by the server."""
 
 from __future__ import annotations
 
 from chat_helpers import eventually, log_text
-from test_app import SIZE, client, joined
+from test_app import SIZE, client, header_text, joined
 from textual.widgets import Input, Label
 
+from chatroom.client.messages import ServerEventReceived
 from chatroom.client.screens.password_dialog import PasswordDialog
 from chatroom.client.screens.rename_dialog import RenameDialog
+from chatroom.client.widgets.user_list import UserList
+from chatroom.protocol import Fact, Notice, NoticeCode
 
 SECRET = "open sesame"
 
@@ -67,3 +70,24 @@ def test_an_empty_or_missing_password_file_is_a_one_line_error(tmp_path, capsys)
             assert exit.code == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"--password-file {path}: {reason}" in err
+
+
+async def test_the_server_changing_our_identity_shows_in_the_header_and_the_user_list(room):
+    # A shared room after an outage may give us another id or name by itself (the fact
+    # identity); constructed here, as the worker would post it.
+    app = client(room.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await joined(pilot)
+        users = app.chat.query_one(UserList)
+        changed = Notice(
+            NoticeCode.INFO,
+            "the room is back: your name was taken meanwhile, you are ann_ now",
+            fact=Fact.IDENTITY,
+            id="10.9.9.9:1",
+            name="ann_",
+        )
+        app.chat.post_message(ServerEventReceived(changed))
+        await eventually(lambda: "ann_" in header_text(app), pilot)
+        assert users.names() == ["ann_"]
+        assert "(you)" in str(users.get_option_at_index(0).prompt)
+        assert "you are ann_ now" in log_text(app)

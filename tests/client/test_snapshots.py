@@ -14,6 +14,7 @@ import pytest
 
 from chatroom.client.app import ChatApp
 from chatroom.client.messages import LinkChanged, LinkState, ServerEventReceived
+from chatroom.client.settings import ClientSettings
 from chatroom.protocol import (
     Action,
     Join,
@@ -46,7 +47,7 @@ CONVERSATION = [
 
 
 def chat_app(theme: str) -> ChatApp:
-    app = ChatApp("chat.example.org", 8087, autoconnect=False, tz=UTC)
+    app = ChatApp(ClientSettings("chat.example.org", 8087, tz=UTC), autoconnect=False)
     app.theme = theme
     return app
 

@@ -12,7 +12,7 @@ from textual.widgets import Input
 
 from chatroom.client.completion import TabCompleter
 from chatroom.client.input_history import InputHistory
-from chatroom.client.outgoing import Paste, describe, plan_paste
+from chatroom.client.outgoing import Paste, describe, plan_paste, private_message_draft
 
 
 class ChatInput(Input):
@@ -99,5 +99,5 @@ class ChatInput(Input):
         self.border_subtitle = Content(hint) if hint else None
 
     def start_private_message(self, name: str) -> None:
-        self.set_line(f"/msg {name} ")
+        self.set_line(private_message_draft(name))
         self.focus()

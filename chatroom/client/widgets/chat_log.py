@@ -23,8 +23,7 @@ from textual.strip import Strip
 from textual.widgets import RichLog, Static
 
 from chatroom.client.render import LogLine
-
-DEFAULT_SCROLLBACK = 5000
+from chatroom.client.settings import DEFAULT_SCROLLBACK
 
 
 class ChatLog(RichLog):
@@ -160,6 +159,17 @@ class ChatLog(RichLog):
         self.following = True
         self._set_unseen(0)
         self._follow_later()
+
+    def scroll_by(self, how: str) -> None:
+        """Keys from the input line: "page_up", "page_down", "home" or "end" (following)."""
+        if how == "end":
+            self.jump_to_end()
+        elif how == "home":
+            self.scroll_home(animate=False)
+        elif how == "page_up":
+            self.scroll_page_up(animate=False)
+        else:
+            self.scroll_page_down(animate=False)
 
     def plain_lines(self) -> list[str]:
         """What the log shows, as plain text (for tests and debugging)."""

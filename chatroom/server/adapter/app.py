@@ -24,6 +24,7 @@ from chatroom.server.adapter.connection import ClientConnection
 from chatroom.server.adapter.hashing import OperatorChecks
 from chatroom.server.adapter.listener import Listener, fit_to_fd_limit
 from chatroom.server.adapter.lograte import OncePerInterval
+from chatroom.server.adapter.reports import log_report
 from chatroom.server.adapter.startup import (  # noqa: F401 (StartError: the CLI's)
     RoomClock,
     StartError,
@@ -34,20 +35,15 @@ from chatroom.server.adapter.store import StateError, StateStore
 from chatroom.server.adapter.tls import CertificateError, load_certificate, server_context
 from chatroom.server.config import RoomRules, ServerConfig
 from chatroom.server.core.actions import (
-    Admitted,
     AnswerElsewhere,
     Append,
     Charge,
     CheckOperator,
     Close,
-    Left,
-    Moderated,
     ModerateElsewhere,
     Persist,
-    Renamed,
     RoomAction,
     SendPrivate,
-    TurnedAway,
 )
 from chatroom.server.core.inputs import (
     Connected,
@@ -292,46 +288,7 @@ class ChatServer:
 
     def _log(self, report: RoomAction, detail: str | None) -> None:
         conn = self._connections.get(getattr(report, "conn", -1))
-        peer = conn.peer if conn is not None else "?"
-        match report:
-            case Admitted(quiet=True):
-                self.log_once.log(
-                    "quiet connects (the room is churning)",
-                    logging.INFO,
-                    "connect %s (%d online), not announced yet: the room is churning",
-                    peer,
-                    report.online,
-                )
-            case Admitted(waiting=True):
-                log.info("connect %s (%d online), waiting for the password", peer, report.online)
-            case Admitted():
-                named = f" as {report.name}" if report.name != peer else ""
-                log.info("connect %s%s (%d online)", peer, named, report.online)
-            case TurnedAway():  # a flood of them is one line per interval and cause
-                cause = f"refused ({report.cause})"
-                self.log_once.log(cause, logging.WARNING, "refused %s: %s", peer, report.reason)
-            case Renamed():
-                log.info("rename %s: %s -> %s", peer, report.old, report.new)
-            case Moderated(flood=kind) if kind:  # a flood of them is one line per interval
-                self.log_once.log(kind, logging.WARNING, "moderation %s: %s", peer, report.text)
-            case Moderated():
-                log.warning("moderation %s: %s", peer, report.text)
-            case Left(quiet=True):
-                self.log_once.log(
-                    "unannounced disconnects (the room is churning)",
-                    logging.INFO,
-                    "disconnect %s: %s, before it was announced",
-                    peer,
-                    report.reason,
-                )
-            case Left():
-                log.info(
-                    "disconnect %s (%s): %s%s",
-                    peer,
-                    report.name,
-                    report.reason,
-                    f" ({detail})" if detail else "",
-                )
+        log_report(report, conn.peer if conn is not None else "?", detail, self.log_once)
 
     def _request_flush(self, joining: bool = False) -> None:
         if self._flush_scheduled:

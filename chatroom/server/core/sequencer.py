@@ -29,7 +29,7 @@ class Sequencer(Protocol):
     def next_seq(self, last: int) -> int:
         """The seq for an event about to be appended, after ``last``, the room's last."""
 
-    def append(self, event: p.BroadcastEvent, conn: ConnId | None) -> list[RoomAction] | None:
+    def sequence(self, event: p.BroadcastEvent, conn: ConnId | None) -> list[RoomAction] | None:
         """Append ``event`` (from ``conn``'s line, if any): None if it is sequenced now and
         must be applied at once, else the actions that carry it to where it is sequenced."""
 
@@ -46,7 +46,7 @@ class Sequencer(Protocol):
     def forget(self, conn: ConnId) -> None:
         """``conn`` left."""
 
-    def clear(self) -> None:
+    def everyone_left(self) -> None:
         """Everyone left (the server stops)."""
 
 
@@ -56,7 +56,7 @@ class LocalSequencer:
     def next_seq(self, last: int) -> int:
         return last + 1
 
-    def append(self, event: p.BroadcastEvent, conn: ConnId | None) -> list[RoomAction] | None:
+    def sequence(self, event: p.BroadcastEvent, conn: ConnId | None) -> list[RoomAction] | None:
         return None
 
     def waits(self, conn: ConnId) -> bool:
@@ -71,7 +71,7 @@ class LocalSequencer:
     def forget(self, conn: ConnId) -> None:
         pass
 
-    def clear(self) -> None:
+    def everyone_left(self) -> None:
         pass
 
 
@@ -91,7 +91,7 @@ class LedgerSequencer:
     def next_seq(self, last: int) -> int:
         return 0  # the ledger decides
 
-    def append(self, event: p.BroadcastEvent, conn: ConnId | None) -> list[RoomAction] | None:
+    def sequence(self, event: p.BroadcastEvent, conn: ConnId | None) -> list[RoomAction] | None:
         if conn is not None and isinstance(event, p.Join):
             self._waiting[conn] = []  # its lines wait for the join to come back
         elif conn is not None and isinstance(event, p.Rename):
@@ -122,7 +122,7 @@ class LedgerSequencer:
         self._renaming.discard(conn)
         self._unjoined.discard(conn)
 
-    def clear(self) -> None:
+    def everyone_left(self) -> None:
         self._waiting.clear()
         self._renaming.clear()
         self._unjoined.clear()

@@ -69,7 +69,7 @@ def shutdown(ctx: Context) -> list[RoomAction]:
     line for every other user (which would be N² lines for N users)."""
     notice = p.Notice(code=p.NoticeCode.SHUTDOWN, text="the server is shutting down")
     actions = broadcast(ctx, notice)
-    ctx.sequencer.clear()
+    ctx.sequencer.everyone_left()
     for conn in ctx.state.everyone_leaves():
         actions += [Unsubscribe(conn), Close(conn)]
     return actions

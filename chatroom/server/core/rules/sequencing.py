@@ -28,7 +28,7 @@ def next_seq(ctx: Context) -> int:
 
 def append(ctx: Context, event: p.BroadcastEvent, member: Member | None) -> list[RoomAction]:
     """Put ``event`` (from ``member``'s line, if any) in the room's order."""
-    carried = ctx.sequencer.append(event, member.conn if member is not None else None)
+    carried = ctx.sequencer.sequence(event, member.conn if member is not None else None)
     return apply(ctx, event, ctx.node) if carried is None else carried
 
 

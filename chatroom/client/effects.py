@@ -1,0 +1,132 @@
+"""What the session asks the chat screen to do: small frozen values. No Textual.
+
+The session (chatroom/client/session.py) decides; it returns a list of these, in order,
+and the screen carries each one out (``ChatScreen.apply``) and decides nothing. Tests read
+them as values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatroom.client.link import LinkState
+from chatroom.client.own_requests import NameAnswer
+from chatroom.client.render import LogLine
+
+
+@dataclass(frozen=True, slots=True)
+class ShowLine:
+    """Add ``line`` to the log."""
+
+    line: LogLine
+
+
+@dataclass(frozen=True, slots=True)
+class ShowUsers:
+    """Show these users ((id, name), sorted) in the list, with their marks."""
+
+    users: tuple[tuple[str, str], ...]
+    own_id: str | None
+    operators: frozenset[str] = frozenset()
+    ignored: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class ShowName:
+    """Our own name, in the header."""
+
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ShowTopic:
+    """The room's topic, in the header (None or "": none)."""
+
+    text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ShowLink:
+    """The link's state in the header, with its reason and next step."""
+
+    state: LinkState
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Someone wants our attention (a mention, a private message): the bell and a toast."""
+
+    title: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Warn:
+    """A toast in the error colour, without the bell (the server is closing the link)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AskPassword:
+    """Ask for the room's password (unless the dialog is open); ``reason``: the last try's."""
+
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRenameDialog:
+    """Ask the user for another name (unless the dialog is open)."""
+
+    reason: str | None = None
+    suggestion: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRenameDialog:
+    """The server answered the name the rename dialog asked for."""
+
+    answer: NameAnswer
+
+
+@dataclass(frozen=True, slots=True)
+class StartCountdown:
+    """The idle countdown began (or began again): show ``Session.idle_left()`` as it runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopCountdown:
+    """No idle countdown any more: hide it."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartPrivateMessage:
+    """Start a ``/msg NAME `` line in the input, for the user to finish."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    """The server could not be reached at all: exit, the command line prints ``reason``."""
+
+    reason: str
+
+
+Effect = (
+    ShowLine
+    | ShowUsers
+    | ShowName
+    | ShowTopic
+    | ShowLink
+    | Alert
+    | Warn
+    | AskPassword
+    | OpenRenameDialog
+    | AnswerRenameDialog
+    | StartCountdown
+    | StopCountdown
+    | StartPrivateMessage
+    | GiveUp
+)

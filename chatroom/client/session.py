@@ -1,0 +1,314 @@
+"""The chat session: what the client knows of the room and decides about it. No Textual.
+
+:class:`Session` takes everything that happens — each server event and each change of
+the link (:meth:`Session.handle`), each line the user types, each key, each dialog's
+answer — and returns what the chat screen must do, as effects (chatroom/client/effects.py:
+show a line, show the users, ask for the password, start the idle countdown, answer the
+rename dialog, ...). The screen carries them out and decides nothing; the session never
+touches a widget, so it is tested with constructed events and a stand-in for the wire.
+
+It sends its own lines (the quiet ``/who``, the ``--name`` claim, ``/pass``, ``/ping``)
+through the ``send`` function it is given (the link's), which says whether there was a
+connection; every command is formatted from the shared definitions
+(chatroom/protocol/commands.py). What the server tells it, it reads from codes and facts
+(a notice's ``fact`` and its fields), never from the words, which are for people.
+
+The parts it keeps: the :class:`~chatroom.client.roster.Roster` (who is here, our own id
+and name, operators and ignores), the :class:`~chatroom.client.timeline.Timeline`
+(history dividers, missed events, replays), :class:`~chatroom.client.own_requests
+.OwnRequests` (where the answers to its own requests go), the password (from
+``--password-file``, sent once per connection) and the :class:`~chatroom.client.idle
+.IdleCountdown`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from chatroom.client import effects as fx
+from chatroom.client.effects import Effect, ShowLine
+from chatroom.client.idle import IdleCountdown, warning_seconds
+from chatroom.client.ignores import ignore_change
+from chatroom.client.link import LinkState, LinkStatus
+from chatroom.client.moderation import UserAction, actions_for, command_for, grants_operator
+from chatroom.client.outgoing import Refuse, ShowHelp, plan_input
+from chatroom.client.own_requests import ClaimRefused, NameRefused, OwnRequests, Send
+from chatroom.client.render import LineRenderer, LogLine
+from chatroom.client.roster import Roster
+from chatroom.client.settings import ClientSettings
+from chatroom.client.timeline import Divider, Mark, Reset, Timeline
+from chatroom.protocol import (
+    Action,
+    Error,
+    ErrorCode,
+    Event,
+    Fact,
+    Join,
+    Leave,
+    Message,
+    Notice,
+    NoticeCode,
+    Private,
+    Rename,
+    Topic,
+    UnknownEvent,
+    Welcome,
+    Who,
+)
+from chatroom.protocol import commands as c
+
+NOT_SENT = "not connected: nothing was sent"
+
+
+class Session:
+    def __init__(
+        self,
+        settings: ClientSettings,
+        send: Send,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._send = send
+        self.render = LineRenderer(settings.tz)
+        self.roster = Roster()
+        self.timeline = Timeline(remember=settings.scrollback)
+        self.own_requests = OwnRequests(settings.name)
+        self.idle = IdleCountdown(clock)
+        self.link_state = LinkState.CONNECTING
+        self._password_sent = False  # --password-file's, on this connection
+        self._outage: str | None = None  # why the link is down, once it was logged
+
+    def handle(self, event: Event | UnknownEvent | LinkStatus) -> list[Effect]:
+        """What the screen does about a server event or a change of the link."""
+        if isinstance(event, LinkStatus):
+            return self._link(event)
+        if self.timeline.already_shown(event):
+            return []  # a reconnect's replay of a message the log holds
+        self.timeline.ignoring = self.roster.ignores_anyone
+        out: list[Effect] = [
+            ShowLine(self._mark(mark)) for mark in self.timeline.marks_before(event)
+        ]
+        render = self.render
+        match event:
+            case Welcome():
+                out += self._welcome(event)
+            case Message() | Action():
+                line = render.chat(event, self.roster.own_id, self.roster.own_name)
+                out.append(ShowLine(line))
+                if line.mentions_me and not event.history:
+                    out.append(fx.Alert(f"{event.name} mentioned you", event.text))
+            case Private():
+                line = render.private(event, self.roster.own_name)
+                out.append(ShowLine(line))
+                if line.mentions_me:
+                    out.append(fx.Alert(f"private message from {event.sender}", event.text))
+            case Join() | Leave() | Rename():
+                self.roster.apply(event)
+                out.append(self._users())
+                if isinstance(event, Rename) and self.roster.is_own(event.id):
+                    out += self._renamed(event.new)
+                out.append(ShowLine(getattr(render, event.type)(event)))
+            case Who():
+                self.roster.apply(event)
+                out.append(self._users())
+                if not self.own_requests.who_reply_is_ours():
+                    out.append(ShowLine(render.who(event)))
+            case Topic():
+                out += [fx.ShowTopic(event.text), ShowLine(render.topic(event))]
+            case Notice():
+                out += self._notice(event)
+            case Error():
+                out += self._error(event)
+            case _:
+                pass  # format changes and types this version does not know
+        return out
+
+    # --- the link ------------------------------------------------------------------------
+
+    def _link(self, status: LinkStatus) -> list[Effect]:
+        self.link_state = status.state
+        match status.state:
+            case LinkState.CONNECTING:
+                out: list[Effect] = [fx.ShowLink(status.state)]
+                if self._outage is None:  # retries during an outage stay in the header only
+                    out.append(self._status(f"connecting to {self.settings.address}…"))
+                return out
+            case LinkState.CONNECTED:
+                self._outage = None
+                self._password_sent = False  # a new connection: the file's password again
+                return [fx.ShowLink(status.state)]
+        if status.first_attempt:
+            return [fx.GiveUp(f"cannot reach {self.settings.address}: {status.detail}")]
+        return self._disconnected(status)
+
+    def _disconnected(self, status: LinkStatus) -> list[Effect]:
+        self.idle.stop()
+        self.roster.clear()
+        if status.retry_in is not None:
+            next_step = f"reconnecting in {status.retry_in:.0f} s"
+            header_detail = f"{status.detail} · retry in {status.retry_in:.0f}s"
+        else:
+            next_step = "press ctrl+r to reconnect"
+            header_detail = f"{status.detail} · ctrl+r reconnect"
+        out: list[Effect] = [
+            fx.StopCountdown(),
+            self._users(),
+            fx.ShowLink(status.state, header_detail),
+        ]
+        if status.detail != self._outage or status.retry_in is None:
+            # One log line per outage, not one per failed retry.
+            text = f"disconnected: {status.detail}; {next_step}"
+            out.append(self._status(text, alarm=True))
+        self._outage = status.detail
+        return out
+
+    @property
+    def may_reconnect(self) -> bool:
+        """Whether Ctrl+R may start the link again: it is down and waits for the user."""
+        return self.link_state is LinkState.DISCONNECTED
+
+    def reconnecting(self) -> None:
+        """The user pressed Ctrl+R: a new outage will be logged again."""
+        self._outage = None
+
+    # --- server events -------------------------------------------------------------------
+
+    def _welcome(self, event: Welcome) -> list[Effect]:
+        self.roster.welcome(event)
+        out: list[Effect] = [
+            self._users(),
+            fx.ShowName(event.name),
+            fx.ShowTopic(event.topic),
+            self._status(f"connected as {event.name}"),
+        ]
+        self.own_requests.welcomed(event.name, self._send)
+        return out
+
+    def _mark(self, mark: Mark) -> LogLine:
+        if isinstance(mark, Divider):
+            return self.render.divider(mark.text)
+        if isinstance(mark, Reset):
+            return self.render.status(mark.text, alarm=True)
+        return self.render.status(f"{mark.count} event(s) missed", alarm=True)
+
+    def _renamed(self, name: str) -> list[Effect]:
+        out: list[Effect] = [fx.ShowName(name)]
+        if (granted := self.own_requests.renamed(name)) is not None:
+            out.append(fx.AnswerRenameDialog(granted))
+        return out
+
+    def _notice(self, event: Notice) -> list[Effect]:
+        if event.code is NoticeCode.PONG and self.own_requests.pong_is_ours():
+            return []  # the answer to a key pressed during the idle countdown
+        if event.code is NoticeCode.RESET:
+            return []  # the timeline's mark before it says so
+        out: list[Effect] = [ShowLine(self.render.notice(event))]
+        if event.code is NoticeCode.PASSWORD:
+            out += self._give_password()
+        if grants_operator(event):
+            self.own_requests.ask_who(self._send)  # our own entry's op marks us
+        if (change := ignore_change(event)) is not None:
+            self.roster.ignoring(change)
+            out.append(self._users())
+        if event.fact is Fact.IDENTITY and event.id is not None and event.name is not None:
+            # Not a rename we asked for: a reconnect still claims the name the user chose
+            # (the server may have given back the id as the name, which no /nick can take).
+            self.roster.identity(event.id, event.name)
+            out += [self._users(), fx.ShowName(event.name)]
+        if (seconds := warning_seconds(event)) is not None:
+            self.idle.start(seconds)
+            out.append(fx.StartCountdown())
+        elif event.code in (NoticeCode.TIMEOUT, NoticeCode.SHUTDOWN):
+            out.append(fx.Warn(event.text))
+        return out
+
+    def _error(self, event: Error) -> list[Effect]:
+        if event.code is ErrorCode.BAD_PASSWORD:
+            return [ShowLine(self.render.error(event)), *self._give_password(event.message)]
+        route = self.own_requests.error(event)
+        if isinstance(route, NameRefused):
+            return [fx.AnswerRenameDialog(route)]  # shown in the dialog, not in the log
+        out: list[Effect] = [ShowLine(self.render.error(event))]
+        if isinstance(route, ClaimRefused):
+            out.append(fx.OpenRenameDialog(route.reason, suggestion=route.name))
+        return out
+
+    # --- the password --------------------------------------------------------------------
+
+    def _give_password(self, reason: str | None = None) -> list[Effect]:
+        """The room needs its password: send the one from --password-file (once per
+        connection), else ask for it. Never logged: only ``/pass`` goes to the server."""
+        password = self.settings.password
+        if password is not None and not self._password_sent:
+            self._password_sent = self._send(c.format_line(c.Pass(password)))
+            return []
+        return [fx.AskPassword(reason)]
+
+    def password_entered(self, secret: str) -> None:
+        """The password dialog's answer."""
+        self._password_sent = self._send(c.format_line(c.Pass(secret)))
+
+    # --- the user's side -----------------------------------------------------------------
+
+    def typed(self, text: str) -> tuple[bool, list[Effect]]:
+        """A line the user entered: whether it was dealt with (False: nothing could be
+        sent, the line is the user's again), and what to show."""
+        plan = plan_input(text)
+        if plan is None:
+            return True, []
+        if isinstance(plan, Refuse):
+            return True, [self._status(plan.reason, alarm=True)]
+        if isinstance(plan, ShowHelp):
+            return True, [self._status(line) for line in plan.text.splitlines()]
+        if not self._send(plan.line):
+            return False, [self._status(NOT_SENT, alarm=True)]
+        return True, []
+
+    def key_pressed(self) -> list[Effect]:
+        """Any key, anywhere in the client: during the idle countdown, stay in the room."""
+        if self.idle.counting and self.own_requests.ping(self._send):
+            self.idle.stop()
+            return [fx.StopCountdown()]
+        return []
+
+    def idle_left(self) -> int | None:
+        """The idle countdown's seconds left, or None when there is none."""
+        return self.idle.left()
+
+    def user_actions(self, user_id: str) -> list[UserAction]:
+        """What F4 offers for the user ``user_id``."""
+        return actions_for(operator=self.roster.own_is_operator, own=self.roster.is_own(user_id))
+
+    def act_on_user(self, action: UserAction, name: str) -> list[Effect]:
+        """Do ``action`` to the user ``name``: a command to the server, or a /msg started."""
+        line = command_for(action, name)
+        if line is None:
+            return [fx.StartPrivateMessage(name)]
+        if not self._send(line):
+            return [self._status(NOT_SENT, alarm=True)]
+        return []
+
+    def ask_for_name(self, name: str) -> bool:
+        """The rename dialog asks for ``name``; False if it could not be sent."""
+        return self.own_requests.ask_for_name(name, self._send)
+
+    def rename_dialog_closed(self) -> None:
+        """Whatever the server answers now goes to the log (a granted name needs nothing:
+        its rename event updated the roster and the header before the dialog closed)."""
+        self.own_requests.forget_name_request()
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _users(self) -> fx.ShowUsers:
+        roster = self.roster
+        return fx.ShowUsers(
+            tuple(roster.users()),
+            roster.own_id,
+            frozenset(roster.operators()),
+            frozenset(roster.ignored()),
+        )
+
+    def _status(self, text: str, *, alarm: bool = False) -> ShowLine:
+        return ShowLine(self.render.status(text, alarm=alarm))
