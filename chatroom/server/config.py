@@ -92,6 +92,12 @@ class ServerConfig(FlagSettings):
     # An operator's command carried out by another node (/kick of its user...) not answered
     # within this: the operator is told it may not have been carried out (cluster.py).
     node_answer_timeout: float = 3.0
+    # The operators' HTTP port (--metrics-port, ops_http.py): a request's size and time,
+    # and requests served at once; the event loop's lag is sampled this often.
+    ops_request_max: int = 8192
+    ops_request_timeout: float = 5.0
+    ops_connections: int = 16
+    loop_lag_interval: float = 0.5
     # Flood control counts a who reply as one line per this many users listed (at least 1).
     who_users_per_line: int = 50
     # --- admission (docs/LIMITS.md)

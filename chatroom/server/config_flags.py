@@ -253,6 +253,27 @@ class FlagSettings:
         "log detail on stderr; chat text is never logged at info (default: %(default)s)",
         choices=["debug", "info", "warning", "error"],
     )
+    log_format: str = flag(
+        "text",
+        "--log-format",
+        "text lines, or one JSON object a line with named fields for log shippers "
+        "(default: %(default)s)",
+        choices=["text", "json"],
+    )
+    # --- operations (docs/OPERATIONS.md)
+    metrics_port: int | None = flag(
+        None,
+        "--metrics-port",
+        "serve Prometheus metrics at /metrics, and /healthz and /readyz, on this port "
+        "(default: off)",
+        metavar="PORT",
+        parse=v.port,
+    )
+    metrics_host: str = flag(
+        "127.0.0.1",
+        "--metrics-host",
+        "address the metrics port listens on (default: %(default)s)",
+    )
 
     def __post_init__(self) -> None:
         # The CLI hands over a list (nargs); a frozen config keeps a tuple.
@@ -277,4 +298,6 @@ class FlagSettings:
             found.append("--port off leaves no port: give --tls-port (TLS only)")
         if self.workers > 1 and self.tls_port == 0:
             found.append("--workers needs a fixed --tls-port (not 0)")
+        if self.workers > 1 and self.metrics_port is not None:
+            found.append("--metrics-port is for one process: scrape each server, not --workers")
         return found

@@ -19,11 +19,15 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from prometheus_client.registry import CollectorRegistry
+
 from chatroom.protocol import LeaveReason
 from chatroom.server.adapter.connection import ClientConnection
 from chatroom.server.adapter.hashing import OperatorChecks
 from chatroom.server.adapter.listener import Listener, fit_to_fd_limit
 from chatroom.server.adapter.lograte import OncePerInterval
+from chatroom.server.adapter.metrics import LoopLag, ServerCollector, Tally
+from chatroom.server.adapter.ops_http import OpsEndpoint
 from chatroom.server.adapter.reports import log_report
 from chatroom.server.adapter.startup import (  # noqa: F401 (StartError: the CLI's)
     RoomClock,
@@ -116,6 +120,10 @@ class ChatServer:
         self._ids = itertools.count(1)
         self._connections: dict[int, ClientConnection] = {}
         self.outbox = Outbox()
+        self.tally = Tally()  # the room's reports, counted (metrics.py)
+        self.loop_lag: LoopLag | None = None
+        self.ops: OpsEndpoint | None = None  # --metrics-port
+        self._accepting = False  # the listener is open (/healthz)
         self._to_close: list[int] = []
         self._after_flush: list[ClientConnection] = []  # input held back until the flush
         # One read buffer for every connection: the loop reads into it and hands it over
@@ -166,12 +174,44 @@ class ChatServer:
             self.loop, config, self._new_connection, self.log_once, batch, self.tls, self.room
         )
         self._listener.start()
+        self._accepting = True
+        if config.metrics_port is not None:
+            await self._start_ops()
         if self.store is not None:
             self.loop.call_later(config.state_flush, self._keep_history)
         if self._listener.sockets:
             self.host, self.port = self._listener.sockets[0].getsockname()[:2]
         if self._listener.tls_sockets:
             self.host, self.tls_port = self._listener.tls_sockets[0].getsockname()[:2]
+
+    async def _start_ops(self) -> None:
+        """The operators' port: metrics, health, readiness (raises StartError)."""
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(ServerCollector(self))
+        self.loop_lag = LoopLag(self.loop, self.config.loop_lag_interval)
+        self.ops = OpsEndpoint(self.config, registry, self.accepting, self.ready)
+        try:
+            await self.ops.start()
+        except OSError as exc:
+            port = self.config.metrics_port
+            raise StartError(f"--metrics-port {port}: {exc.strerror or exc}") from None
+
+    def accepting(self) -> bool:
+        """Whether the server accepts connections (/healthz)."""
+        return self._accepting
+
+    def ready(self) -> bool:
+        """Whether it listens and, with --redis, is in sync with the shared room (/readyz)."""
+        return self.accepting() and (self.cluster is None or self.cluster.up)
+
+    @property
+    def sent_bytes(self) -> int:
+        return self.outbox.taken_bytes
+
+    def queued_bytes(self) -> int:
+        """Bytes the connections' transports have yet to send (for the metrics)."""
+        transports = (conn.transport for conn in self._connections.values())
+        return sum(t.get_write_buffer_size() for t in transports if t is not None)
 
     def _keep_history(self) -> None:
         """Every ``state_flush`` seconds: the history, if the room says it changed, to the
@@ -241,6 +281,7 @@ class ChatServer:
         self._request_flush()
 
     def proxy_refused(self, conn: ClientConnection, reason: str) -> None:
+        self.tally.refused("proxy_header")
         # A flood of them (a scan, a misconfigured balancer) is one line per interval.
         self.log_once.log(
             "refused (PROXY header)", logging.WARNING, "refused %s: %s", conn.peer, reason
@@ -287,6 +328,7 @@ class ChatServer:
         self._request_flush(joining)
 
     def _log(self, report: RoomAction, detail: str | None) -> None:
+        self.tally.report(report)
         conn = self._connections.get(getattr(report, "conn", -1))
         log_report(report, conn.peer if conn is not None else "?", detail, self.log_once)
 
@@ -345,9 +387,14 @@ class ChatServer:
 
     async def shutdown(self) -> None:
         """Stop accepting, tell everyone, flush, and close; drop stragglers after the grace."""
+        self._accepting = False
         if self._listener is not None:
             self._listener.close()
         self.checks.close()
+        if self.ops is not None:
+            self.ops.close()
+        if self.loop_lag is not None:
+            self.loop_lag.stop()
         self.handle(ShuttingDown())
         self._flush()
         if self.cluster is not None:

@@ -137,6 +137,8 @@ class ClusterLink:
         self._tasks: list[asyncio.Task] = []
         self._last_id = "0-0"
         self._up = False  # connected and in sync
+        self._append_seconds = 0.0  # in append script calls (for the metrics)
+        self._append_calls = 0
         self._synced = False  # it was in sync once: _last_id is where it got to
         self._lost_at = 0.0  # when the last outage began (monotonic)
         # Requests to other nodes not answered yet, by their number, each with the timer
@@ -146,6 +148,16 @@ class ClusterLink:
     @property
     def node(self) -> str:
         return self.ledger.node
+
+    @property
+    def up(self) -> bool:
+        """Connected to Redis and in sync with the shared room (/readyz, the metrics)."""
+        return self._up
+
+    @property
+    def append_time(self) -> tuple[float, int]:
+        """Seconds spent in append script calls, and how many calls (the metrics)."""
+        return self._append_seconds, self._append_calls
 
     async def start(self) -> None:
         """Connect and sync; raises :class:`LedgerUnavailable` if Redis cannot be reached."""
@@ -302,11 +314,14 @@ class ClusterLink:
         for action in batch:
             user, old_key = user_record(action.event, self.node)
             items.append((action.event, user, old_key))
+        started = time.perf_counter()
         try:
             results: list[int | str] = await self.ledger.append_many(items)
         except LedgerUnavailable as exc:
             self._connection_lost(exc)
             results = [Refusal.UNAVAILABLE] * len(batch)
+        self._append_seconds += time.perf_counter() - started
+        self._append_calls += 1
         sent, applied = self._sent, self.room.seq
         for action, result in zip(batch, results, strict=True):
             if isinstance(result, str):

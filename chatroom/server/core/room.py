@@ -262,6 +262,11 @@ class Room:
         """Which history the seqs count in (a shared room's is None until its first sync)."""
         return self.ctx.state.epoch
 
+    @property
+    def messages(self) -> int:
+        """Chat lines and actions applied since the room was made."""
+        return self.ctx.state.messages
+
     def who(self, now: float) -> p.Who:
         return self.ctx.state.who(now)
 
