@@ -129,6 +129,15 @@ class ServerConfig(FlagSettings):
     # After the k-th wrong /oper on one connection, the next is refused for 2**k s, at most
     # this long.
     oper_backoff_max: float = 60.0
+    # /oper checked from one address (exempt networks too): a burst, then oper_fail_rate a
+    # minute (a bounded table of addresses, as the connection throttle's); a right one is
+    # given back. Past it /oper is not even checked.
+    oper_fail_burst: int = 5
+    oper_fail_rate: float = 3.0
+    # Passwords are checked (scrypt, ~50 ms each) off the event loop, in oper_check_threads
+    # threads; at most oper_check_queue more wait. Past that /oper is refused at once.
+    oper_check_threads: int = 1
+    oper_check_queue: int = 8
     # --- the room password (docs/PROTOCOL.md, "A room with a password")
     # The secret, read from password_file at start (cli.py); not a flag, never shown or logged.
     password: bytes | None = field(default=None, repr=False)
@@ -174,6 +183,10 @@ class RoomRules:
     max_bans: int
     max_ignores: int
     oper_backoff_max: float
+    oper_fail_burst: int
+    oper_fail_rate: float
+    oper_check_threads: int
+    oper_check_queue: int
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> RoomRules:

@@ -6,6 +6,13 @@ few milliseconds later to gather a connect storm or a big room's lines — write
 connection is owed with a single ``transport.write`` (the same bytes object for everyone
 who got only broadcasts). Nothing here awaits a client, so a reader that stalls only
 fills its own bounded queue and is then dropped as ``slow``.
+
+On uvloop (the listener accepts a few connections per wake-up) a newcomer's welcome and
+join wait a little, so that in a connect storm the joins of many newcomers share one flush
+rather than writing each join to everyone separately: N²/2 writes for N connects (a
+1000-connect burst took 4 s). asyncio's own loop accepts every pending connection in one
+iteration, so there the flush stays in that iteration: delaying it would only make each
+write larger, and asyncio copies what the kernel does not take.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from chatroom.protocol import LeaveReason
 from chatroom.server.adapter.connection import ClientConnection
+from chatroom.server.adapter.hashing import OperatorChecks
 from chatroom.server.adapter.listener import Listener, fit_to_fd_limit
 from chatroom.server.adapter.lograte import OncePerInterval
 from chatroom.server.adapter.metrics import LoopLag, ServerCollector, Tally
@@ -36,6 +44,7 @@ from chatroom.server.core.actions import (
     AnswerElsewhere,
     Append,
     Charge,
+    CheckOperator,
     Close,
     ModerateElsewhere,
     Persist,
@@ -74,6 +83,9 @@ class ChatServer:
         self.log_once = OncePerInterval(log, config.log_interval, loop)
         self.clock = RoomClock()
         self.room, self.store = make_room(config)
+        self.checks = OperatorChecks(  # /oper's scrypt, off the loop
+            config.oper_check_threads, config.oper_check_queue, loop, self.handle, self.log_once
+        )
         self.cluster: ClusterLink | None = None
         self._ids = itertools.count(1)
         self._connections: dict[int, ClientConnection] = {}
@@ -89,13 +101,7 @@ class ChatServer:
         self._read_buffer = memoryview(bytearray(config.read_chunk))
         self._flush_scheduled = False
         self._last_flush_seconds = 0.0
-        # On uvloop (the listener accepts a few connections per wake-up) a newcomer's welcome
-        # and join wait a little, so that in a connect storm the joins of many newcomers
-        # share one flush rather than writing each join to everyone separately: N²/2 writes
-        # for N connects (a 1000-connect burst took 4 s). asyncio's own loop accepts every
-        # pending connection in one iteration, so there the flush stays in that iteration:
-        # delaying it would only make each write larger, and asyncio copies what the kernel
-        # does not take.
+        # On uvloop a newcomer's welcome and join wait a little (the module's docstring).
         self._coalesce_joins = not isinstance(loop, asyncio.BaseEventLoop)
         self._listener: Listener | None = None
         self._all_closed = asyncio.Event()
@@ -267,6 +273,8 @@ class ChatServer:
                 case ModerateElsewhere() | AnswerElsewhere():
                     assert self.cluster is not None, "only a clustered room has other nodes"
                     self.cluster.ask(action)
+                case CheckOperator():
+                    self.checks.submit(action)
                 case _:
                     self._log(action, detail)
         self._request_flush(joining)
@@ -334,6 +342,7 @@ class ChatServer:
         self._accepting = False
         if self._listener is not None:
             self._listener.close()
+        self.checks.close()
         if self.ops is not None:
             self.ops.close()
         if self.loop_lag is not None:

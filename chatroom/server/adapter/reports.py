@@ -49,6 +49,11 @@ def log_report(
         case Renamed():
             fields = _fields("rename", peer, report.new, old=report.old, new=report.new)
             log.info("rename %s: %s -> %s", peer, report.old, report.new, extra=fields)
+        case Moderated(flood=kind) if kind:  # a flood of them is one line per interval
+            fields = _fields("moderation", peer, text=report.text)
+            log_once.log(
+                kind, logging.WARNING, "moderation %s: %s", peer, report.text, extra=fields
+            )
         case Moderated():
             fields = _fields("moderation", peer, text=report.text)
             log.warning("moderation %s: %s", peer, report.text, extra=fields)
