@@ -46,9 +46,10 @@ from chatroom.server.core.actions import (
     Append,
     Broadcast,
     Charge,
-    CheckOperator,
+    CheckPassword,
     Close,
     Deliver,
+    HashPassword,
     Left,
     Moderated,
     ModerateElsewhere,
@@ -65,7 +66,7 @@ from chatroom.server.core.actions import (
 from chatroom.server.core.addresses import peer_id
 from chatroom.server.core.codec import LineTooLong
 from chatroom.server.core.outbox import Outbox
-from chatroom.server.core.passwords import check_password
+from chatroom.server.core.passwords import check_password, hash_password
 from chatroom.server.core.refusal import Refusal
 from chatroom.server.core.room import LOCAL_NODE, Room
 
@@ -184,7 +185,7 @@ class Sim:
         self.closed: list[int] = []
         self.wire = Wire()
         # The /oper checks the room asked for; with hold_checks they wait for run_checks.
-        self.checks: list[CheckOperator] = []
+        self.checks: list[CheckPassword | HashPassword] = []
         self.hold_checks = False
 
     def id(self, conn: int) -> str:
@@ -208,19 +209,17 @@ class Sim:
         writes that follow."""
         outs: list[Out] = []
         while self.checks:
-            check = self.checks.pop(0)
-            ok = not busy and check_password(check.password, check.stored)
-            answer = i.OperatorChecked(check.conn, check.name, ok, busy)
-            outs += self.apply(self.room.handle(answer, self.now))
+            work = self.checks.pop(0)
+            outs += self.apply(self.room.handle(password_work_done(work, busy), self.now))
         return outs
 
     def apply(self, actions: list[RoomAction]) -> list[Out]:
         """Carry out ``actions``; return the writes (Close is recorded in ``closed``).
         A password check asked for is made after them (unless ``hold_checks``)."""
-        checks = [action for action in actions if isinstance(action, CheckOperator)]
+        checks = [a for a in actions if isinstance(a, CheckPassword | HashPassword)]
         self.checks += checks
         if checks:
-            actions = [action for action in actions if not isinstance(action, CheckOperator)]
+            actions = [a for a in actions if not isinstance(a, CheckPassword | HashPassword)]
         outs, closed = self.wire.expand(actions)
         for out in outs:
             for conn in out.recipients:
@@ -239,6 +238,18 @@ class Sim:
     def take(self, conn: int) -> list[p.Event]:
         events, self.inbox[conn] = self.inbox[conn], []
         return events
+
+
+def password_work_done(
+    work: CheckPassword | HashPassword, busy: bool = False
+) -> i.PasswordChecked | i.PasswordHashed:
+    """What the adapter's pool answers for ``work`` (``busy``: it had no room for it)."""
+    if isinstance(work, HashPassword):
+        return i.PasswordHashed(
+            work.conn, work.name, None if busy else hash_password(work.password)
+        )
+    ok = not busy and check_password(work.password, work.stored)
+    return i.PasswordChecked(work.conn, work.purpose, work.name, ok, busy)
 
 
 def room_with(n: int, **rules: object) -> Sim:
@@ -344,10 +355,9 @@ class Cluster:
                     self.pending.append((node, action))
                 case ModerateElsewhere() | AnswerElsewhere():
                     self.mail.append(action)
-                case CheckOperator():  # checked at once, as the adapter's pool would
-                    ok = check_password(action.password, action.stored)
-                    checked = i.OperatorChecked(action.conn, action.name, ok)
-                    self.run(node, self.rooms[node].handle(checked, self.now))
+                case CheckPassword() | HashPassword():  # at once, as the adapter's pool would
+                    done = password_work_done(action)
+                    self.run(node, self.rooms[node].handle(done, self.now))
                 case SendPrivate():
                     self.run(
                         action.node,

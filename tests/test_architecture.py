@@ -92,6 +92,7 @@ STATE_MODULES = {
     "chatroom.server.core.moderation_state",
     "chatroom.server.core.admission",
     "chatroom.server.core.sequencer",
+    "chatroom.server.core.accounts_state",
 }
 MUTATORS = {
     "add", "append", "appendleft", "clear", "discard", "extend", "extendleft", "insert",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from chatroom.protocol import Error, ErrorCode, Notice
 from chatroom.server.core import inputs as i
-from chatroom.server.core.actions import CheckOperator, Moderated
+from chatroom.server.core.actions import Check, CheckPassword, Moderated
 from chatroom.server.core.passwords import check_password, hash_password, parse_hash
 from chatroom.server.core.room import Room
 from tests.room_helpers import LOCAL, REMOTE, Sim, only_to, room_rules
@@ -34,10 +34,10 @@ def test_the_check_is_asked_of_the_adapter_and_answered_when_it_comes_back() -> 
     sim = oper_room(2)
     actions = sim.room.receive(1, "/oper boss s3cret", sim.now)
     [check] = actions  # nothing else: nothing is told until the answer
-    assert check == CheckOperator(1, "boss", "s3cret", OPS["boss"][1])
+    assert check == CheckPassword(1, Check.OPER, "boss", "s3cret", OPS["boss"][1])
     assert "s3cret" not in repr(check) and "s3cret" not in str(check)
     assert sim.room.moderation.checking == {1: LOCAL}
-    answer = sim.room.handle(i.OperatorChecked(1, "boss", ok=True), sim.now)
+    answer = sim.room.handle(i.PasswordChecked(1, Check.OPER, "boss", ok=True), sim.now)
     sim.apply(answer)
     assert told(sim, 1) == ["you are now an operator (boss); /help lists your commands"]
     assert sim.room.state.member(1).operator and sim.room.moderation.checking == {}
@@ -66,7 +66,7 @@ def test_a_name_that_is_no_operators_is_checked_against_a_decoy_of_the_same_cost
     assert (decoy.n, decoy.r, decoy.p) == (real.n, real.r, real.p)
     assert (len(decoy.salt), len(decoy.digest)) == (len(real.salt), len(real.digest))
     assert not check_password("s3cret", check.stored) and not check_password("", check.stored)
-    sim.apply(sim.room.handle(i.OperatorChecked(1, "nobody", ok=False), sim.now))
+    sim.apply(sim.room.handle(i.PasswordChecked(1, Check.OPER, "nobody", ok=False), sim.now))
     assert told(sim, 1) == [WRONG]  # what a wrong password for boss gets
 
 
@@ -146,7 +146,7 @@ def test_the_answer_for_a_connection_that_left_is_dropped() -> None:
     assert sim.room.moderation.checking == {1: LOCAL}  # its check still holds its place
     assert sim.run_checks() == []
     assert sim.room.moderation.checking == {} and 1 not in sim.room
-    stray = sim.room.handle(i.OperatorChecked(2, "boss", ok=True), sim.now)
+    stray = sim.room.handle(i.PasswordChecked(2, Check.OPER, "boss", ok=True), sim.now)
     assert stray == [] and not sim.room.state.member(2).operator  # it asked for nothing
 
 
@@ -167,7 +167,7 @@ def test_an_operator_is_told_so_and_nothing_is_checked() -> None:
     sim.send(1, "/oper boss s3cret")
     sim.take(1)
     actions = sim.room.receive(1, "/oper boss s3cret", sim.now)
-    assert not any(isinstance(a, CheckOperator) for a in actions)
+    assert not any(isinstance(a, CheckPassword) for a in actions)
     sim.apply(actions)
     [notice] = sim.take(1)
     assert isinstance(notice, Notice) and notice.text == "you are an operator"

@@ -8,10 +8,10 @@ import asyncio
 import logging
 import threading
 
-from chatroom.server.adapter.hashing import OperatorChecks
+from chatroom.server.adapter.hashing import PasswordWorkers
 from chatroom.server.adapter.lograte import OncePerInterval
-from chatroom.server.core.actions import CheckOperator
-from chatroom.server.core.inputs import OperatorChecked
+from chatroom.server.core.actions import Check, CheckPassword
+from chatroom.server.core.inputs import PasswordChecked
 from chatroom.server.core.passwords import hash_password
 from tests.conftest import TIMEOUT, Peer
 
@@ -24,17 +24,17 @@ async def until(condition, timeout: float = TIMEOUT) -> None:
             await asyncio.sleep(0.01)
 
 
-def pool(threads: int, queue: int) -> tuple[OperatorChecks, list[OperatorChecked]]:
+def pool(threads: int, queue: int) -> tuple[PasswordWorkers, list[PasswordChecked]]:
     loop = asyncio.get_running_loop()
-    answers: list[OperatorChecked] = []
+    answers: list[PasswordChecked] = []
     log_once = OncePerInterval(logging.getLogger("chatroom.server"), 60.0, loop)
-    return OperatorChecks(threads, queue, loop, answers.append, log_once), answers
+    return PasswordWorkers(threads, queue, loop, answers.append, log_once), answers
 
 
 async def test_the_pool_takes_threads_plus_queue_checks_and_answers_each_once() -> None:
     checks, answers = pool(1, 1)
     for conn, password in ((1, "right"), (2, "wrong"), (3, "right")):
-        checks.submit(CheckOperator(conn, "boss", password, STORED))
+        checks.submit(CheckPassword(conn, Check.OPER, "boss", password, STORED))
     assert checks.pending == 2  # the third had no room: it was not taken
     await until(lambda: len(answers) == 3)
     assert sorted((a.conn, a.ok, a.busy) for a in answers) == [
@@ -51,7 +51,7 @@ async def test_a_hash_scrypt_refuses_is_a_wrong_password_and_one_log_line(caplog
     refused = STORED.replace("scrypt$16384$8$1$", "scrypt$1048576$64$1$")  # 8 GiB
     with caplog.at_level(logging.ERROR, "chatroom.server"):
         for conn in (1, 2, 3):
-            checks.submit(CheckOperator(conn, "boss", "right", refused))
+            checks.submit(CheckPassword(conn, Check.OPER, "boss", "right", refused))
         await until(lambda: len(answers) == 3)
     assert [(a.conn, a.ok, a.busy) for a in answers] == [(c, False, False) for c in (1, 2, 3)]
     lines = [r.getMessage() for r in caplog.records]
@@ -64,14 +64,16 @@ async def test_closing_the_pool_answers_the_checks_still_waiting() -> None:
     hold = threading.Event()
     checks._pool.submit(hold.wait)  # the one thread is busy
     for conn in range(1, 5):
-        checks.submit(CheckOperator(conn, "boss", "right", STORED))
+        checks.submit(CheckPassword(conn, Check.OPER, "boss", "right", STORED))
     checks.close()
     hold.set()
     await until(lambda: len(answers) == 4)
     assert all(a.busy and not a.ok for a in answers)
-    checks.submit(CheckOperator(9, "boss", "right", STORED))  # after close: busy at once
+    checks.submit(
+        CheckPassword(9, Check.OPER, "boss", "right", STORED)
+    )  # after close: busy at once
     await until(lambda: len(answers) == 5)
-    assert answers[-1] == OperatorChecked(9, "boss", ok=False, busy=True)
+    assert answers[-1] == PasswordChecked(9, Check.OPER, "boss", ok=False, busy=True)
 
 
 async def from_address(server, source: str) -> Peer:

@@ -18,41 +18,8 @@ from chatroom.protocol.durations import (  # noqa: F401 (re-exported)
     parse_duration,
 )
 from chatroom.protocol.events import OutputFormat
+from chatroom.protocol.help_text import HELP_TEXT, OPERATOR_HELP_TEXT  # noqa: F401 (re-exported)
 from chatroom.protocol.text_rules import strip_controls
-
-HELP_TEXT = """\
-Commands:
-  who, /who, /names         list the users online
-  /who TEXT                 list the users whose names contain TEXT
-  rename|NAME, /nick NAME   change your name
-  /msg NAME TEXT            send a private message
-  /me TEXT                  send an action ("* you TEXT")
-  /quit [REASON]            leave the room
-  /format json|text         switch this connection's output format
-  /ping [TEXT]              ask the server for "pong" (counts as activity: not idle)
-  /pass SECRET              give the room's password (a room that has one asks for it)
-  /help                     this list
-  //TEXT                    send a line that starts with "/" as chat
-  /topic                    show the room's topic
-  /motd                     show the message of the day
-  /oper NAME PASSWORD       become an operator
-  /ignore NAME              see nothing more from NAME (chat, /me, private messages)
-  /unignore NAME, /ignore   stop ignoring NAME; list whom you ignore
-  /away [TEXT]              mark yourself away (shown in who); no TEXT: back
-Any other line is chat, seen by everyone (you too)."""
-
-OPERATOR_HELP_TEXT = """\
-Operator commands (you are marked @NAME in who):
-  /kick NAME [REASON]       send a user away (everyone sees who did it)
-  /mute NAME [DURATION]     refuse a user's chat (they still read); DURATION: 30s 10m 2h 1d
-  /unmute NAME              let them speak again
-  /topic TEXT               set the room's topic
-  /ban NAME|ADDRESS|CIDR [DURATION] [REASON]
-                            send away everyone from that address (a NAME: the user's)
-                            and refuse it at connect, for DURATION or until /unban
-  /unban NAME|ADDRESS|CIDR  lift a ban
-  /bans                     list the bans and the time they have left"""
-
 
 # Slash commands the server understands (the word after "/", lower case). A client uses
 # this to decide whether a line starting with "/" must be escaped as "//" to be chat.
@@ -62,6 +29,7 @@ SLASH_COMMANDS = frozenset(
 # Moderation (docs/PROTOCOL.md, "Operators").
 SLASH_COMMANDS |= {"oper", "kick", "mute", "unmute", "topic", "motd", "ban", "unban", "bans"}
 SLASH_COMMANDS |= {"ignore", "unignore", "away"}  # docs/PROTOCOL.md, "Ignore and away"
+SLASH_COMMANDS |= {"register", "login", "unregister"}  # docs/PROTOCOL.md, "Registered names"
 
 
 class _Command(msgspec.Struct, frozen=True, gc=False):
@@ -181,6 +149,29 @@ class Away(_Command):
     text: str | None = None  # None: back
 
 
+class Register(_Command):
+    """Register the name one has now, with ``password`` (never logged or shown)."""
+
+    password: str
+
+    def __repr__(self) -> str:
+        return "Register(password=***)"
+
+
+class Login(_Command):
+    """Take the registered name ``name`` on this connection, with its ``password``."""
+
+    name: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"Login(name={self.name!r}, password=***)"
+
+
+class Unregister(_Command):
+    name: str | None = None  # None: the name one has (another's: operators only)
+
+
 class Usage(_Command):
     """A known command used wrongly: ``message`` says how to use it."""
 
@@ -194,7 +185,7 @@ class Unknown(_Command):
 Command = (
     Nothing | TooLong | Chat | Me | Who | Nick | Msg | Quit | Help | Ping | Pass | SetFormat
     | Oper | Kick | Mute | Unmute | Topic | Motd | Ban | Unban | Bans
-    | Ignore | Unignore | Away | Usage | Unknown
+    | Ignore | Unignore | Away | Register | Login | Unregister | Usage | Unknown
 )  # fmt: skip
 
 
@@ -248,6 +239,14 @@ def _slash(word: str, arg: str) -> Command:
             return Unignore(arg) if arg and " " not in arg else Usage("usage: /unignore NAME")
         case "away":
             return Away(strip_controls(arg).strip()[:200] or None)
+        case "register":  # the password is the rest of the line, spaces and all
+            return Register(arg) if arg else Usage("usage: /register PASSWORD")
+        case "login":
+            name, _, password = arg.partition(" ")
+            password = password.strip()
+            return Login(name, password) if password else Usage("usage: /login NAME PASSWORD")
+        case "unregister":
+            return Unregister(arg or None) if " " not in arg else Usage("usage: /unregister [NAME]")
         case "format":
             try:
                 return SetFormat(OutputFormat(arg.lower()))
@@ -365,6 +364,12 @@ def format_line(command: Command) -> str:
             return f"/unignore {target}"
         case Away(text):
             return _words("/away", text)
+        case Register(password):
+            return f"/register {password}"
+        case Login(name, password):
+            return f"/login {name} {password}"
+        case Unregister(name):
+            return _words("/unregister", name)
     raise ValueError(f"not a command a client sends: {command!r}")
 
 

@@ -80,6 +80,10 @@ class Fact(StrEnum):
     # The server changed this connection's own ``id`` or ``name`` by itself (a shared room
     # after an outage: the name was taken meanwhile, or another node's user has the id).
     IDENTITY = "identity"
+    # This connection owns the registered name ``name`` now (/register, /login), or no
+    # longer has it registered (/unregister, or an operator dropped it).
+    REGISTERED = "registered"
+    UNREGISTERED = "unregistered"
 
 
 class ErrorCode(StrEnum):
@@ -93,6 +97,7 @@ class ErrorCode(StrEnum):
     BAD_PASSWORD = "bad_password"  # a wrong /pass, or /pass too often from one address
     NOT_OPERATOR = "not_operator"  # an operator's command from someone who is not one
     MUTED = "muted"  # an operator muted this user: its chat is refused, it still reads
+    REGISTERED = "registered"  # a name (or one like it) registered to someone: /login NAME
 
 
 # --- events
@@ -190,6 +195,7 @@ class WhoEntry(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     idle: int  # whole seconds since the user's last line
     op: bool = False  # an operator (/oper); left out unless true
     away: str | None = None  # its /away text; left out unless away
+    registered: bool = False  # its name is registered (/register); left out unless true
 
 
 class Who(_Event, tag="who"):

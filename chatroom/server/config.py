@@ -138,6 +138,20 @@ class ServerConfig(FlagSettings):
     # threads; at most oper_check_queue more wait. Past that /oper is refused at once.
     oper_check_threads: int = 1
     oper_check_queue: int = 8
+    # --- registered names (rules/accounts.py; docs/PROTOCOL.md, "Registered names"). Their
+    # passwords are hashed and checked in the same pool as /oper's, with the same scrypt.
+    max_accounts: int = 10_000  # registered names kept at most; past it /register is refused
+    account_password_chars: tuple[int, int] = (4, 128)  # a /register password's length
+    # /login checked from one address (exempt networks too): a burst, then login_fail_rate a
+    # minute; a right one is given back. Wrong ones for one name, from whatever addresses:
+    # a burst, then login_name_fail_rate a minute (both bounded tables, as the throttle's).
+    login_fail_burst: int = 5
+    login_fail_rate: float = 3.0
+    login_name_fail_burst: int = 5
+    login_name_fail_rate: float = 2.0
+    # /register from one address (exempt networks too): a burst, then register_rate a minute.
+    register_burst: int = 3
+    register_rate: float = 0.2
     # --- the room password (docs/PROTOCOL.md, "A room with a password")
     # The secret, read from password_file at start (cli.py); not a flag, never shown or logged.
     password: bytes | None = field(default=None, repr=False)
@@ -187,6 +201,14 @@ class RoomRules:
     oper_fail_rate: float
     oper_check_threads: int
     oper_check_queue: int
+    max_accounts: int
+    account_password_chars: tuple[int, int]
+    login_fail_burst: int
+    login_fail_rate: float
+    login_name_fail_burst: int
+    login_name_fail_rate: float
+    register_burst: int
+    register_rate: float
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> RoomRules:

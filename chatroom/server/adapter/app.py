@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from chatroom.protocol import LeaveReason
 from chatroom.server.adapter.connection import ClientConnection
-from chatroom.server.adapter.hashing import OperatorChecks
+from chatroom.server.adapter.hashing import PasswordWorkers
 from chatroom.server.adapter.listener import Listener, fit_to_fd_limit
 from chatroom.server.adapter.lograte import OncePerInterval
 from chatroom.server.adapter.metrics import LoopLag, ServerCollector, Tally
@@ -44,8 +44,9 @@ from chatroom.server.core.actions import (
     AnswerElsewhere,
     Append,
     Charge,
-    CheckOperator,
+    CheckPassword,
     Close,
+    HashPassword,
     ModerateElsewhere,
     Persist,
     RoomAction,
@@ -83,7 +84,7 @@ class ChatServer:
         self.log_once = OncePerInterval(log, config.log_interval, loop)
         self.clock = RoomClock()
         self.room, self.store = make_room(config)
-        self.checks = OperatorChecks(  # /oper's scrypt, off the loop
+        self.checks = PasswordWorkers(  # /oper's, /login's and /register's scrypt, off the loop
             config.oper_check_threads, config.oper_check_queue, loop, self.handle, self.log_once
         )
         self.cluster: ClusterLink | None = None
@@ -273,7 +274,7 @@ class ChatServer:
                 case ModerateElsewhere() | AnswerElsewhere():
                     assert self.cluster is not None, "only a clustered room has other nodes"
                     self.cluster.ask(action)
-                case CheckOperator():
+                case CheckPassword() | HashPassword():
                     self.checks.submit(action)
                 case _:
                     self._log(action, detail)

@@ -85,11 +85,12 @@ def make_room(config: ServerConfig) -> tuple[Room, StateStore | None]:
         except StateError as exc:
             raise StartError(str(exc)) from None
         log.info(
-            "state %s: %d messages, %d bans, %d mutes%s",
+            "state %s: %d messages, %d bans, %d mutes, %d registered names%s",
             config.state,
             len(restored.history),
             len(restored.bans),
             len(restored.mutes),
+            len(restored.accounts),
             ", a topic" if restored.topic else "",
         )
     # A restarted server numbers from 1 again: a new epoch says so (the ledger makes a

@@ -2,7 +2,8 @@
 
 A file another version, a tool or a damaged disk wrote may hold records this server cannot
 use: a ban whose ``until`` is not a number or that has no target, a mute with a bad
-``until``, a history line that is not an event, lines out of order. Each is skipped with
+``until``, a history line that is not an event, lines out of order, a registered name that
+is no name or whose hash a check could not run on. Each is skipped with
 one warning line naming the file and the record; the rest is restored. Only a file that is
 unusable as a whole (not SQLite, a newer schema, tables without their columns) stops the
 start, with one line (:class:`StateError`).
@@ -18,17 +19,29 @@ import sqlite3
 from typing import Any
 
 from chatroom import protocol as p
+from chatroom.server.core.accounts_state import Account
 from chatroom.server.core.actions import Restored
 
 log = logging.getLogger("chatroom.server.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (id INTEGER PRIMARY KEY, event TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
     kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (kind, key)
 );
 """
+# What each version adds to a file of the one before it, applied in order, each in one
+# transaction with its version number (a file of version 0 is a new one: SCHEMA and all).
+MIGRATIONS = {
+    1: SCHEMA,  # the history and the records (bans, mutes, the topic)
+    # 2: registered names (/register), under their name's skeleton.
+    2: """
+CREATE TABLE IF NOT EXISTS accounts (
+    key TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL, created REAL NOT NULL
+);
+""",
+}
 KINDS = ("ban", "mute", "topic")
 _UNDECODABLE = (ValueError, TypeError, RecursionError, p.ProtocolError)
 
@@ -44,8 +57,11 @@ def load(db: sqlite3.Connection, path: str, history: int, now: float) -> Restore
         raise ValueError(f"schema version {version} is newer than this server's")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(SCHEMA)
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.executescript(SCHEMA)  # a file of any version has these (damaged: made again)
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        db.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number}; COMMIT;")
+        if version:
+            log.info("state file %s: schema version %d now (was %d)", path, number, version)
     skipped = Skipped(path)
     events = _history(db, history, skipped) if history > 0 else []
     records: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
@@ -58,6 +74,7 @@ def load(db: sqlite3.Connection, path: str, history: int, now: float) -> Restore
             expired.append((kind, key))
         else:
             records[kind][key] = record
+    accounts = _accounts(db, skipped)
     skipped.done()
     if expired:
         db.executemany("DELETE FROM records WHERE kind = ? AND key = ?", expired)
@@ -67,7 +84,24 @@ def load(db: sqlite3.Connection, path: str, history: int, now: float) -> Restore
         bans=records["ban"],
         mutes=records["mute"],
         topic=records["topic"].get("topic"),
+        accounts=accounts,
     )
+
+
+def _accounts(db: sqlite3.Connection, skipped: Skipped) -> dict[str, dict[str, Any]]:
+    """The registered names, each checked (a name, a hash a check can run on, a time), by
+    their skeleton as this version computes it."""
+    accounts: dict[str, dict[str, Any]] = {}
+    for key, name, stored, created in db.execute("SELECT key, name, hash, created FROM accounts"):
+        try:
+            account = Account.from_record({"name": name, "hash": stored, "created": created})
+        except ValueError as exc:
+            skipped.record(f"a registered name {_shown(key)}: {str(exc)[:60]}")
+            continue
+        kept = accounts.get(account.key)
+        if kept is None or account.created < kept["created"]:  # look-alikes: the older
+            accounts[account.key] = account.record()
+    return accounts
 
 
 def _history(db: sqlite3.Connection, history: int, skipped: Skipped) -> list[p.Message | p.Action]:

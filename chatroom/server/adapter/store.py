@@ -6,8 +6,8 @@ thread owns the database connection and writes them, so the event loop never wai
 the disk (what waits is bounded: see :meth:`StateStore.put`). Each is committed as soon as
 the thread takes it. Chat comes as the room's whole history, which the adapter asks the
 room for every ``state_flush`` seconds (``Room.history_due``): a ``kill -9`` loses at most
-that much chat; a ban, an unban, a mute or a topic comes as it is made, so none is lost
-once it is written.
+that much chat; a ban, an unban, a mute, a topic or a registered name comes as it is made,
+so none is lost once it is written (registered names in a table of their own).
 
 The file is read once, at start, before the server listens (:meth:`StateStore.open`; each
 record checked: state_read.py), and closed on shutdown after the last batch is committed.
@@ -211,7 +211,9 @@ class StateStore:
             new = [(p.encode_json(e),) for e in history if e.seq > self._written_seq]
             db.executemany("INSERT INTO history (event) VALUES (?)", new)
         for item in records:
-            if item.data is None:
+            if item.kind == "account":  # a registered name: its own table
+                self._write_account(item)
+            elif item.data is None:
                 db.execute("DELETE FROM records WHERE kind = ? AND key = ?", (item.kind, item.key))
             else:
                 db.execute(
@@ -225,6 +227,16 @@ class StateStore:
         db.execute("COMMIT")
         if history:  # only once it is in the file: a failed write writes them again
             self._written_seq = history[-1].seq
+
+    def _write_account(self, item: Persist) -> None:
+        if item.data is None:
+            self._db.execute("DELETE FROM accounts WHERE key = ?", (item.key,))
+            return
+        data = item.data
+        self._db.execute(
+            "INSERT OR REPLACE INTO accounts (key, name, hash, created) VALUES (?, ?, ?, ?)",
+            (item.key, data["name"], data["hash"], data["created"]),
+        )
 
 
 def _lock(path: str) -> int:

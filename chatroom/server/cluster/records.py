@@ -17,8 +17,9 @@ and writes them. No I/O here (redis_ledger.py talks to Redis).
 - ``chatroom:{ROOM}:nodes`` — set of nodes, each alive while its heartbeat key
   ``chatroom:{ROOM}:node:NODE`` (a string with a TTL) exists;
 - pub/sub channel ``chatroom:{ROOM}:private:NODE`` — payloads for one node (``/msg``);
-- ``chatroom:{ROOM}:mod:ban``, ``:mod:mute``, ``:mod:topic`` — hashes key -> JSON record of
-  the bans, the mutes (by name key) and the topic, as the state file keeps them (a record's
+- ``chatroom:{ROOM}:mod:ban``, ``:mod:mute``, ``:mod:topic``, ``:mod:account`` — hashes
+  key -> JSON record of the bans, the mutes (by name key), the topic and the registered
+  names (by skeleton; name, scrypt hash, created), as the state file keeps them (a record's
   ``until`` is when it expires: expired ones are dropped when read); every change is also
   published on ``chatroom:{ROOM}:moderation`` (``{"kind", "key", "data", "node"}``), so
   every node enforces it at once.
@@ -40,7 +41,7 @@ from chatroom.protocol import compact_json, name_skeleton
 
 HISTORY_TYPES = frozenset({"message", "action"})
 BROADCAST_TYPES = frozenset({"message", "action", "join", "leave", "rename"})
-MODERATION_KINDS = ("ban", "mute", "topic")
+MODERATION_KINDS = ("ban", "mute", "topic", "account")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,13 @@ decided so the adapter can log it without comparing the room's state before and 
 :class:`Append`, :class:`SendPrivate`, :class:`ModerateElsewhere` and
 :class:`AnswerElsewhere` exist only in a room shared through a ledger;
 :class:`Persist` only in a room that keeps its state in a file (``--state``);
-:class:`CheckOperator` is work for the adapter to do off the event loop.
+:class:`CheckPassword` and :class:`HashPassword` are work for the adapter to do off the event
+loop.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -189,23 +191,56 @@ class Moderated(_Value):
 # --- work the adapter does off the event loop
 
 
-class CheckOperator(_Value):
-    """Check ``password`` against ``stored`` (an ops file's scrypt hash, or a decoy for a
-    name that is no operator's) off the event loop, in a bounded pool, and hand the room
-    :class:`~chatroom.server.core.inputs.OperatorChecked` for ``conn`` and ``name``. The
-    password is in no repr and no log."""
+class Check(StrEnum):
+    """What a password is checked for: ``/oper NAME`` against the ops file's hash, or
+    ``/login NAME`` against the registered name's."""
+
+    OPER = "oper"
+    LOGIN = "login"
+
+
+class CheckPassword(_Value):
+    """Check ``password`` against ``stored`` (a scrypt hash: an ops file's, a registered
+    name's, or a decoy for a name that is no operator's) off the event loop, in a bounded
+    pool, and hand the room :class:`~chatroom.server.core.inputs.PasswordChecked` for
+    ``conn``, ``purpose`` and ``name``. The password is in no repr and no log."""
 
     conn: ConnId
+    purpose: Check
     name: str
     password: str
     stored: str
 
     def __repr__(self) -> str:
-        return f"CheckOperator(conn={self.conn!r}, name={self.name!r}, password=<hidden>)"
+        return (
+            f"CheckPassword(conn={self.conn!r}, purpose={self.purpose.value!r}, "
+            f"name={self.name!r}, password=<hidden>)"
+        )
+
+    def __rich_repr__(self) -> Any:
+        yield "conn", self.conn
+        yield "purpose", self.purpose.value
+        yield "name", self.name
+
+
+class HashPassword(_Value):
+    """Hash ``password`` (scrypt, as the ops file's) for ``conn``'s ``/register`` of
+    ``name``, off the event loop in the same pool, and hand the room
+    :class:`~chatroom.server.core.inputs.PasswordHashed`. The password is in no repr."""
+
+    conn: ConnId
+    name: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"HashPassword(conn={self.conn!r}, name={self.name!r}, password=<hidden>)"
 
     def __rich_repr__(self) -> Any:
         yield "conn", self.conn
         yield "name", self.name
+
+
+PasswordWork = CheckPassword | HashPassword
 
 
 # --- state that survives a restart (--state; chatroom.server.adapter.store)
@@ -216,8 +251,9 @@ class Persist(_Value):
 
     ``kind`` ``"history"``: ``data`` is the room's whole history now, a tuple of messages and
     actions, oldest first (``key`` unused): it replaces what the file had.
-    ``"ban"``, ``"mute"``, ``"topic"``: ``data`` is the record to keep under ``key`` (a
-    plain dict), or None to forget it. Only a room made with ``restored`` reports these.
+    ``"ban"``, ``"mute"``, ``"topic"``, ``"account"`` (a registered name, under its
+    skeleton): ``data`` is the record to keep under ``key`` (a plain dict), or None to
+    forget it. Only a room made with ``restored``, or a shared one, reports these.
     """
 
     kind: str
@@ -227,12 +263,14 @@ class Persist(_Value):
 
 class Restored(_Value):
     """What the state file held at start, for a new room: the recent chat (oldest first),
-    the bans and mutes as :class:`Persist` kept them (``key -> record``) and the topic."""
+    the bans, mutes and registered names as :class:`Persist` kept them (``key -> record``)
+    and the topic."""
 
     history: tuple[p.Message | p.Action, ...] = ()
     bans: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     mutes: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     topic: dict[str, Any] | None = None
+    accounts: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
 
 
 Report = Admitted | TurnedAway | Renamed | Left | Moderated
@@ -249,7 +287,8 @@ RoomAction = (
     | ModerateElsewhere
     | AnswerElsewhere
     | Persist
-    | CheckOperator
+    | CheckPassword
+    | HashPassword
 )
 # What a moderation rule did, and what the operator who asked for it is told (moderation.py).
 Outcome = tuple[list[RoomAction], list[p.Notice | p.Error]]

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from chatroom import protocol as p
-from chatroom.server.core.actions import ConnId
+from chatroom.server.core.actions import Check, ConnId
 from chatroom.server.core.codec import LineTooLong
 from chatroom.server.core.node_requests import ModerationAnswer, ModerationRequest
 from chatroom.server.core.refusal import Refusal
@@ -57,15 +57,26 @@ class StateFlushDue(_Input):
     """Time to hand the state file the history, if it changed (every ``state_flush``)."""
 
 
-class OperatorChecked(_Input):
-    """The adapter checked the password of ``conn``'s ``/oper NAME`` (a
-    :class:`~chatroom.server.core.actions.CheckOperator`): ``ok`` if it was right.
-    ``busy``: it had no room for the check, which was not made."""
+class PasswordChecked(_Input):
+    """The adapter checked the password of ``conn``'s ``/oper NAME`` or ``/login NAME``
+    (a :class:`~chatroom.server.core.actions.CheckPassword` for ``purpose``): ``ok`` if it
+    was right. ``busy``: it had no room for the check, which was not made."""
 
     conn: ConnId
+    purpose: Check
     name: str
     ok: bool
     busy: bool = False
+
+
+class PasswordHashed(_Input):
+    """The adapter hashed the password of ``conn``'s ``/register`` of ``name`` (a
+    :class:`~chatroom.server.core.actions.HashPassword`): ``stored``, its scrypt form, or
+    None if it had no room for the work (busy), which was not done."""
+
+    conn: ConnId
+    name: str
+    stored: str | None
 
 
 # --- from the shared ledger and the other nodes (the cluster link)
@@ -136,7 +147,8 @@ class ModerationUndelivered(_Input):
 
 
 class ModerationChanged(_Input):
-    """Another node changed a ban, a mute or the topic (``data`` None: lifted)."""
+    """Another node changed a ban, a mute, the topic or a registered name (``data`` None:
+    lifted)."""
 
     kind: str
     key: str
@@ -144,7 +156,8 @@ class ModerationChanged(_Input):
 
 
 class ModerationLoaded(_Input):
-    """The bans, mutes and topic the ledger keeps (``kind -> key -> record``)."""
+    """The bans, mutes, topic and registered names the ledger keeps (``kind -> key ->
+    record``)."""
 
     records: dict[str, dict[str, dict[str, Any]]]
 
@@ -156,7 +169,8 @@ Input = (
     | TimerFired
     | ShuttingDown
     | StateFlushDue
-    | OperatorChecked
+    | PasswordChecked
+    | PasswordHashed
     | Sequenced
     | AppendRefused
     | Resynced

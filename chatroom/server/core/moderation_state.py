@@ -181,6 +181,16 @@ class Moderation:
         where = network_of(address)
         return next((ban for ban in self.bans.values() if ban.matches(where)), None)
 
+    def ban_of_name(self, name: str, now: float) -> Ban | None:
+        """The ban made against a user called ``name``, or a name like it (``/ban NAME``),
+        that holds now, if one does: the registered name's /login is refused meanwhile."""
+        if not self.bans:
+            return None
+        self.forget_expired(now)
+        key = p.name_skeleton(name)
+        named = (ban for ban in self.bans.values() if ban.name)
+        return next((ban for ban in named if p.name_skeleton(ban.name or "") == key), None)
+
     def refusal(self, address: str, now: float) -> str | None:
         """What a newcomer from a banned ``address`` is told (None: it is not banned)."""
         ban = self.ban_of(address, now)

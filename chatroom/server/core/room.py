@@ -30,11 +30,13 @@ from chatroom import protocol as p
 from chatroom.protocol import commands as c
 from chatroom.server.config import RoomRules
 from chatroom.server.core import inputs as i
-from chatroom.server.core.actions import ConnId, Persist, Restored, RoomAction
+from chatroom.server.core.accounts_state import Accounts
+from chatroom.server.core.actions import Check, ConnId, Persist, Restored, RoomAction
 from chatroom.server.core.admission import Admission
 from chatroom.server.core.codec import LineTooLong, command_of
 from chatroom.server.core.moderation_state import Moderation
 from chatroom.server.core.rules import (
+    accounts,
     basics,
     chat,
     entry,
@@ -85,6 +87,9 @@ COMMANDS: dict[type[c.Command], CommandRule] = {
     c.Ignore: selfservice.ignore,
     c.Unignore: selfservice.unignore,
     c.Away: selfservice.away,
+    c.Register: accounts.register,
+    c.Login: accounts.login,
+    c.Unregister: accounts.unregister,
 }
 
 
@@ -123,6 +128,7 @@ class Room:
             state=state,
             moderation=Moderation(operators, motd, restored),
             admission=Admission(rules),
+            accounts=Accounts(rules, restored.accounts if restored is not None else None),
             sequencer=sequencer,
             # Guest names and opaque ids (--hide-addresses): unpredictable unless seeded.
             random=rng if rng is not None else random.SystemRandom(),
@@ -136,8 +142,9 @@ class Room:
             i.TimerFired: lambda e, now: idle.check(self.ctx, e.conn, now),
             i.ShuttingDown: lambda e, now: leaving.shutdown(self.ctx),
             i.StateFlushDue: lambda e, now: self._history_due(),
-            i.OperatorChecked: lambda e, now: oper_rules.oper_checked(
-                self.ctx, e.conn, e.name, e.ok, e.busy, now
+            i.PasswordChecked: lambda e, now: self._checked(e, now),
+            i.PasswordHashed: lambda e, now: accounts.hashed(
+                self.ctx, e.conn, e.name, e.stored, now
             ),
             i.Sequenced: lambda e, now: sequencing.apply(self.ctx, e.event, e.node),
             i.AppendRefused: lambda e, now: shared.refused(self.ctx, e.conn, e.event, e.reason),
@@ -192,6 +199,11 @@ class Room:
                 return actions + held
         command = command_of(line)
         return actions + COMMANDS[type(command)](ctx, member, command, now)
+
+    def _checked(self, event: i.PasswordChecked, now: float) -> list[RoomAction]:
+        """A password the adapter checked: an /oper's or a /login's."""
+        checked = oper_rules.oper_checked if event.purpose == Check.OPER else accounts.login_checked
+        return checked(self.ctx, event.conn, event.name, event.ok, event.busy, now)
 
     def _history_due(self) -> list[RoomAction]:
         """The history for the state file, if it changed since the last time. Chat is kept
@@ -268,7 +280,11 @@ class Room:
         return self.ctx.state.messages
 
     def who(self, now: float) -> p.Who:
-        return self.ctx.state.who(now)
+        return self.ctx.state.who(now, registered=self.ctx.accounts.is_registered)
+
+    @property
+    def accounts(self) -> Accounts:
+        return self.ctx.accounts
 
     def name_of(self, conn: ConnId) -> str | None:
         member = self.ctx.state.member(conn)

@@ -15,10 +15,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatroom import protocol as p
 from chatroom.server.core.actions import ConnId
+
+if TYPE_CHECKING:
+    from chatroom.server.core.accounts_state import Account
 
 
 @dataclass(slots=True)
@@ -46,6 +49,8 @@ class Member:
     # Self-service (selfservice.py): the user ids it ignores, and its /away text.
     ignoring: set[str] = field(default_factory=set)
     away: str | None = None
+    # The registered name this connection proved it owns (/register, /login; accounts.py).
+    account: Account | None = None
 
     # Its own flags, changed only here (the marks others see go through RoomState).
 
@@ -74,6 +79,10 @@ class Member:
         """A wrong password from it; how many it has given."""
         self.failures += 1
         return self.failures
+
+    def owns(self, account: Account | None) -> None:
+        """It registered ``account``'s name or logged in to it (None: it owns none now)."""
+        self.account = account
 
     def oper_failed(self, backoff: Callable[[int], float], now: float) -> int:
         """A wrong /oper from it: its next waits ``backoff(failures)`` seconds."""
@@ -112,7 +121,7 @@ class RoomState:
         self._ignored_by: dict[str, set[ConnId]] = {}
         # The last full who reply per format, reused while nobody joined, left or renamed
         # and the second (idle times are in whole seconds) is the same.
-        self._who_cache: dict[p.OutputFormat, tuple[tuple[int, int], Any]] = {}
+        self._who_cache: dict[p.OutputFormat, tuple[tuple[int, ...], Any]] = {}
         self._kept_seq = 0  # the last seq of the history a state file has (--state)
         self.messages = 0  # chat lines and actions applied since start (for the metrics)
 
@@ -171,9 +180,10 @@ class RoomState:
         """A number that changes whenever the list of users or their names change."""
         return self._version
 
-    def who(self, now: float, query: str = "", limit: int | None = None) -> p.Who:
+    def who(self, now: float, query: str = "", limit: int | None = None,
+            registered: Callable[[str], bool] = lambda name: False) -> p.Who:  # fmt: skip
         """Everyone in join order (or those whose names contain ``query``), the first
-        ``limit`` of them listed."""
+        ``limit`` of them listed; ``registered`` says whose names are registered."""
         key = p.name_key(query)
         users = self._users.values()
         matching = [u for u in users if key in p.name_key(u.name)] if key else users
@@ -187,7 +197,8 @@ class RoomState:
             op = member is not None and member.operator
             away = member.away if member is not None else None
             idle = max(0, int(now - last))
-            entries.append(p.WhoEntry(id=user.id, name=user.name, idle=idle, op=op, away=away))
+            mark = registered(user.name)
+            entries.append(p.WhoEntry(user.id, user.name, idle, op, away, registered=mark))
         return p.Who(users=tuple(entries), total=total if total > len(entries) else None)
 
     def ignorers_of(self, user_id: str) -> set[ConnId] | None:
@@ -199,12 +210,12 @@ class RoomState:
         """Who ignores whom: ignored user id -> its ignorers' conns (read only)."""
         return self._ignored_by
 
-    def cached_who(self, fmt: p.OutputFormat, stamp: tuple[int, int]) -> Any | None:
+    def cached_who(self, fmt: p.OutputFormat, stamp: tuple[int, ...]) -> Any | None:
         """The full who reply kept for ``fmt`` if it was made at ``stamp``."""
         cached = self._who_cache.get(fmt)
         return cached[1] if cached is not None and cached[0] == stamp else None
 
-    def keep_who(self, fmt: p.OutputFormat, stamp: tuple[int, int], reply: Any) -> None:
+    def keep_who(self, fmt: p.OutputFormat, stamp: tuple[int, ...], reply: Any) -> None:
         self._who_cache[fmt] = (stamp, reply)
 
     def history_changed(self) -> bool:

@@ -54,6 +54,7 @@ def render_text(event: p.Event) -> str:
             lines = [f"Online users ({total}):"]
             lines += [
                 f"  {'@' if u.op else ''}{u.name}  ({u.id}, idle {u.idle}s)"
+                + (" (registered)" if u.registered else "")
                 + (f" (away: {u.away})" if u.away is not None else "")
                 for u in event.users
             ]

@@ -15,12 +15,13 @@ def who(ctx: Context, member: Member, command: c.Who, now: float) -> list[RoomAc
     """Capped at ``who_max`` users, and counted against flood control by its size. The
     full list is made once per second while nobody joins, leaves or renames."""
     rules, state, query = ctx.rules, ctx.state, command.query
-    stamp = (state.version, int(now))
+    registered = ctx.accounts.is_registered
+    stamp = (state.version, ctx.accounts.version, int(now))
     cached = state.cached_who(member.format, stamp) if not query else None
     if cached is not None:
         reply = Deliver((member.conn,), cached.payload, cached.events)
     else:
-        event = state.who(now, query, rules.who_max)
+        event = state.who(now, query, rules.who_max, registered)
         reply = Deliver.one(member.conn, member.format, event)
         if not query:
             state.keep_who(member.format, stamp, reply)

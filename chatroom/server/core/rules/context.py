@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatroom.server.config import RoomRules
+from chatroom.server.core.accounts_state import Accounts
 from chatroom.server.core.actions import ConnId, RoomAction
 from chatroom.server.core.admission import Admission
 from chatroom.server.core.moderation_state import Moderation
@@ -25,6 +26,7 @@ class Context:
     state: RoomState
     moderation: Moderation
     admission: Admission
+    accounts: Accounts  # the registered names (rules/accounts.py)
     sequencer: Sequencer
     random: random.Random  # guest names and opaque ids (--hide-addresses)
     # Report what must outlive the process as Persist actions: --state, or a shared room

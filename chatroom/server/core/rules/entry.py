@@ -92,12 +92,13 @@ def identity(ctx: Context, conn: ConnId, host: str, port: int) -> tuple[str, str
 
 
 def guest_name(ctx: Context) -> str:
-    """A random ``guest-NNNN`` nobody here holds."""
+    """A random ``guest-NNNN`` nobody here holds, and nobody registered."""
     digits = 4
     while True:  # a few tries at each width; a room of thousands of guests gets wider
         for _ in range(8):
             name = f"guest-{ctx.random.randrange(10**digits):0{digits}d}"
-            if ctx.state.holder_of(name) is None and not _named_here(ctx, name):
+            free = ctx.state.holder_of(name) is None and not ctx.accounts.is_registered(name)
+            if free and not _named_here(ctx, name):
                 return name
         digits += 1
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from chatroom import protocol as p
 from chatroom.protocol import commands as c
 from chatroom.server.core.actions import RoomAction
+from chatroom.server.core.rules import accounts
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.output import error, send
 from chatroom.server.core.rules.sequencing import append, next_seq
@@ -23,6 +24,9 @@ def rename(ctx: Context, member: Member, command: c.Nick, now: float) -> list[Ro
     new = p.normal_name(new)
     if new == member.name:
         return send(member, p.Notice(code=p.NoticeCode.INFO, text=f"you are already {new}"))
+    refused = accounts.refusal(ctx, member, new)
+    if refused is not None:
+        return refused
     holder = ctx.state.holder_of(new)
     if holder is not None and holder != member.id:
         return error(member, p.ErrorCode.NAME_TAKEN, taken(ctx, new, holder))

@@ -3,13 +3,14 @@
 The password is checked against ``--ops-file``'s scrypt hashes
 (:mod:`chatroom.server.core.passwords`), or a decoy's of the same cost for a name that is
 no operator's, and not here: a check costs scrypt's ~50 ms, so the rule hands it to the
-adapter (:class:`~chatroom.server.core.actions.CheckOperator`), which runs it in a bounded
+adapter (:class:`~chatroom.server.core.actions.CheckPassword`), which runs it in a bounded
 pool off the event loop and hands back
-:class:`~chatroom.server.core.inputs.OperatorChecked` (:func:`oper_checked`). Meanwhile
+:class:`~chatroom.server.core.inputs.PasswordChecked` (:func:`oper_checked`). Meanwhile
 the connection's next /oper is refused. Guessing is bounded three ways: per connection
 (after the k-th wrong one the next waits 2**k s), per address (a token bucket that
 reconnecting does not refill, exempt networks included) and for the room (as many checks
-under way as the adapter's pool takes). A wrong one is reported for the log, never with
+under way as the adapter's pool takes: /login's and /register's work counts too,
+:func:`pool_full`). A wrong one is reported for the log, never with
 the password, as one of a flood (a line per interval).
 """
 
@@ -19,7 +20,7 @@ from collections.abc import Callable
 
 from chatroom import protocol as p
 from chatroom.protocol import commands as c
-from chatroom.server.core.actions import CheckOperator, ConnId, Moderated, RoomAction
+from chatroom.server.core.actions import Check, CheckPassword, ConnId, Moderated, RoomAction
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.output import error, info
 from chatroom.server.core.state import Member
@@ -27,22 +28,29 @@ from chatroom.server.core.state import Member
 BUSY = "the server is busy checking other /oper attempts; try again in a moment"
 
 
+def pool_full(ctx: Context) -> bool:
+    """Whether the adapter's pool has as much password work as it takes (/oper's checks,
+    /login's and /register's): a new one is refused before it is asked for."""
+    under_way = len(ctx.moderation.checking) + len(ctx.accounts.checking)
+    return under_way >= ctx.rules.oper_check_threads + ctx.rules.oper_check_queue
+
+
 def oper(ctx: Context, member: Member, command: c.Oper, now: float) -> list[RoomAction]:
     """``/oper NAME PASSWORD``: hand the password to the adapter to check off the event
-    loop (:class:`CheckOperator`); :func:`oper_checked` answers. Refused without a check
+    loop (:class:`CheckPassword`); :func:`oper_checked` answers. Refused without a check
     while one is under way for the connection, while its own wait or its address's runs
     (exempt networks too), or while the adapter has as many checks as it takes."""
     if member.operator:
         return info(member, "you are an operator", fact=p.Fact.OPERATOR)
-    moderation, rules = ctx.moderation, ctx.rules
-    if member.conn in moderation.checking:
+    moderation = ctx.moderation
+    if member.conn in moderation.checking or member.conn in ctx.accounts.checking:
         text = "your last /oper is still being checked; wait for its answer"
         return error(member, p.ErrorCode.NOT_OPERATOR, text)
     wait = member.oper_retry_at - now
     if wait > 0:
         text = f"too many wrong /oper attempts; try again in {wait:.0f}s"
         return error(member, p.ErrorCode.NOT_OPERATOR, text)
-    if len(moderation.checking) >= rules.oper_check_threads + rules.oper_check_queue:
+    if pool_full(ctx):
         return error(member, p.ErrorCode.UNAVAILABLE, BUSY)
     waits = ctx.admission.oper_wait(member.address, now)  # takes a token if it may
     if waits:
@@ -50,7 +58,7 @@ def oper(ctx: Context, member: Member, command: c.Oper, now: float) -> list[Room
         return error(member, p.ErrorCode.NOT_OPERATOR, text)
     moderation.start_check(member.conn, member.address)
     stored = moderation.stored_hash(command.name)
-    return [CheckOperator(member.conn, command.name, command.password, stored)]
+    return [CheckPassword(member.conn, Check.OPER, command.name, command.password, stored)]
 
 
 def oper_checked(

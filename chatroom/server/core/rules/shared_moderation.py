@@ -1,6 +1,7 @@
 """Moderation in a room shared by several nodes (Redis). No I/O.
 
-Bans, mutes (by name) and the topic are the room's, not the node's: every change is
+Bans, mutes (by name), the topic and the registered names are the room's, not the node's:
+every change is
 reported as a :class:`~chatroom.server.core.actions.Persist` action, which the link keeps in
 the ledger and publishes; every node applies the others' changes (:func:`remote_change`)
 and loads what the ledger keeps when it (re)connects (:func:`loaded`); a ban applied here
@@ -25,9 +26,11 @@ from __future__ import annotations
 from typing import Any
 
 from chatroom import protocol as p
+from chatroom.server.core.accounts_state import Account
 from chatroom.server.core.actions import AnswerElsewhere, ConnId, Outcome, RoomAction
 from chatroom.server.core.moderation_state import Ban, Mute, network_of
 from chatroom.server.core.node_requests import ModerationAnswer, ModerationRequest
+from chatroom.server.core.rules import accounts as account_rules
 from chatroom.server.core.rules import moderation as rules
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.leaving import send_away
@@ -90,10 +93,16 @@ def undelivered(
 def remote_change(
     ctx: Context, kind: str, key: str, data: dict[str, Any] | None, now: float
 ) -> list[RoomAction]:
-    """Another node's change to a ban, a mute or the topic (``data`` None: lifted)."""
+    """Another node's change to a ban, a mute, the topic or a registered name (``data``
+    None: lifted)."""
     moderation = ctx.moderation
     try:
         match kind:
+            case "account" if data is None:
+                gone = ctx.accounts.drop(key)
+                return account_rules.dropped(ctx, gone, None) if gone is not None else []
+            case "account":
+                ctx.accounts.keep(Account.from_record(data))
             case "ban" if data is None:
                 moderation.lift_ban(key)
             case "ban":
@@ -120,9 +129,11 @@ def remote_change(
 def loaded(
     ctx: Context, records: dict[str, dict[str, dict[str, Any]]], now: float
 ) -> list[RoomAction]:
-    """The bans, mutes and topic the ledger keeps (``kind -> key -> record``), read when
-    this node (re)connects: they replace this node's (mutes by user id stay)."""
+    """The bans, mutes, topic and registered names the ledger keeps (``kind -> key ->
+    record``), read when this node (re)connects: they replace this node's (mutes by user id
+    stay)."""
     moderation = ctx.moderation
+    ctx.accounts.take_shared(records.get("account", {}))
     bans: dict[str, Ban] = {}
     for key, record in records.get("ban", {}).items():
         try:

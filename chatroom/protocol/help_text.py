@@ -1,0 +1,45 @@
+"""The text ``/help`` shows: every command a user has, and the operators' commands. No I/O.
+
+Apart from :mod:`chatroom.protocol.commands` (which re-exports both) so that the parser's
+module stays about the syntax; a command added there gets its line here.
+"""
+
+from __future__ import annotations
+
+HELP_TEXT = """\
+Commands:
+  who, /who, /names         list the users online
+  /who TEXT                 list the users whose names contain TEXT
+  rename|NAME, /nick NAME   change your name
+  /msg NAME TEXT            send a private message
+  /me TEXT                  send an action ("* you TEXT")
+  /quit [REASON]            leave the room
+  /format json|text         switch this connection's output format
+  /ping [TEXT]              ask the server for "pong" (counts as activity: not idle)
+  /pass SECRET              give the room's password (a room that has one asks for it)
+  /help                     this list
+  //TEXT                    send a line that starts with "/" as chat
+  /topic                    show the room's topic
+  /motd                     show the message of the day
+  /oper NAME PASSWORD       become an operator
+  /ignore NAME              see nothing more from NAME (chat, /me, private messages)
+  /unignore NAME, /ignore   stop ignoring NAME; list whom you ignore
+  /away [TEXT]              mark yourself away (shown in who); no TEXT: back
+  /register PASSWORD        keep the name you have: only you may use it from then on
+  /login NAME PASSWORD      take your registered name NAME on this connection
+  /unregister               let go of your registered name
+Any other line is chat, seen by everyone (you too)."""
+
+OPERATOR_HELP_TEXT = """\
+Operator commands (you are marked @NAME in who):
+  /kick NAME [REASON]       send a user away (everyone sees who did it)
+  /mute NAME [DURATION]     refuse a user's chat (they still read); DURATION: 30s 10m 2h 1d
+  /unmute NAME              let them speak again
+  /topic TEXT               set the room's topic
+  /ban NAME|ADDRESS|CIDR [DURATION] [REASON]
+                            send away everyone from that address (a NAME: the user's)
+                            and refuse it at connect, for DURATION or until /unban
+                            (a registered NAME: its /login is refused too)
+  /unban NAME|ADDRESS|CIDR  lift a ban
+  /bans                     list the bans and the time they have left
+  /unregister NAME          drop anyone's registered name"""
