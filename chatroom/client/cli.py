@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: ask in a dialog)",
     )
     parser.add_argument(
+        "--account-password-file",
+        metavar="FILE",
+        help="a file holding the password of --name, a registered name: the client takes "
+        "it with /login instead of /nick (default: /nick; a registered name is refused)",
+    )
+    parser.add_argument(
         "--scrollback",
         type=int,
         default=DEFAULT_SCROLLBACK,
@@ -105,15 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not PEM"
             parser.error(f"--cafile {args.cafile}: {reason}")
 
-    password = None
-    if args.password_file is not None:
-        try:
-            with open(args.password_file, encoding="utf-8") as file:
-                password = file.read().strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            parser.error(f"--password-file {args.password_file}: {exc.strerror or exc}")
-        if not password:
-            parser.error(f"--password-file {args.password_file}: the file holds no password")
+    password = _secret(parser, "--password-file", args.password_file)
+    account_password = _secret(parser, "--account-password-file", args.account_password_file)
 
     settings = ClientSettings(
         host,
@@ -121,12 +120,27 @@ def main(argv: list[str] | None = None) -> int:
         name=args.name or login_name(),
         tls=context,
         password=password,
+        account_password=account_password,
         scrollback=args.scrollback,
     )
     try:
         return asyncio.run(run(settings))
     except KeyboardInterrupt:  # Ctrl+C while still connecting, before the UI took the keys
         return 130
+
+
+def _secret(parser: argparse.ArgumentParser, flag: str, path: str | None) -> str | None:
+    """The password in the file ``path`` (``flag``'s), or None without one."""
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            secret = file.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        parser.error(f"{flag} {path}: {getattr(exc, 'strerror', None) or exc}")
+    if not secret:
+        parser.error(f"{flag} {path}: the file holds no password")
+    return secret
 
 
 async def run(settings: ClientSettings) -> int:

@@ -29,6 +29,7 @@ class ShowUsers:
     own_id: str | None
     operators: frozenset[str] = frozenset()
     ignored: frozenset[str] = frozenset()
+    registered: frozenset[str] = frozenset()  # ids whose names are registered
 
 
 @dataclass(frozen=True, slots=True)

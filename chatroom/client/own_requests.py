@@ -7,9 +7,11 @@ the requests that were not simply typed by the user, and routes their answers:
 - On every new connection the client sends ``/who``; its reply fills the user list and
   stays out of the log (a ``/who`` the user typed is answered in the log).
 - If the name given with ``--name`` is not the one the server gave us, the client claims
-  it with ``/nick``. Refused, the error is logged and the user is asked for another name,
-  starting from the refused one. Every rename of ourselves becomes the name to claim on
-  the next connection, so a reconnect keeps the name the user last had.
+  it with ``/nick`` (with ``--account-password-file``, with ``/login NAME PASSWORD``: the
+  name is registered). Refused (a wrong password too), the error is logged and the user is
+  asked for another name, starting from the refused one. Every rename of ourselves becomes
+  the name to claim on the next connection, so a reconnect keeps the name the user last
+  had.
 - After the server says we are an operator (the fact ``operator``), the client sends
   ``/who`` again (quietly, as on connecting): our own entry's ``op`` is how the user list
   learns it.
@@ -29,8 +31,10 @@ from dataclasses import dataclass
 from chatroom.protocol import Error, ErrorCode, name_key
 from chatroom.protocol import commands as c
 
-# The errors a /nick can get back.
-NAME_ERRORS = frozenset({ErrorCode.NAME_TAKEN, ErrorCode.NAME_INVALID, ErrorCode.BAD_USAGE})
+# The errors a /nick can get back (and a /login: a wrong password too).
+NAME_ERRORS = frozenset(
+    {ErrorCode.NAME_TAKEN, ErrorCode.NAME_INVALID, ErrorCode.BAD_USAGE, ErrorCode.REGISTERED}
+)
 
 # Queues one line for the server; False when there is no connection to send it on.
 Send = Callable[[str], bool]
@@ -62,8 +66,9 @@ class ClaimRefused:
 
 
 class OwnRequests:
-    def __init__(self, wanted_name: str | None = None) -> None:
+    def __init__(self, wanted_name: str | None = None, password: str | None = None) -> None:
         self.wanted_name = wanted_name  # claimed on every connection; follows our renames
+        self._password = password  # the registered name's: claimed with /login
         self._who_sent = False  # the /who sent on connecting is unanswered
         self._claimed: str | None = None  # the name claimed on connecting, unanswered
         self._dialog_asked: str | None = None  # the name the rename dialog waits for
@@ -80,7 +85,8 @@ class OwnRequests:
         self._pings = 0  # a new connection: the old one's answers will never come
         wanted = self.wanted_name
         if wanted and name_key(wanted) != name_key(name):
-            self._claimed = wanted if send(c.format_line(c.Nick(wanted))) else None
+            claim = c.Nick(wanted) if self._password is None else c.Login(wanted, self._password)
+            self._claimed = wanted if send(c.format_line(claim)) else None
 
     def ask_who(self, send: Send) -> None:
         """Ask for ``who`` again, quietly (after becoming an operator: the mark is in it)."""
@@ -134,7 +140,8 @@ class OwnRequests:
     def error(self, event: Error) -> NameRefused | ClaimRefused | None:
         """Where an error goes: the dialog (:class:`NameRefused`, not logged); the log and
         the rename dialog (:class:`ClaimRefused`); or the log only (None)."""
-        if event.code not in NAME_ERRORS:
+        login_refused = event.code is ErrorCode.BAD_PASSWORD and self._password is not None
+        if event.code not in NAME_ERRORS and not login_refused:
             return None
         if self._dialog_asked is not None:
             self._dialog_asked = None

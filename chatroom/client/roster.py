@@ -2,8 +2,10 @@
 
 Users are tracked by id (``ip:port``), which never changes, because names do. The roster
 is filled from a ``who`` reply and kept current from join, leave and rename events. It also
-holds the marks the user list shows by id: operators, as the last ``who`` said, and whom
-this user ignores, as the server's replies said (chatroom/client/ignores.py). When the
+holds the marks the user list shows by id: operators and registered names, as the last
+``who`` said (a rename drops the registered mark until the next ``who``: the new name may
+not be registered), and whom this user ignores, as the server's replies said
+(chatroom/client/ignores.py). When the
 server changes our own id or name by itself (the fact ``identity``), :meth:`identity`
 follows it.
 """
@@ -23,6 +25,7 @@ class Roster:
     _names: dict[str, str] = field(default_factory=dict)  # id -> name
     _ops: set[str] = field(default_factory=set)  # ids of operators, as the last who said
     _ignored: set[str] = field(default_factory=set)  # ids this user ignores (the server said)
+    _registered: set[str] = field(default_factory=set)  # ids whose names are registered (who)
 
     def welcome(self, event: Welcome) -> None:
         """A fresh connection: we know ourselves, and nobody else until ``who`` arrives."""
@@ -30,12 +33,14 @@ class Roster:
         self._names = {event.id: event.name}
         self._ops = set()
         self._ignored = set()  # a new connection ignores nobody
+        self._registered = set()
 
     def apply(self, event: Who | Join | Leave | Rename) -> None:
         match event:
             case Who(users=users):
                 self._names = {user.id: user.name for user in users}
                 self._ops = {user.id for user in users if user.op}
+                self._registered = {user.id for user in users if user.registered}
                 self._ignored &= self._names.keys()
             case Join(id=user_id, name=name):
                 self._names[user_id] = name
@@ -43,8 +48,10 @@ class Roster:
                 self._names.pop(user_id, None)
                 self._ops.discard(user_id)
                 self._ignored.discard(user_id)  # the server forgets an ignore then
+                self._registered.discard(user_id)
             case Rename(id=user_id, new=new):
                 self._names[user_id] = new
+                self._registered.discard(user_id)
                 if user_id == self.own_id:
                     self.own_name = new
 
@@ -52,6 +59,7 @@ class Roster:
         self._names = {}
         self._ops = set()
         self._ignored = set()
+        self._registered = set()
 
     def identity(self, user_id: str, name: str) -> None:
         """The server changed our own id or name by itself: we are ``user_id``, ``name``."""
@@ -93,6 +101,10 @@ class Roster:
 
     def operators(self) -> set[str]:
         return set(self._ops)
+
+    def registered(self) -> set[str]:
+        """The ids whose names the last ``who`` marked registered (``/register``)."""
+        return set(self._registered)
 
     def is_own(self, user_id: str) -> bool:
         return user_id == self.own_id

@@ -74,10 +74,11 @@ class Session:
         self.render = LineRenderer(settings.tz)
         self.roster = Roster()
         self.timeline = Timeline(remember=settings.scrollback)
-        self.own_requests = OwnRequests(settings.name)
+        self.own_requests = OwnRequests(settings.name, settings.account_password)
         self.idle = IdleCountdown(clock)
         self.link_state = LinkState.CONNECTING
         self._password_sent = False  # --password-file's, on this connection
+        self._welcomed = False  # this connection is in the room (a bad_password is a /login's)
         self._outage: str | None = None  # why the link is down, once it was logged
 
     def handle(self, event: Event | UnknownEvent | LinkStatus) -> list[Effect]:
@@ -138,6 +139,7 @@ class Session:
             case LinkState.CONNECTED:
                 self._outage = None
                 self._password_sent = False  # a new connection: the file's password again
+                self._welcomed = False
                 return [fx.ShowLink(status.state)]
         if status.first_attempt:
             return [fx.GiveUp(f"cannot reach {self.settings.address}: {status.detail}")]
@@ -176,6 +178,7 @@ class Session:
     # --- server events -------------------------------------------------------------------
 
     def _welcome(self, event: Welcome) -> list[Effect]:
+        self._welcomed = True
         self.roster.welcome(event)
         out: list[Effect] = [
             self._users(),
@@ -207,8 +210,8 @@ class Session:
         out: list[Effect] = [ShowLine(self.render.notice(event))]
         if event.code is NoticeCode.PASSWORD:
             out += self._give_password()
-        if grants_operator(event):
-            self.own_requests.ask_who(self._send)  # our own entry's op marks us
+        if grants_operator(event) or event.fact in (Fact.REGISTERED, Fact.UNREGISTERED):
+            self.own_requests.ask_who(self._send)  # our own entry's op (registered) marks us
         if (change := ignore_change(event)) is not None:
             self.roster.ignoring(change)
             out.append(self._users())
@@ -225,7 +228,8 @@ class Session:
         return out
 
     def _error(self, event: Error) -> list[Effect]:
-        if event.code is ErrorCode.BAD_PASSWORD:
+        if event.code is ErrorCode.BAD_PASSWORD and not self._welcomed:
+            # Before the welcome: the room's password (after it: a /login's, shown below).
             return [ShowLine(self.render.error(event)), *self._give_password(event.message)]
         route = self.own_requests.error(event)
         if isinstance(route, NameRefused):
@@ -308,6 +312,7 @@ class Session:
             roster.own_id,
             frozenset(roster.operators()),
             frozenset(roster.ignored()),
+            frozenset(roster.registered()),
         )
 
     def _status(self, text: str, *, alarm: bool = False) -> ShowLine:

@@ -23,6 +23,9 @@ class ClientSettings:
     name: str | None = None  # --name, or the login name: claimed on every connection
     tls: ssl.SSLContext | None = None  # tls:// or --tls (with --cafile's CAs)
     password: str | None = None  # --password-file's text: sent once per connection, asked
+    # --account-password-file's text: the name is claimed with /login NAME PASSWORD (it is
+    # registered) rather than /nick NAME, on every connection.
+    account_password: str | None = None
     scrollback: int = DEFAULT_SCROLLBACK  # log lines kept, and chat remembered for replays
     tz: tzinfo | None = None  # the log's clock; None: the local time zone
     reconnect: Backoff = field(default_factory=Backoff)  # waits between automatic attempts
@@ -34,7 +37,8 @@ class ClientSettings:
 
     def __repr__(self) -> str:  # the password is never shown in a log or a traceback
         password = None if self.password is None else "***"
+        account = None if self.account_password is None else "***"
         return (
             f"ClientSettings(address={self.address!r}, name={self.name!r}, "
-            f"password={password}, scrollback={self.scrollback})"
+            f"password={password}, account_password={account}, scrollback={self.scrollback})"
         )

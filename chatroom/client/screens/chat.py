@@ -145,8 +145,10 @@ class ChatScreen(Screen):
             match effect:
                 case fx.ShowLine(line):
                     self.query_one(ChatLog).add(line)
-                case fx.ShowUsers(users, own_id, operators, ignored):
-                    self.query_one(UserList).show(list(users), own_id, operators, ignored)
+                case fx.ShowUsers(users, own_id, operators, ignored, registered):
+                    self.query_one(UserList).show(
+                        list(users), own_id, operators, ignored, registered
+                    )
                 case fx.ShowName(name):
                     self.query_one(StatusHeader).show_name(name)
                 case fx.ShowTopic(text):

@@ -1,6 +1,6 @@
-"""Who is online: the roster as a list, own name, operators (``@name``) and ignored users
-(dimmed, ``(ignored)``) marked; selecting a user starts a /msg, F4 offers what else can be
-done to it."""
+"""Who is online: the roster as a list, own name, operators (``@name``), registered names
+(``name ✓``) and ignored users (dimmed, ``(ignored)``) marked; selecting a user starts a
+/msg, F4 offers what else can be done to it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from contextlib import suppress
 from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option, OptionDoesNotExist
+
+REGISTERED_MARK = " \u2713"  # a check mark after a registered name
 
 
 class UserList(OptionList):
@@ -33,10 +35,11 @@ class UserList(OptionList):
         own_id: str | None,
         operators: set[str] | frozenset[str] = frozenset(),
         ignored: set[str] | frozenset[str] = frozenset(),
+        registered: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         """Replace the list with ``users`` ((id, name) pairs), keeping the highlight;
-        the ids in ``operators`` are marked ``@name``, those in ``ignored`` are dimmed and
-        marked ``name (ignored)``."""
+        the ids in ``operators`` are marked ``@name``, those in ``registered`` ``name ✓``,
+        those in ``ignored`` are dimmed and marked ``name (ignored)``."""
         highlighted = self.highlighted_option.id if self.highlighted_option else None
         self._names = dict(users)
         self.clear_options()
@@ -45,6 +48,7 @@ class UserList(OptionList):
                 Content.assemble(
                     ("@", "bold") if user_id in operators else "",
                     (name, "bold") if user_id == own_id else (name, _style(user_id, ignored)),
+                    (REGISTERED_MARK, "green") if user_id in registered else "",
                     (" (you)", "dim") if user_id == own_id else "",
                     (" (ignored)", "dim italic") if user_id in ignored else "",
                 ),
