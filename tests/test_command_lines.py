@@ -56,6 +56,9 @@ commands = st.one_of(
     st.builds(c.Ignore, st.none() | word),
     word.map(c.Unignore),
     st.builds(c.Away, st.none() | free),
+    free.map(c.Register),  # the password is the rest of the line, spaces and all
+    st.builds(c.Login, word, free),
+    st.builds(c.Unregister, st.none() | word),
 )
 
 
