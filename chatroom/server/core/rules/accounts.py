@@ -218,16 +218,15 @@ def login_checked(
     refused = _cannot_take(ctx, member, account, now)  # it may have changed meanwhile
     if refused is not None:
         return refused
-    member.owns(account)
-    logged = Moderated(conn, f"logged in as {account.name}")
+    member.owns(account)  # (its rename is logged; a right /login is no moderation)
     told = info(member, f"you are logged in as {account.name}", fact=p.Fact.REGISTERED,
                 name=account.name)  # fmt: skip
     if member.name == account.name:
-        return [logged, *told]
+        return told
     if ctx.sequencer.rename_pending(conn):
         return error(member, p.ErrorCode.BAD_USAGE, "your previous rename is still under way")
     event = p.Rename(seq=next_seq(ctx), ts=now, id=member.id, old=member.name, new=account.name)
-    return [logged, *told, *append(ctx, event, member)]
+    return [*told, *append(ctx, event, member)]
 
 
 # --- /unregister ------------------------------------------------------------------------------
