@@ -97,7 +97,7 @@ class ServerCollector(Collector):
         )
         yield _counter(
             "chatroom_deliveries",
-            "events and replies queued for one connection each",
+            "payloads handed to one connection each (a line to a room of N is N)",
             server.outbox.deliveries,
         )
         yield _counter(
