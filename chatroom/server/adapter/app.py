@@ -30,8 +30,7 @@ from chatroom.server.adapter.connection import ClientConnection
 from chatroom.server.adapter.hashing import OperatorChecks
 from chatroom.server.adapter.listener import Listener, fit_to_fd_limit
 from chatroom.server.adapter.lograte import OncePerInterval
-from chatroom.server.adapter.metrics import LoopLag, ServerCollector, Tally
-from chatroom.server.adapter.ops_http import OpsEndpoint
+from chatroom.server.adapter.metrics import LoopLag, Tally
 from chatroom.server.adapter.reports import log_report
 from chatroom.server.adapter.startup import (  # noqa: F401 (StartError: the CLI's)
     RoomClock,
@@ -63,6 +62,7 @@ from chatroom.server.core.inputs import (
 from chatroom.server.core.outbox import Outbox
 
 if TYPE_CHECKING:  # cluster mode needs the redis package, imported only when used
+    from chatroom.server.adapter.ops_http import OpsEndpoint
     from chatroom.server.cluster.link import ClusterLink
 
 log = logging.getLogger("chatroom.server")
@@ -92,7 +92,7 @@ class ChatServer:
         self.outbox = Outbox()
         self.tally = Tally()  # the room's reports, counted (metrics.py)
         self.loop_lag: LoopLag | None = None
-        self.ops: OpsEndpoint | None = None  # --metrics-port
+        self.ops: OpsEndpoint | None = None  # --metrics-port (ops_http.py)
         self._accepting = False  # the listener is open (/healthz)
         self._to_close: list[int] = []
         self._after_flush: list[ClientConnection] = []  # input held back until the flush
@@ -156,6 +156,8 @@ class ChatServer:
 
     async def _start_ops(self) -> None:
         """The operators' port: metrics, health, readiness (raises StartError)."""
+        from chatroom.server.adapter.ops_http import OpsEndpoint, ServerCollector  # 12 MiB
+
         self.loop_lag = LoopLag(self.loop, self.config.loop_lag_interval)
         self.ops = OpsEndpoint(self.config, ServerCollector(self), self.accepting, self.ready)
         try:
