@@ -57,6 +57,7 @@ from chatroom.server.core.proxy_protocol import TrustedPeers
 from chatroom.server.core.room import Room
 
 if TYPE_CHECKING:  # cluster mode needs the redis package, imported only when used
+    from chatroom.server.adapter.websocket import WebSocketDoor
     from chatroom.server.cluster.link import ClusterLink
 
 log = logging.getLogger("chatroom.server")
@@ -134,10 +135,11 @@ class ChatServer:
         self.host: str = config.host
         self.tls: ssl.SSLContext | None = None
         self.tls_port: int | None = None
+        self.door: WebSocketDoor | None = None  # --ws-port/--wss-port (websocket.py)
 
     async def start(self) -> None:
         """Listen; in cluster mode, first join the shared room (raises StartError)."""
-        if self.config.tls_cert and self.config.tls_port is not None:
+        if self.config.tls_cert and (self.config.tls_port, self.config.wss_port) != (None, None):
             try:
                 self.tls = server_context(self.config.tls_cert, self.config.tls_key)
             except CertificateError as exc:
@@ -167,6 +169,11 @@ class ChatServer:
             self.host, self.port = self._listener.sockets[0].getsockname()[:2]
         if self._listener.tls_sockets:
             self.host, self.tls_port = self._listener.tls_sockets[0].getsockname()[:2]
+        if config.ws_port is not None or config.wss_port is not None:
+            from chatroom.server.adapter.websocket import WebSocketDoor
+
+            self.door = WebSocketDoor(self, self.tls)
+            self.door.start()
 
     def _keep_history(self) -> None:
         """Every ``state_flush`` seconds: the history, if the room says it changed, to the
@@ -189,9 +196,11 @@ class ChatServer:
         else:
             log.info("certificate reloaded from %s", config.tls_cert)
 
-    def _new_connection(self) -> ClientConnection:
+    def _new_connection(self, proxy: bool = True) -> ClientConnection:
+        """A connection of this server; ``proxy``: it may begin with a PROXY header."""
+        proxy_from = self._proxy_from if proxy else None
         return ClientConnection(
-            self, next(self._ids), self.config, self.loop, self._read_buffer, self._proxy_from
+            self, next(self._ids), self.config, self.loop, self._read_buffer, proxy_from
         )
 
     # --- ConnectionOwner: what connections tell us -----------------------------------------
@@ -340,6 +349,8 @@ class ChatServer:
         """Stop accepting, tell everyone, flush, and close; drop stragglers after the grace."""
         if self._listener is not None:
             self._listener.close()
+        if self.door is not None:
+            self.door.stop_accepting()
         self.handle(ShuttingDown())
         self._flush()
         if self.cluster is not None:
@@ -356,6 +367,8 @@ class ChatServer:
             for conn in list(self._connections.values()):
                 conn.abort()
             await asyncio.sleep(0)
+        if self.door is not None:
+            await self.door.close(self.config.shutdown_grace)
         if self.store is not None:  # the last of the chat is committed
             self.handle(StateFlushDue())
             await asyncio.to_thread(self.store.close)

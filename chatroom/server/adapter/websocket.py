@@ -1,0 +1,250 @@
+"""The WebSocket door: ``--ws-port`` (and ``--wss-port``) serve the same room to browsers
+and bots, at ``/``.
+
+Each accepted socket goes through the server's own :class:`~chatroom.server.adapter.listener.Listener`
+(the same accept loop, out-of-descriptors handling, TLS handshake timeout and per-address
+count of TLS handshakes as the TCP ports), then through websockets' sans-I/O protocol and
+asyncio connection for the HTTP upgrade and the framing. Once upgraded, the connection is
+a :class:`~chatroom.server.adapter.connection.ClientConnection` like a TCP one, over a
+:class:`~chatroom.server.adapter.ws_transport.WebSocketTransport`: the room gets the same
+inputs from it and sends it the same output, so every limit, ban and admission rule is the
+TCP one.
+
+What only a WebSocket can get wrong is answered with a close and its reason, never a crash:
+a binary message (1003), a message over ``ws_max_message`` bytes (1009, by websockets),
+text that is not UTF-8 (1007, by websockets). Before the upgrade: a path other than ``/``
+is 404, an ``Origin`` not in ``--ws-origin`` 403 (by websockets), a malformed
+``X-Forwarded-For`` from a trusted proxy 400; an upgrade still unanswered after
+``ws_handshake_timeout`` is dropped, and while it is pending it counts against
+``--max-per-ip``. permessage-deflate is not offered: a compressed message could inflate to
+far more than its frame, and lines are short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import logging
+import ssl
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import websockets.http11
+from websockets.asyncio.server import Server
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from chatroom.server.adapter.forwarded import HEADER, ForwardedError, client_host
+from chatroom.server.adapter.listener import Listener
+from chatroom.server.adapter.ws_transport import DoorConnection, TextFrames, WebSocketTransport
+
+if TYPE_CHECKING:
+    from chatroom.server.adapter.app import ChatServer
+
+log = logging.getLogger("chatroom.server")
+# websockets says "connection open/closed" at info for every connection: the room's own
+# join and leave lines say it already. Its warnings and errors still show.
+library_log = logging.getLogger("chatroom.server.websocket")
+library_log.setLevel(logging.WARNING)
+
+BINARY_REFUSED = "binary messages are not accepted: send each line as a text message"
+
+
+class _DoorServer(Server):
+    """websockets' server object, for the connections the door's listener accepts: it
+    runs each one's handler and says whether the door still admits upgrades."""
+
+    def __init__(self, handler: Any) -> None:
+        super().__init__(self._no_create, handler, library_log)
+        self.serving = True
+
+    @staticmethod
+    async def _no_create() -> asyncio.Server:  # the Listener accepts, not asyncio.Server
+        raise NotImplementedError
+
+    def is_serving(self) -> bool:
+        return self.serving
+
+
+class WebSocketDoor:
+    """The WebSocket listeners of one server and the connections they bring to its room."""
+
+    def __init__(self, server: ChatServer, tls: ssl.SSLContext | None) -> None:
+        self.server = server
+        config = self.config = server.config
+        self.tls = tls
+        self._frames = TextFrames()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._max_size = max(config.ws_max_message, config.max_line + 2)
+        self._origins = [*config.ws_origin, None] if config.ws_origin else None
+        self._library = _DoorServer(self._run)
+        # The listener's config: its port and tls_port are ours.
+        door_config = replace(config, port=config.ws_port, tls_port=config.wss_port)
+        batch = config.accept_batch
+        self.listener = Listener(
+            server.loop, door_config, self._connection, server.log_once, batch, tls, server.room
+        )
+        self.port: int | None = None
+        self.tls_port: int | None = None
+
+    def start(self) -> None:
+        """Bind and listen (raises OSError)."""
+        # websockets reads these when it parses a request: bound what an upgrade may hold.
+        websockets.http11.MAX_NUM_HEADERS = self.config.ws_max_headers
+        websockets.http11.MAX_LINE_LENGTH = self.config.ws_max_header_line
+        self.listener.start()
+        if self.listener.sockets:
+            self.port = self.listener.sockets[0].getsockname()[1]
+        if self.listener.tls_sockets:
+            self.tls_port = self.listener.tls_sockets[0].getsockname()[1]
+
+    def banner(self, config_host: str) -> str:
+        """The start-up line's addition: where browsers and bots join."""
+        shown = "localhost" if config_host in ("0.0.0.0", "::", "") else config_host
+        urls = [f"ws://{shown}:{self.port}/"] if self.port is not None else []
+        if self.tls_port is not None:
+            urls.append(f"wss://{shown}:{self.tls_port}/")
+        return f"; WebSocket: {' '.join(urls)}"
+
+    def stop_accepting(self) -> None:
+        """Stop listening; upgrades not answered yet are refused (503). Idempotent."""
+        self.listener.close()
+        self._library.serving = False
+
+    async def close(self, grace: float) -> None:
+        """After the room has closed its connections: wait ``grace`` for the last ones."""
+        self.stop_accepting()
+        pending = self._library.handler_tasks | self._tasks
+        if pending:
+            _done, late = await asyncio.wait(pending, timeout=grace)
+            for task in late:
+                task.cancel()
+
+    # --- one connection -----------------------------------------------------------------
+
+    def _connection(self) -> DoorConnection:
+        """The protocol for an accepted socket (the listener's factory)."""
+        config = self.config
+        protocol = ServerProtocol(
+            origins=self._origins,
+            extensions=None,  # no permessage-deflate
+            subprotocols=None,
+            max_size=self._max_size,
+            logger=library_log,
+        )
+        connection = DoorConnection(
+            protocol,
+            self._library,
+            ping_interval=config.ws_ping_interval,
+            ping_timeout=config.ws_ping_timeout,
+            close_timeout=config.close_linger,
+            max_queue=config.ws_max_queue,
+            write_limit=max(1, config.max_sendq // 2),
+        )
+        connection.gate = self._gate
+        connection.release = self.server.room.handshake_ends
+        return connection
+
+    def _gate(self, connection: DoorConnection) -> str | None:
+        """Whether the upgrade from this peer may start: it counts against --max-per-ip
+        while it lasts ("" for an exempt address or a trusted proxy; None: refused)."""
+        peer = connection.transport.get_extra_info("peername")
+        if not peer:
+            return None
+        if peer[0] in self.server._proxy_from:
+            return ""  # a trusted proxy carries many clients; they are counted once named
+        key = self.server.room.handshake_starts(peer[0])
+        if key is None:
+            self.server.log_once.log(
+                "refused (WebSocket handshakes)",
+                logging.WARNING,
+                "refused %s: too many connections from its address (WebSocket upgrades count)",
+                f"{peer[0]}:{peer[1]}",
+            )
+        return key
+
+    def _check_request(self, connection: DoorConnection, request: Request) -> Response | None:
+        """The upgrade request before websockets answers it: None to go on."""
+        if request.path.split("?", 1)[0] != "/":
+            return connection.respond(http.HTTPStatus.NOT_FOUND, "the room is at /\n")
+        host, port = connection.transport.get_extra_info("peername")[:2]
+        try:
+            client = client_host(request.headers.get_all(HEADER), host, self.server._proxy_from)
+        except ForwardedError as exc:
+            self.server.log_once.log(
+                "refused (X-Forwarded-For)", logging.WARNING, "refused %s:%s: %s", host, port, exc
+            )
+            return connection.respond(http.HTTPStatus.BAD_REQUEST, f"{exc}\n")
+        connection.client = (client, port)
+        return None
+
+    async def _run(self, ws: DoorConnection) -> None:
+        """websockets' handler for one accepted socket: the upgrade, then the room."""
+        try:
+            try:
+                async with asyncio.timeout(self.config.ws_handshake_timeout):
+                    await ws.handshake(self._check_request, None, server_header=None)
+            finally:
+                ws.handshake_over()
+            if ws.protocol.state is not State.OPEN:
+                ws.transport.abort()
+                return
+            ws.start_keepalive()
+            await self._serve(ws)
+        except Exception as exc:  # a timeout, or a failure to answer: the socket goes
+            log.debug("websocket %s: %r", ws.remote_address, exc)
+            ws.transport.abort()
+        finally:
+            self._library.handler_tasks.discard(asyncio.current_task())
+
+    async def _serve(self, ws: DoorConnection) -> None:
+        """The upgraded connection: a ClientConnection over it, fed one message at a time.
+        However it ends, the connection's ``connection_lost`` is called once, at the end."""
+        assert ws.client is not None
+        transport = WebSocketTransport(ws, ws.client, self._frames, self._tasks)
+        conn = self.server._new_connection(proxy=False)
+        transport.attach(conn)
+        lost: Exception | None = None
+        try:
+            lost = await self._pump(ws, transport, conn)
+        finally:
+            conn.connection_lost(lost)
+            if ws.protocol.state is not State.CLOSED:
+                with contextlib.suppress(Exception):
+                    await ws.close()
+
+    async def _pump(
+        self, ws: DoorConnection, transport: WebSocketTransport, conn: Any
+    ) -> Exception | None:
+        """Messages to lines until the connection ends; what it ended with (None: cleanly)."""
+        reading = transport.reading
+        while True:
+            if not reading.is_set():
+                await reading.wait()
+            try:
+                message = await ws.recv()
+            except ConnectionClosed as closed:
+                break_with = closed
+                break
+            if transport.closing:
+                continue  # the room is done with it; the close is under way
+            if type(message) is not str:
+                await ws.close(CloseCode.UNSUPPORTED_DATA, BINARY_REFUSED)
+                return ConnectionError(f"closed 1003: {BINARY_REFUSED}")
+            transport.deliver(message)
+        if transport.closing:
+            return None  # we closed it (the room said so, or it was dropped as slow)
+        if break_with.rcvd is not None and break_with.rcvd_then_sent:
+            # The peer said goodbye: as a TCP peer's end of input, the lines it sent are
+            # still handled (flood control allowing), then it leaves.
+            conn.eof_received()
+            await transport.ended.wait()
+            return None
+        sent = break_with.sent
+        if sent is not None:  # websockets refused what it sent: too big, not UTF-8...
+            return ConnectionError(f"closed {sent.code}: {sent.reason}")
+        return ConnectionError(str(break_with))
