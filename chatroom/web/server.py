@@ -249,8 +249,9 @@ class WebDoor(Server):
 
     async def _close_idle_sessions(self) -> None:
         settings = self.settings
+        every = min(settings.idle_check, settings.idle_timeout / 4)
         while True:
-            await asyncio.sleep(settings.idle_check)
+            await asyncio.sleep(every)
             now = time.monotonic()
             for session in list(self.sessions.values()):
                 if now - session.last_key >= settings.idle_timeout:
