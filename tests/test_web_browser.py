@@ -131,9 +131,7 @@ async def test_a_browser_user_and_an_nc_user_hear_each_other(web, browser, tmp_p
     await page.click("#terminal")
     await page.keyboard.type("hello from a browser")
     await page.keyboard.press("Enter")
-    assert await nc.until_contains("hello from a browser") == (
-        f"<{visitor}> hello from a browser"
-    )
+    assert await nc.until_contains("hello from a browser") == (f"<{visitor}> hello from a browser")
     await nc.send("hello from nc")
     await screen.shows("hello from nc")
     shot = tmp_path / "client.png"

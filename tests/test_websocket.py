@@ -15,7 +15,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.frames import Frame, Opcode
 
-from tests.conftest import TIMEOUT, Peer
+from tests.conftest import TIMEOUT
 from tests.test_server_moderation import ops_file  # noqa: F401 (a fixture)
 from tests.test_tls import closed_by_server, still_open
 from tests.ws_helpers import WsPeer, http_answer, raw_upgrade
@@ -164,7 +164,10 @@ async def test_a_full_room_tells_a_websocket_newcomer_and_closes(room, ws_peers)
 
 
 async def test_a_ban_reaches_a_websocket_user_behind_a_trusted_proxy(
-    room, make_peer, ws_peers, ops_file  # noqa: F811
+    room,
+    make_peer,
+    ws_peers,
+    ops_file,  # noqa: F811
 ):
     server = await room(ops_file=ops_file, proxy_protocol_from=("127.0.0.0/8",))
     # 127.0.0.1 is the trusted proxy: its TCP connections would begin with a PROXY header,
@@ -255,3 +258,85 @@ async def test_fragments_make_one_line_and_count_against_the_limit(room, make_pe
     _, close = await bot.closed()
     assert close is not None and close.code == 1009
     await still_chatting(server, make_peer)
+
+
+# --- before the upgrade: what a browser page or a scanner may try -----------------------------
+
+
+async def test_only_listed_origins_may_open_it(room, ws_peers):
+    server = await room(ws_origin=("https://chat.example.org",))
+    page = await ws_peers(server, origin="https://chat.example.org")
+    await page.send("from the room's own page")
+    await page.until_contains("from the room's own page")
+    with pytest.raises(InvalidStatus) as refused:
+        await WsPeer.connect(server.door.port, origin="https://evil.example")
+    assert refused.value.response.status_code == 403
+    await ws_peers(server)  # no Origin at all: not a browser (a bot), let in
+
+
+async def test_any_path_but_the_root_is_not_found(room, ws_peers):
+    server = await room()
+    sock = raw_upgrade(server.door.port, path="/admin")
+    answer = await http_answer(sock)
+    assert answer.startswith("HTTP/1.1 404"), answer
+    sock.close()
+    await ws_peers(server)
+
+
+async def test_a_handshake_never_finished_is_dropped_and_counts_against_max_per_ip(
+    room, make_peer, ws_peers
+):
+    server = await room(ws_handshake_timeout=1.0, max_per_ip=2, exempt_ip=())
+    # Slowloris: two upgrades that never end their headers.
+    slow = [raw_upgrade(server.door.port, end=False) for _ in range(2)]
+    await asyncio.sleep(0.1)
+    with pytest.raises(InvalidStatus) as refused:  # the address is at its cap meanwhile
+        await WsPeer.connect(server.door.port)
+    assert refused.value.response.status_code == 503
+    assert all(still_open(sock) for sock in slow), "refused only once the timeout had passed"
+    for sock in slow:
+        assert await closed_by_server(sock), "an upgrade never finished was not dropped"
+        sock.close()
+    await ws_peers(server)  # the address may come in again
+
+
+async def test_an_upgrade_with_too_many_or_too_long_headers_is_refused(room, ws_peers):
+    server = await room()
+    many = "".join(f"X-Filler-{n}: {n}\r\n" for n in range(40))
+    sock = raw_upgrade(server.door.port, extra=many)
+    assert (await http_answer(sock)).startswith("HTTP/1.1 431"), "40 headers were taken"
+    sock.close()
+    sock = raw_upgrade(server.door.port, extra=f"Cookie: {'c' * 5000}\r\n")
+    assert (await http_answer(sock)).startswith("HTTP/1.1 431"), "a 5000-byte line was taken"
+    sock.close()
+    await ws_peers(server)
+
+
+async def test_compression_is_not_offered(room, ws_peers):
+    server = await room()
+    bot = await ws_peers(server, compression="deflate")  # the client asks for it
+    assert bot.ws.protocol.extensions == []
+    assert "Sec-WebSocket-Extensions" not in bot.ws.response.headers
+
+
+async def test_a_ping_flood_from_a_client_that_never_reads_is_not_buffered(room, make_peer):
+    """Each ping is answered with a pong; a client that sends pings and reads nothing must
+    not make the server hold the pongs: once its output is backed up, the server stops
+    reading it, and the flood stays in the flooder's own socket buffer."""
+    server = await room(max_sendq=65_536)
+    sock = raw_upgrade(server.door.port)
+    assert (await http_answer(sock)).startswith("HTTP/1.1 101")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and it reads nothing
+    ping = Frame(Opcode.PING, b"p" * 125).serialize(mask=True)
+    burst = ping * 512  # 67 KB a send
+    loop = asyncio.get_running_loop()
+    sent, limit = 0, 256 * 2**20  # a server that read on would take all 256 MiB
+    async with asyncio.timeout(TIMEOUT * 6):
+        while sent < limit:
+            try:
+                sent += await asyncio.wait_for(loop.sock_sendall(sock, burst), 2) or len(burst)
+            except TimeoutError:
+                break  # blocked: the server stopped reading
+    assert sent < limit, "the server read a 256 MiB ping flood it could not answer"
+    await still_chatting(server, make_peer)
+    sock.close()

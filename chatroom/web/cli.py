@@ -45,8 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--host",
         default=defaults.host,
-        help="address the web page listens on (default: %(default)s; 0.0.0.0 for every "
-        "interface)",
+        help="address the web page listens on (default: %(default)s; 0.0.0.0 for every interface)",
     )
     parser.add_argument(
         "--port",

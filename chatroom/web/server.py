@@ -101,10 +101,8 @@ class ClientProcess(AppService):
 
     async def end(self, grace: float) -> None:
         """Tell the client to quit; kill it if it has not within ``grace`` seconds."""
-        try:
+        with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
             await asyncio.wait_for(self.stop(), grace)
-        except (TimeoutError, ConnectionError, RuntimeError):
-            pass
         process = self._process
         if process is not None and process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -293,4 +291,3 @@ async def serve(settings: WebSettings, ready: asyncio.Event | None = None) -> No
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
-

@@ -172,7 +172,10 @@ class ChatServer:
         if config.ws_port is not None or config.wss_port is not None:
             from chatroom.server.adapter.websocket import WebSocketDoor
 
-            self.door = WebSocketDoor(self, self.tls)
+            self.door = WebSocketDoor(
+                config, self.loop, lambda: self._new_connection(proxy=False),
+                self.room, self._proxy_from, self.log_once, self.tls,
+            )  # fmt: skip
             self.door.start()
 
     def _keep_history(self) -> None:

@@ -1,10 +1,10 @@
 """The WebSocket door: ``--ws-port`` (and ``--wss-port``) serve the same room to browsers
 and bots, at ``/``.
 
-Each accepted socket goes through the server's own :class:`~chatroom.server.adapter.listener.Listener`
-(the same accept loop, out-of-descriptors handling, TLS handshake timeout and per-address
-count of TLS handshakes as the TCP ports), then through websockets' sans-I/O protocol and
-asyncio connection for the HTTP upgrade and the framing. Once upgraded, the connection is
+Each accepted socket goes through the server's own
+:class:`~chatroom.server.adapter.listener.Listener` (the same accept loop, out-of-descriptors
+handling, TLS handshake timeout and per-address count of TLS handshakes as the TCP ports),
+then through websockets' sans-I/O protocol and asyncio connection for the HTTP upgrade and the framing. Once upgraded, the connection is
 a :class:`~chatroom.server.adapter.connection.ClientConnection` like a TCP one, over a
 :class:`~chatroom.server.adapter.ws_transport.WebSocketTransport`: the room gets the same
 inputs from it and sends it the same output, so every limit, ban and admission rule is the
@@ -27,8 +27,9 @@ import contextlib
 import http
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import websockets.http11
 from websockets.asyncio.server import Server
@@ -38,12 +39,13 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from chatroom.server.adapter.connection import ClientConnection
 from chatroom.server.adapter.forwarded import HEADER, ForwardedError, client_host
-from chatroom.server.adapter.listener import Listener
+from chatroom.server.adapter.listener import HandshakeGate, Listener
+from chatroom.server.adapter.lograte import OncePerInterval
 from chatroom.server.adapter.ws_transport import DoorConnection, TextFrames, WebSocketTransport
-
-if TYPE_CHECKING:
-    from chatroom.server.adapter.app import ChatServer
+from chatroom.server.config import ServerConfig
+from chatroom.server.core.proxy_protocol import TrustedPeers
 
 log = logging.getLogger("chatroom.server")
 # websockets says "connection open/closed" at info for every connection: the room's own
@@ -71,11 +73,25 @@ class _DoorServer(Server):
 
 
 class WebSocketDoor:
-    """The WebSocket listeners of one server and the connections they bring to its room."""
+    """The WebSocket listeners of one server and the connections they bring to its room:
+    each is made by ``new_connection`` (the server's, with no PROXY header), and counts its
+    upgrade against ``gate`` (the room's admission, as a TLS handshake does)."""
 
-    def __init__(self, server: ChatServer, tls: ssl.SSLContext | None) -> None:
-        self.server = server
-        config = self.config = server.config
+    def __init__(
+        self,
+        config: ServerConfig,
+        loop: asyncio.AbstractEventLoop,
+        new_connection: Callable[[], ClientConnection],
+        gate: HandshakeGate,
+        trusted: TrustedPeers,
+        log_once: OncePerInterval,
+        tls: ssl.SSLContext | None,
+    ) -> None:
+        self.config = config
+        self.new_connection = new_connection
+        self.gate = gate
+        self.trusted = trusted  # --proxy-protocol-from: whose X-Forwarded-For is believed
+        self.log_once = log_once
         self.tls = tls
         self._frames = TextFrames()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -85,9 +101,7 @@ class WebSocketDoor:
         # The listener's config: its port and tls_port are ours.
         door_config = replace(config, port=config.ws_port, tls_port=config.wss_port)
         batch = config.accept_batch
-        self.listener = Listener(
-            server.loop, door_config, self._connection, server.log_once, batch, tls, server.room
-        )
+        self.listener = Listener(loop, door_config, self._connection, log_once, batch, tls, gate)
         self.port: int | None = None
         self.tls_port: int | None = None
 
@@ -146,7 +160,7 @@ class WebSocketDoor:
             write_limit=max(1, config.max_sendq // 2),
         )
         connection.gate = self._gate
-        connection.release = self.server.room.handshake_ends
+        connection.release = self.gate.handshake_ends
         return connection
 
     def _gate(self, connection: DoorConnection) -> str | None:
@@ -155,11 +169,11 @@ class WebSocketDoor:
         peer = connection.transport.get_extra_info("peername")
         if not peer:
             return None
-        if peer[0] in self.server._proxy_from:
+        if peer[0] in self.trusted:
             return ""  # a trusted proxy carries many clients; they are counted once named
-        key = self.server.room.handshake_starts(peer[0])
+        key = self.gate.handshake_starts(peer[0])
         if key is None:
-            self.server.log_once.log(
+            self.log_once.log(
                 "refused (WebSocket handshakes)",
                 logging.WARNING,
                 "refused %s: too many connections from its address (WebSocket upgrades count)",
@@ -173,9 +187,9 @@ class WebSocketDoor:
             return connection.respond(http.HTTPStatus.NOT_FOUND, "the room is at /\n")
         host, port = connection.transport.get_extra_info("peername")[:2]
         try:
-            client = client_host(request.headers.get_all(HEADER), host, self.server._proxy_from)
+            client = client_host(request.headers.get_all(HEADER), host, self.trusted)
         except ForwardedError as exc:
-            self.server.log_once.log(
+            self.log_once.log(
                 "refused (X-Forwarded-For)", logging.WARNING, "refused %s:%s: %s", host, port, exc
             )
             return connection.respond(http.HTTPStatus.BAD_REQUEST, f"{exc}\n")
@@ -206,7 +220,7 @@ class WebSocketDoor:
         However it ends, the connection's ``connection_lost`` is called once, at the end."""
         assert ws.client is not None
         transport = WebSocketTransport(ws, ws.client, self._frames, self._tasks)
-        conn = self.server._new_connection(proxy=False)
+        conn = self.new_connection()
         transport.attach(conn)
         lost: Exception | None = None
         try:
@@ -218,7 +232,7 @@ class WebSocketDoor:
                     await ws.close()
 
     async def _pump(
-        self, ws: DoorConnection, transport: WebSocketTransport, conn: Any
+        self, ws: DoorConnection, transport: WebSocketTransport, conn: ClientConnection
     ) -> Exception | None:
         """Messages to lines until the connection ends; what it ended with (None: cleanly)."""
         reading = transport.reading

@@ -35,7 +35,6 @@ from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
-
 TOO_MANY = "too many connections from your address; try again later\n"
 
 
