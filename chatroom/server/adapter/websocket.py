@@ -5,8 +5,9 @@ Each accepted socket goes through the server's own
 :class:`~chatroom.server.adapter.listener.Listener` (the same accept loop, out-of-descriptors
 handling, TLS handshake timeout and per-address count of TLS handshakes as the TCP ports),
 then through websockets' sans-I/O protocol and asyncio connection for the HTTP upgrade and
-the framing. Once upgraded, the connection is a :class:`~chatroom.server.adapter.connection.ClientConnection` like a TCP one,
-over a :class:`~chatroom.server.adapter.ws_transport.WebSocketTransport`: the room gets the same
+the framing. Once upgraded, it is a
+:class:`~chatroom.server.adapter.connection.ClientConnection` like a TCP connection, over a
+:class:`~chatroom.server.adapter.ws_transport.WebSocketTransport`: the room gets the same
 inputs from it and sends it the same output, so every limit, ban and admission rule is the
 TCP one.
 
