@@ -133,7 +133,6 @@ class ServerConfig(FlagSettings):
     # bytes, is answered "line too long" as over TCP; past ws_max_message (whole or in
     # fragments) the connection is closed 1009 (at least max_line + 2 is used).
     ws_max_message: int = 8192
-    ws_max_queue: int = 4  # frames received and not yet taken, before reading pauses
     ws_handshake_timeout: float = 10.0  # the HTTP upgrade not done by then: dropped
     # websockets' keepalive: a ping this often, closed if its pong takes longer than
     # ws_ping_timeout (a browser tab that vanished without a close); None: no pings.

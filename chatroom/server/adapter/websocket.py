@@ -24,7 +24,6 @@ far more than its frame, and lines are short.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http
 import logging
 import ssl
@@ -34,7 +33,6 @@ from typing import Any
 
 import websockets.http11
 from websockets.asyncio.server import Server
-from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
@@ -53,8 +51,6 @@ log = logging.getLogger("chatroom.server")
 # join and leave lines say it already. Its warnings and errors still show.
 library_log = logging.getLogger("chatroom.server.websocket")
 library_log.setLevel(logging.WARNING)
-
-BINARY_REFUSED = "binary messages are not accepted: send each line as a text message"
 
 
 class _DoorServer(Server):
@@ -157,7 +153,6 @@ class WebSocketDoor:
             ping_interval=config.ws_ping_interval,
             ping_timeout=config.ws_ping_timeout,
             close_timeout=config.close_linger,
-            max_queue=config.ws_max_queue,
             write_limit=max(1, config.max_sendq // 2),
         )
         connection.gate = self._gate
@@ -217,49 +212,27 @@ class WebSocketDoor:
             self._library.handler_tasks.discard(asyncio.current_task())
 
     async def _serve(self, ws: DoorConnection) -> None:
-        """The upgraded connection: a ClientConnection over it, fed one message at a time.
-        However it ends, the connection's ``connection_lost`` is called once, at the end."""
+        """The upgraded connection: a ClientConnection over it, fed as frames arrive
+        (:class:`DoorConnection`). However it ends, the connection's ``connection_lost`` is
+        called once, when the socket is gone and the room is done with it."""
         assert ws.client is not None
         transport = WebSocketTransport(ws, ws.client, self._frames, self._tasks)
         conn = self.new_connection()
         transport.attach(conn)
-        lost: Exception | None = None
-        try:
-            lost = await self._pump(ws, transport, conn)
-        finally:
-            conn.connection_lost(lost)
-            if ws.protocol.state is not State.CLOSED:
-                with contextlib.suppress(Exception):
-                    await ws.close()
+        await ws.wait_closed()
+        if transport.eof:
+            await transport.ended.wait()  # its last lines, then the room closes it
+        conn.connection_lost(None if transport.closing else self._failure(ws))
 
-    async def _pump(
-        self, ws: DoorConnection, transport: WebSocketTransport, conn: ClientConnection
-    ) -> Exception | None:
-        """Messages to lines until the connection ends; what it ended with (None: cleanly)."""
-        reading = transport.reading
-        while True:
-            if not reading.is_set():
-                await reading.wait()
-            try:
-                message = await ws.recv()
-            except ConnectionClosed as closed:
-                break_with = closed
-                break
-            if transport.closing:
-                continue  # the room is done with it; the close is under way
-            if type(message) is not str:
-                await ws.close(CloseCode.UNSUPPORTED_DATA, BINARY_REFUSED)
-                return ConnectionError(f"closed 1003: {BINARY_REFUSED}")
-            transport.deliver(message)
-        if transport.closing:
-            return None  # we closed it (the room said so, or it was dropped as slow)
-        if break_with.rcvd is not None and break_with.rcvd_then_sent:
-            # The peer said goodbye: as a TCP peer's end of input, the lines it sent are
-            # still handled (flood control allowing), then it leaves.
-            conn.eof_received()
-            await transport.ended.wait()
+    @staticmethod
+    def _failure(ws: DoorConnection) -> Exception | None:
+        """How a connection the room did not close ended (None: the peer said goodbye)."""
+        protocol = ws.protocol
+        if ws.failure is not None:
+            return ConnectionError(ws.failure)
+        if protocol.close_rcvd is not None and protocol.close_rcvd_then_sent:
             return None
-        sent = break_with.sent
-        if sent is not None:  # websockets refused what it sent: too big, not UTF-8...
-            return ConnectionError(f"closed {sent.code}: {sent.reason}")
-        return ConnectionError(str(break_with))
+        sent = protocol.close_sent
+        if sent is not None and sent.code not in (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY):
+            return ConnectionError(f"closed {sent.code}: {sent.reason}")  # too big, keepalive
+        return ConnectionError("connection lost")

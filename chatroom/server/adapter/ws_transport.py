@@ -32,10 +32,12 @@ from http import HTTPStatus
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
-from websockets.frames import Frame, Opcode
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.protocol import State
 
 TOO_MANY = "too many connections from your address; try again later\n"
+BINARY_REFUSED = "binary messages are not accepted: send each line as a text message"
+_DATA = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
 
 
 class TextFrames:
@@ -62,23 +64,33 @@ class TextFrames:
 
 
 class DoorConnection(ServerConnection):
-    """websockets' connection for one socket of the door (see the module's docstring)."""
+    """websockets' connection for one socket of the door (see the module's docstring).
+
+    Messages are taken as websockets' parser yields their frames, in ``data_received``:
+    each complete text message goes to the transport's protocol at once, the way a TCP
+    read does, rather than one message per turn of the loop through a queue and a task
+    (which at fan-out rates costs more than the room). The real transport stops reading
+    while any of these holds: the room's RecvQ is full (``recvq``), its output is backed up
+    (``writes``), or the room has not taken the connection yet (``early``)."""
 
     # Set by the door's factory before the transport is made.
     gate: Callable[[DoorConnection], str | None]
     release: Callable[[str], None]
+    max_fragments: int = 64  # frames one message may come in
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.gate_key: str | None = None  # the handshake's place under --max-per-ip
         self.adapter: WebSocketTransport | None = None  # once the room has it
         self.client: tuple[str, int] | None = None  # the forwarded client, if trusted
-        self._paused_for = set()  # why reading is paused: "queue" (websockets), "writes"
+        self.failure: str | None = None  # why we closed it, if the peer misbehaved
+        self._paused_for: set[str] = set()
+        self._parts: list[bytes] = []  # the frames of a message not complete yet
+        self._binary = False
+        self._early: list[str] = []  # messages before the room took the connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self.recv_messages.pause = lambda: self._pause_reading("queue")
-        self.recv_messages.resume = lambda: self._resume_reading("queue")
         key = self.gate(self)
         if key is None:  # answered before the request is read, as a TLS handshake is refused
             refusal = self.protocol.reject(HTTPStatus.SERVICE_UNAVAILABLE, TOO_MANY)
@@ -97,13 +109,76 @@ class DoorConnection(ServerConnection):
         self.handshake_over()
         super().connection_lost(exc)
 
-    def _pause_reading(self, reason: str) -> None:
+    # --- input ---------------------------------------------------------------------------
+
+    def process_event(self, event: Any) -> None:
+        if self.request is None:  # the upgrade request
+            super().process_event(event)
+            return
+        if event.opcode not in _DATA:  # pings, pongs, close
+            super().process_event(event)
+            if event.opcode is Opcode.CLOSE:
+                self._peer_closed()
+            return
+        if self.failure is not None or (self.adapter is not None and self.adapter.closing):
+            return  # we are closing it: what still arrives is not read
+        # (The peer's own close may already be parsed, in the same read: what it sent before
+        # that is still read.)
+        if event.opcode is not Opcode.CONT:
+            self._parts.clear()
+            self._binary = event.opcode is Opcode.BINARY
+        self._parts.append(event.data)
+        if len(self._parts) > self.max_fragments:
+            self.refuse(CloseCode.MESSAGE_TOO_BIG, f"more than {self.max_fragments} fragments")
+            return
+        if not event.fin:
+            return
+        data = b"".join(self._parts) if len(self._parts) > 1 else bytes(self._parts[0])
+        self._parts.clear()
+        if self._binary:
+            self.refuse(CloseCode.UNSUPPORTED_DATA, BINARY_REFUSED)
+            return
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as exc:
+            self.refuse(CloseCode.INVALID_DATA, f"not UTF-8: {exc.reason} at position {exc.start}")
+            return
+        if self.adapter is not None:
+            self.adapter.deliver(text)
+            return
+        self._early.append(text)
+        self.pause_reading_for("early")
+
+    def refuse(self, code: CloseCode, reason: str) -> None:
+        """The peer sent what a line cannot be: close with ``code`` and ``reason``."""
+        self.failure = f"closed {int(code)}: {reason}"
+        self.protocol.send_close(code, reason)
+        self.send_data()
+
+    def take_early(self) -> list[str]:
+        """The messages that came before the room took the connection (reading resumes)."""
+        early, self._early = self._early, []
+        self.resume_reading_for("early")
+        return early
+
+    def _peer_closed(self) -> None:
+        if self.adapter is not None and not self.adapter.closing and self.failure is None:
+            # The peer said goodbye: as a TCP peer's end of input, the lines it sent are
+            # still handled (flood control allowing), then it leaves.
+            self.adapter.eof = True
+            self.adapter.protocol.eof_received()
+
+    # --- flow control --------------------------------------------------------------------
+
+    def pause_reading_for(self, reason: str) -> None:
         if not self._paused_for:
             with contextlib.suppress(RuntimeError):  # closed under us
                 self.transport.pause_reading()
         self._paused_for.add(reason)
 
-    def _resume_reading(self, reason: str) -> None:
+    def resume_reading_for(self, reason: str) -> None:
+        if reason not in self._paused_for:
+            return
         self._paused_for.discard(reason)
         if not self._paused_for:
             with contextlib.suppress(RuntimeError):
@@ -111,13 +186,13 @@ class DoorConnection(ServerConnection):
 
     def pause_writing(self) -> None:
         super().pause_writing()
-        self._pause_reading("writes")
+        self.pause_reading_for("writes")
         if self.adapter is not None:
             self.adapter.protocol.pause_writing()
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        self._resume_reading("writes")
+        self.resume_reading_for("writes")
         if self.adapter is not None:
             self.adapter.protocol.resume_writing()
 
@@ -125,7 +200,7 @@ class DoorConnection(ServerConnection):
 class WebSocketTransport:
     """The transport interface :class:`ClientConnection` uses, over one WebSocket."""
 
-    __slots__ = ("ws", "peername", "frames", "protocol", "reading", "closing", "ended", "_tasks")
+    __slots__ = ("ws", "peername", "frames", "protocol", "closing", "eof", "ended", "_tasks")
 
     def __init__(
         self,
@@ -138,19 +213,23 @@ class WebSocketTransport:
         self.peername = peername  # the client: the peer, or whom a trusted proxy names
         self.frames = frames
         self.protocol: Any = None  # the ClientConnection
-        self.reading = asyncio.Event()  # clear: the RecvQ is full, take no message
-        self.reading.set()
         self.closing = False  # close() or abort() was called
+        self.eof = False  # the peer closed: its last lines are being handled
         self.ended = asyncio.Event()  # set by close() and abort(): the owner is done
         self._tasks = tasks
 
     def attach(self, protocol: Any) -> None:
         """Make ``protocol`` (a ClientConnection) this transport's, as asyncio would."""
         self.protocol = protocol
-        self.ws.adapter = self
         protocol.connection_made(self)
         if self.ws.paused:  # already backed up (a burst of pongs)
             protocol.pause_writing()
+        self.ws.adapter = self
+        for text in self.ws.take_early():
+            self.deliver(text)
+        if self.ws.protocol.close_rcvd is not None and self.ws.failure is None:
+            self.eof = True  # it said goodbye already: its lines, then it leaves
+            protocol.eof_received()
 
     def deliver(self, message: str) -> None:
         """One text message: one line, handed to the protocol as read bytes."""
@@ -186,17 +265,16 @@ class WebSocketTransport:
         self.ws.transport.write(self.frames(data))
 
     def pause_reading(self) -> None:
-        self.reading.clear()
+        self.ws.pause_reading_for("recvq")
 
     def resume_reading(self) -> None:
-        self.reading.set()
+        self.ws.resume_reading_for("recvq")
 
     def close(self) -> None:
         """A WebSocket close (1000) after what was written. Idempotent."""
         if self.closing:
             return
         self.closing = True
-        self.reading.set()
         self.ended.set()
         if self.ws.protocol.state is State.OPEN:
             task = asyncio.ensure_future(self.ws.close())
@@ -205,6 +283,5 @@ class WebSocketTransport:
 
     def abort(self) -> None:
         self.closing = True
-        self.reading.set()
         self.ended.set()
         self.ws.transport.abort()
