@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_checked(v.positive_int),
         default=defaults.max_sessions,
         metavar="N",
-        help="visitors at once, each a client process (~45 MB); later ones are told all "
+        help="visitors at once, each a client process (about 41 MiB); later ones are told all "
         "sessions are in use (default: %(default)s)",
     )
     parser.add_argument(

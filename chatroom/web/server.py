@@ -123,7 +123,7 @@ class WebDoor(Server):
     def __init__(self, settings: WebSettings) -> None:
         client = [sys.executable, "-m", "chatroom.client", settings.target]
         super().__init__(
-            shlex.join(client),
+            "exec " + shlex.join(client),  # textual-serve runs it with sh: no sh left over
             host=settings.host,
             port=settings.port,
             title=settings.title,

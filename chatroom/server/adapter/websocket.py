@@ -12,13 +12,14 @@ inputs from it and sends it the same output, so every limit, ban and admission r
 TCP one.
 
 What only a WebSocket can get wrong is answered with a close and its reason, never a crash:
-a binary message (1003), a message over ``ws_max_message`` bytes (1009, by websockets),
-text that is not UTF-8 (1007, by websockets). Before the upgrade: a path other than ``/``
-is 404, an ``Origin`` not in ``--ws-origin`` 403 (by websockets), a malformed
-``X-Forwarded-For`` from a trusted proxy 400; an upgrade still unanswered after
-``ws_handshake_timeout`` is dropped, and while it is pending it counts against
-``--max-per-ip``. permessage-deflate is not offered: a compressed message could inflate to
-far more than its frame, and lines are short.
+a binary message (1003), text that is not UTF-8 (1007), a message over ``ws_max_message``
+bytes or in more than 64 fragments (1009; websockets' parser counts the bytes, before it
+holds them). Before the upgrade: a path other than ``/`` is 404, an ``Origin`` not in
+``--ws-origin`` 403 (by websockets), too many or too long headers 431 (websockets' limits,
+lowered here), a malformed ``X-Forwarded-For`` from a trusted proxy 400; an upgrade still
+unanswered after ``ws_handshake_timeout`` is dropped, and while it is pending it counts
+against ``--max-per-ip``. permessage-deflate is not offered: a compressed message could
+inflate to far more than its frame, and lines are short.
 """
 
 from __future__ import annotations
