@@ -32,19 +32,17 @@ BIN = os.path.dirname(sys.executable)
 def memory_kib(pid: int) -> tuple[int, int]:
     """(RSS, PSS) of one process in KiB; (0, 0) if it is gone."""
     values = {}
-    with contextlib.suppress(OSError):
-        with open(f"/proc/{pid}/smaps_rollup") as rollup:
-            for line in rollup:
-                key, _, rest = line.partition(":")
-                if key in ("Rss", "Pss"):
-                    values[key] = int(rest.split()[0])
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup") as rollup:
+        for line in rollup:
+            key, _, rest = line.partition(":")
+            if key in ("Rss", "Pss"):
+                values[key] = int(rest.split()[0])
     return values.get("Rss", 0), values.get("Pss", 0)
 
 
 def command(pid: int) -> str:
-    with contextlib.suppress(OSError):
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            return cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+        return cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()
     return "?"
 
 
