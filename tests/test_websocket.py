@@ -304,10 +304,13 @@ async def test_an_upgrade_with_too_many_or_too_long_headers_is_refused(room, ws_
     server = await room()
     many = "".join(f"X-Filler-{n}: {n}\r\n" for n in range(40))
     sock = raw_upgrade(server.door.port, extra=many)
-    assert (await http_answer(sock)).startswith("HTTP/1.1 431"), "40 headers were taken"
+    # 431 from websockets 17; before it, the connection is closed without an answer.
+    answer = await http_answer(sock)
+    assert answer == "" or answer.startswith("HTTP/1.1 431"), f"40 headers taken: {answer}"
     sock.close()
     sock = raw_upgrade(server.door.port, extra=f"Cookie: {'c' * 5000}\r\n")
-    assert (await http_answer(sock)).startswith("HTTP/1.1 431"), "a 5000-byte line was taken"
+    answer = await http_answer(sock)
+    assert answer == "" or answer.startswith("HTTP/1.1 431"), f"a 5000-byte line: {answer}"
     sock.close()
     await ws_peers(server)
 

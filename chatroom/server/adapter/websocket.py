@@ -28,12 +28,11 @@ import asyncio
 import http
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any
 
 import websockets.http11
-from websockets.asyncio.server import Server
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
@@ -54,20 +53,26 @@ library_log = logging.getLogger("chatroom.server.websocket")
 library_log.setLevel(logging.WARNING)
 
 
-class _DoorServer(Server):
-    """websockets' server object, for the connections the door's listener accepts: it
-    runs each one's handler and says whether the door still admits upgrades."""
+class _Handlers:
+    """What websockets' :class:`ServerConnection` asks of its server, for the connections
+    the door's listener accepts: start its handler, and say whether upgrades are still
+    admitted. websockets 17 asks for ``handler`` and ``handler_tasks``, 14 to 16 for
+    ``start_connection_handler``; both are here (tests run against each)."""
 
-    def __init__(self, handler: Any) -> None:
-        super().__init__(self._no_create, handler, library_log)
+    def __init__(self, run: Callable[[DoorConnection], Coroutine[Any, Any, None]]) -> None:
+        self.run = run
+        self.handler_tasks: set[asyncio.Task[None]] = set()
         self.serving = True
-
-    @staticmethod
-    async def _no_create() -> asyncio.Server:  # the Listener accepts, not asyncio.Server
-        raise NotImplementedError
 
     def is_serving(self) -> bool:
         return self.serving
+
+    def handler(self, connection: DoorConnection) -> Coroutine[Any, Any, None]:
+        return self.run(connection)  # websockets 17 makes the task and adds it
+
+    def start_connection_handler(self, connection: DoorConnection) -> None:
+        task = asyncio.get_running_loop().create_task(self.run(connection))
+        self.handler_tasks.add(task)
 
 
 class WebSocketDoor:
@@ -95,7 +100,7 @@ class WebSocketDoor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._max_size = max(config.ws_max_message, config.max_line + 2)
         self._origins = [*config.ws_origin, None] if config.ws_origin else None
-        self._library = _DoorServer(self._run)
+        self._library = _Handlers(self._run)
         # The listener's config: its port and tls_port are ours.
         door_config = replace(config, port=config.ws_port, tls_port=config.wss_port)
         batch = config.accept_batch
