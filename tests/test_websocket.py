@@ -9,7 +9,6 @@ the room goes on for everyone else: each such test ends with a TCP user still ch
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 from websockets.exceptions import InvalidStatus
