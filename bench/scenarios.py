@@ -116,7 +116,8 @@ def extra_scenarios(quick: bool) -> list[Scenario]:
     """Not in the default run: ``--scenario idle-10000`` (what 10k clients cost) and
     ``--scenario chat-10000`` (10k clients connected while 5 of them chat at 2 lines/s each,
     every line to all 10k: 100k deliveries/s), and issue 9's floods (``--scenario flood-recvq``,
-    ``flood-who``, ``flood-sendq``, ``flood-churn``; see bench/floods.py)."""
+    ``flood-who``, ``flood-sendq``, ``flood-churn``; see bench/floods.py) and issue 18's
+    ``flood-oper`` (bench/oper.py)."""
     return [
         Scenario("idle-10000", "idle", clients=300 if quick else 10_000),
         Scenario(
@@ -179,6 +180,32 @@ def flood_scenarios(quick: bool) -> list[Scenario]:
                 "seconds": 2.0 if q else 5.0,
                 "throttle_loopback": True,  # --exempt-ip with no network, if the server has it
             },
+        ),
+        Scenario(  # issue 18: /oper guessers from 8 addresses; a bystander's round trip
+            "flood-oper",
+            "flood",
+            flood={
+                "pattern": "oper",
+                "addresses": 8,
+                "per_address": 2,
+                "seconds": 10.0,
+                "warmup": 1.0,
+                "ping_every": 0.05,
+            },
+            server_args=("--log-level", "warning"),
+        ),
+        Scenario(  # the same from 64 addresses: each one's burst keeps the hashing busy
+            "flood-oper-64",
+            "flood",
+            flood={
+                "pattern": "oper",
+                "addresses": 64,
+                "per_address": 1,
+                "seconds": 10.0,
+                "warmup": 1.0,
+                "ping_every": 0.05,
+            },
+            server_args=("--log-level", "warning"),
         ),
     ]
 

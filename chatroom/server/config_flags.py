@@ -253,6 +253,27 @@ class FlagSettings:
         "log detail on stderr; chat text is never logged at info (default: %(default)s)",
         choices=["debug", "info", "warning", "error"],
     )
+    log_format: str = flag(
+        "text",
+        "--log-format",
+        "text lines, or one JSON object a line with named fields for log shippers "
+        "(default: %(default)s)",
+        choices=["text", "json"],
+    )
+    # --- operations (docs/OPERATIONS.md)
+    metrics_port: int | None = flag(
+        None,
+        "--metrics-port",
+        "serve Prometheus metrics at /metrics, and /healthz and /readyz, on this port "
+        "(default: off)",
+        metavar="PORT",
+        parse=v.port,
+    )
+    metrics_host: str = flag(
+        "127.0.0.1",
+        "--metrics-host",
+        "address the metrics port listens on (default: %(default)s)",
+    )
     # --- WebSocket (docs/PROTOCOL.md, "WebSocket"; adapter/websocket.py)
     ws_port: int | None = flag(
         None,
@@ -264,12 +285,10 @@ class FlagSettings:
     wss_port: int | None = flag(
         None,
         "--wss-port",
-        "also serve the room over WebSocket with TLS (wss://HOST:PORT/) on this port "
-        "(needs --tls-cert)",
+        "also serve the room over wss:// (WebSocket with TLS) on this port (needs --tls-cert)",
         metavar="PORT",
         parse=v.port,
     )
-    # Browser pages that may open the WebSocket (their Origin header); () lets any page.
     ws_origin: tuple[str, ...] = flag(
         (),
         "--ws-origin",
@@ -307,6 +326,8 @@ class FlagSettings:
             found.append("--port off leaves no port: give --tls-port (TLS only)")
         if self.workers > 1 and self.tls_port == 0:
             found.append("--workers needs a fixed --tls-port (not 0)")
+        if self.workers > 1 and self.metrics_port is not None:
+            found.append("--metrics-port is for one process: scrape each server, not --workers")
         if self.wss_port is not None and not self.tls_cert:
             found.append("--wss-port needs --tls-cert FILE (and --tls-key FILE)")
         for flag_name, value in (("--ws-port", self.ws_port), ("--wss-port", self.wss_port)):

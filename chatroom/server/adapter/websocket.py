@@ -30,7 +30,7 @@ import logging
 import ssl
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import websockets.http11
 from websockets.frames import CloseCode
@@ -39,8 +39,9 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from chatroom.server.adapter.connection import ClientConnection
+from chatroom.server.adapter.doorway import HandshakeGate
 from chatroom.server.adapter.forwarded import HEADER, ForwardedError, client_host
-from chatroom.server.adapter.listener import HandshakeGate, Listener
+from chatroom.server.adapter.listener import Listener
 from chatroom.server.adapter.lograte import OncePerInterval
 from chatroom.server.adapter.ws_transport import DoorConnection, TextFrames, WebSocketTransport
 from chatroom.server.config import ServerConfig
@@ -75,36 +76,76 @@ class _Handlers:
         self.handler_tasks.add(task)
 
 
+class DoorHost(Protocol):
+    """What the door takes from the server (app.py's ChatServer)."""
+
+    config: ServerConfig
+    loop: asyncio.AbstractEventLoop
+    room: HandshakeGate  # the room's admission: upgrades under way count per address
+    log_once: OncePerInterval
+    tls: ssl.SSLContext | None
+    tally: Any  # .refused(cause): the metrics' count of the adapter's refusals
+
+    def _new_connection(self, named: tuple[str, int] | None = None) -> ClientConnection: ...
+
+
+def open_door(server: DoorHost) -> WebSocketDoor | None:
+    """The server's WebSocket door, listening (None without --ws-port and --wss-port)."""
+    config = server.config
+    if config.ws_port is None and config.wss_port is None:
+        return None
+    door = WebSocketDoor(
+        config,
+        server.loop,
+        server._new_connection,
+        server.room,
+        server.log_once,
+        server.tls,
+        server.tally.refused,
+    )
+    door.start()
+    return door
+
+
 class WebSocketDoor:
     """The WebSocket listeners of one server and the connections they bring to its room:
-    each is made by ``new_connection`` (the server's, with no PROXY header), and counts its
-    upgrade against ``gate`` (the room's admission, as a TLS handshake does)."""
+    each is made by ``new_connection`` (the server's, for the client it names), and counts
+    its upgrade against ``gate`` (the room's admission, as a TLS handshake does); what the
+    door refuses is counted by ``refused`` (the metrics), by cause."""
 
     def __init__(
         self,
         config: ServerConfig,
         loop: asyncio.AbstractEventLoop,
-        new_connection: Callable[[], ClientConnection],
+        new_connection: Callable[[tuple[str, int]], ClientConnection],
         gate: HandshakeGate,
-        trusted: TrustedPeers,
         log_once: OncePerInterval,
         tls: ssl.SSLContext | None,
+        refused: Callable[[str], None],
     ) -> None:
         self.config = config
         self.new_connection = new_connection
         self.gate = gate
-        self.trusted = trusted  # --proxy-protocol-from: whose X-Forwarded-For is believed
+        # --proxy-protocol-from: whose X-Forwarded-For is believed. (No PROXY header is read
+        # on these ports: an HTTP proxy names the client in the request.)
+        self.trusted = TrustedPeers(config.proxy_protocol_from)
         self.log_once = log_once
         self.tls = tls
+        self.refused = refused
+        self._read_buffer = memoryview(bytearray(config.read_chunk))  # for TLS, shared
         self._frames = TextFrames()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._max_size = max(config.ws_max_message, config.max_line + 2)
         self._origins = [*config.ws_origin, None] if config.ws_origin else None
         self._library = _Handlers(self._run)
-        # The listener's config: its port and tls_port are ours.
-        door_config = replace(config, port=config.ws_port, tls_port=config.wss_port)
+        # The listener's config: its port and tls_port are ours, and no PROXY header.
+        door_config = replace(
+            config, port=config.ws_port, tls_port=config.wss_port, proxy_protocol_from=()
+        )
         batch = config.accept_batch
-        self.listener = Listener(loop, door_config, self._connection, log_once, batch, tls, gate)
+        self.listener = Listener(
+            loop, door_config, self._connection, log_once, batch, tls, gate, refused
+        )
         self.port: int | None = None
         self.tls_port: int | None = None
 
@@ -127,24 +168,17 @@ class WebSocketDoor:
             urls.append(f"wss://{shown}:{self.tls_port}/")
         return f"; WebSocket: {' '.join(urls)}"
 
-    def stop_accepting(self) -> None:
-        """Stop listening; upgrades not answered yet are refused (503). Idempotent."""
+    def close(self) -> None:
+        """Stop listening; upgrades not answered yet are refused (503); the connections in
+        the room are the room's to close (on shutdown, with everyone's). Idempotent."""
         self.listener.close()
         self._library.serving = False
 
-    async def close(self, grace: float) -> None:
-        """After the room has closed its connections: wait ``grace`` for the last ones."""
-        self.stop_accepting()
-        pending = self._library.handler_tasks | self._tasks
-        if pending:
-            _done, late = await asyncio.wait(pending, timeout=grace)
-            for task in late:
-                task.cancel()
-
     # --- one connection -----------------------------------------------------------------
 
-    def _connection(self) -> DoorConnection:
-        """The protocol for an accepted socket (the listener's factory)."""
+    def _connection(self, named: tuple[str, int] | None = None, first: bytes = b"") -> Any:
+        """The protocol for an accepted socket (the listener's factory; no PROXY header is
+        read here, so ``first`` is empty, and ``named`` is the peer)."""
         config = self.config
         protocol = ServerProtocol(
             origins=self._origins,
@@ -163,6 +197,7 @@ class WebSocketDoor:
         )
         connection.gate = self._gate
         connection.release = self.gate.handshake_ends
+        connection.read_buffer = self._read_buffer
         return connection
 
     def _gate(self, connection: DoorConnection) -> str | None:
@@ -175,6 +210,7 @@ class WebSocketDoor:
             return ""  # a trusted proxy carries many clients; they are counted once named
         key = self.gate.handshake_starts(peer[0])
         if key is None:
+            self.refused("per_address_upgrades")
             self.log_once.log(
                 "refused (WebSocket handshakes)",
                 logging.WARNING,
@@ -191,6 +227,7 @@ class WebSocketDoor:
         try:
             client = client_host(request.headers.get_all(HEADER), host, self.trusted)
         except ForwardedError as exc:
+            self.refused("forwarded_header")
             self.log_once.log(
                 "refused (X-Forwarded-For)", logging.WARNING, "refused %s:%s: %s", host, port, exc
             )
@@ -223,7 +260,7 @@ class WebSocketDoor:
         called once, when the socket is gone and the room is done with it."""
         assert ws.client is not None
         transport = WebSocketTransport(ws, ws.client, self._frames, self._tasks)
-        conn = self.new_connection()
+        conn = self.new_connection(ws.client)
         transport.attach(conn)
         await ws.wait_closed()
         if transport.eof:

@@ -76,6 +76,7 @@ class DoorConnection(ServerConnection):
     # Set by the door's factory before the transport is made.
     gate: Callable[[DoorConnection], str | None]
     release: Callable[[str], None]
+    read_buffer: memoryview  # where a TLS layer's reads land (get_buffer), shared
     max_fragments: int = 64  # frames one message may come in
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -90,6 +91,8 @@ class DoorConnection(ServerConnection):
         self._early: list[str] = []  # messages before the room took the connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not hasattr(transport, "can_write_eof"):
+            transport = _NoHalfClose(transport)  # the server's own TLS layer (tls_stream.py)
         super().connection_made(transport)
         key = self.gate(self)
         if key is None:  # answered before the request is read, as a TLS handshake is refused
@@ -110,6 +113,14 @@ class DoorConnection(ServerConnection):
         super().connection_lost(exc)
 
     # --- input ---------------------------------------------------------------------------
+
+    # Under TLS the server's TlsStream hands its inner protocol the plaintext as a buffered
+    # protocol's reads.
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self.read_buffer[:nbytes]))
 
     def process_event(self, event: Any) -> None:
         if self.request is None:  # the upgrade request
@@ -285,3 +296,19 @@ class WebSocketTransport:
         self.closing = True
         self.ended.set()
         self.ws.transport.abort()
+
+
+class _NoHalfClose:
+    """A transport without ``can_write_eof`` (the server's TLS layer), as websockets wants
+    it: one that cannot half-close, so it closes."""
+
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+
+    def can_write_eof(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)

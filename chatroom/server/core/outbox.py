@@ -40,6 +40,10 @@ class Outbox:
         self._own: dict[ConnId, list[bytes]] = {}
         self._own_bytes: dict[ConnId, int] = {}  # what was sent to a connection alone
         self._cut: dict[ConnId, int] = {}
+        # For the metrics: payloads queued for one connection each, and bytes handed out.
+        # Counted once per broadcast and once per format at take(), never per recipient.
+        self.deliveries = 0
+        self.taken_bytes = 0
 
     def __bool__(self) -> bool:
         return bool(self._own) or any(self._shared.values())
@@ -86,11 +90,13 @@ class Outbox:
         shared = self._shared[fmt]
         if not skip:
             shared.append(payload)
+            self.deliveries += len(members)
             return
         skipped = [conn for conn in skip if conn in members]
         for conn in skipped:
             self._settle(conn, fmt)
         shared.append(payload)
+        self.deliveries += len(members) - len(skipped)
         for conn in skipped:
             self._cut[conn] = len(shared)
 
@@ -100,6 +106,7 @@ class Outbox:
             self._settle(conn, fmt)
         self._own.setdefault(conn, []).append(payload)
         self._own_bytes[conn] = self._own_bytes.get(conn, 0) + len(payload)
+        self.deliveries += 1
 
     def owed(self, conn: ConnId) -> int:
         """Bytes queued for ``conn`` alone (replies, errors, private messages) until the next
@@ -114,9 +121,11 @@ class Outbox:
             if not shared:
                 continue
             blob = shared[0] if len(shared) == 1 else b"".join(shared)
+            before = len(out)
             for conn in self._members[fmt]:
                 if conn not in own:
                     out.append((conn, blob))
+            self.taken_bytes += len(blob) * (len(out) - before)
         for conn, parts in own.items():
             fmt = self._format_of.get(conn)
             if fmt is not None:
@@ -126,7 +135,9 @@ class Outbox:
                     parts = [*parts, *shared[start:]]
                 cut[conn] = 0
             if parts:
-                out.append((conn, parts[0] if len(parts) == 1 else b"".join(parts)))
+                data = parts[0] if len(parts) == 1 else b"".join(parts)
+                self.taken_bytes += len(data)
+                out.append((conn, data))
         for shared in self._shared.values():
             shared.clear()
         own.clear()  # only connections in ``own`` can have had a cut above zero
