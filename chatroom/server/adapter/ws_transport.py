@@ -17,10 +17,13 @@ class and to the room, a connection like any other:
 - the real transport's buffer is what ``max_sendq`` is measured against, and its
   ``pause_writing``/``resume_writing`` reach the connection (:class:`DoorConnection`).
 
-:class:`DoorConnection` is websockets' server connection with three additions: it counts
-its handshake against ``--max-per-ip`` (a gate the door gives it), it stops reading while
-its own output is backed up (so pongs for a flood of pings from a client that does not
-read cannot pile up), and it passes the flow-control calls on to the transport's protocol.
+:class:`DoorConnection` is websockets' server connection, with these changes: it counts
+its upgrade against ``--max-per-ip`` (a gate the door gives it); it hands each complete
+text message on as its frames are parsed, refusing binary, non-UTF-8 and over-fragmented
+messages with a close; it stops reading while its own output is backed up (so pongs for a
+flood of pings from a client that does not read cannot pile up); it passes the
+flow-control calls on to the transport's protocol; and it runs under the server's own TLS
+layer (a buffered protocol's reads, no half-close).
 """
 
 from __future__ import annotations
