@@ -38,6 +38,7 @@ from chatroom.server.adapter.startup import (  # noqa: F401 (StartError: the CLI
     make_room,
 )
 from chatroom.server.adapter.tls import CertificateError, reload_certificate, server_context
+from chatroom.server.adapter.websocket import WebSocketDoor, open_door
 from chatroom.server.config import ServerConfig
 from chatroom.server.core.actions import (
     AnswerElsewhere,
@@ -110,10 +111,11 @@ class ChatServer:
         self.host: str = config.host
         self.tls: ssl.SSLContext | None = None
         self.tls_port: int | None = None
+        self.door: WebSocketDoor | None = None  # --ws-port/--wss-port (websocket.py)
 
     async def start(self) -> None:
         """Listen; in cluster mode, first join the shared room (raises StartError)."""
-        if self.config.tls_cert and self.config.tls_port is not None:
+        if self.config.tls_cert and (self.config.tls_port, self.config.wss_port) != (None, None):
             try:
                 self.tls = server_context(self.config.tls_cert, self.config.tls_key)
             except CertificateError as exc:
@@ -153,6 +155,7 @@ class ChatServer:
             self.host, self.port = self._listener.sockets[0].getsockname()[:2]
         if self._listener.tls_sockets:
             self.host, self.tls_port = self._listener.tls_sockets[0].getsockname()[:2]
+        self.door = open_door(self)  # --ws-port, --wss-port (websocket.py)
 
     async def _start_ops(self) -> None:
         """The operators' port: metrics, health, readiness (raises StartError)."""
@@ -342,8 +345,8 @@ class ChatServer:
     async def shutdown(self) -> None:
         """Stop accepting, tell everyone, flush, and close; drop stragglers after the grace."""
         self._accepting = False
-        if self._listener is not None:
-            self._listener.close()
+        for listener in filter(None, (self._listener, self.door)):
+            listener.close()
         self.checks.close()
         if self.ops is not None:
             self.ops.close()
