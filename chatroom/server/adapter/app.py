@@ -159,15 +159,9 @@ class ChatServer:
 
     async def _start_ops(self) -> None:
         """The operators' port: metrics, health, readiness (raises StartError)."""
-        from chatroom.server.adapter.ops_http import OpsEndpoint, ServerCollector  # 12 MiB
+        from chatroom.server.adapter.ops_http import open_ops  # prometheus-client: 12 MiB
 
-        self.loop_lag = LoopLag(self.loop, self.config.loop_lag_interval)
-        self.ops = OpsEndpoint(self.config, ServerCollector(self), self.accepting, self.ready)
-        try:
-            await self.ops.start()
-        except OSError as exc:
-            port = self.config.metrics_port
-            raise StartError(f"--metrics-port {port}: {exc.strerror or exc}") from None
+        self.loop_lag, self.ops = await open_ops(self)
 
     def accepting(self) -> bool:
         """Whether the server accepts connections (/healthz)."""

@@ -23,9 +23,25 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from chatroom.server.adapter.metrics import LoopLag, Tally
+from chatroom.server.adapter.startup import StartError
 from chatroom.server.config import ServerConfig
 
 Status = Callable[[], bool]
+
+
+async def open_ops(server: Measured) -> tuple[LoopLag, OpsEndpoint]:
+    """Start sampling the loop's lag and open ``server``'s metrics port (StartError if the
+    port cannot be opened)."""
+    config = server.config
+    lag = LoopLag(asyncio.get_running_loop(), config.loop_lag_interval)
+    server.loop_lag = lag
+    ops = OpsEndpoint(config, ServerCollector(server), server.accepting, server.ready)
+    try:
+        await ops.start()
+    except OSError as exc:
+        lag.stop()
+        raise StartError(f"--metrics-port {config.metrics_port}: {exc.strerror or exc}") from None
+    return lag, ops
 
 
 class OpsEndpoint:
@@ -101,6 +117,7 @@ def _status(ok: bool, yes: str, no: str) -> tuple[str, str, bytes]:
 class Measured(Protocol):
     """What the collector reads of the server (ChatServer is one)."""
 
+    config: ServerConfig
     room: Any  # len(room), room.messages
     outbox: Any  # outbox.deliveries
     tally: Tally
@@ -108,6 +125,8 @@ class Measured(Protocol):
     cluster: Any  # None, or .up, .append_seconds and .appends
 
     def queued_bytes(self) -> int: ...
+    def accepting(self) -> bool: ...
+    def ready(self) -> bool: ...
 
 
 class ServerCollector(Collector):
