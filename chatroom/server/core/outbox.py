@@ -40,8 +40,9 @@ class Outbox:
         self._own: dict[ConnId, list[bytes]] = {}
         self._own_bytes: dict[ConnId, int] = {}  # what was sent to a connection alone
         self._cut: dict[ConnId, int] = {}
-        # For the metrics: payloads queued for one connection each, and bytes handed out.
-        # Counted once per broadcast and once per format at take(), never per recipient.
+        # For the metrics: payloads handed to one connection each, and their bytes. Counted
+        # at take(), once per format and once per connection with output of its own: a
+        # broadcast costs nothing more.
         self.deliveries = 0
         self.taken_bytes = 0
 
@@ -90,13 +91,11 @@ class Outbox:
         shared = self._shared[fmt]
         if not skip:
             shared.append(payload)
-            self.deliveries += len(members)
             return
         skipped = [conn for conn in skip if conn in members]
         for conn in skipped:
             self._settle(conn, fmt)
         shared.append(payload)
-        self.deliveries += len(members) - len(skipped)
         for conn in skipped:
             self._cut[conn] = len(shared)
 
@@ -106,7 +105,6 @@ class Outbox:
             self._settle(conn, fmt)
         self._own.setdefault(conn, []).append(payload)
         self._own_bytes[conn] = self._own_bytes.get(conn, 0) + len(payload)
-        self.deliveries += 1
 
     def owed(self, conn: ConnId) -> int:
         """Bytes queued for ``conn`` alone (replies, errors, private messages) until the next
@@ -125,7 +123,9 @@ class Outbox:
             for conn in self._members[fmt]:
                 if conn not in own:
                     out.append((conn, blob))
-            self.taken_bytes += len(blob) * (len(out) - before)
+            given = len(out) - before
+            self.deliveries += len(shared) * given
+            self.taken_bytes += len(blob) * given
         for conn, parts in own.items():
             fmt = self._format_of.get(conn)
             if fmt is not None:
@@ -136,6 +136,7 @@ class Outbox:
                 cut[conn] = 0
             if parts:
                 data = parts[0] if len(parts) == 1 else b"".join(parts)
+                self.deliveries += len(parts)
                 self.taken_bytes += len(data)
                 out.append((conn, data))
         for shared in self._shared.values():
