@@ -4,7 +4,7 @@ The ops file lists one ``NAME scrypt$N$R$P$SALT$HASH`` a line (made by ``chatroo
 hash-password``); :func:`parse_operators` reads its text and refuses, naming the line,
 every hash a check could not run on or would take too long for: a check costs scrypt's
 ~50 ms, which is why the room hands it to the adapter to run off the event loop
-(:class:`~chatroom.server.core.actions.CheckOperator`), and it must never fail there.
+(:class:`~chatroom.server.core.actions.CheckPassword`), and it must never fail there.
 """
 
 from __future__ import annotations
