@@ -11,6 +11,7 @@ objects' methods (:mod:`chatroom.server.core.state`,
 - :mod:`.leaving`: a leave, /quit, shutdown
 - :mod:`.chat`: chat and /me (and mutes), /msg
 - :mod:`.names`: /nick
+- :mod:`.accounts`: registered names: /register, /login, /unregister
 - :mod:`.basics`: who, /help, /ping, /format, usage and unknown commands
 - :mod:`.selfservice`: /ignore, /unignore, /away
 - :mod:`.idle`: the idle warning and kick, a quiet newcomer's announcement
