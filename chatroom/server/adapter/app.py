@@ -239,6 +239,9 @@ class ChatServer:
         self._after_flush.append(conn)
         self._request_flush()
 
+    def answer_in_crlf(self, conn: ClientConnection) -> None:
+        self.outbox.answer_in_crlf(conn.conn_id)
+
     def _leave(self, conn_id: int, reason: LeaveReason, detail: str | None = None) -> None:
         """The one way a connection leaves the room (the room ignores a second time)."""
         self.apply(self.room.handle(Disconnected(conn_id, reason), self.clock()), detail)
