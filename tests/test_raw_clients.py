@@ -70,9 +70,7 @@ async def test_a_telnet_users_ctrl_c_never_reaches_the_room(server, make_peer):
     ]
 
 
-async def test_telnet_negotiation_at_connect_is_refused_and_its_lines_are_clean(
-    server, make_peer
-):
+async def test_telnet_negotiation_at_connect_is_refused_and_its_lines_are_clean(server, make_peer):
     """PuTTY's telnet mode and a telnet client both offer options before a word is typed;
     a subnegotiation may hold any byte (a window 10 rows high is a "\\n")."""
     other = await make_peer(server)

@@ -24,7 +24,8 @@ def flag(default: Any, name: str, help: str | None, **options: Any) -> Any:
     """A field that is the command-line flag ``name``. ``help`` is its --help text (argparse's
     ``%(default)s`` allowed; None: not shown). Options: ``metavar``, ``parse`` (text to value,
     ValueError with the reason: see flag_values.py), ``choices``, ``nargs`` ("*": a tuple),
-    ``off`` (the text that means None). A bool field is a switch (``--flag`` sets it)."""
+    ``off`` (the text that means None), ``repeat`` (True: given once per value, a tuple).
+    A bool field is a switch (``--flag`` sets it)."""
     return field(default=default, metadata={"flag": name, "help": help, **options})
 
 
@@ -38,7 +39,17 @@ class FlagSettings:
     """The settings a user gives on the command line (every field here is a flag)."""
 
     # --- where it listens (the command line's flags, in --help's order: the fields' order)
-    host: str = flag("0.0.0.0", "--host", "address to listen on (default: %(default)s)")
+    # () is every address of both families: 0.0.0.0 and :: apart (IPv4 alone on a machine
+    # without IPv6). An explicit 0.0.0.0 is IPv4 alone; an explicit :: takes IPv4 too
+    # (dual-stack) unless an IPv4 address is given beside it (listener.py).
+    host: tuple[str, ...] = flag(
+        (),
+        "--host",
+        "address to listen on; give it again for more (--host 127.0.0.1 --host ::1); "
+        "0.0.0.0 is IPv4 only, :: both families (default: every address, IPv4 and IPv6)",
+        metavar="ADDRESS",
+        repeat=True,
+    )
     port: int | None = flag(  # None (--port off): TLS only
         DEFAULT_PORT,
         "--port",
@@ -276,7 +287,10 @@ class FlagSettings:
     )
 
     def __post_init__(self) -> None:
-        # The CLI hands over a list (nargs); a frozen config keeps a tuple.
+        # The CLI hands over a list (nargs); a frozen config keeps a tuple. One host may be
+        # given as a string.
+        host = (self.host,) if isinstance(self.host, str) else tuple(self.host)
+        object.__setattr__(self, "host", host)
         object.__setattr__(self, "exempt_ip", tuple(self.exempt_ip))
         object.__setattr__(self, "proxy_protocol_from", tuple(self.proxy_protocol_from))
 

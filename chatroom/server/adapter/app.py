@@ -103,11 +103,10 @@ class ChatServer:
         self._last_flush_seconds = 0.0
         # On uvloop a newcomer's welcome and join wait a little (the module's docstring).
         self._coalesce_joins = not isinstance(loop, asyncio.BaseEventLoop)
-        self._listener: Listener | None = None
+        self.listener: Listener | None = None
         self._all_closed = asyncio.Event()
         self._all_closed.set()
         self.port: int | None = config.port  # None: no plaintext listener (--port off)
-        self.host: str = config.host
         self.tls: ssl.SSLContext | None = None
         self.tls_port: int | None = None
 
@@ -133,7 +132,7 @@ class ChatServer:
                 raise StartError(str(exc)) from None
         config = self.config
         batch = config.accept_batch if self._coalesce_joins else config.listen_backlog
-        self._listener = Listener(
+        self.listener = Listener(
             self.loop,
             config,
             self._new_connection,
@@ -143,16 +142,16 @@ class ChatServer:
             self.room,
             self.tally.refused,
         )
-        self._listener.start()
+        self.listener.start()
         self._accepting = True
         if config.metrics_port is not None:
             await self._start_ops()
         if self.store is not None:
             self.loop.call_later(config.state_flush, self._keep_history)
-        if self._listener.sockets:
-            self.host, self.port = self._listener.sockets[0].getsockname()[:2]
-        if self._listener.tls_sockets:
-            self.host, self.tls_port = self._listener.tls_sockets[0].getsockname()[:2]
+        if self.listener.sockets:
+            self.port = self.listener.sockets[0].getsockname()[1]
+        if self.listener.tls_sockets:
+            self.tls_port = self.listener.tls_sockets[0].getsockname()[1]
 
     async def _start_ops(self) -> None:
         """The operators' port: metrics, health, readiness (raises StartError)."""
@@ -343,8 +342,8 @@ class ChatServer:
     async def shutdown(self) -> None:
         """Stop accepting, tell everyone, flush, and close; drop stragglers after the grace."""
         self._accepting = False
-        if self._listener is not None:
-            self._listener.close()
+        if self.listener is not None:
+            self.listener.close()
         self.checks.close()
         if self.ops is not None:
             self.ops.close()

@@ -79,7 +79,7 @@ class TelnetFilter:
         out = bytearray()
         state, i, end = self._state, 0, len(data)
         while i < end:
-            if state == _DATA or state == _SUB:
+            if state in (_DATA, _SUB):
                 j = data.find(b"\xff", i)
                 stop = end if j < 0 else j
                 if state == _DATA:
