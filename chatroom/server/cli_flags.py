@@ -46,11 +46,13 @@ def _add(parser: argparse.ArgumentParser, spec: Field[Any]) -> None:
     options["help"] = help_text
     if isinstance(spec.default, bool):
         options["action"] = "store_true"
-    if meta.get("repeat"):  # argparse would append to the default: None stands for it
+    if meta.get("repeat"):  # one value a use; argparse would append to the default: None
         options["action"], options["default"] = "append", None
-    for key in ("metavar", "choices", "nargs"):
+    for key in ("metavar", "choices", "nargs", "action"):
         if key in meta:
             options[key] = meta[key]
+    if meta.get("action") == "extend":  # repeatable: each use adds to a fresh list
+        options["default"] = list(spec.default)
     if "parse" in meta:
         options["type"] = _argument_type(meta["parse"])
     parser.add_argument(meta["flag"], **options)

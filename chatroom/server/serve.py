@@ -91,6 +91,9 @@ async def serve(config: ServerConfig, *, banner: bool = True) -> None:
             line = banner_line(config.host, plain, server.port, note="; ".join(notes) or None)
         if server.tls_port is not None:
             line = tls_banner(config.host, tls, server.tls_port, line)
+        if server.door is not None:
+            host = _join_host(config.host)
+            line += server.door.banner(f"[{host}]" if ":" in host else host)
         print(line, flush=True)
     else:
         if server.fd_note:

@@ -255,7 +255,9 @@ class ClientConnection(asyncio.BufferedProtocol):
         answer its telnet negotiation (its refusals, a few bytes at most)."""
         if not self._crlf:
             self._crlf = True
-            self.owner.answer_in_crlf(self)
+            framed = self.transport is not None and self.transport.get_extra_info("framed")
+            if not framed:  # a WebSocket's messages have no line ends to answer in
+                self.owner.answer_in_crlf(self)
         replies = self._decoder.take_replies()
         if replies:
             self.write(replies)

@@ -126,6 +126,7 @@ class Listener:
         tls: ssl.SSLContext | None = None,
         gate: HandshakeGate | None = None,
         refused: Callable[[str], None] = lambda cause: None,
+        flags: tuple[str, str] = ("--port", "--tls-port"),  # the ports' flags, for BindError
     ) -> None:
         self.loop = loop
         self.config = config
@@ -137,6 +138,7 @@ class Listener:
         self.tls_sockets: list[socket.socket] = []  # TLS (config.tls_port)
         self._spare: int | None = None
         self._closed = False
+        self.flags = flags
 
     def start(self) -> None:
         """Listen on the sockets systemd passed (``config.inherited``), or bind and listen
@@ -149,9 +151,9 @@ class Listener:
                 self._adopt_inherited()
             else:
                 if config.port is not None:
-                    self.sockets = self._bind(config.port, "--port")
+                    self.sockets = self._bind(config.port, self.flags[0])
                 if self.tls is not None and config.tls_port is not None:
-                    self.tls_sockets = self._bind(config.tls_port, "--tls-port")
+                    self.tls_sockets = self._bind(config.tls_port, self.flags[1])
         except OSError:
             self.close()
             raise

@@ -51,8 +51,9 @@ class Outbox:
         self._own: dict[ConnId, list[bytes]] = {}
         self._own_bytes: dict[ConnId, int] = {}  # what was sent to a connection alone
         self._cut: dict[ConnId, int] = {}
-        # For the metrics: payloads queued for one connection each, and bytes handed out.
-        # Counted once per broadcast and once per format at take(), never per recipient.
+        # For the metrics: payloads handed to one connection each, and their bytes. Counted
+        # at take(), once per format and once per connection with output of its own: a
+        # broadcast costs nothing more.
         self.deliveries = 0
         self.taken_bytes = 0
 
@@ -118,13 +119,11 @@ class Outbox:
         shared = self._shared[fmt]
         if not skip:
             shared.append(payload)
-            self.deliveries += len(members) + len(wide)
             return
         skipped = [conn for conn in skip if conn in members or conn in wide]
         for conn in skipped:
             self._settle(conn, fmt)
         shared.append(payload)
-        self.deliveries += len(members) + len(wide) - len(skipped)
         for conn in skipped:
             self._cut[conn] = len(shared)
 
@@ -134,7 +133,6 @@ class Outbox:
             self._settle(conn, fmt)
         self._own.setdefault(conn, []).append(payload)
         self._own_bytes[conn] = self._own_bytes.get(conn, 0) + len(payload)
-        self.deliveries += 1
 
     def owed(self, conn: ConnId) -> int:
         """Bytes queued for ``conn`` alone (replies, errors, private messages) until the next
@@ -153,10 +151,12 @@ class Outbox:
             for conn in self._members[fmt]:
                 if conn not in own:
                     out.append((conn, blob))
-            self.taken_bytes += len(blob) * (len(out) - before)
+            given = len(out) - before
+            self.deliveries += len(shared) * given
+            self.taken_bytes += len(blob) * given
             wide = self._wide_members[fmt]
             if wide:
-                self._take_wide(wide, blob, out)
+                self._take_wide(wide, shared, blob, out)
         for conn, parts in own.items():
             fmt = self._format_of.get(conn)
             if fmt is not None:
@@ -169,6 +169,7 @@ class Outbox:
                 data = parts[0] if len(parts) == 1 else b"".join(parts)
                 if crlf and conn in crlf:
                     data = data.replace(b"\n", b"\r\n")
+                self.deliveries += len(parts)
                 self.taken_bytes += len(data)
                 out.append((conn, data))
         for shared in self._shared.values():
@@ -178,7 +179,11 @@ class Outbox:
         return out
 
     def _take_wide(
-        self, wide: dict[ConnId, None], blob: bytes, out: list[tuple[ConnId, bytes]]
+        self,
+        wide: dict[ConnId, None],
+        shared: list[bytes],
+        blob: bytes,
+        out: list[tuple[ConnId, bytes]],
     ) -> None:
         """The "\r\n" subscribers owed only broadcasts: one widened copy for them all."""
         own = self._own
@@ -188,6 +193,7 @@ class Outbox:
                 if widened is None:
                     widened = blob.replace(b"\n", b"\r\n")
                 out.append((conn, widened))
+                self.deliveries += len(shared)
                 self.taken_bytes += len(widened)
 
     def forget(self, conn: ConnId) -> None:
