@@ -61,6 +61,16 @@ CASES = [
     ),
     ("é".encode() * (MAX // 2) + b"\n", ["é" * (MAX // 2)]),  # the limit counts bytes
     ("é".encode() * (MAX // 2) + b"x\n", [TOO_LONG]),
+    # telnet: its commands never reach the room (IAC = 0xFF)
+    (b"hi\xff\xf4\xff\xfd\x06\r\n", ["hi"]),  # Ctrl+C: IAC IP, IAC DO TIMING-MARK
+    (b"a\xff\xffb\n", ["a\ufffdb"]),  # IAC IAC: a literal 0xFF (not UTF-8: replaced)
+    (b"\xff\xfb\x18\xff\xfd\x03ok\r\n", ["ok"]),  # WILL TTYPE, DO SGA
+    (b"\xff\xfa\x1f\x00\x50\x00\x0a\xff\xf0ok\n", ["ok"]),  # NAWS 80x10: a "\n" inside
+    (b"\xff\xfa\x18\x00xt\xff\xff\r\n\xff\xf0ok\r\n", ["ok"]),  # IAC IAC and CRLF in SB
+    (b"\xff\xf6x\xff\xf1\n", ["x"]),  # AYT, NOP
+    (b"ok\r\0next\r\0", ["ok", "next"]),  # telnet's CR NUL is one line end
+    (b"a\xff\n", ["a\ufffd"]),  # 0xFF before a byte that is no command: kept
+    (b"a\r\xff\xf1\nb\n", ["a", "b"]),  # the "\n" of a "\r\n" across a command
 ]
 
 
@@ -144,7 +154,8 @@ def test_multibyte_character_split_across_chunks() -> None:
 
 
 def test_invalid_utf8_is_replaced() -> None:
-    assert decode([b"\xff\xfe bad \xc0\xaf\n"]) == ["\ufffd\ufffd bad \ufffd\ufffd"]
+    # (0xFF then a byte that is no telnet command is kept as it came)
+    assert decode([b"\xfe\xff bad \xc0\xaf\n"]) == ["\ufffd\ufffd bad \ufffd\ufffd"]
 
 
 def test_feed_eof_yields_the_unterminated_last_line() -> None:
@@ -161,6 +172,43 @@ def test_feed_eof_with_nothing_pending() -> None:
     assert decoder.feed_eof() == []
 
 
+def test_telnet_options_are_refused_and_timing_mark_answered() -> None:
+    decoder = LineDecoder(MAX)
+    assert decoder.take_replies() == b""
+    # WILL TTYPE, DO SGA, DONT ECHO (already off: no answer), DO TIMING-MARK (Ctrl+C's)
+    assert decoder.feed(b"\xff\xfb\x18\xff\xfd\x03\xff\xfe\x01\xff\xfd") == []
+    assert decoder.feed(b"\x06") == []  # the option byte in the next chunk
+    assert decoder.take_replies() == b"\xff\xfe\x18\xff\xfc\x03\xff\xfb\x06"
+    assert decoder.take_replies() == b""  # handed over once
+
+
+def test_unanswered_replies_are_bounded() -> None:
+    decoder = LineDecoder(MAX)
+    decoder.feed(b"\xff\xfd\x01" * 10_000)
+    assert len(decoder.take_replies()) <= 96 + 3
+
+
+def test_a_subnegotiation_never_ended_does_not_swallow_input_for_good() -> None:
+    decoder = LineDecoder(MAX)
+    assert decoder.feed(b"\xff\xfa" + b"z" * 600) == []
+    assert decoder.feed(b"y" * 600 + b"\nhello\n") == [TOO_LONG, "hello"]
+
+
+def test_crlf_is_learned_from_the_line_endings_or_telnet() -> None:
+    for data, crlf in [
+        (b"a\nb\n", False),
+        (b"a\r\n", True),
+        (b"a\r", True),
+        (b"a\xff\xf1\n", True),  # speaks telnet (NVT lines are CRLF)
+        (b"\xfe\xff x\n", False),  # 0xFF that is no command: not telnet
+    ]:
+        for cut in range(len(data) + 1):
+            decoder = LineDecoder(MAX)
+            decoder.feed(data[:cut])
+            decoder.feed(data[cut:])
+            assert decoder.crlf is crlf, (data, cut)
+
+
 def test_max_line_must_be_positive() -> None:
     with pytest.raises(ValueError):
         LineDecoder(0)
@@ -169,9 +217,28 @@ def test_max_line_must_be_positive() -> None:
 # --- properties ---------------------------------------------------------------------------
 
 
+# Telnet's commands, written the obvious way (RFC 854): IAC IAC, an option, a subnegotiation
+# up to IAC SE (or the end), a two-byte command, 0xFF before a byte that is no command (kept),
+# a lone IAC at the end.
+_TELNET = re.compile(
+    rb"\xff(?:\xff|[\xfb-\xfe](?:.|\Z)|\xfa(?:[^\xff]|\xff[^\xf0])*(?:\xff\xf0|\xff?\Z)"
+    rb"|[\xf0-\xf9]|([\x00-\xef])|\Z)",
+    re.DOTALL,
+)
+
+
+def without_telnet(data: bytes) -> bytes:
+    def keep(match: re.Match) -> bytes:
+        if match.group() == b"\xff\xff":
+            return b"\xff"
+        return b"\xff" + match.group(1) if match.group(1) is not None else b""
+
+    return _TELNET.sub(keep, data)
+
+
 def reference(data: bytes, max_line: int) -> list:
     """What the decoder must yield for ``data`` then EOF, written the obvious way."""
-    *lines, tail = re.split(rb"\r\n|\r|\n", data)
+    *lines, tail = re.split(rb"\r\n|\r\0|\r|\n", without_telnet(data))
     if tail:
         lines.append(tail)
     return [
@@ -184,6 +251,7 @@ def reference(data: bytes, max_line: int) -> list:
 pieces = st.one_of(
     st.sampled_from(
         [b"\r", b"\n", b"\r\n", b"a", b"xyz", b"\xc3", b"\xa9", b"\xff", b"", b"\x1b["]
+        + [b"\0", b"\xfa", b"\xf0", b"\xf4", b"\xfd\x06", b"\xfb", b"\xff\xfa", b"\xff\xf0"]
     ),
     st.binary(max_size=20),
 )

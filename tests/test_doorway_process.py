@@ -147,9 +147,10 @@ async def test_a_direct_user_whose_first_bytes_look_like_a_header_is_served(
     await user.send(first)
     await asyncio.sleep(0.2)  # (a lower bound: the server reads these bytes on their own)
     await user.send(b"still me\n")
-    # Its lines are its own, under its own address (an empty line is no message).
+    # Its lines are its own, under its own address (an empty line is no message); one that
+    # sent "\r\n" is answered in "\r\n".
     for text in said:
-        assert await user.line() == f"<{user.local_id}> {text}"
+        assert (await user.line()).rstrip("\r") == f"<{user.local_id}> {text}"
     await user.close()
     assert "refused" not in server.stop_cleanly()
 

@@ -18,6 +18,7 @@ operations = st.lists(
         st.tuples(st.just("broadcast"), GROUPS, st.frozensets(CONNS, max_size=3)),
         st.tuples(st.just("send"), CONNS),
         st.tuples(st.just("forget"), CONNS),
+        st.tuples(st.just("answer_in_crlf"), CONNS),
         st.tuples(st.just("take")),
     ),
     max_size=60,
@@ -30,6 +31,7 @@ class NaiveOutbox:
     def __init__(self) -> None:
         self.group_of: dict[int, str] = {}
         self.queues: dict[int, list[bytes]] = {}
+        self.crlf: set[int] = set()
 
     def subscribe(self, conn: int, group: str) -> None:
         self.group_of[conn] = group
@@ -48,9 +50,15 @@ class NaiveOutbox:
     def forget(self, conn: int) -> None:
         self.group_of.pop(conn, None)
         self.queues.pop(conn, None)
+        self.crlf.discard(conn)
+
+    def answer_in_crlf(self, conn: int) -> None:
+        self.crlf.add(conn)
 
     def take(self) -> dict[int, bytes]:
         out = {conn: b"".join(parts) for conn, parts in self.queues.items() if parts}
+        for conn in self.crlf & out.keys():
+            out[conn] = out[conn].replace(b"\n", b"\r\n")
         self.queues.clear()
         return out
 
@@ -64,7 +72,7 @@ def test_outbox_delivers_exactly_what_the_naive_model_does(ops):
         name, *args = op
         if name in ("broadcast", "send"):
             counter += 1
-            payload = f"<{counter}>".encode()  # every payload distinct: order is visible
+            payload = f"<{counter}>\n".encode()  # every payload distinct: order is visible
             args = [args[0], payload, *args[1:]]
         if name == "take":
             taken = outbox.take()
@@ -147,3 +155,35 @@ def test_a_skipping_broadcast_costs_only_the_skipped_a_copy():
     assert taken[7] == b"a\nc\n" and taken[0] == b"a\nfrom the ignored\nc\n"
     assert len({id(data) for conn, data in taken.items() if conn != 7}) == 1
     assert 500 not in taken
+
+
+def test_crlf_subscribers_share_one_widened_copy_and_cost_the_others_nothing():
+    outbox = Outbox()
+    for conn in range(100):
+        outbox.subscribe(conn, "text")
+    outbox.answer_in_crlf(3)
+    outbox.answer_in_crlf(4)
+    outbox.take()
+    outbox.broadcast("text", b"a\n")
+    outbox.broadcast("text", b"b\n")
+    taken = dict(outbox.take())
+    assert taken[0] == b"a\nb\n" and taken[3] == taken[4] == b"a\r\nb\r\n"
+    assert len({id(data) for conn, data in taken.items() if conn not in (3, 4)}) == 1
+    assert taken[3] is taken[4]  # widened once for both
+    assert outbox.deliveries == 200
+    outbox.send(3, b"just for 3\n")
+    outbox.broadcast("text", b"c\n")
+    taken = dict(outbox.take())
+    assert taken[3] == b"just for 3\r\nc\r\n" and taken[4] == b"c\r\n" and taken[5] == b"c\n"
+
+
+def test_no_widened_copy_without_a_crlf_subscriber():
+    outbox = Outbox()
+    for conn in range(10):
+        outbox.subscribe(conn, "text")
+    outbox.answer_in_crlf(99)  # not subscribed (yet): no group member
+    outbox.take()
+    outbox.broadcast("text", b"a\n")
+    taken = outbox.take()
+    assert {data for _, data in taken} == {b"a\n"}
+    assert all(data is taken[0][1] for _, data in taken)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 
 import pytest
 
@@ -10,6 +11,7 @@ from chatroom.server import cli
 from chatroom.server.adapter.app import StartError
 from chatroom.server.core.passwords import check_password, hash_password
 from tests.conftest import Peer
+from tests.test_server_process import SERVER_SCRIPT
 
 HASH = hash_password("s3cret")
 
@@ -45,6 +47,7 @@ async def test_a_bad_ops_file_stops_the_start(make_server, tmp_path):
 
 
 def test_hash_password_prints_a_line_for_the_ops_file(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "_piped", lambda: False)  # typed at a terminal
     monkeypatch.setattr(cli.getpass, "getpass", lambda prompt="": "pw")
     assert cli.main(["hash-password", "boss"]) == 0
     name, stored = capsys.readouterr().out.split()
@@ -53,9 +56,28 @@ def test_hash_password_prints_a_line_for_the_ops_file(monkeypatch, capsys):
 
 def test_hash_password_refuses_differing_passwords(monkeypatch):
     answers = iter(["one", "two"])
+    monkeypatch.setattr(cli, "_piped", lambda: False)
     monkeypatch.setattr(cli.getpass, "getpass", lambda prompt="": next(answers))
     with pytest.raises(SystemExit):
         cli.main(["hash-password", "boss"])
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", ""])
+def test_hash_password_from_a_pipe_prints_no_warning(ending):
+    """`echo SECRET | chatroom-server hash-password NAME`, with no terminal at all (a new
+    session): getpass would warn that it cannot turn the echo off, and read /dev/tty."""
+    result = subprocess.run(
+        [str(SERVER_SCRIPT), "hash-password", "boss"],
+        input=f"s3 cret{ending}",
+        capture_output=True,
+        text=True,
+        timeout=20,
+        start_new_session=True,  # no controlling terminal: getpass's fallback path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    name, stored = result.stdout.split()
+    assert name == "boss" and check_password("s3 cret", stored)
 
 
 async def test_kick_mute_topic_and_motd_over_the_wire(make_server, make_peer, ops_file, tmp_path):

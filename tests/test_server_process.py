@@ -101,7 +101,9 @@ def test_port_in_use_is_one_clear_line():
         )
     assert result.returncode != 0
     assert result.stderr == (
-        f"chatroom-server: cannot listen on 127.0.0.1:{port}: address already in use\n"
+        f"chatroom-server: cannot listen on 127.0.0.1:{port} (--port): address already in "
+        "use; another program listens there (another chatroom-server?): stop it, or give "
+        "another --port\n"
     )
     assert result.stdout == ""
 

@@ -341,21 +341,47 @@ async def test_sighup_reloads_the_certificate_without_dropping_anyone(
     [
         (["--tls-cert", "/nonexistent/cert.pem"], "--tls-cert /nonexistent/cert.pem: No such file"),
         (["--tls-key", "WRONG_KEY"], "are not a PEM certificate chain and its private key"),
-        (["--tls-key", "NOT_PEM"], "are not a PEM certificate chain and its private key"),
+        (["--tls-key", "NOT_PEM"], "--tls-key NOT_PEM holds no PEM private key"),
+        (["--tls-key", "CERT"], "--tls-key CERT holds no PEM private key"),
+        (["--tls-key", "WITHOUT"], "--tls-cert CERT holds no private key: give --tls-key FILE"),
     ],
 )
 def test_certificate_errors_at_start_are_one_line(certs, tmp_path, flags, complaint):
     other = make_certs(tmp_path, tag="-other")
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("hello\n")
-    flags = [{"WRONG_KEY": other.key, "NOT_PEM": str(garbage)}.get(f, f) for f in flags]
+    names = {"WRONG_KEY": other.key, "NOT_PEM": str(garbage), "CERT": certs.cert}
+    flags = [names.get(f, f) for f in flags]
+    complaint = complaint.replace("NOT_PEM", str(garbage)).replace("CERT", certs.cert)
     defaults = {"--tls-cert": certs.cert, "--tls-key": certs.key}
     defaults.update(dict(zip(flags[::2], flags[1::2], strict=True)))
+    if defaults["--tls-key"] == "WITHOUT":  # the key is not in the --tls-cert file
+        del defaults["--tls-key"]
     argv = ["--port", "0", "--tls-port", "0", *(x for kv in defaults.items() for x in kv)]
     result = subprocess.run(_server_command(*argv), capture_output=True, text=True, timeout=20)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and complaint in result.stderr, result.stderr
     assert result.stderr.startswith("chatroom-server: ")
+
+
+def test_a_tls_port_in_use_is_named_as_the_tls_port(certs):
+    """With two ports, the line names the one in use (and its address), not both."""
+    with socket.socket(socket.AF_INET6) as holder:
+        holder.bind(("::1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = subprocess.run(
+            _server_command("--host", "::1", "--port", "0")
+            + ["--tls-port", str(port), "--tls-cert", certs.cert, "--tls-key", certs.key],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"chatroom-server: cannot listen on [::1]:{port} (--tls-port): address already in use;"
+    ), result.stderr
+    assert result.stderr.endswith("give another --tls-port\n") and result.stdout == ""
 
 
 @pytest.mark.parametrize(

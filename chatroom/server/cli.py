@@ -1,18 +1,21 @@
 """``chatroom-server``: parse flags, start the room, stop it gracefully on Ctrl+C or SIGTERM.
 
 The flags are generated from the config (cli_flags.py); one process serves the room
-(serve.py), or ``--workers N`` processes do (workers.py).
+(serve.py), or ``--workers N`` processes do (workers.py). Started by systemd with listening
+sockets (LISTEN_FDS), it serves on those (adapter/activation.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import sys
 from dataclasses import replace
 
 from chatroom.cli_parser import OneLineErrorParser
 from chatroom.protocol import name_problem
+from chatroom.server.adapter.activation import ActivationError, activated, inherited_sockets
 from chatroom.server.adapter.logformat import configure as configure_logging
 from chatroom.server.cli_flags import PROG, build_parser, config_from_args
 from chatroom.server.core.passwords import hash_password
@@ -20,6 +23,7 @@ from chatroom.server.serve import (
     ListenError,
     LoopError,
     banner_line,
+    configured_addresses,
     loop_factory,
     raise_fd_limit,
     serve,
@@ -47,9 +51,15 @@ def read_password(path: str) -> bytes:
     return secret.encode()
 
 
+def _piped() -> bool:
+    """The password comes from a pipe or a file, not a terminal: read it from stdin, once,
+    without a prompt (getpass would warn that it cannot turn the echo off)."""
+    return not sys.stdin.isatty()
+
+
 def hash_password_main(argv: list[str]) -> int:
-    """``chatroom-server hash-password NAME``: read a password without echo, print the line
-    for --ops-file."""
+    """``chatroom-server hash-password NAME``: read a password without echo (or its first
+    line from a pipe), print the line for --ops-file."""
     parser = OneLineErrorParser(
         prog=f"{PROG} hash-password",
         description="Print an --ops-file line for NAME; the password is read without echo.",
@@ -60,10 +70,13 @@ def hash_password_main(argv: list[str]) -> int:
     if problem:
         parser.error(f"{args.name!r}: {problem}")
     try:
-        password = getpass.getpass("password: ")
+        if _piped():  # `echo SECRET | chatroom-server hash-password NAME`: its first line
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = getpass.getpass("password: ")
         if not password:
             parser.error("the password cannot be empty")
-        if getpass.getpass("again: ") != password:
+        if not _piped() and getpass.getpass("again: ") != password:
             parser.error("the passwords differ")
     except (EOFError, KeyboardInterrupt):
         print(file=sys.stderr)
@@ -79,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     config = config_from_args(args)
+    try:  # started by systemd with its sockets: serve on them (socket activation)
+        inherited = inherited_sockets(os.environ)
+        if inherited:
+            config = activated(config, inherited)
+    except ActivationError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
     problems = config.problems()
     if problems:
         parser.error(problems[0])
@@ -95,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_workers(
                 config,
                 lambda port: [sys.executable, "-m", "chatroom.server", *worker_argv(config, port)],
-                lambda port: banner_line(config.host, config.host, port, config.workers),
+                lambda port: banner_line(
+                    config.host, configured_addresses(config.host, port), port, config.workers
+                ),
             )
         factory = loop_factory(config.loop)
         with asyncio.Runner(loop_factory=factory) as runner:

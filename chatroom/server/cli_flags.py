@@ -46,6 +46,8 @@ def _add(parser: argparse.ArgumentParser, spec: Field[Any]) -> None:
     options["help"] = help_text
     if isinstance(spec.default, bool):
         options["action"] = "store_true"
+    if meta.get("repeat"):  # one value a use; argparse would append to the default: None
+        options["action"], options["default"] = "append", None
     for key in ("metavar", "choices", "nargs", "action"):
         if key in meta:
             options[key] = meta[key]
@@ -68,5 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    """Every flag is named after the config field it sets (--max-sendq sets max_sendq)."""
-    return ServerConfig(**vars(args))
+    """Every flag is named after the config field it sets (--max-sendq sets max_sendq); a
+    repeatable flag not given is the field's default."""
+    values = vars(args)
+    for spec in flag_fields():
+        if spec.metadata.get("repeat") and values.get(spec.name) is None:
+            values[spec.name] = spec.default
+    return ServerConfig(**values)

@@ -25,6 +25,10 @@ class ServerConfig(FlagSettings):
     """Every knob: the flags (:class:`~chatroom.server.config_flags.FlagSettings`, first, in
     --help's order), then the tuning values below."""
 
+    # Socket activation: the listening sockets systemd passed, (descriptor, name) each (the
+    # name "tls": serves TLS); set by the CLI from LISTEN_FDS (adapter/activation.py), never
+    # a flag. () binds config.host and the ports instead.
+    inherited: tuple[tuple[int, str], ...] = ()
     # --- limits with no flag
     who_max: int = 500  # users listed in one who reply; /who TEXT finds the others
     max_bans: int = 1000  # bans held at once (/ban); expired ones are forgotten

@@ -24,7 +24,8 @@ def flag(default: Any, name: str, help: str | None, **options: Any) -> Any:
     """A field that is the command-line flag ``name``. ``help`` is its --help text (argparse's
     ``%(default)s`` allowed; None: not shown). Options: ``metavar``, ``parse`` (text to value,
     ValueError with the reason: see flag_values.py), ``choices``, ``nargs`` ("*": a tuple),
-    ``off`` (the text that means None). A bool field is a switch (``--flag`` sets it)."""
+    ``off`` (the text that means None), ``repeat`` (True: given once per value, a tuple).
+    A bool field is a switch (``--flag`` sets it)."""
     return field(default=default, metadata={"flag": name, "help": help, **options})
 
 
@@ -38,7 +39,17 @@ class FlagSettings:
     """The settings a user gives on the command line (every field here is a flag)."""
 
     # --- where it listens (the command line's flags, in --help's order: the fields' order)
-    host: str = flag("0.0.0.0", "--host", "address to listen on (default: %(default)s)")
+    # () is every address of both families: 0.0.0.0 and :: apart (IPv4 alone on a machine
+    # without IPv6). An explicit 0.0.0.0 is IPv4 alone; an explicit :: takes IPv4 too
+    # (dual-stack) unless an IPv4 address is given beside it (listener.py).
+    host: tuple[str, ...] = flag(
+        (),
+        "--host",
+        "address to listen on; give it again for more (--host 127.0.0.1 --host ::1); "
+        "0.0.0.0 is IPv4 only, :: both families (default: every address, IPv4 and IPv6)",
+        metavar="ADDRESS",
+        repeat=True,
+    )
     port: int | None = flag(  # None (--port off): TLS only
         DEFAULT_PORT,
         "--port",
@@ -302,35 +313,42 @@ class FlagSettings:
     )
 
     def __post_init__(self) -> None:
-        # The CLI hands over a list (nargs); a frozen config keeps a tuple.
+        # The CLI hands over lists (nargs); a frozen config keeps tuples (a host: a string).
+        host = (self.host,) if isinstance(self.host, str) else tuple(self.host)
+        object.__setattr__(self, "host", host)
         object.__setattr__(self, "exempt_ip", tuple(self.exempt_ip))
         object.__setattr__(self, "proxy_protocol_from", tuple(self.proxy_protocol_from))
         object.__setattr__(self, "ws_origin", tuple(self.ws_origin))
 
     def problems(self) -> list[str]:
-        """What is wrong with these flags together, one line each, as the command line
-        reports them (the first, with exit status 2); [] when nothing is."""
-        found = []
-        if self.workers > 1 and not self.redis:
-            found.append("--workers needs --redis: the workers share the room through it")
-        if self.state and self.redis:
-            found.append("--state is for a room on one server; it cannot be used with --redis")
-        if self.room and not ROOM_NAME.fullmatch(self.room):
-            found.append(f"--room {self.room!r}: use 1-64 characters of A-Z a-z 0-9 _ . -")
-        if self.tls_port is not None and not self.tls_cert:
-            found.append("--tls-port needs --tls-cert FILE (and --tls-key FILE)")
-        if self.tls_cert and self.tls_port is None and self.wss_port is None:
-            found.append("--tls-cert needs --tls-port PORT to serve TLS on")
-        listeners = (self.port, self.tls_port, self.ws_port, self.wss_port)
-        if all(port is None for port in listeners):
-            found.append("--port off leaves no port: give --tls-port (TLS only)")
-        if self.workers > 1 and self.tls_port == 0:
-            found.append("--workers needs a fixed --tls-port (not 0)")
-        if self.workers > 1 and self.metrics_port is not None:
-            found.append("--metrics-port is for one process: scrape each server, not --workers")
-        if self.wss_port is not None and not self.tls_cert:
-            found.append("--wss-port needs --tls-cert FILE (and --tls-key FILE)")
-        for flag_name, value in (("--ws-port", self.ws_port), ("--wss-port", self.wss_port)):
-            if self.workers > 1 and value == 0:
-                found.append(f"--workers needs a fixed {flag_name} (not 0)")
-        return found
+        """What is wrong with these flags together (:func:`flag_problems`)."""
+        return flag_problems(self)
+
+
+def flag_problems(flags: FlagSettings) -> list[str]:
+    """What is wrong with these flags together, one line each, as the command line
+    reports them (the first, with exit status 2); [] when nothing is."""
+    found = []
+    if flags.workers > 1 and not flags.redis:
+        found.append("--workers needs --redis: the workers share the room through it")
+    if flags.state and flags.redis:
+        found.append("--state is for a room on one server; it cannot be used with --redis")
+    if flags.room and not ROOM_NAME.fullmatch(flags.room):
+        found.append(f"--room {flags.room!r}: use 1-64 characters of A-Z a-z 0-9 _ . -")
+    if flags.tls_port is not None and not flags.tls_cert:
+        found.append("--tls-port needs --tls-cert FILE (and --tls-key FILE)")
+    if flags.tls_cert and flags.tls_port is None and flags.wss_port is None:
+        found.append("--tls-cert needs --tls-port PORT to serve TLS on")
+    listeners = (flags.port, flags.tls_port, flags.ws_port, flags.wss_port)
+    if all(port is None for port in listeners):
+        found.append("--port off leaves no port: give --tls-port (TLS only)")
+    if flags.workers > 1 and flags.tls_port == 0:
+        found.append("--workers needs a fixed --tls-port (not 0)")
+    if flags.workers > 1 and flags.metrics_port is not None:
+        found.append("--metrics-port is for one process: scrape each server, not --workers")
+    if flags.wss_port is not None and not flags.tls_cert:
+        found.append("--wss-port needs --tls-cert FILE (and --tls-key FILE)")
+    for flag_name, value in (("--ws-port", flags.ws_port), ("--wss-port", flags.wss_port)):
+        if flags.workers > 1 and value == 0:
+            found.append(f"--workers needs a fixed {flag_name} (not 0)")
+    return found

@@ -12,7 +12,16 @@ import signal
 from collections.abc import Callable
 
 from chatroom.server.adapter.app import StartError, start_server
+from chatroom.server.adapter.listener import DEFAULT_HOSTS, BindError, show
 from chatroom.server.config import ServerConfig
+
+# What to do about a socket that cannot listen, by errno.
+_BIND_HINTS = {
+    errno.EADDRINUSE: "another program listens there (another chatroom-server?): stop it, "
+    "or give another {flag}",
+    errno.EACCES: "a port below 1024 needs root or CAP_NET_BIND_SERVICE (README, systemd)",
+    errno.EADDRNOTAVAIL: "this machine has no such address: check --host",
+}
 
 
 def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -36,9 +45,25 @@ def raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _join_hint(host: str, port: int) -> str:
-    shown = "localhost" if host in ("0.0.0.0", "::", "") else host
-    return f"nc {shown} {port}"
+def _join_host(hosts: tuple[str, ...]) -> str:
+    """The host a user on this machine joins: the first given that is no wildcard."""
+    named = [host for host in hosts if host not in ("0.0.0.0", "::", "")]
+    return named[0] if named else "localhost"
+
+
+def configured_addresses(hosts: tuple[str, ...], port: int) -> list[str]:
+    """Where ``--host`` says to listen on ``port``, as people write it (for --workers)."""
+    return [show((host, port)) for host in hosts or DEFAULT_HOSTS]
+
+
+def bind_problem(exc: BindError) -> str:
+    """The one line for a socket that cannot listen: where, why, and what to do."""
+    reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+    hint = _BIND_HINTS.get(exc.errno or 0)
+    flag = exc.where.rpartition("(")[2].rstrip(")")
+    return f"cannot listen on {exc.where}: {reason}" + (
+        f"; {hint.format(flag=flag)}" if hint else ""
+    )
 
 
 class ListenError(Exception):
@@ -54,20 +79,21 @@ async def serve(config: ServerConfig, *, banner: bool = True) -> None:
         server = await start_server(config)
     except StartError as exc:
         raise ListenError(str(exc)) from None
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            reason = "address already in use"
-        else:
-            reason = exc.strerror or str(exc)
-        ports = "/".join(str(p) for p in (config.port, config.tls_port) if p is not None)
-        raise ListenError(f"cannot listen on {config.host}:{ports}: {reason}") from None
+    except BindError as exc:
+        raise ListenError(bind_problem(exc)) from None
     log = logging.getLogger("chatroom.server")
     if banner:
-        line = banner_line(config.host, server.host, server.port, note=server.fd_note)
+        assert server.listener is not None
+        plain, tls = server.listener.addresses(), server.listener.addresses(tls=True)
+        notes = [n for n in (config.inherited and "sockets from systemd", server.fd_note) if n]
+        line = ""
+        if server.port is not None:
+            line = banner_line(config.host, plain, server.port, note="; ".join(notes) or None)
         if server.tls_port is not None:
-            line = tls_banner(config.host, server.host, server.port, server.tls_port, line)
+            line = tls_banner(config.host, tls, server.tls_port, line)
         if server.door is not None:
-            line += server.door.banner(config.host)
+            host = _join_host(config.host)
+            line += server.door.banner(f"[{host}]" if ":" in host else host)
         print(line, flush=True)
     else:
         if server.fd_note:
@@ -86,19 +112,26 @@ async def serve(config: ServerConfig, *, banner: bool = True) -> None:
 
 
 def banner_line(
-    config_host: str, host: str, port: int, workers: int = 1, note: str | None = None
+    hosts: tuple[str, ...],
+    addresses: list[str],
+    port: int,
+    workers: int = 1,
+    note: str | None = None,
 ) -> str:
+    """The start-up line: every address it listens on, and how to join."""
     processes = f" ({workers} workers)" if workers > 1 else ""
     return (
-        f"chatroom listening on {host}:{port}{processes} - join with: "
-        f"{_join_hint(config_host, port)}" + (f" ({note})" if note else "")
+        f"chatroom listening on {' and '.join(addresses)}{processes} - join with: "
+        f"nc {_join_host(hosts)} {port}" + (f" ({note})" if note else "")
     )
 
 
-def tls_banner(config_host: str, host: str, port: int | None, tls_port: int, plain: str) -> str:
-    """The start-up line with a TLS listener: beside the plaintext one, or alone."""
-    shown = "localhost" if config_host in ("0.0.0.0", "::", "") else config_host
-    join = f"chatroom-client tls://{shown}:{tls_port}"
-    if port is None:
-        return f"chatroom listening on {host}:{tls_port} (TLS only) - join with: {join}"
+def tls_banner(hosts: tuple[str, ...], addresses: list[str], tls_port: int, plain: str) -> str:
+    """The start-up line with a TLS listener: beside the plaintext one (``plain``), or
+    alone (``plain`` empty)."""
+    host = _join_host(hosts)
+    join = f"chatroom-client tls://{f'[{host}]' if ':' in host else host}:{tls_port}"
+    if not plain:
+        where = " and ".join(addresses)
+        return f"chatroom listening on {where} (TLS only) - join with: {join}"
     return f"{plain}; TLS on port {tls_port}: {join}"

@@ -33,8 +33,10 @@ class WorkerStartError(Exception):
     """A worker did not come up (it has said why on its stderr)."""
 
 
-def _reserve_port(host: str) -> socket.socket:
-    """A bound, not listening, SO_REUSEPORT socket: it fixes a free port for the workers."""
+def _reserve_port(hosts: tuple[str, ...]) -> socket.socket:
+    """A bound, not listening, SO_REUSEPORT socket: it fixes a free port for the workers
+    (on the first address they listen on; every address: on 0.0.0.0)."""
+    host = hosts[0] if hosts else "0.0.0.0"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     holder = socket.socket(family, socket.SOCK_STREAM)
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -54,7 +56,10 @@ def worker_argv(config: ServerConfig, port: int | None) -> list[str]:
         if value == spec.default and spec.name != "port":
             continue
         flag = spec.metadata["flag"]
-        if value is True:
+        if spec.metadata.get("repeat"):
+            for one in value:
+                argv += [flag, one]
+        elif value is True:
             argv.append(flag)
         elif value is None:  # only --port off differs from its default by being None
             argv += [flag, spec.metadata["off"]]

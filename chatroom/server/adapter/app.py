@@ -105,11 +105,10 @@ class ChatServer:
         self._last_flush_seconds = 0.0
         # On uvloop a newcomer's welcome and join wait a little (the module's docstring).
         self._coalesce_joins = not isinstance(loop, asyncio.BaseEventLoop)
-        self._listener: Listener | None = None
+        self.listener: Listener | None = None
         self._all_closed = asyncio.Event()
         self._all_closed.set()
         self.port: int | None = config.port  # None: no plaintext listener (--port off)
-        self.host: str = config.host
         self.tls: ssl.SSLContext | None = None
         self.tls_port: int | None = None
         self.door: WebSocketDoor | None = None  # --ws-port/--wss-port (websocket.py)
@@ -136,7 +135,7 @@ class ChatServer:
                 raise StartError(str(exc)) from None
         config = self.config
         batch = config.accept_batch if self._coalesce_joins else config.listen_backlog
-        self._listener = Listener(
+        self.listener = Listener(
             self.loop,
             config,
             self._new_connection,
@@ -146,16 +145,16 @@ class ChatServer:
             self.room,
             self.tally.refused,
         )
-        self._listener.start()
+        self.listener.start()
         self._accepting = True
         if config.metrics_port is not None:
             await self._start_ops()
         if self.store is not None:
             self.loop.call_later(config.state_flush, self._keep_history)
-        if self._listener.sockets:
-            self.host, self.port = self._listener.sockets[0].getsockname()[:2]
-        if self._listener.tls_sockets:
-            self.host, self.tls_port = self._listener.tls_sockets[0].getsockname()[:2]
+        if self.listener.sockets:
+            self.port = self.listener.sockets[0].getsockname()[1]
+        if self.listener.tls_sockets:
+            self.tls_port = self.listener.tls_sockets[0].getsockname()[1]
         self.door = open_door(self)  # --ws-port, --wss-port (websocket.py)
 
     async def _start_ops(self) -> None:
@@ -238,6 +237,9 @@ class ChatServer:
     def after_flush(self, conn: ClientConnection) -> None:
         self._after_flush.append(conn)
         self._request_flush()
+
+    def answer_in_crlf(self, conn: ClientConnection) -> None:
+        self.outbox.answer_in_crlf(conn.conn_id)
 
     def _leave(self, conn_id: int, reason: LeaveReason, detail: str | None = None) -> None:
         """The one way a connection leaves the room (the room ignores a second time)."""
@@ -340,7 +342,7 @@ class ChatServer:
     async def shutdown(self) -> None:
         """Stop accepting, tell everyone, flush, and close; drop stragglers after the grace."""
         self._accepting = False
-        for listener in filter(None, (self._listener, self.door)):
+        for listener in filter(None, (self.listener, self.door)):
             listener.close()
         self.checks.close()
         if self.ops is not None:

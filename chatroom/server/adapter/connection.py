@@ -57,6 +57,9 @@ class ConnectionOwner(Protocol):
     def after_flush(self, conn: ClientConnection) -> None:
         """Call :meth:`ClientConnection.resume_input` once the queued output is written."""
 
+    def answer_in_crlf(self, conn: ClientConnection) -> None:
+        """The client ends its lines in "\\r\\n" (or speaks telnet): answer it so."""
+
 
 class ClientConnection(asyncio.BufferedProtocol):
     """Input is bounded at every moment (a RecvQ, as IRC servers have): what waits for flood
@@ -97,6 +100,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         "_held_bytes",
         "_named",
         "_first",
+        "_crlf",
     )
 
     def __init__(
@@ -131,6 +135,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         self._held_bytes = 0
         self._named = named  # the client a PROXY header named (None: the socket's peer)
         self._first = first  # its input read before the connection was made
+        self._crlf = False  # answered in "\r\n" (the owner was told)
 
     # --- asyncio.BufferedProtocol -------------------------------------------------------------
 
@@ -239,9 +244,23 @@ class ClientConnection(asyncio.BufferedProtocol):
             self._next_line = None
             budget -= len(line) + 1 if isinstance(line, str) else config.max_line
             owner.event(self, LineReceived(self.conn_id, line))
+        if decoder.crlf:  # before the flush that answers these lines
+            self._speaks_crlf()
         if exhausted and self._eof and not self.closing:
             owner.input_finished(self)
         self._read_while_room()
+
+    def _speaks_crlf(self) -> None:
+        """The client ends its lines in "\\r" or speaks telnet: answer it in "\\r\\n", and
+        answer its telnet negotiation (its refusals, a few bytes at most)."""
+        if not self._crlf:
+            self._crlf = True
+            framed = self.transport is not None and self.transport.get_extra_info("framed")
+            if not framed:  # a WebSocket's messages have no line ends to answer in
+                self.owner.answer_in_crlf(self)
+        replies = self._decoder.take_replies()
+        if replies:
+            self.write(replies)
 
     def _read_while_room(self) -> None:
         """Read from the socket only while the held input is under ``recvq``."""

@@ -18,6 +18,14 @@ Left to themselves, asyncio's accept loop logs a traceback for every failed ``ac
 - the condition is logged once per ``log_interval``, with a count
   (:class:`~chatroom.server.adapter.lograte.OncePerInterval`).
 
+Where it listens: every address of both families by default (0.0.0.0 and :: apart, the
+IPv6 one IPV6_V6ONLY; IPv4 alone where the machine has no IPv6), else each ``--host``: all
+the addresses a name resolves to, ``0.0.0.0`` IPv4 alone, ``::`` both families (one
+dual-stack socket, unless an IPv4 address is given beside it). With port 0 the first socket
+picks the port and the others take the same. Started by systemd with sockets of its own
+(``config.inherited``: socket activation, :mod:`~chatroom.server.adapter.activation`) it
+binds nothing and serves on those, TLS on the ones named "tls".
+
 With ``--tls-port`` a second set of sockets listens beside the plaintext one. What either
 accepts goes to the :class:`~chatroom.server.adapter.doorway.Doorway`, which reads a
 trusted balancer's PROXY header and runs the TLS handshake before the room sees the
@@ -44,6 +52,25 @@ from chatroom.server.config import ServerConfig
 from chatroom.server.core.actions import encode
 
 OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
+DEFAULT_HOSTS = ("0.0.0.0", "::")  # no --host: every address, both families
+NO_IPV6 = (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT)
+TLS_NAME = "tls"  # an inherited socket with this name (LISTEN_FDNAMES) serves TLS
+
+
+class BindError(OSError):
+    """A listening socket could not be made: ``where`` says which address and port (and
+    the flag that asked for it), the errno and strerror why."""
+
+    def __init__(self, where: str, exc: OSError) -> None:
+        super().__init__(exc.errno, exc.strerror or str(exc))
+        self.where = where
+
+
+def show(address: tuple) -> str:
+    """A socket address as people write it: ``0.0.0.0:6667``, ``[::]:6667``."""
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
 
 SERVER_FULL_LINE = encode(
     p.Notice(code=p.NoticeCode.SERVER_FULL, text="server full; try again later"),
@@ -99,6 +126,7 @@ class Listener:
         tls: ssl.SSLContext | None = None,
         gate: HandshakeGate | None = None,
         refused: Callable[[str], None] = lambda cause: None,
+        flags: tuple[str, str] = ("--port", "--tls-port"),  # the ports' flags, for BindError
     ) -> None:
         self.loop = loop
         self.config = config
@@ -110,17 +138,22 @@ class Listener:
         self.tls_sockets: list[socket.socket] = []  # TLS (config.tls_port)
         self._spare: int | None = None
         self._closed = False
+        self.flags = flags
 
     def start(self) -> None:
-        """Bind and listen on ``config.host``:``config.port`` (every address the host
-        resolves to, as ``loop.create_server`` does), and on ``config.tls_port`` with TLS;
-        a port of None is not listened on. Raises OSError."""
+        """Listen on the sockets systemd passed (``config.inherited``), or bind and listen
+        on ``config.host``:``config.port`` and on ``config.tls_port`` with TLS (the
+        module's docstring); a port of None is not listened on. Raises :class:`BindError`
+        (an OSError) naming the address that failed."""
         config = self.config
         try:
-            if config.port is not None:
-                self.sockets = self._bind(config.port)
-            if self.tls is not None and config.tls_port is not None:
-                self.tls_sockets = self._bind(config.tls_port)
+            if config.inherited:
+                self._adopt_inherited()
+            else:
+                if config.port is not None:
+                    self.sockets = self._bind(config.port, self.flags[0])
+                if self.tls is not None and config.tls_port is not None:
+                    self.tls_sockets = self._bind(config.tls_port, self.flags[1])
         except OSError:
             self.close()
             raise
@@ -130,30 +163,66 @@ class Listener:
         for sock in self.tls_sockets:
             self.loop.add_reader(sock.fileno(), self._accept, sock, self.tls)
 
-    def _bind(self, port: int) -> list[socket.socket]:
+    def addresses(self, tls: bool = False) -> list[str]:
+        """Where it listens (plaintext, or TLS), as people write it: ``[::]:6667``."""
+        return [show(sock.getsockname()) for sock in (self.tls_sockets if tls else self.sockets)]
+
+    def _adopt_inherited(self) -> None:
+        for fd, name in self.config.inherited:
+            sock = socket.socket(fileno=fd)
+            sock.setblocking(False)
+            (self.tls_sockets if name == TLS_NAME else self.sockets).append(sock)
+
+    def _bind(self, port: int, flag: str) -> list[socket.socket]:
+        """Listening sockets on every address of ``config.host`` (the module's docstring)."""
         config = self.config
-        host = config.host or None  # "" is every interface
-        infos = dict.fromkeys(
-            socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        )
+        hosts = config.host or DEFAULT_HOSTS
+        infos: list = []
+        for host in hosts:
+            try:
+                infos += socket.getaddrinfo(
+                    host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+                )
+            except socket.gaierror as exc:
+                raise BindError(f"{host} ({flag})", exc) from None
+        infos = list(dict.fromkeys(infos))
+        ipv4 = any(info[0] == socket.AF_INET for info in infos)
         bound: list[socket.socket] = []
         try:
             for family, kind, proto, _, address in infos:
-                sock = socket.socket(family, kind, proto)
+                if port == 0 and bound:  # port 0: the same free port on every address
+                    address = (address[0], bound[0].getsockname()[1], *address[2:])
+                try:
+                    sock = self._listen(family, kind, proto, address, dual=not ipv4)
+                except OSError as exc:
+                    if not config.host and family == socket.AF_INET6 and exc.errno in NO_IPV6:
+                        continue  # the default, on a machine without IPv6: IPv4 alone
+                    raise BindError(f"{show(address)} ({flag})", exc) from None
                 bound.append(sock)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if config.worker:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-                if family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind(address)
-                sock.listen(config.listen_backlog)
-                sock.setblocking(False)
         except OSError:
             for sock in bound:
                 sock.close()
             raise
         return bound
+
+    def _listen(self, family: int, kind: int, proto: int, address: tuple, dual: bool):
+        """One listening socket on ``address``; the IPv6 wildcard takes IPv4 too if
+        ``dual`` (no IPv4 socket beside it)."""
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.config.worker:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                v6only = not (dual and address[0] == "::")
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
+            sock.bind(address)
+            sock.listen(self.config.listen_backlog)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
     def close(self) -> None:
         """Stop listening. Idempotent."""

@@ -38,10 +38,18 @@ def load_certificate(context: ssl.SSLContext, cert: str, key: str | None) -> Non
         if path is None:
             continue
         try:
-            with open(path, "rb"):
-                pass
+            with open(path, "rb") as file:
+                text = file.read()
         except OSError as exc:
             raise CertificateError(f"{flag} {path}: {exc.strerror or exc}") from None
+        # OpenSSL says only "PEM lib" for a missing key: say what to do.
+        if path == (key or cert) and b"PRIVATE KEY-----" not in text:
+            if key is None:
+                raise CertificateError(
+                    f"--tls-cert {cert} holds no private key: give --tls-key FILE too "
+                    "(e.g. certbot's privkey.pem beside fullchain.pem)"
+                )
+            raise CertificateError(f"--tls-key {key} holds no PEM private key")
     try:
         # Tried on a fresh context first: a failed load_cert_chain may already have replaced
         # the certificate, leaving a live context with a new certificate and the old key.

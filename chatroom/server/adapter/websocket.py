@@ -138,13 +138,26 @@ class WebSocketDoor:
         self._max_size = max(config.ws_max_message, config.max_line + 2)
         self._origins = [*config.ws_origin, None] if config.ws_origin else None
         self._library = _Handlers(self._run)
-        # The listener's config: its port and tls_port are ours, and no PROXY header.
+        # The listener's config: its port and tls_port are ours, no PROXY header, and not
+        # the sockets systemd passed (those are the TCP ports').
         door_config = replace(
-            config, port=config.ws_port, tls_port=config.wss_port, proxy_protocol_from=()
+            config,
+            port=config.ws_port,
+            tls_port=config.wss_port,
+            proxy_protocol_from=(),
+            inherited=(),
         )
         batch = config.accept_batch
         self.listener = Listener(
-            loop, door_config, self._connection, log_once, batch, tls, gate, refused
+            loop,
+            door_config,
+            self._connection,
+            log_once,
+            batch,
+            tls,
+            gate,
+            refused,
+            flags=("--ws-port", "--wss-port"),
         )
         self.port: int | None = None
         self.tls_port: int | None = None

@@ -265,6 +265,8 @@ class WebSocketTransport:
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         if name == "peername":
             return self.peername
+        if name == "framed":  # messages, not lines: no line end of the client's to answer in
+            return True
         return self.ws.transport.get_extra_info(name, default)
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:

@@ -2,7 +2,17 @@
 
 "\\n", "\\r\\n" and a lone "\\r" each end a line (nc sends "\\n", telnet "\\r\\n", some
 clients "\\r"). A line ending in "\\r" is complete at once; a "\\n" that follows it in a later
-chunk is recognised and skipped rather than read as an empty line.
+chunk is recognised and skipped rather than read as an empty line, as is the "\\0" of telnet's
+"\\r\\0". :attr:`LineDecoder.crlf` says whether the client ends its lines with "\\r" (or
+speaks telnet), so it can be answered in "\\r\\n".
+
+Telnet's commands (RFC 854: IAC, 0xFF, then a command) never reach the room: a
+:class:`TelnetFilter` takes them out of the bytes before lines are cut — a telnet user's
+Ctrl+C (IAC IP), option negotiation (IAC DO/DONT/WILL/WONT x), subnegotiation (IAC SB ...
+IAC SE); IAC IAC is a literal 0xFF. Each option offered is refused (the answers wait in
+:meth:`LineDecoder.take_replies`), and IAC DO TIMING-MARK, which telnet sends after Ctrl+C and
+until whose answer it discards what it receives, is answered WILL TIMING-MARK, as telnetd
+does. Byte 0xFF never occurs in UTF-8, so no text is lost.
 
 The buffer never holds more than ``max_line`` bytes of an unfinished line: past that the
 line is reported as too long once and its rest is discarded up to the next line end, so
@@ -25,6 +35,100 @@ from chatroom.protocol.commands import Command, TooLong, parse
 
 _LINE_END = re.compile(rb"[\r\n]")
 
+IAC, SB, SE = 0xFF, 0xFA, 0xF0
+WILL, WONT, DO, DONT = 0xFB, 0xFC, 0xFD, 0xFE
+TIMING_MARK = 0x06
+_DATA, _COMMAND, _OPTION, _SUB, _SUB_IAC = range(5)  # the filter's states
+
+
+class TelnetFilter:
+    """Telnet's in-band commands taken out of a byte stream, across chunk boundaries.
+
+    What it holds is bounded: the state (a few ints) and at most ``REPLIES_MAX`` bytes of
+    answers not yet taken (an option asked for past that is not answered). A subnegotiation
+    longer than ``SUB_MAX`` bytes is no telnet client's (theirs are a few dozen): it ends
+    there, and what follows is data again, so a stray IAC SB cannot swallow a client's
+    input for good.
+    """
+
+    REPLIES_MAX = 96
+    SUB_MAX = 1024
+
+    __slots__ = ("seen", "_state", "_verb", "_sub", "_replies")
+
+    def __init__(self) -> None:
+        self.seen = False  # an IAC command came: the client speaks telnet
+        self._state = _DATA
+        self._verb = 0  # WILL/WONT/DO/DONT awaiting its option byte
+        self._sub = 0  # bytes of the subnegotiation so far
+        self._replies = bytearray()
+
+    @property
+    def idle(self) -> bool:
+        """Not inside a command: a chunk with no IAC passes unchanged."""
+        return self._state == _DATA
+
+    def take_replies(self) -> bytes:
+        """The answers to the options asked for so far (b"" when none), handed over once."""
+        replies = bytes(self._replies)
+        self._replies.clear()
+        return replies
+
+    def feed(self, data: bytes) -> bytes:
+        """``data`` without the telnet commands in it (IAC IAC is one 0xFF)."""
+        out = bytearray()
+        state, i, end = self._state, 0, len(data)
+        while i < end:
+            if state in (_DATA, _SUB):
+                j = data.find(b"\xff", i)
+                stop = end if j < 0 else j
+                if state == _DATA:
+                    out += data[i:stop]
+                else:
+                    self._sub += stop - i
+                    if self._sub > self.SUB_MAX:  # no telnet client's: data again
+                        state = _DATA
+                        continue
+                if j < 0:
+                    break
+                state, i = (_COMMAND if state == _DATA else _SUB_IAC), j + 1
+                continue
+            byte = data[i]
+            i += 1
+            if state == _COMMAND:
+                state = _DATA
+                if byte == IAC:
+                    out.append(IAC)
+                elif byte < SE:  # no command: a stray 0xFF, kept as it came
+                    out += bytes((IAC, byte))
+                elif byte == SB:
+                    state, self._sub = _SUB, 0
+                    self.seen = True
+                elif byte >= WILL:
+                    state, self._verb = _OPTION, byte
+                    self.seen = True
+                else:  # NOP, IP, AYT, BRK, GA...: nothing for the room
+                    self.seen = True
+            elif state == _OPTION:
+                self._answer(self._verb, byte)
+                state = _DATA
+            else:  # _SUB_IAC: IAC SE ends it; IAC IAC is a 0xFF inside it
+                state = _DATA if byte == SE else _SUB
+        self._state = state
+        return bytes(out)
+
+    def _answer(self, verb: int, option: int) -> None:
+        """Refuse every option (DO TIMING-MARK is a sync point: answered WILL, as telnetd
+        does); a refusal is never answered (RFC 1143), so no loop."""
+        if verb == DO:
+            reply = WILL if option == TIMING_MARK else WONT
+        elif verb == WILL:
+            reply = DONT
+        else:
+            return
+        if len(self._replies) < self.REPLIES_MAX:
+            self._replies += bytes((IAC, reply, option))
+
 
 @dataclass(frozen=True, slots=True)
 class LineTooLong:
@@ -44,6 +148,14 @@ class LineDecoder:
         self._raw = bytearray()  # pushed, not decoded yet
         self._ready: deque[str | LineTooLong] = deque()  # decoded, not popped yet
         self._closed = False  # push()/pop(): the peer will send nothing more
+        self._telnet = TelnetFilter()
+        # The client ends its lines with "\r" (telnet, PuTTY, Windows nc) or speaks telnet:
+        # answer it in "\r\n". Once set it stays.
+        self.crlf = False
+
+    def take_replies(self) -> bytes:
+        """Telnet answers owed to the client (b"" almost always)."""
+        return self._telnet.take_replies()
 
     # --- held input: push() and pop() -----------------------------------------------------
 
@@ -100,6 +212,12 @@ class LineDecoder:
         """Add received bytes; return the lines (and too-long reports) they complete."""
         if not data:  # nothing new: keep waiting for a "\n" that may follow a "\r"
             return []
+        if b"\xff" in data or not self._telnet.idle:
+            data = self._telnet.feed(data)
+            if self._telnet.seen:
+                self.crlf = True
+            if not data:
+                return []
         if not (self._buffer or self._discarding or self._skip_lf) and b"\r" not in data:
             return self._feed_lf_lines(data)
         buffer = self._buffer
@@ -107,7 +225,7 @@ class LineDecoder:
         buffer += data
         out: list[str | LineTooLong] = []
         pos = 0
-        if self._skip_lf and buffer[start : start + 1] == b"\n":
+        if self._skip_lf and buffer[start : start + 1] in (b"\n", b"\0"):
             # Only the first new byte can be the "\n" of a "\r\n" split across chunks.
             del buffer[start]
         self._skip_lf = False
@@ -115,10 +233,11 @@ class LineDecoder:
             end = match.start()
             self._emit(buffer, pos, end, out)
             pos = end + 1
-            if buffer[end] == 0x0D:  # "\r": swallow a directly following "\n"
+            if buffer[end] == 0x0D:  # "\r": swallow a directly following "\n" (or "\0")
+                self.crlf = True
                 if pos == len(buffer):
                     self._skip_lf = True
-                elif buffer[pos] == 0x0A:
+                elif buffer[pos] in (0x0A, 0x00):
                     pos += 1
         del buffer[:pos]
         if len(buffer) > self.max_line:

@@ -12,6 +12,13 @@ connection sees every event in the one order the room produced them.
 A broadcast may name connections to *skip* (those that ``/ignore`` its sender): each is
 settled up to that point and its cut moved past the payload, so it gets a personal copy
 without it. Only the skipped pay for that; a broadcast that skips nobody costs what it did.
+
+A connection that ends its lines in "\\r\\n" (telnet, PuTTY, Windows nc: the adapter says so
+with :meth:`Outbox.answer_in_crlf`) is answered in "\\r\\n". Payloads are made with "\\n"
+alone (text lines hold no "\\r"; JSON holds no raw line break), and the "\\r\\n" copy is
+made at :meth:`Outbox.take`: such subscribers are a group of their own in each format, and
+a flush's broadcasts are widened once, for all of them, and only when one of them is owed
+them. The others' path is what it was: a room with no such client never makes the copy.
 """
 
 from __future__ import annotations
@@ -32,7 +39,11 @@ from chatroom.server.core.actions import (
 class Outbox:
     def __init__(self) -> None:
         self._format_of: dict[ConnId, OutputFormat] = {}
-        self._members: dict[OutputFormat, dict[ConnId, None]] = {}  # insertion-ordered sets
+        # Subscribers (insertion-ordered sets) answered in "\n", and in "\r\n"; a format
+        # with either has both.
+        self._members: dict[OutputFormat, dict[ConnId, None]] = {}
+        self._wide_members: dict[OutputFormat, dict[ConnId, None]] = {}
+        self._crlf: dict[ConnId, None] = {}  # connections answered in "\r\n"
         self._shared: dict[OutputFormat, list[bytes]] = {}  # broadcasts since the last take()
         # Connections with output of their own. ``_cut[conn]`` is how much of their
         # format's shared list is already copied into ``_own[conn]`` (or was before they
@@ -69,7 +80,9 @@ class Outbox:
         """From now on ``conn`` receives the broadcasts to ``fmt`` (and no other format)."""
         self.unsubscribe(conn)
         self._format_of[conn] = fmt
-        self._members.setdefault(fmt, {})[conn] = None
+        members = self._members.setdefault(fmt, {})
+        wide = self._wide_members.setdefault(fmt, {})
+        (wide if conn in self._crlf else members)[conn] = None
         shared = self._shared.setdefault(fmt, [])
         self._own.setdefault(conn, [])
         self._cut[conn] = len(shared)
@@ -81,18 +94,33 @@ class Outbox:
             return
         self._settle(conn, fmt)
         del self._cut[conn]
-        del self._members[fmt][conn]
+        if self._members[fmt].pop(conn, self) is self:
+            del self._wide_members[fmt][conn]
+
+    def answer_in_crlf(self, conn: ConnId) -> None:
+        """From now on ``conn``'s output ends its lines in "\r\n" (what is queued for it and
+        not yet taken too). For good: a connection does not go back."""
+        if conn in self._crlf:
+            return
+        self._crlf[conn] = None
+        fmt = self._format_of.get(conn)
+        if fmt is not None:  # the same shared list: its cut stays right
+            del self._members[fmt][conn]
+            self._wide_members[fmt][conn] = None
 
     def broadcast(self, fmt: OutputFormat, payload: bytes, skip: Collection[ConnId] = ()) -> None:
         """``payload`` for every subscriber of ``fmt`` but those in ``skip``."""
         members = self._members.get(fmt)
-        if not members:
+        if members is None:
+            return
+        wide = self._wide_members[fmt]
+        if not members and not wide:
             return
         shared = self._shared[fmt]
         if not skip:
             shared.append(payload)
             return
-        skipped = [conn for conn in skip if conn in members]
+        skipped = [conn for conn in skip if conn in members or conn in wide]
         for conn in skipped:
             self._settle(conn, fmt)
         shared.append(payload)
@@ -114,7 +142,7 @@ class Outbox:
     def take(self) -> list[tuple[ConnId, bytes]]:
         """Everything owed, one bytes object per connection, in the order produced."""
         out: list[tuple[ConnId, bytes]] = []
-        own, cut = self._own, self._cut
+        own, cut, crlf = self._own, self._cut, self._crlf
         for fmt, shared in self._shared.items():
             if not shared:
                 continue
@@ -126,6 +154,9 @@ class Outbox:
             given = len(out) - before
             self.deliveries += len(shared) * given
             self.taken_bytes += len(blob) * given
+            wide = self._wide_members[fmt]
+            if wide:
+                self._take_wide(wide, shared, blob, out)
         for conn, parts in own.items():
             fmt = self._format_of.get(conn)
             if fmt is not None:
@@ -136,6 +167,8 @@ class Outbox:
                 cut[conn] = 0
             if parts:
                 data = parts[0] if len(parts) == 1 else b"".join(parts)
+                if crlf and conn in crlf:
+                    data = data.replace(b"\n", b"\r\n")
                 self.deliveries += len(parts)
                 self.taken_bytes += len(data)
                 out.append((conn, data))
@@ -145,8 +178,27 @@ class Outbox:
         self._own_bytes.clear()
         return out
 
+    def _take_wide(
+        self,
+        wide: dict[ConnId, None],
+        shared: list[bytes],
+        blob: bytes,
+        out: list[tuple[ConnId, bytes]],
+    ) -> None:
+        """The "\r\n" subscribers owed only broadcasts: one widened copy for them all."""
+        own = self._own
+        widened = None
+        for conn in wide:
+            if conn not in own:
+                if widened is None:
+                    widened = blob.replace(b"\n", b"\r\n")
+                out.append((conn, widened))
+                self.deliveries += len(shared)
+                self.taken_bytes += len(widened)
+
     def forget(self, conn: ConnId) -> None:
         """``conn`` is closed: drop it and anything still queued for it."""
+        self._crlf.pop(conn, None)
         self.unsubscribe(conn)
         self._own.pop(conn, None)
         self._own_bytes.pop(conn, None)
