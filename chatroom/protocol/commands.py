@@ -18,41 +18,8 @@ from chatroom.protocol.durations import (  # noqa: F401 (re-exported)
     parse_duration,
 )
 from chatroom.protocol.events import OutputFormat
+from chatroom.protocol.help import HELP_TEXT, OPERATOR_HELP_TEXT  # noqa: F401 (re-exported)
 from chatroom.protocol.text_rules import strip_controls
-
-HELP_TEXT = """\
-Commands:
-  who, /who, /names         list the users online
-  /who TEXT                 list the users whose names contain TEXT
-  rename|NAME, /nick NAME   change your name
-  /msg NAME TEXT            send a private message
-  /me TEXT                  send an action ("* you TEXT")
-  /quit [REASON]            leave the room
-  /format json|text         switch this connection's output format
-  /ping [TEXT]              ask the server for "pong" (counts as activity: not idle)
-  /pass SECRET              give the room's password (a room that has one asks for it)
-  /help                     this list
-  //TEXT                    send a line that starts with "/" as chat
-  /topic                    show the room's topic
-  /motd                     show the message of the day
-  /oper NAME PASSWORD       become an operator
-  /ignore NAME              see nothing more from NAME (chat, /me, private messages)
-  /unignore NAME, /ignore   stop ignoring NAME; list whom you ignore
-  /away [TEXT]              mark yourself away (shown in who); no TEXT: back
-Any other line is chat, seen by everyone (you too)."""
-
-OPERATOR_HELP_TEXT = """\
-Operator commands (you are marked @NAME in who):
-  /kick NAME [REASON]       send a user away (everyone sees who did it)
-  /mute NAME [DURATION]     refuse a user's chat (they still read); DURATION: 30s 10m 2h 1d
-  /unmute NAME              let them speak again
-  /topic TEXT               set the room's topic
-  /ban NAME|ADDRESS|CIDR [DURATION] [REASON]
-                            send away everyone from that address (a NAME: the user's)
-                            and refuse it at connect, for DURATION or until /unban
-  /unban NAME|ADDRESS|CIDR  lift a ban
-  /bans                     list the bans and the time they have left"""
-
 
 # Slash commands the server understands (the word after "/", lower case). A client uses
 # this to decide whether a line starting with "/" must be escaped as "//" to be chat.
@@ -62,6 +29,7 @@ SLASH_COMMANDS = frozenset(
 # Moderation (docs/PROTOCOL.md, "Operators").
 SLASH_COMMANDS |= {"oper", "kick", "mute", "unmute", "topic", "motd", "ban", "unban", "bans"}
 SLASH_COMMANDS |= {"ignore", "unignore", "away"}  # docs/PROTOCOL.md, "Ignore and away"
+SLASH_COMMANDS |= {"history", "bot"}  # docs/PROTOCOL.md, "History on demand", docs/BOTS.md
 
 
 class _Command(msgspec.Struct, frozen=True, gc=False):
@@ -181,6 +149,23 @@ class Away(_Command):
     text: str | None = None  # None: back
 
 
+class History(_Command):
+    """The last ``count`` messages (None: the room's replay count), to the asker alone."""
+
+    count: int | None = None
+
+
+class HistorySince(_Command):
+    """The messages after ``seq`` of ``epoch`` (None: the room's own, unchecked)."""
+
+    seq: int
+    epoch: str | None = None
+
+
+class Bot(_Command):
+    """This connection is a program."""
+
+
 class Usage(_Command):
     """A known command used wrongly: ``message`` says how to use it."""
 
@@ -194,8 +179,10 @@ class Unknown(_Command):
 Command = (
     Nothing | TooLong | Chat | Me | Who | Nick | Msg | Quit | Help | Ping | Pass | SetFormat
     | Oper | Kick | Mute | Unmute | Topic | Motd | Ban | Unban | Bans
-    | Ignore | Unignore | Away | Usage | Unknown
+    | Ignore | Unignore | Away | History | HistorySince | Bot | Usage | Unknown
 )  # fmt: skip
+
+HISTORY_USAGE = "usage: /history [N] or /history since SEQ [EPOCH]"
 
 
 def parse(line: str) -> Command:
@@ -248,12 +235,31 @@ def _slash(word: str, arg: str) -> Command:
             return Unignore(arg) if arg and " " not in arg else Usage("usage: /unignore NAME")
         case "away":
             return Away(strip_controls(arg).strip()[:200] or None)
+        case "history":
+            return _history(arg)
+        case "bot":
+            return Bot() if not arg else Usage("usage: /bot")
         case "format":
             try:
                 return SetFormat(OutputFormat(arg.lower()))
             except ValueError:
                 return Usage("usage: /format json|text")
     return _moderation(word, arg) or Unknown(strip_controls(word)[:40])
+
+
+def _history(arg: str) -> History | HistorySince | Usage:
+    """``/history [N]`` or ``/history since SEQ [EPOCH]`` (the room caps N)."""
+    words = arg.split()
+    if not words:
+        return History()
+    if len(words) == 1 and words[0].isascii() and words[0].isdigit() and int(words[0]) > 0:
+        return History(int(words[0]))
+    if words[0].lower() == "since" and 2 <= len(words) <= 3:
+        seq, epoch = words[1], (words[2] if len(words) == 3 else None)
+        if seq.isascii() and seq.isdigit() and len(seq) <= 18:
+            if epoch is None or (len(epoch) <= 64 and epoch.isprintable()):
+                return HistorySince(int(seq), epoch)
+    return Usage(HISTORY_USAGE)
 
 
 def _moderation(word: str, arg: str) -> Command | None:
@@ -365,6 +371,12 @@ def format_line(command: Command) -> str:
             return f"/unignore {target}"
         case Away(text):
             return _words("/away", text)
+        case History(count):
+            return _words("/history", None if count is None else str(count))
+        case HistorySince(seq, epoch):
+            return _words("/history since", str(seq), epoch)
+        case Bot():
+            return "/bot"
     raise ValueError(f"not a command a client sends: {command!r}")
 
 
