@@ -92,6 +92,8 @@ STATE_MODULES = {
     "chatroom.server.core.moderation_state",
     "chatroom.server.core.admission",
     "chatroom.server.core.sequencer",
+    "chatroom.server.core.history",
+    "chatroom.server.core.requests",
 }
 MUTATORS = {
     "add", "append", "appendleft", "clear", "discard", "extend", "extendleft", "insert",

@@ -34,14 +34,17 @@ from chatroom.server.core.actions import ConnId, Persist, Restored, RoomAction
 from chatroom.server.core.admission import Admission
 from chatroom.server.core.codec import LineTooLong, command_of
 from chatroom.server.core.moderation_state import Moderation
+from chatroom.server.core.requests import Requests
 from chatroom.server.core.rules import (
     basics,
     chat,
     entry,
+    history,
     idle,
     leaving,
     moderation,
     names,
+    programs,
     selfservice,
     sequencing,
     shared,
@@ -85,6 +88,9 @@ COMMANDS: dict[type[c.Command], CommandRule] = {
     c.Ignore: selfservice.ignore,
     c.Unignore: selfservice.unignore,
     c.Away: selfservice.away,
+    c.History: history.last,
+    c.HistorySince: history.since,
+    c.Bot: programs.bot,
 }
 
 
@@ -108,13 +114,18 @@ class Room:
         motd: str | None = None,
     ) -> None:
         # epoch: which history the seqs count in, sent in every welcome (None: left out).
-        # The caller makes it, one per process: a restarted server numbers from 1 again.
+        # The caller makes it: a new one per process, unless a state file says where a
+        # clean stop left the last (restored.epoch): then seqs go on from its seq.
         # restored: what a state file kept (--state). The room then reports, as Persist
         # actions, every change the file must keep: bans, mutes and the topic as they are
-        # made, the history when asked (StateFlushDue).
-        state = RoomState(node, rules.history, epoch)
+        # made, the history when asked (StateFlushDue), where it stopped (ShuttingDown).
+        state = RoomState(node, rules.keep, epoch)
+        requests = Requests(rules.request_ttl, rules.request_table)
         if restored is not None:
-            state.restore_history(restored.history)
+            # Every message of the epoch is there if the file never had to trim them.
+            complete = restored.epoch is not None and len(restored.history) < rules.keep
+            state.restore_history(restored.history, restored.seq, complete=complete)
+            requests.restore([list(entry) for entry in restored.requests])
         sequencer = sequencer if sequencer is not None else LocalSequencer()
         p.load_name_data()  # now, not with the first newcomer (see its docstring)
         self.ctx = Context(
@@ -124,6 +135,7 @@ class Room:
             moderation=Moderation(operators, motd, restored),
             admission=Admission(rules),
             sequencer=sequencer,
+            requests=requests,
             # Guest names and opaque ids (--hide-addresses): unpredictable unless seeded.
             random=rng if rng is not None else random.SystemRandom(),
             persisting=restored is not None or isinstance(sequencer, LedgerSequencer),
@@ -134,15 +146,17 @@ class Room:
             i.Connected: lambda e, now: entry.connect(self.ctx, e.conn, e.host, e.port, now),
             i.Disconnected: lambda e, now: leaving.disconnect(self.ctx, e.conn, e.reason, now),
             i.TimerFired: lambda e, now: idle.check(self.ctx, e.conn, now),
-            i.ShuttingDown: lambda e, now: leaving.shutdown(self.ctx),
+            i.ShuttingDown: lambda e, now: leaving.shutdown(self.ctx) + self._stopped(now),
             i.StateFlushDue: lambda e, now: self._history_due(),
             i.OperatorChecked: lambda e, now: oper_rules.oper_checked(
                 self.ctx, e.conn, e.name, e.ok, e.busy, now
             ),
+            i.Paced: lambda e, now: programs.paced(self.ctx, e.conn, e.retry_after),
             i.Sequenced: lambda e, now: sequencing.apply(self.ctx, e.event, e.node),
+            i.Repeated: lambda e, now: programs.repeated(self.ctx, e.event, e.seq, now),
             i.AppendRefused: lambda e, now: shared.refused(self.ctx, e.conn, e.event, e.reason),
             i.Resynced: lambda e, now: shared.resync(
-                self.ctx, e.users, e.seq, e.history, now, e.epoch
+                self.ctx, e.users, e.seq, e.history, now, e.epoch, e.complete
             ),
             i.LedgerStatus: lambda e, now: shared.ledger_notice(self.ctx, e.text),
             i.PrivateArrived: lambda e, now: shared.remote_private(
@@ -190,8 +204,23 @@ class Room:
             held = shared.held(ctx, member, line)
             if held is not None:
                 return actions + held
+        if member.format is p.OutputFormat.JSON and type(line) is str and line[:1] == "{":
+            return actions + programs.request(ctx, member, line, now, self._run)
         command = command_of(line)
         return actions + COMMANDS[type(command)](ctx, member, command, now)
+
+    def _run(self, member: Member, command: c.Command, now: float) -> list[RoomAction]:
+        """``command`` from ``member``, through its rule (a request's line)."""
+        return COMMANDS[type(command)](self.ctx, member, command, now)
+
+    def _stopped(self, now: float) -> list[RoomAction]:
+        """A clean stop, for a state file: the epoch, the last seq and the request ids, so
+        a restart goes on in the same epoch (a kill -9 leaves none: a new epoch then)."""
+        ctx = self.ctx
+        if not ctx.persisting or not isinstance(ctx.sequencer, LocalSequencer):
+            return []
+        kept = {"epoch": ctx.state.epoch, "seq": ctx.state.seq, "requests": ctx.requests.kept(now)}
+        return [Persist("epoch", "room", kept)]
 
     def _history_due(self) -> list[RoomAction]:
         """The history for the state file, if it changed since the last time. Chat is kept

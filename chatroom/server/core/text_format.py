@@ -82,6 +82,8 @@ def render_text(event: p.Event) -> str:
             return "".join(f"*** {line}\n" for line in event.text.splitlines() or [""])
         case p.Error():
             return f"error: {event.message}\n"
+        case p.Ack():  # only JSON connections send requests; one that switched reads this
+            return f"*** ok {event.id}" + (f" (seq {event.seq})" if event.seq else "") + "\n"
         case p.FormatChanged():
             return f"*** output format is now {event.format}\n"
     raise TypeError(f"no text form for {event!r}")

@@ -14,6 +14,7 @@ from chatroom.server.config import RoomRules
 from chatroom.server.core.actions import ConnId, RoomAction
 from chatroom.server.core.admission import Admission
 from chatroom.server.core.moderation_state import Moderation
+from chatroom.server.core.requests import Requests
 from chatroom.server.core.sequencer import Line, Sequencer
 from chatroom.server.core.state import RoomState
 
@@ -26,6 +27,7 @@ class Context:
     moderation: Moderation
     admission: Admission
     sequencer: Sequencer
+    requests: Requests  # request ids remembered, and requests waiting for their seq
     random: random.Random  # guest names and opaque ids (--hide-addresses)
     # Report what must outlive the process as Persist actions: --state, or a shared room
     # (whose ledger keeps bans, mutes and the topic for every node).
