@@ -256,9 +256,9 @@ def _history(arg: str) -> History | HistorySince | Usage:
         return History(int(words[0]))
     if words[0].lower() == "since" and 2 <= len(words) <= 3:
         seq, epoch = words[1], (words[2] if len(words) == 3 else None)
-        if seq.isascii() and seq.isdigit() and len(seq) <= 18:
-            if epoch is None or (len(epoch) <= 64 and epoch.isprintable()):
-                return HistorySince(int(seq), epoch)
+        good_epoch = epoch is None or (len(epoch) <= 64 and epoch.isprintable())
+        if seq.isascii() and seq.isdigit() and len(seq) <= 18 and good_epoch:
+            return HistorySince(int(seq), epoch)
     return Usage(HISTORY_USAGE)
 
 
