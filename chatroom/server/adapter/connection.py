@@ -29,7 +29,7 @@ from chatroom.protocol import LeaveReason
 from chatroom.server.config import ServerConfig
 from chatroom.server.core.addresses import peer_id
 from chatroom.server.core.codec import LineDecoder, LineTooLong
-from chatroom.server.core.inputs import Connected, LineReceived, TimerFired
+from chatroom.server.core.inputs import Connected, LineReceived, Paced, TimerFired
 from chatroom.server.core.ratelimit import TokenBucket
 
 log = logging.getLogger("chatroom.server")
@@ -39,11 +39,12 @@ class ConnectionOwner(Protocol):
     """What a connection tells the server, and the little it asks."""
 
     def event(
-        self, conn: ClientConnection, event: Connected | LineReceived | TimerFired
+        self, conn: ClientConnection, event: Connected | LineReceived | TimerFired | Paced
     ) -> float | None:
         """Hand the room ``event`` of this connection (it is made, a line arrived and flood
-        control let it through, its timer fired). For Connected and TimerFired: in how
-        many seconds the connection should hand it the next TimerFired (None: never)."""
+        control let it through, its timer fired, flood control started pacing it). For
+        Connected and TimerFired: in how many seconds the connection should hand it the
+        next TimerFired (None: never)."""
 
     def input_finished(self, conn: ClientConnection) -> None:
         """The peer half-closed and every line it sent has been handled."""
@@ -85,6 +86,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         "_decoder",
         "_next_line",
         "_bucket",
+        "_paced",
         "_resume_handle",
         "_idle",
         "_linger_handle",
@@ -119,6 +121,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         self._decoder = LineDecoder(config.max_line)
         self._next_line: str | LineTooLong | None = None  # popped, waiting for a token
         self._bucket: TokenBucket | None = None
+        self._paced = False  # flood control is pacing it (the room was told): until full
         self._resume_handle: asyncio.TimerHandle | None = None
         self._idle = IdleTimer()
         self._linger_handle: asyncio.TimerHandle | None = None
@@ -231,10 +234,16 @@ class ClientConnection(asyncio.BufferedProtocol):
                 exhausted = True
                 break
             if self._bucket is not None:
-                wait = self._bucket.delay(time.monotonic())
+                now = time.monotonic()
+                if self._paced and self._bucket.available(now) >= self._bucket.burst:
+                    self._paced = False  # the episode is over: its bucket filled again
+                wait = self._bucket.delay(now)
                 if wait > 0:
                     self._next_line = line
                     self._resume_handle = self.loop.call_later(wait, self._resume)
+                    if not self._paced:  # once an episode: the room decides what it says
+                        self._paced = True
+                        owner.event(self, Paced(self.conn_id, wait))
                     break
             self._next_line = None
             budget -= len(line) + 1 if isinstance(line, str) else config.max_line

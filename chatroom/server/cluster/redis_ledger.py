@@ -46,7 +46,15 @@ from chatroom.server.cluster.redis_client import (
     reconnect,
     subscribed,
 )
-from chatroom.server.cluster.scripts import append_item, leave_parts, pack, scripts, stream_body
+from chatroom.server.cluster.scripts import (
+    Repeat,
+    append_item,
+    append_result,
+    leave_parts,
+    pack,
+    scripts,
+    stream_body,
+)
 from chatroom.server.cluster.stream import BadEntries, in_history
 from chatroom.server.config import ROOM_NAME, ServerConfig
 from chatroom.server.core.refusal import Refusal
@@ -57,6 +65,7 @@ __all__ = [
     "Entry",
     "LedgerUnavailable",
     "RedisLedger",
+    "Repeat",
     "Snapshot",
     "UserRecord",
     "id_after",
@@ -116,6 +125,9 @@ class RedisLedger:
         self.max_body = 6 * config.max_line + 1024
         self.last_read: str | None = None  # the id of the last entry read() read, if any
         self._keys = keys = RoomKeys.of(room)
+        # A request's key (rules/programs.py): this + its sender's name key and id.
+        self._request_prefix = keys.events.removesuffix("events") + "request:"
+        self._request_ttl_ms = max(1, round(config.request_ttl * 1000))
         self._shared_keys = keys.shared
         # XREAD BLOCK waits longer than any command may; read() bounds it with asyncio.
         self._redis, self._blocking = clients(url, timeout)
@@ -214,22 +226,29 @@ class RedisLedger:
         found.reverse()
         return found
 
+    async def first_seq(self) -> int:
+        """The seq of the stream's first event (0: it is empty): 1 if nothing was trimmed."""
+        with self._guard("read the stream's start"):
+            rows = await self._redis.xrange(self._keys.events, "-", "+", count=1)
+        for stream_id, fields in rows:
+            entries = row_entries(stream_id, fields, self.bad.skip, self.max_body)
+            return entries[0].seq if entries else 0
+        return 0
+
     async def counter(self) -> int:
         """The room's seq counter: the seq of the last event appended (0: none yet)."""
         with self._guard("read the counter"):
             value = await self._redis.get(self._keys.seq)
         return int(value) if value and value.isdigit() else 0
 
-    async def append_many(
-        self, items: Sequence[tuple[p.BroadcastEvent, UserRecord | str, str | None]]
-    ) -> list[int | Refusal]:
+    async def append_many(self, items: Sequence[tuple[Any, ...]]) -> list[int | Refusal]:
         """Append broadcast events, each after the checks its type calls for, in one script
         call (one round trip, one command). Redis runs them in order, each checked on its
         own (a refused one changes nothing and the rest still go on); the results come in
         order.
 
-        Each item is ``(event, user, old_key)``: ``event`` with seq 0 (the seq is assigned
-        here), ``user`` the user's record (for a rename, with the new name; a message,
+        Each item is ``(event, user, old_key[, request])``: ``event`` with seq 0 (the seq
+        is assigned here), ``user`` the user's record (for a rename, with the new name; a message,
         action or leave needs only the user's id, and may give it alone), ``old_key`` the
         old name's key for a rename, else None.
         Each result is the event's new ``seq``, or a refusal: :attr:`Refusal.TAKEN` (join,
@@ -241,15 +260,21 @@ class RedisLedger:
         The batch goes as one MessagePack argument, whatever its size: redis-py packs each
         argument of a command in pure Python, which cost more than the rest of an append.
 
+        ``request``, a message's or action's request key (its sender's name key and the
+        request's id; else None): it is appended only if that key was not seen within the
+        request TTL, on any node; else its result is a :class:`Repeat` of the seq the first
+        try got. Checked in the same script call: no round trip more.
+
         If this raises :class:`LedgerUnavailable`, any of them may or may not be appended.
         """
         if not items:
             return []
-        batch = [append_item(event, user, old_key) for event, user, old_key in items]
-        args = (self.stream_maxlen, self.node, pack(batch))
+        batch = [append_item(*item) for item in items]
+        requests = (self._request_prefix, self._request_ttl_ms)
+        args = (self.stream_maxlen, self.node, pack(batch), *requests)
         with self._guard(f"append {len(items)} events"):
             results = await self._append(keys=self._shared_keys, args=args)
-        return [Refusal(result) if isinstance(result, str) else int(result) for result in results]
+        return [append_result(result) for result in results]
 
     async def read(
         self, after_id: str, *, block_ms: int | None = None, count: int | None = None
