@@ -84,8 +84,8 @@ class Session:
         """What the screen does about a server event or a change of the link."""
         if isinstance(event, LinkStatus):
             return self._link(event)
-        if self.timeline.already_shown(event):
-            return []  # a reconnect's replay of a message the log holds
+        if self.timeline.skip(event):
+            return []  # a reconnect's replay, or an event the log holds (by seq)
         self.timeline.ignoring = self.roster.ignores_anyone
         out: list[Effect] = [
             ShowLine(self._mark(mark)) for mark in self.timeline.marks_before(event)
@@ -99,6 +99,7 @@ class Session:
                 out.append(ShowLine(line))
                 if line.mentions_me and not event.history:
                     out.append(fx.Alert(f"{event.name} mentioned you", event.text))
+                self._resume()  # after an answer's last message: ask again if it said more
             case Private():
                 line = render.private(event, self.roster.own_name)
                 out.append(ShowLine(line))
@@ -183,8 +184,15 @@ class Session:
             fx.ShowTopic(event.topic),
             self._status(f"connected as {event.name}"),
         ]
+        self._resume()  # first: the who reply that follows closes the answer's divider
         self.own_requests.welcomed(event.name, self._send)
         return out
+
+    def _resume(self) -> None:
+        """After a reconnect, ask for what was missed by seq (the timeline says what)."""
+        line = self.timeline.resume_request()
+        if line is not None:
+            self._send(line)
 
     def _mark(self, mark: Mark) -> LogLine:
         if isinstance(mark, Divider):
@@ -204,6 +212,8 @@ class Session:
             return []  # the answer to a key pressed during the idle countdown
         if event.code is NoticeCode.RESET:
             return []  # the timeline's mark before it says so
+        if event.code is NoticeCode.HISTORY and not event.count:
+            return []  # nothing was missed: nothing to say
         out: list[Effect] = [ShowLine(self.render.notice(event))]
         if event.code is NoticeCode.PASSWORD:
             out += self._give_password()
