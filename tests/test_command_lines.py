@@ -56,7 +56,7 @@ commands = st.one_of(
     st.builds(c.Ignore, st.none() | word),
     word.map(c.Unignore),
     st.builds(c.Away, st.none() | free),
-    st.builds(c.History, st.none() | st.integers(1, 10**6)),
+    st.builds(c.History, st.none() | st.integers(0, 10**6)),
     st.builds(c.HistorySince, st.integers(0, 10**15), st.none() | word),
     st.just(c.Bot()),
 )

@@ -105,7 +105,13 @@ def test_a_new_room_that_kept_everything_has_no_gap() -> None:
 
 def test_bad_history_lines_are_usage_errors() -> None:
     sim = room(1)
-    for line in ("/history 0", "/history x", "/history since", "/history since -1", "/history a b"):
+    for line in (
+        "/history -1",
+        "/history x",
+        "/history since",
+        "/history since -1",
+        "/history a b",
+    ):
         (error,) = only_to(sim.send(1, line), 1)
         assert isinstance(error, p.Error) and error.code is p.ErrorCode.BAD_USAGE, line
 

@@ -150,7 +150,8 @@ class Away(_Command):
 
 
 class History(_Command):
-    """The last ``count`` messages (None: the room's replay count), to the asker alone."""
+    """The last ``count`` messages (None: the room's replay count), to the asker alone; 0:
+    none, only the notice saying how far the room got (its ``seq``)."""
 
     count: int | None = None
 
@@ -252,7 +253,7 @@ def _history(arg: str) -> History | HistorySince | Usage:
     words = arg.split()
     if not words:
         return History()
-    if len(words) == 1 and words[0].isascii() and words[0].isdigit() and int(words[0]) > 0:
+    if len(words) == 1 and words[0].isascii() and words[0].isdigit() and len(words[0]) <= 18:
         return History(int(words[0]))
     if words[0].lower() == "since" and 2 <= len(words) <= 3:
         seq, epoch = words[1], (words[2] if len(words) == 3 else None)

@@ -69,8 +69,10 @@ def answer(
     more: bool = False,
 ) -> list[RoomAction]:
     """The notices ``before``, the ``history`` notice, then ``events`` marked history: one
-    delivery, counted against flood control by its size."""
-    last = events[-1].seq if events else ctx.state.seq
+    delivery, counted against flood control by its size. The notice's ``seq`` is how far
+    the answer covers the room: its last event's with ``more`` (ask again from there),
+    else the room's last seq (nothing after it was left out)."""
+    last = events[-1].seq if more else ctx.state.seq
     if more:
         text += f" (more: ask /history since {last})"
     head = p.Notice(code=p.NoticeCode.HISTORY, text=text, count=len(events), seq=last, more=more)
