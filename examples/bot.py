@@ -23,6 +23,7 @@ Usage: python3 examples/bot.py HOST PORT [--name NAME] [--log FILE] [--retry SEC
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import sys
@@ -157,10 +158,8 @@ def main() -> None:
     parser.add_argument("--log", default="bot.log")
     parser.add_argument("--retry", type=float, default=1.0, help="seconds between connects")
     args = parser.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         Bot(args.name, args.log).run(args.host, args.port, args.retry)
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":
