@@ -80,7 +80,11 @@ async def test_a_killed_server_starts_a_new_epoch_and_says_reset(
     tmp_path,
 ) -> None:
     flags = ("--state", str(tmp_path / "state.db"), *QUIET)
-    first = server_process(*flags)
+    # A clean stop first: the next start goes on in its epoch and forgets the record, so
+    # that the kill -9 below, which may lose its last seqs, starts a new one.
+    clean = server_process(*flags)
+    await asyncio.to_thread(stop_gracefully, clean)
+    first = server_process(*flags, "--port", str(clean.port))
     ann, welcome = await json_peer(first.port)
     await ann.send("before")
     seq = (await ann.until_event("message", text="before"))["seq"]
