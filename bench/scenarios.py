@@ -274,6 +274,10 @@ class Run:
         if self._tls_dir is not None:
             self.cafile, cert, key = _make_certificate(Path(self._tls_dir.name))
             self.server_args += ["--tls-port", "0", "--tls-cert", cert, "--tls-key", key]
+        # --ws: the clients connect to the WebSocket door, one line a message.
+        self.ws = bool(getattr(opts, "ws", False))
+        if self.ws:
+            self.server_args += ["--ws-port", "0"]
         # --state: a fresh SQLite file, and a history for chat to be written to.
         self._state_dir = tempfile.TemporaryDirectory() if getattr(opts, "state", False) else None
         history = getattr(opts, "history", None)
@@ -302,6 +306,7 @@ class Run:
             "redis": self.use_redis,
             "server_workers": self.server_workers,
             "tls": self.tls,
+            "ws": self.ws,
             "state": self._state_dir is not None,
             "errors": [],
         }
@@ -373,6 +378,7 @@ class Run:
                     "ready_timeout": (10 if self.opts.quick else 60) + sc.clients / 50,
                     "drain_timeout": 3.0 if self.opts.quick else 10.0,
                     **({"port": self.server.tls_port, "cafile": self.cafile} if self.tls else {}),
+                    **({"port": self.server.ws_port, "ws": True} if self.ws else {}),
                     **(extra or {}),
                 }
             )

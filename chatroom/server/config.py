@@ -153,6 +153,20 @@ class ServerConfig(FlagSettings):
     # table of addresses, as the connection throttle's); past it /pass is not even checked.
     password_fail_burst: int = 10
     password_fail_rate: float = 6.0
+    # --- the WebSocket door (--ws-port/--wss-port; adapter/websocket.py, docs/LIMITS.md)
+    # A message is one line: one up to max_line is a line; one longer, up to ws_max_message
+    # bytes, is answered "line too long" as over TCP; past ws_max_message (whole or in
+    # fragments) the connection is closed 1009 (at least max_line + 2 is used).
+    ws_max_message: int = 8192
+    ws_handshake_timeout: float = 10.0  # the HTTP upgrade not done by then: dropped
+    # websockets' keepalive: a ping this often, closed if its pong takes longer than
+    # ws_ping_timeout (a browser tab that vanished without a close); None: no pings.
+    ws_ping_interval: float | None = 20.0
+    ws_ping_timeout: float = 20.0
+    # The upgrade request's size: headers at most, and bytes a line (websockets' own limits
+    # are 128 and 8192: 1 MiB a pending handshake).
+    ws_max_headers: int = 32
+    ws_max_header_line: int = 4096
 
     @property
     def heartbeat_every(self) -> float:

@@ -30,8 +30,7 @@ from chatroom.server.adapter.connection import ClientConnection
 from chatroom.server.adapter.hashing import OperatorChecks
 from chatroom.server.adapter.listener import Listener, fit_to_fd_limit
 from chatroom.server.adapter.lograte import OncePerInterval
-from chatroom.server.adapter.metrics import LoopLag, ServerCollector, Tally
-from chatroom.server.adapter.ops_http import OpsEndpoint
+from chatroom.server.adapter.metrics import LoopLag, Tally
 from chatroom.server.adapter.reports import log_report
 from chatroom.server.adapter.startup import (  # noqa: F401 (StartError: the CLI's)
     RoomClock,
@@ -39,6 +38,7 @@ from chatroom.server.adapter.startup import (  # noqa: F401 (StartError: the CLI
     make_room,
 )
 from chatroom.server.adapter.tls import CertificateError, reload_certificate, server_context
+from chatroom.server.adapter.websocket import WebSocketDoor, open_door
 from chatroom.server.config import ServerConfig
 from chatroom.server.core.actions import (
     AnswerElsewhere,
@@ -64,6 +64,7 @@ from chatroom.server.core.inputs import (
 from chatroom.server.core.outbox import Outbox
 
 if TYPE_CHECKING:  # cluster mode needs the redis package, imported only when used
+    from chatroom.server.adapter.ops_http import OpsEndpoint
     from chatroom.server.cluster.link import ClusterLink
 
 log = logging.getLogger("chatroom.server")
@@ -93,7 +94,7 @@ class ChatServer:
         self.outbox = Outbox()
         self.tally = Tally()  # the room's reports, counted (metrics.py)
         self.loop_lag: LoopLag | None = None
-        self.ops: OpsEndpoint | None = None  # --metrics-port
+        self.ops: OpsEndpoint | None = None  # --metrics-port (ops_http.py)
         self._accepting = False  # the listener is open (/healthz)
         self._to_close: list[int] = []
         self._after_flush: list[ClientConnection] = []  # input held back until the flush
@@ -111,10 +112,11 @@ class ChatServer:
         self.host: str = config.host
         self.tls: ssl.SSLContext | None = None
         self.tls_port: int | None = None
+        self.door: WebSocketDoor | None = None  # --ws-port/--wss-port (websocket.py)
 
     async def start(self) -> None:
         """Listen; in cluster mode, first join the shared room (raises StartError)."""
-        if self.config.tls_cert and self.config.tls_port is not None:
+        if self.config.tls_cert and (self.config.tls_port, self.config.wss_port) != (None, None):
             try:
                 self.tls = server_context(self.config.tls_cert, self.config.tls_key)
             except CertificateError as exc:
@@ -154,16 +156,13 @@ class ChatServer:
             self.host, self.port = self._listener.sockets[0].getsockname()[:2]
         if self._listener.tls_sockets:
             self.host, self.tls_port = self._listener.tls_sockets[0].getsockname()[:2]
+        self.door = open_door(self)  # --ws-port, --wss-port (websocket.py)
 
     async def _start_ops(self) -> None:
         """The operators' port: metrics, health, readiness (raises StartError)."""
-        self.loop_lag = LoopLag(self.loop, self.config.loop_lag_interval)
-        self.ops = OpsEndpoint(self.config, ServerCollector(self), self.accepting, self.ready)
-        try:
-            await self.ops.start()
-        except OSError as exc:
-            port = self.config.metrics_port
-            raise StartError(f"--metrics-port {port}: {exc.strerror or exc}") from None
+        from chatroom.server.adapter.ops_http import open_ops  # prometheus-client: 12 MiB
+
+        self.loop_lag, self.ops = await open_ops(self)
 
     def accepting(self) -> bool:
         """Whether the server accepts connections (/healthz)."""
@@ -341,8 +340,8 @@ class ChatServer:
     async def shutdown(self) -> None:
         """Stop accepting, tell everyone, flush, and close; drop stragglers after the grace."""
         self._accepting = False
-        if self._listener is not None:
-            self._listener.close()
+        for listener in filter(None, (self._listener, self.door)):
+            listener.close()
         self.checks.close()
         if self.ops is not None:
             self.ops.close()

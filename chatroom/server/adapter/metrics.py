@@ -1,10 +1,10 @@
-"""What the server counts for its operators, and how Prometheus reads it.
+"""What the server counts for its operators (docs/OPERATIONS.md).
 
-Counting costs the fan-out path nothing measurable: the hot path only adds to plain
-integers the server already has at hand (the outbox's deliveries, the room's seq-ordered
-messages), and everything else is counted from the room's reports, which exist anyway.
-Prometheus' objects are made only when a scrape asks (:class:`ServerCollector`), on the
-event loop, from those integers and from the live connections.
+Counting costs the fan-out path nothing measurable: the outbox counts what it hands out
+once per format at each flush, the room its messages, and everything else is counted
+from the room's reports, which exist anyway. Prometheus reads these only when a scrape
+asks (:mod:`~chatroom.server.adapter.ops_http`, imported only with ``--metrics-port``:
+prometheus-client costs ~12 MiB of memory to load).
 """
 
 from __future__ import annotations
@@ -12,11 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any, Protocol
-
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from chatroom.server.core.actions import Left, RoomAction, TurnedAway
 
@@ -67,85 +62,3 @@ class LoopLag:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-
-
-class Measured(Protocol):
-    """What the collector reads of the server (ChatServer is one)."""
-
-    room: Any  # len(room), room.messages
-    outbox: Any  # outbox.deliveries
-    tally: Tally
-    loop_lag: LoopLag | None
-    cluster: Any  # None, or .up, .append_seconds and .appends
-
-    def queued_bytes(self) -> int: ...
-
-
-class ServerCollector(Collector):
-    """The metrics of one server process (docs/OPERATIONS.md lists them)."""
-
-    def __init__(self, server: Measured) -> None:
-        self.server = server
-
-    def collect(self) -> Iterator[Metric]:
-        server = self.server
-        room = server.room
-        yield _gauge("chatroom_users", "connections in the room on this server", len(room))
-        yield _gauge("chatroom_rooms", "rooms on this server", 1)
-        yield _counter(
-            "chatroom_messages", "chat lines and actions the room carried", room.messages
-        )
-        yield _counter(
-            "chatroom_deliveries",
-            "payloads handed to one connection each (a line to a room of N is N)",
-            server.outbox.deliveries,
-        )
-        yield _counter(
-            "chatroom_sent_bytes", "bytes handed to connections", server.outbox.taken_bytes
-        )
-        yield _labelled(
-            "chatroom_disconnects", "connections that left, by reason", "reason",
-            server.tally.disconnects,
-        )  # fmt: skip
-        yield _labelled(
-            "chatroom_refusals", "connections turned away, by cause", "cause",
-            server.tally.refusals,
-        )  # fmt: skip
-        yield _gauge(
-            "chatroom_send_queue_bytes",
-            "bytes waiting in the connections' send queues",
-            server.queued_bytes(),
-        )
-        lag = server.loop_lag
-        if lag is not None:
-            yield _gauge(
-                "chatroom_loop_lag_seconds",
-                "the longest the event loop ran late since the last scrape",
-                lag.take_worst(),
-            )
-        link = server.cluster
-        if link is not None:
-            yield _gauge("chatroom_redis_up", "1 while the shared room is reachable", link.up)
-            yield _counter(
-                "chatroom_redis_append_seconds",
-                "time spent in append calls to Redis",
-                link.append_seconds,
-            )
-            yield _counter("chatroom_redis_appends", "append calls to Redis", link.appends)
-
-
-def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, documentation, value=value)
-
-
-def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
-    return CounterMetricFamily(name, documentation, value=value)
-
-
-def _labelled(
-    name: str, documentation: str, label: str, values: Counter[str]
-) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, documentation, labels=[label])
-    for key, value in sorted(values.items()):
-        family.add_metric([key], value)
-    return family

@@ -14,14 +14,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from chatroom.server.adapter.metrics import LoopLag, Tally
+from chatroom.server.adapter.startup import StartError
 from chatroom.server.config import ServerConfig
 
 Status = Callable[[], bool]
+
+
+async def open_ops(server: Measured) -> tuple[LoopLag, OpsEndpoint]:
+    """Start sampling the loop's lag and open ``server``'s metrics port (StartError if the
+    port cannot be opened)."""
+    config = server.config
+    lag = LoopLag(asyncio.get_running_loop(), config.loop_lag_interval)
+    server.loop_lag = lag
+    ops = OpsEndpoint(config, ServerCollector(server), server.accepting, server.ready)
+    try:
+        await ops.start()
+    except OSError as exc:
+        lag.stop()
+        raise StartError(f"--metrics-port {config.metrics_port}: {exc.strerror or exc}") from None
+    return lag, ops
 
 
 class OpsEndpoint:
@@ -92,3 +112,88 @@ def _status(ok: bool, yes: str, no: str) -> tuple[str, str, bytes]:
     if ok:
         return "200 OK", "text/plain", f"{yes}\n".encode()
     return "503 Service Unavailable", "text/plain", f"{no}\n".encode()
+
+
+class Measured(Protocol):
+    """What the collector reads of the server (ChatServer is one)."""
+
+    config: ServerConfig
+    room: Any  # len(room), room.messages
+    outbox: Any  # outbox.deliveries
+    tally: Tally
+    loop_lag: LoopLag | None
+    cluster: Any  # None, or .up, .append_seconds and .appends
+
+    def queued_bytes(self) -> int: ...
+    def accepting(self) -> bool: ...
+    def ready(self) -> bool: ...
+
+
+class ServerCollector(Collector):
+    """The metrics of one server process (docs/OPERATIONS.md lists them)."""
+
+    def __init__(self, server: Measured) -> None:
+        self.server = server
+
+    def collect(self) -> Iterator[Metric]:
+        server = self.server
+        room = server.room
+        yield _gauge("chatroom_users", "connections in the room on this server", len(room))
+        yield _gauge("chatroom_rooms", "rooms on this server", 1)
+        yield _counter(
+            "chatroom_messages", "chat lines and actions the room carried", room.messages
+        )
+        yield _counter(
+            "chatroom_deliveries",
+            "payloads handed to one connection each (a line to a room of N is N)",
+            server.outbox.deliveries,
+        )
+        yield _counter(
+            "chatroom_sent_bytes", "bytes handed to connections", server.outbox.taken_bytes
+        )
+        yield _labelled(
+            "chatroom_disconnects", "connections that left, by reason", "reason",
+            server.tally.disconnects,
+        )  # fmt: skip
+        yield _labelled(
+            "chatroom_refusals", "connections turned away, by cause", "cause",
+            server.tally.refusals,
+        )  # fmt: skip
+        yield _gauge(
+            "chatroom_send_queue_bytes",
+            "bytes waiting in the connections' send queues",
+            server.queued_bytes(),
+        )
+        lag = server.loop_lag
+        if lag is not None:
+            yield _gauge(
+                "chatroom_loop_lag_seconds",
+                "the longest the event loop ran late since the last scrape",
+                lag.take_worst(),
+            )
+        link = server.cluster
+        if link is not None:
+            yield _gauge("chatroom_redis_up", "1 while the shared room is reachable", link.up)
+            yield _counter(
+                "chatroom_redis_append_seconds",
+                "time spent in append calls to Redis",
+                link.append_seconds,
+            )
+            yield _counter("chatroom_redis_appends", "append calls to Redis", link.appends)
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+def _labelled(
+    name: str, documentation: str, label: str, values: Counter[str]
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for key, value in sorted(values.items()):
+        family.add_metric([key], value)
+    return family
