@@ -318,29 +318,34 @@ class FlagSettings:
         object.__setattr__(self, "ws_origin", tuple(self.ws_origin))
 
     def problems(self) -> list[str]:
-        """What is wrong with these flags together, one line each, as the command line
-        reports them (the first, with exit status 2); [] when nothing is."""
-        found = []
-        if self.workers > 1 and not self.redis:
-            found.append("--workers needs --redis: the workers share the room through it")
-        if self.state and self.redis:
-            found.append("--state is for a room on one server; it cannot be used with --redis")
-        if self.room and not ROOM_NAME.fullmatch(self.room):
-            found.append(f"--room {self.room!r}: use 1-64 characters of A-Z a-z 0-9 _ . -")
-        if self.tls_port is not None and not self.tls_cert:
-            found.append("--tls-port needs --tls-cert FILE (and --tls-key FILE)")
-        if self.tls_cert and self.tls_port is None and self.wss_port is None:
-            found.append("--tls-cert needs --tls-port PORT to serve TLS on")
-        listeners = (self.port, self.tls_port, self.ws_port, self.wss_port)
-        if all(port is None for port in listeners):
-            found.append("--port off leaves no port: give --tls-port (TLS only)")
-        if self.workers > 1 and self.tls_port == 0:
-            found.append("--workers needs a fixed --tls-port (not 0)")
-        if self.workers > 1 and self.metrics_port is not None:
-            found.append("--metrics-port is for one process: scrape each server, not --workers")
-        if self.wss_port is not None and not self.tls_cert:
-            found.append("--wss-port needs --tls-cert FILE (and --tls-key FILE)")
-        for flag_name, value in (("--ws-port", self.ws_port), ("--wss-port", self.wss_port)):
-            if self.workers > 1 and value == 0:
-                found.append(f"--workers needs a fixed {flag_name} (not 0)")
-        return found
+        """What is wrong with these flags together, one line each (see :func:`problems`)."""
+        return problems(self)
+
+
+def problems(self: FlagSettings) -> list[str]:
+    """What is wrong with these flags together, one line each, as the command line
+    reports them (the first, with exit status 2); [] when nothing is."""
+    found = []
+    if self.workers > 1 and not self.redis:
+        found.append("--workers needs --redis: the workers share the room through it")
+    if self.state and self.redis:
+        found.append("--state is for a room on one server; it cannot be used with --redis")
+    if self.room and not ROOM_NAME.fullmatch(self.room):
+        found.append(f"--room {self.room!r}: use 1-64 characters of A-Z a-z 0-9 _ . -")
+    if self.tls_port is not None and not self.tls_cert:
+        found.append("--tls-port needs --tls-cert FILE (and --tls-key FILE)")
+    if self.tls_cert and self.tls_port is None and self.wss_port is None:
+        found.append("--tls-cert needs --tls-port PORT to serve TLS on")
+    listeners = (self.port, self.tls_port, self.ws_port, self.wss_port)
+    if all(port is None for port in listeners):
+        found.append("--port off leaves no port: give --tls-port (TLS only)")
+    if self.workers > 1 and self.tls_port == 0:
+        found.append("--workers needs a fixed --tls-port (not 0)")
+    if self.workers > 1 and self.metrics_port is not None:
+        found.append("--metrics-port is for one process: scrape each server, not --workers")
+    if self.wss_port is not None and not self.tls_cert:
+        found.append("--wss-port needs --tls-cert FILE (and --tls-key FILE)")
+    for flag_name, value in (("--ws-port", self.ws_port), ("--wss-port", self.wss_port)):
+        if self.workers > 1 and value == 0:
+            found.append(f"--workers needs a fixed {flag_name} (not 0)")
+    return found

@@ -40,10 +40,9 @@ from chatroom.server.cluster.redis_ledger import (
     LedgerUnavailable,
     RedisLedger,
     Repeat,
-    id_after,
     parse_stream_id,
 )
-from chatroom.server.cluster.stream import event_of, history_events, out_of_order, user_record
+from chatroom.server.cluster.stream import event_of, kept_chat, out_of_order, user_record
 from chatroom.server.config import ServerConfig
 from chatroom.server.core.actions import (
     AnswerElsewhere,
@@ -294,13 +293,8 @@ class ClusterLink:
         snapshot = await self.ledger.snapshot(self.room.epoch, self.room.seq)
         if snapshot.epoch == self.room.epoch:  # the same history: what we missed is in it
             await self._catch_up(snapshot.last_id, snapshot.seq)
-        # Up to and including the snapshot's last entry: that one is in the past too. What
-        # /history reaches (--keep), every node keeping it as it applies the stream; it is
-        # every message of the epoch if fewer were found and the stream was never trimmed.
-        keep = max(self.config.keep, self.config.history)
-        entries = await self.ledger.history(id_after(snapshot.last_id), keep)
-        history = history_events(entries, snapshot.seq, self.ledger.bad)
-        complete = len(entries) < keep and await self.ledger.first_seq() <= 1
+        keep = max(self.config.keep, self.config.history)  # what /history reaches
+        history, complete = await kept_chat(self.ledger, snapshot, keep)
         users = [(u.id, u.name, u.node) for u in snapshot.users.values()]
         moderation = await self.ledger.moderation_state()
         self._last_id = snapshot.last_id

@@ -125,9 +125,6 @@ class RedisLedger:
         self.max_body = 6 * config.max_line + 1024
         self.last_read: str | None = None  # the id of the last entry read() read, if any
         self._keys = keys = RoomKeys.of(room)
-        # A request's key (rules/programs.py): this + its sender's name key and id.
-        self._request_prefix = keys.events.removesuffix("events") + "request:"
-        self._request_ttl_ms = max(1, round(config.request_ttl * 1000))
         self._shared_keys = keys.shared
         # XREAD BLOCK waits longer than any command may; read() bounds it with asyncio.
         self._redis, self._blocking = clients(url, timeout)
@@ -184,7 +181,7 @@ class RedisLedger:
         snapshot of its data) and gets a new epoch, so that nobody compares the seqs."""
         keys = [self._keys.seq, self._keys.events, self._keys.users, self._keys.epoch]
         with self._guard("snapshot"):
-            flat, last_id, seq, epoch = await self._snapshot(
+            flat, last_id, seq, epoch, first = await self._snapshot(
                 keys=keys, args=[known_epoch or "", applied_seq]
             )
         users = {}
@@ -195,7 +192,7 @@ class RedisLedger:
                 log.warning("cluster: skipped a bad user record of the room: %.40r", flat[i])
                 continue
             users[record.id] = record
-        return Snapshot(users=users, last_id=last_id, seq=int(seq), epoch=epoch)
+        return Snapshot(users, last_id, int(seq), epoch, first_seq=int(first))
 
     async def history(self, before_id: str, count: int) -> list[Entry]:
         """The newest ``count`` message/action entries strictly before ``before_id``
@@ -226,15 +223,6 @@ class RedisLedger:
         found.reverse()
         return found
 
-    async def first_seq(self) -> int:
-        """The seq of the stream's first event (0: it is empty): 1 if nothing was trimmed."""
-        with self._guard("read the stream's start"):
-            rows = await self._redis.xrange(self._keys.events, "-", "+", count=1)
-        for stream_id, fields in rows:
-            entries = row_entries(stream_id, fields, self.bad.skip, self.max_body)
-            return entries[0].seq if entries else 0
-        return 0
-
     async def counter(self) -> int:
         """The room's seq counter: the seq of the last event appended (0: none yet)."""
         with self._guard("read the counter"):
@@ -248,9 +236,11 @@ class RedisLedger:
         order.
 
         Each item is ``(event, user, old_key[, request])``: ``event`` with seq 0 (the seq
-        is assigned here), ``user`` the user's record (for a rename, with the new name; a message,
-        action or leave needs only the user's id, and may give it alone), ``old_key`` the
-        old name's key for a rename, else None.
+        is assigned here), ``user`` the user's record (for a rename, with the new name; a
+        message, action or leave needs only the user's id, and may give it alone),
+        ``old_key`` the old name's key for a rename, else None; ``request``, a message's or
+        action's request key (sender's name key and id): appended only if not seen within
+        the request TTL, on any node, else a :class:`Repeat` of the first try's seq.
         Each result is the event's new ``seq``, or a refusal: :attr:`Refusal.TAKEN` (join,
         rename: the name key is claimed by another id), :attr:`Refusal.DUPLICATE` (join:
         another node's user has this id) or :attr:`Refusal.GONE` (rename, leave, message,
@@ -260,18 +250,13 @@ class RedisLedger:
         The batch goes as one MessagePack argument, whatever its size: redis-py packs each
         argument of a command in pure Python, which cost more than the rest of an append.
 
-        ``request``, a message's or action's request key (its sender's name key and the
-        request's id; else None): it is appended only if that key was not seen within the
-        request TTL, on any node; else its result is a :class:`Repeat` of the seq the first
-        try got. Checked in the same script call: no round trip more.
-
         If this raises :class:`LedgerUnavailable`, any of them may or may not be appended.
         """
         if not items:
             return []
         batch = [append_item(*item) for item in items]
-        requests = (self._request_prefix, self._request_ttl_ms)
-        args = (self.stream_maxlen, self.node, pack(batch), *requests)
+        ttl = max(1, round(self.config.request_ttl * 1000))
+        args = (self.stream_maxlen, self.node, pack(batch), self._keys.request_prefix, ttl)
         with self._guard(f"append {len(items)} events"):
             results = await self._append(keys=self._shared_keys, args=args)
         return [append_result(result) for result in results]

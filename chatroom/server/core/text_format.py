@@ -55,6 +55,7 @@ def render_text(event: p.Event) -> str:
             lines += [
                 f"  {'@' if u.op else ''}{u.name}  ({u.id}, idle {u.idle}s)"
                 + (f" (away: {u.away})" if u.away is not None else "")
+                + (" (bot)" if u.bot else "")
                 for u in event.users
             ]
             if total > len(event.users):
