@@ -11,7 +11,8 @@ or re-synced one when the file or the stream held fewer than ``keep``, from thei
 Otherwise what is kept starts after the seq before its first message, and an older SEQ is
 told that messages are missing (:meth:`ChatHistory.gap`).
 
-Adding a line costs what the deque's own append costs: :attr:`ChatHistory.add` *is* it.
+It *is* the bounded deque (a subclass with slots): adding a line costs what the deque's
+own ``append`` costs, as before it kept more than the replay.
 """
 
 from __future__ import annotations
@@ -25,35 +26,30 @@ from chatroom import protocol as p
 Chat = p.Message | p.Action
 
 
-class ChatHistory:
-    __slots__ = ("add", "_events", "_complete", "_kept_seq")
+class ChatHistory(deque):  # type: ignore[type-arg]
+    __slots__ = ("_complete", "_kept_seq")
 
     def __init__(self, keep: int) -> None:
-        self._events: deque[Chat] = deque(maxlen=max(keep, 0))
-        self.add = self._events.append  # a message or action was said (the hot path)
+        super().__init__(maxlen=max(keep, 0))  # append(): a message or action was said
         self._complete = True  # every message of the epoch is here, unless the deque filled
         self._kept_seq = 0  # the last seq of the history a state file has (--state)
 
-    def __len__(self) -> int:
-        return len(self._events)
-
     @property
     def events(self) -> tuple[Chat, ...]:
-        return tuple(self._events)
+        return tuple(self)
 
     @property
     def last_seq(self) -> int:
-        return self._events[-1].seq if self._events else 0
+        return self[-1].seq if self else 0
 
     def last(self, count: int) -> list[Chat]:
         """The newest ``count`` messages, oldest first."""
-        events = self._events
-        return list(islice(events, max(0, len(events) - count), None)) if count > 0 else []
+        return list(islice(self, max(0, len(self) - count), None)) if count > 0 else []
 
     def after(self, seq: int, limit: int) -> tuple[list[Chat], bool]:
         """The first ``limit`` messages after ``seq``, oldest first, and whether more follow."""
         newer: list[Chat] = []
-        for event in reversed(self._events):
+        for event in reversed(self):
             if event.seq <= seq:
                 break
             newer.append(event)
@@ -63,23 +59,21 @@ class ChatHistory:
     def gap(self, seq: int, room_seq: int) -> int | None:
         """If messages after ``seq`` may be gone (no longer kept, or never read here): the
         seq after which everything is kept; None when nothing after ``seq`` is missing."""
-        events = self._events
-        whole = self._complete and len(events) < (events.maxlen or 0)
-        if whole:
+        if self._complete and len(self) < (self.maxlen or 0):
             return None
-        known = events[0].seq - 1 if events else room_seq
+        known = self[0].seq - 1 if self else room_seq
         return known if seq < known else None
 
     def restore(self, events: Iterable[Chat], *, complete: bool) -> None:
         """What a state file kept (oldest first): the file has these."""
-        self._events.extend(events)
+        self.extend(events)
         self._complete = complete
         self._kept_seq = self.last_seq
 
     def replace(self, events: Iterable[Chat], *, complete: bool) -> None:
         """A shared room's view after a (re)sync: its ``events`` instead of ours."""
-        self._events.clear()
-        self._events.extend(events)
+        self.clear()
+        self.extend(events)
         self._complete = complete
 
     def changed(self) -> bool:

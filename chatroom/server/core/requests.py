@@ -36,22 +36,12 @@ class Requests:
         self.ttl = ttl
         self.size = max(1, size)
         self._seen: OrderedDict[Key, tuple[int, float]] = OrderedDict()  # -> (seq, when)
-        # The request being handled now, while its line runs: (conn, key).
-        self.asking: tuple[ConnId, Key] | None = None
         # Requests whose line waits for its seq: by event, and the same by key.
         self.pending: dict[EventKey, tuple[ConnId, Key]] = {}
         self._pending_keys: dict[Key, EventKey] = {}
 
     def __len__(self) -> int:
         return len(self._seen)
-
-    # --- the request being handled
-
-    def begin(self, conn: ConnId, key: Key) -> None:
-        self.asking = (conn, key)
-
-    def end(self) -> None:
-        self.asking = None
 
     # --- remembered ids
 

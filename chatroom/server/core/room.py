@@ -140,6 +140,8 @@ class Room:
             random=rng if rng is not None else random.SystemRandom(),
             persisting=restored is not None or isinstance(sequencer, LedgerSequencer),
             rerun=self._line,
+            run=self._run,
+            request=lambda member, line, now: programs.request(self.ctx, member, line, now),
         )
         self._inputs: dict[type, Callable[[Any, float], list[RoomAction]]] = {
             i.LineReceived: lambda e, now: self._line(e.conn, e.line, now),
@@ -152,7 +154,7 @@ class Room:
                 self.ctx, e.conn, e.name, e.ok, e.busy, now
             ),
             i.Paced: lambda e, now: programs.paced(self.ctx, e.conn, e.retry_after),
-            i.Sequenced: lambda e, now: sequencing.apply(self.ctx, e.event, e.node),
+            i.Sequenced: lambda e, now: programs.sequenced(self.ctx, e.event, e.node),
             i.Repeated: lambda e, now: programs.repeated(self.ctx, e.event, e.seq, now),
             i.AppendRefused: lambda e, now: shared.refused(self.ctx, e.conn, e.event, e.reason),
             i.Resynced: lambda e, now: shared.resync(
@@ -204,8 +206,6 @@ class Room:
             held = shared.held(ctx, member, line)
             if held is not None:
                 return actions + held
-        if member.format is p.OutputFormat.JSON and type(line) is str and line[:1] == "{":
-            return actions + programs.request(ctx, member, line, now, self._run)
         command = command_of(line)
         return actions + COMMANDS[type(command)](ctx, member, command, now)
 

@@ -337,7 +337,7 @@ class RoomState:
     def said(self, event: p.Message | p.Action) -> None:
         self._seq = event.seq
         self.messages += 1
-        self._history.add(event)
+        self._history.append(event)
         user = self._users.get(event.id)
         if user is not None:
             user.last_seen = event.ts

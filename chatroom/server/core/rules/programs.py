@@ -13,19 +13,18 @@ error (with its id, when one could be read).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import msgspec
 
 from chatroom import protocol as p
 from chatroom.protocol import commands as c
-from chatroom.server.core.actions import ConnId, Deliver, RoomAction, encode
+from chatroom.server.core.actions import Append, ConnId, Deliver, RoomAction, encode
 from chatroom.server.core.requests import Key
+from chatroom.server.core.rules import chat
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.output import info, send
+from chatroom.server.core.rules.sequencing import apply, next_seq
 from chatroom.server.core.state import Member
 
-Run = Callable[[Member, c.Command, float], list[RoomAction]]
 BOT_TEXT = (
     "this connection is marked as a program (bot): no history is replayed when it is"
     " greeted; ask with /history"
@@ -40,9 +39,9 @@ class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
 _decode = msgspec.json.Decoder(Request).decode
 
 
-def request(ctx: Context, member: Member, line: str, now: float, run: Run) -> list[RoomAction]:
-    """A request line from ``member`` (JSON mode): its LINE run through ``run`` (the room's
-    dispatcher), answered with an ack, or refused as ``bad_request``."""
+def request(ctx: Context, member: Member, line: str, now: float) -> list[RoomAction]:
+    """A request line from ``member`` (JSON mode; the chat rule hands it over): its LINE
+    handled, answered with an ack, or refused as ``bad_request``."""
     try:
         req = _decode(line)
     except (msgspec.MsgspecError, RecursionError) as exc:
@@ -55,7 +54,7 @@ def request(ctx: Context, member: Member, line: str, now: float, run: Run) -> li
         return _bad(member, "a request's text is one line", rid)
     command = c.parse(text)
     if not isinstance(command, c.Chat | c.Me):
-        return [*with_id(run(member, command, now), member, rid), *_ack(member, rid, None)]
+        return [*with_id(ctx.run(member, command, now), member, rid), *_ack(member, rid, None)]
     key: Key = (p.name_key(member.name), rid)
     requests = ctx.requests
     seq = requests.seen(key, now)
@@ -63,12 +62,30 @@ def request(ctx: Context, member: Member, line: str, now: float, run: Run) -> li
         return _ack(member, rid, seq)
     if requests.waiting(key, member.conn):
         return []  # its first try is with the ledger: its ack comes here
-    requests.begin(member.conn, key)
-    try:
-        actions = run(member, command, now)
-    finally:
-        requests.end()
-    return with_id(actions, member, rid)
+    refused = chat.muted(ctx, member, now)
+    if refused:
+        return with_id(refused, member, rid)
+    kind = p.Message if isinstance(command, c.Chat) else p.Action
+    said = kind(seq=next_seq(ctx), ts=now, id=member.id, name=member.name, text=command.text)
+    requests.expect(said, member.conn, key)
+    carried = ctx.sequencer.sequence(said, member.conn)
+    if carried is None:  # one server: applied now, then acked
+        return apply(ctx, said, ctx.node) + settled(ctx, said, now)
+    # A ledger appends it only if its key was not seen within the TTL, on any node.
+    request_key = p.compact_json([key[0], rid])
+    return [
+        Append(a.event, a.conn, request_key) if type(a) is Append and a.event is said else a
+        for a in carried
+    ]
+
+
+def sequenced(ctx: Context, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
+    """A shared room's event applied: and acked, if a request of this node waits for it
+    (checked only while one waits)."""
+    actions = apply(ctx, event, node)
+    if ctx.requests.pending and isinstance(event, p.Message | p.Action):
+        actions += settled(ctx, event, event.ts)
+    return actions
 
 
 def settled(ctx: Context, event: p.Message | p.Action, now: float) -> list[RoomAction]:

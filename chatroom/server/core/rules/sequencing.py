@@ -9,8 +9,8 @@ broadcasts the event to this node's members.
 from __future__ import annotations
 
 from chatroom import protocol as p
-from chatroom.server.core.actions import Append, ConnId, Renamed, RoomAction, Subscribe
-from chatroom.server.core.rules import programs, rejoin
+from chatroom.server.core.actions import ConnId, Renamed, RoomAction, Subscribe
+from chatroom.server.core.rules import rejoin
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.output import broadcast, greeting, send
 from chatroom.server.core.state import Member
@@ -28,31 +28,8 @@ def next_seq(ctx: Context) -> int:
 
 def append(ctx: Context, event: p.BroadcastEvent, member: Member | None) -> list[RoomAction]:
     """Put ``event`` (from ``member``'s line, if any) in the room's order."""
-    if ctx.requests.asking is not None and member is not None:
-        return _append_asked(ctx, event, member)
     carried = ctx.sequencer.sequence(event, member.conn if member is not None else None)
     return apply(ctx, event, ctx.node) if carried is None else carried
-
-
-def _append_asked(ctx: Context, event: p.BroadcastEvent, member: Member) -> list[RoomAction]:
-    """``event`` is the line of the request being handled: acked once it has its seq. A
-    ledger appends it only if its key was not seen (on any node)."""
-    asking = ctx.requests.asking
-    assert asking is not None
-    conn, key = asking
-    if conn != member.conn or not isinstance(event, p.Message | p.Action):
-        ctx.requests.end()
-        return append(ctx, event, member)
-    ctx.requests.end()  # one line a request
-    ctx.requests.expect(event, conn, key)
-    carried = ctx.sequencer.sequence(event, conn)
-    if carried is None:
-        return apply(ctx, event, ctx.node)
-    request = p.compact_json([key[0], key[1]])
-    return [
-        Append(a.event, a.conn, request) if type(a) is Append and a.event is event else a
-        for a in carried
-    ]
 
 
 def apply(ctx: Context, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
@@ -65,10 +42,7 @@ def apply(ctx: Context, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
     skip: set[ConnId] | None = None
     if type(event) is p.Message or type(event) is p.Action:  # almost every event: first
         state.said(event)
-        sent = broadcast(ctx, event, state.ignorers_of(event.id))
-        if ctx.requests.pending:  # a program's request waits for a seq (rarely: not empty)
-            sent += programs.settled(ctx, event, event.ts)
-        return sent
+        return broadcast(ctx, event, state.ignorers_of(event.id))
     own: Member | None = None
     match event:
         case p.Join():
