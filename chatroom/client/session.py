@@ -55,6 +55,7 @@ from chatroom.protocol import (
     UnknownEvent,
     Welcome,
     Who,
+    compact_json,
 )
 from chatroom.protocol import commands as c
 
@@ -79,6 +80,7 @@ class Session:
         self.link_state = LinkState.CONNECTING
         self._password_sent = False  # --password-file's, on this connection
         self._outage: str | None = None  # why the link is down, once it was logged
+        self._requests = 0  # chat typed with a leading "{", sent as requests (their ids)
 
     def handle(self, event: Event | UnknownEvent | LinkStatus) -> list[Effect]:
         """What the screen does about a server event or a change of the link."""
@@ -272,9 +274,18 @@ class Session:
             return True, [self._status(plan.reason, alarm=True)]
         if isinstance(plan, ShowHelp):
             return True, [self._status(line) for line in plan.text.splitlines()]
-        if not self._send(plan.line):
+        if not self._send(self._as_request(plan.line)):
             return False, [self._status(NOT_SENT, alarm=True)]
         return True, []
+
+    def _as_request(self, line: str) -> str:
+        """``line`` as sent: in JSON mode a line starting with ``{`` is a request, so chat
+        that starts so goes inside one (its ack shows nothing). The user's words, not the
+        server's."""
+        if line[:1] != "{":
+            return line
+        self._requests += 1
+        return compact_json({"id": f"typed-{self._requests}", "text": line})
 
     def key_pressed(self) -> list[Effect]:
         """Any key, anywhere in the client: during the idle countdown, stay in the room."""
