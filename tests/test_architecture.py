@@ -93,6 +93,8 @@ STATE_MODULES = {
     "chatroom.server.core.admission",
     "chatroom.server.core.sequencer",
     "chatroom.server.core.accounts_state",
+    "chatroom.server.core.history",
+    "chatroom.server.core.requests",
 }
 MUTATORS = {
     "add", "append", "appendleft", "clear", "discard", "extend", "extendleft", "insert",
@@ -224,3 +226,14 @@ def test_modules_and_classes_stay_small(module: str) -> None:
         if isinstance(node, ast.ClassDef):
             size = node.end_lineno - node.lineno + 1
             assert size <= 300, f"{module}: class {node.name} is {size} lines"
+
+
+def test_every_command_has_a_rule() -> None:
+    """Each command a line can become is answered by one rule (the room's table is the
+    rule modules' tables merged; none may be left out or claimed twice)."""
+    from chatroom.protocol import commands as c
+    from chatroom.server.core import room
+
+    assert set(room.COMMANDS) == set(c.Command.__args__)
+    tables = [m.COMMANDS for m in vars(room).values() if hasattr(m, "COMMANDS") and m is not room]
+    assert sum(len(table) for table in tables) == len(room.COMMANDS)

@@ -59,6 +59,9 @@ commands = st.one_of(
     free.map(c.Register),  # the password is the rest of the line, spaces and all
     st.builds(c.Login, word, free),
     st.builds(c.Unregister, st.none() | word),
+    st.builds(c.History, st.none() | st.integers(0, 10**6)),
+    st.builds(c.HistorySince, st.integers(0, 10**15), st.none() | word),
+    st.just(c.Bot()),
 )
 
 

@@ -141,6 +141,20 @@ CASES = [
         Who(users=(WhoEntry(id="a:1", name="boss", idle=1, op=True),)),
         '{"type":"who","users":[{"id":"a:1","name":"boss","idle":1,"op":true}]}',
     ),
+    (p.Ack(id="r1", seq=12), '{"type":"ack","id":"r1","seq":12}'),
+    (p.Ack(id=7), '{"type":"ack","id":7}'),
+    (
+        p.Error(code=p.ErrorCode.BAD_REQUEST, message="bad", id="r2"),
+        '{"type":"error","code":"bad_request","message":"bad","id":"r2"}',
+    ),
+    (
+        Notice(code=NoticeCode.HISTORY, text="2 messages", count=2, seq=9, more=True),
+        '{"type":"notice","code":"history","text":"2 messages","count":2,"seq":9,"more":true}',
+    ),
+    (
+        Notice(code=NoticeCode.RATE_LIMITED, text="slow down", retry_after=0.25),
+        '{"type":"notice","code":"rate_limited","text":"slow down","retry_after":0.25}',
+    ),
 ]
 
 

@@ -55,6 +55,7 @@ from chatroom.protocol import (
     UnknownEvent,
     Welcome,
     Who,
+    compact_json,
 )
 from chatroom.protocol import commands as c
 
@@ -80,13 +81,14 @@ class Session:
         self._password_sent = False  # --password-file's, on this connection
         self._welcomed = False  # this connection is in the room (a bad_password is a /login's)
         self._outage: str | None = None  # why the link is down, once it was logged
+        self._requests = 0  # chat typed with a leading "{", sent as requests (their ids)
 
     def handle(self, event: Event | UnknownEvent | LinkStatus) -> list[Effect]:
         """What the screen does about a server event or a change of the link."""
         if isinstance(event, LinkStatus):
             return self._link(event)
-        if self.timeline.already_shown(event):
-            return []  # a reconnect's replay of a message the log holds
+        if self.timeline.skip(event):
+            return []  # a reconnect's replay, or an event the log holds (by seq)
         self.timeline.ignoring = self.roster.ignores_anyone
         out: list[Effect] = [
             ShowLine(self._mark(mark)) for mark in self.timeline.marks_before(event)
@@ -100,6 +102,7 @@ class Session:
                 out.append(ShowLine(line))
                 if line.mentions_me and not event.history:
                     out.append(fx.Alert(f"{event.name} mentioned you", event.text))
+                self._resume()  # after an answer's last message: ask again if it said more
             case Private():
                 line = render.private(event, self.roster.own_name)
                 out.append(ShowLine(line))
@@ -186,8 +189,15 @@ class Session:
             fx.ShowTopic(event.topic),
             self._status(f"connected as {event.name}"),
         ]
+        self._resume()  # first: the who reply that follows closes the answer's divider
         self.own_requests.welcomed(event.name, self._send)
         return out
+
+    def _resume(self) -> None:
+        """After a reconnect, ask for what was missed by seq (the timeline says what)."""
+        line = self.timeline.resume_request()
+        if line is not None:
+            self._send(line)
 
     def _mark(self, mark: Mark) -> LogLine:
         if isinstance(mark, Divider):
@@ -207,6 +217,8 @@ class Session:
             return []  # the answer to a key pressed during the idle countdown
         if event.code is NoticeCode.RESET:
             return []  # the timeline's mark before it says so
+        if event.code is NoticeCode.HISTORY and not event.count:
+            return []  # nothing was missed: nothing to say
         out: list[Effect] = [ShowLine(self.render.notice(event))]
         if event.code is NoticeCode.PASSWORD:
             out += self._give_password()
@@ -266,9 +278,18 @@ class Session:
             return True, [self._status(plan.reason, alarm=True)]
         if isinstance(plan, ShowHelp):
             return True, [self._status(line) for line in plan.text.splitlines()]
-        if not self._send(plan.line):
+        if not self._send(self._as_request(plan.line)):
             return False, [self._status(NOT_SENT, alarm=True)]
         return True, []
+
+    def _as_request(self, line: str) -> str:
+        """``line`` as sent: in JSON mode a line starting with ``{`` is a request, so chat
+        that starts so goes inside one (its ack shows nothing). The user's words, not the
+        server's."""
+        if line[:1] != "{":
+            return line
+        self._requests += 1
+        return compact_json({"id": f"typed-{self._requests}", "text": line})
 
     def key_pressed(self) -> list[Effect]:
         """Any key, anywhere in the client: during the idle countdown, stay in the room."""

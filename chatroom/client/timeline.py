@@ -22,12 +22,16 @@ the sequence numbers of live events jump.
   server leaves the ignored users' lines out, seq and all, and a client cannot tell those
   from events lost, so it says nothing rather than "missed" for every ignored line (as IRC
   clients drop ignored lines without a trace).
-- A reconnect is welcomed with the same replay again. A replayed message the log already
-  shows is left out (:meth:`Timeline.already_shown`): a chat message is known by its
-  ``seq``, ``ts``, sender id and text together, which stays right across a server restart
-  that starts numbering again. Only what the log does not hold is replayed (messages sent
-  while the link was down), under its own "earlier messages" divider; if nothing is new,
-  there is no divider at all.
+- Resume: a reconnect to a room whose epoch is known asks for what was missed by seq,
+  ``/history since SEQ EPOCH`` (:meth:`Timeline.resume_request`, SEQ the last broadcast
+  the log shows). The welcome's replay is then left out whole (:meth:`Timeline.skip`),
+  and the answer — a ``history`` notice, then its messages — is shown instead, under its
+  own "earlier messages" divider (if it holds any); a ``more`` answer is asked again from
+  its last seq. A live event whose seq the log already has (in the same epoch) is left
+  out too. Another epoch is answered with a ``reset`` notice, then the newest messages.
+- A server that sends no epoch cannot be asked by seq: its replay on a reconnect is
+  de-duplicated instead. A chat message is known by its ``seq``, ``ts``, sender id and
+  text together (:meth:`Timeline.already_shown`).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from chatroom.protocol import (
     Welcome,
     Who,
 )
+from chatroom.protocol import commands as c
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,13 @@ class Timeline:
         self._remember = remember
         self._ignoring = False
         self._jump_expected = False  # it ignored someone since the last live event
+        # Resume: the last broadcast seq the log shows (in ``_epoch``), whether a reconnect
+        # is resuming (the replay is left out until the answer comes), how many of the
+        # answer's messages are still to come, and where to ask again (``more``).
+        self._seen: int | None = None
+        self._resuming = False
+        self._answer_left = 0
+        self._ask_again: int | None = None
 
     @property
     def ignoring(self) -> bool:
@@ -114,6 +126,35 @@ class Timeline:
             isinstance(event, Message | Action) and event.history and chat_key(event) in self._shown
         )
 
+    def skip(self, event: Event | UnknownEvent) -> bool:
+        """Whether to leave ``event`` out: a replay the log holds (a server without epochs),
+        while resuming the welcome's replay, or a live event whose seq the log has."""
+        if not isinstance(event, Message | Action | Join | Leave | Rename):
+            return False
+        if isinstance(event, Message | Action) and event.history:
+            if self._answer_left > 0:
+                self._answer_left -= 1
+                return False
+            return self._resuming or self.already_shown(event)
+        return self._seen is not None and event.seq <= self._seen and self._epoch is not None
+
+    def resume_request(self) -> str | None:
+        """The line that asks for what was missed, once after a reconnect's welcome (or
+        again after a ``more`` answer was shown): None when there is nothing to ask."""
+        if self._ask_again is not None and self._answer_left == 0:
+            seq, self._ask_again = self._ask_again, None
+            return c.format_line(c.HistorySince(seq, self._epoch))
+        if not self._resuming or self._seen is None or self._epoch is None:
+            return None
+        return c.format_line(c.HistorySince(self._seen, self._epoch))
+
+    def _answered(self, notice: Notice) -> None:
+        """The answer to /history since begins: its messages are shown from here."""
+        self._resuming = False
+        self._answer_left = notice.count or 0
+        if notice.more and notice.seq is not None:
+            self._ask_again = notice.seq
+
     def _remember_chat(self, event: Message | Action) -> None:
         key = chat_key(event)
         if key in self._shown:
@@ -129,9 +170,17 @@ class Timeline:
             case Welcome():
                 self._in_history = False
                 self._last_seq = None
-                return self._new_epoch(event.epoch)
+                marks = self._new_epoch(event.epoch)
+                # A reconnect in the same epoch asks for what it missed (resume_request).
+                self._resuming = not marks and self._seen is not None and event.epoch is not None
+                self._answer_left, self._ask_again = 0, None
+                return marks
+            case Notice(code=NoticeCode.HISTORY):
+                self._answered(event)
+                return []
             case Notice(code=NoticeCode.RESET):
                 self._last_seq = None  # the next live event starts the count again
+                self._seen = None
                 return [*self._end_history(), *self._new_epoch(event.epoch, always=True)]
             case Who():
                 return self._end_history()
@@ -141,6 +190,7 @@ class Timeline:
                 return []
 
     def _place(self, event: Message | Action | Join | Leave | Rename) -> list[Mark]:
+        self._seen = event.seq if self._seen is None else max(self._seen, event.seq)
         if isinstance(event, Message | Action):
             self._remember_chat(event)
         if isinstance(event, Message | Action) and event.history:
@@ -161,6 +211,8 @@ class Timeline:
     def _new_epoch(self, epoch: str | None, always: bool = False) -> list[Mark]:
         """The room's epoch is ``epoch`` now: a reset if it was known and is another one."""
         changed = always or (None not in (self._epoch, epoch) and epoch != self._epoch)
+        if changed:
+            self._seen = None  # seqs of another epoch: nothing to resume from
         if epoch is not None:
             self._epoch = epoch
         return [RESET] if changed else []

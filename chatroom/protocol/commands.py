@@ -4,37 +4,41 @@
 ``rename|NAME`` every nc user knows, the IRC-style ``/commands``, ``//`` for chat that starts
 with a slash — and the text it cleans (escape sequences and control characters, see
 :func:`chatroom.protocol.strip_controls`). The room then decides what each command does in
-the room as it is. A new command is a class here, a case in :func:`parse`, and a case in
-the room's ``_run``.
+the room as it is (docs/ARCHITECTURE.md, "How to add a command").
 """
 
 from __future__ import annotations
 
 import msgspec
 
+from chatroom.protocol.arguments import ban_arguments, history_arguments
 from chatroom.protocol.durations import (  # noqa: F401 (re-exported)
     DURATION_USAGE,
     format_duration,
     parse_duration,
 )
 from chatroom.protocol.events import OutputFormat
-from chatroom.protocol.help_text import HELP_TEXT, OPERATOR_HELP_TEXT  # noqa: F401 (re-exported)
+from chatroom.protocol.help import HELP_TEXT, OPERATOR_HELP_TEXT  # noqa: F401 (re-exported)
 from chatroom.protocol.text_rules import strip_controls
 
+_SECRETS = frozenset({"secret", "password"})
 # Slash commands the server understands (the word after "/", lower case). A client uses
 # this to decide whether a line starting with "/" must be escaped as "//" to be chat.
 SLASH_COMMANDS = frozenset(
-    {"who", "names", "nick", "msg", "me", "quit", "help", "ping", "format", "pass"}
-)
-# Moderation (docs/PROTOCOL.md, "Operators").
-SLASH_COMMANDS |= {"oper", "kick", "mute", "unmute", "topic", "motd", "ban", "unban", "bans"}
-SLASH_COMMANDS |= {"ignore", "unignore", "away"}  # docs/PROTOCOL.md, "Ignore and away"
-SLASH_COMMANDS |= {"register", "login", "unregister"}  # docs/PROTOCOL.md, "Registered names"
+    {"who", "names", "nick", "msg", "me", "quit", "help", "ping", "format", "pass", "away"}
+    | {"oper", "kick", "mute", "unmute", "topic", "motd", "ban", "unban", "bans"}  # Operators
+    | {"ignore", "unignore", "register", "login", "unregister", "history", "bot"}
+)  # docs/PROTOCOL.md says what each does
 
 
 class _Command(msgspec.Struct, frozen=True, gc=False):
     """A frozen value (a msgspec Struct: one is made per line, at a ninth of a frozen
-    dataclass's cost)."""
+    dataclass's cost). A secret or password is never shown in a log or a traceback."""
+
+    def __repr__(self) -> str:
+        shown = (f"{n}={'***' if n in _SECRETS else repr(getattr(self, n))}"
+                 for n in self.__struct_fields__)  # fmt: skip
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 class Nothing(_Command):
@@ -85,9 +89,6 @@ class Pass(_Command):
 
     secret: str
 
-    def __repr__(self) -> str:  # never shown in a log or a traceback
-        return "Pass(secret=***)"
-
 
 class SetFormat(_Command):
     format: OutputFormat
@@ -96,9 +97,6 @@ class SetFormat(_Command):
 class Oper(_Command):
     name: str
     password: str
-
-    def __repr__(self) -> str:  # the password is never shown in a log or a traceback
-        return f"Oper(name={self.name!r}, password=***)"
 
 
 class Kick(_Command):
@@ -154,9 +152,6 @@ class Register(_Command):
 
     password: str
 
-    def __repr__(self) -> str:
-        return "Register(password=***)"
-
 
 class Login(_Command):
     """Take the registered name ``name`` on this connection, with its ``password``."""
@@ -164,12 +159,27 @@ class Login(_Command):
     name: str
     password: str
 
-    def __repr__(self) -> str:
-        return f"Login(name={self.name!r}, password=***)"
-
 
 class Unregister(_Command):
     name: str | None = None  # None: the name one has (another's: operators only)
+
+
+class History(_Command):
+    """The last ``count`` messages (None: the room's replay count), to the asker alone; 0:
+    none, only the notice saying how far the room got (its ``seq``)."""
+
+    count: int | None = None
+
+
+class HistorySince(_Command):
+    """The messages after ``seq`` of ``epoch`` (None: the room's own, unchecked)."""
+
+    seq: int
+    epoch: str | None = None
+
+
+class Bot(_Command):
+    """This connection is a program."""
 
 
 class Usage(_Command):
@@ -185,8 +195,11 @@ class Unknown(_Command):
 Command = (
     Nothing | TooLong | Chat | Me | Who | Nick | Msg | Quit | Help | Ping | Pass | SetFormat
     | Oper | Kick | Mute | Unmute | Topic | Motd | Ban | Unban | Bans
-    | Ignore | Unignore | Away | Register | Login | Unregister | Usage | Unknown
+    | Ignore | Unignore | Away | Register | Login | Unregister | History | HistorySince | Bot
+    | Usage | Unknown
 )  # fmt: skip
+
+HISTORY_USAGE = "usage: /history [N] or /history since SEQ [EPOCH]"
 
 
 def parse(line: str) -> Command:
@@ -247,12 +260,24 @@ def _slash(word: str, arg: str) -> Command:
             return Login(name, password) if password else Usage("usage: /login NAME PASSWORD")
         case "unregister":
             return Unregister(arg or None) if " " not in arg else Usage("usage: /unregister [NAME]")
+        case "history":
+            return _history(arg)
+        case "bot":
+            return Bot() if not arg else Usage("usage: /bot")
         case "format":
             try:
                 return SetFormat(OutputFormat(arg.lower()))
             except ValueError:
                 return Usage("usage: /format json|text")
     return _moderation(word, arg) or Unknown(strip_controls(word)[:40])
+
+
+def _history(arg: str) -> History | HistorySince | Usage:
+    """``/history [N]`` or ``/history since SEQ [EPOCH]`` (the room caps N)."""
+    found = history_arguments(arg)
+    if found is None:
+        return Usage(HISTORY_USAGE)
+    return HistorySince(*found[1:]) if found[0] == "since" else History(found[1])
 
 
 def _moderation(word: str, arg: str) -> Command | None:
@@ -295,21 +320,9 @@ def _moderation(word: str, arg: str) -> Command | None:
 
 
 def _ban(arg: str) -> Ban | Usage:
-    """``/ban TARGET [DURATION] [REASON]``: a second word starting with a digit (or a sign
-    and a digit: ``-5m`` is no duration) is a duration (a bad one is an error), any other is
-    the reason's first word."""
-    target, _, rest = arg.partition(" ")
-    if not target:
-        return Usage("usage: /ban NAME|ADDRESS|CIDR [DURATION] [REASON]")
-    word, _, after = rest.strip().partition(" ")
-    seconds = None
-    if word.lstrip("+-")[:1].isdigit():
-        seconds = parse_duration(word)
-        if seconds is None:
-            return Usage(DURATION_USAGE)
-        rest = after
-    reason = strip_controls(rest).strip()[:200] or None
-    return Ban(target, seconds, reason)
+    """``/ban TARGET [DURATION] [REASON]`` (:func:`~chatroom.protocol.arguments.ban_arguments`)."""
+    found = ban_arguments(arg)
+    return Ban(*found) if isinstance(found, tuple) else Usage(found)
 
 
 def format_line(command: Command) -> str:
@@ -370,6 +383,12 @@ def format_line(command: Command) -> str:
             return f"/login {name} {password}"
         case Unregister(name):
             return _words("/unregister", name)
+        case History(count):
+            return _words("/history", None if count is None else str(count))
+        case HistorySince(seq, epoch):
+            return _words("/history since", str(seq), epoch)
+        case Bot():
+            return "/bot"
     raise ValueError(f"not a command a client sends: {command!r}")
 
 

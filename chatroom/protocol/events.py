@@ -21,10 +21,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
 import msgspec
+
+from chatroom.protocol.codes import (  # noqa: F401 (re-exported: the package's face)
+    ErrorCode,
+    Fact,
+    LeaveReason,
+    NoticeCode,
+    OutputFormat,
+)
 
 DEFAULT_PORT = 8087
 
@@ -33,71 +40,6 @@ def host_port(host: str, port: int) -> str:
     """``host:port``, with an IPv6 address in brackets (``[::1]:8087``): how both sides write
     an address, and the form of a user's first id and name."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-class OutputFormat(StrEnum):
-    TEXT = "text"
-    JSON = "json"
-
-
-class LeaveReason(StrEnum):
-    QUIT = "quit"  # the user typed /quit (optionally with a text)
-    EOF = "eof"  # the client closed its side of the connection
-    ERROR = "error"  # connection reset or another socket error
-    TIMEOUT = "timeout"  # idle for longer than the room's idle timeout
-    SLOW = "slow"  # the client did not read; its output queue overflowed
-    SHUTDOWN = "shutdown"  # the server is stopping
-    KICKED = "kicked"  # an operator sent it away (/kick): the leave's ``by`` says who
-
-
-class NoticeCode(StrEnum):
-    INFO = "info"
-    HELP = "help"
-    IDLE_WARNING = "idle_warning"
-    TIMEOUT = "timeout"
-    SHUTDOWN = "shutdown"
-    SERVER_FULL = "server_full"
-    PONG = "pong"  # the answer to /ping, to the sender alone (older clients ignore it)
-    PASSWORD = "password"  # the room needs a password: send /pass SECRET (older: ignored)
-    # The room's history started over (its epoch changed): seq counts again from where the
-    # new epoch is; earlier seqs are no longer comparable (older clients ignore it).
-    RESET = "reset"
-    MOTD = "motd"  # the message of the day (--motd-file), after the welcome and on /motd
-
-
-class Fact(StrEnum):
-    """What a notice tells a program, beside its words (a notice's ``fact`` field, with the
-    fields it names): a client reads these, never the ``text``, which is for people and may
-    change. A fact this version does not know is left out when decoding."""
-
-    IGNORED = "ignored"  # the user ``id`` (called ``name``) is ignored now
-    UNIGNORED = "unignored"  # the user ``id`` (called ``name``) is not ignored any more
-    IGNORE_LIST = "ignore_list"  # ``ids``: everyone this connection ignores
-    OPERATOR = "operator"  # this connection is an operator (it became one, or already was)
-    AWAY = "away"  # this connection is marked away, ``text`` says with what
-    BACK = "back"  # this connection is no longer away
-    IDLE = "idle"  # an idle warning: ``seconds`` left before the kick
-    # The server changed this connection's own ``id`` or ``name`` by itself (a shared room
-    # after an outage: the name was taken meanwhile, or another node's user has the id).
-    IDENTITY = "identity"
-    # This connection owns the registered name ``name`` now (/register, /login), or no
-    # longer has it registered (/unregister, or an operator dropped it).
-    REGISTERED = "registered"
-    UNREGISTERED = "unregistered"
-
-
-class ErrorCode(StrEnum):
-    NAME_TAKEN = "name_taken"
-    NAME_INVALID = "name_invalid"
-    UNKNOWN_COMMAND = "unknown_command"
-    UNKNOWN_USER = "unknown_user"
-    LINE_TOO_LONG = "line_too_long"
-    BAD_USAGE = "bad_usage"
-    UNAVAILABLE = "unavailable"  # several nodes share the room and it cannot be reached now
-    BAD_PASSWORD = "bad_password"  # a wrong /pass, or /pass too often from one address
-    NOT_OPERATOR = "not_operator"  # an operator's command from someone who is not one
-    MUTED = "muted"  # an operator muted this user: its chat is refused, it still reads
-    REGISTERED = "registered"  # a name (or one like it) registered to someone: /login NAME
 
 
 # --- events
@@ -196,6 +138,7 @@ class WhoEntry(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     op: bool = False  # an operator (/oper); left out unless true
     away: str | None = None  # its /away text; left out unless away
     registered: bool = False  # its name is registered (/register); left out unless true
+    bot: bool = False  # a program (/bot); left out unless true
 
 
 class Who(_Event, tag="who"):
@@ -215,11 +158,26 @@ class Notice(_Event, tag="notice"):
     name: str | None = None  # that user's name
     ids: tuple[str, ...] | None = None  # IGNORE_LIST
     seconds: int | None = None  # IDLE: whole seconds left
+    # HISTORY: messages that follow, the last seq they cover, whether to ask again;
+    # HISTORY_GAP: ``seq`` only. RATE_LIMITED: ``retry_after`` seconds.
+    count: int | None = None
+    seq: int | None = None
+    more: bool = False
+    retry_after: float | None = None
 
 
 class Error(_Event, tag="error"):
     code: ErrorCode
     message: str
+    id: str | int | None = None  # the request's id, for an error answering one
+
+
+class Ack(_Event, tag="ack"):
+    """A request (``{"id": ID, "text": LINE}``, JSON mode) was handled: ``seq`` is its chat
+    line's (or, for a retried id, the original's); left out for a command."""
+
+    id: str | int
+    seq: int | None = None
 
 
 class FormatChanged(_Event, tag="format"):
@@ -255,6 +213,7 @@ Event = (
     | Error
     | FormatChanged
     | Topic
+    | Ack
 )
 for _cls in Event.__args__:
     _cls.type = _cls.__struct_config__.tag

@@ -33,6 +33,13 @@ class ServerConfig(FlagSettings):
     who_max: int = 500  # users listed in one who reply; /who TEXT finds the others
     max_bans: int = 1000  # bans held at once (/ban); expired ones are forgotten
     max_ignores: int = 100  # users one connection may /ignore at once
+    history_max: int = 200  # messages one /history answer holds, at most (then: more)
+    # Request ids (JSON mode, {"id": ID, "text": LINE}) of chat lines remembered by user
+    # name, to ack a retry with the original seq: for request_ttl seconds, request_table
+    # of them at most (the oldest forgotten first; ~200 bytes each). With --redis, Redis
+    # keeps each for request_ttl too (one key each, its TTL).
+    request_ttl: float = 600.0
+    request_table: int = 10_000
 
     # --- tuning: not flags; the values below were measured (docs/PERFORMANCE.md)
     idle_warning_lead: float = 10.0  # seconds of warning before an idle kick...
@@ -194,6 +201,10 @@ class RoomRules:
     idle_warning_lead: float
     idle_warning_min_timeout: float
     history: int
+    keep: int  # messages kept for /history (at least history: the replay is their tail)
+    history_max: int
+    request_ttl: float
+    request_table: int
     max_clients: int  # connections on this node
     max_per_ip: int
     who_max: int
@@ -230,4 +241,6 @@ class RoomRules:
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> RoomRules:
-        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+        values = {f.name: getattr(config, f.name) for f in fields(cls)}
+        values["keep"] = max(config.keep, config.history)
+        return cls(**values)

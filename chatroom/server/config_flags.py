@@ -99,6 +99,16 @@ class FlagSettings:
         metavar="N",
         parse=v.non_negative_int,
     )
+    # What /history can reach: kept in memory, in the --state file, and read from the
+    # shared stream at sync with --redis (at least --history: the replay is its tail).
+    keep: int = flag(
+        1000,
+        "--keep",
+        "chat messages kept for /history (and in --state); at least --history "
+        "(default: %(default)s)",
+        metavar="N",
+        parse=v.non_negative_int,
+    )
     max_line: int = flag(  # line ending not counted
         2048,
         "--max-line",
@@ -252,7 +262,7 @@ class FlagSettings:
     state: str | None = flag(
         None,
         "--state",
-        "keep bans, mutes, the topic and the last --history messages in this SQLite "
+        "keep bans, mutes, the topic and the last --keep messages in this SQLite "
         "file, read back at start (created if missing; default: nothing is kept)",
         metavar="FILE",
     )

@@ -23,8 +23,9 @@ a concatenation, ``text or ""``. Prose must not be:
 
 The functions allowed to match a ``.text`` (:data:`MATCHING_ALLOWED`), each given a
 person's words, not the server's: ``render.mentions`` looks for our name in a chat
-message, and ``outgoing.plan_paste`` splits what the user pasted (Textual's ``Paste``
-event has a ``.text`` too) at its line breaks.
+message, ``outgoing.plan_paste`` splits what the user pasted (Textual's ``Paste``
+event has a ``.text`` too) at its line breaks, and ``session._as_request`` puts a typed line
+starting with ``{`` in a request.
 
 What it cannot see: prose carried through an object's attribute, a container or an effect
 and read back elsewhere (``ShowTopic(event.text)`` then ``truncate(effect.text)`` is two
@@ -70,7 +71,9 @@ MATCHING_METHODS = frozenset(
 )
 SPLITTING_METHODS = frozenset({"split", "rsplit"})  # matching only with a separator
 # (module, function): allowed to match a .text (see the docstring for why).
-MATCHING_ALLOWED = frozenset({("render.py", "mentions"), ("outgoing.py", "plan_paste")})
+MATCHING_ALLOWED = frozenset(
+    {("render.py", "mentions"), ("outgoing.py", "plan_paste"), ("session.py", "_as_request")}
+)
 # (module, assigned name): tables and sentences that name commands for people.
 NAMING_COMMANDS = frozenset(
     {

@@ -20,6 +20,7 @@ from chatroom.client.own_requests import NameGranted, NameRefused
 from chatroom.client.session import Session
 from chatroom.client.settings import ClientSettings
 from chatroom.protocol import (
+    Ack,
     Error,
     ErrorCode,
     Fact,
@@ -359,3 +360,10 @@ def test_the_session_and_everything_it_imports_are_free_of_textual():
             ):
                 todo.append(name)
     assert {"chatroom.client.roster", "chatroom.client.effects"} <= seen
+
+
+def test_chat_starting_with_a_brace_goes_as_a_request_and_its_ack_shows_nothing():
+    session, wire, _ = make()
+    assert session.typed("{curly} text") == (True, [])
+    assert wire.lines == ['{"id":"typed-1","text":"{curly} text"}']
+    assert session.handle(Ack(id="typed-1", seq=3)) == []

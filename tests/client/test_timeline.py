@@ -232,3 +232,34 @@ def test_while_ignoring_someone_a_jump_is_not_reported_as_missed():
     assert marks(timeline, chat(6)) == [[]]
     assert marks(timeline, chat(8)) == [[Missed(1)]]  # from here on, a jump is a jump
     assert marks(timeline, chat(7)) == [[RESET]]  # backwards is still a reset
+
+
+def test_a_reconnect_asks_for_what_it_missed_by_seq_and_shows_exactly_that():
+    timeline = Timeline()
+    welcome = replace(WELCOME, epoch="e1")
+    assert marks(timeline, welcome, chat(1, history=True), WHO, chat(2)) == [
+        [],
+        [EARLIER],
+        [NOW],
+        [],
+    ]
+    assert timeline.resume_request() is None  # a first connect asks for nothing
+    marks(timeline, welcome)
+    assert timeline.resume_request() == "/history since 2 e1"
+    # The welcome's replay is left out whole (chat 3 too: the answer brings it, in order).
+    replay = [chat(2, history=True), chat(3, history=True)]
+    assert [timeline.skip(e) for e in replay] == [True, True]
+    answer = Notice(code=NoticeCode.HISTORY, text="2", count=2, seq=4)
+    missed = [chat(3, history=True), chat(4, history=True)]
+    assert marks(timeline, answer) == [[]]
+    assert [timeline.skip(e) for e in missed] == [False, False]
+    assert marks(timeline, *missed, WHO) == [[EARLIER], [], [NOW]]
+    assert timeline.skip(chat(4)) and not timeline.skip(chat(5))  # by seq, live too
+
+
+def test_a_reconnect_to_another_epoch_does_not_resume():
+    timeline = Timeline()
+    marks(timeline, replace(WELCOME, epoch="e1"), chat(1))
+    assert marks(timeline, replace(WELCOME, epoch="e2")) == [[RESET]]
+    assert timeline.resume_request() is None
+    assert not timeline.skip(chat(1))

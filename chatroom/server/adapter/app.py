@@ -57,6 +57,7 @@ from chatroom.server.core.inputs import (
     Disconnected,
     Input,
     LineReceived,
+    Paced,
     ShuttingDown,
     StateFlushDue,
     TimerFired,
@@ -205,9 +206,9 @@ class ChatServer:
         self.apply(self.room.handle(event, self.clock()), joining=joining)
 
     def event(
-        self, conn: ClientConnection, event: Connected | LineReceived | TimerFired
+        self, conn: ClientConnection, event: Connected | LineReceived | TimerFired | Paced
     ) -> float | None:
-        if type(event) is LineReceived:  # almost every event: first
+        if type(event) is LineReceived or type(event) is Paced:  # almost every event: first
             self.apply(self.room.handle(event, self.clock()))
             return None
         if type(event) is Connected:

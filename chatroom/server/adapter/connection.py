@@ -26,10 +26,11 @@ import time
 from typing import Protocol
 
 from chatroom.protocol import LeaveReason
+from chatroom.server.adapter.idle_timer import IdleTimer
 from chatroom.server.config import ServerConfig
 from chatroom.server.core.addresses import peer_id
 from chatroom.server.core.codec import LineDecoder, LineTooLong
-from chatroom.server.core.inputs import Connected, LineReceived, TimerFired
+from chatroom.server.core.inputs import Connected, LineReceived, Paced, TimerFired
 from chatroom.server.core.ratelimit import TokenBucket
 
 log = logging.getLogger("chatroom.server")
@@ -39,11 +40,12 @@ class ConnectionOwner(Protocol):
     """What a connection tells the server, and the little it asks."""
 
     def event(
-        self, conn: ClientConnection, event: Connected | LineReceived | TimerFired
+        self, conn: ClientConnection, event: Connected | LineReceived | TimerFired | Paced
     ) -> float | None:
         """Hand the room ``event`` of this connection (it is made, a line arrived and flood
-        control let it through, its timer fired). For Connected and TimerFired: in how
-        many seconds the connection should hand it the next TimerFired (None: never)."""
+        control let it through, its timer fired, flood control started pacing it). For
+        Connected and TimerFired: in how many seconds the connection should hand it the
+        next TimerFired (None: never)."""
 
     def input_finished(self, conn: ClientConnection) -> None:
         """The peer half-closed and every line it sent has been handled."""
@@ -88,6 +90,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         "_decoder",
         "_next_line",
         "_bucket",
+        "_paced",
         "_resume_handle",
         "_idle",
         "_linger_handle",
@@ -123,6 +126,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         self._decoder = LineDecoder(config.max_line)
         self._next_line: str | LineTooLong | None = None  # popped, waiting for a token
         self._bucket: TokenBucket | None = None
+        self._paced = False  # flood control is pacing it (the room was told): until full
         self._resume_handle: asyncio.TimerHandle | None = None
         self._idle = IdleTimer()
         self._linger_handle: asyncio.TimerHandle | None = None
@@ -236,10 +240,16 @@ class ClientConnection(asyncio.BufferedProtocol):
                 exhausted = True
                 break
             if self._bucket is not None:
-                wait = self._bucket.delay(time.monotonic())
+                now = time.monotonic()
+                if self._paced and self._bucket.available(now) >= self._bucket.burst:
+                    self._paced = False  # the episode is over: its bucket filled again
+                wait = self._bucket.delay(now)
                 if wait > 0:
                     self._next_line = line
                     self._resume_handle = self.loop.call_later(wait, self._resume)
+                    if not self._paced:  # once an episode: the room decides what it says
+                        self._paced = True
+                        owner.event(self, Paced(self.conn_id, wait))
                     break
             self._next_line = None
             budget -= len(line) + 1 if isinstance(line, str) else config.max_line
@@ -353,41 +363,3 @@ class ClientConnection(asyncio.BufferedProtocol):
                 with contextlib.suppress(OSError, ValueError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.transport.abort()
-
-
-class IdleTimer:
-    """A connection's one idle timer, re-armed from the room's next deadline when it fires.
-
-    Before the room judges the connection idle, what it already sent is taken in. After a
-    stall (the process paused, a long GC, a loaded host) every timer is due at once, and an
-    event loop may run due timers before it reads the sockets (uvloop does): the check
-    waits one more turn of the loop (``idle_defer``), so the lines waiting in the socket are
-    read and handled first. Lines held back by flood control or by the connection's own
-    output are activity too: then it looks again ``idle_retry`` later, after the room has
-    seen them (each handled line moves the deadline).
-    """
-
-    __slots__ = ("_handle",)  # the connection rides in the timer's callback: no cycle
-
-    def __init__(self) -> None:
-        self._handle: asyncio.TimerHandle | None = None
-
-    def arm(self, conn: ClientConnection, delay: float | None) -> None:
-        if delay is not None and not conn.closing:
-            self._handle = conn.loop.call_later(delay, self._fired, conn)
-
-    def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def _fired(self, conn: ClientConnection) -> None:
-        # Not call_later(0): libuv runs a zero-delay timer added by a timer in the same pass.
-        self._handle = conn.loop.call_later(conn.config.idle_defer, self._check, conn)
-
-    def _check(self, conn: ClientConnection) -> None:
-        self._handle = None
-        if conn.idle_busy():
-            self._handle = conn.loop.call_later(conn.config.idle_retry, self._fired, conn)
-            return
-        self.arm(conn, conn.idle_check())

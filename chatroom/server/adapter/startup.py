@@ -16,6 +16,7 @@ import uuid
 from chatroom.protocol import strip_controls
 from chatroom.server.adapter.store import StateError, StateStore
 from chatroom.server.config import RoomRules, ServerConfig
+from chatroom.server.core.actions import Persist
 from chatroom.server.core.passwords import parse_operators
 from chatroom.server.core.room import Room
 
@@ -94,7 +95,13 @@ def make_room(config: ServerConfig) -> tuple[Room, StateStore | None]:
             ", a topic" if restored.topic else "",
         )
     # A restarted server numbers from 1 again: a new epoch says so (the ledger makes a
-    # shared room's).
-    epoch = uuid.uuid4().hex[:16]
+    # shared room's) — unless the state file says where a clean stop left the room: then
+    # seqs go on in its epoch. The record is forgotten at once, so that a kill -9 from
+    # here on (which may lose the last seqs) starts a new epoch again.
+    epoch = restored.epoch if restored is not None and restored.epoch else uuid.uuid4().hex[:16]
+    if store is not None and restored is not None and restored.epoch:
+        store.put(Persist("epoch", "room", None))
+        log.info("state %s: the room goes on in epoch %s from seq %d", config.state, epoch,
+                 restored.seq)  # fmt: skip
     room = Room(rules, epoch=epoch, restored=restored, operators=operators, motd=motd)
     return room, store

@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS accounts (
 );
 """,
 }
-KINDS = ("ban", "mute", "topic")
+KINDS = ("ban", "mute", "topic", "epoch")  # epoch: where a clean stop left the room
 _UNDECODABLE = (ValueError, TypeError, RecursionError, p.ProtocolError)
 
 
@@ -79,12 +79,16 @@ def load(db: sqlite3.Connection, path: str, history: int, now: float) -> Restore
     if expired:
         db.executemany("DELETE FROM records WHERE kind = ? AND key = ?", expired)
         log.info("state file %s: %d expired bans or mutes forgotten", path, len(expired))
+    stopped = records["epoch"].get("room") or {}
     return Restored(
         history=tuple(events),
         bans=records["ban"],
         mutes=records["mute"],
         topic=records["topic"].get("topic"),
         accounts=accounts,
+        epoch=stopped.get("epoch"),
+        seq=stopped.get("seq", 0),
+        requests=tuple(tuple(entry) for entry in stopped.get("requests", ())),
     )
 
 
@@ -146,7 +150,34 @@ def _record(kind: Any, key: Any, data: Any) -> tuple[dict[str, Any], str | None]
         return record, _ban_problem(record, key)
     if kind == "topic" and not isinstance(record.get("text"), str):
         return {}, "its text is not text"
+    if kind == "epoch":
+        return record, _stop_problem(record)
     return record, None
+
+
+def _stop_problem(record: dict[str, Any]) -> str | None:
+    """Why a clean stop's record (epoch, seq, request ids) cannot be used, if it cannot."""
+    seq, requests = record.get("seq"), record.get("requests")
+    if not isinstance(record.get("epoch"), str) or not record["epoch"]:
+        return "its epoch is not text"
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        return f"its seq {_shown(seq)} is not a seq"
+    if not isinstance(requests, list) or not all(_request_entry(e) for e in requests):
+        return "its request ids are not [name, id, seq, time] each"
+    return None
+
+
+def _request_entry(entry: Any) -> bool:
+    if not isinstance(entry, list) or len(entry) != 4:
+        return False
+    name, rid, seq, when = entry
+    return (
+        isinstance(name, str)
+        and (isinstance(rid, str) or (isinstance(rid, int) and not isinstance(rid, bool)))
+        and isinstance(seq, int)
+        and isinstance(when, int | float)
+        and not isinstance(when, bool)
+    )
 
 
 def _ban_problem(record: dict[str, Any], key: str) -> str | None:

@@ -109,9 +109,11 @@ class StateStore:
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> tuple[StateStore, Restored]:
-        """:meth:`open` for ``config.state``, keeping ``config.history`` lines."""
+        """:meth:`open` for ``config.state``, keeping ``--keep`` lines (what /history
+        reaches; at least ``--history``)."""
         assert config.state is not None, "a state store needs --state"
-        return cls.open(config.state, config.history, retry=config.state_retry)
+        keep = max(config.keep, config.history)
+        return cls.open(config.state, keep, retry=config.state_retry)
 
     def put(self, item: Persist) -> None:
         """Have ``item`` written (from the event loop: it only hands it over).

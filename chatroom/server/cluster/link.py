@@ -39,10 +39,10 @@ from chatroom.server.cluster.redis_ledger import (
     Entry,
     LedgerUnavailable,
     RedisLedger,
-    id_after,
+    Repeat,
     parse_stream_id,
 )
-from chatroom.server.cluster.stream import event_of, history_events, out_of_order, user_record
+from chatroom.server.cluster.stream import event_of, kept_chat, out_of_order, user_record
 from chatroom.server.config import ServerConfig
 from chatroom.server.core.actions import (
     AnswerElsewhere,
@@ -56,6 +56,7 @@ from chatroom.server.core.inputs import (
     Input,
     LedgerStatus,
     ModerationLoaded,
+    Repeated,
     Resynced,
     Sequenced,
 )
@@ -189,7 +190,7 @@ class ClusterLink:
         items = []
         for action in batch:
             user, old_key = user_record(action.event, self.node)
-            items.append((action.event, user, old_key))
+            items.append((action.event, user, old_key, action.request))
         started = time.perf_counter()
         try:
             results: list[int | str] = await self.ledger.append_many(items)
@@ -200,7 +201,9 @@ class ClusterLink:
         self.appends += 1
         sent, applied = self._sent, self.room.seq
         for action, result in zip(batch, results, strict=True):
-            if isinstance(result, str):
+            if isinstance(result, Repeat):  # a request's retry: acked with its first seq
+                self.deliver(Repeated(action.conn, action.event, int(result)))  # type: ignore[arg-type]
+            elif isinstance(result, str):
                 self._refuse(action, Refusal(result))
             elif result > applied:  # else the reader was first: it decoded the entry
                 sent[result] = action.event
@@ -290,14 +293,13 @@ class ClusterLink:
         snapshot = await self.ledger.snapshot(self.room.epoch, self.room.seq)
         if snapshot.epoch == self.room.epoch:  # the same history: what we missed is in it
             await self._catch_up(snapshot.last_id, snapshot.seq)
-        # Up to and including the snapshot's last entry: that one is in the past too.
-        entries = await self.ledger.history(id_after(snapshot.last_id), self.config.history)
-        history = history_events(entries, snapshot.seq, self.ledger.bad)
+        keep = max(self.config.keep, self.config.history)  # what /history reaches
+        history, complete = await kept_chat(self.ledger, snapshot, keep)
         users = [(u.id, u.name, u.node) for u in snapshot.users.values()]
         moderation = await self.ledger.moderation_state()
         self._last_id = snapshot.last_id
         self.up = self._synced = True
-        self.deliver(Resynced(users, snapshot.seq, history, snapshot.epoch))
+        self.deliver(Resynced(users, snapshot.seq, history, snapshot.epoch, complete))
         self.deliver(ModerationLoaded(moderation))
 
     async def _catch_up(self, until_id: str, until_seq: int) -> None:

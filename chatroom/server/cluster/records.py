@@ -58,6 +58,7 @@ class RoomKeys:
     private_prefix: str  # + node
     mod_prefix: str  # + kind
     mod_channel: str
+    request_prefix: str  # + a request's key: its id seen (rules/programs.py), with a TTL
 
     @classmethod
     def of(cls, room: str) -> RoomKeys:
@@ -73,6 +74,7 @@ class RoomKeys:
             private_prefix=f"{prefix}:private:",
             mod_prefix=f"{prefix}:mod:",
             mod_channel=f"{prefix}:moderation",
+            request_prefix=f"{prefix}:request:",
         )
 
     @property
@@ -116,6 +118,7 @@ class Snapshot:
     last_id: str  # "0-0" when the stream is empty
     seq: int  # 0 when nothing was ever appended
     epoch: str  # which history seq counts in (see the module's docstring)
+    first_seq: int = 0  # of the stream's first event (1: never trimmed; 0: empty)
 
 
 class Entry(msgspec.Struct, frozen=True, gc=False):

@@ -46,7 +46,15 @@ from chatroom.server.cluster.redis_client import (
     reconnect,
     subscribed,
 )
-from chatroom.server.cluster.scripts import append_item, leave_parts, pack, scripts, stream_body
+from chatroom.server.cluster.scripts import (
+    Repeat,
+    append_item,
+    append_result,
+    leave_parts,
+    pack,
+    scripts,
+    stream_body,
+)
 from chatroom.server.cluster.stream import BadEntries, in_history
 from chatroom.server.config import ROOM_NAME, ServerConfig
 from chatroom.server.core.refusal import Refusal
@@ -57,6 +65,7 @@ __all__ = [
     "Entry",
     "LedgerUnavailable",
     "RedisLedger",
+    "Repeat",
     "Snapshot",
     "UserRecord",
     "id_after",
@@ -172,7 +181,7 @@ class RedisLedger:
         snapshot of its data) and gets a new epoch, so that nobody compares the seqs."""
         keys = [self._keys.seq, self._keys.events, self._keys.users, self._keys.epoch]
         with self._guard("snapshot"):
-            flat, last_id, seq, epoch = await self._snapshot(
+            flat, last_id, seq, epoch, first = await self._snapshot(
                 keys=keys, args=[known_epoch or "", applied_seq]
             )
         users = {}
@@ -183,7 +192,7 @@ class RedisLedger:
                 log.warning("cluster: skipped a bad user record of the room: %.40r", flat[i])
                 continue
             users[record.id] = record
-        return Snapshot(users=users, last_id=last_id, seq=int(seq), epoch=epoch)
+        return Snapshot(users, last_id, int(seq), epoch, first_seq=int(first))
 
     async def history(self, before_id: str, count: int) -> list[Entry]:
         """The newest ``count`` message/action entries strictly before ``before_id``
@@ -220,18 +229,18 @@ class RedisLedger:
             value = await self._redis.get(self._keys.seq)
         return int(value) if value and value.isdigit() else 0
 
-    async def append_many(
-        self, items: Sequence[tuple[p.BroadcastEvent, UserRecord | str, str | None]]
-    ) -> list[int | Refusal]:
+    async def append_many(self, items: Sequence[tuple[Any, ...]]) -> list[int | Refusal]:
         """Append broadcast events, each after the checks its type calls for, in one script
         call (one round trip, one command). Redis runs them in order, each checked on its
         own (a refused one changes nothing and the rest still go on); the results come in
         order.
 
-        Each item is ``(event, user, old_key)``: ``event`` with seq 0 (the seq is assigned
-        here), ``user`` the user's record (for a rename, with the new name; a message,
-        action or leave needs only the user's id, and may give it alone), ``old_key`` the
-        old name's key for a rename, else None.
+        Each item is ``(event, user, old_key[, request])``: ``event`` with seq 0 (the seq
+        is assigned here), ``user`` the user's record (for a rename, with the new name; a
+        message, action or leave needs only the user's id, and may give it alone),
+        ``old_key`` the old name's key for a rename, else None; ``request``, a message's or
+        action's request key (sender's name key and id): appended only if not seen within
+        the request TTL, on any node, else a :class:`Repeat` of the first try's seq.
         Each result is the event's new ``seq``, or a refusal: :attr:`Refusal.TAKEN` (join,
         rename: the name key is claimed by another id), :attr:`Refusal.DUPLICATE` (join:
         another node's user has this id) or :attr:`Refusal.GONE` (rename, leave, message,
@@ -245,11 +254,12 @@ class RedisLedger:
         """
         if not items:
             return []
-        batch = [append_item(event, user, old_key) for event, user, old_key in items]
-        args = (self.stream_maxlen, self.node, pack(batch))
+        batch = [append_item(*item) for item in items]
+        ttl = max(1, round(self.config.request_ttl * 1000))
+        args = (self.stream_maxlen, self.node, pack(batch), self._keys.request_prefix, ttl)
         with self._guard(f"append {len(items)} events"):
             results = await self._append(keys=self._shared_keys, args=args)
-        return [Refusal(result) if isinstance(result, str) else int(result) for result in results]
+        return [append_result(result) for result in results]
 
     async def read(
         self, after_id: str, *, block_ms: int | None = None, count: int | None = None

@@ -13,6 +13,7 @@ import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import msgspec
 
@@ -21,6 +22,7 @@ from chatroom.server.cluster.records import UserRecord
 from chatroom.server.core.refusal import Refusal
 
 pack = msgspec.msgpack.Encoder().encode
+REPEATED = "repeated:"  # an append's result for a request seen already: then its first seq
 _BY_ID_ALONE = (p.Message, p.Action, p.Leave)
 
 
@@ -54,6 +56,7 @@ def scripts(events_per_entry: int) -> Scripts:
             TAKEN=Refusal.TAKEN,
             GONE=Refusal.GONE,
             DUPLICATE=Refusal.DUPLICATE,
+            REPEATED=REPEATED,
             EVENTS_PER_ENTRY=per_entry,
         ),
         reap=_script("common", "reap", EVENTS_PER_ENTRY=per_entry),
@@ -76,16 +79,22 @@ def stream_body(event: p.BroadcastEvent) -> str:
 
 
 def append_item(
-    event: p.BroadcastEvent, user: UserRecord | str, old_key: str | None
+    event: p.BroadcastEvent,
+    user: UserRecord | str,
+    old_key: str | None,
+    request: str | None = None,
 ) -> tuple[str, ...]:
     """One event's entry in the append script's batch: type, stream body, user id, then
     for a join or rename the user's JSON, its key and the old key (``""`` for a join).
-    A message, action or leave stops after the id: every string less is one the script's
-    MessagePack decoder does not make (a third of its time)."""
+    A message, action or leave stops after the id (every string less is one the script's
+    MessagePack decoder does not make: a third of its time), unless a message or action
+    is a request's: then its ``request`` key follows."""
     if isinstance(event, _BY_ID_ALONE):
         user_id = user.id if isinstance(user, UserRecord) else user
         if not isinstance(user_id, str):
             raise ValueError(f"a {event.type} needs the user's record or id")
+        if request is not None and not isinstance(event, p.Leave):
+            return (event.type, stream_body(event), user_id, request)
         return (event.type, stream_body(event), user_id)
     if not isinstance(user, UserRecord):
         raise ValueError(f"a {event.type} needs the user's record")
@@ -105,3 +114,19 @@ def leave_parts(reason: p.LeaveReason, ts: float) -> list[str]:
     parts = stream_body(leave).split('"\\u0000"')
     assert len(parts) == 3, parts
     return parts
+
+
+class Repeat(int):
+    """An append's result for a request whose id was seen within the request TTL (on any
+    node): not appended; the value is the seq its first try got."""
+
+
+def append_result(result: Any) -> int | Refusal:
+    """One append's result as the script gave it: a seq, a refusal, or a :class:`Repeat`."""
+    if isinstance(result, bytes):
+        result = result.decode()
+    if isinstance(result, str):
+        if result.startswith(REPEATED):
+            return Repeat(int(result[len(REPEATED) :]))
+        return Refusal(result)
+    return int(result)

@@ -20,11 +20,18 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from typing import Any
 
 import msgspec
 
 from chatroom import protocol as p
-from chatroom.server.cluster.records import BROADCAST_TYPES, HISTORY_TYPES, Entry, UserRecord
+from chatroom.server.cluster.records import (
+    BROADCAST_TYPES,
+    HISTORY_TYPES,
+    Entry,
+    UserRecord,
+    id_after,
+)
 
 log = logging.getLogger("chatroom.server")
 
@@ -117,6 +124,18 @@ def history_events(
             events.append(event)
             last = entry.seq
     return events
+
+
+async def kept_chat(
+    ledger: Any, snapshot: Any, keep: int
+) -> tuple[list[p.Message | p.Action], bool]:
+    """What a node keeps for /history at sync: the last ``keep`` messages and actions up
+    to and including the snapshot's last entry (that one is in the past too), and whether
+    they are every message of the epoch (fewer were found, and the stream was never
+    trimmed: its first event is seq 1, or it is empty). ``ledger``: the node's RedisLedger."""
+    entries = await ledger.history(id_after(snapshot.last_id), keep)
+    history = history_events(entries, snapshot.seq, ledger.bad)
+    return history, len(entries) < keep and snapshot.first_seq <= 1
 
 
 class BadEntries:

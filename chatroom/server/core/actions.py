@@ -144,6 +144,9 @@ class Append(_Value):
 
     event: p.BroadcastEvent
     conn: ConnId | None  # whose line it came from, to tell them if it is refused
+    # A chat line sent as a request (rules/programs.py): the ledger appends it only if this
+    # key (its sender's name key and id) was not seen within the request TTL.
+    request: str | None = None
 
 
 class SendPrivate(_Value):
@@ -264,13 +267,18 @@ class Persist(_Value):
 class Restored(_Value):
     """What the state file held at start, for a new room: the recent chat (oldest first),
     the bans, mutes and registered names as :class:`Persist` kept them (``key -> record``)
-    and the topic."""
+    and the topic. After a clean stop also where it stopped: its ``epoch``, its last ``seq``
+    and the request ids it remembered (``[name key, id, seq, when]``); else ``epoch`` is
+    None."""
 
     history: tuple[p.Message | p.Action, ...] = ()
     bans: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     mutes: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     topic: dict[str, Any] | None = None
     accounts: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    epoch: str | None = None
+    seq: int = 0
+    requests: tuple[tuple[Any, ...], ...] = ()
 
 
 Report = Admitted | TurnedAway | Renamed | Left | Moderated

@@ -79,6 +79,14 @@ class PasswordHashed(_Input):
     stored: str | None
 
 
+class Paced(_Input):
+    """Flood control started pacing ``conn``'s lines: the next is read in ``retry_after``
+    seconds (once per pacing episode: until its bucket is full again)."""
+
+    conn: ConnId
+    retry_after: float
+
+
 # --- from the shared ledger and the other nodes (the cluster link)
 
 
@@ -97,6 +105,15 @@ class AppendRefused(_Input):
     reason: Refusal
 
 
+class Repeated(_Input):
+    """The ledger did not append ``conn``'s request's ``event``: its id was seen already
+    (on any node), when its line got ``seq``."""
+
+    conn: ConnId | None
+    event: p.Message | p.Action
+    seq: int
+
+
 class Resynced(_Input):
     """The ledger's view after (re)connecting: ``(id, name, node)`` of everyone, the last
     seq, the recent history, the epoch."""
@@ -105,6 +122,7 @@ class Resynced(_Input):
     seq: int
     history: list[p.Message | p.Action]
     epoch: str
+    complete: bool = False  # ``history`` is every message of the epoch (nothing trimmed)
 
 
 class LedgerStatus(_Input):
@@ -171,7 +189,9 @@ Input = (
     | StateFlushDue
     | PasswordChecked
     | PasswordHashed
+    | Paced
     | Sequenced
+    | Repeated
     | AppendRefused
     | Resynced
     | LedgerStatus

@@ -35,15 +35,18 @@ from chatroom.server.core.actions import Check, ConnId, Persist, Restored, RoomA
 from chatroom.server.core.admission import Admission
 from chatroom.server.core.codec import LineTooLong, command_of
 from chatroom.server.core.moderation_state import Moderation
+from chatroom.server.core.requests import Requests
 from chatroom.server.core.rules import (
     accounts,
     basics,
     chat,
     entry,
+    history,
     idle,
     leaving,
     moderation,
     names,
+    programs,
     selfservice,
     sequencing,
     shared,
@@ -53,43 +56,26 @@ from chatroom.server.core.rules import operators as oper_rules
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.sequencer import LedgerSequencer, LocalSequencer, Sequencer
 from chatroom.server.core.state import Member, RoomState
+from chatroom.server.core.who import who_list
 
 LOCAL_NODE = "local"  # the node of every user of a room that one server holds alone
 
 CommandRule = Callable[[Context, Member, Any, float], list[RoomAction]]
 
-# Each command's rule: adding a command is a Struct in chatroom/protocol/commands.py, a
-# rule in chatroom/server/core/rules/, and its line here.
+# Each command's rule, from the table each rule module keeps of its own: adding a command
+# is a Struct in chatroom/protocol/commands.py, its help line, and a rule with its line in
+# its module's COMMANDS (docs/ARCHITECTURE.md, "How to add a command").
 COMMANDS: dict[type[c.Command], CommandRule] = {
-    c.Nothing: basics.nothing,
-    c.Chat: chat.chat,
-    c.Me: chat.me,
-    c.Msg: chat.private,
-    c.Who: basics.who,
-    c.Nick: names.rename,
-    c.Quit: lambda ctx, member, command, now: leaving.quit_room(ctx, member, command.reason, now),
-    c.Help: basics.show_help,
-    c.Ping: basics.ping,
-    c.Pass: basics.already_in,
-    c.SetFormat: basics.change_format,
-    c.TooLong: basics.too_long,
-    c.Usage: basics.usage,
-    c.Unknown: basics.unknown,
-    c.Oper: oper_rules.oper,
-    c.Topic: moderation.topic,
-    c.Motd: moderation.motd,
-    c.Kick: moderation.kick,
-    c.Mute: moderation.mute,
-    c.Unmute: moderation.unmute,
-    c.Ban: moderation.ban,
-    c.Unban: moderation.unban,
-    c.Bans: moderation.list_bans,
-    c.Ignore: selfservice.ignore,
-    c.Unignore: selfservice.unignore,
-    c.Away: selfservice.away,
-    c.Register: accounts.register,
-    c.Login: accounts.login,
-    c.Unregister: accounts.unregister,
+    **basics.COMMANDS,
+    **chat.COMMANDS,
+    **names.COMMANDS,
+    **leaving.COMMANDS,
+    **oper_rules.COMMANDS,
+    **moderation.COMMANDS,
+    **selfservice.COMMANDS,
+    **accounts.COMMANDS,
+    **history.COMMANDS,
+    **programs.COMMANDS,
 }
 
 
@@ -113,13 +99,18 @@ class Room:
         motd: str | None = None,
     ) -> None:
         # epoch: which history the seqs count in, sent in every welcome (None: left out).
-        # The caller makes it, one per process: a restarted server numbers from 1 again.
+        # The caller makes it: a new one per process, unless a state file says where a
+        # clean stop left the last (restored.epoch): then seqs go on from its seq.
         # restored: what a state file kept (--state). The room then reports, as Persist
         # actions, every change the file must keep: bans, mutes and the topic as they are
-        # made, the history when asked (StateFlushDue).
-        state = RoomState(node, rules.history, epoch)
+        # made, the history when asked (StateFlushDue), where it stopped (ShuttingDown).
+        state = RoomState(node, rules.keep, epoch)
+        requests = Requests(rules.request_ttl, rules.request_table)
         if restored is not None:
-            state.restore_history(restored.history)
+            # Every message of the epoch is there if the file never had to trim them.
+            complete = restored.epoch is not None and len(restored.history) < rules.keep
+            state.restore_history(restored.history, restored.seq, complete=complete)
+            requests.restore([list(entry) for entry in restored.requests])
         sequencer = sequencer if sequencer is not None else LocalSequencer()
         p.load_name_data()  # now, not with the first newcomer (see its docstring)
         self.ctx = Context(
@@ -130,26 +121,31 @@ class Room:
             admission=Admission(rules),
             accounts=Accounts(rules, restored.accounts if restored is not None else None),
             sequencer=sequencer,
+            requests=requests,
             # Guest names and opaque ids (--hide-addresses): unpredictable unless seeded.
             random=rng if rng is not None else random.SystemRandom(),
             persisting=restored is not None or isinstance(sequencer, LedgerSequencer),
             rerun=self._line,
+            run=self._run,
+            request=lambda member, line, now: programs.request(self.ctx, member, line, now),
         )
         self._inputs: dict[type, Callable[[Any, float], list[RoomAction]]] = {
             i.LineReceived: lambda e, now: self._line(e.conn, e.line, now),
             i.Connected: lambda e, now: entry.connect(self.ctx, e.conn, e.host, e.port, now),
             i.Disconnected: lambda e, now: leaving.disconnect(self.ctx, e.conn, e.reason, now),
             i.TimerFired: lambda e, now: idle.check(self.ctx, e.conn, now),
-            i.ShuttingDown: lambda e, now: leaving.shutdown(self.ctx),
+            i.ShuttingDown: lambda e, now: leaving.shutdown(self.ctx) + self._stopped(now),
             i.StateFlushDue: lambda e, now: self._history_due(),
             i.PasswordChecked: lambda e, now: self._checked(e, now),
             i.PasswordHashed: lambda e, now: accounts.hashed(
                 self.ctx, e.conn, e.name, e.stored, now
             ),
-            i.Sequenced: lambda e, now: sequencing.apply(self.ctx, e.event, e.node),
+            i.Paced: lambda e, now: programs.paced(self.ctx, e.conn, e.retry_after),
+            i.Sequenced: lambda e, now: programs.sequenced(self.ctx, e.event, e.node),
+            i.Repeated: lambda e, now: programs.repeated(self.ctx, e.event, e.seq, now),
             i.AppendRefused: lambda e, now: shared.refused(self.ctx, e.conn, e.event, e.reason),
             i.Resynced: lambda e, now: shared.resync(
-                self.ctx, e.users, e.seq, e.history, now, e.epoch
+                self.ctx, e.users, e.seq, e.history, now, e.epoch, e.complete
             ),
             i.LedgerStatus: lambda e, now: shared.ledger_notice(self.ctx, e.text),
             i.PrivateArrived: lambda e, now: shared.remote_private(
@@ -204,6 +200,19 @@ class Room:
         """A password the adapter checked: an /oper's or a /login's."""
         checked = oper_rules.oper_checked if event.purpose == Check.OPER else accounts.login_checked
         return checked(self.ctx, event.conn, event.name, event.ok, event.busy, now)
+
+    def _run(self, member: Member, command: c.Command, now: float) -> list[RoomAction]:
+        """``command`` from ``member``, through its rule (a request's line)."""
+        return COMMANDS[type(command)](self.ctx, member, command, now)
+
+    def _stopped(self, now: float) -> list[RoomAction]:
+        """A clean stop, for a state file: the epoch, the last seq and the request ids, so
+        a restart goes on in the same epoch (a kill -9 leaves none: a new epoch then)."""
+        ctx = self.ctx
+        if not ctx.persisting or not isinstance(ctx.sequencer, LocalSequencer):
+            return []
+        kept = {"epoch": ctx.state.epoch, "seq": ctx.state.seq, "requests": ctx.requests.kept(now)}
+        return [Persist("epoch", "room", kept)]
 
     def _history_due(self) -> list[RoomAction]:
         """The history for the state file, if it changed since the last time. Chat is kept
@@ -280,7 +289,7 @@ class Room:
         return self.ctx.state.messages
 
     def who(self, now: float) -> p.Who:
-        return self.ctx.state.who(now, registered=self.ctx.accounts.is_registered)
+        return who_list(self.ctx.state, now, registered=self.ctx.accounts.is_registered)
 
     @property
     def accounts(self) -> Accounts:

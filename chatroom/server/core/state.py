@@ -12,13 +12,13 @@ decides *when* to change it; this module says *how*. Who may come in is decided 
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chatroom import protocol as p
 from chatroom.server.core.actions import ConnId
+from chatroom.server.core.history import ChatHistory
 
 if TYPE_CHECKING:
     from chatroom.server.core.accounts_state import Account
@@ -51,6 +51,7 @@ class Member:
     away: str | None = None
     # The registered name this connection proved it owns (/register, /login; accounts.py).
     account: Account | None = None
+    bot: bool = False  # a program (/bot): marked in who, no replay on join
 
     # Its own flags, changed only here (the marks others see go through RoomState).
 
@@ -102,7 +103,7 @@ class User:
 
 
 class RoomState:
-    def __init__(self, node: str, history: int, epoch: str | None = None) -> None:
+    def __init__(self, node: str, keep: int, epoch: str | None = None) -> None:
         self.node = node  # this node's name; every user of a single-node room is on it
         self.epoch = epoch  # which history the seqs count in (see protocol.Welcome)
         self._members: dict[ConnId, Member] = {}  # this node's connections
@@ -114,7 +115,7 @@ class RoomState:
             fmt: {} for fmt in p.OutputFormat
         }
         self._per_address: dict[str, int] = {}
-        self._history: deque[p.Message | p.Action] = deque(maxlen=max(history, 0))
+        self._history = ChatHistory(keep)  # the last ``keep`` messages (history.py)
         self._seq = 0
         self._version = 0  # changes whenever who is here, or a name, changes
         # ignored user id -> the conns of this node's members ignoring it (never empty)
@@ -122,7 +123,6 @@ class RoomState:
         # The last full who reply per format, reused while nobody joined, left or renamed
         # and the second (idle times are in whole seconds) is the same.
         self._who_cache: dict[p.OutputFormat, tuple[tuple[int, ...], Any]] = {}
-        self._kept_seq = 0  # the last seq of the history a state file has (--state)
         self.messages = 0  # chat lines and actions applied since start (for the metrics)
 
     # --- queries ---------------------------------------------------------------------------
@@ -142,7 +142,12 @@ class RoomState:
 
     @property
     def history(self) -> tuple[p.Message | p.Action, ...]:
-        return tuple(self._history)
+        return self._history.events
+
+    @property
+    def chat(self) -> ChatHistory:
+        """The messages kept, to read (they change through :meth:`said` alone)."""
+        return self._history
 
     def member(self, conn: ConnId) -> Member | None:
         return self._members.get(conn)
@@ -180,27 +185,6 @@ class RoomState:
         """A number that changes whenever the list of users or their names change."""
         return self._version
 
-    def who(self, now: float, query: str = "", limit: int | None = None,
-            registered: Callable[[str], bool] = lambda name: False) -> p.Who:  # fmt: skip
-        """Everyone in join order (or those whose names contain ``query``), the first
-        ``limit`` of them listed; ``registered`` says whose names are registered."""
-        key = p.name_key(query)
-        users = self._users.values()
-        matching = [u for u in users if key in p.name_key(u.name)] if key else users
-        total = len(matching)
-        entries = []
-        for user in matching:
-            if limit is not None and len(entries) >= limit:
-                break
-            member = self._local.get(user.id) if user.node == self.node else None
-            last = member.last_active if member is not None else user.last_seen
-            op = member is not None and member.operator
-            away = member.away if member is not None else None
-            idle = max(0, int(now - last))
-            mark = registered(user.name)
-            entries.append(p.WhoEntry(user.id, user.name, idle, op, away, registered=mark))
-        return p.Who(users=tuple(entries), total=total if total > len(entries) else None)
-
     def ignorers_of(self, user_id: str) -> set[ConnId] | None:
         """The conns of this node's members who ignore ``user_id`` (None: nobody does)."""
         return self._ignored_by.get(user_id)
@@ -221,17 +205,17 @@ class RoomState:
     def history_changed(self) -> bool:
         """Whether the history has lines a state file does not have yet; from now on it is
         taken to have them (the caller hands the history over)."""
-        last = self._history[-1].seq if self._history else 0
-        if last == self._kept_seq:
-            return False
-        self._kept_seq = last
-        return True
+        return self._history.changed()
 
     # --- a member's marks others see, and who ignores whom ------------------------------------
 
     def made_operator(self, member: Member) -> None:
         member.operator = True
         member.oper_failures = 0
+        self._version += 1  # who shows the mark
+
+    def mark_bot(self, member: Member) -> None:
+        member.bot = True
         self._version += 1  # who shows the mark
 
     def set_away(self, member: Member, text: str | None) -> None:
@@ -345,13 +329,14 @@ class RoomState:
         if user is not None:
             user.last_seen = event.ts
 
-    def restore_history(self, history: Iterable[p.Message | p.Action]) -> None:
+    def restore_history(
+        self, history: Iterable[p.Message | p.Action], seq: int = 0, *, complete: bool = False
+    ) -> None:
         """The recent chat a state file kept (--state): replayed to newcomers, and the seq
-        goes on from its last, so new events never number below it."""
-        self._history.extend(history)
-        if self._history:
-            self._seq = max(self._seq, max(event.seq for event in self._history))
-            self._kept_seq = self._history[-1].seq  # the file has these
+        goes on from its last (or ``seq``, where a clean stop left it), so new events never
+        number below it. ``complete``: it is every message of the epoch."""
+        self._history.restore(history, complete=complete)
+        self._seq = max(self._seq, seq, self._history.last_seq)
 
     def everyone_leaves(self) -> list[ConnId]:
         """The server is stopping: this node's members leave at once. Returns their conns."""
@@ -371,6 +356,7 @@ class RoomState:
         history: Iterable[p.Message | p.Action],
         now: float,
         epoch: str | None = None,
+        complete: bool = False,
     ) -> None:
         """Take a ledger's view of the room: ``(id, name, node)`` of everyone, the last seq,
         the recent chat, the epoch. This node's members are kept; the caller reconciles
@@ -380,8 +366,7 @@ class RoomState:
         self._users = {uid: User(uid, name, node, now) for uid, name, node in users}
         self._by_key = {p.name_skeleton(user.name): uid for uid, user in self._users.items()}
         self._seq = seq
-        self._history.clear()
-        self._history.extend(history)
+        self._history.replace(history, complete=complete)
 
     def adopt_name(self, member: Member, name: str) -> None:
         """``member`` is called ``name`` from now on: the ledger says so (it renamed while we

@@ -56,6 +56,7 @@ def render_text(event: p.Event) -> str:
                 f"  {'@' if u.op else ''}{u.name}  ({u.id}, idle {u.idle}s)"
                 + (" (registered)" if u.registered else "")
                 + (f" (away: {u.away})" if u.away is not None else "")
+                + (" (bot)" if u.bot else "")
                 for u in event.users
             ]
             if total > len(event.users):
@@ -83,6 +84,8 @@ def render_text(event: p.Event) -> str:
             return "".join(f"*** {line}\n" for line in event.text.splitlines() or [""])
         case p.Error():
             return f"error: {event.message}\n"
+        case p.Ack():  # only JSON connections send requests; one that switched reads this
+            return f"*** ok {event.id}" + (f" (seq {event.seq})" if event.seq else "") + "\n"
         case p.FormatChanged():
             return f"*** output format is now {event.format}\n"
     raise TypeError(f"no text form for {event!r}")

@@ -6,7 +6,11 @@
 -- KEYS: seq, events, users, names, nodes, epoch
 -- ARGV: maxlen, node, the batch: a MessagePack array with one array per event: type,
 --   body, user id, then for a join or a rename the user's json, its key and the old key
---   (a join sends ''); a message, action or leave stops after the id.
+--   (a join sends ''); a message, action or leave stops after the id, but a message or
+--   action sent as a request (rules/programs.py) has its request key fourth;
+--   then the request keys' prefix and their TTL in milliseconds.
+-- A request whose key is held (its id was seen within the TTL, on any node) is not
+-- appended: its result is REPEATED followed by the seq its first try got.
 local node = ARGV[2]
 
 -- The users' records this batch has read, by id (false: none): a batch holds many lines of
@@ -57,7 +61,19 @@ end
 
 local results = {}
 for i, item in ipairs(cmsgpack.unpack(ARGV[3])) do
-  results[i] = append_one(item[1], item[2], item[3], item[4], item[5], item[6])
+  local request = nil
+  if (item[1] == 'message' or item[1] == 'action') and item[4] then
+    request = ARGV[4] .. item[4]
+  end
+  local first = request and redis.call('GET', request)
+  if first then
+    results[i] = REPEATED .. first
+  else
+    results[i] = append_one(item[1], item[2], item[3], item[4], item[5], item[6])
+    if request and type(results[i]) == 'number' then
+      redis.call('SET', request, results[i], 'PX', ARGV[5])
+    end
+  end
 end
 finish()
 return results

@@ -266,3 +266,11 @@ def dropped(ctx: Context, account: Account, by: str | None) -> list[RoomAction]:
             other.owns(None)
             actions += info(other, text, fact=p.Fact.UNREGISTERED, name=account.name)
     return actions
+
+
+# The commands this module's rules answer (the room's dispatcher merges every module's).
+COMMANDS = {
+    c.Register: register,
+    c.Login: login,
+    c.Unregister: unregister,
+}

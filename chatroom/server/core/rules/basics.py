@@ -9,6 +9,7 @@ from chatroom.server.core.actions import Charge, Deliver, RoomAction, Subscribe
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.output import error, greeting, send
 from chatroom.server.core.state import Member
+from chatroom.server.core.who import who_list
 
 
 def who(ctx: Context, member: Member, command: c.Who, now: float) -> list[RoomAction]:
@@ -21,7 +22,7 @@ def who(ctx: Context, member: Member, command: c.Who, now: float) -> list[RoomAc
     if cached is not None:
         reply = Deliver((member.conn,), cached.payload, cached.events)
     else:
-        event = state.who(now, query, rules.who_max, registered)
+        event = who_list(state, now, query, rules.who_max, registered)
         reply = Deliver.one(member.conn, member.format, event)
         if not query:
             state.keep_who(member.format, stamp, reply)
@@ -85,3 +86,17 @@ def usage(ctx: Context, member: Member, command: c.Usage, now: float) -> list[Ro
 def unknown(ctx: Context, member: Member, command: c.Unknown, now: float) -> list[RoomAction]:
     text = f"unknown command /{command.word} (type /help; start a line with // to send it as chat)"
     return error(member, p.ErrorCode.UNKNOWN_COMMAND, text)
+
+
+# The commands this module's rules answer (the room's dispatcher merges every module's).
+COMMANDS = {
+    c.Nothing: nothing,
+    c.Who: who,
+    c.Help: show_help,
+    c.Ping: ping,
+    c.Pass: already_in,
+    c.SetFormat: change_format,
+    c.TooLong: too_long,
+    c.Usage: usage,
+    c.Unknown: unknown,
+}

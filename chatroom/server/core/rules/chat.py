@@ -13,8 +13,12 @@ from chatroom.server.core.rules.output import error, send, unknown_user
 from chatroom.server.core.rules.sequencing import append, next_seq
 from chatroom.server.core.state import Member
 
+_JSON = p.OutputFormat.JSON  # read once: an enum member's lookup is costly on every line
+
 
 def chat(ctx: Context, member: Member, command: c.Chat, now: float) -> list[RoomAction]:
+    if member.format is _JSON and command.text[0] == "{":  # a program's request
+        return ctx.request(member, command.text, now)  # (rules/programs.py)
     refused = muted(ctx, member, now)
     if refused:
         return refused
@@ -65,3 +69,11 @@ def private(ctx: Context, member: Member, command: c.Msg, now: float) -> list[Ro
     if member.id in recipient.ignoring:
         return actions  # silently: the sender is not told it is ignored
     return actions + send(recipient, message)
+
+
+# The commands this module's rules answer (the room's dispatcher merges every module's).
+COMMANDS = {
+    c.Chat: chat,
+    c.Me: me,
+    c.Msg: private,
+}

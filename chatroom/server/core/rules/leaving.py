@@ -4,6 +4,7 @@ No I/O."""
 from __future__ import annotations
 
 from chatroom import protocol as p
+from chatroom.protocol import commands as c
 from chatroom.server.core.actions import Close, ConnId, Left, RoomAction, Unsubscribe
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.output import broadcast, send
@@ -62,6 +63,10 @@ def quit_room(ctx: Context, member: Member, reason: str | None, now: float) -> l
     return [*disconnect(ctx, conn, p.LeaveReason.QUIT, now, reason), Close(conn)]
 
 
+def quit_command(ctx: Context, member: Member, command: c.Quit, now: float) -> list[RoomAction]:
+    return quit_room(ctx, member, command.reason, now)
+
+
 def shutdown(ctx: Context) -> list[RoomAction]:
     """The server is stopping: tell everyone and close every connection.
 
@@ -73,3 +78,9 @@ def shutdown(ctx: Context) -> list[RoomAction]:
     for conn in ctx.state.everyone_leaves():
         actions += [Unsubscribe(conn), Close(conn)]
     return actions
+
+
+# The commands this module's rules answer (the room's dispatcher merges every module's).
+COMMANDS = {
+    c.Quit: quit_command,
+}

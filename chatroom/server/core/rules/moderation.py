@@ -333,3 +333,16 @@ def list_bans(ctx: Context, member: Member, command: c.Bans, now: float) -> list
     bans = ctx.moderation.bans
     lines = [f"bans ({len(bans)}):"] + [f"  {made.describe(now)}" for made in bans.values()]
     return info(member, "\n".join(lines) if bans else "no bans")
+
+
+# The commands this module's rules answer (the room's dispatcher merges every module's).
+COMMANDS = {
+    c.Topic: topic,
+    c.Motd: motd,
+    c.Kick: kick,
+    c.Mute: mute,
+    c.Unmute: unmute,
+    c.Ban: ban,
+    c.Unban: unban,
+    c.Bans: list_bans,
+}

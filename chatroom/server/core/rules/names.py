@@ -42,3 +42,9 @@ def taken(ctx: Context, name: str, holder: str) -> str:
     if user is None or p.name_key(user.name) == p.name_key(name):
         return f"the name {name} is taken"
     return f"the name {name} is taken: it looks like {user.name}, who is online"
+
+
+# The commands this module's rules answer (the room's dispatcher merges every module's).
+COMMANDS = {
+    c.Nick: rename,
+}

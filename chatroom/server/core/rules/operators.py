@@ -92,3 +92,9 @@ def _oper_backoff(longest: float) -> Callable[[int], float]:
     """After the k-th wrong /oper on one connection, the next waits 2**k s (``longest`` at
     most)."""
     return lambda failures: min(longest, 2.0**failures)
+
+
+# The commands this module's rules answer (the room's dispatcher merges every module's).
+COMMANDS = {
+    c.Oper: oper,
+}

@@ -66,6 +66,8 @@ def greeting(ctx: Context, member: Member) -> list[RoomAction]:
     motd = ctx.moderation.motd
     if motd is not None:
         events.append(p.Notice(code=p.NoticeCode.MOTD, text=motd))
-    events += [p.replace(event, history=True) for event in state.history]
+    if not member.bot:  # a program asks with /history (docs/BOTS.md)
+        replay = state.chat.last(ctx.rules.history)
+        events += [p.replace(event, history=True) for event in replay]
     payload = b"".join(encode(event, member.format) for event in events)
     return [Deliver((member.conn,), payload, tuple(events))]

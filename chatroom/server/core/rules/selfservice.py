@@ -67,3 +67,11 @@ def away(ctx: Context, member: Member, command: c.Away, now: float) -> list[Room
 def _name_of(ctx: Context, user_id: str) -> str:
     user = ctx.state.user(user_id)
     return user.name if user is not None else user_id
+
+
+# The commands this module's rules answer (the room's dispatcher merges every module's).
+COMMANDS = {
+    c.Ignore: ignore,
+    c.Unignore: unignore,
+    c.Away: away,
+}

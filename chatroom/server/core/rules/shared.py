@@ -28,6 +28,7 @@ from chatroom.server.core.refusal import Refusal
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.entry import guest_name
 from chatroom.server.core.rules.output import broadcast, error, send
+from chatroom.server.core.rules.programs import refused_id, with_id
 from chatroom.server.core.rules.rejoin import name_lost, rejoin
 from chatroom.server.core.sequencer import LedgerSequencer
 from chatroom.server.core.state import Member
@@ -76,10 +77,14 @@ def _is_format(line: str | LineTooLong) -> bool:
 def refused(
     ctx: Context, conn: ConnId | None, event: p.BroadcastEvent, reason: Refusal
 ) -> list[RoomAction]:
-    """The ledger refused an :class:`Append` that came from ``conn``'s line."""
+    """The ledger refused an :class:`Append` that came from ``conn``'s line (a request's:
+    its error carries the request's id)."""
+    rid = refused_id(ctx, event)
     member = ctx.state.member(conn) if conn is not None else None
     if member is None:
         return []
+    if rid is not None:
+        return with_id(error(member, p.ErrorCode.UNAVAILABLE, UNSENT), member, rid)
     match event:
         case p.Rename():
             if reason == Refusal.TAKEN:
@@ -166,6 +171,7 @@ def resync(
     history: list[p.Message | p.Action],
     now: float,
     epoch: str,
+    complete: bool = False,
 ) -> list[RoomAction]:
     """Take the ledger's view — ``(id, name, node)`` of everyone, the last seq, recent
     history, its epoch — after (re)connecting to it. If the epoch is not the one this node
@@ -178,7 +184,7 @@ def resync(
     if state.epoch is not None and epoch != state.epoch:
         text = "the room's history was reset: its shared store started over"
         actions += broadcast(ctx, p.Notice(code=p.NoticeCode.RESET, text=text, epoch=epoch))
-    state.reset(users, seq, history, now, epoch)
+    state.reset(users, seq, history, now, epoch, complete)
     for member in state.members():
         if member.quiet_until is not None:  # not announced yet: the ledger never knew it
             continue

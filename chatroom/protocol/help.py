@@ -1,10 +1,5 @@
-"""The text ``/help`` shows: every command a user has, and the operators' commands. No I/O.
-
-Apart from :mod:`chatroom.protocol.commands` (which re-exports both) so that the parser's
-module stays about the syntax; a command added there gets its line here.
-"""
-
-from __future__ import annotations
+"""The text of /help: the commands a user may type, and an operator's. Re-exported by
+:mod:`chatroom.protocol.commands`."""
 
 HELP_TEXT = """\
 Commands:
@@ -25,6 +20,9 @@ Commands:
   /ignore NAME              see nothing more from NAME (chat, /me, private messages)
   /unignore NAME, /ignore   stop ignoring NAME; list whom you ignore
   /away [TEXT]              mark yourself away (shown in who); no TEXT: back
+  /history [N]              the last N messages, to you alone (at most 200; default 20)
+  /history since SEQ [EPOCH]  the messages after SEQ (of EPOCH): what you missed
+  /bot                      mark this connection as a program (no replay on join)
   /register PASSWORD        keep the name you have: only you may use it from then on
   /login NAME PASSWORD      take your registered name NAME on this connection
   /unregister               let go of your registered name
