@@ -16,9 +16,11 @@ from chatroom.client.render import LogLine
 
 @dataclass(frozen=True, slots=True)
 class ShowLine:
-    """Add ``line`` to the log."""
+    """Add ``line`` to the log of a conversation: the room's (None), or the private one
+    with the user named ``conversation``."""
 
     line: LogLine
+    conversation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,7 @@ class ShowUsers:
     own_id: str | None
     operators: frozenset[str] = frozenset()
     ignored: frozenset[str] = frozenset()
+    away: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,31 @@ class StartPrivateMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class GiveBack:
+    """Put ``text`` back in the input line (unless the user typed something since): a line
+    the server refused as too long, so it is not lost."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClearLog:
+    """``/clear``: empty the conversation shown."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenConversation:
+    """Show the private conversation with ``name`` (made if needed)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseConversation:
+    """Close the private conversation shown (the room's stays)."""
+
+
+@dataclass(frozen=True, slots=True)
 class GiveUp:
     """The server could not be reached at all: exit, the command line prints ``reason``."""
 
@@ -128,5 +156,9 @@ Effect = (
     | StartCountdown
     | StopCountdown
     | StartPrivateMessage
+    | GiveBack
+    | ClearLog
+    | OpenConversation
+    | CloseConversation
     | GiveUp
 )

@@ -27,13 +27,20 @@ import time
 from collections.abc import Callable
 
 from chatroom.client import effects as fx
+from chatroom.client import outgoing as out
 from chatroom.client.effects import Effect, ShowLine
+from chatroom.client.help import help_lines
 from chatroom.client.idle import IdleCountdown, warning_seconds
 from chatroom.client.ignores import ignore_change
 from chatroom.client.link import LinkState, LinkStatus
-from chatroom.client.moderation import UserAction, actions_for, command_for, grants_operator
-from chatroom.client.outgoing import Refuse, ShowHelp, plan_input
+from chatroom.client.moderation import (
+    UserAction,
+    actions_for,
+    command_for,
+    grants_operator,
+)
 from chatroom.client.own_requests import ClaimRefused, NameRefused, OwnRequests, Send
+from chatroom.client.password import Password
 from chatroom.client.render import LineRenderer, LogLine
 from chatroom.client.roster import Roster
 from chatroom.client.settings import ClientSettings
@@ -71,14 +78,18 @@ class Session:
     ) -> None:
         self.settings = settings
         self._send = send
-        self.render = LineRenderer(settings.tz)
+        self.render = LineRenderer(settings.tz, seconds=settings.seconds, now=settings.now)
         self.roster = Roster()
         self.timeline = Timeline(remember=settings.scrollback)
         self.own_requests = OwnRequests(settings.name)
         self.idle = IdleCountdown(clock)
         self.link_state = LinkState.CONNECTING
-        self._password_sent = False  # --password-file's, on this connection
+        self.password = Password(settings.password)  # --password-file's, or the dialog's
         self._outage: str | None = None  # why the link is down, once it was logged
+        self.max_line = out.DEFAULT_MAX_LINE  # lines longer than this are split or refused
+        self.last_private: str | None = None  # who /r answers
+        self._who_query = ""  # the TEXT of the last /who TEXT the user typed
+        self._last_typed: str | None = None  # the last line typed and sent (to give back)
 
     def handle(self, event: Event | UnknownEvent | LinkStatus) -> list[Effect]:
         """What the screen does about a server event or a change of the link."""
@@ -101,8 +112,10 @@ class Session:
                     out.append(fx.Alert(f"{event.name} mentioned you", event.text))
             case Private():
                 line = render.private(event, self.roster.own_name)
-                out.append(ShowLine(line))
+                peer = event.sender if line.mentions_me else event.recipient
+                out.append(ShowLine(line, conversation=peer))
                 if line.mentions_me:
+                    self.last_private = event.sender
                     out.append(fx.Alert(f"private message from {event.sender}", event.text))
             case Join() | Leave() | Rename():
                 self.roster.apply(event)
@@ -114,7 +127,8 @@ class Session:
                 self.roster.apply(event)
                 out.append(self._users())
                 if not self.own_requests.who_reply_is_ours():
-                    out.append(ShowLine(render.who(event)))
+                    out.append(ShowLine(render.who(event, self._who_query)))
+                    self._who_query = ""
             case Topic():
                 out += [fx.ShowTopic(event.text), ShowLine(render.topic(event))]
             case Notice():
@@ -137,7 +151,7 @@ class Session:
                 return out
             case LinkState.CONNECTED:
                 self._outage = None
-                self._password_sent = False  # a new connection: the file's password again
+                self.password.new_connection()
                 return [fx.ShowLink(status.state)]
         if status.first_attempt:
             return [fx.GiveUp(f"cannot reach {self.settings.address}: {status.detail}")]
@@ -209,6 +223,9 @@ class Session:
             out += self._give_password()
         if grants_operator(event):
             self.own_requests.ask_who(self._send)  # our own entry's op marks us
+        if event.fact in (Fact.AWAY, Fact.BACK):
+            self.roster.own_away(event.fact is Fact.AWAY)
+            out.append(self._users())
         if (change := ignore_change(event)) is not None:
             self.roster.ignoring(change)
             out.append(self._users())
@@ -226,7 +243,10 @@ class Session:
 
     def _error(self, event: Error) -> list[Effect]:
         if event.code is ErrorCode.BAD_PASSWORD:
+            self.password.wrong()  # ask again
             return [ShowLine(self.render.error(event)), *self._give_password(event.message)]
+        if event.code is ErrorCode.LINE_TOO_LONG:
+            return self._too_long(event)
         route = self.own_requests.error(event)
         if isinstance(route, NameRefused):
             return [fx.AnswerRenameDialog(route)]  # shown in the dialog, not in the log
@@ -238,33 +258,66 @@ class Session:
     # --- the password --------------------------------------------------------------------
 
     def _give_password(self, reason: str | None = None) -> list[Effect]:
-        """The room needs its password: send the one from --password-file (once per
-        connection), else ask for it. Never logged: only ``/pass`` goes to the server."""
-        password = self.settings.password
-        if password is not None and not self._password_sent:
-            self._password_sent = self._send(c.format_line(c.Pass(password)))
-            return []
-        return [fx.AskPassword(reason)]
+        """The room needs its password: send the one kept, else ask for it."""
+        return [] if self.password.give(self._send) else [fx.AskPassword(reason)]
 
     def password_entered(self, secret: str) -> None:
         """The password dialog's answer."""
-        self._password_sent = self._send(c.format_line(c.Pass(secret)))
+        self.password.entered(secret, self._send)
+
+    def password_cancelled(self) -> list[Effect]:
+        """The password dialog was cancelled: say how to get in after all."""
+        hint = "no password given: the room stays closed; type /pass PASSWORD to get in"
+        return [self._status(hint, alarm=True)]
+
+    def _too_long(self, event: Error) -> list[Effect]:
+        """The server's lines are shorter than the client thought (it does not say how
+        long): split at half from now on, and give the refused line back."""
+        self.max_line = max(256, self.max_line // 2)
+        out: list[Effect] = [ShowLine(self.render.error(event))]
+        if self._last_typed is not None:
+            out.append(fx.GiveBack(self._last_typed))
+            split = f"long lines are split at {self.max_line} bytes now"
+            out.append(self._status(f"the line is back in the input: {split}"))
+        return out
 
     # --- the user's side -----------------------------------------------------------------
 
-    def typed(self, text: str) -> tuple[bool, list[Effect]]:
-        """A line the user entered: whether it was dealt with (False: nothing could be
-        sent, the line is the user's again), and what to show."""
-        plan = plan_input(text)
-        if plan is None:
-            return True, []
-        if isinstance(plan, Refuse):
-            return True, [self._status(plan.reason, alarm=True)]
-        if isinstance(plan, ShowHelp):
-            return True, [self._status(line) for line in plan.text.splitlines()]
-        if not self._send(plan.line):
-            return False, [self._status(NOT_SENT, alarm=True)]
-        return True, []
+    def typed(self, text: str, conversation: str | None = None) -> tuple[bool, list[Effect]]:
+        """A line the user entered, in the conversation shown (None: the room; else the
+        peer's name): whether it was dealt with (False: it stays in the input, refused or
+        not sent), and what to show."""
+        plan = out.plan_input(text, conversation=conversation, limit=self.max_line)
+        if isinstance(plan, out.Reply):
+            if self.last_private is None:
+                return False, [self._status("no private message to answer yet", alarm=True)]
+            line = c.format_line(c.Msg(self.last_private, plan.said))
+            plan = out.plan_input(line, limit=self.max_line)
+        match plan:
+            case None:
+                return True, []
+            case out.Refuse(reason):
+                return False, [self._status(reason, alarm=True)]
+            case out.ShowHelp():
+                return True, [ShowLine(line) for line in help_lines(self.render)]
+            case out.Clear():
+                return True, [fx.ClearLog()]
+            case out.Query(name):
+                return True, [fx.OpenConversation(name)]
+            case out.Close():
+                return True, [fx.CloseConversation()]
+        assert isinstance(plan, out.Send)
+        if out.command_word(text) == "who":
+            self._who_query = out.argument(text)
+        for index, line in enumerate(plan.lines):
+            if not self._send(line):
+                if index:  # some went: the rest cannot be given back as typed
+                    return True, [self._status(NOT_SENT + " (the rest of a long line)", alarm=True)]
+                return False, [self._status(NOT_SENT, alarm=True)]
+        self._last_typed = text
+        if out.command_word(text) == "pass":
+            self.password.typed(out.argument(text))
+        return True, [fx.OpenConversation(plan_peer)] if (plan_peer := _msg_peer(text)) else []
 
     def key_pressed(self) -> list[Effect]:
         """Any key, anywhere in the client: during the idle countdown, stay in the room."""
@@ -308,7 +361,16 @@ class Session:
             roster.own_id,
             frozenset(roster.operators()),
             frozenset(roster.ignored()),
+            frozenset(roster.away()),
         )
 
     def _status(self, text: str, *, alarm: bool = False) -> ShowLine:
         return ShowLine(self.render.status(text, alarm=alarm))
+
+
+def _msg_peer(text: str) -> str | None:
+    """The peer of a ``/msg NAME TEXT`` the user typed (its conversation opens)."""
+    if out.command_word(text) != "msg":
+        return None
+    words = text.split(maxsplit=2)
+    return words[1] if len(words) == 3 else None

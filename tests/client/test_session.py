@@ -62,6 +62,7 @@ class Clock:
 def make(name: str | None = "ann", **settings) -> tuple[Session, Wire, Clock]:
     wire, clock = Wire(), Clock()
     settings.setdefault("tz", UTC)
+    settings.setdefault("now", lambda: 1_700_000_000.0)  # the time of lines without their own
     session = Session(ClientSettings("chat.example.org", 8087, name, **settings), wire, clock=clock)
     return session, wire, clock
 
@@ -215,9 +216,10 @@ def test_the_password_file_is_sent_once_per_connection_then_the_dialog_asks():
     assert of(fx.AskPassword, out) == [fx.AskPassword("wrong password (2 tries left)")]
     session.password_entered("typed")
     assert wire.lines[-1] == "/pass typed"
-    session.handle(LinkStatus(LinkState.CONNECTED))  # a new connection: the file's again
+    # A new connection: the one typed in the dialog, kept for the session (issue 21).
+    session.handle(LinkStatus(LinkState.CONNECTED))
     session.handle(asked)
-    assert wire.lines[-1] == "/pass open sesame"
+    assert wire.lines[-1] == "/pass typed"
     assert all("sesame" not in line for line in shown(out))
 
 
@@ -260,9 +262,11 @@ def test_typed_lines_are_sent_refused_shown_or_given_back():
     session, wire, _ = make()
     joined(session, wire)
     assert session.typed("   ") == (True, [])
-    assert session.typed("/shrug") == (True, []) and wire.lines == ["//shrug"]
+    assert session.typed("//shrug") == (True, []) and wire.lines == ["//shrug"]
+    sent, out = session.typed("/shrug")  # no command: refused here, kept in the input
+    assert not sent and "unknown command 'shrug'" in shown(out)[0]
     sent, out = session.typed("/format text")
-    assert sent and shown(out)[0].startswith("-- /format is not available here")
+    assert not sent and shown(out)[0].startswith("-- /format is not available here")
     sent, out = session.typed("/help")
     assert sent and wire.lines == ["//shrug"] and len(shown(out)) > 5
     wire.up = False

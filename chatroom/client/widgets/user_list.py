@@ -33,10 +33,11 @@ class UserList(OptionList):
         own_id: str | None,
         operators: set[str] | frozenset[str] = frozenset(),
         ignored: set[str] | frozenset[str] = frozenset(),
+        away: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         """Replace the list with ``users`` ((id, name) pairs), keeping the highlight;
         the ids in ``operators`` are marked ``@name``, those in ``ignored`` are dimmed and
-        marked ``name (ignored)``."""
+        marked ``name (ignored)``; those in ``away`` are marked ``name (away)``."""
         highlighted = self.highlighted_option.id if self.highlighted_option else None
         self._names = dict(users)
         self.clear_options()
@@ -47,6 +48,7 @@ class UserList(OptionList):
                     (name, "bold") if user_id == own_id else (name, _style(user_id, ignored)),
                     (" (you)", "dim") if user_id == own_id else "",
                     (" (ignored)", "dim italic") if user_id in ignored else "",
+                    (" (away)", "dim italic") if user_id in away else "",
                 ),
                 id=user_id,
             )
