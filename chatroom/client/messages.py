@@ -9,7 +9,7 @@ from textual.message import Message
 from chatroom.client.link import LinkState, LinkStatus
 from chatroom.protocol import Event, UnknownEvent
 
-__all__ = ["LinkChanged", "LinkState", "ServerEventReceived"]
+__all__ = ["LinkChanged", "LinkState", "ServerEventReceived", "ServerEventsReceived"]
 
 
 @dataclass
@@ -17,6 +17,14 @@ class ServerEventReceived(Message):
     """One event from the server; the chat screen hands them all to its session."""
 
     event: Event | UnknownEvent
+
+
+@dataclass
+class ServerEventsReceived(Message):
+    """The events read from the server in one go (what the socket had buffered), in
+    order: one message for a burst, not one per line."""
+
+    events: list[Event | UnknownEvent]
 
 
 @dataclass

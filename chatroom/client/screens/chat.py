@@ -23,7 +23,7 @@ from chatroom.client.connection import ServerConnection
 from chatroom.client.effects import Effect
 from chatroom.client.link import Link, LinkState
 from chatroom.client.logfiles import ConversationLogs
-from chatroom.client.messages import LinkChanged, ServerEventReceived
+from chatroom.client.messages import LinkChanged, ServerEventReceived, ServerEventsReceived
 from chatroom.client.moderation import UserAction
 from chatroom.client.own_requests import NameAnswer, OwnRequests
 from chatroom.client.roster import Roster
@@ -74,6 +74,7 @@ class ChatScreen(Screen):
         self._renaming = False  # the rename dialog is open
         self._name_answer: asyncio.Future[NameAnswer] | None = None  # the dialog waits for it
         self._countdown = None  # the timer that redraws the header's idle countdown
+        self._conversations: ConversationView | None = None
 
     # What the session knows, for whoever looks (tests, the app).
     @property
@@ -116,10 +117,26 @@ class ChatScreen(Screen):
     @work(exclusive=True, group="link")
     async def run_link(self) -> None:
         """The link's loop: its changes and events come back here as messages, in order."""
-        await self.link.run(
-            lambda status: self.post_message(LinkChanged.of(status)),
-            lambda event: self.post_message(ServerEventReceived(event)),
-        )
+        loop = asyncio.get_running_loop()
+        pending: list = []  # events read since the last post (bounded by the read buffer)
+
+        def post_events() -> None:
+            if pending:
+                self.post_message(ServerEventsReceived(pending.copy()))
+                pending.clear()
+
+        def event(received) -> None:
+            # The link reads every line the socket has buffered before it waits again:
+            # they are posted together once it does (call_soon), as one message.
+            pending.append(received)
+            if len(pending) == 1:
+                loop.call_soon(post_events)
+
+        def status(changed) -> None:
+            post_events()  # the events before a change of the link come before it
+            self.post_message(LinkChanged.of(changed))
+
+        await self.link.run(status, event)
 
     async def leave_room(self, reason: str | None = None) -> None:
         """Say goodbye to the room (``/quit``) and close the connection."""
@@ -133,6 +150,12 @@ class ChatScreen(Screen):
     @on(ServerEventReceived)
     def server_event(self, message: ServerEventReceived) -> None:
         self.apply(self.session.handle(message.event))
+
+    @on(ServerEventsReceived)
+    def server_events(self, message: ServerEventsReceived) -> None:
+        handle, apply = self.session.handle, self.apply
+        for event in message.events:
+            apply(handle(event))
 
     def key_pressed(self) -> None:
         """Any key, anywhere in the client (the app calls this for every key)."""
@@ -248,7 +271,9 @@ class ChatScreen(Screen):
 
     @property
     def conversations(self) -> ConversationView:
-        return self.query_one(ConversationView)
+        if self._conversations is None:
+            self._conversations = self.query_one(ConversationView)
+        return self._conversations
 
     def action_scroll_log(self, how: str) -> None:
         if how == "end":

@@ -39,7 +39,10 @@ from textual.widgets import Static
 from chatroom.client.log_buffer import LogBuffer
 from chatroom.client.render import LogLine
 
-FRAME = 1 / 30  # seconds: the log draws new lines at most this often
+# The log draws new lines at most this often: a line after a quiet while is drawn at once,
+# a busy room at most ten times a second (each draw is a layout and a repaint of the log,
+# which costs far more than a line: at 2,000 lines/s a draw per line could not keep up).
+FRAME = 0.1
 MARKER_TEXT = " unread "
 MARKER_STYLE = Style(color="red", bold=True)
 HIGHLIGHT = Style(reverse=True)  # the search hit or the mention jumped to
@@ -124,17 +127,33 @@ class ChatLog(ScrollView, can_focus=True):
             flat.extend(rows)
         self._flat = flat
         self._highlight_rows = highlight
-        self.virtual_size = Size(width, len(flat))
+        self._set_virtual_size(Size(width, len(flat)))
         self.refresh()  # the height may not have changed (a full scrollback): repaint anyway
         if top is not None:
             self._top = max(top, buffer.first)
             self._hold(self.row_of(self._top))
         elif self.following:
-            self.call_after_refresh(self._follow)
+            self._follow()  # now, not after the refresh: one repaint, not two
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """A new height without a layout of the whole screen: setting ``virtual_size``
+        lays out every widget again (and repaints them), which cost more than the lines
+        themselves in a busy room. Only the log's scrollbar follows, unless it appears or
+        goes, which needs a layout."""
+        if size == self.virtual_size:
+            return
+        shown = self.show_vertical_scrollbar
+        self.set_reactive(ChatLog.virtual_size, size)
+        self._scroll_update(size)
+        if self.show_vertical_scrollbar != shown:
+            self.refresh(layout=True)
 
     def _wrap(self, line: LogLine, width: int) -> list[Strip]:
         """``line`` as screen rows ``width`` cells wide, continuation rows hanging."""
         console = self.app.console
+        text = line.text
+        if text.cell_len <= width:  # most lines: one row, nothing to wrap
+            return [Strip(text.render(console, end=""), text.cell_len)]
         hang = line.hang if line.hang < width // 2 else 0
         head, body = line.text[:hang], line.text[hang:]
         rows = body.wrap(console, width - hang, overflow="fold")
@@ -216,8 +235,9 @@ class ChatLog(ScrollView, can_focus=True):
         super().watch_scroll_y(old_value, new_value)
         if round(old_value) == round(new_value):
             return
-        self._top = self.line_at(round(new_value))
         self.following = new_value >= self.max_scroll_y
+        if not self.following:  # (following, the top line is not needed)
+            self._top = self.line_at(round(new_value))
         if self.following:
             self._set_unseen(0)
 

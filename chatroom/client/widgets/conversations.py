@@ -23,6 +23,7 @@ class ConversationView(Vertical):
         self.buffers = Buffers("room", scrollback)
         self.logs = logs
         self._hit: int | None = None  # the line the search (or mention jump) is on
+        self._log: ChatLog | None = None
 
     def compose(self) -> ComposeResult:
         yield BufferBar(id="buffers")
@@ -32,7 +33,9 @@ class ConversationView(Vertical):
 
     @property
     def log(self) -> ChatLog:
-        return self.query_one(ChatLog)
+        if self._log is None:
+            self._log = self.query_one(ChatLog)
+        return self._log
 
     @property
     def conversation(self) -> str | None:
