@@ -197,6 +197,7 @@ def run_client_flood(rate: float, duration: float, scrollback: int = 5000) -> di
             "rss_peak_kib": max(samples),
             "rss_last_kib": samples[-1],
             "markers": len(lags),
+            "lags_ms": [round(1000 * lag) for lag in lags],
         }
     finally:
         terminal.stop()

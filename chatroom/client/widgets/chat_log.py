@@ -46,6 +46,7 @@ FRAME = 0.1
 MARKER_TEXT = " unread "
 MARKER_STYLE = Style(color="red", bold=True)
 HIGHLIGHT = Style(reverse=True)  # the search hit or the mention jumped to
+MIN_TEXT = 20  # continuation rows hang under the text while this many cells are left
 
 
 class ChatLog(ScrollView, can_focus=True):
@@ -154,7 +155,7 @@ class ChatLog(ScrollView, can_focus=True):
         text = line.text
         if text.cell_len <= width:  # most lines: one row, nothing to wrap
             return [Strip(text.render(console, end=""), text.cell_len)]
-        hang = line.hang if line.hang < width // 2 else 0
+        hang = line.hang if line.hang <= width - MIN_TEXT else 0
         head, body = line.text[:hang], line.text[hang:]
         rows = body.wrap(console, width - hang, overflow="fold")
         strips = []
