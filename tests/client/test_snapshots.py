@@ -145,8 +145,10 @@ def test_help_table(snap_compare, size):
     async def show_help(pilot) -> None:
         await feed_conversation(pilot)
         pilot.app.chat.send_typed("/help")
-        await pilot.pause(0.2)
-        pilot.app.chat.query_one("#log").scroll_to(y=14, animate=False, immediate=True)
+        log = pilot.app.chat.query_one("#log")
+        while "Ctrl+Q" not in "\n".join(log.plain_lines()):  # drawn (the next frame)
+            await pilot.pause(0.05)
+        log.scroll_to(y=14, animate=False, immediate=True)
         await pilot.pause()
 
     assert snap_compare(chat_app("textual-dark"), terminal_size=size, run_before=show_help)

@@ -23,7 +23,12 @@ from chatroom.client.connection import ServerConnection
 from chatroom.client.effects import Effect
 from chatroom.client.link import Link, LinkState
 from chatroom.client.logfiles import ConversationLogs
-from chatroom.client.messages import LinkChanged, ServerEventReceived, ServerEventsReceived
+from chatroom.client.messages import (
+    LinkChanged,
+    ServerEventReceived,
+    ServerEventsReceived,
+    batched,
+)
 from chatroom.client.moderation import UserAction
 from chatroom.client.own_requests import NameAnswer, OwnRequests
 from chatroom.client.roster import Roster
@@ -117,25 +122,7 @@ class ChatScreen(Screen):
     @work(exclusive=True, group="link")
     async def run_link(self) -> None:
         """The link's loop: its changes and events come back here as messages, in order."""
-        loop = asyncio.get_running_loop()
-        pending: list = []  # events read since the last post (bounded by the read buffer)
-
-        def post_events() -> None:
-            if pending:
-                self.post_message(ServerEventsReceived(pending.copy()))
-                pending.clear()
-
-        def event(received) -> None:
-            # The link reads every line the socket has buffered before it waits again:
-            # they are posted together once it does (call_soon), as one message.
-            pending.append(received)
-            if len(pending) == 1:
-                loop.call_soon(post_events)
-
-        def status(changed) -> None:
-            post_events()  # the events before a change of the link come before it
-            self.post_message(LinkChanged.of(changed))
-
+        status, event = batched(self.post_message)
         await self.link.run(status, event)
 
     async def leave_room(self, reason: str | None = None) -> None:
