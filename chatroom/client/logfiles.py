@@ -3,7 +3,8 @@
 One file per conversation in DIR: ``HOST_PORT.room.log`` for the room and
 ``HOST_PORT.private.NAME.log`` for a private conversation (NAME as the server compares
 names: case and look-alikes folded), every character outside ``[A-Za-z0-9._-]`` written
-as ``%XX``, so no name can reach outside DIR (``..`` is ``%2E%2E``). Each line is
+as ``%XX``: no ``/``, and a name is never the whole file name, so none reaches outside
+DIR. Each line is
 ``YYYY-MM-DD HH:MM:SS`` (local time, or the client's time zone), a tab, and the line as
 the log shows it without its time. Files are appended to, line-buffered (a crash loses
 nothing written), and at most :data:`MAX_OPEN` are open at once.
@@ -20,11 +21,11 @@ from chatroom.client.render import LogLine
 from chatroom.protocol import name_key
 
 MAX_OPEN = 16  # files kept open; the least recently written is closed past that
-SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
 def file_part(text: str) -> str:
-    """``text`` made safe for a file name: only ``[A-Za-z0-9_-]`` kept, the rest %XX."""
+    """``text`` made safe for a file name: only ``[A-Za-z0-9._-]`` kept, the rest %XX."""
     return "".join(ch if ch in SAFE else "".join(f"%{b:02X}" for b in ch.encode()) for ch in text)
 
 

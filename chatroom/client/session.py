@@ -291,8 +291,8 @@ class Session:
         if isinstance(plan, out.Reply):
             if self.last_private is None:
                 return False, [self._status("no private message to answer yet", alarm=True)]
-            line = c.format_line(c.Msg(self.last_private, plan.said))
-            plan = out.plan_input(line, limit=self.max_line)
+            text = c.format_line(c.Msg(self.last_private, plan.said))
+            plan = out.plan_input(text, limit=self.max_line)
         match plan:
             case None:
                 return True, []

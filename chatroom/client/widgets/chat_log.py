@@ -267,7 +267,9 @@ class ChatLog(ScrollView, can_focus=True):
         if how == "end":
             self.jump_to_end()
         elif how == "home":
-            self.scroll_home(animate=False)
+            self.following = False  # at once: a draw due now must not follow the end
+            self._top = self.buffer.first
+            self._hold(0)
         elif how == "page_up":
             self.scroll_page_up(animate=False)
         else:
