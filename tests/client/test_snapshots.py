@@ -61,6 +61,9 @@ async def feed_conversation(pilot) -> None:
     for event in CONVERSATION:
         screen.post_message(ServerEventReceived(event))
     await pilot.pause()
+    log = screen.query_one("#log")
+    while len(log.plain_lines()) < len(log.buffer.lines):  # drawn with the next frame
+        await pilot.pause(0.05)
     pilot.app.clear_notifications()  # toasts would cover the log; tested in test_app.py
     await pilot.pause()
 

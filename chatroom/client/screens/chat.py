@@ -45,23 +45,36 @@ from chatroom.client.widgets.user_list import UserList
 TOAST_SECONDS = 3  # toasts cover the log's corner: short, the log keeps the line anyway
 
 
+# The screen's keys (the input line has its own: chatroom/client/widgets/chat_input.py).
+KEYS = [
+    Binding("f2", "rename", "Rename"),
+    Binding("ctrl+r", "reconnect", "Reconnect"),
+    Binding("escape", "focus_input", "Input", show=False),
+    Binding("f3", "toggle_users", "Users"),
+    Binding("f4", "user_actions", "User…"),
+    Binding("ctrl+f", "search", "Search"),
+    Binding("f6", "next_mention", "Mention"),
+    # Alt+key: priority, or the input line would type the letter a terminal sends with
+    # it (ESC l arrives as alt+l with the character "l").
+    Binding("alt+left", "buffer(-1)", "Conversation", key_display="Alt+←→", priority=True),
+    Binding("alt+right", "buffer(1)", "Next conversation", show=False, priority=True),
+    *(
+        Binding(f"alt+{n}", f"buffer_number({n})", f"Conversation {n}", show=False, priority=True)
+        for n in range(1, 10)
+    ),  # fmt: skip
+    Binding("alt+l", "bare", "Bare view", show=False, priority=True),
+]
+
+
+def here(effect: Effect, conversation: str) -> Effect:
+    """A line for the room (None) shown in ``conversation`` instead."""
+    if isinstance(effect, fx.ShowLine) and effect.conversation is None:
+        return fx.ShowLine(effect.line, conversation)
+    return effect
+
+
 class ChatScreen(Screen):
-    BINDINGS = [
-        Binding("f2", "rename", "Rename"),
-        Binding("ctrl+r", "reconnect", "Reconnect"),
-        Binding("escape", "focus_input", "Input", show=False),
-        Binding("f3", "toggle_users", "Users"),
-        Binding("f4", "user_actions", "User…"),
-        Binding("ctrl+f", "search", "Search"),
-        Binding("f6", "next_mention", "Mention"),
-        Binding("alt+left", "buffer(-1)", "Conversation", key_display="Alt+←→"),
-        Binding("alt+right", "buffer(1)", "Next conversation", show=False),
-        *(
-            Binding(f"alt+{n}", f"buffer_number({n})", f"Conversation {n}", show=False)
-            for n in range(1, 10)
-        ),
-        Binding("alt+l", "bare", "Bare view", show=False),
-    ]
+    BINDINGS = KEYS
     NARROW = 60  # below this many columns the user list is hidden unless asked for (F3)
 
     def __init__(
@@ -226,7 +239,10 @@ class ChatScreen(Screen):
                 chat_input.set_line(event.value)
 
     def send_typed(self, text: str) -> bool:
-        sent, effects = self.session.typed(text, self.conversations.conversation)
+        conversation = self.conversations.conversation
+        sent, effects = self.session.typed(text, conversation)
+        if conversation is not None:  # the answer to what was typed: where it was typed
+            effects = [here(effect, conversation) for effect in effects]
         self.apply(effects)
         return sent
 

@@ -32,8 +32,9 @@ class ChatInput(Input):
         Binding("pagedown", "screen.scroll_log('page_down')", "Scroll", show=False),
         Binding("ctrl+home", "screen.scroll_log('home')", "Oldest", show=False),
         Binding("ctrl+end", "screen.scroll_log('end')", "Newest", show=False),
-        Binding("alt+b", "cursor_left_word", "Word left", show=False),
-        Binding("alt+f", "forward_word", "Word right", show=False),
+        # priority: else the letter a terminal sends with ESC would be typed in
+        Binding("alt+b", "cursor_left_word", "Word left", show=False, priority=True),
+        Binding("alt+f", "forward_word", "Word right", show=False, priority=True),
     ]
 
     class MultiLinePaste(Message):
