@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         "plaintext)",
     )
     parser.add_argument(
+        "--ws",
+        action="store_true",
+        help="the server also listens for WebSocket (--ws-port) and the load generator's "
+        "clients connect over it, one line a message (fan-out, burst, idle; churn and floods "
+        "stay on TCP): compare deliveries/s with the same run over TCP",
+    )
+    parser.add_argument(
         "--state",
         action="store_true",
         help="the server keeps its state in a fresh SQLite file (--state), with --history 20 so "
@@ -225,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"# chatroom benchmark ({'quick' if args.quick else 'full'}): server loop {args.loop}"
         f"{' with redis' if args.redis else ''}{', clients over TLS' if args.tls else ''}"
+        f"{', clients over WebSocket' if args.ws else ''}"
         f"{', --state' if args.state else ''}"
         f"{f', {args.server_workers} server workers' if args.server_workers > 1 else ''}, "
         f"generator {args.workers} x {args.gen_loop}; {info['nproc']} CPUs ({info['cpu']}), "

@@ -14,6 +14,8 @@ room stays usable meanwhile. Not in the default run nor in ``--quick``; run one 
 - ``flood-sendq`` (item 4): ``--rate 0``; one client sends 6 MB of lines and reads its
   echoes while one member never reads. Peak RSS growth (``/proc`` every 50 ms) and whether
   the flooder, who kept up, was dropped.
+- ``flood-oper`` (issue 18, item 2): /oper guessers from 8 addresses while a bystander
+  pings (bench/oper.py).
 - ``flood-churn`` (item 6): one process connects and closes at once, from one address, as
   fast as it can, while 10 members read. Cycles/s, server CPU, join/leave lines per member,
   RSS, and whether a member was dropped as slow. A server that knows ``--exempt-ip`` gets it
@@ -33,6 +35,7 @@ import socket
 import time
 from typing import Any
 
+from bench import oper
 from bench.loadgen import new_loop, poll_pipe, raise_nofile
 from bench.serverproc import server_flags
 
@@ -52,6 +55,8 @@ def server_args(params: dict, src: str | None) -> list[str]:
     """Flags that depend on what the server under test knows (see :func:`server_flags`)."""
     if params.get("throttle_loopback") and "--exempt-ip" in server_flags(src):
         return ["--exempt-ip"]  # no network: nobody is exempt, loopback is throttled
+    if params.get("pattern") == "oper":
+        return oper.server_args()
     return []
 
 
@@ -575,6 +580,9 @@ class Flood:
             )
         if not ch["cycles"]:
             self.result["errors"].append("churn: no connection made")
+
+    def oper(self) -> None:
+        oper.run_oper(self)
 
 
 def run_flood(run: Any) -> None:

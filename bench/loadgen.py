@@ -130,6 +130,99 @@ class Client(asyncio.Protocol):
             w.errors.append(f"client {self.slot} lost its connection ({exc or 'closed by server'})")
 
 
+class WsClient(Client):
+    """The same client over the WebSocket door (bench --ws). websockets' sans-I/O client
+    protocol makes the upgrade and frames what it sends (masked, as a client must).
+
+    What it receives is counted as the TCP client counts lines, at the speed of
+    ``bytes.count``, so that the generator is not what is measured: the server's frames are
+    unmasked, and in this ASCII-only traffic a byte 0x81 (FIN + text) only ever starts a
+    text frame (a payload byte is below 0x80, a length byte below 126), so each is one line.
+    The text of the frames is plain in the bytes, so the welcome is found as over TCP. A
+    ping (0x89, likewise unambiguous) is answered. Probes, which read the send times in the
+    lines, take the frames through the protocol instead."""
+
+    __slots__ = ("ws", "raw", "upgraded")
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        from websockets.client import ClientProtocol
+        from websockets.uri import parse_uri
+
+        self.raw = transport
+        self.upgraded = False
+        port = transport.get_extra_info("peername")[1]
+        self.ws = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}/"), max_size=None)
+        self.ws.send_request(self.ws.connect())
+        self.transport = _LineWriter(self)  # type: ignore[assignment]
+        self._flush()
+
+    def _flush(self) -> None:
+        self.raw.write(b"".join(self.ws.data_to_send()))  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        if not self.upgraded:
+            end = data.find(b"\r\n\r\n")
+            if end < 0 or self.probe:
+                self.ws.receive_data(data)
+                if self.probe:
+                    self._frames()
+                return
+            self.ws.receive_data(data[: end + 4])  # the response: the protocol is OPEN
+            self.ws.events_received()
+            self.upgraded = True
+            if self.w.json:
+                self.transport.write(b"/format json\n")
+            data = data[end + 4 :]
+        if 0x89 in data:  # a ping: answer it
+            at = data.index(0x89)
+            self.ws.send_pong(data[at + 2 : at + 2 + data[at + 1]] if at + 1 < len(data) else b"")
+            self._flush()
+        w = self.w
+        w.counts[self.slot] += data.count(0x81)
+        w.last_rx = time.monotonic()
+        if not self.ready:
+            self._look_for_welcome(data)
+        if w.window and not w.pump_scheduled:
+            w.pump_scheduled = True
+            w.loop.call_soon(w.pump)
+
+    def _frames(self) -> None:
+        """A probe: every frame through the protocol, its text as lines."""
+        from websockets.frames import Frame, Opcode
+        from websockets.http11 import Response
+
+        lines = []
+        for event in self.ws.events_received():
+            if isinstance(event, Frame):
+                if event.opcode is Opcode.TEXT:
+                    lines.append(event.data)
+            elif isinstance(event, Response) and self.w.json:
+                self.transport.write(b"/format json\n")
+        self._flush()  # pongs
+        if lines:
+            lines.append(b"")
+            super().data_received(b"\n".join(lines))
+
+
+class _LineWriter:
+    """What :class:`WsClient` offers as its transport: ``write`` sends each line as a text
+    message, ``abort`` drops the socket."""
+
+    __slots__ = ("client",)
+
+    def __init__(self, client: WsClient) -> None:
+        self.client = client
+
+    def write(self, data: bytes) -> None:
+        ws = self.client.ws
+        for line in data.split(b"\n")[:-1]:
+            ws.send_text(line)
+        self.client._flush()
+
+    def abort(self) -> None:
+        self.client.raw.abort()  # type: ignore[attr-defined]
+
+
 class Worker:
     """One load-generator process's clients and their schedule."""
 
@@ -190,7 +283,7 @@ class Worker:
 
     async def _connect_one(self, slot: int) -> None:
         probe = slot >= self.n - self.spec.get("probes", 0)  # probes are not senders
-        client = Client(self, slot, probe)
+        client = (WsClient if self.spec.get("ws") else Client)(self, slot, probe)
         self.clients.append(client)
         try:
             await self.loop.create_connection(

@@ -117,7 +117,8 @@ def extra_scenarios(quick: bool) -> list[Scenario]:
     """Not in the default run: ``--scenario idle-10000`` (what 10k clients cost) and
     ``--scenario chat-10000`` (10k clients connected while 5 of them chat at 2 lines/s each,
     every line to all 10k: 100k deliveries/s), and issue 9's floods (``--scenario flood-recvq``,
-    ``flood-who``, ``flood-sendq``, ``flood-churn``; see bench/floods.py)."""
+    ``flood-who``, ``flood-sendq``, ``flood-churn``; see bench/floods.py) and issue 18's
+    ``flood-oper`` (bench/oper.py)."""
     return [
         Scenario("idle-10000", "idle", clients=300 if quick else 10_000),
         Scenario(
@@ -192,6 +193,32 @@ def flood_scenarios(quick: bool) -> list[Scenario]:
                 "throttle_loopback": True,  # --exempt-ip with no network, if the server has it
             },
         ),
+        Scenario(  # issue 18: /oper guessers from 8 addresses; a bystander's round trip
+            "flood-oper",
+            "flood",
+            flood={
+                "pattern": "oper",
+                "addresses": 8,
+                "per_address": 2,
+                "seconds": 10.0,
+                "warmup": 1.0,
+                "ping_every": 0.05,
+            },
+            server_args=("--log-level", "warning"),
+        ),
+        Scenario(  # the same from 64 addresses: each one's burst keeps the hashing busy
+            "flood-oper-64",
+            "flood",
+            flood={
+                "pattern": "oper",
+                "addresses": 64,
+                "per_address": 1,
+                "seconds": 10.0,
+                "warmup": 1.0,
+                "ping_every": 0.05,
+            },
+            server_args=("--log-level", "warning"),
+        ),
     ]
 
 
@@ -259,6 +286,10 @@ class Run:
         if self._tls_dir is not None:
             self.cafile, cert, key = _make_certificate(Path(self._tls_dir.name))
             self.server_args += ["--tls-port", "0", "--tls-cert", cert, "--tls-key", key]
+        # --ws: the clients connect to the WebSocket door, one line a message.
+        self.ws = bool(getattr(opts, "ws", False))
+        if self.ws:
+            self.server_args += ["--ws-port", "0"]
         # --state: a fresh SQLite file, and a history for chat to be written to.
         self._state_dir = tempfile.TemporaryDirectory() if getattr(opts, "state", False) else None
         history = getattr(opts, "history", None)
@@ -287,6 +318,7 @@ class Run:
             "redis": self.use_redis,
             "server_workers": self.server_workers,
             "tls": self.tls,
+            "ws": self.ws,
             "state": self._state_dir is not None,
             "errors": [],
         }
@@ -358,6 +390,7 @@ class Run:
                     "ready_timeout": (10 if self.opts.quick else 60) + sc.clients / 50,
                     "drain_timeout": 3.0 if self.opts.quick else 10.0,
                     **({"port": self.server.tls_port, "cafile": self.cafile} if self.tls else {}),
+                    **({"port": self.server.ws_port, "ws": True} if self.ws else {}),
                     **(extra or {}),
                 }
             )

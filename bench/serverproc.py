@@ -19,6 +19,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 _TLS_PORT = re.compile(r"TLS on port (\d+)")
+_WS_PORT = re.compile(r"WebSocket: ws://[^:]+:(\d+)/")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 BASE_ARGS = [
@@ -86,6 +87,7 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.tls_port: int | None = None  # with --tls-port: from the start-up line
+        self.ws_port: int | None = None  # with --ws-port: from the start-up line
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
         self.shutdown_seconds: float | None = None
 
@@ -113,6 +115,8 @@ class ServerProcess:
         self.port = int(match.group(1))
         if tls := _TLS_PORT.search(line):
             self.tls_port = int(tls.group(1))
+        if ws := _WS_PORT.search(line):
+            self.ws_port = int(ws.group(1))
 
     def pids(self) -> list[int]:
         """The server process and its descendants (``--workers N``: the parent only

@@ -7,7 +7,9 @@ module does what the asyncio adapter does with the actions:
   adapter logs). It checks that every payload is exactly the encoding of its events in the
   format of each connection it reaches, and that a broadcast goes to whoever is subscribed
   to its format at that point.
-- :class:`Sim` is the room of one server on a wire, keeping what each connection received;
+- :class:`Sim` is the room of one server on a wire, keeping what each connection received,
+  and checking operators' passwords as the adapter's pool does (at once, or held until
+  :meth:`Sim.run_checks` with ``hold_checks``);
   :func:`room_with`, :func:`only_to` and :func:`broadcast_events` are its shorthands.
 - :class:`Cluster` is several shared-room nodes (:meth:`Room.shared`) joined
   by :class:`LedgerSim`, an in-memory ledger that does what the Redis one does. Each node's
@@ -44,6 +46,7 @@ from chatroom.server.core.actions import (
     Append,
     Broadcast,
     Charge,
+    CheckOperator,
     Close,
     Deliver,
     Left,
@@ -62,6 +65,7 @@ from chatroom.server.core.actions import (
 from chatroom.server.core.addresses import peer_id
 from chatroom.server.core.codec import LineTooLong
 from chatroom.server.core.outbox import Outbox
+from chatroom.server.core.passwords import check_password
 from chatroom.server.core.refusal import Refusal
 from chatroom.server.core.room import LOCAL_NODE, Room
 
@@ -179,6 +183,9 @@ class Sim:
         self.inbox: dict[int, list[p.Event]] = defaultdict(list)
         self.closed: list[int] = []
         self.wire = Wire()
+        # The /oper checks the room asked for; with hold_checks they wait for run_checks.
+        self.checks: list[CheckOperator] = []
+        self.hold_checks = False
 
     def id(self, conn: int) -> str:
         return peer_id(LOCAL, 5000 + conn)
@@ -196,8 +203,24 @@ class Sim:
     def idle_check(self, conn: int) -> list[Out]:
         return self.apply(self.room.idle_check(conn, self.now))
 
+    def run_checks(self, busy: bool = False) -> list[Out]:
+        """Check the passwords held (``busy``: answer that the pool had no room); the
+        writes that follow."""
+        outs: list[Out] = []
+        while self.checks:
+            check = self.checks.pop(0)
+            ok = not busy and check_password(check.password, check.stored)
+            answer = i.OperatorChecked(check.conn, check.name, ok, busy)
+            outs += self.apply(self.room.handle(answer, self.now))
+        return outs
+
     def apply(self, actions: list[RoomAction]) -> list[Out]:
-        """Carry out ``actions``; return the writes (Close is recorded in ``closed``)."""
+        """Carry out ``actions``; return the writes (Close is recorded in ``closed``).
+        A password check asked for is made after them (unless ``hold_checks``)."""
+        checks = [action for action in actions if isinstance(action, CheckOperator)]
+        self.checks += checks
+        if checks:
+            actions = [action for action in actions if not isinstance(action, CheckOperator)]
         outs, closed = self.wire.expand(actions)
         for out in outs:
             for conn in out.recipients:
@@ -209,6 +232,8 @@ class Sim:
         if self.room.node == LOCAL_NODE:  # one server: all but those waiting for a password
             in_room = [m for m in self.room.state.members() if not m.waiting]
             assert len(self.wire.subscribed) == len(in_room)
+        if checks and not self.hold_checks:
+            outs += self.run_checks()
         return outs
 
     def take(self, conn: int) -> list[p.Event]:
@@ -319,6 +344,10 @@ class Cluster:
                     self.pending.append((node, action))
                 case ModerateElsewhere() | AnswerElsewhere():
                     self.mail.append(action)
+                case CheckOperator():  # checked at once, as the adapter's pool would
+                    ok = check_password(action.password, action.stored)
+                    checked = i.OperatorChecked(action.conn, action.name, ok)
+                    self.run(node, self.rooms[node].handle(checked, self.now))
                 case SendPrivate():
                     self.run(
                         action.node,

@@ -209,3 +209,17 @@ def test_the_room_has_no_mixins() -> None:
     tree = ast.parse(MODULES["chatroom.server.core.room"].read_text(encoding="utf-8"))
     room = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Room")
     assert room.bases == []
+
+
+# --- size ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_modules_and_classes_stay_small(module: str) -> None:
+    """No module over 400 lines, no class over 300: one job each."""
+    source = MODULES[module].read_text(encoding="utf-8")
+    assert source.count("\n") <= 400, f"{module}: {source.count(chr(10))} lines"
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef):
+            size = node.end_lineno - node.lineno + 1
+            assert size <= 300, f"{module}: class {node.name} is {size} lines"

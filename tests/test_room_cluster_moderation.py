@@ -105,6 +105,28 @@ def test_a_mute_of_a_user_of_another_node_and_its_unmute():
     assert notices(cluster, boss)[-1] == "bob is not muted"
 
 
+def test_a_mute_holds_the_users_address_on_every_node():
+    cluster, boss, cat, bob = room_with_operator()
+    cluster.say(boss, "/mute bob 1h")
+    cluster.say(bob, "/quit")
+    for node in ("a", "b"):  # back from bob's address, on either node, by another name
+        again = cluster.join(node, host=REMOTE)
+        cluster.say(again, f"/nick innocent-{node}")
+        cluster.say(again, "hello again")
+        assert [code for code, _ in errors(cluster, again)] == ["muted"]
+        cluster.say(again, "/quit")
+    cluster.say(boss, "/unmute cat")  # cat is not muted: nothing of bob's is lifted
+    assert notices(cluster, boss)[-1] == "cat is not muted"
+    again = cluster.join("a", host=REMOTE)
+    cluster.say(again, "/nick bob2")
+    cluster.say(boss, "/unmute bob2")  # lifted by the address it holds, on every node
+    assert notices(cluster, boss)[-1] == "bob2 is no longer muted"
+    for room in cluster.rooms.values():
+        assert room.moderation.kept_mutes == {}
+    cluster.say(again, "free")
+    assert cluster.events(cat, "message")[-1]["text"] == "free"
+
+
 def test_an_unknown_name_is_unknown_user():
     cluster, boss, _, _ = room_with_operator()
     for line in ("/kick nobody", "/mute nobody", "/unmute nobody", "/ban nobody"):

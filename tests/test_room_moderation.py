@@ -24,6 +24,8 @@ from tests.room_helpers import JSON, REMOTE, TEXT, Sim, only_to, room_rules
 
 HASH = hash_password("s3cret")
 OPS = f"# operators\n\nboss {HASH}\n"
+SALT, DIGEST = "A" * 24, "A" * 44  # 16 and 32 bytes of base64
+OUT_OF_RANGE = "scrypt parameters out of range (N a power of two, r and p at least 1)"
 
 
 def mod_room(
@@ -64,10 +66,34 @@ def test_a_hash_checks_its_password_only() -> None:
         (f"# c\nboss {HASH} extra", "line 2: expected: NAME scrypt$..."),
         ("boss md5$x", "line 1: expected: NAME scrypt$..."),
         ("boss sha$1$2$3$4$5", "line 1: unknown hash kind 'sha' (scrypt$... expected)"),
-        ("boss scrypt$3$8$1$AA==$AA==", "line 1: scrypt parameters out of range"),
+        (f"boss scrypt$3$8$1${SALT}${DIGEST}", f"line 1: {OUT_OF_RANGE}"),
+        (f"boss scrypt$0$8$1${SALT}${DIGEST}", f"line 1: {OUT_OF_RANGE}"),
+        (f"boss scrypt$1024$0$1${SALT}${DIGEST}", f"line 1: {OUT_OF_RANGE}"),
+        (f"boss scrypt$1024$8$0${SALT}${DIGEST}", f"line 1: {OUT_OF_RANGE}"),
+        (f"boss scrypt$-1024$8$1${SALT}${DIGEST}",
+         "line 1: scrypt parameters out of range (N, r and p are whole numbers)"),
+        (f"boss scrypt$1e3$8$1${SALT}${DIGEST}",
+         "line 1: scrypt parameters out of range (N, r and p are whole numbers)"),
+        (f"boss scrypt$99999999999$8$1${SALT}${DIGEST}",
+         "line 1: scrypt parameters out of range (N, r and p are whole numbers)"),
+        # What the old check let through, and scrypt refused at the first /oper:
+        (f"boss scrypt$65536$32$1${SALT}${DIGEST}", "line 1: scrypt needs 256 MiB a check "
+         "with N=65536 r=32 p=1, more than the 64 MiB allowed"),
+        (f"boss scrypt$262144$8$1${SALT}${DIGEST}", "line 1: scrypt needs 256 MiB a check "
+         "with N=262144 r=8 p=1, more than the 64 MiB allowed"),
+        # ... and what held up the event loop 0.6 s a check:
+        (f"boss scrypt$16384$8$16${SALT}${DIGEST}", "line 1: scrypt costs N*r*p = 2097152 a "
+         "check, more than 1048576 (8 times the default's)"),
+        (f"boss scrypt$1024$8$1$AA==${DIGEST}", "line 1: a salt of 1 bytes (8 to 64)"),
+        (f"boss scrypt$1024$8$1${'A' * 88}${DIGEST}", "line 1: a salt of 66 bytes (8 to 64)"),
+        (f"boss scrypt$1024$8$1${SALT}$AAAA", "line 1: a hash of 3 bytes (16 to 64)"),
+        (f"boss scrypt$1024$8$1${SALT}$", "line 1: a hash of 0 bytes (16 to 64)"),
+        (f"boss scrypt$1024$8$1${SALT}$AA=", "line 1: the salt or the hash is not valid base64"),
+        (f"boss scrypt$1024$8$1$!!!!${DIGEST}",
+         "line 1: the salt or the hash is not valid base64"),
         (f"a|b {HASH}", "line 1: a name cannot contain '|'"),
     ],
-)
+)  # fmt: skip
 def test_a_bad_ops_file_is_refused_with_its_line(text: str, problem: str) -> None:
     with pytest.raises(ValueError) as info:
         parse_operators(text)
@@ -325,10 +351,11 @@ def test_unban_by_name_and_a_ban_of_a_hidden_address() -> None:
     assert 4 in sim.room
 
 
-def test_the_banning_operator_stays_and_bans_are_bounded() -> None:
-    sim = mod_room(2, max_bans=2)
+def test_bans_are_bounded() -> None:
+    sim = mod_room(1, max_bans=2)
+    sim.connect(2, REMOTE)
     op(sim)
-    sim.send(1, "/ban 127.0.0.1")  # the operator's own address: the others go
+    sim.send(1, f"/ban {REMOTE}")
     assert 1 in sim.room and 2 not in sim.room
     sim.send(1, "/ban 10.0.0.1 1m")
     events = only_to(sim.send(1, "/ban 10.0.0.2"), 1)
@@ -336,7 +363,7 @@ def test_the_banning_operator_stays_and_bans_are_bounded() -> None:
     sim.send(1, "/ban 10.0.0.1 5m")  # the same target again replaces its ban
     sim.now += 301
     sim.send(1, "/ban 10.0.0.2")  # the expired one is forgotten
-    assert set(sim.room.moderation.bans) == {"127.0.0.1/32", "10.0.0.2/32"}
+    assert set(sim.room.moderation.bans) == {f"{REMOTE}/32", "10.0.0.2/32"}
 
 
 @pytest.mark.parametrize(
@@ -381,3 +408,169 @@ def test_a_parsed_password_never_shows_in_a_repr() -> None:
     assert oper == c.Oper("ann", "hunter2") and given == c.Pass("hunter2")
     assert "hunter2" not in repr(oper) and "ann" in repr(oper)
     assert "hunter2" not in repr(given)
+
+
+# --- mutes hold the user, not the connection (issue 18, item 5)
+
+ELSEWHERE = "198.51.100.7"
+
+
+def muted(sim: Sim, conn: int) -> bool:
+    """Whether ``conn``'s chat is refused as muted (what it was told is taken)."""
+    sim.take(conn)
+    sim.send(conn, "may I speak")
+    return errors(sim.take(conn)) == [ErrorCode.MUTED]
+
+
+def test_a_mute_holds_the_address_across_reconnects_and_renames() -> None:
+    sim = mod_room(1, restored=Restored())
+    sim.connect(2, REMOTE)
+    op(sim)
+    sim.send(1, f"/mute {sim.room.name_of(2)} 1h")
+    [kept] = [a for a in sim.wire.persisted if a.kind == "mute"]
+    assert kept.data == {"name": f"{REMOTE}:5002", "until": sim.now + 3600, "address": REMOTE}
+    sim.disconnect(2)
+    sim.connect(3, REMOTE)  # another connection, another id and name: the same address
+    assert muted(sim, 3)
+    sim.send(3, "/nick innocent")
+    assert muted(sim, 3)
+    sim.connect(4, ELSEWHERE)
+    assert not muted(sim, 4)
+    sim.send(1, "/unmute innocent")  # by the name it has now: the mute by address is lifted
+    assert sim.wire.persisted[-1].data is None and sim.wire.persisted[-1].key == kept.key
+    assert not muted(sim, 3)
+    sim.now += 3601
+    sim.send(1, "/mute innocent 1m")
+    sim.now += 61
+    assert not muted(sim, 3) and sim.room.moderation.kept_mutes == {}  # ran out: forgotten
+
+
+def test_a_mute_of_a_shared_exempt_address_holds_the_name_and_the_connection() -> None:
+    sim = mod_room(3, restored=Restored())  # loopback: exempt, as a proxy's address, shared
+    op(sim)
+    sim.send(2, "/nick bob")
+    sim.send(1, "/mute bob")
+    [kept] = [a for a in sim.wire.persisted if a.kind == "mute"]
+    assert kept.data == {"name": "bob", "until": None}  # no address: the record as before
+    assert muted(sim, 2) and not muted(sim, 3)  # not everyone behind that address
+    sim.send(2, "/nick renamed")
+    assert muted(sim, 2)  # its connection
+    sim.disconnect(2)
+    sim.connect(4)
+    assert not muted(sim, 4)
+    sim.send(4, "/nick bob")
+    assert muted(sim, 4)  # the name: whoever takes it
+
+
+def test_a_mute_of_a_user_at_the_operators_own_address_holds_the_name_only() -> None:
+    sim = mod_room(0, restored=Restored())
+    sim.connect(1, REMOTE)
+    sim.connect(2, REMOTE)  # behind the same NAT as the operator
+    op(sim)
+    sim.send(2, "/nick bob")
+    sim.send(1, "/mute bob")
+    assert sim.wire.persisted[-1].data == {"name": "bob", "until": None}
+    assert muted(sim, 2) and not muted(sim, 1)
+    sim.send(1, "/mute " + sim.room.name_of(1))  # an operator muting itself: its address
+    assert sim.wire.persisted[-1].data["address"] == REMOTE
+    assert muted(sim, 1)
+    sim.send(1, "/unmute " + sim.room.name_of(1))  # commands still work
+    assert not muted(sim, 1)
+
+
+def test_a_kept_mute_holds_the_address_after_a_restart_and_an_old_record_the_name() -> None:
+    records = {
+        "bob": {"name": "bob", "until": None, "address": REMOTE},
+        "carol": {"name": "Carol", "until": None},  # kept by an older server
+    }
+    sim = mod_room(0, restored=Restored(mutes=records))
+    sim.connect(1, REMOTE)
+    sim.send(1, "/nick someone-else")
+    assert muted(sim, 1)
+    sim.connect(2, ELSEWHERE)
+    assert not muted(sim, 2)
+    sim.send(2, "/nick carol")
+    assert muted(sim, 2)
+    sim.send(2, "/nick dave")
+    assert not muted(sim, 2)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [{"name": "x", "until": "soon"}, {"name": "x", "until": [1]}, "not a dict", None],
+)
+def test_an_unreadable_kept_mute_is_skipped(record: object) -> None:
+    sim = mod_room(1, restored=Restored(mutes={"x": record}))  # type: ignore[dict-item]
+    assert sim.room.moderation.kept_mutes == {}
+
+
+# --- bans that would lock everyone out are refused (issue 18, item 5)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("/ban 0.0.0.0/0", "/ban 0.0.0.0/0 would ban every IPv4 address; refused"),
+        ("/ban ::/0", "/ban ::/0 would ban every IPv6 address; refused"),
+        ("/ban ::ffff:0:0/96", "/ban 0.0.0.0/0 would ban every IPv4 address; refused"),
+        ("/ban 127.0.0.1", "/ban 127.0.0.1/32 would ban your own address; refused"),
+        ("/ban ::ffff:127.0.0.1", "/ban 127.0.0.1/32 would ban your own address; refused"),
+        ("/ban 127.0.0.0/31 1h", "/ban 127.0.0.0/31 would ban your own address; refused"),
+        ("/ban 10.9.0.0/16", "/ban 10.9.0.0/16 would ban the exempt network 10.9.8.0/24 "
+                             "(--exempt-ip); refused"),
+        ("/ban 10.0.0.0/8 1d", "/ban 10.0.0.0/8 would ban the exempt network 10.9.8.0/24 "
+                               "(--exempt-ip); refused"),
+    ],
+)  # fmt: skip
+def test_a_ban_of_everyone_the_operator_or_an_exempt_network_is_refused(
+    line: str, message: str
+) -> None:
+    sim = mod_room(2, exempt_ip=("127.0.0.0/8", "10.9.8.0/24"), restored=Restored())
+    op(sim)
+    events = only_to(sim.send(1, line), 1)
+    assert [(e.code, e.message) for e in events] == [(ErrorCode.BAD_USAGE, message)]
+    assert sim.room.moderation.bans == {} and sim.wire.persisted == [] and 2 in sim.room
+
+
+def test_a_ban_within_an_exempt_network_is_allowed() -> None:
+    sim = mod_room(1, exempt_ip=("10.9.8.0/24",))
+    sim.connect(2, "10.9.8.7")
+    op(sim)
+    sim.send(1, "/ban 10.9.8.7")
+    assert 2 not in sim.room and set(sim.room.moderation.bans) == {"10.9.8.7/32"}
+
+
+def test_a_ban_by_name_of_a_user_sharing_the_operators_address_is_refused() -> None:
+    sim = mod_room(2)
+    op(sim)
+    events = only_to(sim.send(1, f"/ban {sim.room.name_of(2)}"), 1)
+    assert errors(events) == [ErrorCode.BAD_USAGE] and "your own address" in events[0].message
+    assert 2 in sim.room
+
+
+@pytest.mark.parametrize("word", ["-5m", "+5m", "-1h30m", "--5m", "-5"])
+def test_a_signed_duration_is_the_duration_usage(word: str) -> None:
+    from chatroom.protocol import commands as c
+
+    assert c.parse(f"/ban x {word} spam") == c.Usage(c.DURATION_USAGE)
+    assert c.parse(f"/mute x {word}") == c.Usage(c.DURATION_USAGE)
+    assert c.parse("/ban x - spam") == c.Ban("x", None, "- spam")  # a reason's dash
+
+
+# --- one form for an IPv4-mapped address (issue 18, item 5)
+
+
+def test_an_ipv4_mapped_client_is_shown_counted_and_banned_as_ipv4() -> None:
+    sim = mod_room(1)
+    sim.connect(2, "::ffff:198.51.100.7", 4000)
+    assert sim.room.name_of(2) == "198.51.100.7:4000"
+    assert sim.room.state.member(2).address == "198.51.100.7"
+    op(sim)
+    sim.send(1, "/ban ::ffff:198.51.100.7 1h")  # either form bans the one address
+    assert 2 not in sim.room and set(sim.room.moderation.bans) == {"198.51.100.7/32"}
+    sim.connect(3, "198.51.100.7")
+    sim.connect(4, "::ffff:198.51.100.7")
+    assert 3 not in sim.room and 4 not in sim.room
+    sim.send(1, "/unban 198.51.100.7")
+    sim.send(1, "/ban ::ffff:198.51.100.0/120")
+    assert set(sim.room.moderation.bans) == {"198.51.100.0/24"}

@@ -347,11 +347,15 @@ async def test_idle_timeout_text_mode_line_for_others(make_server, make_peer):
 
 
 async def test_idle_timeout_zero_disables(make_server, make_peer):
+    """The server hands the room no timer at all (the room's rule: tests/test_room_idle.py),
+    and says so in the welcome."""
     server = await make_server(idle_timeout=0)
-    alice = await make_peer(server)
-    await asyncio.sleep(0.5)
+    alice = await make_peer(server, joined=False)
+    assert "no idle timeout" in await alice.line()
+    [conn] = [m.conn for m in server.room.state.members()]
+    assert server.room.next_idle_check(conn) is None
     await alice.send("still here")
-    assert await alice.line() == f"<{alice.local_id}> still here"
+    assert await alice.until_contains("still here") == f"<{alice.local_id}> still here"
 
 
 async def test_long_line_is_refused_and_the_connection_goes_on(make_server, make_peer):

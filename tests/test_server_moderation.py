@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from chatroom.server import cli
 from chatroom.server.adapter.app import StartError
 from chatroom.server.core.passwords import check_password, hash_password
+from tests.conftest import Peer
 
 HASH = hash_password("s3cret")
 
@@ -81,21 +84,34 @@ async def test_ban_over_the_wire_sends_away_and_refuses_at_connect(
     make_server, make_peer, ops_file
 ):
     server = await make_server(ops_file=ops_file)
-    alice, bob = await make_peer(server), await make_peer(server)
+    alice, bob = await make_peer(server), await peer_from(server, "127.0.0.2")
     await alice.send("/oper boss s3cret")
     await alice.until_contains("now an operator")
-    await alice.send(f"/ban {bob.local_id} 1h flooding")  # loopback: all but alice go
+    await alice.send(f"/ban {bob.local_id} 1h flooding")
     assert "banned by" in await bob.until_contains("banned by")
     await bob.closed()
     assert "1 user sent away" in await alice.until_contains("sent away")
-    carol = await make_peer(server, joined=False)
+    carol = await peer_from(server, "127.0.0.2", joined=False)
     line = await carol.line()
     assert line == "*** your address is banned from this server for 1h more: flooding"
     await carol.closed()
     await alice.send("/bans")
-    assert "127.0.0.1/32" in await alice.until_contains("127.0.0.1/32")
-    await alice.send("/unban 127.0.0.1")
+    assert "127.0.0.2/32" in await alice.until_contains("127.0.0.2/32")
+    await alice.send("/unban 127.0.0.2")
     await alice.until_contains("unbanned")
-    dave = await make_peer(server)
+    dave = await peer_from(server, "127.0.0.2")
     await dave.send("/ping")
     assert await dave.until_contains("pong")
+    for peer in (bob, carol, dave):
+        await peer.close()
+
+
+async def peer_from(server, source: str, joined: bool = True) -> Peer:
+    """A raw user connected from ``source`` (another loopback address)."""
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", server.port, local_addr=(source, 0), limit=2**20
+    )
+    peer = Peer(reader, writer)
+    if joined:
+        await peer.until_contains(f"*** {peer.local_id} joined")
+    return peer

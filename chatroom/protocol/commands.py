@@ -296,14 +296,15 @@ def _moderation(word: str, arg: str) -> Command | None:
 
 
 def _ban(arg: str) -> Ban | Usage:
-    """``/ban TARGET [DURATION] [REASON]``: a second word starting with a digit is a
-    duration (a bad one is an error), any other is the reason's first word."""
+    """``/ban TARGET [DURATION] [REASON]``: a second word starting with a digit (or a sign
+    and a digit: ``-5m`` is no duration) is a duration (a bad one is an error), any other is
+    the reason's first word."""
     target, _, rest = arg.partition(" ")
     if not target:
         return Usage("usage: /ban NAME|ADDRESS|CIDR [DURATION] [REASON]")
     word, _, after = rest.strip().partition(" ")
     seconds = None
-    if word[:1].isdigit():
+    if word.lstrip("+-")[:1].isdigit():
         seconds = parse_duration(word)
         if seconds is None:
             return Usage(DURATION_USAGE)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import logging
 import sys
 from dataclasses import replace
 
 from chatroom.cli_parser import OneLineErrorParser
 from chatroom.protocol import name_problem
+from chatroom.server.adapter.logformat import configure as configure_logging
 from chatroom.server.cli_flags import PROG, build_parser, config_from_args
 from chatroom.server.core.passwords import hash_password
 from chatroom.server.serve import (
@@ -88,11 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         except PasswordFileError as exc:
             print(f"{PROG}: {exc}", file=sys.stderr)
             return 1
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(config.log_level, config.log_format)
     raise_fd_limit()
     try:
         if config.workers > 1:

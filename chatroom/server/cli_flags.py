@@ -46,9 +46,11 @@ def _add(parser: argparse.ArgumentParser, spec: Field[Any]) -> None:
     options["help"] = help_text
     if isinstance(spec.default, bool):
         options["action"] = "store_true"
-    for key in ("metavar", "choices", "nargs"):
+    for key in ("metavar", "choices", "nargs", "action"):
         if key in meta:
             options[key] = meta[key]
+    if meta.get("action") == "extend":  # repeatable: each use adds to a fresh list
+        options["default"] = list(spec.default)
     if "parse" in meta:
         options["type"] = _argument_type(meta["parse"])
     parser.add_argument(meta["flag"], **options)

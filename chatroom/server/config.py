@@ -79,6 +79,9 @@ class ServerConfig(FlagSettings):
     # --state: chat is committed at most this long after it was said (a kill -9 loses at
     # most this much); bans, mutes and the topic are committed at once.
     state_flush: float = 0.5
+    # --state: a write that failed (a full disk) is tried again after the first wait,
+    # doubled each time up to the longest (adapter/store.py).
+    state_retry: tuple[float, float] = (0.5, 30.0)
     append_drain: float = 0.5  # on shutdown, how long accepted lines may take to reach Redis
     ledger_timeout: float = 3.0  # a Redis command that takes longer has failed
     # The room's stream in Redis keeps about stream_maxlen events, events_per_entry at most
@@ -92,6 +95,12 @@ class ServerConfig(FlagSettings):
     # An operator's command carried out by another node (/kick of its user...) not answered
     # within this: the operator is told it may not have been carried out (cluster.py).
     node_answer_timeout: float = 3.0
+    # The operators' HTTP port (--metrics-port, ops_http.py): a request's size and time,
+    # and requests served at once; the event loop's lag is sampled this often.
+    ops_request_max: int = 8192
+    ops_request_timeout: float = 5.0
+    ops_connections: int = 16
+    loop_lag_interval: float = 0.5
     # Flood control counts a who reply as one line per this many users listed (at least 1).
     who_users_per_line: int = 50
     # --- admission (docs/LIMITS.md)
@@ -120,6 +129,15 @@ class ServerConfig(FlagSettings):
     # After the k-th wrong /oper on one connection, the next is refused for 2**k s, at most
     # this long.
     oper_backoff_max: float = 60.0
+    # /oper checked from one address (exempt networks too): a burst, then oper_fail_rate a
+    # minute (a bounded table of addresses, as the connection throttle's); a right one is
+    # given back. Past it /oper is not even checked.
+    oper_fail_burst: int = 5
+    oper_fail_rate: float = 3.0
+    # Passwords are checked (scrypt, ~50 ms each) off the event loop, in oper_check_threads
+    # threads; at most oper_check_queue more wait. Past that /oper is refused at once.
+    oper_check_threads: int = 1
+    oper_check_queue: int = 8
     # --- the room password (docs/PROTOCOL.md, "A room with a password")
     # The secret, read from password_file at start (cli.py); not a flag, never shown or logged.
     password: bytes | None = field(default=None, repr=False)
@@ -128,6 +146,20 @@ class ServerConfig(FlagSettings):
     # table of addresses, as the connection throttle's); past it /pass is not even checked.
     password_fail_burst: int = 10
     password_fail_rate: float = 6.0
+    # --- the WebSocket door (--ws-port/--wss-port; adapter/websocket.py, docs/LIMITS.md)
+    # A message is one line: one up to max_line is a line; one longer, up to ws_max_message
+    # bytes, is answered "line too long" as over TCP; past ws_max_message (whole or in
+    # fragments) the connection is closed 1009 (at least max_line + 2 is used).
+    ws_max_message: int = 8192
+    ws_handshake_timeout: float = 10.0  # the HTTP upgrade not done by then: dropped
+    # websockets' keepalive: a ping this often, closed if its pong takes longer than
+    # ws_ping_timeout (a browser tab that vanished without a close); None: no pings.
+    ws_ping_interval: float | None = 20.0
+    ws_ping_timeout: float = 20.0
+    # The upgrade request's size: headers at most, and bytes a line (websockets' own limits
+    # are 128 and 8192: 1 MiB a pending handshake).
+    ws_max_headers: int = 32
+    ws_max_header_line: int = 4096
 
     @property
     def heartbeat_every(self) -> float:
@@ -165,6 +197,10 @@ class RoomRules:
     max_bans: int
     max_ignores: int
     oper_backoff_max: float
+    oper_fail_burst: int
+    oper_fail_rate: float
+    oper_check_threads: int
+    oper_check_queue: int
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> RoomRules:

@@ -253,11 +253,59 @@ class FlagSettings:
         "log detail on stderr; chat text is never logged at info (default: %(default)s)",
         choices=["debug", "info", "warning", "error"],
     )
+    log_format: str = flag(
+        "text",
+        "--log-format",
+        "text lines, or one JSON object a line with named fields for log shippers "
+        "(default: %(default)s)",
+        choices=["text", "json"],
+    )
+    # --- operations (docs/OPERATIONS.md)
+    metrics_port: int | None = flag(
+        None,
+        "--metrics-port",
+        "serve Prometheus metrics at /metrics, and /healthz and /readyz, on this port "
+        "(default: off)",
+        metavar="PORT",
+        parse=v.port,
+    )
+    metrics_host: str = flag(
+        "127.0.0.1",
+        "--metrics-host",
+        "address the metrics port listens on (default: %(default)s)",
+    )
+    # --- WebSocket (docs/PROTOCOL.md, "WebSocket"; adapter/websocket.py)
+    ws_port: int | None = flag(
+        None,
+        "--ws-port",
+        "also serve the room over WebSocket (ws://HOST:PORT/) on this port; 0 picks a free one",
+        metavar="PORT",
+        parse=v.port,
+    )
+    wss_port: int | None = flag(
+        None,
+        "--wss-port",
+        "also serve the room over wss:// (WebSocket with TLS) on this port (needs --tls-cert)",
+        metavar="PORT",
+        parse=v.port,
+    )
+    ws_origin: tuple[str, ...] = flag(
+        (),
+        "--ws-origin",
+        "only web pages from this origin (e.g. https://chat.example.org) may open the "
+        "WebSocket; repeatable; clients that send no Origin (bots) are not browsers and "
+        "may connect (default: any page)",
+        metavar="ORIGIN",
+        parse=v.origin,
+        nargs="+",
+        action="extend",
+    )
 
     def __post_init__(self) -> None:
         # The CLI hands over a list (nargs); a frozen config keeps a tuple.
         object.__setattr__(self, "exempt_ip", tuple(self.exempt_ip))
         object.__setattr__(self, "proxy_protocol_from", tuple(self.proxy_protocol_from))
+        object.__setattr__(self, "ws_origin", tuple(self.ws_origin))
 
     def problems(self) -> list[str]:
         """What is wrong with these flags together, one line each, as the command line
@@ -271,10 +319,18 @@ class FlagSettings:
             found.append(f"--room {self.room!r}: use 1-64 characters of A-Z a-z 0-9 _ . -")
         if self.tls_port is not None and not self.tls_cert:
             found.append("--tls-port needs --tls-cert FILE (and --tls-key FILE)")
-        if self.tls_cert and self.tls_port is None:
+        if self.tls_cert and self.tls_port is None and self.wss_port is None:
             found.append("--tls-cert needs --tls-port PORT to serve TLS on")
-        if self.port is None and self.tls_port is None:
+        listeners = (self.port, self.tls_port, self.ws_port, self.wss_port)
+        if all(port is None for port in listeners):
             found.append("--port off leaves no port: give --tls-port (TLS only)")
         if self.workers > 1 and self.tls_port == 0:
             found.append("--workers needs a fixed --tls-port (not 0)")
+        if self.workers > 1 and self.metrics_port is not None:
+            found.append("--metrics-port is for one process: scrape each server, not --workers")
+        if self.wss_port is not None and not self.tls_cert:
+            found.append("--wss-port needs --tls-cert FILE (and --tls-key FILE)")
+        for flag_name, value in (("--ws-port", self.ws_port), ("--wss-port", self.wss_port)):
+            if self.workers > 1 and value == 0:
+                found.append(f"--workers needs a fixed {flag_name} (not 0)")
         return found

@@ -8,6 +8,7 @@ value are written in one place. No argparse here: the command line wraps them.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 
 
@@ -63,3 +64,14 @@ def cidr(text: str) -> str:
         return str(ipaddress.ip_network(text, strict=False))
     except ValueError:
         raise ValueError(f"not an address or network: {text!r}") from None
+
+
+_ORIGIN = re.compile(r"(https?)://([^/?#\s]+)")
+
+
+def origin(text: str) -> str:
+    """A web page's origin as browsers send it: ``scheme://host[:port]``, no path."""
+    match = _ORIGIN.fullmatch(text.strip().rstrip("/"))
+    if match is None:
+        raise ValueError(f"not an origin like https://chat.example.org: {text!r}")
+    return f"{match[1]}://{match[2].lower()}"

@@ -66,6 +66,8 @@ async def serve(config: ServerConfig, *, banner: bool = True) -> None:
         line = banner_line(config.host, server.host, server.port, note=server.fd_note)
         if server.tls_port is not None:
             line = tls_banner(config.host, server.host, server.port, server.tls_port, line)
+        if server.door is not None:
+            line += server.door.banner(config.host)
         print(line, flush=True)
     else:
         if server.fd_note:

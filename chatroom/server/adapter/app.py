@@ -6,6 +6,13 @@ few milliseconds later to gather a connect storm or a big room's lines — write
 connection is owed with a single ``transport.write`` (the same bytes object for everyone
 who got only broadcasts). Nothing here awaits a client, so a reader that stalls only
 fills its own bounded queue and is then dropped as ``slow``.
+
+On uvloop (the listener accepts a few connections per wake-up) a newcomer's welcome and
+join wait a little, so that in a connect storm the joins of many newcomers share one flush
+rather than writing each join to everyone separately: N²/2 writes for N connects (a
+1000-connect burst took 4 s). asyncio's own loop accepts every pending connection in one
+iteration, so there the flush stays in that iteration: delaying it would only make each
+write larger, and asyncio copies what the kernel does not take.
 """
 
 from __future__ import annotations
@@ -15,28 +22,29 @@ import itertools
 import logging
 import ssl
 import time
-import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from chatroom.protocol import LeaveReason
 from chatroom.server.adapter.connection import ClientConnection
+from chatroom.server.adapter.hashing import OperatorChecks
 from chatroom.server.adapter.listener import Listener, fit_to_fd_limit
 from chatroom.server.adapter.lograte import OncePerInterval
+from chatroom.server.adapter.metrics import LoopLag, Tally
 from chatroom.server.adapter.reports import log_report
 from chatroom.server.adapter.startup import (  # noqa: F401 (StartError: the CLI's)
     RoomClock,
     StartError,
-    moderation_files,
-    node_name,
+    make_room,
 )
-from chatroom.server.adapter.store import StateError, StateStore
-from chatroom.server.adapter.tls import CertificateError, load_certificate, server_context
-from chatroom.server.config import RoomRules, ServerConfig
+from chatroom.server.adapter.tls import CertificateError, reload_certificate, server_context
+from chatroom.server.adapter.websocket import WebSocketDoor, open_door
+from chatroom.server.config import ServerConfig
 from chatroom.server.core.actions import (
     AnswerElsewhere,
     Append,
     Charge,
+    CheckOperator,
     Close,
     ModerateElsewhere,
     Persist,
@@ -53,10 +61,9 @@ from chatroom.server.core.inputs import (
     TimerFired,
 )
 from chatroom.server.core.outbox import Outbox
-from chatroom.server.core.proxy_protocol import TrustedPeers
-from chatroom.server.core.room import Room
 
 if TYPE_CHECKING:  # cluster mode needs the redis package, imported only when used
+    from chatroom.server.adapter.ops_http import OpsEndpoint
     from chatroom.server.cluster.link import ClusterLink
 
 log = logging.getLogger("chatroom.server")
@@ -75,57 +82,27 @@ class ChatServer:
         self.config = config
         self.loop = loop
         self.log_once = OncePerInterval(log, config.log_interval, loop)
-        rules = RoomRules.from_config(config)
         self.clock = RoomClock()
-        self.store: StateStore | None = None
-        operators, motd = moderation_files(config)
-        if config.redis:
-            self.room = Room.shared(rules, node_name(), operators=operators, motd=motd)
-        else:
-            # A restarted server numbers from 1 again: a new epoch says so (the ledger makes
-            # a shared room's).
-            restored = None
-            if config.state is not None:  # read before anyone can connect
-                try:
-                    self.store, restored = StateStore.open(config.state, config.history)
-                except StateError as exc:
-                    raise StartError(str(exc)) from None
-                log.info(
-                    "state %s: %d messages, %d bans, %d mutes%s",
-                    config.state,
-                    len(restored.history),
-                    len(restored.bans),
-                    len(restored.mutes),
-                    ", a topic" if restored.topic else "",
-                )
-            self.room = Room(
-                rules,
-                epoch=uuid.uuid4().hex[:16],
-                restored=restored,
-                operators=operators,
-                motd=motd,
-            )
-        if operators:
-            log.info("%d operators in %s", len(operators), config.ops_file)
+        self.room, self.store = make_room(config)
+        self.checks = OperatorChecks(  # /oper's scrypt, off the loop
+            config.oper_check_threads, config.oper_check_queue, loop, self.handle, self.log_once
+        )
         self.cluster: ClusterLink | None = None
         self._ids = itertools.count(1)
         self._connections: dict[int, ClientConnection] = {}
         self.outbox = Outbox()
+        self.tally = Tally()  # the room's reports, counted (metrics.py)
+        self.loop_lag: LoopLag | None = None
+        self.ops: OpsEndpoint | None = None  # --metrics-port (ops_http.py)
+        self._accepting = False  # the listener is open (/healthz)
         self._to_close: list[int] = []
         self._after_flush: list[ClientConnection] = []  # input held back until the flush
         # One read buffer for every connection: the loop reads into it and hands it over
         # in one callback, so no connection needs one of its own.
         self._read_buffer = memoryview(bytearray(config.read_chunk))
-        self._proxy_from = TrustedPeers(config.proxy_protocol_from)
         self._flush_scheduled = False
         self._last_flush_seconds = 0.0
-        # On uvloop (the listener accepts a few connections per wake-up) a newcomer's welcome
-        # and join wait a little, so that in a connect storm the joins of many newcomers
-        # share one flush rather than writing each join to everyone separately: N²/2 writes
-        # for N connects (a 1000-connect burst took 4 s). asyncio's own loop accepts every
-        # pending connection in one iteration, so there the flush stays in that iteration:
-        # delaying it would only make each write larger, and asyncio copies what the kernel
-        # does not take.
+        # On uvloop a newcomer's welcome and join wait a little (the module's docstring).
         self._coalesce_joins = not isinstance(loop, asyncio.BaseEventLoop)
         self._listener: Listener | None = None
         self._all_closed = asyncio.Event()
@@ -134,10 +111,11 @@ class ChatServer:
         self.host: str = config.host
         self.tls: ssl.SSLContext | None = None
         self.tls_port: int | None = None
+        self.door: WebSocketDoor | None = None  # --ws-port/--wss-port (websocket.py)
 
     async def start(self) -> None:
         """Listen; in cluster mode, first join the shared room (raises StartError)."""
-        if self.config.tls_cert and self.config.tls_port is not None:
+        if self.config.tls_cert and (self.config.tls_port, self.config.wss_port) != (None, None):
             try:
                 self.tls = server_context(self.config.tls_cert, self.config.tls_key)
             except CertificateError as exc:
@@ -158,15 +136,45 @@ class ChatServer:
         config = self.config
         batch = config.accept_batch if self._coalesce_joins else config.listen_backlog
         self._listener = Listener(
-            self.loop, config, self._new_connection, self.log_once, batch, self.tls, self.room
+            self.loop,
+            config,
+            self._new_connection,
+            self.log_once,
+            batch,
+            self.tls,
+            self.room,
+            self.tally.refused,
         )
         self._listener.start()
+        self._accepting = True
+        if config.metrics_port is not None:
+            await self._start_ops()
         if self.store is not None:
             self.loop.call_later(config.state_flush, self._keep_history)
         if self._listener.sockets:
             self.host, self.port = self._listener.sockets[0].getsockname()[:2]
         if self._listener.tls_sockets:
             self.host, self.tls_port = self._listener.tls_sockets[0].getsockname()[:2]
+        self.door = open_door(self)  # --ws-port, --wss-port (websocket.py)
+
+    async def _start_ops(self) -> None:
+        """The operators' port: metrics, health, readiness (raises StartError)."""
+        from chatroom.server.adapter.ops_http import open_ops  # prometheus-client: 12 MiB
+
+        self.loop_lag, self.ops = await open_ops(self)
+
+    def accepting(self) -> bool:
+        """Whether the server accepts connections (/healthz)."""
+        return self._accepting
+
+    def ready(self) -> bool:
+        """Whether it listens and, with --redis, is in sync with the shared room (/readyz)."""
+        return self.accepting() and (self.cluster is None or self.cluster.up)
+
+    def queued_bytes(self) -> int:
+        """Bytes the connections' transports have yet to send (for the metrics)."""
+        transports = (conn.transport for conn in self._connections.values())
+        return sum(t.get_write_buffer_size() for t in transports if t is not None)
 
     def _keep_history(self) -> None:
         """Every ``state_flush`` seconds: the history, if the room says it changed, to the
@@ -179,19 +187,14 @@ class ChatServer:
     def reload_certificate(self) -> None:
         """SIGHUP: load the certificate and key files again; new handshakes present them,
         established connections go on. A failure is logged and the old one stays."""
-        config = self.config
-        if self.tls is None or config.tls_cert is None:
-            return
-        try:
-            load_certificate(self.tls, config.tls_cert, config.tls_key)
-        except CertificateError as exc:
-            log.error("certificate not reloaded, the old one stays: %s", exc)
-        else:
-            log.info("certificate reloaded from %s", config.tls_cert)
+        if self.tls is not None and self.config.tls_cert is not None:
+            reload_certificate(self.tls, self.config.tls_cert, self.config.tls_key)
 
-    def _new_connection(self) -> ClientConnection:
+    def _new_connection(
+        self, named: tuple[str, int] | None = None, first: bytes = b""
+    ) -> ClientConnection:
         return ClientConnection(
-            self, next(self._ids), self.config, self.loop, self._read_buffer, self._proxy_from
+            self, next(self._ids), self.config, self.loop, self._read_buffer, named, first
         )
 
     # --- ConnectionOwner: what connections tell us -----------------------------------------
@@ -235,12 +238,6 @@ class ChatServer:
         self._after_flush.append(conn)
         self._request_flush()
 
-    def proxy_refused(self, conn: ClientConnection, reason: str) -> None:
-        # A flood of them (a scan, a misconfigured balancer) is one line per interval.
-        self.log_once.log(
-            "refused (PROXY header)", logging.WARNING, "refused %s: %s", conn.peer, reason
-        )
-
     def _leave(self, conn_id: int, reason: LeaveReason, detail: str | None = None) -> None:
         """The one way a connection leaves the room (the room ignores a second time)."""
         self.apply(self.room.handle(Disconnected(conn_id, reason), self.clock()), detail)
@@ -275,11 +272,14 @@ class ChatServer:
                 case ModerateElsewhere() | AnswerElsewhere():
                     assert self.cluster is not None, "only a clustered room has other nodes"
                     self.cluster.ask(action)
+                case CheckOperator():
+                    self.checks.submit(action)
                 case _:
                     self._log(action, detail)
         self._request_flush(joining)
 
     def _log(self, report: RoomAction, detail: str | None) -> None:
+        self.tally.report(report)
         conn = self._connections.get(getattr(report, "conn", -1))
         log_report(report, conn.peer if conn is not None else "?", detail, self.log_once)
 
@@ -338,8 +338,14 @@ class ChatServer:
 
     async def shutdown(self) -> None:
         """Stop accepting, tell everyone, flush, and close; drop stragglers after the grace."""
-        if self._listener is not None:
-            self._listener.close()
+        self._accepting = False
+        for listener in filter(None, (self._listener, self.door)):
+            listener.close()
+        self.checks.close()
+        if self.ops is not None:
+            self.ops.close()
+        if self.loop_lag is not None:
+            self.loop_lag.stop()
         self.handle(ShuttingDown())
         self._flush()
         if self.cluster is not None:

@@ -10,11 +10,9 @@ However a connection ends — the peer closes or resets it, the room sends it aw
 dropped as slow, the server stops — the transport's ``connection_lost`` follows, and that
 is the one place that tells the owner it has :meth:`~ConnectionOwner.ended`.
 
-A connection from a trusted load balancer (``proxy_protocol_from``) begins with a PROXY
-protocol header naming the client: it is attached to the room only once the header is read
-(at most :data:`~chatroom.server.core.proxy_protocol.MAX_HEADER` bytes, within
-``proxy_header_timeout``), under the client's address. A header from anyone else, or a
-malformed one, is refused and the connection closed.
+A trusted load balancer's PROXY header is read before the connection is made
+(:mod:`chatroom.server.adapter.doorway`): the connection is then given the client it named
+(``named``) and the bytes read past the header (``first``), its first input.
 """
 
 from __future__ import annotations
@@ -32,13 +30,6 @@ from chatroom.server.config import ServerConfig
 from chatroom.server.core.addresses import peer_id
 from chatroom.server.core.codec import LineDecoder, LineTooLong
 from chatroom.server.core.inputs import Connected, LineReceived, TimerFired
-from chatroom.server.core.proxy_protocol import (
-    MAX_HEADER,
-    ProxyHeaderError,
-    TrustedPeers,
-    looks_like_header,
-    parse,
-)
 from chatroom.server.core.ratelimit import TokenBucket
 
 log = logging.getLogger("chatroom.server")
@@ -65,9 +56,6 @@ class ConnectionOwner(Protocol):
 
     def after_flush(self, conn: ClientConnection) -> None:
         """Call :meth:`ClientConnection.resume_input` once the queued output is written."""
-
-    def proxy_refused(self, conn: ClientConnection, reason: str) -> None:
-        """A PROXY header was refused (``reason``); the connection is closing."""
 
 
 class ClientConnection(asyncio.BufferedProtocol):
@@ -98,7 +86,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         "_next_line",
         "_bucket",
         "_resume_handle",
-        "_idle_handle",
+        "_idle",
         "_linger_handle",
         "_eof",
         "closing",
@@ -107,9 +95,8 @@ class ClientConnection(asyncio.BufferedProtocol):
         "_write_paused",
         "_held",
         "_held_bytes",
-        "_proxy_from",
-        "_proxy_header",
-        "_first_read",
+        "_named",
+        "_first",
     )
 
     def __init__(
@@ -119,7 +106,8 @@ class ClientConnection(asyncio.BufferedProtocol):
         config: ServerConfig,
         loop: asyncio.AbstractEventLoop,
         read_buffer: memoryview,
-        proxy_from: TrustedPeers | None = None,
+        named: tuple[str, int] | None = None,
+        first: bytes = b"",
     ) -> None:
         self.owner = owner
         self.config = config
@@ -132,7 +120,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         self._next_line: str | LineTooLong | None = None  # popped, waiting for a token
         self._bucket: TokenBucket | None = None
         self._resume_handle: asyncio.TimerHandle | None = None
-        self._idle_handle: asyncio.TimerHandle | None = None
+        self._idle = IdleTimer()
         self._linger_handle: asyncio.TimerHandle | None = None
         self._eof = False  # the peer will send nothing more
         self.closing = False  # no more output is accepted; the transport is being closed
@@ -141,9 +129,8 @@ class ClientConnection(asyncio.BufferedProtocol):
         self._write_paused = False  # the transport's buffer is over its high-water mark
         self._held: list[bytes] = []  # output held back while paused
         self._held_bytes = 0
-        self._proxy_from = proxy_from  # None or empty: the PROXY protocol is off
-        self._proxy_header: bytearray | None = None  # a PROXY header being read
-        self._first_read = True  # nothing read yet (an untrusted PROXY header is refused)
+        self._named = named  # the client a PROXY header named (None: the socket's peer)
+        self._first = first  # its input read before the connection was made
 
     # --- asyncio.BufferedProtocol -------------------------------------------------------------
 
@@ -156,7 +143,7 @@ class ClientConnection(asyncio.BufferedProtocol):
             # (counted in our buffers) is what decides when a reader is too slow.
             with contextlib.suppress(OSError, ValueError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.kernel_send_buffer)
-        peer = transport.get_extra_info("peername")
+        peer = self._named or transport.get_extra_info("peername")
         if not peer:
             # Reset before we accepted it (an RST storm, a port scan): nobody is there, and
             # without an address it cannot be told apart from the next one.
@@ -164,81 +151,26 @@ class ClientConnection(asyncio.BufferedProtocol):
             transport.abort()
             return
         host, port = peer[0], peer[1]
-        self.peer = peer_id(host, port)
-        if self._proxy_from and host in self._proxy_from:
-            # Not in the room until the header says whom the balancer carries.
-            self._proxy_header = bytearray()
-            self._idle_handle = self.loop.call_later(
-                self.config.proxy_header_timeout,
-                self._refuse_proxy,
-                f"no complete PROXY header within {self.config.proxy_header_timeout:g}s",
-            )
-            return
-        self._attach(host, port)
-
-    def _attach(self, host: str, port: int) -> None:
-        """Into the room as ``host``:``port`` (the peer, or the client a PROXY header named)."""
-        transport = self.transport
         if self.config.rate > 0:
             self._bucket = TokenBucket(self.config.rate, self.config.burst, time.monotonic())
         self.peer = peer_id(host, port)
         # Paused (and told when it drains) at half the send queue: a client's own replies
         # wait there, leaving the other half for what everyone else says.
         transport.set_write_buffer_limits(high=max(1, self.config.max_sendq // 2))
-        self._arm_idle_timer(self.owner.event(self, Connected(self.conn_id, host, port)))
+        self._idle.arm(self, self.owner.event(self, Connected(self.conn_id, host, port)))
+        if self._first and not self.closing:
+            first, self._first = self._first, b""
+            self._decoder.push(first)
+            self._handle_lines()
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._read_buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        data = self._read_buffer[:nbytes]
-        if self._proxy_header is not None:
-            self._read_proxy_header(data)
-            return
-        if self._first_read:
-            self._first_read = False
-            # Someone who is not a trusted balancer, posing as one (or one that is not
-            # listed): it would name any address it liked.
-            if self._proxy_from and looks_like_header(bytes(data[:12])):
-                self._refuse_proxy("PROXY header from an address not in --proxy-protocol-from")
-                return
-        self._decoder.push(data)
+        self._decoder.push(self._read_buffer[:nbytes])
         self._handle_lines()
-
-    def _read_proxy_header(self, data: memoryview) -> None:
-        buffer = self._proxy_header
-        assert buffer is not None
-        taken = min(len(data), MAX_HEADER + 1 - len(buffer))  # one byte over: refused
-        buffer += data[:taken]
-        try:
-            header = parse(bytes(buffer))
-        except ProxyHeaderError as exc:
-            self._refuse_proxy(str(exc))
-            return
-        if header is None:
-            return  # more to come, within the timeout
-        self._proxy_header = None
-        if self._idle_handle is not None:
-            self._idle_handle.cancel()
-            self._idle_handle = None
-        rest = bytes(buffer[header.length :]) + bytes(data[taken:])  # the client's first bytes
-        # LOCAL or UNKNOWN (a health check): the balancer itself is the client.
-        host, port = header.source or self.transport.get_extra_info("peername")[:2]
-        self._attach(host, port)
-        if self.closing:
-            return
-        self._decoder.push(rest)
-        self._handle_lines()
-
-    def _refuse_proxy(self, reason: str) -> None:
-        self._proxy_header = None
-        self.owner.proxy_refused(self, reason)
-        self.close()
 
     def eof_received(self) -> bool:
-        if self._proxy_header is not None:  # the header never came: nothing to say
-            self._refuse_proxy("connection closed before its PROXY header was complete")
-            return True
         self._eof = True
         self._decoder.close()
         self._handle_lines()
@@ -335,36 +267,20 @@ class ClientConnection(asyncio.BufferedProtocol):
 
     # --- timers ---
 
-    def _arm_idle_timer(self, delay: float | None) -> None:
-        """One timer per connection, re-armed from the room's next deadline when it fires."""
-        if delay is not None and not self.closing:
-            self._idle_handle = self.loop.call_later(delay, self._idle_timer_fired)
+    def idle_busy(self) -> bool:
+        """Whether lines wait for a token or for our output to drain (activity, not idle)."""
+        return self._next_line is not None or self._held_back
 
-    def _idle_timer_fired(self) -> None:
-        """Before the room judges this connection idle, take in what it already sent.
-
-        After a stall (the process paused, a long GC, a loaded host) every timer is due at
-        once, and an event loop may run due timers before it reads the sockets (uvloop
-        does): the check waits one more turn of the loop, so the lines waiting in the
-        socket are read and handled first. Lines held back by flood control are activity
-        too: the check waits until they are handled."""
-        # Not call_later(0): libuv runs a zero-delay timer added by a timer in the same pass.
-        self._idle_handle = self.loop.call_later(self.config.idle_defer, self._idle_check_now)
-
-    def _idle_check_now(self) -> None:
-        self._idle_handle = None
-        if self._next_line is not None or self._held_back:
-            # Lines wait for a token or for our output to drain: not idle. Check again
-            # after the room has seen them (each handled line moves the deadline).
-            self._idle_handle = self.loop.call_later(self.config.idle_retry, self._idle_timer_fired)
-            return
-        self._arm_idle_timer(self.owner.event(self, TimerFired(self.conn_id)))
+    def idle_check(self) -> float | None:
+        """The room judges whether we are idle: in how long to ask again (None: never)."""
+        return None if self.closing else self.owner.event(self, TimerFired(self.conn_id))
 
     def _cancel_timers(self) -> None:
-        for handle in (self._idle_handle, self._resume_handle, self._linger_handle):
+        self._idle.cancel()
+        for handle in (self._resume_handle, self._linger_handle):
             if handle is not None:
                 handle.cancel()
-        self._idle_handle = self._resume_handle = self._linger_handle = None
+        self._resume_handle = self._linger_handle = None
 
     # --- output ---
 
@@ -418,3 +334,41 @@ class ClientConnection(asyncio.BufferedProtocol):
                 with contextlib.suppress(OSError, ValueError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.transport.abort()
+
+
+class IdleTimer:
+    """A connection's one idle timer, re-armed from the room's next deadline when it fires.
+
+    Before the room judges the connection idle, what it already sent is taken in. After a
+    stall (the process paused, a long GC, a loaded host) every timer is due at once, and an
+    event loop may run due timers before it reads the sockets (uvloop does): the check
+    waits one more turn of the loop (``idle_defer``), so the lines waiting in the socket are
+    read and handled first. Lines held back by flood control or by the connection's own
+    output are activity too: then it looks again ``idle_retry`` later, after the room has
+    seen them (each handled line moves the deadline).
+    """
+
+    __slots__ = ("_handle",)  # the connection rides in the timer's callback: no cycle
+
+    def __init__(self) -> None:
+        self._handle: asyncio.TimerHandle | None = None
+
+    def arm(self, conn: ClientConnection, delay: float | None) -> None:
+        if delay is not None and not conn.closing:
+            self._handle = conn.loop.call_later(delay, self._fired, conn)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _fired(self, conn: ClientConnection) -> None:
+        # Not call_later(0): libuv runs a zero-delay timer added by a timer in the same pass.
+        self._handle = conn.loop.call_later(conn.config.idle_defer, self._check, conn)
+
+    def _check(self, conn: ClientConnection) -> None:
+        self._handle = None
+        if conn.idle_busy():
+            self._handle = conn.loop.call_later(conn.config.idle_retry, self._fired, conn)
+            return
+        self.arm(conn, conn.idle_check())

@@ -18,12 +18,10 @@ Left to themselves, asyncio's accept loop logs a traceback for every failed ``ac
 - the condition is logged once per ``log_interval``, with a count
   (:class:`~chatroom.server.adapter.lograte.OncePerInterval`).
 
-With ``--tls-port`` a second set of sockets listens beside the plaintext one, and what it
-accepts is wrapped in TLS (``connect_accepted_socket(ssl=...)``). The handshake runs before
-the protocol's ``connection_made``, so before the room sees the connection: a handshake
-that never completes is dropped after ``tls_handshake_timeout``, and handshakes still
-pending count against ``--max-per-ip`` here (:class:`HandshakeGate`), together with the
-room's own connections from that address, so that silent sockets cannot pile up unseen.
+With ``--tls-port`` a second set of sockets listens beside the plaintext one. What either
+accepts goes to the :class:`~chatroom.server.adapter.doorway.Doorway`, which reads a
+trusted balancer's PROXY header and runs the TLS handshake before the room sees the
+connection, and counts what waits there.
 """
 
 from __future__ import annotations
@@ -38,9 +36,9 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Protocol
 
 from chatroom import protocol as p
+from chatroom.server.adapter.doorway import ConnectionFactory, Doorway, HandshakeGate
 from chatroom.server.adapter.lograte import OncePerInterval
 from chatroom.server.config import ServerConfig
 from chatroom.server.core.actions import encode
@@ -87,14 +85,6 @@ def fit_to_fd_limit(config: ServerConfig) -> tuple[ServerConfig, str | None]:
     return replace(config, max_clients=clients), note
 
 
-class HandshakeGate(Protocol):
-    """Who may start a TLS handshake (the room's admission decides: a handshake counts
-    against ``--max-per-ip`` while it lasts)."""
-
-    def handshake_starts(self, host: str) -> str | None: ...
-    def handshake_ends(self, key: str) -> None: ...
-
-
 class Listener:
     """The listening sockets of one server; each accepted socket becomes a transport with
     a protocol from ``protocol_factory`` (over TLS on ``tls_port``, with ``tls``)."""
@@ -103,23 +93,22 @@ class Listener:
         self,
         loop: asyncio.AbstractEventLoop,
         config: ServerConfig,
-        protocol_factory: Callable[[], asyncio.Protocol],
+        protocol_factory: ConnectionFactory,
         log: OncePerInterval,
         batch: int,
         tls: ssl.SSLContext | None = None,
         gate: HandshakeGate | None = None,
+        refused: Callable[[str], None] = lambda cause: None,
     ) -> None:
         self.loop = loop
         self.config = config
-        self.protocol_factory = protocol_factory
         self.log = log
         self.batch = batch  # connections accepted per wake-up, at most
         self.tls = tls
-        self.gate = gate
+        self.doorway = Doorway(loop, config, protocol_factory, log, gate, refused)
         self.sockets: list[socket.socket] = []  # plaintext (config.port)
         self.tls_sockets: list[socket.socket] = []  # TLS (config.tls_port)
         self._spare: int | None = None
-        self._adopting: set[asyncio.Task[None]] = set()
         self._closed = False
 
     def start(self) -> None:
@@ -216,60 +205,7 @@ class Listener:
         conn.setblocking(False)
         with contextlib.suppress(OSError):
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if tls is None:
-            task = self.loop.create_task(self._serve(conn))
-        else:
-            task = self.loop.create_task(self._serve_tls(conn, tls))
-        self._adopting.add(task)
-        task.add_done_callback(self._adopting.discard)
-
-    async def _serve(self, conn: socket.socket) -> None:
-        try:
-            await self.loop.connect_accepted_socket(self.protocol_factory, conn)
-        except OSError:  # it went away before its transport was made
-            conn.close()
-
-    async def _serve_tls(self, conn: socket.socket, tls: ssl.SSLContext) -> None:
-        """Handshake, then the connection is the room's like any other. The handshake is
-        bounded by ``tls_handshake_timeout`` and counted against ``--max-per-ip`` while it
-        lasts; one that fails (a plaintext client, a scanner, a timeout) is one line at
-        info level, once per ``log_interval`` for each reason: it cost the room nothing."""
-        try:
-            peer = conn.getpeername()
-        except OSError:  # reset before we got here
-            conn.close()
-            return
-        where = f"{peer[0]}:{peer[1]}"
-        key = self.gate.handshake_starts(peer[0]) if self.gate is not None else ""
-        if key is None:
-            self.log.log(
-                "refused (TLS handshakes)",
-                logging.WARNING,
-                "refused %s: too many connections from its address (TLS handshakes count)",
-                where,
-            )
-            conn.close()
-            return
-        try:
-            await self.loop.connect_accepted_socket(
-                self.protocol_factory,
-                conn,
-                ssl=tls,
-                ssl_handshake_timeout=self.config.tls_handshake_timeout,
-            )
-        except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
-            reason = _handshake_failure(exc)
-            self.log.log(
-                f"TLS handshakes failed ({reason})",
-                logging.INFO,
-                "TLS handshake with %s failed: %s",
-                where,
-                reason,
-            )
-            conn.close()
-        finally:
-            if self.gate is not None:
-                self.gate.handshake_ends(key)
+        self.doorway.adopt(conn, tls)
 
     def _turn_away(self, sock: socket.socket) -> bool | None:
         """Out of descriptors: with the spare one, accept a waiting connection, tell it
@@ -308,19 +244,6 @@ class Listener:
         if self._spare is None:
             self._spare = _open_spare()
         self.loop.add_reader(sock.fileno(), self._accept, sock, tls)
-
-
-def _handshake_failure(exc: BaseException) -> str:
-    """A short reason a TLS handshake failed, for the log."""
-    if isinstance(exc, ssl.SSLError) and exc.reason:
-        if exc.reason in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD_LAYER_FAILURE"):
-            return f"not TLS, a plaintext client? ({exc.reason})"
-        return exc.reason
-    if isinstance(exc, TimeoutError | ConnectionAbortedError):
-        return "not finished in time"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
 
 
 def _open_spare() -> int | None:

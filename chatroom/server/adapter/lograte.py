@@ -22,13 +22,15 @@ class OncePerInterval:
         self.loop = loop
         self._counts: dict[str, int] = {}  # kind -> events not logged, while its interval runs
 
-    def log(self, kind: str, level: int, message: str, *args: object) -> None:
-        """Log ``message % args`` if no ``kind`` event was logged in this interval, else
-        count it for the line that ends the interval."""
+    def log(
+        self, kind: str, level: int, message: str, *args: object, extra: dict | None = None
+    ) -> None:
+        """Log ``message % args`` (with ``extra``'s named fields) if no ``kind`` event was
+        logged in this interval, else count it for the line that ends the interval."""
         if kind in self._counts:
             self._counts[kind] += 1
             return
-        self.logger.log(level, message, *args)
+        self.logger.log(level, message, *args, extra=extra)
         self._start_interval(kind, level)
 
     def _start_interval(self, kind: str, level: int) -> None:
@@ -38,5 +40,12 @@ class OncePerInterval:
     def _end_interval(self, kind: str, level: int) -> None:
         more = self._counts.pop(kind, 0)
         if more:
-            self.logger.log(level, "%s: %d more in the last %gs", kind, more, self.interval)
+            self.logger.log(
+                level,
+                "%s: %d more in the last %gs",
+                kind,
+                more,
+                self.interval,
+                extra={"event": "flood", "kind": kind, "more": more},
+            )
             self._start_interval(kind, level)

@@ -7,14 +7,19 @@ is a :class:`StartError`: one line naming the file.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
 import uuid
 
 from chatroom.protocol import strip_controls
-from chatroom.server.config import ServerConfig
+from chatroom.server.adapter.store import StateError, StateStore
+from chatroom.server.config import RoomRules, ServerConfig
 from chatroom.server.core.passwords import parse_operators
+from chatroom.server.core.room import Room
+
+log = logging.getLogger("chatroom.server")
 
 
 class StartError(Exception):
@@ -61,3 +66,34 @@ def _read(path: str, flag: str) -> list[str]:
             return file.read().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise StartError(f"{flag} {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def make_room(config: ServerConfig) -> tuple[Room, StateStore | None]:
+    """The room this server holds, made from what is read before it listens: the ops file,
+    the motd and, with --state, what the file kept (its store stays open for the room's
+    changes). Raises StartError."""
+    rules = RoomRules.from_config(config)
+    operators, motd = moderation_files(config)
+    if operators:
+        log.info("%d operators in %s", len(operators), config.ops_file)
+    if config.redis:
+        return Room.shared(rules, node_name(), operators=operators, motd=motd), None
+    store = restored = None
+    if config.state is not None:  # read before anyone can connect
+        try:
+            store, restored = StateStore.from_config(config)
+        except StateError as exc:
+            raise StartError(str(exc)) from None
+        log.info(
+            "state %s: %d messages, %d bans, %d mutes%s",
+            config.state,
+            len(restored.history),
+            len(restored.bans),
+            len(restored.mutes),
+            ", a topic" if restored.topic else "",
+        )
+    # A restarted server numbers from 1 again: a new epoch says so (the ledger makes a
+    # shared room's).
+    epoch = uuid.uuid4().hex[:16]
+    room = Room(rules, epoch=epoch, restored=restored, operators=operators, motd=motd)
+    return room, store

@@ -9,8 +9,17 @@ room for every ``state_flush`` seconds (``Room.history_due``): a ``kill -9`` los
 that much chat; a ban, an unban, a mute or a topic comes as it is made, so none is lost
 once it is written.
 
-The file is read once, at start, before the server listens (:meth:`StateStore.open`), and
-closed on shutdown after the last batch is committed. The database is in WAL mode with
+The file is read once, at start, before the server listens (:meth:`StateStore.open`; each
+record checked: state_read.py), and closed on shutdown after the last batch is committed.
+One server at a time: the file is locked (``flock``, exclusive) for the life of the
+process, so a second server on it refuses to start with one line; the kernel drops the
+lock when the process ends, however it ends (a ``kill -9`` leaves none behind).
+
+A write that fails (a full disk, an I/O error) is retried with backoff (``retry``: the
+first wait, doubled up to the longest), and nothing is dropped meanwhile: what waits is
+the latest history and the ban, mute and topic changes by key (a later change to one key
+replaces the one waiting), so it stays bounded however long the disk is full. The log
+says so once when writing fails and once when it works again. The database is in WAL mode with
 ``synchronous=NORMAL``: a commit survives the process being killed (the operating system
 holds what was written); only a crash of the machine itself can lose the last commits.
 Its schema is versioned with ``PRAGMA user_version``.
@@ -19,8 +28,10 @@ Its schema is versioned with ``PRAGMA user_version``.
 from __future__ import annotations
 
 import contextlib
-import json
+import errno
+import fcntl
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -28,32 +39,37 @@ import time
 from typing import Any
 
 from chatroom import protocol as p
+from chatroom.server.adapter.state_read import SCHEMA_VERSION, StateError, load
+from chatroom.server.config import ServerConfig
 from chatroom.server.core.actions import Persist, Restored
+
+__all__ = ["SCHEMA_VERSION", "StateError", "StateStore"]
 
 log = logging.getLogger("chatroom.server.store")
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS history (id INTEGER PRIMARY KEY, event TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS records (
-    kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (kind, key)
-);
-"""
 _STOP = object()
-
-
-class StateError(Exception):
-    """The state file cannot be opened or read; the message says why, on one line."""
 
 
 class StateStore:
     """The state file's connection, owned by one worker thread once the server runs."""
 
-    def __init__(self, db: sqlite3.Connection, history: int, written_seq: int = 0) -> None:
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        history: int,
+        written_seq: int = 0,
+        *,
+        path: str = "",
+        lock: int | None = None,
+        retry: tuple[float, float] = (0.5, 30.0),
+    ) -> None:
         self._db = db
+        self.path = path
+        self._lock = lock  # the locked file's descriptor, held until close
+        self.retry = retry
         self.closing = False  # close() was called: nothing more is taken
         self._written_seq = written_seq  # the newest line in the file (the thread's)
-        self.failed = False  # writing failed: nothing more is queued
+        self.failing = False  # the last write failed (the thread's; read for tests)
         self._history = max(history, 0)
         # The room's history waiting for the thread: only the latest matters (it replaces
         # the file's), so one is held however far the disk is behind. Set and taken as one
@@ -65,27 +81,45 @@ class StateStore:
         self._thread.start()
 
     @classmethod
-    def open(cls, path: str, history: int, now: float | None = None) -> tuple[StateStore, Restored]:
-        """Open (or create) the file at ``path`` and read what it keeps; raises StateError."""
+    def open(
+        cls,
+        path: str,
+        history: int,
+        now: float | None = None,
+        retry: tuple[float, float] = (0.5, 30.0),
+    ) -> tuple[StateStore, Restored]:
+        """Lock and open (or create) the file at ``path`` and read what it keeps; raises
+        StateError (one line) if it cannot be used, or another server uses it."""
         now = time.time() if now is None else now
+        lock = _lock(path)
         try:
             db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         except sqlite3.Error as exc:
+            os.close(lock)
             raise StateError(f"--state {path}: {exc}") from None
         try:
-            restored = _load(db, history, now)
+            restored = load(db, path, history, now)
         except (sqlite3.Error, ValueError) as exc:
             db.close()
+            os.close(lock)
             raise StateError(f"--state {path}: {exc}") from None
         kept = restored.history
-        return cls(db, history, kept[-1].seq if kept else 0), restored
+        seq = kept[-1].seq if kept else 0
+        return cls(db, history, seq, path=path, lock=lock, retry=retry), restored
+
+    @classmethod
+    def from_config(cls, config: ServerConfig) -> tuple[StateStore, Restored]:
+        """:meth:`open` for ``config.state``, keeping ``config.history`` lines."""
+        assert config.state is not None, "a state store needs --state"
+        return cls.open(config.state, config.history, retry=config.state_retry)
 
     def put(self, item: Persist) -> None:
         """Have ``item`` written (from the event loop: it only hands it over).
 
         Bounded at every moment: of the history, only the latest waits (it replaces the
-        file's); bans, mutes and the topic are operators' commands, a handful."""
-        if self.failed or self.closing:
+        file's); bans, mutes and the topic are operators' commands, a handful (and the
+        thread keeps one change a key while the disk fails)."""
+        if self.closing:
             return
         if item.kind == "history":
             self._history_due = item.data
@@ -94,7 +128,8 @@ class StateStore:
         self._wake.set()
 
     def close(self) -> None:
-        """Commit what is queued and close the file (blocks until done)."""
+        """Commit what is queued and close the file (blocks until done: while the disk
+        fails, one more try)."""
         self.closing = True
         if self._thread.is_alive():
             self._records.put(_STOP)
@@ -104,28 +139,66 @@ class StateStore:
     # --- the worker thread
 
     def _run(self) -> None:
-        """Wait for something to write; write all that waits in one transaction."""
+        """Wait for something to write; write all that waits in one transaction; while
+        that fails, keep it (the latest history, one change a key) and try again later."""
+        history: tuple[p.Message | p.Action, ...] | None = None
+        records: dict[tuple[str, str], Persist] = {}
+        first, longest = self.retry
+        delay = first
+        retry_at = None  # while failing: when to try again (monotonic)
+        stop = False
         try:
-            stop = False
-            while not stop:
-                self._wake.wait()
+            while True:
+                timeout = None if retry_at is None else max(0.0, retry_at - time.monotonic())
+                if not stop:
+                    self._wake.wait(timeout)
                 self._wake.clear()  # what is put from here on wakes it again
-                history, self._history_due = self._history_due, None
-                records: list[Persist] = []
+                due, self._history_due = self._history_due, None
+                history = due if due is not None else history
                 with contextlib.suppress(queue.Empty):
                     while True:
                         item = self._records.get_nowait()
                         if item is _STOP:
                             stop = True
                         else:
-                            records.append(item)
-                if history is not None or records:
-                    self._write(history, records)
-        except sqlite3.Error as exc:
-            self.failed = True
-            log.error("state file: writing failed, state is no longer kept: %s", exc)
+                            records[(item.kind, item.key)] = item
+                if history is None and not records:
+                    if stop:
+                        return
+                    continue
+                if retry_at is not None and time.monotonic() < retry_at and not stop:
+                    continue  # still waiting to try again: only gathered
+                try:
+                    self._write(history, list(records.values()))
+                except sqlite3.Error as exc:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                    if stop:
+                        self._lost(exc, history, records)
+                        return
+                    if not self.failing:
+                        self.failing = True
+                        log.error(
+                            "state file %s: writing failed (%s); retrying, with backoff,"
+                            " what waits (the last chat, every ban, mute and topic change)",
+                            self.path,
+                            exc,
+                        )
+                    retry_at = time.monotonic() + delay
+                    delay = min(longest, delay * 2)
+                    continue
+                history, records, retry_at, delay = None, {}, None, first
+                if self.failing:
+                    self.failing = False
+                    log.warning("state file %s: written again; nothing was lost", self.path)
         finally:
             self._db.close()
+            if self._lock is not None:
+                os.close(self._lock)  # the lock goes with it
+
+    def _lost(self, exc: sqlite3.Error, history: Any, records: dict) -> None:
+        what = f"{len(records)} ban, mute or topic changes" + (" and chat" if history else "")
+        log.error("state file %s: not written before the stop (%s): %s lost", self.path, exc, what)
 
     def _write(
         self, history: tuple[p.Message | p.Action, ...] | None, records: list[Persist]
@@ -137,7 +210,6 @@ class StateStore:
         if history:
             new = [(p.encode_json(e),) for e in history if e.seq > self._written_seq]
             db.executemany("INSERT INTO history (event) VALUES (?)", new)
-            self._written_seq = history[-1].seq
         for item in records:
             if item.data is None:
                 db.execute("DELETE FROM records WHERE kind = ? AND key = ?", (item.kind, item.key))
@@ -151,41 +223,23 @@ class StateStore:
             (self._history,),
         )
         db.execute("COMMIT")
+        if history:  # only once it is in the file: a failed write writes them again
+            self._written_seq = history[-1].seq
 
 
-def _load(db: sqlite3.Connection, history: int, now: float) -> Restored:
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise ValueError(f"schema version {version} is newer than this server's")
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(_SCHEMA)
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    events: list[p.Message | p.Action] = []
-    if history > 0:
-        rows = db.execute(
-            "SELECT event FROM history ORDER BY id DESC LIMIT ?", (history,)
-        ).fetchall()
-        for (text,) in reversed(rows):
-            event = p.decode_json(text)
-            if isinstance(event, p.Message | p.Action):
-                events.append(event)
-    records: dict[str, dict[str, dict[str, Any]]] = {"ban": {}, "mute": {}, "topic": {}}
-    for kind, key, data in db.execute("SELECT kind, key, data FROM records"):
-        record = json.loads(data)
-        if kind not in records or not isinstance(record, dict):
-            continue
-        until = record.get("until")
-        if until is None or until > now:
-            records[kind][key] = record
-    expired = db.execute(
-        "DELETE FROM records WHERE json_extract(data, '$.until') <= ?", (now,)
-    ).rowcount
-    if expired:
-        log.info("state file: %d expired bans or mutes forgotten", expired)
-    return Restored(
-        history=tuple(events),
-        bans=records["ban"],
-        mutes=records["mute"],
-        topic=records["topic"].get("topic"),
-    )
+def _lock(path: str) -> int:
+    """The file at ``path`` (made if missing), locked for this process alone; raises
+    StateError if it cannot be, or another server holds it."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StateError(f"--state {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EAGAIN, errno.EACCES):  # held
+            held = "another server is using it (it is locked)"
+            raise StateError(f"--state {path}: {held}") from None
+        raise StateError(f"--state {path}: cannot lock it: {exc.strerror}") from None
+    return fd

@@ -11,13 +11,11 @@ says, on the server's one event loop:
   every node sees one order;
 - a heartbeat keeps this node alive in Redis and reaps nodes whose heartbeat expired (any
   surviving node does it; the script is atomic);
-- a subscriber delivers private messages addressed to this node's users, and on the same
-  channel the nodes ask each other to carry out an operator's command on their users
-  (:mod:`~chatroom.server.core.node_requests`) and answer; an operator whose request nobody
-  heard, or that is not answered within ``node_answer_timeout``, is told (never silence);
-- bans, mutes and the topic (the room's :class:`~chatroom.server.core.actions.Persist` actions)
-  are kept in Redis and published; another subscriber applies every other node's changes,
-  and the ones Redis keeps are loaded at sync and whenever it subscribes again.
+- private messages, operators' commands on another node's users, and the bans, mutes and
+  topic go through pub/sub (:mod:`~chatroom.server.cluster.channels`); the ones Redis keeps
+  are loaded at sync;
+- an entry of the stream that is not an event is skipped and logged once
+  (:mod:`~chatroom.server.cluster.stream`): the room goes on.
 
 When Redis goes away, this node's users are told, every line they send meanwhile is refused
 with ``unavailable`` (nothing is dropped silently; the queue of appends is bounded by
@@ -32,22 +30,20 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import msgspec
-
 from chatroom import protocol as p
+from chatroom.server.cluster.channels import NodeChannels
 from chatroom.server.cluster.redis_ledger import (
     Entry,
     LedgerUnavailable,
     RedisLedger,
-    UserRecord,
     id_after,
     parse_stream_id,
 )
+from chatroom.server.cluster.stream import event_of, history_events, out_of_order, user_record
 from chatroom.server.config import ServerConfig
-from chatroom.server.core import node_requests
 from chatroom.server.core.actions import (
     AnswerElsewhere,
     Append,
@@ -59,55 +55,18 @@ from chatroom.server.core.inputs import (
     AppendRefused,
     Input,
     LedgerStatus,
-    ModerationAnswered,
-    ModerationAsked,
-    ModerationChanged,
     ModerationLoaded,
-    ModerationUndelivered,
-    PrivateArrived,
-    PrivateUndelivered,
     Resynced,
     Sequenced,
 )
 from chatroom.server.core.refusal import Refusal
 
-__all__ = ["ClusterLink", "LedgerUnavailable"]
+__all__ = ["ClusterLink", "LedgerUnavailable", "event_of", "user_record"]
 
 if TYPE_CHECKING:
     from chatroom.server.core.room import Room
 
 log = logging.getLogger("chatroom.server")
-
-
-def user_record(event: p.BroadcastEvent, node: str) -> tuple[UserRecord | str, str | None]:
-    """The ledger record an event is about (for a rename, with the new name), and for a
-    rename the old name's key; for a message, action or leave the user's id is enough."""
-    if isinstance(event, p.Message | p.Action | p.Leave):
-        return event.id, None
-    if isinstance(event, p.Rename):
-        return UserRecord.of(event.id, event.new, node), p.name_skeleton(event.old)
-    return UserRecord.of(event.id, event.name, node), None
-
-
-_decode_broadcast = msgspec.json.Decoder(p.BroadcastEvent).decode
-
-
-def event_of(entry: Entry) -> p.BroadcastEvent:
-    """The event of a stream entry: its JSON decoded once, with the entry's seq, straight
-    to the event (the forgiving decoder of :func:`~chatroom.protocol.from_wire_dict` only
-    for a body the strict one will not take)."""
-    text = entry.text
-    if text.endswith("}"):
-        try:  # the tag first, as msgspec reads fastest
-            return _decode_broadcast(f'{text[:-1]},"seq":{entry.seq}}}')
-        except (msgspec.MsgspecError, ValueError, RecursionError):
-            pass
-    data = entry.body
-    data["seq"] = entry.seq
-    event = p.from_wire_dict(data)
-    if not isinstance(event, p.Message | p.Action | p.Join | p.Leave | p.Rename):
-        raise p.ProtocolError(f"not a broadcast event in the stream: {entry.stream_id}")
-    return event
 
 
 class ClusterLink:
@@ -136,12 +95,15 @@ class ClusterLink:
         self._sent: dict[int, p.BroadcastEvent] = {}
         self._tasks: list[asyncio.Task] = []
         self._last_id = "0-0"
-        self._up = False  # connected and in sync
+        self.up = False  # connected and in sync (/readyz and the metrics read it)
+        self.append_seconds = 0.0  # spent in append script calls, and their number (metrics)
+        self.appends = 0
         self._synced = False  # it was in sync once: _last_id is where it got to
         self._lost_at = 0.0  # when the last outage began (monotonic)
-        # Requests to other nodes not answered yet, by their number, each with the timer
-        # that tells the operator if no answer comes (None while it is being published).
-        self._unanswered: dict[int, asyncio.TimerHandle | None] = {}
+        self._counter: int | None = None  # the room's counter, read for the batch read
+        self.channels = NodeChannels(
+            self.ledger, config, deliver, self._connection_lost, lambda: self.up
+        )
 
     @property
     def node(self) -> str:
@@ -155,22 +117,20 @@ class ClusterLink:
             self._append_worker,
             self._reader,
             self._heartbeat,
-            self._privates,
-            self._moderation,
+            self.channels.privates,
+            self.channels.moderation,
         )
         for job in jobs:
             self._tasks.append(asyncio.create_task(job(), name=f"cluster-{job.__name__}"))
 
     async def stop(self) -> None:
         """Graceful: this node's users leave the room for everyone else, then disconnect."""
-        if self._up:  # lines already accepted from users still reach the room
+        if self.up:  # lines already accepted from users still reach the room
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._appends_done.wait(), self.config.append_drain)
         for task in self._tasks:
             task.cancel()
-        for timer in self._unanswered.values():
-            if timer is not None:
-                timer.cancel()
+        self.channels.stop()
         # First, while the tasks wind down: closing a subscription that was just being made
         # can take a while, and the goodbye must not wait for it.
         with contextlib.suppress(LedgerUnavailable):
@@ -199,87 +159,15 @@ class ClusterLink:
                 self._appends_waiting.set()
                 self._appends_done.clear()
         else:
-            task = asyncio.create_task(self._send_private(action))
-            task.add_done_callback(_log_failure)
+            self.channels.send_private(action)
 
     def share(self, action: Persist) -> None:
         """A ban, mute or topic change made here: keep it in Redis and tell every node."""
-        task = asyncio.create_task(self._share(action))
-        task.add_done_callback(_log_failure)
-
-    async def _share(self, action: Persist) -> None:
-        try:
-            await self.ledger.moderate(action.kind, action.key, action.data)
-        except LedgerUnavailable as exc:
-            # This node has it; the others load what Redis keeps when it is back.
-            log.warning("cluster: a %s change was not shared: %s", action.kind, exc)
-            self._connection_lost(exc)
-
-    async def _send_private(self, action: SendPrivate) -> None:
-        payload = p.to_wire_dict(action.event)
-        payload["to_id"] = action.recipient_id
-        payload["from_id"] = action.sender_id
-        heard = await self._publish(action.node, payload)
-        if not heard:  # the sender has its copy; it must know the recipient may not
-            self.deliver(PrivateUndelivered(action.sender, action.event))
-
-    # --- between nodes: an operator's command on another node's user ----------------------
+        self.channels.share(action)
 
     def ask(self, action: ModerateElsewhere | AnswerElsewhere) -> None:
         """Carry a request to the target's node, or an answer back to the operator's."""
-        job = self._ask(action) if isinstance(action, ModerateElsewhere) else self._answer(action)
-        asyncio.create_task(job).add_done_callback(_log_failure)
-
-    async def _ask(self, action: ModerateElsewhere) -> None:
-        number = action.request.request
-        # Waiting before it is published: the answer can come back on the subscription
-        # before Redis's reply to the publish does.
-        self._unanswered[number] = None
-        heard = await self._publish(action.node, node_requests.to_payload(action.request))
-        if not heard:
-            self._unanswered.pop(number, None)
-            self._undelivered(action, maybe_done=heard is None)
-        elif number in self._unanswered:  # not answered yet
-            loop = asyncio.get_running_loop()
-            timeout = self.config.node_answer_timeout
-            self._unanswered[number] = loop.call_later(timeout, self._not_answered, action)
-
-    async def _publish(self, node: str, payload: dict) -> bool | None:
-        """Send ``payload`` on ``node``'s private channel: whether it was heard, or None if
-        Redis was lost meanwhile (it may have gone out before: nobody can tell)."""
-        try:
-            return await self.ledger.publish_private(node, payload)
-        except LedgerUnavailable as exc:
-            self._connection_lost(exc)
-            return None
-
-    def _not_answered(self, action: ModerateElsewhere) -> None:
-        if self._unanswered.pop(action.request.request, False) is not False:
-            self._undelivered(action, maybe_done=True)
-
-    def _undelivered(self, action: ModerateElsewhere, *, maybe_done: bool) -> None:
-        self.deliver(ModerationUndelivered(action.operator, action.request, maybe_done))
-
-    async def _answer(self, action: AnswerElsewhere) -> None:
-        heard = await self._publish(action.node, node_requests.to_payload(action.answer))
-        if not heard:  # that node is gone: its operator with it (or told when it timed out)
-            log.warning("cluster: an answer to node %s was not heard", action.node)
-
-    def _from_node(self, payload: dict) -> None:
-        """A request or answer another node sent on our private channel."""
-        try:
-            message = node_requests.from_payload(payload)
-        except ValueError as exc:
-            log.warning("cluster: ignored a payload on the private channel: %s", exc)
-            return
-        if isinstance(message, node_requests.ModerationRequest):
-            self.deliver(ModerationAsked(message))
-            return
-        timer = self._unanswered.pop(message.request, None)
-        if timer is not None:
-            timer.cancel()
-        # A late answer still reaches the operator: it says what was done after all.
-        self.deliver(ModerationAnswered(message))
+        self.channels.ask(action)
 
     async def _append_worker(self) -> None:
         """Appends in the order the room made them; what queued up meanwhile goes together
@@ -294,7 +182,7 @@ class ClusterLink:
             await self._append(batch)
 
     async def _append(self, batch: list[Append]) -> None:
-        if not self._up:
+        if not self.up:
             for action in batch:
                 self._refuse(action, Refusal.UNAVAILABLE)
             return
@@ -302,11 +190,14 @@ class ClusterLink:
         for action in batch:
             user, old_key = user_record(action.event, self.node)
             items.append((action.event, user, old_key))
+        started = time.perf_counter()
         try:
             results: list[int | str] = await self.ledger.append_many(items)
         except LedgerUnavailable as exc:
             self._connection_lost(exc)
             results = [Refusal.UNAVAILABLE] * len(batch)
+        self.append_seconds += time.perf_counter() - started
+        self.appends += 1
         sent, applied = self._sent, self.room.seq
         for action, result in zip(batch, results, strict=True):
             if isinstance(result, str):
@@ -323,7 +214,7 @@ class ClusterLink:
 
     async def _reader(self) -> None:
         while True:
-            if not self._up:
+            if not self.up:
                 await self._reconnect()
                 continue
             try:
@@ -331,74 +222,56 @@ class ClusterLink:
             except LedgerUnavailable as exc:
                 self._connection_lost(exc)
                 continue
+            read_to = self.ledger.last_read
             # One turn of the loop first: the append worker, woken by the same script's
             # reply, sends the next batch, so Redis runs it while these are broadcast.
             # (Yielding more often costs more: each turn flushes to every client.)
             await asyncio.sleep(0)
             node, sent, deliver = self.node, self._sent, self.deliver
+            last = self.room.seq
+            self._counter = None  # read again for each batch, if it has to be
             # Delivered in order; what they broadcast shares the one flush that follows.
             for entry in entries:
                 self._last_id = entry.stream_id
-                mine = sent.pop(entry.seq, None) if entry.node == node else None
+                seq = entry.seq
+                if seq != last + 1 and not await self._follows(entry, last):
+                    if not self.up:
+                        break  # lost Redis meanwhile: the re-sync reads on from the snapshot
+                    continue
+                mine = sent.pop(seq, None) if entry.node == node else None
                 if mine is not None:
-                    event = p.replace(mine, seq=entry.seq)
+                    event = p.replace(mine, seq=seq)
                 else:
                     try:
                         event = event_of(entry)
                     except p.ProtocolError as exc:
-                        log.error("cluster: skipping a stream entry: %s", exc)
+                        self.ledger.bad.skip(entry.stream_id, str(exc))
                         continue
+                last = seq
                 deliver(Sequenced(event, entry.node))
+            else:  # past the bad entries too: a batch of them alone is not read again
+                self._last_id = read_to or self._last_id
 
-    async def _privates(self) -> None:
-        await self._follow(self.ledger.private_messages, self._private_payload)
-
-    def _private_payload(self, payload: dict) -> None:
-        if payload.get("type") in node_requests.TYPES:
-            self._from_node(payload)
-            return
-        recipient = payload.pop("to_id", None)
-        sender = payload.pop("from_id", None)
-        try:
-            event = p.from_wire_dict(payload)
-        except p.ProtocolError:
-            return
-        if isinstance(recipient, str) and isinstance(event, p.Private):
-            sender = sender if isinstance(sender, str) else None
-            self.deliver(PrivateArrived(recipient, event, sender))
-
-    async def _moderation(self) -> None:
-        await self._follow(self.ledger.moderation_changes, self._moderation_payload)
-
-    def _moderation_payload(self, payload: dict) -> None:
-        if "state" in payload:  # subscribed: what Redis keeps now
-            self.deliver(ModerationLoaded(payload["state"]))
-            return
-        kind, key, data = payload.get("kind"), payload.get("key"), payload.get("data")
-        if payload.get("node") == self.node or not isinstance(key, str):
-            return
-        if isinstance(kind, str) and (data is None or isinstance(data, dict)):
-            self.deliver(ModerationChanged(kind, key, data))
-
-    async def _follow(
-        self, subscribe: Callable[[], AsyncIterator[dict]], handle: Callable[[dict], None]
-    ) -> None:
-        """Hand each payload of a subscription to ``handle``; subscribe again after Redis
-        comes back (what was published meanwhile is lost: pub/sub keeps nothing)."""
-        while True:
-            if not self._up:
-                await asyncio.sleep(self.config.heartbeat_every)
-                continue
+    async def _follows(self, entry: Entry, last: int) -> bool:
+        """Whether ``entry``, whose seq is not ``last + 1``, still follows ``last``: it is
+        after it and not beyond the room's counter (events were missed: trimmed, or bad).
+        Else it is skipped as bad. One more round trip for a batch with such an entry, at
+        most: every entry of the batch was in the stream before the counter was read."""
+        if entry.seq > last and self._counter is None:
             try:
-                async for payload in subscribe():
-                    handle(payload)
+                self._counter = await self.ledger.counter()
             except LedgerUnavailable as exc:
                 self._connection_lost(exc)
+                return False
+        why = out_of_order(entry.seq, last, self._counter)
+        if why is not None:
+            self.ledger.bad.skip(entry.stream_id, why)
+        return why is None
 
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.config.heartbeat_every)
-            if not self._up:
+            if not self.up:
                 continue
             try:
                 await self.ledger.heartbeat()
@@ -419,11 +292,11 @@ class ClusterLink:
             await self._catch_up(snapshot.last_id, snapshot.seq)
         # Up to and including the snapshot's last entry: that one is in the past too.
         entries = await self.ledger.history(id_after(snapshot.last_id), self.config.history)
-        history = [event_of(entry) for entry in entries]
+        history = history_events(entries, snapshot.seq, self.ledger.bad)
         users = [(u.id, u.name, u.node) for u in snapshot.users.values()]
         moderation = await self.ledger.moderation_state()
         self._last_id = snapshot.last_id
-        self._up = self._synced = True
+        self.up = self._synced = True
         self.deliver(Resynced(users, snapshot.seq, history, snapshot.epoch))
         self.deliver(ModerationLoaded(moderation))
 
@@ -437,20 +310,31 @@ class ClusterLink:
         end = parse_stream_id(until_id)
         missed = min(until_seq - applied, self.ledger.stream_maxlen)
         entries = await self.ledger.read(self._last_id, block_ms=0, count=missed)
-        if not entries or entries[0].seq != applied + 1:
-            return  # Redis restarted or trimmed: the snapshot alone will have to do
+        events: list[tuple[p.BroadcastEvent, Entry]] = []
         for entry in entries:
             if parse_stream_id(entry.stream_id) > end:
                 break
+            last = events[-1][0].seq if events else applied
+            why = out_of_order(entry.seq, last, until_seq)
+            if why is None:
+                try:
+                    events.append((event_of(entry), entry))
+                    continue
+                except p.ProtocolError as exc:
+                    why = str(exc)
+            self.ledger.bad.skip(entry.stream_id, why)
+        if not events or events[0][0].seq != applied + 1:
+            return  # Redis restarted or trimmed: the snapshot alone will have to do
+        for event, entry in events:
             self._last_id = entry.stream_id
-            self.deliver(Sequenced(event_of(entry), entry.node))
+            self.deliver(Sequenced(event, entry.node))
 
     def _connection_lost(self, exc: LedgerUnavailable) -> None:
         """Any task that finds Redis gone calls this; the first one of an outage tells the
         users (one notice per outage) and the reader reconnects."""
         self._sent.clear()
-        if self._up:
-            self._up = False
+        if self.up:
+            self.up = False
             self._lost_at = time.monotonic()
             log.warning("cluster: lost Redis: %s", exc)
             self.deliver(
@@ -466,7 +350,7 @@ class ClusterLink:
         fails once it answers is retried with backoff, doubling up to the longest wait."""
         probe, longest = self.config.reconnect_backoff
         delay = probe
-        while not self._up:
+        while not self.up:
             await asyncio.sleep(delay)
             try:
                 await self.ledger.connect()
@@ -484,8 +368,3 @@ class ClusterLink:
                 time.monotonic() - self._lost_at,
             )
             self.deliver(LedgerStatus("the room is back: you can chat again"))
-
-
-def _log_failure(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("cluster: %s", task.exception())

@@ -29,6 +29,8 @@ The ``{ROOM}`` hash tag keeps one room's keys in one Redis Cluster slot.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -37,6 +39,7 @@ import msgspec
 from chatroom.protocol import compact_json, name_skeleton
 
 HISTORY_TYPES = frozenset({"message", "action"})
+BROADCAST_TYPES = frozenset({"message", "action", "join", "leave", "rename"})
 MODERATION_KINDS = ("ban", "mute", "topic")
 
 
@@ -98,7 +101,10 @@ class UserRecord:
     @classmethod
     def from_json(cls, text: str) -> UserRecord:
         data = json.loads(text)
-        return cls(id=data["id"], name=data["name"], key=data["key"], node=data["node"])
+        record = cls(id=data["id"], name=data["name"], key=data["key"], node=data["node"])
+        if not all(isinstance(value, str) for value in (record.id, record.name, record.node)):
+            raise ValueError("not a user record")
+        return record
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,35 +151,119 @@ def id_after(stream_id: str) -> str:
     return f"{ms}-{seq + 1}"
 
 
-def row_entries(stream_id: str, fields: dict[str, str]) -> list[Entry]:
-    """The events of one stream entry (a dict of its fields), in order."""
-    if "e" in fields:
-        return _lines(stream_id, fields["e"])
-    # As servers before 2026-12 wrote it: one event in three fields.
-    return [Entry(stream_id, int(fields["seq"]), fields["body"], fields["node"])]
+# A node's name as the stream and key names carry it: no spaces, no braces (hash tags).
+NODE_RE = re.compile(r"[^\s{}\x00-\x1f\x7f]{1,128}")
+_GOOD_NODES: set[str] = set()  # node names seen valid: one lookup a line, not a match
+
+# Told why an entry, or one line of it, is skipped: ``skip(stream_id, why)``.
+Skip = Callable[[str, str], None]
 
 
-def _lines(stream_id: str, value: str) -> list[Entry]:
-    """The events of an entry's ``e`` field: ``SEQ NODE BODY`` lines."""
+def row_entries(stream_id: str, fields: Any, skip: Skip, max_body: int) -> list[Entry]:
+    """The events of one stream entry (its fields: a dict, or XREAD's raw flat list), in
+    order. What is not an event as the scripts write them (or as servers before 2026-12
+    did) is left out, each bad line told to ``skip``; a body longer than ``max_body``
+    characters is one. Never raises."""
+    try:
+        if isinstance(fields, list):
+            if len(fields) == 2 and fields[0] == "e":
+                return _lines(stream_id, fields[1], max_body)
+            fields = dict(zip(fields[::2], fields[1::2], strict=True))
+        if "e" in fields:
+            return _lines(stream_id, fields["e"], max_body)
+        # As servers before 2026-12 wrote it: one event in three fields.
+        return [_entry(stream_id, fields["seq"], fields["node"], fields["body"], max_body)]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return _checked(stream_id, fields, skip, max_body)
+
+
+def raw_entries(rows: list[Any], skip: Skip, max_body: int) -> list[Entry]:
+    """The events of XREAD's raw rows, ``[id, [field, value, ...]]`` each, in order; the
+    scripts write one field, ``e``: ``"SEQ NODE BODY"`` lines (several events an entry)."""
+    entries = []
+    for row in rows:
+        try:
+            stream_id, fields = row
+            if len(fields) == 2 and fields[0] == "e":
+                entries += _lines(stream_id, fields[1], max_body)
+                continue
+        except (ValueError, KeyError, TypeError, AttributeError):
+            if not (isinstance(row, list | tuple) and len(row) == 2):
+                skip(str(row)[:40], "not a stream entry")
+                continue
+        entries += row_entries(stream_id, fields, skip, max_body)
+    return entries
+
+
+def _lines(stream_id: str, value: str, max_body: int) -> list[Entry]:
+    """The events of an entry's ``e`` field: ``SEQ NODE BODY`` lines; raises on a bad one."""
     entries = []
     for line in value.split("\n"):
         seq, node, text = line.split(" ", 2)
+        if len(text) > max_body or (node not in _GOOD_NODES and not _good_node(node)):
+            raise ValueError(line[:40])
         entries.append(Entry(stream_id, int(seq), text, node))
     return entries
 
 
-def raw_entries(rows: list[Any]) -> list[Entry]:
-    """The events of XREAD's raw rows, ``[id, [field, value, ...]]`` each, in order; the
-    scripts write one field, ``e``: ``"SEQ NODE BODY"`` lines (several events an entry)."""
+def _entry(stream_id: str, seq: Any, node: Any, text: Any, max_body: int) -> Entry:
+    """One event, checked; raises ValueError saying what is wrong."""
+    if not isinstance(seq, str) or not seq.isascii() or not seq.isdigit():
+        raise ValueError(f"its seq {_shown(seq)} is not a number")
+    if not isinstance(node, str) or not _good_node(node):
+        raise ValueError(f"its node {_shown(node)} is not a node's name")
+    if not isinstance(text, str) or not text:
+        raise ValueError("it has no event")
+    if len(text) > max_body:
+        raise ValueError(f"its event is {len(text)} characters long (at most {max_body})")
+    return Entry(stream_id, int(seq), text, node)
+
+
+def _checked(stream_id: str, fields: Any, skip: Skip, max_body: int) -> list[Entry]:
+    """:func:`row_entries` once the quick way failed: line by line, saying what is wrong."""
+    if isinstance(fields, list):
+        if len(fields) % 2:
+            skip(stream_id, "an odd number of fields")
+            return []
+        fields = dict(zip(fields[::2], fields[1::2], strict=True))
+    if not isinstance(fields, dict):
+        skip(stream_id, "not a stream entry")
+        return []
+    if "e" not in fields:
+        if {"seq", "node", "body"} <= fields.keys():
+            lines = [(fields["seq"], fields["node"], fields["body"])]
+        else:
+            names = ", ".join(_shown(name) for name in list(fields)[:4])
+            skip(stream_id, f"no event in it (its fields: {names})")
+            return []
+    elif not isinstance(fields["e"], str) or not fields["e"]:
+        skip(stream_id, "its field e is empty")
+        return []
+    else:
+        lines = [(line.split(" ", 2) + ["", ""])[:3] for line in fields["e"].split("\n")]
     entries = []
-    for stream_id, fields in rows:
-        if isinstance(fields, list):
-            if len(fields) == 2 and fields[0] == "e":
-                entries += _lines(stream_id, fields[1])
-                continue
-            fields = dict(zip(fields[::2], fields[1::2], strict=True))
-        entries += row_entries(stream_id, fields)
+    for number, (seq, node, text) in enumerate(lines, 1):
+        try:
+            entries.append(_entry(stream_id, seq, node, text, max_body))
+        except ValueError as exc:
+            where = f"line {number}: " if len(lines) > 1 else ""
+            skip(stream_id, f"{where}{exc}")
     return entries
+
+
+def _good_node(node: str) -> bool:
+    if NODE_RE.fullmatch(node) is None:
+        return False
+    if len(_GOOD_NODES) >= 1024:  # bounded, whatever names an entry makes up
+        _GOOD_NODES.clear()
+    _GOOD_NODES.add(node)
+    return True
+
+
+def _shown(value: Any) -> str:
+    """A value from an entry, as a log line may show it: short."""
+    text = repr(value)
+    return text if len(text) <= 24 else f"{text[:20]}...{text[-1]}"
 
 
 def live_records(reply: dict[str, str], now: float) -> tuple[dict[str, Any], list[str]]:

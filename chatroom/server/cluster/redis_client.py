@@ -65,6 +65,9 @@ def clients(url: str, timeout: float) -> tuple[aioredis.Redis, aioredis.Redis]:
     """The client for commands and the one for blocking reads (no socket timeout)."""
     common: dict[str, Any] = {
         "decode_responses": True,
+        # What is not UTF-8 (typed into Redis by hand) is read with U+FFFD in its place: a
+        # stream entry then is one of the bad ones the reader skips, not a failed read.
+        "encoding_errors": "replace",
         "socket_connect_timeout": timeout,
         "retry": Retry(NoBackoff(), 0),
         "health_check_interval": max(1, math.ceil(timeout)),

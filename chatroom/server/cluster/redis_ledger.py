@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -26,8 +26,8 @@ from typing import Any
 from chatroom import protocol as p
 from chatroom.protocol import compact_json
 from chatroom.server.cluster.records import (
-    HISTORY_TYPES,
     MODERATION_KINDS,
+    NODE_RE,
     Entry,
     RoomKeys,
     Snapshot,
@@ -47,6 +47,7 @@ from chatroom.server.cluster.redis_client import (
     subscribed,
 )
 from chatroom.server.cluster.scripts import append_item, leave_parts, pack, scripts, stream_body
+from chatroom.server.cluster.stream import BadEntries, in_history
 from chatroom.server.config import ROOM_NAME, ServerConfig
 from chatroom.server.core.refusal import Refusal
 
@@ -63,7 +64,7 @@ __all__ = [
     "stream_body",
 ]
 
-NODE_RE = re.compile(r"[^\s{}\x00-\x1f\x7f]{1,128}")  # in key names: no braces (hash tags)
+log = logging.getLogger("chatroom.server")
 _DEFAULTS = ServerConfig()
 EVENTS_PER_ENTRY = _DEFAULTS.events_per_entry  # a ledger's, unless its config says otherwise
 
@@ -108,6 +109,12 @@ class RedisLedger:
         self.heartbeat_ttl = heartbeat_ttl
         self.timeout = timeout
         self.config = config
+        # Entries of the stream that are not events (stream.py): each logged once.
+        self.bad = BadEntries(config.log_interval)
+        # An event's JSON is longer than any a node writes (6: a character escaped as
+        # \\u00XX; the rest: the name, the id and the fields): a bad entry, not read.
+        self.max_body = 6 * config.max_line + 1024
+        self.last_read: str | None = None  # the id of the last entry read() read, if any
         self._keys = keys = RoomKeys.of(room)
         self._shared_keys = keys.shared
         # XREAD BLOCK waits longer than any command may; read() bounds it with asyncio.
@@ -170,7 +177,11 @@ class RedisLedger:
             )
         users = {}
         for i in range(0, len(flat), 2):
-            record = UserRecord.from_json(flat[i + 1])
+            try:
+                record = UserRecord.from_json(flat[i + 1])
+            except (ValueError, KeyError, TypeError, RecursionError):
+                log.warning("cluster: skipped a bad user record of the room: %.40r", flat[i])
+                continue
             users[record.id] = record
         return Snapshot(users=users, last_id=last_id, seq=int(seq), epoch=epoch)
 
@@ -182,12 +193,16 @@ class RedisLedger:
         found: list[Entry] = []
         end = before_id if before_id == "+" else f"({before_id}"
         page = max(self.config.ledger_history_page, 2 * count)
+        # Bounded, whatever was added by hand: no real chat is further back than this.
+        left = max(self.stream_maxlen, page)
         with self._guard("history"):
-            while len(found) < count:
+            while len(found) < count and left > 0:
+                left -= page
                 rows = await self._redis.xrevrange(self._keys.events, end, "-", count=page)
                 for stream_id, fields in rows:  # newest first, and so their events
-                    for entry in reversed(row_entries(stream_id, fields)):
-                        if entry.body.get("type") in HISTORY_TYPES:
+                    entries = row_entries(stream_id, fields, self.bad.skip, self.max_body)
+                    for entry in reversed(entries):
+                        if in_history(entry, self.bad):
                             found.append(entry)
                             if len(found) == count:
                                 break
@@ -198,6 +213,12 @@ class RedisLedger:
                 end = f"({rows[-1][0]}"
         found.reverse()
         return found
+
+    async def counter(self) -> int:
+        """The room's seq counter: the seq of the last event appended (0: none yet)."""
+        with self._guard("read the counter"):
+            value = await self._redis.get(self._keys.seq)
+        return int(value) if value and value.isdigit() else 0
 
     async def append_many(
         self, items: Sequence[tuple[p.BroadcastEvent, UserRecord | str, str | None]]
@@ -252,10 +273,13 @@ class RedisLedger:
                     reply = await self._blocking.execute_command(
                         "XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", key, after_id
                     )
+        self.last_read = None
         if not reply:
             return []
         rows = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
-        return raw_entries(rows)
+        # Where the next read goes on from, whatever these hold (bad entries alone too).
+        self.last_read = rows[-1][0] if rows else None
+        return raw_entries(rows, self.bad.skip, self.max_body)
 
     async def publish_private(self, node: str, payload: dict[str, Any]) -> bool:
         """Send ``payload`` to ``node``'s private channel (at most once). False if nobody

@@ -7,7 +7,8 @@ The room answers every event with a list of these frozen values. The output acti
 decided so the adapter can log it without comparing the room's state before and after;
 :class:`Append`, :class:`SendPrivate`, :class:`ModerateElsewhere` and
 :class:`AnswerElsewhere` exist only in a room shared through a ledger;
-:class:`Persist` only in a room that keeps its state in a file (``--state``).
+:class:`Persist` only in a room that keeps its state in a file (``--state``);
+:class:`CheckOperator` is work for the adapter to do off the event loop.
 """
 
 from __future__ import annotations
@@ -177,10 +178,34 @@ class AnswerElsewhere(_Value):
 
 class Moderated(_Value):
     """A moderation decision about ``conn`` (an /oper, a kick...), for the log: ``text``
-    says what, never with a password."""
+    says what, never with a password. ``flood``: the kind of report an attacker can make
+    many of (a wrong /oper), logged once per interval and kind."""
 
     conn: ConnId
     text: str
+    flood: str = ""
+
+
+# --- work the adapter does off the event loop
+
+
+class CheckOperator(_Value):
+    """Check ``password`` against ``stored`` (an ops file's scrypt hash, or a decoy for a
+    name that is no operator's) off the event loop, in a bounded pool, and hand the room
+    :class:`~chatroom.server.core.inputs.OperatorChecked` for ``conn`` and ``name``. The
+    password is in no repr and no log."""
+
+    conn: ConnId
+    name: str
+    password: str
+    stored: str
+
+    def __repr__(self) -> str:
+        return f"CheckOperator(conn={self.conn!r}, name={self.name!r}, password=<hidden>)"
+
+    def __rich_repr__(self) -> Any:
+        yield "conn", self.conn
+        yield "name", self.name
 
 
 # --- state that survives a restart (--state; chatroom.server.adapter.store)
@@ -224,6 +249,7 @@ RoomAction = (
     | ModerateElsewhere
     | AnswerElsewhere
     | Persist
+    | CheckOperator
 )
 # What a moderation rule did, and what the operator who asked for it is told (moderation.py).
 Outcome = tuple[list[RoomAction], list[p.Notice | p.Error]]

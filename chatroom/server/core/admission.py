@@ -28,6 +28,7 @@ from collections import Counter, OrderedDict
 from enum import StrEnum
 
 from chatroom.server.config import RoomRules
+from chatroom.server.core.addresses import IP, Network, normal_ip
 from chatroom.server.core.ratelimit import TokenBucket
 
 
@@ -42,21 +43,16 @@ class Cause(StrEnum):
     BANNED = "banned address"  # an operator's /ban
 
 
-IP = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
 def address_of(host: str, ipv6_prefix: int) -> tuple[str, IP | None]:
     """The address ``host`` counts as for the per-address limits, and its parsed IP (None
     for what is not an IP, which then counts as itself)."""
     try:
-        ip = ipaddress.ip_address(host)
+        ip = normal_ip(ipaddress.ip_address(host))
     except ValueError:
         return host, None
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is None:
-            network = ipaddress.IPv6Network((ip.packed, ipv6_prefix), strict=False)
-            return str(network), ip
-        ip = ip.ipv4_mapped
+        network = ipaddress.IPv6Network((ip.packed, ipv6_prefix), strict=False)
+        return str(network), ip
     return str(ip), ip
 
 
@@ -96,6 +92,12 @@ class ConnectThrottle:
         else:
             buckets.move_to_end(address)
         return bucket.delay(now)
+
+    def give_back(self, address: str, now: float) -> None:
+        """The token ``address`` took last is its own again (it was not spent after all)."""
+        bucket = self._buckets.get(address)
+        if bucket is not None:
+            bucket.charge(-1, now)
 
     def waiting(self, address: str, now: float) -> float:
         """0 if ``address`` has a token, else the seconds until it will; takes none."""
@@ -182,6 +184,12 @@ class Admission:
             if rules.password_fail_rate > 0
             else None
         )
+        # /oper checked per address (exempt networks too), given back when it was right.
+        self.oper_attempts = (
+            ConnectThrottle(rules.oper_fail_rate, rules.oper_fail_burst, rules.connect_table)
+            if rules.oper_fail_rate > 0
+            else None
+        )
 
     def address(self, host: str) -> tuple[str, bool]:
         """The address ``host`` counts as, and whether it is exempt from the limits."""
@@ -219,6 +227,38 @@ class Admission:
         if self.password_failures is None:
             return 0
         return math.ceil(self.password_failures.waiting(address, now))
+
+    def covers_exempt(self, network: Network) -> Network | None:
+        """The first exempt network ``network`` covers whole, if any (a ban of it would send
+        away everyone who shares an address there: a proxy's users, loopback)."""
+        return next(
+            (ex for ex in self.exempt if ex.version == network.version and ex.subnet_of(network)),  # type: ignore[arg-type]
+            None,
+        )
+
+    def is_exempt(self, address: str) -> bool:
+        """Whether ``address`` (as :meth:`address` counts it: an IPv6 /64 is a network) is
+        in an exempt network, where many users may share one address."""
+        try:
+            where = ipaddress.ip_network(address, strict=False)
+        except ValueError:
+            return False
+        return any(
+            ex.version == where.version and where.subnet_of(ex)  # type: ignore[arg-type]
+            for ex in self.exempt
+        )
+
+    def oper_wait(self, address: str, now: float) -> int:
+        """0 if an /oper from ``address`` may be checked now (it takes one of the address's
+        tokens), else the whole seconds until it may."""
+        if self.oper_attempts is None:
+            return 0
+        return math.ceil(self.oper_attempts.wait(address, now))
+
+    def oper_was_right(self, address: str, now: float) -> None:
+        """The /oper that took ``address``'s token was right: it gets the token back."""
+        if self.oper_attempts is not None:
+            self.oper_attempts.give_back(address, now)
 
     def password_failed(self, address: str, now: float) -> None:
         """A wrong password from ``address``: it takes one of the address's tokens."""

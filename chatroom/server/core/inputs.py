@@ -57,6 +57,17 @@ class StateFlushDue(_Input):
     """Time to hand the state file the history, if it changed (every ``state_flush``)."""
 
 
+class OperatorChecked(_Input):
+    """The adapter checked the password of ``conn``'s ``/oper NAME`` (a
+    :class:`~chatroom.server.core.actions.CheckOperator`): ``ok`` if it was right.
+    ``busy``: it had no room for the check, which was not made."""
+
+    conn: ConnId
+    name: str
+    ok: bool
+    busy: bool = False
+
+
 # --- from the shared ledger and the other nodes (the cluster link)
 
 
@@ -145,6 +156,7 @@ Input = (
     | TimerFired
     | ShuttingDown
     | StateFlushDue
+    | OperatorChecked
     | Sequenced
     | AppendRefused
     | Resynced

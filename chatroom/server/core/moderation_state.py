@@ -1,21 +1,24 @@
 """What the room's moderation knows, and the one object that changes it. No I/O.
 
-The operators (name and scrypt hash, from ``--ops-file``), the message of the day, who is
-muted until when (by user id, and by name for mutes a state file or another node kept),
-the bans and the topic live in :class:`Moderation`, and only its methods change them;
-the moderation commands' rules (:mod:`chatroom.server.core.rules.moderation`) decide when.
+The operators (name and scrypt hash, from ``--ops-file``) and the /oper checks under way,
+the message of the day, who is muted until when (see :class:`Mute`), the bans and the
+topic live in :class:`Moderation`, and only its methods change them; the moderation
+commands' rules (:mod:`chatroom.server.core.rules.moderation`) decide when.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from chatroom import protocol as p
-from chatroom.server.core.actions import Restored
-from chatroom.server.core.passwords import check_password, hash_password
+from chatroom.server.core.actions import ConnId, Restored
+from chatroom.server.core.addresses import Network, normal_host, normal_network
+from chatroom.server.core.passwords import decoy_for
 
 
 def span(seconds: float) -> str:
@@ -29,14 +32,12 @@ def span(seconds: float) -> str:
     return "".join(parts[:2])
 
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
 def network_of(address: str) -> Network | str:
     """An address as the per-address limits count it (admission.py: an IPv4 address, an
-    IPv6 /64...) as a network, or itself if it is not an IP."""
+    IPv6 /64...) as a network, or itself if it is not an IP (an IPv4-mapped address as
+    the IPv4 one: :mod:`~chatroom.server.core.addresses`)."""
     try:
-        return ipaddress.ip_network(address, strict=False)
+        return normal_network(ipaddress.ip_network(address, strict=False))
     except ValueError:
         return address
 
@@ -44,7 +45,7 @@ def network_of(address: str) -> Network | str:
 def parse_target(query: str) -> Network | None:
     """A /ban's target as an address or a CIDR network (None: it is a name)."""
     try:
-        return ipaddress.ip_network(query, strict=False)
+        return normal_network(ipaddress.ip_network(query, strict=False))
     except ValueError:
         return None
 
@@ -92,6 +93,40 @@ class Ban:
         )
 
 
+@dataclass(slots=True)
+class Mute:
+    """Whoever uses the name ``name`` or connects from ``address`` may not speak until
+    ``until``: a mute holds across reconnects, renames and restarts. ``address`` is None
+    when the user's address is one many share (an exempt network: loopback, a proxy), or
+    for a record an older server kept: then the mute holds the name (and the connection
+    it was made on, :attr:`Moderation.mutes`)."""
+
+    name: str
+    address: str | None  # as the per-address limits count it (an IPv6 /64)
+    until: float  # inf: until /unmute
+
+    def record(self) -> dict[str, Any]:
+        """What the state file and the ledger keep (an older server reads name and until;
+        ``address`` is left out when there is none)."""
+        until = None if self.until == math.inf else self.until
+        kept = {"name": self.name, "until": until}
+        return kept if self.address is None else {**kept, "address": self.address}
+
+    @classmethod
+    def from_record(cls, key: str, record: dict[str, Any]) -> Mute:
+        if not isinstance(record, dict):
+            raise ValueError(f"a mute record of {type(record).__name__}")
+        until, address = record.get("until"), record.get("address")
+        if not (until is None or isinstance(until, int | float)):
+            raise ValueError(f"a mute's until of {until!r}")
+        name = record.get("name")
+        return cls(
+            name if isinstance(name, str) else key,
+            normal_host(address) if isinstance(address, str) and address else None,
+            math.inf if until is None else float(until),
+        )
+
+
 class Moderation:
     """What the room's moderation knows: the operators' names and hashes, who is muted
     until when, the bans, the topic and the message of the day. Its fields are read by
@@ -106,14 +141,20 @@ class Moderation:
         self.operators = dict(operators or {})  # name_key(NAME) -> (NAME, hash): --ops-file
         self.motd = motd  # --motd-file, read at start
         self.mutes: dict[str, float] = {}  # user id -> muted until (inf: until unmuted)
-        # Mutes kept by name (a state file's, another node's): name_key(name) -> until. A
-        # user id does not outlive its connection, so such a mute holds whoever uses the name.
+        # The mutes the state file and the ledger keep, by key (name_key of the name it was
+        # made against), and the names and addresses they hold (-> until; the latest).
+        self.kept_mutes: dict[str, Mute] = {}
         self.muted_names: dict[str, float] = {}
+        self.muted_addresses: dict[str, float] = {}
         self.bans: dict[str, Ban] = {}  # str(target) -> its ban; at most rules.max_bans
         self.topic: p.Topic | None = None
         # A hash to check unknown names against, so a wrong name costs what a wrong
-        # password does (no timing tells which names are operators); made when first needed.
-        self._decoy: str | None = None
+        # password does (no timing tells which names are operators): the first operator's
+        # cost, a random digest (made without hashing).
+        first = next(iter(self.operators.values()), None)
+        self._decoy = decoy_for(first[1] if first else None)
+        # /oper checks handed to the adapter and not answered yet: conn -> the address.
+        self.checking: dict[ConnId, str] = {}
         self._requests = 0  # operators' commands sent to other nodes: the last one's number
         if restored is not None:
             self._restore(restored)
@@ -121,10 +162,12 @@ class Moderation:
     def _restore(self, restored: Restored) -> None:
         """Take the bans, mutes and topic a state file kept (--state)."""
         for key, record in restored.bans.items():
-            self.bans[key] = Ban.from_record(record)
+            with contextlib.suppress(AttributeError, KeyError, TypeError, ValueError):  # skipped
+                self.bans[key] = Ban.from_record(record)
         for key, record in restored.mutes.items():
-            until = record.get("until")
-            self.muted_names[key] = math.inf if until is None else float(until)
+            with contextlib.suppress(ValueError):
+                self.kept_mutes[key] = Mute.from_record(key, record)
+        self._index_mutes()
         if restored.topic is not None and restored.topic.get("text"):
             self.topic = p.Topic(text=str(restored.topic["text"]), by=restored.topic.get("by"))
 
@@ -147,27 +190,33 @@ class Moderation:
         left = "with no end" if ban.until == math.inf else f"for {span(ban.until - now)} more"
         return f"your address is banned from this server {left}{why}"
 
-    def verify(self, name: str, password: str) -> bool:
+    def stored_hash(self, name: str) -> str:
+        """The hash an /oper for ``name`` is checked against: its operator's, or the decoy
+        (which no password matches) for a name that is no operator's."""
         entry = self.operators.get(p.name_key(name))
-        if entry is None and self._decoy is None:
-            self._decoy = hash_password("", salt=bytes(16))
-        ok = check_password(password, entry[1] if entry else self._decoy)  # type: ignore[arg-type]
-        return ok and entry is not None
+        return entry[1] if entry is not None else self._decoy
 
-    def muted_until(self, user_id: str, name: str, now: float) -> float | None:
-        """Until when the user ``user_id`` called ``name`` is muted (None: it may speak);
-        a mute that ran out is forgotten."""
-        until = self.mutes.get(user_id)
-        key = p.name_key(name) if until is None and self.muted_names else None
-        if key is not None:
-            until = self.muted_names.get(key)
-        if until is not None and now >= until:
-            if key is None:
-                del self.mutes[user_id]
-            else:
-                del self.muted_names[key]
+    def muted_until(
+        self, user_id: str, name: str, now: float, address: str | None = None
+    ) -> float | None:
+        """Until when the user ``user_id`` called ``name``, from ``address``, is muted (None:
+        it may speak); a mute that ran out is forgotten."""
+        found = [
+            until
+            for until in (
+                self.mutes.get(user_id),
+                self.muted_names.get(p.name_key(name)) if self.muted_names else None,
+                self.muted_addresses.get(address) if address and self.muted_addresses else None,
+            )
+            if until is not None
+        ]
+        if not found:
             return None
-        return until
+        if now < max(found):
+            return max(found)
+        self.mutes.pop(user_id, None)  # every mute that holds it ran out
+        self._forget_mutes(lambda mute: mute.until <= now)
+        return None
 
     # --- changing it ---------------------------------------------------------------------
 
@@ -175,21 +224,47 @@ class Moderation:
         for key in [key for key, ban in self.bans.items() if ban.until <= now]:
             del self.bans[key]
 
-    def mute(self, user_id: str, until: float) -> None:
-        self.mutes[user_id] = until
+    def mute(self, user_id: str, key: str, mute: Mute) -> None:
+        """Mute the connection ``user_id``, and keep ``mute`` under ``key``."""
+        self.mutes[user_id] = mute.until
+        self.keep_mute(key, mute)
 
-    def unmute(self, user_id: str, name: str) -> bool:
-        """Lift the mutes of ``user_id`` and of its ``name``; whether there was one."""
-        by_id = self.mutes.pop(user_id, None)
-        by_name = self.muted_names.pop(p.name_key(name), None)
-        return by_id is not None or by_name is not None
-
-    def mute_name(self, key: str, until: float | None) -> None:
-        """Mute whoever holds the name ``key`` until ``until`` (None: lift it)."""
-        if until is None:
-            self.muted_names.pop(key, None)
+    def keep_mute(self, key: str, mute: Mute | None) -> None:
+        """Keep ``mute`` under ``key`` (a state file's or another node's; None: lift it)."""
+        if mute is None:
+            self.kept_mutes.pop(key, None)
         else:
-            self.muted_names[key] = until
+            self.kept_mutes[key] = mute
+        self._index_mutes()
+
+    def unmute(self, user_id: str, name: str, address: str | None) -> tuple[bool, list[str]]:
+        """Lift every mute that holds the user ``user_id`` called ``name``, from ``address``:
+        whether there was one, and the keys of the kept mutes lifted."""
+        by_id = self.mutes.pop(user_id, None)
+        key = p.name_key(name)
+        lifted = self._forget_mutes(
+            lambda mute: p.name_key(mute.name) == key or (address and mute.address == address)
+        )
+        return by_id is not None or bool(lifted), lifted
+
+    def _forget_mutes(self, which: Callable[[Mute], object]) -> list[str]:
+        """Forget the kept mutes ``which`` picks; their keys."""
+        keys = [key for key, mute in self.kept_mutes.items() if which(mute)]
+        for key in keys:
+            del self.kept_mutes[key]
+        if keys:
+            self._index_mutes()
+        return keys
+
+    def _index_mutes(self) -> None:
+        names: dict[str, float] = {}
+        addresses: dict[str, float] = {}
+        for mute in self.kept_mutes.values():
+            name = p.name_key(mute.name)
+            names[name] = max(mute.until, names.get(name, 0.0))
+            if mute.address is not None:
+                addresses[mute.address] = max(mute.until, addresses.get(mute.address, 0.0))
+        self.muted_names, self.muted_addresses = names, addresses
 
     def add_ban(self, ban: Ban) -> None:
         self.bans[str(ban.target)] = ban
@@ -205,7 +280,17 @@ class Moderation:
         self._requests += 1
         return self._requests
 
-    def take_shared(self, bans: dict[str, Ban], muted_names: dict[str, float]) -> None:
-        """The bans and mutes by name every node shares replace this node's."""
+    def start_check(self, conn: ConnId, address: str) -> None:
+        """An /oper from ``conn`` (from ``address``) was handed to the adapter to check."""
+        self.checking[conn] = address
+
+    def check_done(self, conn: ConnId) -> str | None:
+        """The check of ``conn``'s /oper came back: the address it came from (None: there
+        was none under way)."""
+        return self.checking.pop(conn, None)
+
+    def take_shared(self, bans: dict[str, Ban], mutes: dict[str, Mute]) -> None:
+        """The bans and kept mutes every node shares replace this node's."""
         self.bans = bans
-        self.muted_names = muted_names
+        self.kept_mutes = mutes
+        self._index_mutes()

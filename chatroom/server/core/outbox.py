@@ -40,6 +40,11 @@ class Outbox:
         self._own: dict[ConnId, list[bytes]] = {}
         self._own_bytes: dict[ConnId, int] = {}  # what was sent to a connection alone
         self._cut: dict[ConnId, int] = {}
+        # For the metrics: payloads handed to one connection each, and their bytes. Counted
+        # at take(), once per format and once per connection with output of its own: a
+        # broadcast costs nothing more.
+        self.deliveries = 0
+        self.taken_bytes = 0
 
     def __bool__(self) -> bool:
         return bool(self._own) or any(self._shared.values())
@@ -114,9 +119,13 @@ class Outbox:
             if not shared:
                 continue
             blob = shared[0] if len(shared) == 1 else b"".join(shared)
+            before = len(out)
             for conn in self._members[fmt]:
                 if conn not in own:
                     out.append((conn, blob))
+            given = len(out) - before
+            self.deliveries += len(shared) * given
+            self.taken_bytes += len(blob) * given
         for conn, parts in own.items():
             fmt = self._format_of.get(conn)
             if fmt is not None:
@@ -126,7 +135,10 @@ class Outbox:
                     parts = [*parts, *shared[start:]]
                 cut[conn] = 0
             if parts:
-                out.append((conn, parts[0] if len(parts) == 1 else b"".join(parts)))
+                data = parts[0] if len(parts) == 1 else b"".join(parts)
+                self.deliveries += len(parts)
+                self.taken_bytes += len(data)
+                out.append((conn, data))
         for shared in self._shared.values():
             shared.clear()
         own.clear()  # only connections in ``own`` can have had a cut above zero

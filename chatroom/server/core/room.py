@@ -47,6 +47,7 @@ from chatroom.server.core.rules import (
     shared,
     shared_moderation,
 )
+from chatroom.server.core.rules import operators as oper_rules
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.sequencer import LedgerSequencer, LocalSequencer, Sequencer
 from chatroom.server.core.state import Member, RoomState
@@ -72,7 +73,7 @@ COMMANDS: dict[type[c.Command], CommandRule] = {
     c.TooLong: basics.too_long,
     c.Usage: basics.usage,
     c.Unknown: basics.unknown,
-    c.Oper: moderation.oper,
+    c.Oper: oper_rules.oper,
     c.Topic: moderation.topic,
     c.Motd: moderation.motd,
     c.Kick: moderation.kick,
@@ -135,6 +136,9 @@ class Room:
             i.TimerFired: lambda e, now: idle.check(self.ctx, e.conn, now),
             i.ShuttingDown: lambda e, now: leaving.shutdown(self.ctx),
             i.StateFlushDue: lambda e, now: self._history_due(),
+            i.OperatorChecked: lambda e, now: oper_rules.oper_checked(
+                self.ctx, e.conn, e.name, e.ok, e.busy, now
+            ),
             i.Sequenced: lambda e, now: sequencing.apply(self.ctx, e.event, e.node),
             i.AppendRefused: lambda e, now: shared.refused(self.ctx, e.conn, e.event, e.reason),
             i.Resynced: lambda e, now: shared.resync(
@@ -257,6 +261,11 @@ class Room:
     def epoch(self) -> str | None:
         """Which history the seqs count in (a shared room's is None until its first sync)."""
         return self.ctx.state.epoch
+
+    @property
+    def messages(self) -> int:
+        """Chat lines and actions applied since the room was made."""
+        return self.ctx.state.messages
 
     def who(self, now: float) -> p.Who:
         return self.ctx.state.who(now)

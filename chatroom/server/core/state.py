@@ -114,6 +114,7 @@ class RoomState:
         # and the second (idle times are in whole seconds) is the same.
         self._who_cache: dict[p.OutputFormat, tuple[tuple[int, int], Any]] = {}
         self._kept_seq = 0  # the last seq of the history a state file has (--state)
+        self.messages = 0  # chat lines and actions applied since start (for the metrics)
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -327,6 +328,7 @@ class RoomState:
 
     def said(self, event: p.Message | p.Action) -> None:
         self._seq = event.seq
+        self.messages += 1
         self._history.append(event)
         user = self._users.get(event.id)
         if user is not None:

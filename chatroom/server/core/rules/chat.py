@@ -35,9 +35,9 @@ def me(ctx: Context, member: Member, command: c.Me, now: float) -> list[RoomActi
 def muted(ctx: Context, member: Member, now: float) -> list[RoomAction]:
     """The error for a muted member's chat, or nothing if it may speak."""
     moderation = ctx.moderation
-    if not (moderation.mutes or moderation.muted_names):  # almost always: nobody is muted
+    if not (moderation.mutes or moderation.kept_mutes):  # almost always: nobody is muted
         return []
-    until = moderation.muted_until(member.id, member.name, now)
+    until = moderation.muted_until(member.id, member.name, now, member.address)
     if until is None:
         return []
     left = "" if until == math.inf else f" for {span(until - now)} more"

@@ -1,8 +1,6 @@
-"""Moderation: /oper, and what operators may do to the room. No I/O.
+"""Moderation: what operators may do to the room. No I/O.
 
-``/oper NAME PASSWORD`` makes a connection an operator (checked against ``--ops-file``'s
-scrypt hashes, :mod:`chatroom.server.core.passwords`); wrong attempts are rate-limited per
-connection and reported (never with the password) for the log. An operator may kick, mute
+Who is an operator is :mod:`.operators`' (``/oper``). An operator may kick, mute
 and ban users, set the topic and lift bans; each rule returns what it did and what the
 operator is told (an :data:`~chatroom.server.core.actions.Outcome`), so the same rule
 serves an operator on another node of a shared room (:mod:`.shared`). A command on a user
@@ -12,13 +10,19 @@ of another node is sent there (:class:`~chatroom.server.core.actions.ModerateEls
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatroom import protocol as p
 from chatroom.protocol import commands as c
 from chatroom.server.core.actions import Moderated, ModerateElsewhere, Outcome, RoomAction
-from chatroom.server.core.moderation_state import Ban, Network, network_of, parse_target, span
+from chatroom.server.core.moderation_state import (
+    Ban,
+    Mute,
+    Network,
+    network_of,
+    parse_target,
+    span,
+)
 from chatroom.server.core.node_requests import ModerationRequest
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.leaving import send_away
@@ -47,31 +51,6 @@ Asker = Member | RemoteOperator
 
 
 # --- what everyone may ask ------------------------------------------------------------------
-
-
-def oper(ctx: Context, member: Member, command: c.Oper, now: float) -> list[RoomAction]:
-    if member.operator:
-        return info(member, "you are an operator", fact=p.Fact.OPERATOR)
-    wait = member.oper_retry_at - now
-    if wait > 0:
-        text = f"too many wrong /oper attempts; try again in {wait:.0f}s"
-        return error(member, p.ErrorCode.NOT_OPERATOR, text)
-    shown = p.strip_controls(command.name)[:40]
-    if not ctx.moderation.verify(command.name, command.password):
-        failures = member.oper_failed(_oper_backoff(ctx.rules.oper_backoff_max), now)
-        return [
-            Moderated(member.conn, f"wrong /oper for {shown!r} (attempt {failures})"),
-            *error(member, p.ErrorCode.NOT_OPERATOR, "wrong operator name or password"),
-        ]
-    ctx.state.made_operator(member)
-    text = f"you are now an operator ({shown}); /help lists your commands"
-    return [Moderated(member.conn, f"operator {shown}"), *info(member, text, fact=p.Fact.OPERATOR)]
-
-
-def _oper_backoff(longest: float) -> Callable[[int], float]:
-    """After the k-th wrong /oper on one connection, the next waits 2**k s (``longest`` at
-    most)."""
-    return lambda failures: min(longest, 2.0**failures)
 
 
 def motd(ctx: Context, member: Member, command: c.Motd, now: float) -> list[RoomAction]:
@@ -201,30 +180,39 @@ def kick_member(
 def mute_member(
     ctx: Context, asker: Asker, target: Member, seconds: float | None, now: float
 ) -> Outcome:
+    """Mute ``target``: its connection, its name and its address, so that neither a
+    reconnect, a rename nor a restart ends it; not the address if many share it (an exempt
+    network) or if it is the operator's own (a NAT: the operator would mute itself)."""
     until = math.inf if seconds is None else now + seconds
-    ctx.moderation.mute(target.id, until)
-    record = {"name": target.name, "until": None if seconds is None else until}
+    shared = ctx.admission.is_exempt(target.address) or (
+        isinstance(asker, Member) and asker is not target and asker.address == target.address
+    )
+    address = None if shared else target.address
+    key = p.name_key(target.name)
+    made = Mute(target.name, address, until)
+    ctx.moderation.mute(target.id, key, made)
     lasting = f" for {span(seconds)}" if seconds is not None else ""
     told = p.Notice(code=p.NoticeCode.INFO, text=f"you were muted by {asker.name}{lasting}")
     done = p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is muted{lasting}")
     actions = [
         moderated(asker, target, f"{asker.name} muted {target.name}{lasting}"),
-        *persist(ctx, "mute", p.name_key(target.name), record),
+        *persist(ctx, "mute", key, made.record()),
         *send(target, told),
     ]
     return actions, [] if target is asker else [done]
 
 
 def unmute_member(ctx: Context, asker: Asker, target: Member) -> Outcome:
-    if not ctx.moderation.unmute(target.id, target.name):
+    """Lift every mute that holds ``target``: its connection's, its name's, its address's."""
+    muted, lifted = ctx.moderation.unmute(target.id, target.name, target.address)
+    if not muted:
         return [], [p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is not muted")]
     told = p.Notice(code=p.NoticeCode.INFO, text=f"you were unmuted by {asker.name}")
     done = p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is no longer muted")
-    actions = [
-        moderated(asker, target, f"{asker.name} unmuted {target.name}"),
-        *persist(ctx, "mute", p.name_key(target.name), None),
-        *send(target, told),
-    ]
+    actions = [moderated(asker, target, f"{asker.name} unmuted {target.name}")]
+    for key in lifted:
+        actions += persist(ctx, "mute", key, None)
+    actions += send(target, told)
     return actions, [] if target is asker else [done]
 
 
@@ -269,6 +257,9 @@ def ban_network(
     """Ban ``target``; ``user`` is whom it was made against (``/ban NAME``), if anyone: its
     name is kept with the ban."""
     name = user.name if user is not None else None
+    refused = _locks_out(ctx, asker, target)
+    if refused is not None:
+        return [], [p.Error(code=p.ErrorCode.BAD_USAGE, message=f"/ban {target} {refused}")]
     moderation = ctx.moderation
     bans_max = ctx.rules.max_bans
     moderation.forget_expired(now)
@@ -293,6 +284,25 @@ def ban_network(
     whose = f" ({name})" if name else ""
     done = f"banned {made.target}{whose}{lasting}; {users} sent away"
     return actions, [p.Notice(code=p.NoticeCode.INFO, text=done)]
+
+
+def _locks_out(ctx: Context, asker: Asker, target: Network | str) -> str | None:
+    """Why a ban of ``target`` is refused, if it is: it would send away everyone of an
+    address family, the operator itself on its next connection, or an exempt network
+    whole (where many share an address: loopback, a proxy). Refused, not confirmed: a
+    mistake here locks out the operators too, and lasts across a restart."""
+    if isinstance(target, str):
+        return None
+    if target.prefixlen == 0:
+        return f"would ban every IPv{target.version} address; refused"
+    if isinstance(asker, Member):
+        own = network_of(asker.address)
+        if not isinstance(own, str) and own.version == target.version and own.overlaps(target):  # type: ignore[arg-type]
+            return "would ban your own address; refused"
+    exempt = ctx.admission.covers_exempt(target)
+    if exempt is not None:
+        return f"would ban the exempt network {exempt} (--exempt-ip); refused"
+    return None
 
 
 def unban(ctx: Context, member: Member, command: c.Unban, now: float) -> list[RoomAction]:

@@ -12,7 +12,8 @@ and its node. When the user is another node's, the operator's node asks that nod
 (:func:`~chatroom.server.core.rules.moderation.moderate_elsewhere`), and that node runs
 the very rule it runs for its own operators (:func:`moderate_for`): the kicked user is
 told and leaves with reason ``kicked`` and ``by``; a ban is made for the address that node
-knows, and kept and shared as every ban is; a mute is by name, shared. The notices the rule
+knows, and kept and shared as every ban is; a mute holds the name and the address that
+node knows, shared. The notices the rule
 has for the operator go back to it (:class:`~chatroom.server.core.actions.AnswerElsewhere`),
 so it reads what it would for a user of its own node. A user that left or was renamed
 before the request arrived is ``unknown_user``; a node nobody heard, or that did not answer
@@ -21,12 +22,11 @@ in time, is ``unavailable`` (:func:`undelivered`).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from chatroom import protocol as p
 from chatroom.server.core.actions import AnswerElsewhere, ConnId, Outcome, RoomAction
-from chatroom.server.core.moderation_state import Ban, network_of
+from chatroom.server.core.moderation_state import Ban, Mute, network_of
 from chatroom.server.core.node_requests import ModerationAnswer, ModerationRequest
 from chatroom.server.core.rules import moderation as rules
 from chatroom.server.core.rules.context import Context
@@ -101,16 +101,18 @@ def remote_change(
                 moderation.add_ban(made)
                 return _send_away(ctx, made, now)
             case "mute" if data is None:
-                moderation.mute_name(key, None)
-                for member in ctx.state.members():
-                    if p.name_key(member.name) == key:
-                        moderation.unmute(member.id, member.name)
+                lifted = moderation.kept_mutes.get(key)
+                moderation.keep_mute(key, None)
+                for member in ctx.state.members():  # its connection's mute too, if here
+                    if p.name_key(member.name) == key or (
+                        lifted is not None and member.address == lifted.address
+                    ):
+                        moderation.unmute(member.id, member.name, member.address)
             case "mute":
-                until = data.get("until")
-                moderation.mute_name(key, math.inf if until is None else float(until))
+                moderation.keep_mute(key, Mute.from_record(key, data))
             case "topic":
                 return _topic_changed(ctx, data)
-    except (KeyError, TypeError, ValueError):
+    except (AttributeError, KeyError, TypeError, ValueError):
         pass  # a record this node cannot read: another version's, or damaged
     return []
 
@@ -127,11 +129,12 @@ def loaded(
             bans[key] = Ban.from_record(record)
         except (KeyError, TypeError, ValueError):
             continue
-    mutes: dict[str, float] = {}
+    mutes: dict[str, Mute] = {}
     for key, record in records.get("mute", {}).items():
-        until = record.get("until")
-        if until is None or isinstance(until, int | float):
-            mutes[key] = math.inf if until is None else float(until)
+        try:
+            mutes[key] = Mute.from_record(key, record)
+        except (AttributeError, TypeError, ValueError):
+            continue
     new_bans = [made for key, made in bans.items() if key not in moderation.bans]
     moderation.take_shared(bans, mutes)
     actions: list[RoomAction] = []

@@ -1,0 +1,1 @@
+"""``chatroom-web``: the real chatroom-client in a browser, one process per visitor."""

@@ -1,0 +1,3 @@
+from chatroom.web.cli import main
+
+raise SystemExit(main())
