@@ -14,6 +14,7 @@ from chatroom.client import notifier
 from chatroom.client.connection import ServerConnection
 from chatroom.client.screens.chat import ChatScreen
 from chatroom.client.settings import ClientSettings
+from chatroom.client.widgets.conversations import ConversationView
 
 
 class ChatApp(App[None]):
@@ -50,7 +51,9 @@ class ChatApp(App[None]):
 
     def on_app_blur(self, event: events.AppBlur) -> None:
         # The terminal lost the focus (where it reports it): the read marker goes here.
-        self.chat.conversations.mark_read()
+        # (It may come before the screen is composed: a browser's page loses the focus.)
+        for view in self.chat.query(ConversationView):
+            view.mark_read()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:

@@ -4,7 +4,7 @@ first, saying who else shares the address)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from chatroom.client.moderation import UserAction, ban_question
 from chatroom.client.outgoing import history_form
@@ -15,8 +15,9 @@ from chatroom.client.screens.user_actions import UserActionsDialog
 from chatroom.client.widgets.chat_input import ChatInput
 from chatroom.client.widgets.user_list import UserList
 
-if TYPE_CHECKING:
-    from chatroom.client.screens.chat import ChatScreen
+# The chat screen (chatroom/client/screens/chat.py), which calls these; not imported here,
+# so that the screen's module and this one do not import each other.
+ChatScreen = Any
 
 TOAST_SECONDS = 3
 
