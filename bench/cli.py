@@ -158,6 +158,14 @@ def _figure(r: dict) -> str:
         )
     if kind == "flood":
         return r.get("summary", "–")
+    if kind == "client":
+        if "ms_cpu_per_line" not in r:
+            return "–"
+        return (
+            f"{r['ms_cpu_per_line']} ms CPU/line ({r['client_cpu_pct']}% of a core), lag "
+            f"{r['lag_ms_p50']}/{r['lag_ms_max']} ms (early {r['lag_ms_early']}, late "
+            f"{r['lag_ms_late']}), client RSS {r['rss_last_kib'] / 1024:.0f} MiB"
+        )
     return "–"
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.churn import churn_main
+from bench.client_flood import ClientFloodError, run_client_flood
 from bench.floods import FloodError, run_flood
 from bench.floods import server_args as flood_server_args
 from bench.loadgen import LINES, ROW, raise_nofile, worker_main
@@ -25,7 +26,7 @@ _CTX = multiprocessing.get_context("fork")
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    kind: str  # idle | burst | fanout | churn | flood
+    kind: str  # idle | burst | fanout | churn | flood | client
     clients: int = 0
     senders: int = 0
     window: int = 0  # fan-out: messages in flight per sender (0: fixed rate)
@@ -42,7 +43,7 @@ class Scenario:
     def label(self) -> str:
         return (
             self.name
-            if self.kind in ("idle", "burst", "churn", "flood")
+            if self.kind in ("idle", "burst", "churn", "flood", "client")
             else f"{self.name}/{self.format}"
         )
 
@@ -130,6 +131,17 @@ def extra_scenarios(quick: bool) -> list[Scenario]:
             sample_every=1,
         ),
         *flood_scenarios(quick),
+        *client_scenarios(quick),
+    ]
+
+
+def client_scenarios(quick: bool) -> list[Scenario]:
+    """Issue 21: a flood of ``rate`` lines/s into a real chatroom-client process in tmux
+    (bench/client_flood.py), by name: ``--scenario client-500`` etc."""
+    duration = 4.0 if quick else 20.0
+    return [
+        Scenario(f"client-{rate}", "client", clients=1, rate=float(rate), duration=duration)
+        for rate in (200, 500, 2000)
     ]
 
 
@@ -649,5 +661,21 @@ class Run:
 
 
 def run(sc: Scenario, opts: Any) -> dict:
+    if sc.kind == "client":
+        return _client(sc)
     raise_nofile()
     return Run(sc, opts).execute()
+
+
+def _client(sc: Scenario) -> dict:
+    result: dict[str, Any] = {
+        "name": sc.name, "label": sc.label, "kind": sc.kind, "clients": 1, "errors": []
+    }  # fmt: skip
+    started = time.monotonic()
+    try:
+        result.update(run_client_flood(sc.rate, sc.duration))
+        result["ok"] = True
+    except (ClientFloodError, OSError, subprocess.SubprocessError) as exc:
+        result.update(ok=False, errors=[str(exc)])
+    result["wall_seconds"] = round(time.monotonic() - started, 2)
+    return result

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from collections import deque
+
 from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
+from chatroom.client import notifier
 from chatroom.client.connection import ServerConnection
 from chatroom.client.screens.chat import ChatScreen
 from chatroom.client.settings import ClientSettings
+from chatroom.client.widgets.conversations import ConversationView
 
 
 class ChatApp(App[None]):
@@ -30,6 +35,25 @@ class ChatApp(App[None]):
         super().__init__()
         self.failure: str | None = None  # why the server could not be reached at all
         self.chat = ChatScreen(settings, connection=connection, autoconnect=autoconnect)
+        self.notify_method = notifier.choose(notifier.Method(settings.notify), os.environ)
+        self.in_tmux = bool(os.environ.get("TMUX"))
+        self.desktop_notifications: deque[str] = deque(maxlen=20)  # what was written, last
+
+    def notify_desktop(self, title: str, text: str) -> None:
+        """A mention: a desktop notification where the terminal supports one, else the bell."""
+        sequence = notifier.sequence(self.notify_method, title, text, tmux=self.in_tmux)
+        if not sequence:
+            return
+        self.desktop_notifications.append(sequence)
+        if not self.is_headless and self._driver is not None:
+            self._driver.write(sequence)
+            self._driver.flush()
+
+    def on_app_blur(self, event: events.AppBlur) -> None:
+        # The terminal lost the focus (where it reports it): the read marker goes here.
+        # (It may come before the screen is composed: a browser's page loses the focus.)
+        for view in self.chat.query(ConversationView):
+            view.mark_read()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:

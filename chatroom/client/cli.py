@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import ssl
 import sys
+from pathlib import Path
 
 from chatroom.cli_parser import OneLineErrorParser, package_version
 from chatroom.client.connection import (
@@ -16,6 +17,7 @@ from chatroom.client.connection import (
     parse_target,
     tls_context,
 )
+from chatroom.client.notifier import Method
 from chatroom.client.settings import DEFAULT_SCROLLBACK, ClientSettings
 from chatroom.protocol import DEFAULT_PORT, NAME_MAX_CHARS, name_problem
 
@@ -44,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chatroom-client",
         description="Join a chatroom server in a terminal UI.",
         epilog="Keys: Enter sends, Up/Down walk the input history, Tab completes names, "
-        "F2 renames, Ctrl+R reconnects, Ctrl+Q quits.",
+        "F2 renames, Ctrl+F searches, Ctrl+R reconnects, Ctrl+Q quits; /help lists all.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     parser.add_argument(
@@ -89,6 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LINES",
         help=f"how many log lines to keep (default: {DEFAULT_SCROLLBACK})",
     )
+    parser.add_argument(
+        "--log",
+        metavar="DIR",
+        type=Path,
+        help="write each conversation (the room, each private one) to a plain file in DIR",
+    )
+    parser.add_argument("--seconds", action="store_true", help="show times with seconds (HH:MM:SS)")
+    parser.add_argument(
+        "--notify",
+        choices=[m.value for m in Method],
+        default=Method.AUTO.value,
+        help="how a mention reaches the desktop: auto (guessed from the terminal), osc777, "
+        "osc9, bell or off (default: auto)",
+    )
     return parser
 
 
@@ -101,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     if args.scrollback < 1:
         parser.error("--scrollback must be at least 1")
+    if args.log is not None and args.log.exists() and not args.log.is_dir():
+        parser.error(f"--log {args.log}: not a directory")
     if args.cafile and not (tls or args.tls):
         parser.error("--cafile is for TLS: use tls://HOST:PORT or --tls")
     context = None
@@ -122,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         password=password,
         account_password=account_password,
         scrollback=args.scrollback,
+        seconds=args.seconds,
+        log_dir=args.log,
+        notify=args.notify,
     )
     try:
         return asyncio.run(run(settings))

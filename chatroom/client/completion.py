@@ -20,6 +20,21 @@ COMPLETABLE_COMMANDS = tuple(
 )
 
 
+# Commands whose first argument is a user's name: Tab on an empty word there offers names.
+NAME_COMMANDS = frozenset(
+    {"msg", "query", "kick", "mute", "unmute", "ban", "unban", "ignore", "unignore", "nick"}
+)
+
+
+def _takes_a_name(head: str) -> bool:
+    """Whether the text before the cursor is a command followed by the name it takes."""
+    words = head.split()
+    return (
+        len(words) == 1 and head.endswith(" ") and words[0][:1] == "/"
+        and words[0][1:].lower() in NAME_COMMANDS
+    )  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Completion:
     value: str
@@ -70,7 +85,7 @@ class TabCompleter:
         while start > 0 and not value[start - 1].isspace():
             start -= 1
         prefix = value[start:cursor]
-        if not prefix:
+        if not prefix and not _takes_a_name(value[:start]):
             self._cycle = None
             return None
         if start == 0 and prefix.startswith("/"):

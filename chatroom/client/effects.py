@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from chatroom.client.link import LinkState
 from chatroom.client.own_requests import NameAnswer
 from chatroom.client.render import LogLine
+from chatroom.client.roster import Roster
 
 
 @dataclass(frozen=True, slots=True)
 class ShowLine:
-    """Add ``line`` to the log."""
+    """Add ``line`` to the log of a conversation: the room's (None), or the private one
+    with the user named ``conversation``."""
 
     line: LogLine
+    conversation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,19 @@ class ShowUsers:
     operators: frozenset[str] = frozenset()
     ignored: frozenset[str] = frozenset()
     registered: frozenset[str] = frozenset()  # ids whose names are registered
+    away: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, roster: Roster) -> ShowUsers:
+        """The users as ``roster`` has them now, with every mark."""
+        return cls(
+            tuple(roster.users()),
+            roster.own_id,
+            frozenset(roster.operators()),
+            frozenset(roster.ignored()),
+            frozenset(roster.registered()),
+            frozenset(roster.away()),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +109,7 @@ class AnswerRenameDialog:
 
 @dataclass(frozen=True, slots=True)
 class StartCountdown:
-    """The idle countdown began (or began again): show ``Session.idle_left()`` as it runs."""
+    """The idle countdown began (or began again): show ``Session.idle.left()`` as it runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +122,31 @@ class StartPrivateMessage:
     """Start a ``/msg NAME `` line in the input, for the user to finish."""
 
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class GiveBack:
+    """Put ``text`` back in the input line (unless the user typed something since): a line
+    the server refused as too long, so it is not lost."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClearLog:
+    """``/clear``: empty the conversation shown."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenConversation:
+    """Show the private conversation with ``name`` (made if needed)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseConversation:
+    """Close the private conversation shown (the room's stays)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,5 +170,9 @@ Effect = (
     | StartCountdown
     | StopCountdown
     | StartPrivateMessage
+    | GiveBack
+    | ClearLog
+    | OpenConversation
+    | CloseConversation
     | GiveUp
 )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from chatroom.client.roster import Roster, address_of
 from chatroom.protocol import Fact, Notice, Topic
 from chatroom.protocol import commands as c
 
@@ -82,3 +83,17 @@ def command_for(action: UserAction, name: str) -> str | None:
         case UserAction.BAN:
             return c.format_line(c.Ban(name))
     return None
+
+
+def ban_question(roster: Roster, user_id: str, name: str) -> str:
+    """What the Ban dialog asks: a ban is on the address, so it says who else is there
+    (as far as the ids tell: a room that hides addresses gives opaque ids)."""
+    shared = roster.sharing_address(user_id)
+    if shared is None:
+        return f"The ban is on {name}'s address (this room does not show addresses)."
+    if len(shared) > 1:
+        who = f"{len(shared)} users there now: " + ", ".join(shared)
+    else:
+        who = f"only {name} there now"
+    address = address_of(user_id)
+    return f"The ban is on {name}'s address, {address}: {who}. All are sent away and refused."

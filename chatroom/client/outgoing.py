@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatroom.protocol import SLASH_COMMANDS
+from chatroom.protocol import SLASH_COMMANDS, compact_json
 from chatroom.protocol import commands as c
 
 # Commands of issue 12 a server may not list yet (bans, ignores, away): sent as typed, so
@@ -12,44 +12,56 @@ from chatroom.protocol import commands as c
 NEWER_COMMANDS = frozenset({"ban", "unban", "bans", "ignore", "unignore", "away"})
 
 
+# The longest line the server takes, line ending not counted: the server's default. The
+# welcome does not say the server's own (yet); a ``line_too_long`` error halves it.
+DEFAULT_MAX_LINE = 2048
+# Local commands: the client does them itself, the server never sees them.
+LOCAL_COMMANDS = frozenset({"help", "clear", "r", "query", "close"})
+
+
 @dataclass(frozen=True, slots=True)
 class Send:
-    line: str
+    lines: tuple[str, ...]  # a long chat line split in several, each within the limit
 
 
 @dataclass(frozen=True, slots=True)
 class Refuse:
+    """Not sent, for ``reason``: the line stays in the input, to correct."""
+
     reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class ShowHelp:
-    """``/help``: the client's own commands and keys, shown locally (not the server's list,
-    which offers ``/format``, a command the client must refuse)."""
-
-    text: str
+    """``/help``: the client's own table of commands and keys, shown locally (not the
+    server's list, which offers ``/format``, a command the client must refuse)."""
 
 
-CLIENT_HELP = """Commands:
-  /who [TEXT], /names       list the users online (with their idle time)
-  /nick NAME                change your name (or F2)
-  /msg NAME TEXT            send a private message
-  /me TEXT                  send an action ("* you TEXT")
-  /ping [TEXT]              the server answers "pong" to you alone
-  /quit [REASON]            leave the room (Ctrl+R joins again)
-  /help                     this list
-  /topic                    show the room's topic (also in the header)
-  /motd                     show the message of the day
-  /ignore NAME, /unignore NAME   hide (show again) someone's lines
-  /oper NAME PASSWORD       become an operator (marked @NAME in the user list)
-  //TEXT                    send a line that starts with "/" as chat
-Operators: /kick NAME [REASON], /mute NAME [DURATION], /unmute NAME, /ban NAME,
-  /topic TEXT; or F4 on a user in the list.
-Any other line is chat, seen by everyone.
-Keys: Enter sends · Tab completes · Up/Down history · PgUp/PgDn/Home/End scroll the log ·
-  Esc back to the input · F2 rename · F3 user list · F4 act on the highlighted user ·
-  Ctrl+R reconnect · Ctrl+Q quit"""
+@dataclass(frozen=True, slots=True)
+class Clear:
+    """``/clear``: empty the conversation shown."""
 
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """``/query NAME``: open (or show) the private conversation with NAME."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """``/close``: close the private conversation shown."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """``/r TEXT``: answer the last private conversation (the session knows which)."""
+
+    said: str
+
+
+Plan = Send | Refuse | ShowHelp | Clear | Query | Close | Reply
 
 # A sentence for people that starts with a command's name (not a line to send).
 FORMAT_REFUSED = "/format is not available here: the client needs its connection in JSON"
@@ -63,24 +75,110 @@ def command_word(line: str) -> str | None:
     return words[0].lower() if words else ""
 
 
-def plan_input(text: str) -> Send | Refuse | ShowHelp | None:
-    """The line to send for what the user typed, a reason not to, or None for nothing.
+def plan_input(
+    text: str, *, conversation: str | None = None, limit: int = DEFAULT_MAX_LINE
+) -> Plan | None:
+    """What to do with the line the user typed, or None for nothing.
 
     Known commands go out as typed, and so do the bare commands ``who`` and ``rename|X``
-    (the slash-less forms the server also accepts; the protocol has no way to send those
-    words as chat). A line that starts with "/" but names no command is chat, so it is
-    escaped as "//..." and everybody sees exactly what was typed.
+    (the slash-less forms the server also accepts). A line that starts with "/" but names
+    no command is refused here, with a one-line error, and stays in the input: a typo
+    (``/mgs alice ...``) must never reach the room. ``//text`` is chat that starts with
+    "/" (sent as ``/text``). In a private conversation (``conversation``: the peer's
+    name), chat goes to that peer alone. A chat line longer than ``limit`` bytes is split
+    at spaces into lines that fit; any other line that long is refused.
     """
     if not text.strip():
         return None
     word = command_word(text)
-    if word == "help":
-        return ShowHelp(CLIENT_HELP)
+    if word is None:
+        chat = text[1:] if text.startswith("//") else text
+        if conversation is not None:
+            return _split(lambda part: c.Msg(conversation, part), chat, limit)
+        return _split(c.Chat, chat, limit)
+    rest = text[1:].split(maxsplit=1)[1] if len(text[1:].split(maxsplit=1)) > 1 else ""
+    if word in LOCAL_COMMANDS:
+        return _local(word, rest)
     if word == "format":
         return Refuse(FORMAT_REFUSED)
-    if word in SLASH_COMMANDS or word in NEWER_COMMANDS:
-        return Send(text)
-    return Send(c.format_line(c.Chat(text)))
+    if word not in SLASH_COMMANDS and word not in NEWER_COMMANDS:
+        shown = word[:20] or "/"
+        return Refuse(f"unknown command {shown!r}: nothing was sent (/help lists them; "
+                      "start a line with // to send it as chat)")  # fmt: skip
+    if word == "me" and rest.strip():
+        return _split(c.Me, rest, limit)
+    if word == "msg":
+        target, _, said = rest.partition(" ")
+        if target and said.strip():
+            return _split(lambda part: c.Msg(target, part), said.strip(), limit)
+    return _fits((text,), limit)
+
+
+def _local(word: str, rest: str) -> Plan:
+    match word:
+        case "help":
+            return ShowHelp()
+        case "clear":
+            return Clear()
+        case "close":
+            return Close()
+        case "query":
+            name = rest.strip()
+            if not name or " " in name:
+                return Refuse("usage: query NAME (a private conversation with NAME)")
+            return Query(name)
+    return Reply(rest)
+
+
+def split_text(text: str, budget: int) -> list[str]:
+    """``text`` in parts of at most ``budget`` UTF-8 bytes, cut at a space where one is
+    in the second half of a part (else inside a word), never inside a character."""
+    parts: list[str] = []
+    while len(text.encode()) > budget:
+        fits = text.encode()[:budget].decode("utf-8", "ignore")
+        cut = len(fits)
+        space = fits.rfind(" ")
+        if space > cut // 2:
+            cut = space
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    return [*parts, text] if text else parts
+
+
+def _split(make, text: str, limit: int) -> Plan:
+    """The lines that say ``text`` with the command ``make(part)``, each within ``limit``."""
+    overhead = len(c.format_line(make("x")).encode()) - 1 + 1  # + a "/" escape, if needed
+    budget = limit - overhead
+    if budget < 16:
+        return Refuse(f"line too long: the server takes {limit} bytes; nothing was sent")
+    return _fits(tuple(c.format_line(make(part)) for part in split_text(text, budget)), limit)
+
+
+def _fits(lines: tuple[str, ...], limit: int) -> Send | Refuse:
+    for line in lines:
+        size = len(line.encode())
+        if size > limit:
+            return Refuse(f"line too long ({size} bytes, the server takes {limit}): "
+                          "nothing was sent")  # fmt: skip
+    return Send(lines)
+
+
+def argument(line: str) -> str:
+    """What follows the command word of a ``/word ...`` line, stripped."""
+    parts = line.strip().split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+def history_form(line: str) -> str:
+    """What the input history keeps of a line the user sent: a secret is left out
+    (``/oper NAME`` and ``/pass`` are kept without their password), so Up never shows it."""
+    match command_word(line):
+        case "oper":
+            words = line.split(maxsplit=2)
+            return c.format_line(c.Oper(words[1] if len(words) > 1 else "", ""))
+        case "pass":
+            return c.format_line(c.Pass(""))
+    return line
 
 
 def private_message_draft(name: str) -> str:
@@ -131,3 +229,12 @@ def plan_paste(value: str, cursor: int, pasted: str) -> Paste:
     if "\n" not in pasted and "\r" not in pasted:
         return Paste((), text)
     return Paste(tuple(line for line in text.splitlines() if line.strip()), "")
+
+
+def as_request(line: str, number: int) -> str:
+    """``line`` as sent: in JSON mode a line starting with ``{`` is a request, so chat that
+    starts so goes inside one, request ``number`` (its ack shows nothing). The user's words,
+    not the server's."""
+    if line[:1] != "{":
+        return line
+    return compact_json({"id": f"typed-{number}", "text": line})

@@ -8,7 +8,9 @@ foreground/background pairs or mid-tone foregrounds, so they read on light and d
 from __future__ import annotations
 
 import re
+import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
@@ -79,6 +81,8 @@ def mentions(text: str, name: str | None) -> bool:
 
 
 TIME_WIDTH = 6  # "HH:MM " before every line but dividers
+TIME_FORMAT = "%H:%M"
+TIME_FORMAT_SECONDS = "%H:%M:%S"  # --seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,22 +90,39 @@ class LogLine:
     text: Text
     mentions_me: bool = False
     hang: int = TIME_WIDTH  # continuation rows start this far in, under the text
+    ts: float | None = None  # when it was said (or shown): the --log file's date and time
 
 
 class LineRenderer:
-    """Turns events into log lines, from the point of view of the user ``own_id``."""
+    """Turns events into log lines, from the point of view of the user ``own_id``.
 
-    def __init__(self, tz: tzinfo | None = None) -> None:
+    Every line starts with its time: the event's own (``ts``) where it has one, else the
+    time it arrived (``now``), so notices, ``who`` replies and the client's own lines
+    (disconnected, ...) have one too."""
+
+    def __init__(
+        self,
+        tz: tzinfo | None = None,
+        *,
+        seconds: bool = False,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         self.tz = tz  # None: the local time zone
+        self.time_format = TIME_FORMAT_SECONDS if seconds else TIME_FORMAT
+        self.hang = len(self.clock(0)) + 1
+        self.now = now
 
     def clock(self, ts: float) -> str:
-        return datetime.fromtimestamp(ts, self.tz).strftime("%H:%M")
+        return datetime.fromtimestamp(ts, self.tz).strftime(self.time_format)
 
     def _start(self, ts: float | None, history: bool = False) -> Text:
-        ts_text = "     " if ts is None else self.clock(ts)
         line = Text()  # not Text(style=...): a base style would cover the whole line
-        line.append(ts_text + " ", style=HISTORY_TIME if history else "dim")
+        line.append(self.clock(self.now() if ts is None else ts) + " ",
+                    style=HISTORY_TIME if history else "dim")  # fmt: skip
         return line
+
+    def _line(self, text: Text, ts: float | None = None, mention: bool = False) -> LogLine:
+        return LogLine(text, mention, self.hang, self.now() if ts is None else ts)
 
     def chat(self, event: Message | Action, own_id: str | None, own_name: str | None) -> LogLine:
         line = self._start(event.ts, event.history)
@@ -118,7 +139,7 @@ class LineRenderer:
             line.append(event.name, style=name_style)
             line.append(" ")
             line.append(event.text, style=text_style)
-        return LogLine(line, mention)
+        return self._line(line, event.ts, mention)
 
     def private(self, event: Private, own_name: str | None) -> LogLine:
         line = self._start(event.ts)
@@ -127,12 +148,12 @@ class LineRenderer:
         line.append(f"[private] {chip}", style=PRIVATE)
         line.append(" ")
         line.append(event.text, style="italic")
-        return LogLine(line, not outgoing)
+        return self._line(line, event.ts, not outgoing)
 
     def join(self, event: Join) -> LogLine:
         line = self._start(event.ts)
         line.append(f"→ {event.name} joined", style=EVENT)
-        return LogLine(line)
+        return self._line(line, event.ts)
 
     def leave(self, event: Leave) -> LogLine:
         line = self._start(event.ts)
@@ -142,26 +163,32 @@ class LineRenderer:
         line.append(f"← {event.name} {words}", style=EVENT)
         if event.text:
             line.append(f" ({event.text})", style=EVENT)
-        return LogLine(line)
+        return self._line(line, event.ts)
 
     def rename(self, event: Rename) -> LogLine:
         line = self._start(event.ts)
         line.append(f"~ {event.old} is now {event.new}", style=EVENT)
-        return LogLine(line)
+        return self._line(line, event.ts)
 
-    def who(self, event: Who) -> LogLine:
+    def who(self, event: Who, query: str = "") -> LogLine:
+        """A ``who`` reply; ``query``: the TEXT of the ``/who TEXT`` it answers."""
         users = sorted(event.users, key=lambda user: name_key(user.name))
         total = len(users) if event.total is None else event.total
         line = self._start(None)
+        if not total:
+            line.append(f"nobody online has {query!r} in their name" if query else "nobody online")
+            return self._line(line)
         line.append(f"{total} online: ", style="bold")
         for n, user in enumerate(users):
             if n:
                 line.append(", ")
             line.append(f"@{user.name}" if user.op else user.name)
             line.append(f" {_idle(user.idle)}", style="dim")
+            if user.away is not None:
+                line.append(" (away)", style="dim italic")
         if total > len(users):
             line.append(f" … and {total - len(users)} more (/who TEXT finds them)", style="dim")
-        return LogLine(line)
+        return self._line(line)
 
     def notice(self, event: Notice) -> LogLine:
         line = self._start(None)
@@ -171,26 +198,34 @@ class LineRenderer:
             line.append(event.text, style=ERROR)
         else:
             line.append(event.text, style="italic")
-        return LogLine(line)
+        return self._line(line)
 
     def topic(self, event: Topic) -> LogLine:
         line = self._start(None)
         line.append(topic_line(event), style="italic")
-        return LogLine(line)
+        return self._line(line)
 
     def error(self, event: Error) -> LogLine:
         line = self._start(None)
         line.append(f"! {event.message}", style=ERROR)
-        return LogLine(line)
+        return self._line(line)
 
     def status(self, text: str, *, alarm: bool = False) -> LogLine:
         """A line from the client itself (connecting, disconnected, ...)."""
         line = self._start(None)
         line.append(f"-- {text}", style=ERROR if alarm else "dim italic")
-        return LogLine(line)
+        return self._line(line)
 
     def divider(self, text: str) -> LogLine:
-        return LogLine(Text(f"── {text} ──", style="dim"), hang=0)
+        return LogLine(Text(f"── {text} ──", style="dim"), hang=0, ts=self.now())
+
+    def table_row(self, first: str, rest: str, width: int) -> LogLine:
+        """A row of a table (``/help``): ``first`` in a column ``width`` wide, then ``rest``,
+        whose continuation rows hang under it."""
+        line = Text(" " * self.hang)
+        line.append(first.ljust(width - 1) + " ", style="bold")
+        line.append(rest)
+        return LogLine(line, hang=self.hang + width, ts=self.now())
 
 
 def _idle(seconds: int) -> str:

@@ -12,6 +12,7 @@ follows it.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from chatroom.client.ignores import IgnoreChange, Ignored, IgnoreList, Unignored
@@ -26,6 +27,7 @@ class Roster:
     _ops: set[str] = field(default_factory=set)  # ids of operators, as the last who said
     _ignored: set[str] = field(default_factory=set)  # ids this user ignores (the server said)
     _registered: set[str] = field(default_factory=set)  # ids whose names are registered (who)
+    _away: set[str] = field(default_factory=set)  # ids away, as the last who said (and facts)
 
     def welcome(self, event: Welcome) -> None:
         """A fresh connection: we know ourselves, and nobody else until ``who`` arrives."""
@@ -34,6 +36,7 @@ class Roster:
         self._ops = set()
         self._ignored = set()  # a new connection ignores nobody
         self._registered = set()
+        self._away = set()
 
     def apply(self, event: Who | Join | Leave | Rename) -> None:
         match event:
@@ -41,12 +44,14 @@ class Roster:
                 self._names = {user.id: user.name for user in users}
                 self._ops = {user.id for user in users if user.op}
                 self._registered = {user.id for user in users if user.registered}
+                self._away = {user.id for user in users if user.away is not None}
                 self._ignored &= self._names.keys()
             case Join(id=user_id, name=name):
                 self._names[user_id] = name
             case Leave(id=user_id):
                 self._names.pop(user_id, None)
                 self._ops.discard(user_id)
+                self._away.discard(user_id)
                 self._ignored.discard(user_id)  # the server forgets an ignore then
                 self._registered.discard(user_id)
             case Rename(id=user_id, new=new):
@@ -60,6 +65,20 @@ class Roster:
         self._ops = set()
         self._ignored = set()
         self._registered = set()
+        self._away = set()
+
+    def own_away(self, away: bool) -> None:
+        """The server said we are away (the fact ``away``) or back (``back``)."""
+        if self.own_id is None:
+            return
+        if away:
+            self._away.add(self.own_id)
+        else:
+            self._away.discard(self.own_id)
+
+    def away(self) -> set[str]:
+        """The ids of the users away, as the last ``who`` said (ours: as the facts say)."""
+        return set(self._away)
 
     def identity(self, user_id: str, name: str) -> None:
         """The server changed our own id or name by itself: we are ``user_id``, ``name``."""
@@ -116,8 +135,26 @@ class Roster:
     def names(self) -> list[str]:
         return [name for _, name in self.users()]
 
+    def sharing_address(self, user_id: str) -> list[str] | None:
+        """The names of the users at ``user_id``'s address (it among them), sorted; None
+        when ids are not addresses (a room that hides them)."""
+        address = address_of(user_id)
+        if address is None:
+            return None
+        return [name for uid, name in self.users() if address_of(uid) == address]
+
     def __len__(self) -> int:
         return len(self._names)
 
     def __contains__(self, user_id: object) -> bool:
         return user_id in self._names
+
+
+def address_of(user_id: str) -> str | None:
+    """The IP address in an ``ip:port`` id (``[v6]:port`` too); None for an opaque id."""
+    host, _, port = user_id.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    try:
+        return str(ipaddress.ip_address(host)) if port.isdigit() else None
+    except ValueError:
+        return None

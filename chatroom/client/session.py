@@ -27,13 +27,20 @@ import time
 from collections.abc import Callable
 
 from chatroom.client import effects as fx
+from chatroom.client import outgoing as out
 from chatroom.client.effects import Effect, ShowLine
+from chatroom.client.help import help_lines
 from chatroom.client.idle import IdleCountdown, warning_seconds
 from chatroom.client.ignores import ignore_change
 from chatroom.client.link import LinkState, LinkStatus
-from chatroom.client.moderation import UserAction, actions_for, command_for, grants_operator
-from chatroom.client.outgoing import Refuse, ShowHelp, plan_input
+from chatroom.client.moderation import (
+    UserAction,
+    actions_for,
+    command_for,
+    grants_operator,
+)
 from chatroom.client.own_requests import ClaimRefused, NameRefused, OwnRequests, Send
+from chatroom.client.password import Password
 from chatroom.client.render import LineRenderer, LogLine
 from chatroom.client.roster import Roster
 from chatroom.client.settings import ClientSettings
@@ -55,7 +62,6 @@ from chatroom.protocol import (
     UnknownEvent,
     Welcome,
     Who,
-    compact_json,
 )
 from chatroom.protocol import commands as c
 
@@ -72,15 +78,19 @@ class Session:
     ) -> None:
         self.settings = settings
         self._send = send
-        self.render = LineRenderer(settings.tz)
+        self.render = LineRenderer(settings.tz, seconds=settings.seconds, now=settings.now)
         self.roster = Roster()
         self.timeline = Timeline(remember=settings.scrollback)
         self.own_requests = OwnRequests(settings.name, settings.account_password)
         self.idle = IdleCountdown(clock)
         self.link_state = LinkState.CONNECTING
-        self._password_sent = False  # --password-file's, on this connection
-        self._welcomed = False  # this connection is in the room (a bad_password is a /login's)
+        self.password = Password(settings.password)  # --password-file's, or the dialog's
         self._outage: str | None = None  # why the link is down, once it was logged
+        self.max_line = out.DEFAULT_MAX_LINE  # lines longer than this are split or refused
+        self.last_private: str | None = None  # who /r answers
+        self._who_query = ""  # the TEXT of the last /who TEXT the user typed
+        self._last_typed: str | None = None  # the last line typed and sent (to give back)
+        self._welcomed = False  # this connection is in the room (a bad_password is a /login's)
         self._requests = 0  # chat typed with a leading "{", sent as requests (their ids)
 
     def handle(self, event: Event | UnknownEvent | LinkStatus) -> list[Effect]:
@@ -105,20 +115,23 @@ class Session:
                 self._resume()  # after an answer's last message: ask again if it said more
             case Private():
                 line = render.private(event, self.roster.own_name)
-                out.append(ShowLine(line))
+                peer = event.sender if line.mentions_me else event.recipient
+                out.append(ShowLine(line, conversation=peer))
                 if line.mentions_me:
+                    self.last_private = event.sender
                     out.append(fx.Alert(f"private message from {event.sender}", event.text))
             case Join() | Leave() | Rename():
                 self.roster.apply(event)
-                out.append(self._users())
+                out.append(fx.ShowUsers.of(self.roster))
                 if isinstance(event, Rename) and self.roster.is_own(event.id):
                     out += self._renamed(event.new)
                 out.append(ShowLine(getattr(render, event.type)(event)))
             case Who():
                 self.roster.apply(event)
-                out.append(self._users())
+                out.append(fx.ShowUsers.of(self.roster))
                 if not self.own_requests.who_reply_is_ours():
-                    out.append(ShowLine(render.who(event)))
+                    out.append(ShowLine(render.who(event, self._who_query)))
+                    self._who_query = ""
             case Topic():
                 out += [fx.ShowTopic(event.text), ShowLine(render.topic(event))]
             case Notice():
@@ -141,7 +154,7 @@ class Session:
                 return out
             case LinkState.CONNECTED:
                 self._outage = None
-                self._password_sent = False  # a new connection: the file's password again
+                self.password.new_connection()
                 self._welcomed = False
                 return [fx.ShowLink(status.state)]
         if status.first_attempt:
@@ -159,7 +172,7 @@ class Session:
             header_detail = f"{status.detail} · ctrl+r reconnect"
         out: list[Effect] = [
             fx.StopCountdown(),
-            self._users(),
+            fx.ShowUsers.of(self.roster),
             fx.ShowLink(status.state, header_detail),
         ]
         if status.detail != self._outage or status.retry_in is None:
@@ -184,7 +197,7 @@ class Session:
         self._welcomed = True
         self.roster.welcome(event)
         out: list[Effect] = [
-            self._users(),
+            fx.ShowUsers.of(self.roster),
             fx.ShowName(event.name),
             fx.ShowTopic(event.topic),
             self._status(f"connected as {event.name}"),
@@ -224,14 +237,17 @@ class Session:
             out += self._give_password()
         if grants_operator(event) or event.fact in (Fact.REGISTERED, Fact.UNREGISTERED):
             self.own_requests.ask_who(self._send)  # our own entry's op (registered) marks us
+        if event.fact in (Fact.AWAY, Fact.BACK):
+            self.roster.own_away(event.fact is Fact.AWAY)
+            out.append(fx.ShowUsers.of(self.roster))
         if (change := ignore_change(event)) is not None:
             self.roster.ignoring(change)
-            out.append(self._users())
+            out.append(fx.ShowUsers.of(self.roster))
         if event.fact is Fact.IDENTITY and event.id is not None and event.name is not None:
             # Not a rename we asked for: a reconnect still claims the name the user chose
             # (the server may have given back the id as the name, which no /nick can take).
             self.roster.identity(event.id, event.name)
-            out += [self._users(), fx.ShowName(event.name)]
+            out += [fx.ShowUsers.of(self.roster), fx.ShowName(event.name)]
         if (seconds := warning_seconds(event)) is not None:
             self.idle.start(seconds)
             out.append(fx.StartCountdown())
@@ -242,7 +258,10 @@ class Session:
     def _error(self, event: Error) -> list[Effect]:
         if event.code is ErrorCode.BAD_PASSWORD and not self._welcomed:
             # Before the welcome: the room's password (after it: a /login's, shown below).
+            self.password.wrong()  # ask again
             return [ShowLine(self.render.error(event)), *self._give_password(event.message)]
+        if event.code is ErrorCode.LINE_TOO_LONG:
+            return self._too_long(event)
         route = self.own_requests.error(event)
         if isinstance(route, NameRefused):
             return [fx.AnswerRenameDialog(route)]  # shown in the dialog, not in the log
@@ -254,42 +273,67 @@ class Session:
     # --- the password --------------------------------------------------------------------
 
     def _give_password(self, reason: str | None = None) -> list[Effect]:
-        """The room needs its password: send the one from --password-file (once per
-        connection), else ask for it. Never logged: only ``/pass`` goes to the server."""
-        password = self.settings.password
-        if password is not None and not self._password_sent:
-            self._password_sent = self._send(c.format_line(c.Pass(password)))
-            return []
-        return [fx.AskPassword(reason)]
+        """The room needs its password: send the one kept, else ask for it."""
+        return [] if self.password.give(self._send) else [fx.AskPassword(reason)]
 
     def password_entered(self, secret: str) -> None:
         """The password dialog's answer."""
-        self._password_sent = self._send(c.format_line(c.Pass(secret)))
+        self.password.entered(secret, self._send)
+
+    def password_cancelled(self) -> list[Effect]:
+        """The password dialog was cancelled: say how to get in after all."""
+        hint = "no password given: the room stays closed; type /pass PASSWORD to get in"
+        return [self._status(hint, alarm=True)]
+
+    def _too_long(self, event: Error) -> list[Effect]:
+        """The server's lines are shorter than the client thought (it does not say how
+        long): split at half from now on, and give the refused line back."""
+        self.max_line = max(256, self.max_line // 2)
+        out: list[Effect] = [ShowLine(self.render.error(event))]
+        if self._last_typed is not None:
+            out.append(fx.GiveBack(self._last_typed))
+            split = f"long lines are split at {self.max_line} bytes now"
+            out.append(self._status(f"the line is back in the input: {split}"))
+        return out
 
     # --- the user's side -----------------------------------------------------------------
 
-    def typed(self, text: str) -> tuple[bool, list[Effect]]:
-        """A line the user entered: whether it was dealt with (False: nothing could be
-        sent, the line is the user's again), and what to show."""
-        plan = plan_input(text)
-        if plan is None:
-            return True, []
-        if isinstance(plan, Refuse):
-            return True, [self._status(plan.reason, alarm=True)]
-        if isinstance(plan, ShowHelp):
-            return True, [self._status(line) for line in plan.text.splitlines()]
-        if not self._send(self._as_request(plan.line)):
-            return False, [self._status(NOT_SENT, alarm=True)]
-        return True, []
-
-    def _as_request(self, line: str) -> str:
-        """``line`` as sent: in JSON mode a line starting with ``{`` is a request, so chat
-        that starts so goes inside one (its ack shows nothing). The user's words, not the
-        server's."""
-        if line[:1] != "{":
-            return line
-        self._requests += 1
-        return compact_json({"id": f"typed-{self._requests}", "text": line})
+    def typed(self, text: str, conversation: str | None = None) -> tuple[bool, list[Effect]]:
+        """A line the user entered, in the conversation shown (None: the room; else the
+        peer's name): whether it was dealt with (False: it stays in the input, refused or
+        not sent), and what to show."""
+        plan = out.plan_input(text, conversation=conversation, limit=self.max_line)
+        if isinstance(plan, out.Reply):
+            if self.last_private is None:
+                return False, [self._status("no private message to answer yet", alarm=True)]
+            text = c.format_line(c.Msg(self.last_private, plan.said))
+            plan = out.plan_input(text, limit=self.max_line)
+        match plan:
+            case None:
+                return True, []
+            case out.Refuse(reason):
+                return False, [self._status(reason, alarm=True)]
+            case out.ShowHelp():
+                return True, [ShowLine(line) for line in help_lines(self.render)]
+            case out.Clear():
+                return True, [fx.ClearLog()]
+            case out.Query(name):
+                return True, [fx.OpenConversation(name)]
+            case out.Close():
+                return True, [fx.CloseConversation()]
+        assert isinstance(plan, out.Send)
+        if out.command_word(text) == "who":
+            self._who_query = out.argument(text)
+        for index, line in enumerate(plan.lines):
+            self._requests += line[:1] == "{"  # chat starting with "{" goes as a request
+            if not self._send(out.as_request(line, self._requests)):
+                if index:  # some went: the rest cannot be given back as typed
+                    return True, [self._status(NOT_SENT + " (the rest of a long line)", alarm=True)]
+                return False, [self._status(NOT_SENT, alarm=True)]
+        self._last_typed = text
+        if out.command_word(text) == "pass":
+            self.password.typed(out.argument(text))
+        return True, [fx.OpenConversation(plan_peer)] if (plan_peer := _msg_peer(text)) else []
 
     def key_pressed(self) -> list[Effect]:
         """Any key, anywhere in the client: during the idle countdown, stay in the room."""
@@ -297,10 +341,6 @@ class Session:
             self.idle.stop()
             return [fx.StopCountdown()]
         return []
-
-    def idle_left(self) -> int | None:
-        """The idle countdown's seconds left, or None when there is none."""
-        return self.idle.left()
 
     def user_actions(self, user_id: str) -> list[UserAction]:
         """What F4 offers for the user ``user_id``."""
@@ -326,15 +366,13 @@ class Session:
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _users(self) -> fx.ShowUsers:
-        roster = self.roster
-        return fx.ShowUsers(
-            tuple(roster.users()),
-            roster.own_id,
-            frozenset(roster.operators()),
-            frozenset(roster.ignored()),
-            frozenset(roster.registered()),
-        )
-
     def _status(self, text: str, *, alarm: bool = False) -> ShowLine:
         return ShowLine(self.render.status(text, alarm=alarm))
+
+
+def _msg_peer(text: str) -> str | None:
+    """The peer of a ``/msg NAME TEXT`` the user typed (its conversation opens)."""
+    if out.command_word(text) != "msg":
+        return None
+    words = text.split(maxsplit=2)
+    return words[1] if len(words) == 3 else None

@@ -8,8 +8,11 @@ passed by hand through the layers. Tests build their own (a short backoff, UTC).
 from __future__ import annotations
 
 import ssl
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from pathlib import Path
 
 from chatroom.client.connection import Backoff, shown_address
 
@@ -29,6 +32,10 @@ class ClientSettings:
     scrollback: int = DEFAULT_SCROLLBACK  # log lines kept, and chat remembered for replays
     tz: tzinfo | None = None  # the log's clock; None: the local time zone
     reconnect: Backoff = field(default_factory=Backoff)  # waits between automatic attempts
+    seconds: bool = False  # --seconds: times as HH:MM:SS
+    log_dir: Path | None = None  # --log DIR: each conversation written to a plain file
+    notify: str = "auto"  # --notify: how a mention reaches the desktop (notifier.py)
+    now: Callable[[], float] = time.time  # the wall clock (tests: a fixed one)
 
     @property
     def address(self) -> str:

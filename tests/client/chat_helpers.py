@@ -59,10 +59,12 @@ async def eventually(condition: Callable[[], Any], pilot=None, deadline: float =
 
 
 def log_text(app) -> str:
-    """The message log of a running ChatApp as plain text, one rendered line per line."""
+    """What the log shown holds (the conversation on screen), as plain text, one log line
+    per line (drawn or still to be drawn with the next frame: ``ChatLog.plain_lines`` and
+    ``screen_text`` are what is drawn)."""
     from chatroom.client.widgets.chat_log import ChatLog
 
-    return "\n".join(app.chat.query_one(ChatLog).plain_lines())
+    return "\n".join(line.text.plain for line in app.chat.query_one(ChatLog).buffer.lines)
 
 
 async def submit(pilot, text: str) -> None:
@@ -74,3 +76,19 @@ async def submit(pilot, text: str) -> None:
     chat_input.value = text
     chat_input.cursor_position = len(text)
     await pilot.press("enter")
+
+
+def screen_text(app) -> str:
+    """What the terminal shows right now, as plain text: the compositor's rows, painted
+    from the widgets (a widget that changed without asking to be repainted shows its old
+    rows here, as it would on a real terminal)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def buffer_text(app, conversation: str | None = None) -> str:
+    """The lines a conversation's buffer holds (the room's, or the private one with the
+    user named ``conversation``), as plain text, whether it is shown or not."""
+    from chatroom.client.widgets.conversations import ConversationView
+
+    buffer = app.chat.query_one(ConversationView).buffers.get(conversation)
+    return "\n".join(line.text.plain for line in buffer.lines)

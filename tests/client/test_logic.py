@@ -10,14 +10,15 @@ import pytest
 from chatroom.client.cli import login_name
 from chatroom.client.completion import TabCompleter
 from chatroom.client.connection import AddressError, CloseCause, ReconnectPolicy, parse_address
+from chatroom.client.help import SECTIONS
 from chatroom.client.input_history import InputHistory
 from chatroom.client.outgoing import (
-    CLIENT_HELP,
     Paste,
     Refuse,
     Send,
     ShowHelp,
     describe,
+    history_form,
     plan_input,
     plan_paste,
 )
@@ -25,6 +26,7 @@ from chatroom.client.render import LineRenderer, mentions, sender_colour
 from chatroom.client.roster import Roster
 from chatroom.protocol import (
     DEFAULT_PORT,
+    SLASH_COMMANDS,
     Action,
     Join,
     Leave,
@@ -70,14 +72,40 @@ def test_parse_address_refuses(text):
         ("/msg bob hi", "/msg bob hi"),
         ("/me waves", "/me waves"),
         ("/quit bye", "/quit bye"),
-        ("/shrug", "//shrug"),  # not a command: chat, escaped so it arrives as typed
-        ("/", "//"),
-        ("//already", "///already"),
+        ("//shrug", "//shrug"),  # chat starting with "/": arrives as "/shrug"
+        ("//", "//"),
         ("  spaced  ", "  spaced  "),
     ],
 )
 def test_plan_input_sends(typed, sent):
-    assert plan_input(typed) == Send(sent)
+    assert plan_input(typed) == Send((sent,))
+
+
+@pytest.mark.parametrize("typed", ["/shrug", "/mgs alice my password", "/query", "/"])
+def test_plan_input_refuses_what_is_no_command_and_keeps_it(typed):
+    # Issue 21: a typo never reaches the room (it was sent as chat, "//mgs alice ...").
+    plan = plan_input(typed)
+    assert isinstance(plan, Refuse)
+    assert "unknown command" in plan.reason or "usage" in plan.reason
+
+
+def test_a_long_chat_line_is_split_at_spaces_within_the_limit():
+    words = " ".join(f"w{n}" for n in range(800))  # about 3.9 kB
+    plan = plan_input(words, limit=1000)
+    assert isinstance(plan, Send) and len(plan.lines) == 4
+    assert all(len(line.encode()) <= 1000 for line in plan.lines)
+    assert " ".join(plan.lines).split() == words.split()  # nothing lost, no word cut
+    private = plan_input("/msg bob " + words, limit=1000)
+    assert all(line.startswith("/msg bob w") for line in private.lines)
+    wide = plan_input("é" * 1500, limit=1000)  # two bytes each: never cut inside one
+    assert "".join(wide.lines) == "é" * 1500
+    assert isinstance(plan_input("/topic " + "x" * 1200, limit=1000), Refuse)
+
+
+def test_the_history_keeps_no_secret():
+    assert history_form("/oper root hunter2") == "/oper root "
+    assert history_form("/pass open sesame") == "/pass "
+    assert history_form("hello") == "hello"
 
 
 def test_plan_input_keeps_the_connection_in_json():
@@ -276,11 +304,14 @@ def test_describe_says_who_a_line_goes_to():
     assert describe("hello") == "" and describe("/who") == ""
 
 
-def test_help_is_the_clients_own_list_shown_locally() -> None:
-    assert plan_input("/help") == plan_input("/HELP ") == ShowHelp(CLIENT_HELP)
-    assert "/format" not in CLIENT_HELP
-    for item in ["/who", "/nick", "/msg", "/me", "/ping", "/quit", "//", "F2", "Ctrl+R", "Ctrl+Q"]:
-        assert item in CLIENT_HELP
+def test_help_is_the_clients_own_table_shown_locally() -> None:
+    assert plan_input("/help") == plan_input("/HELP ") == ShowHelp()
+    listed = " ".join(first for _, rows in SECTIONS for first, _ in rows)
+    assert "/format" not in listed
+    for command in SLASH_COMMANDS - {"format", "names"}:
+        assert f"/{command}" in listed, command
+    for key in ["F2", "F3", "F4", "F6", "Ctrl+F", "PgUp", "Esc", "Alt+L", "Ctrl+R", "Ctrl+Q"]:
+        assert key in listed, key
 
 
 def test_who_shows_everyone_s_idle_time_and_how_many_more_there_are():

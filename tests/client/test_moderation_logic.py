@@ -13,7 +13,7 @@ from chatroom.client.moderation import (
     topic_line,
     truncate,
 )
-from chatroom.client.outgoing import CLIENT_HELP, Send, plan_input
+from chatroom.client.outgoing import Send, plan_input
 from chatroom.client.own_requests import OwnRequests
 from chatroom.client.render import LineRenderer
 from chatroom.client.roster import Roster
@@ -106,7 +106,6 @@ def test_asking_who_again_keeps_the_reply_out_of_the_log():
 
 def test_moderation_commands_go_out_as_typed_never_as_chat():
     for typed in ["/oper ann pw", "/kick bob spam", "/mute bob 10m", "/topic hi", "/ban bob"]:
-        assert plan_input(typed) == Send(typed)
-    assert plan_input("/ignore bob") == Send("/ignore bob")
-    assert plan_input("/unignore bob") == Send("/unignore bob")
-    assert "/ignore" in CLIENT_HELP and "F4" in CLIENT_HELP and "/kick" in CLIENT_HELP
+        assert plan_input(typed) == Send((typed,))
+    assert plan_input("/ignore bob") == Send(("/ignore bob",))
+    assert plan_input("/unignore bob") == Send(("/unignore bob",))

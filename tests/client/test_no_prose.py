@@ -79,6 +79,8 @@ NAMING_COMMANDS = frozenset(
     {
         ("outgoing.py", "FORMAT_REFUSED"),  # "/format is not available here: ..."
         ("completion.py", "COMPLETABLE_COMMANDS"),  # Tab's candidates: "/" + each command
+        ("help.py", "COMMAND_ROWS"),  # /help's table of commands
+        ("help.py", "OPERATOR_ROWS"),
     }
 )
 

@@ -63,6 +63,7 @@ class Clock:
 def make(name: str | None = "ann", **settings) -> tuple[Session, Wire, Clock]:
     wire, clock = Wire(), Clock()
     settings.setdefault("tz", UTC)
+    settings.setdefault("now", lambda: 1_700_000_000.0)  # the time of lines without their own
     session = Session(ClientSettings("chat.example.org", 8087, name, **settings), wire, clock=clock)
     return session, wire, clock
 
@@ -173,11 +174,11 @@ def test_the_idle_fact_starts_the_countdown_and_a_key_sends_ping_whose_pong_stay
 
     warning = notice("…", NoticeCode.IDLE_WARNING, fact=Fact.IDLE, seconds=10)
     assert fx.StartCountdown() in session.handle(warning)
-    assert session.idle_left() == 10
+    assert session.idle.left() == 10
     clock.now += 2.5
-    assert session.idle_left() == 8
+    assert session.idle.left() == 8
     assert session.key_pressed() == [fx.StopCountdown()]
-    assert wire.lines == ["/ping"] and session.idle_left() is None
+    assert wire.lines == ["/ping"] and session.idle.left() is None
     assert session.key_pressed() == []  # no countdown: keys send nothing
     assert session.handle(notice("pong", NoticeCode.PONG)) == []
     assert shown(session.handle(notice("pong", NoticeCode.PONG))) == ["pong"]  # typed /ping
@@ -216,9 +217,10 @@ def test_the_password_file_is_sent_once_per_connection_then_the_dialog_asks():
     assert of(fx.AskPassword, out) == [fx.AskPassword("wrong password (2 tries left)")]
     session.password_entered("typed")
     assert wire.lines[-1] == "/pass typed"
-    session.handle(LinkStatus(LinkState.CONNECTED))  # a new connection: the file's again
+    # A new connection: the one typed in the dialog, kept for the session (issue 21).
+    session.handle(LinkStatus(LinkState.CONNECTED))
     session.handle(asked)
-    assert wire.lines[-1] == "/pass open sesame"
+    assert wire.lines[-1] == "/pass typed"
     assert all("sesame" not in line for line in shown(out))
 
 
@@ -261,9 +263,11 @@ def test_typed_lines_are_sent_refused_shown_or_given_back():
     session, wire, _ = make()
     joined(session, wire)
     assert session.typed("   ") == (True, [])
-    assert session.typed("/shrug") == (True, []) and wire.lines == ["//shrug"]
+    assert session.typed("//shrug") == (True, []) and wire.lines == ["//shrug"]
+    sent, out = session.typed("/shrug")  # no command: refused here, kept in the input
+    assert not sent and "unknown command 'shrug'" in shown(out)[0]
     sent, out = session.typed("/format text")
-    assert sent and shown(out)[0].startswith("-- /format is not available here")
+    assert not sent and shown(out)[0].startswith("-- /format is not available here")
     sent, out = session.typed("/help")
     assert sent and wire.lines == ["//shrug"] and len(shown(out)) > 5
     wire.up = False

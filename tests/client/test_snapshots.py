@@ -1,5 +1,6 @@
 """Snapshots of the main screen and the rename dialog at 80x24 (dark and light themes), 120x40
-and 40x12.
+and 40x12, and of issue 21's views (a private conversation, the search bar, the Ban
+question, the bare view, the /help table) at 80x24 and 40x12.
 
 The events are fed to the screen as the connection worker would post them, with fixed
 ids and timestamps (UTC), so the picture is the same on every run. Conversations with a
@@ -47,7 +48,9 @@ CONVERSATION = [
 
 
 def chat_app(theme: str) -> ChatApp:
-    app = ChatApp(ClientSettings("chat.example.org", 8087, tz=UTC), autoconnect=False)
+    # A fixed clock: lines without a time of their own (notices, the client's) show it.
+    settings = ClientSettings("chat.example.org", 8087, tz=UTC, now=lambda: T + 80)
+    app = ChatApp(settings, autoconnect=False)
     app.theme = theme
     return app
 
@@ -58,6 +61,9 @@ async def feed_conversation(pilot) -> None:
     for event in CONVERSATION:
         screen.post_message(ServerEventReceived(event))
     await pilot.pause()
+    log = screen.query_one("#log")
+    while len(log.plain_lines()) < len(log.buffer.lines):  # drawn with the next frame
+        await pilot.pause(0.05)
     pilot.app.clear_notifications()  # toasts would cover the log; tested in test_app.py
     await pilot.pause()
 
@@ -86,3 +92,66 @@ def test_rename_dialog_narrow(snap_compare):
         await pilot.press("f2")
 
     assert snap_compare(chat_app("textual-dark"), terminal_size=(40, 12), run_before=open_dialog)
+
+
+# --- issue 21's views ---------------------------------------------------------------------
+
+SIZES = [(80, 24), (40, 12)]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_private_conversation(snap_compare, size):
+    async def show_private(pilot) -> None:
+        await feed_conversation(pilot)
+        await pilot.press("alt+right")  # bob's conversation, from the bar
+        await pilot.pause()
+
+    assert snap_compare(chat_app("textual-dark"), terminal_size=size, run_before=show_private)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_search_bar(snap_compare, size):
+    async def search(pilot) -> None:
+        await feed_conversation(pilot)
+        await pilot.press("ctrl+f", *"bob")
+        await pilot.pause()
+
+    assert snap_compare(chat_app("textual-dark"), terminal_size=size, run_before=search)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_ban_question(snap_compare, size):
+    async def ask(pilot) -> None:
+        await feed_conversation(pilot)
+        from chatroom.client.moderation import ban_question
+        from chatroom.client.screens.confirm_dialog import ConfirmDialog
+
+        question = ban_question(pilot.app.chat.roster, BOB, "bob")
+        pilot.app.push_screen(ConfirmDialog("Ban bob?", question, "Ban"))
+        await pilot.pause()
+
+    assert snap_compare(chat_app("textual-dark"), terminal_size=size, run_before=ask)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_bare_view(snap_compare, size):
+    async def bare(pilot) -> None:
+        await feed_conversation(pilot)
+        await pilot.press("alt+l")
+        await pilot.pause()
+
+    assert snap_compare(chat_app("textual-dark"), terminal_size=size, run_before=bare)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help_table(snap_compare, size):
+    async def show_help(pilot) -> None:
+        await feed_conversation(pilot)
+        pilot.app.chat.send_typed("/help")
+        log = pilot.app.chat.query_one("#log")
+        while "Ctrl+Q" not in "\n".join(log.plain_lines()):  # drawn (the next frame)
+            await pilot.pause(0.05)
+        log.scroll_to(y=14, animate=False, immediate=True)
+        await pilot.pause()
+
+    assert snap_compare(chat_app("textual-dark"), terminal_size=size, run_before=show_help)

@@ -14,7 +14,7 @@ import asyncio
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList
 
@@ -22,32 +22,59 @@ from chatroom.client import effects as fx
 from chatroom.client.connection import ServerConnection
 from chatroom.client.effects import Effect
 from chatroom.client.link import Link, LinkState
-from chatroom.client.messages import LinkChanged, ServerEventReceived
+from chatroom.client.logfiles import ConversationLogs
+from chatroom.client.messages import (
+    LinkChanged,
+    ServerEventReceived,
+    ServerEventsReceived,
+    batched,
+)
 from chatroom.client.moderation import UserAction
 from chatroom.client.own_requests import NameAnswer, OwnRequests
 from chatroom.client.roster import Roster
-from chatroom.client.screens.password_dialog import PasswordDialog
-from chatroom.client.screens.paste_dialog import PasteDialog
+from chatroom.client.screens import flows
 from chatroom.client.screens.rename_dialog import RenameDialog
-from chatroom.client.screens.user_actions import UserActionsDialog
 from chatroom.client.session import Session
 from chatroom.client.settings import ClientSettings
 from chatroom.client.widgets.chat_input import ChatInput
 from chatroom.client.widgets.chat_log import ChatLog, NewMessagesBar
+from chatroom.client.widgets.conversations import ConversationView
 from chatroom.client.widgets.status_header import StatusHeader
 from chatroom.client.widgets.user_list import UserList
 
 TOAST_SECONDS = 3  # toasts cover the log's corner: short, the log keeps the line anyway
 
 
+# The screen's keys (the input line has its own: chatroom/client/widgets/chat_input.py).
+KEYS = [
+    Binding("f2", "rename", "Rename"),
+    Binding("ctrl+r", "reconnect", "Reconnect"),
+    Binding("escape", "focus_input", "Input", show=False),
+    Binding("f3", "toggle_users", "Users"),
+    Binding("f4", "user_actions", "User…"),
+    Binding("ctrl+f", "search", "Search"),
+    Binding("f6", "next_mention", "Mention"),
+    # Alt+key: priority, or the input line would type the letter a terminal sends with
+    # it (ESC l arrives as alt+l with the character "l").
+    Binding("alt+left", "buffer(-1)", "Conversation", key_display="Alt+←→", priority=True),
+    Binding("alt+right", "buffer(1)", "Next conversation", show=False, priority=True),
+    *(
+        Binding(f"alt+{n}", f"buffer_number({n})", f"Conversation {n}", show=False, priority=True)
+        for n in range(1, 10)
+    ),  # fmt: skip
+    Binding("alt+l", "bare", "Bare view", show=False, priority=True),
+]
+
+
+def here(effect: Effect, conversation: str) -> Effect:
+    """A line for the room (None) shown in ``conversation`` instead."""
+    if isinstance(effect, fx.ShowLine) and effect.conversation is None:
+        return fx.ShowLine(effect.line, conversation)
+    return effect
+
+
 class ChatScreen(Screen):
-    BINDINGS = [
-        Binding("f2", "rename", "Rename"),
-        Binding("ctrl+r", "reconnect", "Reconnect"),
-        Binding("escape", "focus_input", "Input", show=False),
-        Binding("f3", "toggle_users", "Users"),
-        Binding("f4", "user_actions", "User…"),
-    ]
+    BINDINGS = KEYS
     NARROW = 60  # below this many columns the user list is hidden unless asked for (F3)
 
     def __init__(
@@ -65,6 +92,7 @@ class ChatScreen(Screen):
         self._renaming = False  # the rename dialog is open
         self._name_answer: asyncio.Future[NameAnswer] | None = None  # the dialog waits for it
         self._countdown = None  # the timer that redraws the header's idle countdown
+        self._conversations: ConversationView | None = None
 
     # What the session knows, for whoever looks (tests, the app).
     @property
@@ -81,10 +109,13 @@ class ChatScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.settings.address)
+        settings = self.settings
+        logs = None
+        if settings.log_dir is not None:
+            server = f"{settings.host}_{settings.port}"
+            logs = ConversationLogs(settings.log_dir, server, settings.tz)
         with Horizontal(id="main"):
-            with Vertical(id="log-pane"):
-                yield ChatLog(self.settings.scrollback, id="log")
-                yield NewMessagesBar(id="unseen")
+            yield ConversationView(settings.scrollback, logs, id="log-pane")
             yield UserList(id="users")
         yield ChatInput(
             self.roster.names,
@@ -104,10 +135,8 @@ class ChatScreen(Screen):
     @work(exclusive=True, group="link")
     async def run_link(self) -> None:
         """The link's loop: its changes and events come back here as messages, in order."""
-        await self.link.run(
-            lambda status: self.post_message(LinkChanged.of(status)),
-            lambda event: self.post_message(ServerEventReceived(event)),
-        )
+        status, event = batched(self.post_message)
+        await self.link.run(status, event)
 
     async def leave_room(self, reason: str | None = None) -> None:
         """Say goodbye to the room (``/quit``) and close the connection."""
@@ -121,6 +150,12 @@ class ChatScreen(Screen):
     @on(ServerEventReceived)
     def server_event(self, message: ServerEventReceived) -> None:
         self.apply(self.session.handle(message.event))
+
+    @on(ServerEventsReceived)
+    def server_events(self, message: ServerEventsReceived) -> None:
+        handle, apply = self.session.handle, self.apply
+        for event in message.events:
+            apply(handle(event))
 
     def key_pressed(self) -> None:
         """Any key, anywhere in the client (the app calls this for every key)."""
@@ -143,11 +178,12 @@ class ChatScreen(Screen):
     def apply(self, effects: list[Effect]) -> None:
         for effect in effects:
             match effect:
-                case fx.ShowLine(line):
-                    self.query_one(ChatLog).add(line)
-                case fx.ShowUsers(users, own_id, operators, ignored, registered):
+                case fx.ShowLine(line, conversation):
+                    if (problem := self.conversations.add(line, conversation)) is not None:
+                        self.notify(problem, severity="error", markup=False)
+                case fx.ShowUsers(users, own_id, operators, ignored, registered, away):
                     self.query_one(UserList).show(
-                        list(users), own_id, operators, ignored, registered
+                        list(users), own_id, operators, ignored, registered, away
                     )
                 case fx.ShowName(name):
                     self.query_one(StatusHeader).show_name(name)
@@ -156,12 +192,12 @@ class ChatScreen(Screen):
                 case fx.ShowLink(state, detail):
                     self.query_one(StatusHeader).show_link(state, detail)
                 case fx.Alert(title, text):
-                    self.app.bell()
+                    self.app.notify_desktop(title, text)
                     self.notify(text, title=title, markup=False, timeout=TOAST_SECONDS)
                 case fx.Warn(text):
                     self.notify(text, severity="error", markup=False, timeout=TOAST_SECONDS)
                 case fx.AskPassword(reason):
-                    self._ask_password(reason)
+                    flows.ask_password(self, reason)
                 case fx.OpenRenameDialog(reason, suggestion):
                     self.open_rename_dialog(reason, suggestion)
                 case fx.AnswerRenameDialog(answer):
@@ -179,58 +215,42 @@ class ChatScreen(Screen):
                     self._show_countdown()
                 case fx.StartPrivateMessage(name):
                     self.query_one(ChatInput).start_private_message(name)
+                case fx.GiveBack(text):
+                    chat_input = self.query_one(ChatInput)
+                    if not chat_input.value:
+                        chat_input.set_line(text)
+                case fx.ClearLog():
+                    self.conversations.clear_shown()
+                case fx.OpenConversation(name):
+                    self.conversations.open(name)
+                case fx.CloseConversation():
+                    self.conversations.close_shown()
                 case fx.GiveUp(reason):
                     self.app.fail(reason)
 
     def _show_countdown(self) -> None:
-        self.query_one(StatusHeader).show_idle(self.session.idle_left())
-
-    def _ask_password(self, reason: str | None) -> None:
-        if isinstance(self.app.screen, PasswordDialog):
-            return
-
-        def entered(secret: str | None) -> None:
-            if secret is not None:
-                self.session.password_entered(secret)
-
-        self.app.push_screen(PasswordDialog(self.settings.address, reason), entered)
+        self.query_one(StatusHeader).show_idle(self.session.idle.left())
 
     # --- the user's side -----------------------------------------------------------------
 
     @on(ChatInput.Submitted, "#input")
     def submit(self, event: ChatInput.Submitted) -> None:
-        if not self._send_typed(event.value):
+        if not self.send_typed(event.value):
             chat_input = self.query_one(ChatInput)
             if not chat_input.value:  # nothing typed since: give the line back, not a loss
                 chat_input.set_line(event.value)
 
-    def _send_typed(self, text: str) -> bool:
-        sent, effects = self.session.typed(text)
+    def send_typed(self, text: str) -> bool:
+        conversation = self.conversations.conversation
+        sent, effects = self.session.typed(text, conversation)
+        if conversation is not None:  # the answer to what was typed: where it was typed
+            effects = [here(effect, conversation) for effect in effects]
         self.apply(effects)
         return sent
 
     @on(ChatInput.MultiLinePaste)
     def multi_line_paste(self, event: ChatInput.MultiLinePaste) -> None:
-        chat_input = self.query_one(ChatInput)
-        lines = event.paste.lines
-
-        def send_all(confirmed: bool | None = True) -> None:
-            if not confirmed:
-                chat_input.set_line(event.draft)
-                chat_input.focus()
-                return
-            for index, line in enumerate(lines):
-                chat_input.history.add(line)
-                if not self._send_typed(line):
-                    # Nothing more can go out: give the rest back to the user, not a drop.
-                    chat_input.set_line(" ".join(lines[index:]))
-                    break
-            chat_input.focus()
-
-        if event.paste.needs_confirmation:
-            self.app.push_screen(PasteDialog(lines), send_all)
-        else:
-            send_all()
+        flows.send_paste(self, event)
 
     @on(OptionList.OptionSelected, "#users")
     def user_selected(self, event: OptionList.OptionSelected) -> None:
@@ -240,21 +260,7 @@ class ChatScreen(Screen):
 
     def action_user_actions(self) -> None:
         """F4: what can be done to the highlighted user (operators: kick, mute, ban)."""
-        users = self.query_one(UserList)
-        user_id = users.highlighted_user
-        name = users.name_of(user_id)
-        if user_id is None or name is None:
-            self.notify("Highlight a user in the list first (F3, ↑↓)", timeout=TOAST_SECONDS)
-            return
-        actions = self.session.user_actions(user_id)
-        if not actions:
-            return
-
-        def chosen(action: UserAction | None) -> None:
-            if action is not None:
-                self.act_on_user(action, name)
-
-        self.app.push_screen(UserActionsDialog(name, actions), chosen)
+        flows.user_actions(self)
 
     def act_on_user(self, action: UserAction, name: str) -> None:
         """Do ``action`` to the user ``name``: a command to the server, or a /msg started."""
@@ -266,10 +272,39 @@ class ChatScreen(Screen):
 
     @on(NewMessagesBar.Clicked)
     def unseen_clicked(self) -> None:
-        self.query_one(ChatLog).jump_to_end()
+        self.conversations.jump_to_end()
+
+    @property
+    def conversations(self) -> ConversationView:
+        if self._conversations is None:
+            self._conversations = self.query_one(ConversationView)
+        return self._conversations
 
     def action_scroll_log(self, how: str) -> None:
-        self.query_one(ChatLog).scroll_by(how)
+        if how == "end":
+            self.conversations.jump_to_end()
+        else:
+            self.query_one(ChatLog).scroll_by(how)
+
+    def action_search(self) -> None:
+        """Ctrl+F: search the log shown."""
+        self.conversations.open_search()
+
+    def action_next_mention(self) -> None:
+        """F6: the next line that mentions you, in the log shown."""
+        if not self.conversations.next_mention():
+            self.notify("No line here mentions you", timeout=TOAST_SECONDS)
+
+    def action_buffer(self, delta: int) -> None:
+        self.conversations.step(delta)
+
+    def action_buffer_number(self, number: int) -> None:
+        self.conversations.by_number(number)
+
+    def action_bare(self) -> None:
+        """Alt+L: the log alone, without borders, so a mouse selection copies only text."""
+        self.toggle_class("-bare")
+        self.query_one(ChatInput).focus()
 
     def on_resize(self, event: events.Resize) -> None:
         narrow = event.size.width < self.NARROW
@@ -294,6 +329,7 @@ class ChatScreen(Screen):
             chat_input.insert_text_at_cursor(event.character)
 
     def action_focus_input(self) -> None:
+        self.remove_class("-bare")  # Esc also leaves the bare view
         self.query_one(ChatInput).focus()
 
     def action_rename(self) -> None:

@@ -74,7 +74,11 @@ class RenameDialog(ModalScreen[str | None]):
     @on(Input.Changed, "#new-name")
     def check_as_typed(self, event: Input.Changed) -> None:
         problem = name_problem(event.value)
-        self.query_one("#apply", Button).disabled = problem is not None
+        buttons = list(self.query("#apply").results(Button))
+        if not buttons:  # a change that arrives as the dialog is taken down: nothing to show
+            return
+        for button in buttons:
+            button.disabled = problem is not None
         if problem is None and self._refused and self._refused[0] == event.value:
             self._show_problem(self._refused[1], refused=True)  # the server's word stands
         else:

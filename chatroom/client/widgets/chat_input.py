@@ -12,7 +12,13 @@ from textual.widgets import Input
 
 from chatroom.client.completion import TabCompleter
 from chatroom.client.input_history import InputHistory
-from chatroom.client.outgoing import Paste, describe, plan_paste, private_message_draft
+from chatroom.client.outgoing import (
+    Paste,
+    describe,
+    history_form,
+    plan_paste,
+    private_message_draft,
+)
 
 
 class ChatInput(Input):
@@ -20,11 +26,15 @@ class ChatInput(Input):
         Binding("up", "history_previous", "Previous line", show=False),
         Binding("down", "history_next", "Next line", show=False),
         Binding("tab", "complete", "Complete name", show=False),
-        # irssi/weechat habit: the keys that move through the log work from the input line.
+        # irssi/weechat habit: the keys that move through the log work from the input line;
+        # Home/End (and Ctrl+A/E, Ctrl+W/U/K) edit the line, as readline does.
         Binding("pageup", "screen.scroll_log('page_up')", "Scroll", key_display="PgUp/PgDn"),
         Binding("pagedown", "screen.scroll_log('page_down')", "Scroll", show=False),
-        Binding("home", "screen.scroll_log('home')", "Oldest", show=False),
-        Binding("end", "screen.scroll_log('end')", "Newest", show=False),
+        Binding("ctrl+home", "screen.scroll_log('home')", "Oldest", show=False),
+        Binding("ctrl+end", "screen.scroll_log('end')", "Newest", show=False),
+        # priority: else the letter a terminal sends with ESC would be typed in
+        Binding("alt+b", "cursor_left_word", "Word left", show=False, priority=True),
+        Binding("alt+f", "forward_word", "Word right", show=False, priority=True),
     ]
 
     class MultiLinePaste(Message):
@@ -49,7 +59,7 @@ class ChatInput(Input):
         # Clear at once, not when the screen handles the message: keys typed right after
         # Enter already belong to the next line.
         line = self.value
-        self.history.add(line)
+        self.history.add(history_form(line))
         self.value = ""
         self.post_message(self.Submitted(self, line))
 
@@ -63,6 +73,15 @@ class ChatInput(Input):
         draft = self.value
         self.value = paste.keep
         self.post_message(self.MultiLinePaste(paste, draft))
+
+    def action_forward_word(self) -> None:
+        """Alt+F as readline has it: to the end of this word (or the next one)."""
+        value, position = self.value, self.cursor_position
+        while position < len(value) and not value[position].isalnum():
+            position += 1
+        while position < len(value) and value[position].isalnum():
+            position += 1
+        self.cursor_position = position
 
     def set_line(self, value: str | None) -> None:
         if value is not None:

@@ -23,11 +23,13 @@ class StatusHeader(Horizontal):
         #title { text-style: bold; padding: 0 1; background: $primary; color: $text; }
         #address { padding: 0 1; color: $text-muted; }
         Label { text-wrap: nowrap; text-overflow: ellipsis; }
-        #identity { padding: 0 1; width: 1fr; min-width: 0; }
-        #link { padding: 0 1; }
-        #idle { padding: 0 1; background: $warning; color: $text; text-style: bold; }
+        #identity { padding: 0 1; width: auto; max-width: 24; min-width: 0; }
+        #link { dock: right; padding: 0 1; }  /* docked: laid out first, never squeezed */
+        #idle {
+            dock: right; padding: 0 1; background: $warning; color: $text; text-style: bold;
+        }
         #idle.-off { display: none; }
-        #topic { padding: 0 1; max-width: 50%; color: $text; text-style: italic; }
+        #topic { padding: 0 1; width: 1fr; min-width: 0; color: $text; text-style: italic; }
         #topic.-off { display: none; }
         #link.connected { color: $text-success; }
         #link.connecting { color: $text-warning; }

@@ -36,10 +36,12 @@ class UserList(OptionList):
         operators: set[str] | frozenset[str] = frozenset(),
         ignored: set[str] | frozenset[str] = frozenset(),
         registered: set[str] | frozenset[str] = frozenset(),
+        away: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         """Replace the list with ``users`` ((id, name) pairs), keeping the highlight;
         the ids in ``operators`` are marked ``@name``, those in ``registered`` ``name ✓``,
-        those in ``ignored`` are dimmed and marked ``name (ignored)``."""
+        those in ``ignored`` are dimmed and marked ``name (ignored)``; those in ``away``
+        are marked ``name (away)``."""
         highlighted = self.highlighted_option.id if self.highlighted_option else None
         self._names = dict(users)
         self.clear_options()
@@ -51,6 +53,7 @@ class UserList(OptionList):
                     (REGISTERED_MARK, "green") if user_id in registered else "",
                     (" (you)", "dim") if user_id == own_id else "",
                     (" (ignored)", "dim italic") if user_id in ignored else "",
+                    (" (away)", "dim italic") if user_id in away else "",
                 ),
                 id=user_id,
             )
