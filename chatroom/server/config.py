@@ -131,7 +131,7 @@ class ServerConfig(FlagSettings):
     accept_batch: int = 32
     accept_retry: float = 0.5  # seconds without listening when accept() fails and nothing helps
     log_interval: float = 10.0  # a flood of refusals is logged once per this, per cause
-    # --- operators (moderation.py)
+    # --- operators (core/rules/operators.py, core/passwords.py)
     # scrypt's cost for new hashes (hash-password): 16 MiB and ~50 ms a check (the stdlib's
     # limit is 32 MiB).
     scrypt_n: int = 2**14

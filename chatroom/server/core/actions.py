@@ -138,8 +138,8 @@ class Append(_Value):
     """Have the shared ledger sequence ``event`` (its ``seq`` is still 0).
 
     The ledger gives it the room-wide seq, or refuses it (a name taken on another node, the
-    ledger unreachable): the caller then reports back with ``ClusterRoom.sequenced`` — on
-    every node, for every event, in the ledger's order — or ``ClusterRoom.refused``.
+    ledger unreachable): the caller then hands the room ``Sequenced`` — on
+    every node, for every event, in the ledger's order — or ``AppendRefused``.
     """
 
     event: p.BroadcastEvent
@@ -162,8 +162,8 @@ class SendPrivate(_Value):
 class ModerateElsewhere(_Value):
     """Have ``node``, which holds the user an operator's command names, carry it out.
 
-    The caller reports back with ``ClusterRoom.moderation_answered`` when the answer
-    comes, or ``ClusterRoom.moderation_undelivered`` if nobody on ``node`` heard it or no
+    The caller hands the room ``ModerationAnswered`` when the answer
+    comes, or ``ModerationUndelivered`` if nobody on ``node`` heard it or no
     answer came in time.
     """
 
@@ -298,5 +298,5 @@ RoomAction = (
     | CheckPassword
     | HashPassword
 )
-# What a moderation rule did, and what the operator who asked for it is told (moderation.py).
+# What a moderation rule did, and what the operator who asked for it is told (rules/moderation.py).
 Outcome = tuple[list[RoomAction], list[p.Notice | p.Error]]

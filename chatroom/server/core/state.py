@@ -42,11 +42,11 @@ class Member:
     # The room has a password this newcomer has not given yet: it is in nobody's sight.
     waiting: bool = False
     failures: int = 0  # wrong passwords it sent
-    # Moderation (moderation.py): an operator, and its wrong /oper attempts.
+    # Moderation (rules/operators.py): an operator, and its wrong /oper attempts.
     operator: bool = False
     oper_failures: int = 0
     oper_retry_at: float = 0.0
-    # Self-service (selfservice.py): the user ids it ignores, and its /away text.
+    # Self-service (rules/selfservice.py): the user ids it ignores, and its /away text.
     ignoring: set[str] = field(default_factory=set)
     away: str | None = None
     # The registered name this connection proved it owns (/register, /login; accounts.py).
