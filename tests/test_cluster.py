@@ -13,7 +13,7 @@ import pytest
 from chatroom import protocol as p
 from chatroom.server.core.actions import Append
 from tests import processes
-from tests.conftest import Peer
+from tests.conftest import TIMEOUT, Peer
 from tests.test_server_process import SERVER_SCRIPT, ServerProcess
 
 NODE_FLAGS = ("--rate", "0", "--idle-timeout", "0", "--log-level", "warning")
@@ -294,8 +294,15 @@ async def test_one_address_on_two_nodes_gets_two_ids_and_two_users(node):
     assert ann.local_id == twin.local_id
     ids = [(await ann.to_json())["id"], (await twin.to_json())["id"]]
     assert ids[0] != ids[1] and all(i.startswith(ann.local_id) for i in ids)
-    await ann.send("/who")
-    who = await ann.until_event("who")
+    # The twin's join (under its tagged id) reaches ann's node through the stream: ask
+    # until it has (a deadline, not a speed), then the list must be exactly the two.
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            await ann.send("/who")
+            who = await ann.until_event("who")
+            if len(who["users"]) == 2:
+                break
+            await asyncio.sleep(0.05)
     assert sorted(u["id"] for u in who["users"]) == sorted(ids)
     await twin.send("/quit")
     await ann.until_event("leave", id=ids[1])
