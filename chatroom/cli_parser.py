@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -17,3 +19,16 @@ def package_version() -> str:
         return version("chatroom")
     except PackageNotFoundError:  # run from a source tree that was never installed
         return "unknown"
+
+
+def argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` for argparse: its ValueError's reason becomes the one-line usage error."""
+
+    def argument(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    argument.__name__ = parse.__name__
+    return argument

@@ -9,27 +9,13 @@ Every flag sets the field it is named after (``--max-sendq`` sets ``max_sendq``)
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from dataclasses import Field
 from typing import Any
 
-from chatroom.cli_parser import OneLineErrorParser, package_version
+from chatroom.cli_parser import OneLineErrorParser, argument_type, package_version
 from chatroom.server.config import ServerConfig, flag_fields
 
 PROG = "chatroom-server"
-
-
-def _argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """``parse`` for argparse: its ValueError's reason becomes the one-line usage error."""
-
-    def argument(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    argument.__name__ = parse.__name__
-    return argument
 
 
 def _add(parser: argparse.ArgumentParser, spec: Field[Any]) -> None:
@@ -54,7 +40,7 @@ def _add(parser: argparse.ArgumentParser, spec: Field[Any]) -> None:
     if meta.get("action") == "extend":  # repeatable: each use adds to a fresh list
         options["default"] = list(spec.default)
     if "parse" in meta:
-        options["type"] = _argument_type(meta["parse"])
+        options["type"] = argument_type(meta["parse"])
     parser.add_argument(meta["flag"], **options)
 
 

@@ -8,23 +8,12 @@ import logging
 import signal
 import sys
 
-from chatroom.cli_parser import OneLineErrorParser, package_version
+from chatroom.cli_parser import OneLineErrorParser, argument_type, package_version
 from chatroom.client.connection import AddressError, parse_target
 from chatroom.server import flag_values as v
 from chatroom.web.server import WebSettings, serve
 
 PROG = "chatroom-web"
-
-
-def _checked(parse):
-    def argument(text: str):
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    argument.__name__ = parse.__name__
-    return argument
 
 
 def _public_url(text: str) -> str:
@@ -49,13 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--port",
-        type=_checked(v.port),
+        type=argument_type(v.port),
         default=defaults.port,
         help="web port; 0 picks a free one (default: %(default)s)",
     )
     parser.add_argument(
         "--max-sessions",
-        type=_checked(v.positive_int),
+        type=argument_type(v.positive_int),
         default=defaults.max_sessions,
         metavar="N",
         help="visitors at once, each a client process (about 41 MiB); later ones are told all "
@@ -63,14 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--idle-timeout",
-        type=_checked(v.positive_float),
+        type=argument_type(v.positive_float),
         default=defaults.idle_timeout,
         metavar="SECONDS",
         help="close a session with no key pressed for this long (default: %(default)g)",
     )
     parser.add_argument(
         "--public-url",
-        type=_checked(_public_url),
+        type=argument_type(_public_url),
         metavar="URL",
         help="the page's address as visitors see it, behind a reverse proxy "
         "(e.g. https://chat.example.org); default: the address the browser used",
