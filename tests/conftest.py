@@ -39,33 +39,14 @@ def _no_process_outlives_its_test() -> Iterator[None]:
 TEST_CONFIG = ServerConfig(host="127.0.0.1", port=0, rate=0, idle_timeout=0)
 
 
-class Peer:
-    """One raw TCP user of the room, like ``nc``: writes lines, reads lines."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def connect(cls, port: int) -> Peer:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**20)
-        return cls(reader, writer)
-
-    @property
-    def local_id(self) -> str:
-        host, port = self.writer.get_extra_info("sockname")[:2]
-        return f"{host}:{port}"
-
-    async def send(self, line: str | bytes) -> None:
-        data = line if isinstance(line, bytes) else (line + "\n").encode()
-        self.writer.write(data)
-        await self.writer.drain()
+class LineReader:
+    """What every kind of peer reads with, built on its own ``line()`` and ``send()``."""
 
     async def line(self, timeout: float = TIMEOUT) -> str:
-        raw = await asyncio.wait_for(self.reader.readline(), timeout)
-        if not raw:
-            raise EOFError("the server closed the connection")
-        return raw.decode().rstrip("\n")
+        raise NotImplementedError
+
+    async def send(self, line: str | bytes) -> None:
+        raise NotImplementedError
 
     async def until(self, predicate: Callable[[str], bool], timeout: float = TIMEOUT) -> str:
         """Read lines until one satisfies ``predicate``; return it."""
@@ -96,6 +77,35 @@ class Peer:
         welcome = await self.event()
         assert welcome["type"] == "welcome"
         return welcome
+
+
+class Peer(LineReader):
+    """One raw TCP user of the room, like ``nc``: writes lines, reads lines."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, port: int) -> Peer:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**20)
+        return cls(reader, writer)
+
+    @property
+    def local_id(self) -> str:
+        host, port = self.writer.get_extra_info("sockname")[:2]
+        return f"{host}:{port}"
+
+    async def send(self, line: str | bytes) -> None:
+        data = line if isinstance(line, bytes) else (line + "\n").encode()
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def line(self, timeout: float = TIMEOUT) -> str:
+        raw = await asyncio.wait_for(self.reader.readline(), timeout)
+        if not raw:
+            raise EOFError("the server closed the connection")
+        return raw.decode().rstrip("\n")
 
     async def closed(self, timeout: float = TIMEOUT) -> bytes:
         """Everything until the server closes the connection."""

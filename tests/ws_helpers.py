@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
-from tests.conftest import TIMEOUT
+from tests.conftest import TIMEOUT, LineReader
 
 UPGRADE = (
     "GET {path} HTTP/1.1\r\n"
@@ -25,7 +24,7 @@ UPGRADE = (
 )
 
 
-class WsPeer:
+class WsPeer(LineReader):
     """One WebSocket user: each line it sends is one text message, each line it reads too."""
 
     def __init__(self, ws: ClientConnection) -> None:
@@ -47,16 +46,6 @@ class WsPeer:
         message = await asyncio.wait_for(self.ws.recv(), timeout)
         assert isinstance(message, str), f"a binary message from the server: {message!r}"
         return message
-
-    async def until(self, predicate: Callable[[str], bool], timeout: float = TIMEOUT) -> str:
-        async with asyncio.timeout(timeout):
-            while True:
-                line = await self.line(timeout)
-                if predicate(line):
-                    return line
-
-    async def until_contains(self, text: str, timeout: float = TIMEOUT) -> str:
-        return await self.until(lambda line: text in line, timeout)
 
     async def closed(self, timeout: float = TIMEOUT) -> tuple[list[str], Close | None]:
         """The lines read until the server closed the connection, and the close frame it
