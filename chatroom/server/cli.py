@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
+import signal
 import sys
 from dataclasses import replace
 
 from chatroom.cli_parser import OneLineErrorParser
 from chatroom.protocol import name_problem
 from chatroom.server.adapter.activation import ActivationError, activated, inherited_sockets
+from chatroom.server.adapter.handover import ENV as HANDOVER_ENV
 from chatroom.server.adapter.logformat import configure as configure_logging
 from chatroom.server.cli_flags import PROG, build_parser, config_from_args
 from chatroom.server.core.passwords import hash_password
@@ -87,6 +89,8 @@ def hash_password_main(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if HANDOVER_ENV in os.environ:  # an upgrade's new process: no SIGUSR2 until it serves
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     if argv[:1] == ["hash-password"]:
         return hash_password_main(argv[1:])
     parser = build_parser()

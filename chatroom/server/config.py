@@ -45,6 +45,14 @@ class ServerConfig(FlagSettings):
     idle_warning_lead: float = 10.0  # seconds of warning before an idle kick...
     idle_warning_min_timeout: float = 20.0  # ...given only when the timeout is longer
     shutdown_grace: float = 1.5  # seconds to flush output to everyone on shutdown
+    # An upgrade (SIGUSR2, docs/OPERATIONS.md "Upgrades"): the new process has handover_start
+    # seconds to start and say hello, then each step of the frozen handover handover_step;
+    # descriptors go handover_batch to a message (SCM_RIGHTS takes 253 at most); connections
+    # being made when it freezes get handover_settle seconds to be made.
+    handover_start: float = 30.0
+    handover_step: float = 10.0
+    handover_batch: int = 250
+    handover_settle: float = 0.01
     workers_stop_grace: float = 3.0  # seconds workers get to shut down before a kill
     # A worker that dies is restarted after the first wait, doubled for each one that dies
     # within worker_stable seconds of its start, up to the longest (workers.py).

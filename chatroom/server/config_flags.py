@@ -282,6 +282,13 @@ class FlagSettings:
         choices=["text", "json"],
     )
     # --- operations (docs/OPERATIONS.md)
+    pid_file: str | None = flag(
+        None,
+        "--pid-file",
+        "write the server's pid to FILE (replaced atomically; an upgrade's new process "
+        "writes its own: docs/OPERATIONS.md, Upgrades)",
+        metavar="FILE",
+    )
     metrics_port: int | None = flag(
         None,
         "--metrics-port",

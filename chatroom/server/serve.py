@@ -7,12 +7,16 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import resource
 import signal
 from collections.abc import Callable
 
 from chatroom.server.adapter.app import StartError, start_server
+from chatroom.server.adapter.handover import ENV
 from chatroom.server.adapter.listener import DEFAULT_HOSTS, BindError, show
+from chatroom.server.adapter.takeover import take_over
+from chatroom.server.adapter.upgrade import Upgrade
 from chatroom.server.config import ServerConfig
 
 # What to do about a socket that cannot listen, by errno.
@@ -75,14 +79,20 @@ class LoopError(Exception):
 
 
 async def serve(config: ServerConfig, *, banner: bool = True) -> None:
+    handover = os.environ.pop(ENV, None)  # started by an upgrading server (upgrade.py)
     try:
-        server = await start_server(config)
+        if handover is not None:
+            server = await take_over(config, int(handover))
+        else:
+            server = await start_server(config)
     except StartError as exc:
         raise ListenError(str(exc)) from None
     except BindError as exc:
         raise ListenError(bind_problem(exc)) from None
     log = logging.getLogger("chatroom.server")
-    if banner:
+    if handover is not None:
+        pass  # the start-up line was the first process's
+    elif banner:
         assert server.listener is not None
         plain, tls = server.listener.addresses(), server.listener.addresses(tls=True)
         notes = [n for n in (config.inherited and "sockets from systemd", server.fd_note) if n]
@@ -106,9 +116,37 @@ async def serve(config: ServerConfig, *, banner: bool = True) -> None:
         loop.add_signal_handler(signum, stop.set)
     if server.tls is not None:
         loop.add_signal_handler(signal.SIGHUP, server.reload_certificate)
+    loop.add_signal_handler(signal.SIGUSR2, Upgrade(server).requested)
+    if config.pid_file is not None:
+        write_pid_file(config.pid_file)
     await stop.wait()
     log.info("shutting down (%d online)", len(server.room))
     await server.shutdown()
+    if config.pid_file is not None:
+        remove_pid_file(config.pid_file)
+
+
+def write_pid_file(path: str) -> None:
+    """This process's pid in ``path``, replaced atomically (a reader sees the old pid or
+    the new one, never a half-written file). A failure is logged: the server serves on."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(temporary, "w", encoding="ascii") as file:
+            file.write(f"{os.getpid()}\n")
+        os.replace(temporary, path)
+    except OSError as exc:
+        logging.getLogger("chatroom.server").error("--pid-file %s: %s", path, exc.strerror)
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+
+
+def remove_pid_file(path: str) -> None:
+    """On a clean stop: the file goes, if it still names this process."""
+    with contextlib.suppress(OSError, ValueError):
+        with open(path, encoding="ascii") as file:
+            if int(file.read().strip()) != os.getpid():
+                return
+        os.unlink(path)
 
 
 def banner_line(

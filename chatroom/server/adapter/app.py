@@ -23,9 +23,11 @@ import logging
 import ssl
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from chatroom.protocol import LeaveReason
+from chatroom.server.adapter.carried import Carried
 from chatroom.server.adapter.connection import ClientConnection
 from chatroom.server.adapter.hashing import PasswordWorkers
 from chatroom.server.adapter.listener import Listener, fit_to_fd_limit
@@ -37,6 +39,7 @@ from chatroom.server.adapter.startup import (  # noqa: F401 (StartError: the CLI
     StartError,
     make_room,
 )
+from chatroom.server.adapter.stopping import shut_down
 from chatroom.server.adapter.tls import CertificateError, reload_certificate, server_context
 from chatroom.server.adapter.websocket import WebSocketDoor, open_door
 from chatroom.server.config import ServerConfig
@@ -58,7 +61,6 @@ from chatroom.server.core.inputs import (
     Input,
     LineReceived,
     Paced,
-    ShuttingDown,
     StateFlushDue,
     TimerFired,
 )
@@ -74,18 +76,22 @@ log = logging.getLogger("chatroom.server")
 class ChatServer:
     """The adapter: carries out the room's actions and runs its timers, on one event loop.
 
-    It implements :class:`~chatroom.server.adapter.connection.ConnectionOwner` for its connections.
+    It implements :class:`~chatroom.server.adapter.owner.ConnectionOwner` for its connections.
     It never decides anything about the room: what it logs comes from the room's reports.
     """
 
-    def __init__(self, config: ServerConfig, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, config: ServerConfig, loop: asyncio.AbstractEventLoop, taking_over: bool = False
+    ) -> None:
         # As many clients as there are file descriptors for (the start-up line says so).
         config, self.fd_note = fit_to_fd_limit(config)
         self.config = config
         self.loop = loop
         self.log_once = OncePerInterval(log, config.log_interval, loop)
         self.clock = RoomClock()
-        self.room, self.store = make_room(config)
+        # Taking over from an upgrading process (takeover.py): the state comes from it, and
+        # the state file, which it holds locked, is opened once it has let go.
+        self.room, self.store = make_room(replace(config, state=None) if taking_over else config)
         self.checks = PasswordWorkers(  # /oper's, /login's and /register's scrypt, off the loop
             config.oper_check_threads, config.oper_check_queue, loop, self.handle, self.log_once
         )
@@ -192,10 +198,14 @@ class ChatServer:
             reload_certificate(self.tls, self.config.tls_cert, self.config.tls_key)
 
     def _new_connection(
-        self, named: tuple[str, int] | None = None, first: bytes = b""
+        self,
+        named: tuple[str, int] | None = None,
+        first: bytes = b"",
+        carried: Carried | None = None,
     ) -> ClientConnection:
+        conn_id = next(self._ids) if carried is None else carried.conn_id  # (takeover.py)
         return ClientConnection(
-            self, next(self._ids), self.config, self.loop, self._read_buffer, named, first
+            self, conn_id, self.config, self.loop, self._read_buffer, named, first, carried
         )
 
     # --- ConnectionOwner: what connections tell us -----------------------------------------
@@ -338,37 +348,31 @@ class ChatServer:
             conn.conn_id, LeaveReason.SLOW, f"send queue over {self.config.max_sendq} bytes"
         )
 
-    # --- shutdown ---
+    # --- shutdown, and an upgrade's handover (stopping.py, upgrade.py, takeover.py) ---
 
     async def shutdown(self) -> None:
-        """Stop accepting, tell everyone, flush, and close; drop stragglers after the grace."""
+        """Stop accepting, tell everyone, flush, and close (stopping.py)."""
         self._accepting = False
-        for listener in filter(None, (self.listener, self.door)):
-            listener.close()
-        self.checks.close()
-        if self.ops is not None:
-            self.ops.close()
-        if self.loop_lag is not None:
-            self.loop_lag.stop()
-        self.handle(ShuttingDown())
+        await shut_down(self, self._all_closed)
+
+    @property
+    def connections(self) -> dict[int, ClientConnection]:
+        return self._connections
+
+    def flush(self) -> None:
         self._flush()
-        if self.cluster is not None:
-            try:  # other nodes' users see this node's users leave
-                await asyncio.wait_for(self.cluster.stop(), self.config.shutdown_grace / 2)
-            except TimeoutError:
-                log.warning("shutdown: Redis did not answer; other nodes will reap our users")
-        try:
-            await asyncio.wait_for(self._all_closed.wait(), self.config.shutdown_grace)
-        except TimeoutError:
-            log.warning(
-                "shutdown: dropping %d connections that did not drain", len(self._connections)
-            )
-            for conn in list(self._connections.values()):
-                conn.abort()
-            await asyncio.sleep(0)
-        if self.store is not None:  # the last of the chat is committed
-            self.handle(StateFlushDue())
-            await asyncio.to_thread(self.store.close)
+
+    def adopt(self, conn: ClientConnection) -> None:
+        """A connection an upgrade brought: the room knows it already."""
+        self._connections[conn.conn_id] = conn
+        self._all_closed.clear()
+
+    def next_id(self) -> int:
+        """The id the next connection gets (an upgrade carries the count on)."""
+        return next(self._ids)
+
+    def count_ids_from(self, first: int) -> None:
+        self._ids = itertools.count(first)
 
 
 async def start_server(config: ServerConfig) -> ChatServer:

@@ -23,9 +23,10 @@ import logging
 import socket
 import struct
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from chatroom.protocol import LeaveReason
+from chatroom.server.adapter.carried import Carried, SendTail
 from chatroom.server.adapter.idle_timer import IdleTimer
 from chatroom.server.config import ServerConfig
 from chatroom.server.core.addresses import peer_id
@@ -33,34 +34,10 @@ from chatroom.server.core.codec import LineDecoder, LineTooLong
 from chatroom.server.core.inputs import Connected, LineReceived, Paced, TimerFired
 from chatroom.server.core.ratelimit import TokenBucket
 
+if TYPE_CHECKING:
+    from chatroom.server.adapter.owner import ConnectionOwner
+
 log = logging.getLogger("chatroom.server")
-
-
-class ConnectionOwner(Protocol):
-    """What a connection tells the server, and the little it asks."""
-
-    def event(
-        self, conn: ClientConnection, event: Connected | LineReceived | TimerFired | Paced
-    ) -> float | None:
-        """Hand the room ``event`` of this connection (it is made, a line arrived and flood
-        control let it through, its timer fired, flood control started pacing it). For
-        Connected and TimerFired: in how many seconds the connection should hand it the
-        next TimerFired (None: never)."""
-
-    def input_finished(self, conn: ClientConnection) -> None:
-        """The peer half-closed and every line it sent has been handled."""
-
-    def ended(self, conn: ClientConnection, reason: LeaveReason, exc: Exception | None) -> None:
-        """The connection is closed, whatever the cause; nothing more will come from it."""
-
-    def owed(self, conn: ClientConnection) -> int:
-        """Bytes queued for this connection alone and not yet handed to its transport."""
-
-    def after_flush(self, conn: ClientConnection) -> None:
-        """Call :meth:`ClientConnection.resume_input` once the queued output is written."""
-
-    def answer_in_crlf(self, conn: ClientConnection) -> None:
-        """The client ends its lines in "\\r\\n" (or speaks telnet): answer it so."""
 
 
 class ClientConnection(asyncio.BufferedProtocol):
@@ -104,6 +81,8 @@ class ClientConnection(asyncio.BufferedProtocol):
         "_named",
         "_first",
         "_crlf",
+        "_tail",
+        "_carried",
     )
 
     def __init__(
@@ -115,6 +94,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         read_buffer: memoryview,
         named: tuple[str, int] | None = None,
         first: bytes = b"",
+        carried: Carried | None = None,
     ) -> None:
         self.owner = owner
         self.config = config
@@ -140,12 +120,22 @@ class ClientConnection(asyncio.BufferedProtocol):
         self._named = named  # the client a PROXY header named (None: the socket's peer)
         self._first = first  # its input read before the connection was made
         self._crlf = False  # answered in "\r\n" (the owner was told)
+        self._tail = SendTail()  # what the transport may not have sent yet (carried.py)
+        self._carried = carried  # an upgrade brought it: the room knows it already
+        if carried is not None:
+            self.peer, self._decoder = carried.peer, carried.decoder
+            self._next_line, self._bucket = carried.next_line, carried.bucket
+            self._paced, self._eof, self._crlf = carried.paced, carried.eof, carried.crlf
 
     # --- asyncio.BufferedProtocol -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Not asserted to be an asyncio.Transport: uvloop's transports are another class.
         self.transport = transport  # type: ignore[assignment]
+        if self._carried is not None:  # read nothing until the old process is gone
+            transport.pause_reading()
+            transport.set_write_buffer_limits(high=max(1, self.config.max_sendq // 2))
+            return
         sock = transport.get_extra_info("socket")
         if sock is not None:
             # Keep the kernel's share of a stalled reader's backlog small, so --max-sendq
@@ -194,7 +184,7 @@ class ClientConnection(asyncio.BufferedProtocol):
             data = b"".join(self._held)
             self._held.clear()
             self._held_bytes = 0
-            self.transport.write(data)
+            self._send(data)
         if self._held_back:
             self.resume_input()
 
@@ -333,15 +323,54 @@ class ClientConnection(asyncio.BufferedProtocol):
             self._held.append(data)
             self._held_bytes += len(data)
         else:
-            self.transport.write(data)
+            self._send(data)
         return True
+
+    def _send(self, data: bytes) -> None:
+        self.transport.write(data)
+        self._tail.wrote(data, self.transport.get_write_buffer_size())
+
+    # --- an upgrade's handover (upgrade.py, takeover.py) ---
+
+    def hold(self) -> None:
+        """Read nothing more until :meth:`unhold` (or the process hands it over)."""
+        if self.transport is not None and not self.closing:
+            self.transport.pause_reading()
+
+    def unhold(self) -> None:
+        if self.transport is not None and not (self.closing or self._eof or self._reading_paused):
+            self.transport.resume_reading()
+
+    def carry(self) -> Carried:
+        """Its state for the new process, the output still unsent included."""
+        buffered = self.transport.get_write_buffer_size() if self.transport is not None else 0
+        unsent = self._tail.unsent(buffered) + b"".join(self._held)
+        return Carried(
+            self.conn_id, self.peer, self._named, self._decoder, self._next_line, self._bucket,
+            self._paced, self._eof, self._crlf, unsent, self.closing,
+        )  # fmt: skip
+
+    def carry_on(self, idle_delay: float | None) -> None:
+        """The old process is gone: send what it owed, then read and handle input again."""
+        carried, self._carried = self._carried, None
+        if carried is None or self.transport is None:
+            return
+        if carried.unsent:
+            self.write(carried.unsent)
+        if carried.closing:
+            self.close()
+            return
+        self._idle.arm(self, idle_delay)
+        if not self._eof:
+            self.transport.resume_reading()
+        self._handle_lines()
 
     def close(self) -> None:
         """Close once the transport has written what it holds. Idempotent."""
         if self.transport is None or self.closing:
             return
         if self._held:
-            self.transport.write(b"".join(self._held))
+            self._send(b"".join(self._held))
             self._held.clear()
         self.closing = True
         self._cancel_timers()

@@ -55,6 +55,7 @@ OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
 DEFAULT_HOSTS = ("0.0.0.0", "::")  # no --host: every address, both families
 NO_IPV6 = (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT)
 TLS_NAME = "tls"  # an inherited socket with this name (LISTEN_FDNAMES) serves TLS
+WS_NAMES = ("ws", "wss")  # the WebSocket door's, WebSocket and over TLS (adapter/websocket.py)
 
 
 class BindError(OSError):
@@ -169,6 +170,8 @@ class Listener:
 
     def _adopt_inherited(self) -> None:
         for fd, name in self.config.inherited:
+            if name in WS_NAMES:  # the WebSocket door's (an upgrade's handover)
+                continue
             sock = socket.socket(fileno=fd)
             sock.setblocking(False)
             (self.tls_sockets if name == TLS_NAME else self.sockets).append(sock)
@@ -223,6 +226,17 @@ class Listener:
             sock.close()
             raise
         return sock
+
+    def hold(self, holding: bool = True) -> None:
+        """Stop accepting, the sockets kept listening: newcomers wait in the kernel's
+        backlog (an upgrade's handover); ``hold(False)`` accepts again."""
+        for sock, tls in [(s, None) for s in self.sockets] + [
+            (s, self.tls) for s in self.tls_sockets
+        ]:
+            with contextlib.suppress(OSError, ValueError):
+                self.loop.remove_reader(sock.fileno())
+            if not holding and not self._closed:
+                self.loop.add_reader(sock.fileno(), self._accept, sock, tls)
 
     def close(self) -> None:
         """Stop listening. Idempotent."""

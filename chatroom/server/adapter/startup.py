@@ -33,11 +33,12 @@ class RoomClock:
     system clock is set; timestamps shown to people are the wall clock as of the start,
     plus the time since."""
 
-    def __init__(self) -> None:
-        self._offset = time.time() - time.monotonic()
+    def __init__(self, offset: float | None = None) -> None:
+        # An upgrade's new process counts on from the old one's offset (takeover.py).
+        self.offset = time.time() - time.monotonic() if offset is None else offset
 
     def __call__(self) -> float:
-        return self._offset + time.monotonic()
+        return self.offset + time.monotonic()
 
 
 def node_name() -> str:

@@ -41,7 +41,7 @@ from websockets.server import ServerProtocol
 from chatroom.server.adapter.connection import ClientConnection
 from chatroom.server.adapter.doorway import HandshakeGate
 from chatroom.server.adapter.forwarded import HEADER, ForwardedError, client_host
-from chatroom.server.adapter.listener import Listener
+from chatroom.server.adapter.listener import TLS_NAME, WS_NAMES, Listener
 from chatroom.server.adapter.lograte import OncePerInterval
 from chatroom.server.adapter.ws_transport import DoorConnection, TextFrames, WebSocketTransport
 from chatroom.server.config import ServerConfig
@@ -139,13 +139,18 @@ class WebSocketDoor:
         self._origins = [*config.ws_origin, None] if config.ws_origin else None
         self._library = _Handlers(self._run)
         # The listener's config: its port and tls_port are ours, no PROXY header, and not
-        # the sockets systemd passed (those are the TCP ports').
+        # the sockets systemd passed (those are the TCP ports'), but the door's own that an
+        # upgrade handed over (named "ws" and "wss": adapter/takeover.py).
         door_config = replace(
             config,
             port=config.ws_port,
             tls_port=config.wss_port,
             proxy_protocol_from=(),
-            inherited=(),
+            inherited=tuple(
+                (fd, TLS_NAME if name == "wss" else "")
+                for fd, name in config.inherited
+                if name in WS_NAMES
+            ),
         )
         batch = config.accept_batch
         self.listener = Listener(

@@ -49,6 +49,12 @@ class TimerFired(_Input):
     conn: ConnId
 
 
+class Restarting(_Input):
+    """An upgrade cannot carry this connection (TLS, WebSocket): the old process lets it go."""
+
+    conn: ConnId
+
+
 class ShuttingDown(_Input):
     """The server is stopping."""
 
@@ -186,6 +192,7 @@ Input = (
     | Disconnected
     | TimerFired
     | ShuttingDown
+    | Restarting
     | StateFlushDue
     | PasswordChecked
     | PasswordHashed

@@ -22,6 +22,7 @@ not to a list of recipients, so its cost does not grow with the size of the room
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from typing import Any
@@ -134,6 +135,7 @@ class Room:
             i.Connected: lambda e, now: entry.connect(self.ctx, e.conn, e.host, e.port, now),
             i.Disconnected: lambda e, now: leaving.disconnect(self.ctx, e.conn, e.reason, now),
             i.TimerFired: lambda e, now: idle.check(self.ctx, e.conn, now),
+            i.Restarting: lambda e, now: leaving.restart_away(self.ctx, e.conn, now),
             i.ShuttingDown: lambda e, now: leaving.shutdown(self.ctx) + self._stopped(now),
             i.StateFlushDue: lambda e, now: self._history_due(),
             i.PasswordChecked: lambda e, now: self._checked(e, now),
@@ -223,6 +225,11 @@ class Room:
         if not self.ctx.persisting or not state.history_changed():
             return []
         return [Persist("history", "", state.history)]
+
+    def carried_over(self, parts: dict[str, Any]) -> None:
+        """Take the state objects another process's room had (an upgrade's handover:
+        core/snapshot.py). Its callbacks read ``self.ctx`` when called: they follow."""
+        self.ctx = dataclasses.replace(self.ctx, **parts)
 
     # --- shorthands for handle(), as the tests and a REPL call the room ------------------
 

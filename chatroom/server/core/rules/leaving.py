@@ -67,6 +67,24 @@ def quit_command(ctx: Context, member: Member, command: c.Quit, now: float) -> l
     return quit_room(ctx, member, command.reason, now)
 
 
+def restart_away(ctx: Context, conn: ConnId, now: float) -> list[RoomAction]:
+    """An upgrade cannot carry ``conn`` (TLS, WebSocket: docs/OPERATIONS.md, "Upgrades"): it
+    is told to reconnect (a client does so by itself, and resumes by seq), leaves, and is
+    closed."""
+    member = ctx.state.member(conn)
+    if member is None:
+        return [Close(conn)]
+    notice = p.Notice(code=p.NoticeCode.SHUTDOWN, text=RESTART_NOTICE)
+    return [
+        *send(member, notice),
+        *disconnect(ctx, conn, p.LeaveReason.SHUTDOWN, now, "upgrade"),
+        Close(conn),
+    ]
+
+
+RESTART_NOTICE = "the server restarts for an upgrade: reconnect, you will be back at once"
+
+
 def shutdown(ctx: Context) -> list[RoomAction]:
     """The server is stopping: tell everyone and close every connection.
 

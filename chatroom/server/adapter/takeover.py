@@ -1,0 +1,140 @@
+"""The new process of an upgrade: receive everything from the old one, rebuild, serve on.
+
+Started by the old process (:mod:`~chatroom.server.adapter.upgrade`) with the same flags and
+:data:`~chatroom.server.adapter.handover.ENV` naming its end of their socketpair. It makes
+its room from the flags as any server does (the slow part: imports, the ops file, the
+motd), says hello, and then, while the old one is frozen: takes the state (refused, with
+one line, if its format or shape is not this version's, core/snapshot.py), checks that
+RLIMIT_NOFILE has room for every descriptor before taking any, takes the descriptors,
+rebuilds each connection with reading paused, and says TAKEN. Only after the old one's
+COMMIT does it listen, open the state file, send what the old one owed and read again.
+Anything that fails before COMMIT ends this process (``os._exit(1)``, its copies of the
+descriptors closed by the kernel: the old process holds its own and goes on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import resource
+import socket
+import time
+from dataclasses import replace
+
+from chatroom.server.adapter.app import ChatServer
+from chatroom.server.adapter.carried import Carried
+from chatroom.server.adapter.connection import ClientConnection
+from chatroom.server.adapter.handover import (
+    ACK,
+    COMMIT,
+    HELLO,
+    OFFER,
+    READY,
+    REFUSED,
+    STATE,
+    TAKEN,
+    Channel,
+    HandoverFailed,
+)
+from chatroom.server.adapter.listener import open_fds
+from chatroom.server.adapter.startup import RoomClock
+from chatroom.server.adapter.store import StateError, StateStore
+from chatroom.server.config import ServerConfig
+from chatroom.server.core.snapshot import SnapshotRefused, restore
+
+log = logging.getLogger("chatroom.server")
+
+
+def fd_problem(count: int, config: ServerConfig) -> str | None:
+    """Why ``count`` more descriptors do not fit in RLIMIT_NOFILE (None: they do)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    needed = count + open_fds() + config.fd_reserve
+    if needed <= soft:
+        return None
+    return f"{count} descriptors to take and the open-file limit is {soft} (prlimit --nofile)"
+
+
+async def take_over(config: ServerConfig, fd: int) -> ChatServer:
+    """Become the server the old process was (the module's docstring); on failure, exit."""
+    loop = asyncio.get_running_loop()
+    channel = Channel(socket.socket(fileno=fd))
+    try:
+        server = ChatServer(config, loop, taking_over=True)
+        channel.send(HELLO, {"pid": os.getpid()})
+        started = time.perf_counter()
+        count = await _receive(server, channel)
+        channel.receive(time.monotonic() + config.handover_step, COMMIT)
+    except HandoverFailed as exc:
+        log.error("upgrade: pid %d does not take over: %s", os.getpid(), exc)
+        os._exit(1)
+    channel.close()
+    await _serve_on(server)
+    log.info(
+        "upgrade: pid %d took over %d connections in %.0f ms",
+        os.getpid(),
+        count,
+        (time.perf_counter() - started) * 1000,
+    )
+    return server
+
+
+async def _receive(server: ChatServer, channel: Channel) -> int:
+    """Everything up to TAKEN; the number of connections rebuilt."""
+    config = server.config
+    deadline = time.monotonic() + config.handover_start + config.handover_step
+    offer = channel.receive_json(deadline, OFFER)
+    deadline = time.monotonic() + config.handover_step
+    _, state = channel.receive(deadline, STATE)
+    problem = fd_problem(offer["fds"], config)
+    if problem is None:
+        try:
+            extra = restore(state, server.room)
+        except SnapshotRefused as exc:
+            problem = str(exc)
+    if problem is not None:
+        channel.send(REFUSED, {"reason": problem})
+        raise HandoverFailed(problem)
+    channel.send(READY)
+    fds: list[int] = []
+    while len(fds) < offer["fds"]:
+        fds += channel.receive_fds(time.monotonic() + config.handover_step, config.handover_batch)
+        channel.send(ACK)
+    names: list[str] = extra["listeners"]
+    listeners, conn_fds = fds[: len(names)], fds[len(names) :]
+    server.clock = RoomClock(extra["clock"])
+    server.count_ids_from(extra["next_id"])
+    server.outbox = extra["outbox"]
+    server.config = replace(
+        config, inherited=tuple(zip(listeners, names, strict=True)), port=config.port
+    )
+    carried: list[Carried] = extra["connections"]
+    made = [_connect(server, one, fd) for one, fd in zip(carried, conn_fds, strict=True)]
+    for conn in await asyncio.gather(*made):
+        server.adopt(conn)
+    channel.send(TAKEN)
+    return len(carried)
+
+
+async def _connect(server: ChatServer, carried: Carried, fd: int) -> ClientConnection:
+    sock = socket.socket(fileno=fd)
+    conn = server._new_connection(carried.named, b"", carried)
+    await server.loop.connect_accepted_socket(lambda: conn, sock)
+    return conn
+
+
+async def _serve_on(server: ChatServer) -> None:
+    """After COMMIT: the state file, the listeners, then every connection's owed output
+    and its input."""
+    config = server.config
+    if config.state is not None:
+        try:
+            server.store, _ = await asyncio.to_thread(StateStore.from_config, config)
+        except StateError as exc:  # the chat goes on; what it says is not kept
+            log.error("upgrade: %s; the state is not kept until a restart", exc)
+    await server.start()
+    for conn in list(server.connections.values()):
+        deadline = server.room.next_idle_check(conn.conn_id)
+        conn.carry_on(None if deadline is None else max(0.0, deadline - server.clock()))
