@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from tests import processes
 from tests.upgrade_helpers import NcClient, RawClient, UpgradingServer
 
 
@@ -116,8 +121,9 @@ def test_five_upgrades_nobody_notices(upgrading):
 
 def test_a_new_version_that_fails_leaves_the_old_one_serving(upgrading, tmp_path):
     """A new version that crashes at start, or once the old one is frozen and has sent
-    its state: the old process goes on as if nothing happened (one log line each); the
-    next upgrade, with a version that works, takes over."""
+    its state, or whose state classes differ (a field added): the old process goes on as
+    if nothing happened (one log line each), a line typed half before and half after
+    arrives whole; the next upgrade, with a version that works, takes over."""
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(CRASHING_VERSION)
@@ -126,13 +132,18 @@ def test_a_new_version_that_fails_leaves_the_old_one_serving(upgrading, tmp_path
     server = upgrading(env={"PYTHONPATH": str(hooks), "CRASH_MODE_FILE": str(mode)})
     alice, bob = _named(upgrading, server, ["alice", "bob"])
     alice.send("half a li")
-    for crash, said in (("start", "went away"), ("state", "went away")):
+    for crash, said in (
+        ("start", "went away"),
+        ("state", "went away"),
+        ("shape", "refused: the state's shape differs"),
+    ):
         mode.write_text(crash)
         start = len(server.log.data)
         server.signal()
         server.log.wait_for("upgrade failed; pid", start)
         assert server.alive() and server.pid == server.proc.pid
         assert said in server.log.text(start)
+        assert server.log.text(start).count("upgrade failed") == 1
     alice.send("ne\n")
     bob.wait_for("<alice> half a line\n")
     mode.write_text("none")
@@ -156,4 +167,113 @@ if "CHATROOM_HANDOVER_FD" in os.environ:
             os._exit(4)
 
         takeover.restore = crash
+    if mode == "shape":  # ... or its state classes are not the old one's
+        import dataclasses
+        from chatroom.server.core import state
+
+        @dataclasses.dataclass(slots=True)
+        class User(state.User):
+            pronouns: str = ""
+
+        User.__module__, User.__qualname__ = state.__name__, "User"
+        state.User = User
 """
+
+
+def test_an_idle_deadline_survives_the_upgrade(upgrading):
+    """The room's clock and each member's last line carry over: after an upgrade, who
+    shows the idle time counted from before it, and the idle user is kicked at its
+    original deadline, not at one the upgrade restarted."""
+    timeout = 10.0
+    server = upgrading("--idle-timeout", str(timeout))
+    idle = RawClient(server.port)
+    upgrading.clients.append(idle)
+    idle.wait_for("Welcome")
+    connected = time.monotonic()
+    time.sleep(timeout / 2)  # a lower bound: at least this long idle before the upgrade
+    server.upgrade()
+    upgraded = time.monotonic()
+    watcher = RawClient(server.port)
+    upgrading.clients.append(watcher)
+    watcher.wait_for("Welcome")
+    watcher.send("/who\n")
+    watcher.wait_for("s)\n*** ")  # the who list's users, then its last line
+    shown = max(int(n) for n in re.findall(r", idle (\d+)s\)", watcher.text()))
+    assert shown >= timeout / 2, f"idle {shown}s: the upgrade restarted the idle count"
+    idle.wait_for(f"no line from you for {timeout:g}s")
+    kicked = time.monotonic()
+    assert kicked - connected >= timeout
+    # Restarted by the upgrade, the deadline would be a whole timeout after it.
+    assert kicked < upgraded + timeout, "the idle deadline restarted with the new process"
+    watcher.wait_for(" timed out\n")
+
+
+def test_an_upgrade_with_too_few_file_descriptors_is_refused_before_any_is_passed(
+    upgrading,
+):
+    """The new process inherits a lower open-file limit (prlimit on the running server):
+    it checks the count before a descriptor is passed, refuses, and the old one goes on."""
+    server = upgrading()
+    clients = [RawClient(server.port) for _ in range(40)]
+    upgrading.clients.extend(clients)
+    for client in clients:
+        client.wait_for("Welcome")
+    # Room for the old process to start the new one (a socketpair, a pipe), not for the
+    # new one to take 40 connections beside its own descriptors and the reserve.
+    limit = len(os.listdir(f"/proc/{server.pid}/fd")) + 8
+    prlimit = processes.require("prlimit")
+    subprocess.run([prlimit, f"--pid={server.pid}", f"--nofile={limit}:{limit}"], check=True)
+    start = len(server.log.data)
+    server.signal()
+    server.log.wait_for("upgrade failed; pid", start)
+    assert f"the open-file limit is {limit}" in server.log.text(start)
+    clients[0].send("still here\n")
+    clients[-1].wait_for("still here\n")
+    assert server.alive() and server.pid == server.proc.pid
+
+
+def test_a_sigusr2_flood_makes_one_upgrade(upgrading):
+    """Twenty SIGUSR2s in a row: one upgrade, the others ignored with a log line each; a
+    client that hangs up during the handover leaves once; a line over --max-line begun
+    before it is refused once after it, and the next line goes through."""
+    server = upgrading("--max-line", "1000")
+    alice, bob, carol = _named(upgrading, server, ["alice", "bob", "carol"])
+    mark = len(bob.data)
+    alice.send("x" * 5000)  # over --max-line, and no line end yet
+    old = server.pid
+    server.signal()
+    carol.close()
+    for _ in range(20):  # (a signal sent while one is pending is merged with it: spaced)
+        time.sleep(0.005)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(old, signal.SIGUSR2)
+    new = server.wait_for_pid_file(other_than=old)
+    server.pids.append(new)
+    assert server.log.wait_for("SIGUSR2 ignored: an upgrade is already under way")
+    alice.send("yyy\nafter\n")
+    at = alice.wait_for("line too long")
+    alice.wait_for("<alice> after\n", at)
+    bob.wait_for("<alice> after\n", mark)
+    assert bob.text(mark).count("carol left") == 1, (bob.text(), server.log.text())
+    assert "yyy" not in bob.text(mark) and "xxx" not in bob.text(mark)
+    assert server.log.text().count("took over") == 2  # both sides' lines, once
+
+
+def test_output_a_reader_has_not_taken_yet_is_carried_over(upgrading):
+    """A reader that stops reading has output waiting in the old process (beyond what the
+    kernel holds): the new process sends it, and it reads every line once, in order."""
+    server = upgrading("--max-sendq", str(4 * 1024 * 1024), "--rate", "0")
+    talker, reader = _named(upgrading, server, ["talker", "reader"])
+    mark = reader.wait_for("is now reader\n")
+    reader.reading.clear()  # stop reading (the thread's recv in flight takes one chunk)
+    time.sleep(0.2)
+    texts = [f"line {n} " + "z" * 400 for n in range(2000)]  # ~800 KiB
+    for text in texts:
+        talker.send(text + "\n")
+    talker.wait_for(texts[-1] + "\n")  # the talker reads: the room has sent them all
+    server.upgrade()
+    reader.reading.set()
+    talker.send("after\n")
+    reader.wait_for("<talker> after\n", mark)
+    received = _chat(reader.text(mark).rstrip("\n"))
+    assert [text for _, text in received] == [*texts, "after"]

@@ -12,6 +12,7 @@ thread that collects what arrives, so a test can wait for text without reading i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -88,6 +89,10 @@ class RawClient(Collector):
         self.sock.sendall(data.encode() if isinstance(data, str) else data)
 
     def close(self) -> None:
+        """Hang up (shutdown first: a close alone, with the reader thread in recv, would
+        leave the socket open until that recv returns)."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
 
 

@@ -126,15 +126,19 @@ class ClientConnection(asyncio.BufferedProtocol):
             self.peer, self._decoder = carried.peer, carried.decoder
             self._next_line, self._bucket = carried.next_line, carried.bucket
             self._paced, self._eof, self._crlf = carried.paced, carried.eof, carried.crlf
+            self._held_back = True  # its input waits for carry_on(): every transport made
 
     # --- asyncio.BufferedProtocol -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Not asserted to be an asyncio.Transport: uvloop's transports are another class.
         self.transport = transport  # type: ignore[assignment]
-        if self._carried is not None:  # read nothing until the old process is gone
-            transport.pause_reading()
+        if self._carried is not None:  # what the old process owed goes first
             transport.set_write_buffer_limits(high=max(1, self.config.max_sendq // 2))
+            if self._carried.unsent:
+                self.write(self._carried.unsent)
+            if self._carried.closing:
+                self.close()
             return
         sock = transport.get_extra_info("socket")
         if sock is not None:
@@ -351,19 +355,12 @@ class ClientConnection(asyncio.BufferedProtocol):
         )  # fmt: skip
 
     def carry_on(self, idle_delay: float | None) -> None:
-        """The old process is gone: send what it owed, then read and handle input again."""
-        carried, self._carried = self._carried, None
-        if carried is None or self.transport is None:
-            return
-        if carried.unsent:
-            self.write(carried.unsent)
-        if carried.closing:
-            self.close()
-            return
-        self._idle.arm(self, idle_delay)
-        if not self._eof:
-            self.transport.resume_reading()
-        self._handle_lines()
+        """Made in the new process (its owed output sent): its timer, and the lines that
+        waited in the old one."""
+        self._carried = None
+        if self.transport is not None and not self.closing:
+            self._idle.arm(self, idle_delay)
+            self.resume_input()
 
     def close(self) -> None:
         """Close once the transport has written what it holds. Idempotent."""

@@ -6,8 +6,8 @@ its room from the flags as any server does (the slow part: imports, the ops file
 motd), says hello, and then, while the old one is frozen: takes the state (refused, with
 one line, if its format or shape is not this version's, core/snapshot.py), checks that
 RLIMIT_NOFILE has room for every descriptor before taking any, takes the descriptors,
-rebuilds each connection with reading paused, and says TAKEN. Only after the old one's
-COMMIT does it listen, open the state file, send what the old one owed and read again.
+and says TAKEN. Only after the old one's COMMIT does it make the connections' transports
+(each sends what the old one owed first), listen, open the state file and read again.
 Anything that fails before COMMIT ends this process (``os._exit(1)``, its copies of the
 descriptors closed by the kernel: the old process holds its own and goes on).
 """
@@ -65,12 +65,16 @@ async def take_over(config: ServerConfig, fd: int) -> ChatServer:
         server = ChatServer(config, loop, taking_over=True)
         channel.send(HELLO, {"pid": os.getpid()})
         started = time.perf_counter()
-        count = await _receive(server, channel)
+        carried = _receive(server, channel)
         channel.receive(time.monotonic() + config.handover_step, COMMIT)
     except HandoverFailed as exc:
         log.error("upgrade: pid %d does not take over: %s", os.getpid(), exc)
         os._exit(1)
     channel.close()
+    # Transports only now: an event loop may start reading a socket as soon as its
+    # transport is made (uvloop does, paused or not), and until COMMIT it is the old one's.
+    await asyncio.gather(*(_connect(server, one, sock) for one, sock in carried))
+    count = len(carried)
     await _serve_on(server)
     log.info(
         "upgrade: pid %d took over %d connections in %.0f ms",
@@ -81,8 +85,8 @@ async def take_over(config: ServerConfig, fd: int) -> ChatServer:
     return server
 
 
-async def _receive(server: ChatServer, channel: Channel) -> int:
-    """Everything up to TAKEN; the number of connections rebuilt."""
+def _receive(server: ChatServer, channel: Channel) -> list[tuple[Carried, socket.socket]]:
+    """Everything up to TAKEN: each connection's state and socket."""
     config = server.config
     deadline = time.monotonic() + config.handover_start + config.handover_step
     offer = channel.receive_json(deadline, OFFER)
@@ -111,16 +115,14 @@ async def _receive(server: ChatServer, channel: Channel) -> int:
         config, inherited=tuple(zip(listeners, names, strict=True)), port=config.port
     )
     carried: list[Carried] = extra["connections"]
-    made = [_connect(server, one, fd) for one, fd in zip(carried, conn_fds, strict=True)]
-    for conn in await asyncio.gather(*made):
-        server.adopt(conn)
+    socks = [socket.socket(fileno=fd) for fd in conn_fds]
     channel.send(TAKEN)
-    return len(carried)
+    return list(zip(carried, socks, strict=True))
 
 
-async def _connect(server: ChatServer, carried: Carried, fd: int) -> ClientConnection:
-    sock = socket.socket(fileno=fd)
+async def _connect(server: ChatServer, carried: Carried, sock: socket.socket) -> ClientConnection:
     conn = server._new_connection(carried.named, b"", carried)
+    server.adopt(conn)  # before any transport is made: the room's output finds them all
     await server.loop.connect_accepted_socket(lambda: conn, sock)
     return conn
 

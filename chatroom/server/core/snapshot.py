@@ -121,7 +121,10 @@ def restore(data: bytes, room: Room) -> Any:
         raise SnapshotRefused(
             f"the state's shape differs (fingerprint {stamp[:12]}, this version {mine[:12]})"
         )
-    parts, extra = _Restricted(io.BytesIO(data[4 + size :])).load()
+    try:
+        parts, extra = _Restricted(io.BytesIO(data[4 + size :])).load()
+    except Exception as exc:  # noqa: BLE001 (a class it names, a truncated body...)
+        raise SnapshotRefused(f"the state cannot be read ({exc})") from None
     room.carried_over(parts)
     return extra
 
