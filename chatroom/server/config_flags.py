@@ -281,13 +281,9 @@ class FlagSettings:
         "(default: %(default)s)",
         choices=["text", "json"],
     )
-    # --- operations (docs/OPERATIONS.md)
+    # --- operations (docs/OPERATIONS.md; --pid-file is replaced atomically, by upgrades too)
     pid_file: str | None = flag(
-        None,
-        "--pid-file",
-        "write the server's pid to FILE (replaced atomically; an upgrade's new process "
-        "writes its own: docs/OPERATIONS.md, Upgrades)",
-        metavar="FILE",
+        None, "--pid-file", "write the server's pid to FILE", metavar="FILE"
     )
     metrics_port: int | None = flag(
         None,

@@ -76,7 +76,7 @@ log = logging.getLogger("chatroom.server")
 class ChatServer:
     """The adapter: carries out the room's actions and runs its timers, on one event loop.
 
-    It implements :class:`~chatroom.server.adapter.owner.ConnectionOwner` for its connections.
+    It implements :class:`~chatroom.server.adapter.connection.ConnectionOwner` for its connections.
     It never decides anything about the room: what it logs comes from the room's reports.
     """
 

@@ -13,6 +13,21 @@ is the one place that tells the owner it has :meth:`~ConnectionOwner.ended`.
 A trusted load balancer's PROXY header is read before the connection is made
 (:mod:`chatroom.server.adapter.doorway`): the connection is then given the client it named
 (``named``) and the bytes read past the header (``first``), its first input.
+
+Input is bounded at every moment (a RecvQ, as IRC servers have): what waits for flood
+control or for the connection's own output to drain is held as raw bytes in the decoder, at
+most ``recvq`` of them plus one read; past that the connection stops reading, and TCP flow
+control keeps the rest in the sender's buffers. Each read lands in one buffer shared by
+every connection (the loop runs one callback at a time), so an idle connection holds no read
+buffer of its own.
+
+Lines are handed to the room while flood control allows, while the connection's own output
+is under half of ``max_sendq`` (a client that floods itself with replies or echoes is slowed
+to the pace it reads them, not dropped: a reader is dropped as slow only past the whole
+``max_sendq``), and up to ``input_per_flush`` bytes between two flushes, so no one connection
+fills a flush with a megabyte of echoes. Its output goes through a
+:class:`~chatroom.server.adapter.sendq.SendQueue`; an upgrade carries it, its input and its
+flood control to the new process (:meth:`ClientConnection.carry`, carried.py).
 """
 
 from __future__ import annotations
@@ -23,37 +38,50 @@ import logging
 import socket
 import struct
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from chatroom.protocol import LeaveReason
-from chatroom.server.adapter.carried import Carried, SendTail
+from chatroom.server.adapter.carried import Carried
 from chatroom.server.adapter.idle_timer import IdleTimer
+from chatroom.server.adapter.sendq import SendQueue
 from chatroom.server.config import ServerConfig
 from chatroom.server.core.addresses import peer_id
 from chatroom.server.core.codec import LineDecoder, LineTooLong
 from chatroom.server.core.inputs import Connected, LineReceived, Paced, TimerFired
 from chatroom.server.core.ratelimit import TokenBucket
 
-if TYPE_CHECKING:
-    from chatroom.server.adapter.owner import ConnectionOwner
-
 log = logging.getLogger("chatroom.server")
 
 
-class ClientConnection(asyncio.BufferedProtocol):
-    """Input is bounded at every moment (a RecvQ, as IRC servers have): what waits for flood
-    control or for the connection's own output to drain is held as raw bytes in the decoder,
-    at most ``recvq`` of them plus one read; past that the connection stops reading, and
-    TCP flow control keeps the rest in the sender's buffers. Each read lands in one buffer
-    shared by every connection (the loop runs one callback at a time), so an idle
-    connection holds no read buffer of its own.
+class ConnectionOwner(Protocol):
+    """What a connection tells the server, and the little it asks."""
 
-    Lines are handed to the room while flood control allows, while the connection's own
-    output is under half of ``max_sendq`` (a client that floods itself with replies or
-    echoes is slowed to the pace it reads them, not dropped: a reader is dropped as slow
-    only past the whole ``max_sendq``), and up to ``input_per_flush`` bytes between two
-    flushes, so no one connection fills a flush with a megabyte of echoes.
-    """
+    def event(
+        self, conn: ClientConnection, event: Connected | LineReceived | TimerFired | Paced
+    ) -> float | None:
+        """Hand the room ``event`` of this connection (it is made, a line arrived and flood
+        control let it through, its timer fired, flood control started pacing it). For
+        Connected and TimerFired: in how many seconds the connection should hand it the
+        next TimerFired (None: never)."""
+
+    def input_finished(self, conn: ClientConnection) -> None:
+        """The peer half-closed and every line it sent has been handled."""
+
+    def ended(self, conn: ClientConnection, reason: LeaveReason, exc: Exception | None) -> None:
+        """The connection is closed, whatever the cause; nothing more will come from it."""
+
+    def owed(self, conn: ClientConnection) -> int:
+        """Bytes queued for this connection alone and not yet handed to its transport."""
+
+    def after_flush(self, conn: ClientConnection) -> None:
+        """Call :meth:`ClientConnection.resume_input` once the queued output is written."""
+
+    def answer_in_crlf(self, conn: ClientConnection) -> None:
+        """The client ends its lines in "\\r\\n" (or speaks telnet): answer it so."""
+
+
+class ClientConnection(asyncio.BufferedProtocol):
+    """One client's connection (the module's docstring: its input, bounded as a RecvQ)."""
 
     # Slots, and no per-connection buffers while idle: an idle connection costs little.
     __slots__ = (
@@ -75,13 +103,10 @@ class ClientConnection(asyncio.BufferedProtocol):
         "closing",
         "_reading_paused",
         "_held_back",
-        "_write_paused",
-        "_held",
-        "_held_bytes",
+        "_out",
         "_named",
         "_first",
         "_crlf",
-        "_tail",
         "_carried",
     )
 
@@ -114,13 +139,10 @@ class ClientConnection(asyncio.BufferedProtocol):
         self.closing = False  # no more output is accepted; the transport is being closed
         self._reading_paused = False
         self._held_back = False  # lines wait for our output to drain or for the next flush
-        self._write_paused = False  # the transport's buffer is over its high-water mark
-        self._held: list[bytes] = []  # output held back while paused
-        self._held_bytes = 0
+        self._out = SendQueue(config.max_sendq)  # output not yet taken by the kernel
         self._named = named  # the client a PROXY header named (None: the socket's peer)
         self._first = first  # its input read before the connection was made
         self._crlf = False  # answered in "\r\n" (the owner was told)
-        self._tail = SendTail()  # what the transport may not have sent yet (carried.py)
         self._carried = carried  # an upgrade brought it: the room knows it already
         if carried is not None:
             self.peer, self._decoder = carried.peer, carried.decoder
@@ -133,6 +155,7 @@ class ClientConnection(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Not asserted to be an asyncio.Transport: uvloop's transports are another class.
         self.transport = transport  # type: ignore[assignment]
+        self._out.attach(transport)  # type: ignore[arg-type]
         if self._carried is not None:  # what the old process owed goes first
             transport.set_write_buffer_limits(high=max(1, self.config.max_sendq // 2))
             if self._carried.unsent:
@@ -180,15 +203,10 @@ class ClientConnection(asyncio.BufferedProtocol):
         return True  # keep our side open: what we owe the peer is still to be written
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self._out.paused = True
 
     def resume_writing(self) -> None:
-        self._write_paused = False
-        if self._held and not self.closing:
-            data = b"".join(self._held)
-            self._held.clear()
-            self._held_bytes = 0
-            self._send(data)
+        self._out.drained(send=not self.closing)
         if self._held_back:
             self.resume_input()
 
@@ -222,7 +240,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         budget = config.input_per_flush
         exhausted = False
         while not self.closing:
-            if self._write_paused:  # resume_writing() calls resume_input()
+            if self._out.paused:  # resume_writing() calls resume_input()
                 self._held_back = True
                 break
             if budget <= 0 or self._behind() > config.max_sendq // 2:
@@ -284,9 +302,7 @@ class ClientConnection(asyncio.BufferedProtocol):
 
     def _behind(self) -> int:
         """Our output not yet taken by the kernel: queued, held, and in the transport."""
-        transport = self.transport
-        buffered = transport.get_write_buffer_size() if transport is not None else 0
-        return buffered + self._held_bytes + self.owner.owed(self)
+        return self._out.behind() + self.owner.owed(self)
 
     # --- timers ---
 
@@ -308,55 +324,31 @@ class ClientConnection(asyncio.BufferedProtocol):
     # --- output ---
 
     def write(self, data: bytes) -> bool:
-        """Write, unless the peer is already more than ``max_sendq`` bytes behind: then False.
-
-        It is the backlog *before* this write that counts, so one reply larger than the
-        limit (``who`` in a big room) goes to a reader that keeps up, while a reader that
-        stopped is still dropped as soon as it is that far behind.
-
-        While the transport is backed up (paused) the data is held here and written in one
-        piece when it drains: many small writes to a full transport cost far more, on uvloop
-        especially, than one large one.
-        """
+        """Write, unless the peer is already more than ``max_sendq`` bytes behind: then
+        False (sendq.py: the backlog *before* this write counts)."""
         if self.closing or self.transport is None:
             return True
-        behind = self.transport.get_write_buffer_size() + self._held_bytes
-        if behind > self.config.max_sendq:
-            return False
-        if self._write_paused:
-            self._held.append(data)
-            self._held_bytes += len(data)
-        else:
-            self._send(data)
-        return True
-
-    def _send(self, data: bytes) -> None:
-        self.transport.write(data)
-        self._tail.wrote(data, self.transport.get_write_buffer_size())
+        return self._out.write(data)
 
     # --- an upgrade's handover (upgrade.py, takeover.py) ---
 
-    def hold(self) -> None:
-        """Read nothing more until :meth:`unhold` (or the process hands it over)."""
+    def hold(self, holding: bool = True) -> None:
+        """Read nothing more (or, ``holding`` False, again: the handover failed)."""
         if self.transport is not None and not self.closing:
-            self.transport.pause_reading()
-
-    def unhold(self) -> None:
-        if self.transport is not None and not (self.closing or self._eof or self._reading_paused):
-            self.transport.resume_reading()
+            if holding:
+                self.transport.pause_reading()
+            elif not (self._eof or self._reading_paused):
+                self.transport.resume_reading()
 
     def carry(self) -> Carried:
         """Its state for the new process, the output still unsent included."""
-        buffered = self.transport.get_write_buffer_size() if self.transport is not None else 0
-        unsent = self._tail.unsent(buffered) + b"".join(self._held)
         return Carried(
             self.conn_id, self.peer, self._named, self._decoder, self._next_line, self._bucket,
-            self._paced, self._eof, self._crlf, unsent, self.closing,
+            self._paced, self._eof, self._crlf, self._out.unsent(), self.closing,
         )  # fmt: skip
 
     def carry_on(self, idle_delay: float | None) -> None:
-        """Made in the new process (its owed output sent): its timer, and the lines that
-        waited in the old one."""
+        """Made in the new process (owed output sent): its timer, and the waiting lines."""
         self._carried = None
         if self.transport is not None and not self.closing:
             self._idle.arm(self, idle_delay)
@@ -366,9 +358,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         """Close once the transport has written what it holds. Idempotent."""
         if self.transport is None or self.closing:
             return
-        if self._held:
-            self._send(b"".join(self._held))
-            self._held.clear()
+        self._out.flush_held()
         self.closing = True
         self._cancel_timers()
         self.transport.close()
@@ -379,7 +369,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         """Drop the connection without flushing (it stopped reading). Idempotent."""
         self.closing = True
         self._cancel_timers()
-        self._held.clear()
+        self._out.drop()
         if self.transport is not None:
             sock = self.transport.get_extra_info("socket")
             if sock is not None:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import Any
 
 from chatroom.server.core.inputs import ShuttingDown, StateFlushDue
-
-if TYPE_CHECKING:
-    from chatroom.server.adapter.app import ChatServer
 
 log = logging.getLogger("chatroom.server")
 
 
-async def shut_down(server: ChatServer, all_closed: asyncio.Event) -> None:
+async def shut_down(server: Any, all_closed: asyncio.Event) -> None:  # app.py's ChatServer
     """Stop accepting, tell everyone, flush, and close; drop stragglers after the grace."""
     for listener in filter(None, (server.listener, server.door)):
         listener.close()

@@ -190,7 +190,7 @@ class Upgrade:
         for listener in self._listeners():
             listener.hold(False)
         for conn in list(server.connections.values()):
-            conn.unhold()
+            conn.hold(False)
 
     # --- the frozen handover: no await from here on ---
 
