@@ -36,12 +36,14 @@ def test_a_snapshot_brings_back_members_names_formats_history_seq_and_epoch():
     assert s.restore(data, fresh) == {"adapter": [1, 2]}
     assert (fresh.seq, fresh.epoch, len(fresh)) == (room.seq, "e1", 2)
     assert fresh.who(103.0) == room.who(103.0)
-    assert [e.text for e in fresh.state.history] == ["hello"]
     # The rules go on from there: bob's line is the next seq, in each member's format.
     actions = fresh.receive(2, "again", 104.0)
     payloads = {a.fmt: a.payload for a in actions if hasattr(a, "fmt")}
     assert payloads[p.OutputFormat.TEXT] == b"<bob> again\n"
     assert b'"seq":%d' % (room.seq + 1) in payloads[p.OutputFormat.JSON]
+    # A newcomer is shown the history the old room kept.
+    greeting = b"".join(getattr(a, "payload", b"") for a in fresh.connect(3, "::1", 1, 103.0))
+    assert b"> hello" in greeting
 
 
 def test_a_state_class_with_a_field_added_is_refused(monkeypatch):

@@ -82,7 +82,7 @@ def test_five_upgrades_nobody_notices(upgrading):
             sent["r0"].append(text)
             chatter.send(text + "\n")
             count += 1
-            time.sleep(0.005)
+            time.sleep(0.1)  # twice --rate: paced, its waiting lines carried over too
 
     thread = threading.Thread(target=chatter_along, daemon=True)
     thread.start()
