@@ -7,6 +7,8 @@ import contextlib
 import os
 import re
 import signal
+import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -14,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from chatroom.server.core.rules.leaving import RESTART_NOTICE
 from tests import processes
-from tests.upgrade_helpers import NcClient, RawClient, UpgradingServer
+from tests.test_tls import make_certs
+from tests.upgrade_helpers import Collector, NcClient, RawClient, UpgradingServer
 
 
 @pytest.fixture
@@ -277,3 +281,64 @@ def test_output_a_reader_has_not_taken_yet_is_carried_over(upgrading):
     reader.wait_for("<talker> after\n", mark)
     received = _chat(reader.text(mark).rstrip("\n"))
     assert [text for _, text in received] == [*texts, "after"]
+
+
+class TlsClient(RawClient):
+    """A TLS client (text mode, like ``openssl s_client``) with its reader thread."""
+
+    def __init__(self, port: int, cafile: str) -> None:
+        context = ssl.create_default_context(cafile=cafile)
+        raw = socket.create_connection(("127.0.0.1", port))
+        # suppress_ragged_eofs=False: an EOF without TLS's close_notify is an error here.
+        self.tls = context.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+        self.clean_close: bool | None = None
+        Collector.__init__(self)
+        self.sock = self.tls
+        self.reading = threading.Event()
+        self.reading.set()
+        threading.Thread(target=self._read_tls, daemon=True).start()
+
+    def _read_tls(self) -> None:
+        while True:
+            try:
+                chunk = self.tls.recv(65536)
+            except ssl.SSLEOFError:
+                self.clean_close = False
+                chunk = b""
+            except OSError:
+                chunk = b""
+            if not chunk and self.clean_close is None:
+                self.clean_close = True
+            self.add(chunk)
+            if not chunk:
+                return
+
+
+def test_tls_users_are_told_to_reconnect_and_closed_cleanly(upgrading, tmp_path):
+    """A TLS session lives in the old process's memory and cannot be handed over: its user
+    is told (a shutdown notice, which chatroom-client answers by reconnecting and resuming
+    by seq), closed with TLS's close_notify, and leaves; plain users are carried over; the
+    TLS port itself is handed over, so the user reconnects to the new process."""
+    certs = make_certs(tmp_path)
+    server = upgrading("--tls-port", "0", "--tls-cert", certs.cert, "--tls-key", certs.key)
+    tls_port = int(re.search(r"TLS on port (\d+)", server.banner).group(1))
+    plain = RawClient(server.port)
+    tls = TlsClient(tls_port, certs.cafile)
+    upgrading.clients += [plain, tls]
+    for client in (plain, tls):
+        client.wait_for("Welcome")
+    tls.send("/nick secure\n")
+    mark = plain.wait_for("is now secure\n")
+    server.upgrade()
+    tls.wait_for(RESTART_NOTICE)
+    tls.wait_for_end()
+    assert tls.clean_close, "closed without TLS's close_notify"
+    plain.wait_for("*** secure left (server shutting down)\n", mark)
+    again = TlsClient(tls_port, certs.cafile)
+    upgrading.clients.append(again)
+    again.wait_for("Welcome")
+    again.send("/nick secure\n")
+    plain.wait_for("is now secure\n", mark)
+    again.send("back\n")
+    plain.wait_for("<secure> back\n", mark)
+    assert not plain.ended

@@ -57,6 +57,15 @@ class Collector:
                 self.changed.wait(min(left, 0.5))
             return at + len(needle)
 
+    def wait_for_end(self, timeout: float = TIMEOUT) -> None:
+        """Wait for the EOF (or error) that ends the stream."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while not self.ended:
+                left = deadline - time.monotonic()
+                assert left > 0, f"no end; got {bytes(self.data[-600:])!r}"
+                self.changed.wait(min(left, 0.5))
+
     def text(self, start: int = 0) -> str:
         with self.changed:
             return bytes(self.data[start:]).decode("utf-8", "replace")
