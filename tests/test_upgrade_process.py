@@ -28,7 +28,8 @@ def upgrading(tmp_path: Path):
     clients: list = []
 
     def start(*flags: str, env: dict[str, str] | None = None) -> UpgradingServer:
-        server = UpgradingServer(tmp_path, "--idle-timeout", "0", *flags, env=env)
+        name = f"node{len(started)}"
+        server = UpgradingServer(tmp_path, "--idle-timeout", "0", *flags, env=env, name=name)
         started.append(server)
         return server
 
@@ -342,3 +343,57 @@ def test_tls_users_are_told_to_reconnect_and_closed_cleanly(upgrading, tmp_path)
     again.send("back\n")
     plain.wait_for("<secure> back\n", mark)
     assert not plain.ended
+
+
+def test_a_node_upgraded_keeps_its_identity_and_stream_position(upgrading, redis_url):
+    """Two nodes on a real redis-server, node A upgraded twice while a user of node B
+    talks: B's users see nobody leave or join; A's user gets every one of B's lines once
+    and in order, and A's lines split across the upgrades reach B whole."""
+    flags = ("--redis", redis_url, "--rate", "0")
+    node_a, node_b = upgrading(*flags), upgrading(*flags)
+    alice = RawClient(node_a.port)
+    upgrading.clients.append(alice)
+    alice.wait_for("Welcome")
+    alice.send("/nick alice\n")
+    alice.wait_for("is now alice\n")
+    bob = RawClient(node_b.port)
+    upgrading.clients.append(bob)
+    bob.wait_for("Welcome")
+    bob.send("/nick bob\n")
+    mark_a = alice.wait_for("is now bob\n")
+    mark_b = bob.wait_for("is now bob\n")
+    sent_b: list[str] = []
+    stop = threading.Event()
+
+    def bob_talks() -> None:
+        count = 0
+        while not stop.is_set():
+            sent_b.append(f"from b {count}")
+            bob.send(f"from b {count}\n")
+            count += 1
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=bob_talks, daemon=True)
+    thread.start()
+    sent_a = []
+    try:
+        for round_ in range(2):
+            alice.send(f"round {round_}, half ")
+            node_a.upgrade()
+            alice.send("and half\n")
+            sent_a.append(f"round {round_}, half and half")
+    finally:
+        stop.set()
+        thread.join()
+    bob.send("bob is done\n")
+    sent_b.append("bob is done")
+    alice.send("alice is done\n")
+    sent_a.append("alice is done")
+    for client, mark in ((alice, mark_a), (bob, mark_b)):
+        client.wait_for("<bob> bob is done\n", mark)
+        client.wait_for("<alice> alice is done\n", mark)
+    for client, mark in ((alice, mark_a), (bob, mark_b)):
+        received = _chat(client.text(mark).rstrip("\n"))  # a join or a leave: fails
+        assert [text for who, text in received if who == "bob"] == sent_b
+        assert [text for who, text in received if who == "alice"] == sent_a
+    assert len(set(node_a.pids)) == 3 and node_b.alive()

@@ -133,8 +133,10 @@ class NcClient(Collector):
 
 
 class UpgradingServer:
-    def __init__(self, tmp_path: Path, *flags: str, env: dict[str, str] | None = None) -> None:
-        self.pid_file = tmp_path / "chatroom.pid"
+    def __init__(
+        self, tmp_path: Path, *flags: str, env: dict[str, str] | None = None, name: str = "chatroom"
+    ) -> None:
+        self.pid_file = tmp_path / f"{name}.pid"
         command = [str(SERVER), "--host", "127.0.0.1", "--port", "0"]
         command += ["--pid-file", str(self.pid_file), *flags]
         self.proc = processes.spawn(

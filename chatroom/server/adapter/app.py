@@ -96,7 +96,7 @@ class ChatServer:
             config.oper_check_threads, config.oper_check_queue, loop, self.handle, self.log_once
         )
         self.cluster: ClusterLink | None = None
-        self._ids = itertools.count(1)
+        self.ids = itertools.count(1)  # connections' ids (an upgrade counts on: takeover.py)
         self._connections: dict[int, ClientConnection] = {}
         self.outbox = Outbox()
         self.tally = Tally()  # the room's reports, counted (metrics.py)
@@ -120,8 +120,9 @@ class ChatServer:
         self.tls_port: int | None = None
         self.door: WebSocketDoor | None = None  # --ws-port/--wss-port (websocket.py)
 
-    async def start(self) -> None:
-        """Listen; in cluster mode, first join the shared room (raises StartError)."""
+    async def start(self, cluster_position: str | None = None) -> None:
+        """Listen; in cluster mode, first join the shared room (raises StartError); an
+        upgrade's new process reads on in the stream from ``cluster_position``."""
         if self.config.tls_cert and (self.config.tls_port, self.config.wss_port) != (None, None):
             try:
                 self.tls = server_context(self.config.tls_cert, self.config.tls_key)
@@ -135,7 +136,7 @@ class ChatServer:
                     f"--redis needs the redis package ({exc.name} is missing): "
                     "from the chatroom checkout, pip install '.[redis]' (docs/SCALING.md)"
                 ) from None
-            self.cluster = ClusterLink(self.room, self.config, self.handle)
+            self.cluster = ClusterLink(self.room, self.config, self.handle, cluster_position)
             try:
                 await self.cluster.start()
             except LedgerUnavailable as exc:
@@ -203,7 +204,7 @@ class ChatServer:
         first: bytes = b"",
         carried: Carried | None = None,
     ) -> ClientConnection:
-        conn_id = next(self._ids) if carried is None else carried.conn_id  # (takeover.py)
+        conn_id = next(self.ids) if carried is None else carried.conn_id  # (takeover.py)
         return ClientConnection(
             self, conn_id, self.config, self.loop, self._read_buffer, named, first, carried
         )
@@ -366,13 +367,6 @@ class ChatServer:
         """A connection an upgrade brought: the room knows it already."""
         self._connections[conn.conn_id] = conn
         self._all_closed.clear()
-
-    def next_id(self) -> int:
-        """The id the next connection gets (an upgrade carries the count on)."""
-        return next(self._ids)
-
-    def count_ids_from(self, first: int) -> None:
-        self._ids = itertools.count(first)
 
 
 async def start_server(config: ServerConfig) -> ChatServer:

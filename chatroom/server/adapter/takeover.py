@@ -15,6 +15,7 @@ descriptors closed by the kernel: the old process holds its own and goes on).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import resource
@@ -65,7 +66,7 @@ async def take_over(config: ServerConfig, fd: int) -> ChatServer:
         server = ChatServer(config, loop, taking_over=True)
         channel.send(HELLO, {"pid": os.getpid()})
         started = time.perf_counter()
-        carried = _receive(server, channel)
+        carried, position = _receive(server, channel)
         channel.receive(time.monotonic() + config.handover_step, COMMIT)
     except HandoverFailed as exc:
         log.error("upgrade: pid %d does not take over: %s", os.getpid(), exc)
@@ -75,7 +76,7 @@ async def take_over(config: ServerConfig, fd: int) -> ChatServer:
     # transport is made (uvloop does, paused or not), and until COMMIT it is the old one's.
     await asyncio.gather(*(_connect(server, one, sock) for one, sock in carried))
     count = len(carried)
-    await _serve_on(server)
+    await _serve_on(server, position)
     log.info(
         "upgrade: pid %d took over %d connections in %.0f ms",
         os.getpid(),
@@ -85,8 +86,11 @@ async def take_over(config: ServerConfig, fd: int) -> ChatServer:
     return server
 
 
-def _receive(server: ChatServer, channel: Channel) -> list[tuple[Carried, socket.socket]]:
-    """Everything up to TAKEN: each connection's state and socket."""
+def _receive(
+    server: ChatServer, channel: Channel
+) -> tuple[list[tuple[Carried, socket.socket]], str | None]:
+    """Everything up to TAKEN: each connection's state and socket; with --redis, where the
+    old process had read the room's stream to."""
     config = server.config
     deadline = time.monotonic() + config.handover_start + config.handover_step
     offer = channel.receive_json(deadline, OFFER)
@@ -109,7 +113,7 @@ def _receive(server: ChatServer, channel: Channel) -> list[tuple[Carried, socket
     names: list[str] = extra["listeners"]
     listeners, conn_fds = fds[: len(names)], fds[len(names) :]
     server.clock = RoomClock(extra["clock"])
-    server.count_ids_from(extra["next_id"])
+    server.ids = itertools.count(extra["next_id"])
     server.outbox = extra["outbox"]
     server.config = replace(
         config, inherited=tuple(zip(listeners, names, strict=True)), port=config.port
@@ -117,7 +121,7 @@ def _receive(server: ChatServer, channel: Channel) -> list[tuple[Carried, socket
     carried: list[Carried] = extra["connections"]
     socks = [socket.socket(fileno=fd) for fd in conn_fds]
     channel.send(TAKEN)
-    return list(zip(carried, socks, strict=True))
+    return list(zip(carried, socks, strict=True)), extra.get("cluster")
 
 
 async def _connect(server: ChatServer, carried: Carried, sock: socket.socket) -> ClientConnection:
@@ -127,7 +131,7 @@ async def _connect(server: ChatServer, carried: Carried, sock: socket.socket) ->
     return conn
 
 
-async def _serve_on(server: ChatServer) -> None:
+async def _serve_on(server: ChatServer, cluster_position: str | None) -> None:
     """After COMMIT: the state file, the listeners, then every connection's owed output
     and its input."""
     config = server.config
@@ -136,7 +140,7 @@ async def _serve_on(server: ChatServer) -> None:
             server.store, _ = await asyncio.to_thread(StateStore.from_config, config)
         except StateError as exc:  # the chat goes on; what it says is not kept
             log.error("upgrade: %s; the state is not kept until a restart", exc)
-    await server.start()
+    await server.start(cluster_position)
     for conn in list(server.connections.values()):
         deadline = server.room.next_idle_check(conn.conn_id)
         conn.carry_on(None if deadline is None else max(0.0, deadline - server.clock()))

@@ -81,6 +81,7 @@ class Upgrade:
         self.argv = argv or [sys.executable, "-m", "chatroom.server", *sys.argv[1:]]
         self.under_way = False
         self._task: asyncio.Task[None] | None = None
+        self._cluster_position: str | None = None
 
     def requested(self) -> None:
         """SIGUSR2: upgrade, unless an upgrade is under way already."""
@@ -161,6 +162,8 @@ class Upgrade:
         for conn in list(server.connections.values()):
             conn.hold()
         await self._farewell()
+        if server.cluster is not None:  # accepted lines reach Redis; where it read to
+            self._cluster_position = await server.cluster.hand_over()
         server.flush()
         if server.store is not None:  # commit the chat and let go of the file's lock
             server.handle(StateFlushDue())
@@ -209,10 +212,11 @@ class Upgrade:
         extra = {
             "pid": os.getpid(),
             "clock": server.clock.offset,
-            "next_id": server.next_id(),
+            "next_id": next(server.ids),
             "outbox": server.outbox,
             "listeners": [name for _, name in listeners],
             "connections": [conn.carry() for conn in conns],
+            "cluster": self._cluster_position,
         }
         state = snapshot(server.room, extra)
         fds = [sock.fileno() for sock, _ in listeners]
