@@ -29,6 +29,9 @@ class ServerConfig(FlagSettings):
     # name "tls": serves TLS); set by the CLI from LISTEN_FDS (adapter/activation.py), never
     # a flag. () binds config.host and the ports instead.
     inherited: tuple[tuple[int, str], ...] = ()
+    # With --redis, an upgrade's new process reads the room's stream on from where the old
+    # one had read it to (adapter/takeover.py); None: from its snapshot. Never a flag.
+    stream_position: str | None = None
     # --- limits with no flag
     who_max: int = 500  # users listed in one who reply; /who TEXT finds the others
     max_bans: int = 1000  # bans held at once (/ban); expired ones are forgotten

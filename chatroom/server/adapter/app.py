@@ -120,9 +120,8 @@ class ChatServer:
         self.tls_port: int | None = None
         self.door: WebSocketDoor | None = None  # --ws-port/--wss-port (websocket.py)
 
-    async def start(self, cluster_position: str | None = None) -> None:
-        """Listen; in cluster mode, first join the shared room (raises StartError); an
-        upgrade's new process reads on in the stream from ``cluster_position``."""
+    async def start(self) -> None:
+        """Listen; in cluster mode, first join the shared room (raises StartError)."""
         if self.config.tls_cert and (self.config.tls_port, self.config.wss_port) != (None, None):
             try:
                 self.tls = server_context(self.config.tls_cert, self.config.tls_key)
@@ -136,7 +135,7 @@ class ChatServer:
                     f"--redis needs the redis package ({exc.name} is missing): "
                     "from the chatroom checkout, pip install '.[redis]' (docs/SCALING.md)"
                 ) from None
-            self.cluster = ClusterLink(self.room, self.config, self.handle, cluster_position)
+            self.cluster = ClusterLink(self.room, self.config, self.handle)
             try:
                 await self.cluster.start()
             except LedgerUnavailable as exc:

@@ -66,7 +66,7 @@ async def take_over(config: ServerConfig, fd: int) -> ChatServer:
         server = ChatServer(config, loop, taking_over=True)
         channel.send(HELLO, {"pid": os.getpid()})
         started = time.perf_counter()
-        carried, position = _receive(server, channel)
+        carried = _receive(server, channel)
         channel.receive(time.monotonic() + config.handover_step, COMMIT)
     except HandoverFailed as exc:
         log.error("upgrade: pid %d does not take over: %s", os.getpid(), exc)
@@ -76,7 +76,7 @@ async def take_over(config: ServerConfig, fd: int) -> ChatServer:
     # transport is made (uvloop does, paused or not), and until COMMIT it is the old one's.
     await asyncio.gather(*(_connect(server, one, sock) for one, sock in carried))
     count = len(carried)
-    await _serve_on(server, position)
+    await _serve_on(server)
     log.info(
         "upgrade: pid %d took over %d connections in %.0f ms",
         os.getpid(),
@@ -86,11 +86,9 @@ async def take_over(config: ServerConfig, fd: int) -> ChatServer:
     return server
 
 
-def _receive(
-    server: ChatServer, channel: Channel
-) -> tuple[list[tuple[Carried, socket.socket]], str | None]:
-    """Everything up to TAKEN: each connection's state and socket; with --redis, where the
-    old process had read the room's stream to."""
+def _receive(server: ChatServer, channel: Channel) -> list[tuple[Carried, socket.socket]]:
+    """Everything up to TAKEN: each connection's state and socket (and, in the server's
+    config, the listening sockets and, with --redis, where the old one read the stream to)."""
     config = server.config
     deadline = time.monotonic() + config.handover_start + config.handover_step
     offer = channel.receive_json(deadline, OFFER)
@@ -116,12 +114,14 @@ def _receive(
     server.ids = itertools.count(extra["next_id"])
     server.outbox = extra["outbox"]
     server.config = replace(
-        config, inherited=tuple(zip(listeners, names, strict=True)), port=config.port
+        config,
+        inherited=tuple(zip(listeners, names, strict=True)),
+        stream_position=extra.get("cluster"),
     )
     carried: list[Carried] = extra["connections"]
     socks = [socket.socket(fileno=fd) for fd in conn_fds]
     channel.send(TAKEN)
-    return list(zip(carried, socks, strict=True)), extra.get("cluster")
+    return list(zip(carried, socks, strict=True))
 
 
 async def _connect(server: ChatServer, carried: Carried, sock: socket.socket) -> ClientConnection:
@@ -131,7 +131,7 @@ async def _connect(server: ChatServer, carried: Carried, sock: socket.socket) ->
     return conn
 
 
-async def _serve_on(server: ChatServer, cluster_position: str | None) -> None:
+async def _serve_on(server: ChatServer) -> None:
     """After COMMIT: the state file, the listeners, then every connection's owed output
     and its input."""
     config = server.config
@@ -140,7 +140,7 @@ async def _serve_on(server: ChatServer, cluster_position: str | None) -> None:
             server.store, _ = await asyncio.to_thread(StateStore.from_config, config)
         except StateError as exc:  # the chat goes on; what it says is not kept
             log.error("upgrade: %s; the state is not kept until a restart", exc)
-    await server.start(cluster_position)
+    await server.start()
     for conn in list(server.connections.values()):
         deadline = server.room.next_idle_check(conn.conn_id)
         conn.carry_on(None if deadline is None else max(0.0, deadline - server.clock()))

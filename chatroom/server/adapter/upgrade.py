@@ -163,7 +163,9 @@ class Upgrade:
             conn.hold()
         await self._farewell()
         if server.cluster is not None:  # accepted lines reach Redis; where it read to
-            self._cluster_position = await server.cluster.hand_over()
+            from chatroom.server.cluster.link import hand_over  # (the redis package)
+
+            self._cluster_position = await hand_over(server.cluster)
         server.flush()
         if server.store is not None:  # commit the chat and let go of the file's lock
             server.handle(StateFlushDue())

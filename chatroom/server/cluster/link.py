@@ -76,10 +76,7 @@ class ClusterLink:
         room: Room,
         config: ServerConfig,
         deliver: Callable[[Input], None],
-        position: str | None = None,
     ) -> None:
-        """``position``: where an upgrading process's link had read the stream to (its room
-        came with it): this one reads on from there, as after an outage."""
         assert config.redis is not None, "a cluster link needs --redis"
         self.room = room
         self.config = config
@@ -98,11 +95,11 @@ class ClusterLink:
         # while connected: a Redis that restarts numbers from 1 again (see _sync).
         self._sent: dict[int, p.BroadcastEvent] = {}
         self._tasks: list[asyncio.Task] = []
-        self._last_id = position or "0-0"
+        self._last_id = config.stream_position or "0-0"  # (an upgrade's: hand_over())
         self.up = False  # connected and in sync (/readyz and the metrics read it)
         self.append_seconds = 0.0  # spent in append script calls, and their number (metrics)
         self.appends = 0
-        self._synced = position is not None  # it was in sync once: _last_id is where it got to
+        self._synced = config.stream_position is not None  # once: _last_id is where it got to
         self._lost_at = 0.0  # when the last outage began (monotonic)
         self._counter: int | None = None  # the room's counter, read for the batch read
         self.channels = NodeChannels(
@@ -126,14 +123,6 @@ class ClusterLink:
         )
         for job in jobs:
             self._tasks.append(asyncio.create_task(job(), name=f"cluster-{job.__name__}"))
-
-    async def hand_over(self) -> str:
-        """An upgrade: the lines accepted so far reach Redis (bounded by append_drain);
-        where the stream has been read to, for the new process's link."""
-        if self.up:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._appends_done.wait(), self.config.append_drain)
-        return self._last_id
 
     async def stop(self) -> None:
         """Graceful: this node's users leave the room for everyone else, then disconnect."""
@@ -381,3 +370,14 @@ class ClusterLink:
                 time.monotonic() - self._lost_at,
             )
             self.deliver(LedgerStatus("the room is back: you can chat again"))
+
+
+async def hand_over(link: ClusterLink) -> str:
+    """An upgrade (adapter/upgrade.py): the lines accepted from users reach Redis (at most
+    append_drain, as on a stop); where the stream was read to. The new process's link,
+    given it as ``config.stream_position`` with the room, reads on from there (as after an
+    outage: what it missed meanwhile is applied, nothing is announced again)."""
+    if link.up:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(link._appends_done.wait(), link.config.append_drain)
+    return link._last_id
