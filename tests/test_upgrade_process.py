@@ -397,3 +397,39 @@ def test_a_node_upgraded_keeps_its_identity_and_stream_position(upgrading, redis
         assert [text for who, text in received if who == "bob"] == sent_b
         assert [text for who, text in received if who == "alice"] == sent_a
     assert len(set(node_a.pids)) == 3 and node_b.alive()
+
+
+def test_workers_are_upgraded_one_at_a_time(upgrading, redis_url):
+    """SIGUSR2 to the --workers supervisor upgrades its workers one after the other; the
+    users of both keep chatting (no join, no leave, every line once); the new workers are
+    the supervisor's to watch: SIGTERM stops them."""
+    server = upgrading("--workers", "2", "--redis", redis_url, "--rate", "0")
+    names = [f"u{n}" for n in range(6)]
+    clients = _named(upgrading, server, names)
+    marks = [client.wait_for("is now u5\n") for client in clients]
+    start = len(server.log.data)
+    for index, client in enumerate(clients):
+        client.send(f"before, half from {names[index]} ")
+    os.kill(server.proc.pid, signal.SIGUSR2)
+    server.log.wait_for("workers upgraded", start)
+    log = server.log.text(start)
+    upgraded = re.findall(r"worker (\d) upgraded \(pid (\d+) -> (\d+)\)", log)
+    assert sorted(number for number, _, _ in upgraded) == ["1", "2"], log
+    first = log.index("worker 1 upgraded")
+    assert "took over" in log[:first]  # worker 1's handover came before worker 2's
+    for index, client in enumerate(clients):
+        client.send("and after\n")
+    for client, mark in zip(clients, marks, strict=True):
+        client.wait_for("<u5> before, half from u5 and after\n", mark)
+    for client, mark in zip(clients, marks, strict=True):
+        received = _chat(client.text(mark).rstrip("\n"))  # a join or a leave: fails
+        assert sorted(received) == sorted(
+            (name, f"before, half from {name} and after") for name in names
+        )
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=60) == 0
+    for _, _, new in upgraded:
+        deadline = time.monotonic() + 60
+        while server.alive(int(new)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not server.alive(int(new)), f"worker {new} outlived its supervisor"

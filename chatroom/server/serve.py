@@ -18,6 +18,7 @@ from chatroom.server.adapter.listener import DEFAULT_HOSTS, BindError, show
 from chatroom.server.adapter.takeover import take_over
 from chatroom.server.adapter.upgrade import Upgrade
 from chatroom.server.config import ServerConfig
+from chatroom.server.pidfile import remove_pid_file, write_pid_file
 
 # What to do about a socket that cannot listen, by errno.
 _BIND_HINTS = {
@@ -90,8 +91,9 @@ async def serve(config: ServerConfig, *, banner: bool = True) -> None:
     except BindError as exc:
         raise ListenError(bind_problem(exc)) from None
     log = logging.getLogger("chatroom.server")
-    if handover is not None:
-        pass  # the start-up line was the first process's
+    if handover is not None:  # the start-up line was the first process's
+        if not banner:  # a worker: the supervisor learns who it is now (rolling.py)
+            print(f"ready {os.getpid()}", flush=True)
     elif banner:
         assert server.listener is not None
         plain, tls = server.listener.addresses(), server.listener.addresses(tls=True)
@@ -124,29 +126,6 @@ async def serve(config: ServerConfig, *, banner: bool = True) -> None:
     await server.shutdown()
     if config.pid_file is not None:
         remove_pid_file(config.pid_file)
-
-
-def write_pid_file(path: str) -> None:
-    """This process's pid in ``path``, replaced atomically (a reader sees the old pid or
-    the new one, never a half-written file). A failure is logged: the server serves on."""
-    temporary = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(temporary, "w", encoding="ascii") as file:
-            file.write(f"{os.getpid()}\n")
-        os.replace(temporary, path)
-    except OSError as exc:
-        logging.getLogger("chatroom.server").error("--pid-file %s: %s", path, exc.strerror)
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-
-
-def remove_pid_file(path: str) -> None:
-    """On a clean stop: the file goes, if it still names this process."""
-    with contextlib.suppress(OSError, ValueError):
-        with open(path, encoding="ascii") as file:
-            if int(file.read().strip()) != os.getpid():
-                return
-        os.unlink(path)
 
 
 def banner_line(

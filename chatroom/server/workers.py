@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from chatroom.server.config import ServerConfig, flag_fields
+from chatroom.server.pidfile import remove_pid_file, write_pid_file
+from chatroom.server.rolling import Adopted, RollingUpgrade, become_subreaper
 
 log = logging.getLogger("chatroom.server")
 
@@ -49,7 +51,7 @@ def worker_argv(config: ServerConfig, port: int | None) -> list[str]:
 
     Each flag field that differs from its default is written as its flag (the field's
     metadata) with the text its parse function reads back (the port always)."""
-    config = replace(config, port=port, workers=1, worker=True)
+    config = replace(config, port=port, workers=1, worker=True, pid_file=None)
     argv = []
     for spec in flag_fields():
         value = getattr(config, spec.name)
@@ -86,7 +88,7 @@ class _Slot:
     """One of the N workers: the process in it now, and when to restart it if it died."""
 
     number: int
-    proc: subprocess.Popen[str] | None
+    proc: subprocess.Popen[str] | Adopted | None
     started: float
     delay: float  # the wait before the next restart
     restart_at: float | None = None
@@ -115,11 +117,14 @@ def run_workers(
     # SIGHUP (reload the TLS certificate) is for the workers; a worker that serves no TLS
     # must not get it (its default action would end it), nor the supervisor.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    become_subreaper()  # an upgraded worker's new process is ours once the old one exits
     now = time.monotonic()
     slots = [
         _Slot(n, subprocess.Popen(command, stdout=subprocess.PIPE, text=True), now, first_delay)
         for n in range(1, config.workers + 1)
     ]
+    rolling = RollingUpgrade(slots, config)  # SIGUSR2: one worker at a time (rolling.py)
+    signal.signal(signal.SIGUSR2, rolling.request)
 
     def reload(signum: int, frame: object) -> None:
         for slot in slots:
@@ -135,22 +140,29 @@ def run_workers(
         if holder is not None:
             holder.close()
         print(banner(port), flush=True)
+        if config.pid_file is not None:
+            write_pid_file(config.pid_file)
         while not stopping:
             time.sleep(config.workers_poll)
             now = time.monotonic()
+            rolling.step(now)
             for slot in slots:
                 if stopping:
                     break
+                if rolling.owns(slot):
+                    continue
                 if slot.proc is not None and slot.proc.poll() is not None:
                     _died(slot, now, config.worker_stable, first_delay, longest_delay)
                 if slot.proc is None and slot.restart_at is not None and now >= slot.restart_at:
                     # Its "ready" goes to nobody: the others serve meanwhile, and one that
                     # fails to start is seen dying like any other.
-                    slot.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, text=True)
+                    slot.proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
                     slot.started, slot.restart_at = now, None
                     log.warning("worker %d restarted (pid %d)", slot.number, slot.proc.pid)
         return 0
     finally:
+        if config.pid_file is not None:
+            remove_pid_file(config.pid_file)
         procs = [slot.proc for slot in slots if slot.proc is not None]
         for proc in procs:
             if proc.poll() is None:
