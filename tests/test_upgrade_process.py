@@ -417,7 +417,7 @@ def test_workers_are_upgraded_one_at_a_time(upgrading, redis_url):
     assert sorted(number for number, _, _ in upgraded) == ["1", "2"], log
     first = log.index("worker 1 upgraded")
     assert "took over" in log[:first]  # worker 1's handover came before worker 2's
-    for index, client in enumerate(clients):
+    for client in clients:
         client.send("and after\n")
     for client, mark in zip(clients, marks, strict=True):
         client.wait_for("<u5> before, half from u5 and after\n", mark)
@@ -433,3 +433,22 @@ def test_workers_are_upgraded_one_at_a_time(upgrading, redis_url):
         while server.alive(int(new)) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not server.alive(int(new)), f"worker {new} outlived its supervisor"
+
+
+def test_systemd_is_told_the_new_main_pid(upgrading, tmp_path):
+    """Under systemd (Type=notify, NotifyAccess=all) the server says READY=1 and its
+    MAINPID when it serves, and an upgrade's new process says its own MAINPID (before the
+    old one exits, by the handover's order), so systemd follows it; a notify socket of the
+    test's stands in for systemd's."""
+    path = str(tmp_path / "notify")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(path)
+    listener.settimeout(60)
+    try:
+        server = upgrading(env={"NOTIFY_SOCKET": path})
+        assert listener.recv(4096).decode().split("\n") == ["READY=1", f"MAINPID={server.pid}"]
+        new = server.upgrade()
+        said = [listener.recv(4096).decode() for _ in range(2)]
+        assert said == [f"MAINPID={new}", f"READY=1\nMAINPID={new}"]
+    finally:
+        listener.close()

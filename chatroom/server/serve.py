@@ -18,7 +18,7 @@ from chatroom.server.adapter.listener import DEFAULT_HOSTS, BindError, show
 from chatroom.server.adapter.takeover import take_over
 from chatroom.server.adapter.upgrade import Upgrade
 from chatroom.server.config import ServerConfig
-from chatroom.server.pidfile import remove_pid_file, write_pid_file
+from chatroom.server.pidfile import remove_pid_file, serving
 
 # What to do about a socket that cannot listen, by errno.
 _BIND_HINTS = {
@@ -119,8 +119,7 @@ async def serve(config: ServerConfig, *, banner: bool = True) -> None:
     if server.tls is not None:
         loop.add_signal_handler(signal.SIGHUP, server.reload_certificate)
     loop.add_signal_handler(signal.SIGUSR2, Upgrade(server).requested)
-    if config.pid_file is not None:
-        write_pid_file(config.pid_file)
+    serving(config.pid_file)
     await stop.wait()
     log.info("shutting down (%d online)", len(server.room))
     await server.shutdown()

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from chatroom.server.config import ServerConfig, flag_fields
-from chatroom.server.pidfile import remove_pid_file, write_pid_file
+from chatroom.server.pidfile import remove_pid_file, serving
 from chatroom.server.rolling import Adopted, RollingUpgrade, become_subreaper
 
 log = logging.getLogger("chatroom.server")
@@ -140,8 +140,7 @@ def run_workers(
         if holder is not None:
             holder.close()
         print(banner(port), flush=True)
-        if config.pid_file is not None:
-            write_pid_file(config.pid_file)
+        serving(config.pid_file)
         while not stopping:
             time.sleep(config.workers_poll)
             now = time.monotonic()

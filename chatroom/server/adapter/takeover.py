@@ -43,6 +43,7 @@ from chatroom.server.adapter.startup import RoomClock
 from chatroom.server.adapter.store import StateError, StateStore
 from chatroom.server.config import ServerConfig
 from chatroom.server.core.snapshot import SnapshotRefused, restore
+from chatroom.server.pidfile import notify
 
 log = logging.getLogger("chatroom.server")
 
@@ -120,6 +121,7 @@ def _receive(server: ChatServer, channel: Channel) -> list[tuple[Carried, socket
     )
     carried: list[Carried] = extra["connections"]
     socks = [socket.socket(fileno=fd) for fd in conn_fds]
+    notify(f"MAINPID={os.getpid()}")  # before the old one exits (pidfile.py)
     channel.send(TAKEN)
     return list(zip(carried, socks, strict=True))
 

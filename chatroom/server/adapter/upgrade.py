@@ -54,6 +54,7 @@ from chatroom.server.adapter.handover import (
 from chatroom.server.adapter.store import StateStore
 from chatroom.server.core.inputs import Restarting, StateFlushDue
 from chatroom.server.core.snapshot import snapshot
+from chatroom.server.pidfile import notify
 
 if TYPE_CHECKING:
     from chatroom.server.adapter.app import ChatServer
@@ -120,6 +121,7 @@ class Upgrade:
                 channel.send(ABORT)
             channel.close()
             if frozen:
+                notify(f"MAINPID={os.getpid()}")  # if the new one had said it was (pidfile.py)
                 await self._thaw()
             self._failed(f"pid {proc.pid}: {exc}")
             await asyncio.to_thread(_end, proc)
