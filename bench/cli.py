@@ -156,7 +156,7 @@ def _figure(r: dict) -> str:
             f"{r.get('gaps', '–')} gaps, {r.get('stuck_kicked_slow', '–')}/{r.get('stuck', '–')} "
             f"stuck kicked"
         )
-    if kind == "flood":
+    if kind in ("flood", "handover"):
         return r.get("summary", "–")
     if kind == "client":
         if "ms_cpu_per_line" not in r:

@@ -17,6 +17,7 @@ from bench.churn import churn_main
 from bench.client_flood import ClientFloodError, run_client_flood
 from bench.floods import FloodError, run_flood
 from bench.floods import server_args as flood_server_args
+from bench.handover import run_handover
 from bench.loadgen import LINES, ROW, raise_nofile, worker_main
 from bench.serverproc import RedisProcess, ServerProcess
 
@@ -26,7 +27,7 @@ _CTX = multiprocessing.get_context("fork")
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    kind: str  # idle | burst | fanout | churn | flood | client
+    kind: str  # idle | burst | fanout | churn | flood | client | handover
     clients: int = 0
     senders: int = 0
     window: int = 0  # fan-out: messages in flight per sender (0: fixed rate)
@@ -43,7 +44,7 @@ class Scenario:
     def label(self) -> str:
         return (
             self.name
-            if self.kind in ("idle", "burst", "churn", "flood", "client")
+            if self.kind in ("idle", "burst", "churn", "flood", "client", "handover")
             else f"{self.name}/{self.format}"
         )
 
@@ -132,6 +133,8 @@ def extra_scenarios(quick: bool) -> list[Scenario]:
         ),
         *flood_scenarios(quick),
         *client_scenarios(quick),
+        # issue 26: an upgrade's freeze with 5,000 connections (bench/handover.py)
+        Scenario("handover-5000", "handover", clients=300 if quick else 5000),
     ]
 
 
@@ -663,6 +666,11 @@ class Run:
 def run(sc: Scenario, opts: Any) -> dict:
     if sc.kind == "client":
         return _client(sc)
+    if sc.kind == "handover":
+        started = time.monotonic()
+        result = run_handover(sc.clients, loop=opts.loop)
+        wall = round(time.monotonic() - started, 2)
+        return {"name": sc.name, "label": sc.label, "wall_seconds": wall, **result}
     raise_nofile()
     return Run(sc, opts).execute()
 

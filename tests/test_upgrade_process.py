@@ -452,3 +452,30 @@ def test_systemd_is_told_the_new_main_pid(upgrading, tmp_path):
         assert said == [f"MAINPID={new}", f"READY=1\nMAINPID={new}"]
     finally:
         listener.close()
+
+
+def _get(port: int, path: str) -> str:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        return b"".join(iter(lambda: sock.recv(4096), b"")).decode()
+
+
+def test_the_metrics_port_is_opened_again_by_the_new_process(upgrading):
+    """The old process lets go of --metrics-port when it freezes; the new one opens it (a
+    failed upgrade: the old one opens it again)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics = probe.getsockname()[1]
+    server = upgrading("--metrics-port", str(metrics))
+    assert " 200 " in _get(metrics, "/healthz").splitlines()[0]
+    server.upgrade()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            answer = _get(metrics, "/healthz")
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the metrics port never came back"
+            time.sleep(0.05)
+    assert " 200 " in answer.splitlines()[0]
+    assert "upgrade" not in server.log.text() or "cannot be opened" not in server.log.text()

@@ -164,6 +164,12 @@ class Upgrade:
         for conn in list(server.connections.values()):
             conn.hold()
         await self._farewell()
+        waited = 0.0  # password checks under way (scrypt, ~50 ms each) are answered
+        while server.checks.pending and waited < server.config.shutdown_grace:
+            await asyncio.sleep(0.01)
+            waited += 0.01
+        if server.ops is not None:  # the new process opens the metrics port again
+            server.ops.close()
         if server.cluster is not None:  # accepted lines reach Redis; where it read to
             from chatroom.server.cluster.link import hand_over  # (the redis package)
 
@@ -198,6 +204,13 @@ class Upgrade:
             listener.hold(False)
         for conn in list(server.connections.values()):
             conn.hold(False)
+        if server.ops is not None:
+            if server.loop_lag is not None:
+                server.loop_lag.stop()
+            try:
+                await server._start_ops()
+            except Exception as exc:  # noqa: BLE001 (the room serves on without it)
+                log.error("upgrade failed and the metrics port cannot be opened again: %s", exc)
 
     # --- the frozen handover: no await from here on ---
 
