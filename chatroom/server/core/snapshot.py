@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import collections
+import copyreg
 import dataclasses
 import enum
 import functools
@@ -35,6 +36,8 @@ import inspect
 import io
 import pickle
 import random
+import re
+import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
 
@@ -66,22 +69,30 @@ def parts_of(room: Room) -> dict[str, Any]:
     }
 
 
-class _Recorder(pickle.Pickler):
-    """A pickler that notes the module of every object's class it writes."""
+class _Pickler(pickle.Pickler):
+    """The C pickler, with one reduction of its own: a deque subclass (the history) is
+    rebuilt apart, as its own reduce would pass its items to ``__init__``."""
 
     def __init__(self, file: io.BytesIO) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.modules: set[str] = set()
+        self.dispatch_table = copyreg.dispatch_table.copy()
+        for cls in _deque_subclasses():
+            self.dispatch_table[cls] = _reduce_deque
 
-    def reducer_override(self, obj: Any) -> Any:
-        module = (obj if isinstance(obj, type) else type(obj)).__module__
-        if module.startswith("chatroom."):
-            self.modules.add(module)
-        if isinstance(obj, collections.deque) and type(obj) is not collections.deque:
-            # A deque subclass's own reduce passes its items to __init__: rebuild it apart.
-            state = obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)[2]
-            return (_deque_of, (type(obj), obj.maxlen, list(obj)), state)
-        return NotImplemented
+
+def _deque_subclasses() -> list[type]:
+    found, todo = [], [collections.deque]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub.__module__.startswith("chatroom."):
+                found.append(sub)
+            todo.append(sub)
+    return found
+
+
+def _reduce_deque(obj: collections.deque[Any]) -> tuple[Any, ...]:
+    state = obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)[2]
+    return (_deque_of, (type(obj), obj.maxlen, list(obj)), state)
 
 
 def _deque_of(cls: type, maxlen: int | None, items: list[Any]) -> collections.deque[Any]:
@@ -90,15 +101,22 @@ def _deque_of(cls: type, maxlen: int | None, items: list[Any]) -> collections.de
     return made
 
 
+# A class is pickled by reference: its module's name is in the bytes, as a string. What
+# looks like one and is a loaded module is taken (a chat line naming a module only adds a
+# module to the fingerprint; one naming no loaded module adds nothing).
+_MODULE_NAME = re.compile(rb"chatroom(?:\.[a-z_][a-z0-9_]*)+")
+
+
 def snapshot(room: Room, extra: Any = None) -> bytes:
     """``room``'s state (and ``extra``: the adapter's own objects to carry, pickled
     alongside and checked the same way), stamped with the format header."""
     body = io.BytesIO()
-    recorder = _Recorder(body)
-    recorder.dump((parts_of(room), extra))
-    modules = sorted(recorder.modules)
+    _Pickler(body).dump((parts_of(room), extra))
+    data = body.getvalue()
+    found = {match.decode() for match in set(_MODULE_NAME.findall(data))}
+    modules = sorted(name for name in found if name in sys.modules)
     header = pickle.dumps((_MAGIC, FORMAT, modules, fingerprint(tuple(modules))))
-    return len(header).to_bytes(4, "big") + header + body.getvalue()
+    return len(header).to_bytes(4, "big") + header + data
 
 
 def restore(data: bytes, room: Room) -> Any:
