@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -20,6 +21,7 @@ from chatroom.server.core.rules.leaving import RESTART_NOTICE
 from tests import processes
 from tests.test_tls import make_certs
 from tests.upgrade_helpers import Collector, NcClient, RawClient, UpgradingServer
+from tests.ws_helpers import WsPeer
 
 
 @pytest.fixture
@@ -480,3 +482,34 @@ def test_the_metrics_port_is_opened_again_by_the_new_process(upgrading):
             time.sleep(0.05)
     assert " 200 " in answer.splitlines()[0]
     assert "upgrade" not in server.log.text() or "cannot be opened" not in server.log.text()
+
+
+async def test_websocket_users_are_told_and_closed_and_the_port_is_handed_over(upgrading):
+    """A WebSocket's framing lives in the old process: its user gets the notice and a
+    close 1000; the --ws-port listener is handed over, so it reconnects to the new one."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        ws_port = probe.getsockname()[1]
+    server = upgrading("--ws-port", str(ws_port))
+    plain = RawClient(server.port)
+    upgrading.clients.append(plain)
+    plain.wait_for("Welcome")
+    browser = await WsPeer.connect(ws_port)
+    try:
+        await browser.until_contains("Welcome")
+        await browser.send("/nick webby")
+        mark = plain.wait_for("is now webby\n")
+        await asyncio.to_thread(server.upgrade)
+        lines, close = await browser.closed()
+        assert any(RESTART_NOTICE in line for line in lines), lines
+        assert close is not None and close.code == 1000
+        plain.wait_for("*** webby left (server shutting down)\n", mark)
+    finally:
+        await browser.close()
+    again = await WsPeer.connect(ws_port)
+    try:
+        await again.until_contains("Welcome")
+        await again.send("back")
+        plain.wait_for("> back\n", mark)
+    finally:
+        await again.close()
