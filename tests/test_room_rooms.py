@@ -282,3 +282,29 @@ def test_broadcast_events_helper_still_sees_room_events() -> None:
     outs = sim.send(1, "hello")
     assert [e.room for e in broadcast_events(outs)] == ["main"]
     assert JSON is p.OutputFormat.JSON
+
+
+def test_a_mute_given_in_a_room_holds_there_alone_one_given_in_main_everywhere() -> None:
+    sim = oper_room(1)
+    op = 1
+    sim.send(op, "/oper boss s3cret")
+    sim.connect(9)
+    sim.send(op, "/format json")
+    sim.send(op, "/join dev")
+    sim.send(9, "/join dev")
+    target = sim.room.name_of(9)
+    sim.send(op, f"/mute {target} 10m")  # in #dev, where the operator's lines go
+    sim.take(9)
+    sim.send(9, "quiet please")
+    assert errors(sim.take(9)) == [p.ErrorCode.MUTED]
+    sim.send(9, "/part")  # back in main: it may speak
+    sim.take(9)
+    sim.send(9, "hello main")
+    assert [e.text for e in sim.take(9) if isinstance(e, p.Message)] == ["hello main"]
+    sim.send(op, f'{{"room": "main", "text": "/mute {target}"}}')  # in main: everywhere
+    sim.send(9, "/join ops")
+    sim.send(9, "still muted?")
+    assert p.ErrorCode.MUTED in errors(sim.take(9))
+    sim.send(op, f"/unmute {target}")
+    sim.send(9, "free")
+    assert [e.text for e in sim.take(9) if isinstance(e, p.Message)] == ["free"]
