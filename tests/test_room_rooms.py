@@ -308,3 +308,12 @@ def test_a_mute_given_in_a_room_holds_there_alone_one_given_in_main_everywhere()
     sim.send(op, f"/unmute {target}")
     sim.send(9, "free")
     assert [e.text for e in sim.take(9) if isinstance(e, p.Message)] == ["free"]
+
+
+def test_coming_back_to_main_is_a_room_greeting_not_a_second_welcome() -> None:
+    sim = room_with(2)
+    sim.send(1, "/join dev")
+    sim.send(1, "/part")
+    got = sim.take(1)
+    assert not any(isinstance(e, p.Welcome) for e in got)
+    assert p.RoomEntered(room="main", users=2) in got
