@@ -317,3 +317,19 @@ def test_coming_back_to_main_is_a_room_greeting_not_a_second_welcome() -> None:
     got = sim.take(1)
     assert not any(isinstance(e, p.Welcome) for e in got)
     assert p.RoomEntered(room="main", users=2) in got
+
+
+def test_kicked_out_of_its_only_room_a_user_keeps_its_name_and_is_not_welcomed_again() -> None:
+    sim = oper_room(1)
+    sim.send(1, "/oper boss s3cret")
+    sim.connect(9)
+    sim.send(9, "/nick zed")
+    sim.send(9, "/join dev")
+    sim.send(1, "/join dev")
+    sim.take(9)
+    sim.send(1, "/kick zed")
+    got = sim.take(9)
+    assert not any(isinstance(e, p.Welcome) for e in got)
+    assert any(isinstance(e, p.RoomEntered) and e.room == "main" for e in got)
+    assert sim.room.state.holder_of("zed") == sim.id(9)
+    assert sim.room.state.member(9).rooms == ["main"]
