@@ -513,3 +513,22 @@ async def test_websocket_users_are_told_and_closed_and_the_port_is_handed_over(u
         plain.wait_for("> back\n", mark)
     finally:
         await again.close()
+
+
+def test_rooms_and_their_members_carry_over(upgrading):
+    """The room's state is carried whole, whatever its shape (core/snapshot.py names no
+    field): two users in a room other than the default one chat there after an upgrade."""
+    server = upgrading()
+    alice, bob = _named(upgrading, server, ["alice", "bob"])
+    alice.send("/join #dev\n")
+    alice.wait_for("now in #dev")
+    bob.send("/join #dev\n")
+    bob.wait_for("now in #dev (2 users)\n")
+    mark = bob.wait_for("*** bob joined\n")  # (its own join, after the greeting)
+    alice.wait_for("bob joined")
+    server.upgrade()
+    alice.send("in dev\n")
+    bob.wait_for("<alice> in dev\n", mark)
+    bob.send("/who\n")
+    bob.wait_for("alice", mark)
+    assert bob.text(mark).startswith("<alice> in dev\n")
