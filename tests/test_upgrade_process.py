@@ -532,3 +532,25 @@ def test_rooms_and_their_members_carry_over(upgrading):
     bob.send("/who\n")
     bob.wait_for("alice", mark)
     assert bob.text(mark).startswith("<alice> in dev\n")
+
+
+def test_a_new_process_that_cannot_reach_redis_is_refused_before_the_freeze(
+    upgrading, redis_server
+):
+    """Redis hangs: the new process's PING goes unanswered, it exits before saying hello,
+    and the old node goes on (one line); once Redis is back, an upgrade goes through."""
+    server = upgrading("--redis", redis_server.url, "--rate", "0")
+    alice, bob = _named(upgrading, server, ["alice", "bob"])
+    start = len(server.log.data)
+    redis_server.pause()
+    try:
+        server.signal()
+        server.log.wait_for("upgrade failed; pid", start)
+    finally:
+        redis_server.resume()
+    assert "Redis does not answer" in server.log.text(start)
+    assert server.pid == server.proc.pid and server.alive()
+    mark = len(bob.data)
+    server.upgrade()
+    alice.send("after\n")
+    bob.wait_for("<alice> after\n", mark)

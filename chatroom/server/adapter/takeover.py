@@ -48,6 +48,21 @@ from chatroom.server.pidfile import notify
 log = logging.getLogger("chatroom.server")
 
 
+async def _redis_answers(config: ServerConfig) -> None:
+    """Raise HandoverFailed unless Redis answers a PING. The new link connects only after
+    COMMIT: a Redis that goes away within that second or so makes the start fail, and the
+    new process exits with its users (a known gap, docs/OPERATIONS.md)."""
+    import redis.asyncio  # (the redis package: only with --redis)
+
+    client = redis.asyncio.from_url(config.redis, socket_timeout=config.ledger_timeout)
+    try:
+        await client.ping()
+    except (redis.RedisError, OSError) as exc:
+        raise HandoverFailed(f"Redis does not answer ({exc})") from None
+    finally:
+        await client.aclose()
+
+
 def fd_problem(count: int, config: ServerConfig) -> str | None:
     """Why ``count`` more descriptors do not fit in RLIMIT_NOFILE (None: they do)."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -65,6 +80,8 @@ async def take_over(config: ServerConfig, fd: int) -> ChatServer:
     channel = Channel(socket.socket(fileno=fd))
     try:
         server = ChatServer(config, loop, taking_over=True)
+        if config.redis:  # reachable now, or the old one goes on (it is not frozen yet)
+            await _redis_answers(config)
         channel.send(HELLO, {"pid": os.getpid()})
         started = time.perf_counter()
         carried = _receive(server, channel)

@@ -116,14 +116,15 @@ class Upgrade:
             frozen = True
             count = await self._freeze()
             self._hand_over(channel)
-        except HandoverFailed as exc:
+        except Exception as exc:  # noqa: BLE001 (whatever it was: serve on, unfrozen)
             with contextlib.suppress(HandoverFailed):
                 channel.send(ABORT)
             channel.close()
             if frozen:
                 notify(f"MAINPID={os.getpid()}")  # if the new one had said it was (pidfile.py)
                 await self._thaw()
-            self._failed(f"pid {proc.pid}: {exc}")
+            why = exc if isinstance(exc, HandoverFailed) else f"{type(exc).__name__}: {exc}"
+            self._failed(f"pid {proc.pid}: {why}")
             await asyncio.to_thread(_end, proc)
             return
         log.info(
