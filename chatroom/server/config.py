@@ -37,7 +37,7 @@ class ServerConfig(FlagSettings):
     # Request ids (JSON mode, {"id": ID, "text": LINE}) of chat lines remembered by user
     # name, to ack a retry with the original seq: for request_ttl seconds, request_table
     # of them at most (the oldest forgotten first; ~200 bytes each). With --redis, Redis
-    # keeps each for request_ttl too (one key each, its TTL).
+    # keeps as many as long too (one hash and one sorted set a room: append.lua).
     request_ttl: float = 600.0
     request_table: int = 10_000
 

@@ -14,6 +14,10 @@ and writes them. No I/O here (redis_ledger.py talks to Redis).
   ``stream_maxlen`` events' worth of full entries (a quiet room's entries hold fewer);
 - ``chatroom:{ROOM}:users`` — hash id -> JSON of a :class:`UserRecord`;
 - ``chatroom:{ROOM}:names`` — hash name key (casefolded name) -> id: the name claims;
+- ``chatroom:{ROOM}:requests`` — hash request key (a sender's name key and a request
+  id, JSON) -> ``"SEQ EXPIRES_MS"``, and ``chatroom:{ROOM}:request-order``, the same keys
+  in a sorted set by when they expire: a request id seen, on any node, for
+  ``request_ttl``; ``request_table`` of them at most (the oldest forgotten first);
 - ``chatroom:{ROOM}:nodes`` — set of nodes, each alive while its heartbeat key
   ``chatroom:{ROOM}:node:NODE`` (a string with a TTL) exists;
 - pub/sub channel ``chatroom:{ROOM}:private:NODE`` — payloads for one node (``/msg``);
@@ -58,7 +62,8 @@ class RoomKeys:
     private_prefix: str  # + node
     mod_prefix: str  # + kind
     mod_channel: str
-    request_prefix: str  # + a request's key: its id seen (rules/programs.py), with a TTL
+    requests: str  # request keys seen (rules/programs.py) -> "SEQ EXPIRES_MS"
+    request_order: str  # the same keys by when they expire: the oldest go first
 
     @classmethod
     def of(cls, room: str) -> RoomKeys:
@@ -74,7 +79,8 @@ class RoomKeys:
             private_prefix=f"{prefix}:private:",
             mod_prefix=f"{prefix}:mod:",
             mod_channel=f"{prefix}:moderation",
-            request_prefix=f"{prefix}:request:",
+            requests=f"{prefix}:requests",
+            request_order=f"{prefix}:request-order",
         )
 
     @property
