@@ -90,6 +90,10 @@ class ServerConfig(FlagSettings):
     # --state: chat is committed at most this long after it was said (a kill -9 loses at
     # most this much); bans, mutes and the topic are committed at once.
     state_flush: float = 0.5
+    # --state: seqs are given within a lease the file holds, this many more each time half
+    # of one is used (core/sequencer.py): a kill -9 restarts above every seq given, in the
+    # same epoch (at most this much higher: a seq gap, never a seq given twice).
+    seq_lease: int = 10_000
     # --state: a write that failed (a full disk) is tried again after the first wait,
     # doubled each time up to the longest (adapter/store.py).
     state_retry: tuple[float, float] = (0.5, 30.0)
@@ -210,6 +214,7 @@ class RoomRules:
     who_max: int
     who_users_per_line: int
     held_lines: int  # in a shared room: lines waiting for their sender's join
+    seq_lease: int  # with --state: seqs given ahead of the file at most (core/sequencer.py)
     connect_burst: int
     connect_rate: float
     exempt_ip: tuple[str, ...]

@@ -88,6 +88,11 @@ class RoomKeys:
         """The keys every script that appends is given, in the order the scripts use."""
         return [self.seq, self.events, self.users, self.names, self.nodes, self.epoch]
 
+    @property
+    def appending(self) -> list[str]:
+        """The append script's keys: the shared ones, then the request ids'."""
+        return [*self.shared, self.requests, self.request_order]
+
 
 @dataclass(frozen=True, slots=True)
 class UserRecord:

@@ -267,9 +267,10 @@ class Persist(_Value):
 class Restored(_Value):
     """What the state file held at start, for a new room: the recent chat (oldest first),
     the bans, mutes and registered names as :class:`Persist` kept them (``key -> record``)
-    and the topic. After a clean stop also where it stopped: its ``epoch``, its last ``seq``
-    and the request ids it remembered (``[name key, id, seq, when]``); else ``epoch`` is
-    None."""
+    and the topic, and the request ids remembered (``[name key, id, seq, when]``). Where the
+    room goes on: its ``epoch`` (None: a new one), ``seq`` (after a clean stop its last;
+    after a crash its seq lease, and ``lost``: seqs after the last message kept may be
+    lost) and the seq ``lease`` the file holds now (None: no lease)."""
 
     history: tuple[p.Message | p.Action, ...] = ()
     bans: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
@@ -279,6 +280,8 @@ class Restored(_Value):
     epoch: str | None = None
     seq: int = 0
     requests: tuple[tuple[Any, ...], ...] = ()
+    lost: bool = False
+    lease: int | None = None
 
 
 Report = Admitted | TurnedAway | Renamed | Left | Moderated

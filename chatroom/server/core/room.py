@@ -31,7 +31,7 @@ from chatroom.protocol import commands as c
 from chatroom.server.config import RoomRules
 from chatroom.server.core import inputs as i
 from chatroom.server.core.accounts_state import Accounts
-from chatroom.server.core.actions import Check, ConnId, Persist, Restored, RoomAction
+from chatroom.server.core.actions import Check, ConnId, Restored, RoomAction
 from chatroom.server.core.admission import Admission
 from chatroom.server.core.codec import LineTooLong, command_of
 from chatroom.server.core.moderation_state import Moderation
@@ -46,6 +46,7 @@ from chatroom.server.core.rules import (
     leaving,
     moderation,
     names,
+    persisting,
     programs,
     selfservice,
     sequencing,
@@ -106,12 +107,18 @@ class Room:
         # made, the history when asked (StateFlushDue), where it stopped (ShuttingDown).
         state = RoomState(node, rules.keep, epoch)
         requests = Requests(rules.request_ttl, rules.request_table)
+        lease = None
         if restored is not None:
-            # Every message of the epoch is there if the file never had to trim them.
-            complete = restored.epoch is not None and len(restored.history) < rules.keep
-            state.restore_history(restored.history, restored.seq, complete=complete)
+            kept, lease = restored.history, restored.lease
+            # Every message of the epoch is there if the file never had to trim them; a
+            # crash may have lost those after the last flush (up to its lease: a hole).
+            whole = restored.epoch is not None and len(kept) < rules.keep
+            known = 0 if whole else (kept[0].seq - 1 if kept else restored.seq)
+            hole = (kept[-1].seq if kept else 0, restored.seq) if restored.lost else None
+            state.restore_history(kept, restored.seq, known=known, hole=hole)
             requests.restore([list(entry) for entry in restored.requests])
-        sequencer = sequencer if sequencer is not None else LocalSequencer()
+        if sequencer is None:
+            sequencer = LocalSequencer(lease, rules.seq_lease)
         p.load_name_data()  # now, not with the first newcomer (see its docstring)
         self.ctx = Context(
             rules=rules,
@@ -131,11 +138,18 @@ class Room:
         )
         self._inputs: dict[type, Callable[[Any, float], list[RoomAction]]] = {
             i.LineReceived: lambda e, now: self._line(e.conn, e.line, now),
-            i.Connected: lambda e, now: entry.connect(self.ctx, e.conn, e.host, e.port, now),
+            i.Connected: lambda e, now: (
+                persisting.refuse_newcomer(self.ctx, e.conn)
+                if persisting.short(self.ctx)
+                else entry.connect(self.ctx, e.conn, e.host, e.port, now)
+            ),
             i.Disconnected: lambda e, now: leaving.disconnect(self.ctx, e.conn, e.reason, now),
             i.TimerFired: lambda e, now: idle.check(self.ctx, e.conn, now),
-            i.ShuttingDown: lambda e, now: leaving.shutdown(self.ctx) + self._stopped(now),
-            i.StateFlushDue: lambda e, now: self._history_due(),
+            i.ShuttingDown: lambda e, now: (
+                leaving.shutdown(self.ctx) + persisting.stopped(self.ctx, now)
+            ),
+            i.StateFlushDue: lambda e, now: persisting.flush(self.ctx, now),
+            i.LeaseGranted: lambda e, now: persisting.granted(self.ctx, e.lease),
             i.PasswordChecked: lambda e, now: self._checked(e, now),
             i.PasswordHashed: lambda e, now: accounts.hashed(
                 self.ctx, e.conn, e.name, e.stored, now
@@ -145,7 +159,7 @@ class Room:
             i.Repeated: lambda e, now: programs.repeated(self.ctx, e.event, e.seq, now),
             i.AppendRefused: lambda e, now: shared.refused(self.ctx, e.conn, e.event, e.reason),
             i.Resynced: lambda e, now: shared.resync(
-                self.ctx, e.users, e.seq, e.history, now, e.epoch, e.complete
+                self.ctx, e.users, e.seq, e.history, now, e.epoch, e.kept_from
             ),
             i.LedgerStatus: lambda e, now: shared.ledger_notice(self.ctx, e.text),
             i.PrivateArrived: lambda e, now: shared.remote_private(
@@ -184,6 +198,8 @@ class Room:
         member = ctx.state.member(conn)
         if member is None:  # it already left; what it still sent goes nowhere
             return []
+        if ctx.sequencer.short(ctx.state.seq, len(ctx.state)):  # the state file is behind
+            return persisting.refuse_line(ctx, member)
         if member.waiting:
             return entry.before_password(ctx, member, command_of(line), now)
         if member.touched(now):
@@ -204,25 +220,6 @@ class Room:
     def _run(self, member: Member, command: c.Command, now: float) -> list[RoomAction]:
         """``command`` from ``member``, through its rule (a request's line)."""
         return COMMANDS[type(command)](self.ctx, member, command, now)
-
-    def _stopped(self, now: float) -> list[RoomAction]:
-        """A clean stop, for a state file: the epoch, the last seq and the request ids, so
-        a restart goes on in the same epoch (a kill -9 leaves none: a new epoch then)."""
-        ctx = self.ctx
-        if not ctx.persisting or not isinstance(ctx.sequencer, LocalSequencer):
-            return []
-        kept = {"epoch": ctx.state.epoch, "seq": ctx.state.seq, "requests": ctx.requests.kept(now)}
-        return [Persist("epoch", "room", kept)]
-
-    def _history_due(self) -> list[RoomAction]:
-        """The history for the state file, if it changed since the last time. Chat is kept
-        this way, not a Persist per line: a busy room's lines then cost the file nothing
-        each (a Persist a line was a tenth of a broadcast's cost), and the file keeps only
-        the last ``history`` anyway."""
-        state = self.ctx.state
-        if not self.ctx.persisting or not state.history_changed():
-            return []
-        return [Persist("history", "", state.history)]
 
     # --- shorthands for handle(), as the tests and a REPL call the room ------------------
 

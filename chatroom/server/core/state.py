@@ -330,12 +330,18 @@ class RoomState:
             user.last_seen = event.ts
 
     def restore_history(
-        self, history: Iterable[p.Message | p.Action], seq: int = 0, *, complete: bool = False
+        self,
+        history: Iterable[p.Message | p.Action],
+        seq: int = 0,
+        *,
+        known: int = 0,
+        hole: tuple[int, int] | None = None,
     ) -> None:
         """The recent chat a state file kept (--state): replayed to newcomers, and the seq
-        goes on from its last (or ``seq``, where a clean stop left it), so new events never
-        number below it. ``complete``: it is every message of the epoch."""
-        self._history.restore(history, complete=complete)
+        goes on from its last (or ``seq``, where a clean stop or a crash's lease left it),
+        so new events never number below it. ``known`` and ``hole``: what it covers
+        (:class:`~chatroom.server.core.history.ChatHistory`)."""
+        self._history.restore(history, known=known, hole=hole)
         self._seq = max(self._seq, seq, self._history.last_seq)
 
     def everyone_leaves(self) -> list[ConnId]:
@@ -356,17 +362,18 @@ class RoomState:
         history: Iterable[p.Message | p.Action],
         now: float,
         epoch: str | None = None,
-        complete: bool = False,
+        kept_from: int = 0,
     ) -> None:
         """Take a ledger's view of the room: ``(id, name, node)`` of everyone, the last seq,
-        the recent chat, the epoch. This node's members are kept; the caller reconciles
-        them."""
+        the recent chat (every message after ``kept_from``), the epoch. This node's members
+        are kept; the caller reconciles them."""
         self._version += 1
+        same = epoch is not None and epoch == self.epoch
+        self._history.resync(list(history), kept_from, self._seq, same)
         self.epoch = epoch
         self._users = {uid: User(uid, name, node, now) for uid, name, node in users}
         self._by_key = {p.name_skeleton(user.name): uid for uid, user in self._users.items()}
         self._seq = seq
-        self._history.replace(history, complete=complete)
 
     def adopt_name(self, member: Member, name: str) -> None:
         """``member`` is called ``name`` from now on: the ledger says so (it renamed while we
