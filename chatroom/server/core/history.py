@@ -83,9 +83,11 @@ class ChatHistory(deque):  # type: ignore[type-arg]
         if seq < known:
             return known
         hole = self._hole
-        if hole is not None and hole[0] <= seq < hole[1]:
-            return hole[1]
-        return None
+        if hole is None or seq >= hole[1]:
+            return None
+        # In it, or before it with no message kept between.
+        before = seq < hole[0] and any(seq < event.seq <= hole[0] for event in self)
+        return None if before else hole[1]
 
     def restore(self, events: Iterable[Chat], *, known: int, hole: Hole | None = None) -> None:
         """What a state file kept (oldest first): the file has these. ``known``: every
