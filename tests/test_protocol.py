@@ -144,6 +144,19 @@ CASES = [
     (p.Ack(id="r1", seq=12), '{"type":"ack","id":"r1","seq":12}'),
     (p.Ack(id=7), '{"type":"ack","id":7}'),
     (
+        p.RoomEntered(room="dev", users=2, topic="friday"),
+        '{"type":"room","room":"dev","users":2,"topic":"friday"}',
+    ),
+    (
+        p.RoomList(rooms=(p.RoomEntry(room="dev", users=2), p.RoomEntry("main", 5, "hi")), total=9),
+        '{"type":"rooms","rooms":[{"room":"dev","users":2},'
+        '{"room":"main","users":5,"topic":"hi"}],"total":9}',
+    ),
+    (
+        Join(seq=3, ts=TS, id="a:1", name="ann", room="dev"),
+        '{"type":"join","seq":3,"ts":1700000000.25,"id":"a:1","name":"ann","room":"dev"}',
+    ),
+    (
         p.Error(code=p.ErrorCode.BAD_REQUEST, message="bad", id="r2"),
         '{"type":"error","code":"bad_request","message":"bad","id":"r2"}',
     ),

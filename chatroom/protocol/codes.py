@@ -25,6 +25,7 @@ class LeaveReason(StrEnum):
     SLOW = "slow"  # the client did not read; its output queue overflowed
     SHUTDOWN = "shutdown"  # the server is stopping
     KICKED = "kicked"  # an operator sent it away (/kick): the leave's ``by`` says who
+    PART = "part"  # it left this room for another, or parted it (/join, /part)
 
 
 class NoticeCode(StrEnum):
@@ -87,3 +88,6 @@ class ErrorCode(StrEnum):
     MUTED = "muted"  # an operator muted this user: its chat is refused, it still reads
     REGISTERED = "registered"  # a name (or one like it) registered to someone: /login NAME
     BAD_REQUEST = "bad_request"  # a JSON request line that is not {"id": ID, "text": LINE}
+    BAD_ROOM = "bad_room"  # not a room name (docs/PROTOCOL.md, "Rooms")
+    ROOM_LIMIT = "room_limit"  # in too many rooms, or the server has too many
+    NOT_IN_ROOM = "not_in_room"  # /part of a room one is not in, or of one's last room

@@ -9,9 +9,8 @@ the room as it is (docs/ARCHITECTURE.md, "How to add a command").
 
 from __future__ import annotations
 
-import msgspec
-
-from chatroom.protocol.arguments import ban_arguments, history_arguments
+from chatroom.protocol.arguments import history_arguments
+from chatroom.protocol.command_base import Usage, _Command
 from chatroom.protocol.durations import (  # noqa: F401 (re-exported)
     DURATION_USAGE,
     format_duration,
@@ -19,6 +18,21 @@ from chatroom.protocol.durations import (  # noqa: F401 (re-exported)
 )
 from chatroom.protocol.events import OutputFormat
 from chatroom.protocol.help import HELP_TEXT, OPERATOR_HELP_TEXT  # noqa: F401 (re-exported)
+from chatroom.protocol.operator_commands import (  # noqa: F401 (re-exported)
+    OPERATOR_WORDS,
+    Ban,
+    Bans,
+    Kick,
+    Motd,
+    Mute,
+    Oper,
+    OperatorCommand,
+    Topic,
+    Unban,
+    Unmute,
+    operator_line,
+    parse_operator,
+)
 from chatroom.protocol.text_rules import strip_controls
 
 _SECRETS = frozenset({"secret", "password"})
@@ -26,19 +40,10 @@ _SECRETS = frozenset({"secret", "password"})
 # this to decide whether a line starting with "/" must be escaped as "//" to be chat.
 SLASH_COMMANDS = frozenset(
     {"who", "names", "nick", "msg", "me", "quit", "help", "ping", "format", "pass", "away"}
-    | {"oper", "kick", "mute", "unmute", "topic", "motd", "ban", "unban", "bans"}  # Operators
+    | OPERATOR_WORDS
     | {"ignore", "unignore", "register", "login", "unregister", "history", "bot"}
+    | {"join", "part", "rooms", "list"}
 )  # docs/PROTOCOL.md says what each does
-
-
-class _Command(msgspec.Struct, frozen=True, gc=False):
-    """A frozen value (a msgspec Struct: one is made per line, at a ninth of a frozen
-    dataclass's cost). A secret or password is never shown in a log or a traceback."""
-
-    def __repr__(self) -> str:
-        shown = (f"{n}={'***' if n in _SECRETS else repr(getattr(self, n))}"
-                 for n in self.__struct_fields__)  # fmt: skip
-        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 class Nothing(_Command):
@@ -94,47 +99,6 @@ class SetFormat(_Command):
     format: OutputFormat
 
 
-class Oper(_Command):
-    name: str
-    password: str
-
-
-class Kick(_Command):
-    target: str
-    reason: str | None = None
-
-
-class Mute(_Command):
-    target: str
-    seconds: float | None = None  # None: until unmuted or gone
-
-
-class Unmute(_Command):
-    target: str
-
-
-class Topic(_Command):
-    text: str | None = None  # None: show it
-
-
-class Motd(_Command):
-    pass
-
-
-class Ban(_Command):
-    target: str  # a name, an address or a CIDR network, as typed (the room tells which)
-    seconds: float | None = None  # None: until /unban
-    reason: str | None = None
-
-
-class Unban(_Command):
-    target: str
-
-
-class Bans(_Command):
-    pass
-
-
 class Ignore(_Command):
     target: str | None = None  # None: list whom one ignores
 
@@ -182,10 +146,18 @@ class Bot(_Command):
     """This connection is a program."""
 
 
-class Usage(_Command):
-    """A known command used wrongly: ``message`` says how to use it."""
+class Join(_Command):
+    """Go to (text mode) or add (JSON mode) the room ``room`` (its key: see room_names)."""
 
-    message: str
+    room: str
+
+
+class Part(_Command):
+    room: str | None = None  # None: the room the line is for
+
+
+class Rooms(_Command):
+    """List the rooms (``/rooms``, ``/list``)."""
 
 
 class Unknown(_Command):
@@ -194,9 +166,8 @@ class Unknown(_Command):
 
 Command = (
     Nothing | TooLong | Chat | Me | Who | Nick | Msg | Quit | Help | Ping | Pass | SetFormat
-    | Oper | Kick | Mute | Unmute | Topic | Motd | Ban | Unban | Bans
-    | Ignore | Unignore | Away | Register | Login | Unregister | History | HistorySince | Bot
-    | Usage | Unknown
+    | OperatorCommand | Ignore | Unignore | Away | Register | Login | Unregister | History
+    | HistorySince | Bot | Join | Part | Rooms | Usage | Unknown
 )  # fmt: skip
 
 HISTORY_USAGE = "usage: /history [N] or /history since SEQ [EPOCH]"
@@ -264,12 +235,14 @@ def _slash(word: str, arg: str) -> Command:
             return _history(arg)
         case "bot":
             return Bot() if not arg else Usage("usage: /bot")
+        case "join" | "part" | "rooms" | "list":
+            return _room(word, arg)
         case "format":
             try:
                 return SetFormat(OutputFormat(arg.lower()))
             except ValueError:
                 return Usage("usage: /format json|text")
-    return _moderation(word, arg) or Unknown(strip_controls(word)[:40])
+    return parse_operator(word, arg) or Unknown(strip_controls(word)[:40])
 
 
 def _history(arg: str) -> History | HistorySince | Usage:
@@ -280,49 +253,14 @@ def _history(arg: str) -> History | HistorySince | Usage:
     return HistorySince(*found[1:]) if found[0] == "since" else History(found[1])
 
 
-def _moderation(word: str, arg: str) -> Command | None:
-    """The moderation commands (chatroom/server/moderation.py), None for another word."""
-    match word:
-        case "oper":
-            name, _, password = arg.partition(" ")
-            password = password.strip()
-            return (
-                Oper(name, password) if name and password else Usage("usage: /oper NAME PASSWORD")
-            )
-        case "kick":
-            target, _, reason = arg.partition(" ")
-            reason = strip_controls(reason).strip()[:200] or None
-            return Kick(target, reason) if target else Usage("usage: /kick NAME [REASON]")
-        case "mute":
-            target, _, duration = arg.partition(" ")
-            if not target:
-                return Usage("usage: /mute NAME [DURATION]")
-            if not duration.strip():
-                return Mute(target)
-            seconds = parse_duration(duration.strip())
-            if seconds is None:
-                return Usage(DURATION_USAGE)
-            return Mute(target, seconds)
-        case "unmute":
-            return Unmute(arg) if arg and " " not in arg else Usage("usage: /unmute NAME")
-        case "topic":
-            return Topic(strip_controls(arg).strip()[:300] or None)
-        case "motd":
-            return Motd()
-        case "ban":
-            return _ban(arg)
-        case "unban":
-            usage = Usage("usage: /unban NAME|ADDRESS|CIDR")
-            return Unban(arg) if arg and " " not in arg else usage
-        case "bans":
-            return Bans()
-    return None
-
-
-def _ban(arg: str) -> Ban | Usage:
-    """``/ban TARGET [DURATION] [REASON]`` (:func:`~chatroom.protocol.arguments.ban_arguments`)."""
-    found = ban_arguments(arg)
-    return Ban(*found) if isinstance(found, tuple) else Usage(found)
+def _room(word: str, arg: str) -> Join | Part | Rooms | Usage:
+    """``/join ROOM``, ``/part [ROOM]``, ``/rooms`` (``/list``): a room as typed, ``#`` and
+    all (the room checks the name: a bad one is its ``bad_room`` error, not a usage)."""
+    if word in ("rooms", "list"):
+        return Rooms() if not arg else Usage(f"usage: /{word}")
+    if word == "join":
+        return Join(arg) if arg and " " not in arg else Usage("usage: /join ROOM")
+    return Part(arg or None) if " " not in arg else Usage("usage: /part [ROOM]")
 
 
 def format_line(command: Command) -> str:
@@ -353,24 +291,6 @@ def format_line(command: Command) -> str:
             return f"/pass {secret}"
         case SetFormat(fmt):
             return f"/format {fmt.value}"
-        case Oper(name, password):
-            return f"/oper {name} {password}"
-        case Kick(target, reason):
-            return _words("/kick", target, reason)
-        case Mute(target, seconds):
-            return _words("/mute", target, _duration(seconds))
-        case Unmute(target):
-            return f"/unmute {target}"
-        case Topic(text):
-            return _words("/topic", text)
-        case Motd():
-            return "/motd"
-        case Ban(target, seconds, reason):
-            return _words("/ban", target, _duration(seconds), reason)
-        case Unban(target):
-            return f"/unban {target}"
-        case Bans():
-            return "/bans"
         case Ignore(target):
             return _words("/ignore", target)
         case Unignore(target):
@@ -389,11 +309,15 @@ def format_line(command: Command) -> str:
             return _words("/history since", str(seq), epoch)
         case Bot():
             return "/bot"
+        case Join(room):
+            return f"/join {room}"
+        case Part(room):
+            return _words("/part", room)
+        case Rooms():
+            return "/rooms"
+        case Oper() | Kick() | Mute() | Unmute() | Topic() | Motd() | Ban() | Unban() | Bans():
+            return operator_line(command)
     raise ValueError(f"not a command a client sends: {command!r}")
-
-
-def _duration(seconds: float | None) -> str | None:
-    return None if seconds is None else format_duration(seconds)
 
 
 def _words(*words: str | None) -> str:

@@ -67,6 +67,7 @@ class Welcome(_Event, tag="welcome"):
     # one. Left out by servers that predate it.
     epoch: str | None = None
     topic: str | None = None  # the room's topic (/topic), left out when none is set
+    room: str | None = None  # the room it happened in (docs/PROTOCOL.md, "Rooms")
 
 
 class Message(_Event, tag="message"):
@@ -76,6 +77,7 @@ class Message(_Event, tag="message"):
     name: str
     text: str
     history: bool = False
+    room: str | None = None  # the room it happened in (docs/PROTOCOL.md, "Rooms")
 
 
 class Action(_Event, tag="action"):
@@ -85,6 +87,7 @@ class Action(_Event, tag="action"):
     name: str
     text: str
     history: bool = False
+    room: str | None = None  # the room it happened in (docs/PROTOCOL.md, "Rooms")
 
 
 class Join(_Event, tag="join"):
@@ -92,6 +95,7 @@ class Join(_Event, tag="join"):
     ts: float
     id: str
     name: str
+    room: str | None = None  # the room it happened in (docs/PROTOCOL.md, "Rooms")
 
 
 _KNOWN_REASONS = {reason.value: reason for reason in LeaveReason}
@@ -107,6 +111,7 @@ class Leave(_Event, tag="leave"):
     reason: str
     text: str | None = None
     by: str | None = None  # for a kick: the operator's name
+    room: str | None = None  # the room it happened in (docs/PROTOCOL.md, "Rooms")
 
     def __post_init__(self) -> None:
         known = _KNOWN_REASONS.get(self.reason)
@@ -120,6 +125,7 @@ class Rename(_Event, tag="rename"):
     id: str
     old: str
     new: str
+    room: str | None = None  # the room it happened in (docs/PROTOCOL.md, "Rooms")
 
 
 class Private(_Event, tag="private"):
@@ -146,6 +152,7 @@ class Who(_Event, tag="who"):
     # Set when the list was cut short (a big room): how many users there are in all, or
     # match the query of ``/who TEXT``. Left out when ``users`` is everyone.
     total: int | None = None
+    room: str | None = None  # the room it happened in (docs/PROTOCOL.md, "Rooms")
 
 
 class Notice(_Event, tag="notice"):
@@ -164,6 +171,7 @@ class Notice(_Event, tag="notice"):
     seq: int | None = None
     more: bool = False
     retry_after: float | None = None
+    room: str | None = None  # the room it happened in (docs/PROTOCOL.md, "Rooms")
 
 
 class Error(_Event, tag="error"):
@@ -190,6 +198,29 @@ class Topic(_Event, tag="topic"):
 
     text: str
     by: str | None = None
+    room: str | None = None  # the room it happened in (docs/PROTOCOL.md, "Rooms")
+
+
+class RoomEntered(_Event, tag="room"):
+    """A room's greeting, to one who joined it (or named it again with ``/join``): its
+    users and topic; its history replay and the ``join`` follow."""
+
+    room: str
+    users: int
+    topic: str | None = None
+
+
+class RoomEntry(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
+    room: str
+    users: int
+    topic: str | None = None
+
+
+class RoomList(_Event, tag="rooms"):
+    """The answer to ``/rooms``: the rooms by name; ``total`` when the list was cut short."""
+
+    rooms: tuple[RoomEntry, ...]
+    total: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +245,8 @@ Event = (
     | FormatChanged
     | Topic
     | Ack
+    | RoomEntered
+    | RoomList
 )
 for _cls in Event.__args__:
     _cls.type = _cls.__struct_config__.tag

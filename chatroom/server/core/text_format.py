@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from chatroom import protocol as p
+from chatroom.protocol.room_names import shown_room
 
 _LEAVE_TEXT = {
     p.LeaveReason.QUIT: "left",
@@ -18,6 +19,7 @@ _LEAVE_TEXT = {
     p.LeaveReason.SLOW: "was disconnected (too slow to read, send queue full)",
     p.LeaveReason.SHUTDOWN: "left (server shutting down)",
     p.LeaveReason.KICKED: "was kicked",
+    p.LeaveReason.PART: "left the room",
 }
 
 
@@ -27,6 +29,12 @@ def _clock(ts: float) -> str:
 
 def _history_mark(event: p.Message | p.Action) -> str:
     return f"[history {_clock(event.ts)}] " if event.history else ""
+
+
+def _room_line(entry: p.RoomEntry) -> str:
+    people = "1 user" if entry.users == 1 else f"{entry.users} users"
+    topic = f": {entry.topic}" if entry.topic else ""
+    return f"*** {shown_room(entry.room)} ({people}){topic}"
 
 
 def render_text(event: p.Event) -> str:
@@ -86,6 +94,15 @@ def render_text(event: p.Event) -> str:
             return f"error: {event.message}\n"
         case p.Ack():  # only JSON connections send requests; one that switched reads this
             return f"*** ok {event.id}" + (f" (seq {event.seq})" if event.seq else "") + "\n"
+        case p.RoomEntered():
+            people = "1 user" if event.users == 1 else f"{event.users} users"
+            topic = f"*** Topic: {event.topic}\n" if event.topic else ""
+            return f"*** now in {shown_room(event.room)} ({people})\n" + topic
+        case p.RoomList():
+            lines = [_room_line(entry) for entry in event.rooms] or ["*** no rooms"]
+            if event.total is not None and event.total > len(event.rooms):
+                lines.append(f"*** ... and {event.total - len(event.rooms)} more")
+            return "\n".join(lines) + "\n"
         case p.FormatChanged():
             return f"*** output format is now {event.format}\n"
     raise TypeError(f"no text form for {event!r}")
