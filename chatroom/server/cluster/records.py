@@ -23,7 +23,8 @@ and writes them. No I/O here (redis_ledger.py talks to Redis).
 - pub/sub channel ``chatroom:{ROOM}:private:NODE`` — payloads for one node (``/msg``);
 - ``chatroom:{ROOM}:mod:ban``, ``:mod:mute``, ``:mod:topic``, ``:mod:account`` — hashes
   key -> JSON record of the bans, the mutes (by name key), the topic and the registered
-  names (by skeleton; name, scrypt hash, created), as the state file keeps them (a record's
+  names (by skeleton; name, scrypt hash, created), as the state file keeps them, and
+  ``:mod:bot``, the users marked as programs (``/bot``) by id, until they leave (a record's
   ``until`` is when it expires: expired ones are dropped when read); every change is also
   published on ``chatroom:{ROOM}:moderation`` (``{"kind", "key", "data", "node"}``), so
   every node enforces it at once.
@@ -45,7 +46,8 @@ from chatroom.protocol import compact_json, name_skeleton
 
 HISTORY_TYPES = frozenset({"message", "action"})
 BROADCAST_TYPES = frozenset({"message", "action", "join", "leave", "rename"})
-MODERATION_KINDS = ("ban", "mute", "topic", "account")
+# bot: the users marked as programs (/bot), by id, so every node's who shows the mark.
+MODERATION_KINDS = ("ban", "mute", "topic", "account", "bot")
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,7 @@ class User:
     name: str
     node: str
     last_seen: float  # when the room last saw a line of theirs (for other nodes' users)
+    bot: bool = False  # another node's user marked as a program (/bot)
 
 
 class RoomState:
@@ -216,7 +217,17 @@ class RoomState:
 
     def mark_bot(self, member: Member) -> None:
         member.bot = True
-        self._version += 1  # who shows the mark
+        self.mark_remote_bot(member.id, True)  # its user too: known once the member left
+
+    def mark_remote_bot(self, user_id: str, bot: bool) -> None:
+        """A user is (or no longer is) a program (/bot; another node says so in a shared room)."""
+        user = self._users.get(user_id)
+        if user is not None:
+            user.bot, self._version = bot, self._version + 1
+
+    def is_bot(self, user_id: str) -> bool:
+        user, member = self._users.get(user_id), self._local.get(user_id)
+        return member.bot if member is not None else user is not None and user.bot
 
     def set_away(self, member: Member, text: str | None) -> None:
         member.away = text

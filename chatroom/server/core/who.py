@@ -36,7 +36,7 @@ def who_list(
                 op=member is not None and member.operator,
                 away=member.away if member is not None else None,
                 registered=registered(user.name),
-                bot=member is not None and member.bot,
+                bot=member.bot if member is not None else state.is_bot(user.id),
             )
         )
     return p.Who(users=tuple(entries), total=total if total > len(entries) else None)

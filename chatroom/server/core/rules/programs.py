@@ -17,12 +17,13 @@ import msgspec
 
 from chatroom import protocol as p
 from chatroom.protocol import commands as c
-from chatroom.server.core.actions import Append, ConnId, Deliver, RoomAction, encode
+from chatroom.server.core.actions import Append, ConnId, Deliver, Persist, RoomAction, encode
 from chatroom.server.core.requests import Key
 from chatroom.server.core.rules import chat
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.output import info, send
 from chatroom.server.core.rules.sequencing import apply, next_seq
+from chatroom.server.core.sequencer import LedgerSequencer
 from chatroom.server.core.state import Member
 
 BOT_TEXT = (
@@ -81,8 +82,16 @@ def request(ctx: Context, member: Member, line: str, now: float) -> list[RoomAct
 
 def sequenced(ctx: Context, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
     """A shared room's event applied: and acked, if a request of this node waits for it
-    (checked only while one waits)."""
+    (checked only while one waits). A program that leaves — this node's, or a dead node's
+    (reaped: every node drops it, once is enough) — is unmarked in the ledger."""
+    unmark = (
+        type(event) is p.Leave
+        and (node == ctx.node or event.reason is p.LeaveReason.ERROR)
+        and ctx.state.is_bot(event.id)
+    )
     actions = apply(ctx, event, node)
+    if unmark:
+        actions.append(Persist("bot", event.id, None))
     if ctx.requests.pending and isinstance(event, p.Message | p.Action):
         actions += settled(ctx, event, event.ts)
     return actions
@@ -145,10 +154,14 @@ def paced(ctx: Context, conn: ConnId, retry_after: float) -> list[RoomAction]:
 
 
 def bot(ctx: Context, member: Member, command: c.Bot, now: float) -> list[RoomAction]:
-    """``/bot``: ``member`` is a program (marked in who; not replayed history when greeted)."""
+    """``/bot``: ``member`` is a program (marked in who; not replayed history when greeted).
+    In a shared room the ledger keeps the mark (by user id) and tells every node."""
+    shared: list[RoomAction] = []
     if not member.bot:
         ctx.state.mark_bot(member)
-    return info(member, BOT_TEXT, fact=p.Fact.BOT)
+        if isinstance(ctx.sequencer, LedgerSequencer):
+            shared.append(Persist("bot", member.id, {"node": ctx.node}))
+    return info(member, BOT_TEXT, fact=p.Fact.BOT) + shared
 
 
 def _ack(member: Member, rid: str | int, seq: int | None) -> list[RoomAction]:
