@@ -26,7 +26,7 @@ def asked(sim: Sim, conn: int, line: str) -> tuple[list[p.Notice], list[int]]:
 
 
 def leased(lease: int, block: int = 100) -> Sim:
-    rules = room_rules(seq_lease=block)
+    rules = room_rules(seq_lease=block, max_clients=4)  # 3 x 4 + 16 seqs kept back
     return Sim(Room(rules, epoch="e1", restored=Restored(lease=lease)))
 
 
@@ -46,7 +46,7 @@ def test_no_seq_is_given_past_the_lease_until_the_file_holds_a_longer_one() -> N
         highest = max([highest, *(e.seq for e in events if isinstance(e, p.Message))])
         refused += sum(isinstance(e, p.Error) and e.code is p.ErrorCode.UNAVAILABLE for e in events)
         assert sim.room.seq <= 60
-    assert refused > 0 and highest + 3 + LocalSequencer.RESERVE >= 60
+    assert refused > 0 and highest + 3 * 4 + LocalSequencer.RESERVE >= 60
     sim.connect(2)  # a newcomer too is turned away, told why
     assert 2 in sim.closed and sim.room.seq <= 60
     sim.disconnect(1)  # a leave is never refused: the lease kept room for it
@@ -55,7 +55,7 @@ def test_no_seq_is_given_past_the_lease_until_the_file_holds_a_longer_one() -> N
     sim = leased(lease=60)
     sim.connect(1)
     asks = []
-    for n in range(60):
+    for n in range(40):
         actions = sim.room.receive(1, f"line {n}", sim.now)
         asks += [a.data["lease"] for a in actions if isinstance(a, Persist) and a.kind == "epoch"]
         sim.apply(actions)
@@ -83,7 +83,7 @@ def test_a_room_without_a_lease_never_refuses() -> None:
 def test_after_a_crash_history_since_stops_at_the_hole_and_tells_it() -> None:
     kept = tuple(said(seq) for seq in (3, 5, 8))
     restored = Restored(history=kept, epoch="e1", seq=120, lost=True, lease=500)
-    sim = Sim(Room(room_rules(), epoch="e1", restored=restored))
+    sim = Sim(Room(room_rules(max_clients=4), epoch="e1", restored=restored))
     sim.connect(1)
     sim.send(1, "/format json")
     assert sim.room.seq == 121  # its join: above the lease, never a seq given twice
@@ -102,7 +102,7 @@ def test_after_a_crash_history_since_stops_at_the_hole_and_tells_it() -> None:
 def test_after_a_clean_stop_there_is_no_hole() -> None:
     kept = tuple(said(seq) for seq in (3, 5, 8))
     restored = Restored(history=kept, epoch="e1", seq=10, lease=500)
-    sim = Sim(Room(room_rules(), epoch="e1", restored=restored))
+    sim = Sim(Room(room_rules(max_clients=4), epoch="e1", restored=restored))
     sim.connect(1)
     sim.send(1, "/format json")
     notices, seqs = asked(sim, 1, "/history since 4 e1")

@@ -92,8 +92,10 @@ class ServerConfig(FlagSettings):
     state_flush: float = 0.5
     # --state: seqs are given within a lease the file holds, this many more each time half
     # of one is used (core/sequencer.py): a kill -9 restarts above every seq given, in the
-    # same epoch (at most this much higher: a seq gap, never a seq given twice).
-    seq_lease: int = 10_000
+    # same epoch (at most this much higher: a seq gap, never a seq given twice). Half of it
+    # must last longer than a flush (state_flush) at the busiest rate: fanout-small makes
+    # 90,000 events a second; 10,000 ran out between flushes.
+    seq_lease: int = 1_000_000
     # --state: a write that failed (a full disk) is tried again after the first wait,
     # doubled each time up to the longest (adapter/store.py).
     state_retry: tuple[float, float] = (0.5, 30.0)

@@ -108,15 +108,17 @@ def make_room(config: ServerConfig) -> tuple[Room, StateStore | None]:
             how = "a crash: above its seq lease" if restored.lost else "a clean stop"
             log.info("state %s: the room goes on in epoch %s from seq %d (after %s)",
                      config.state, epoch, restored.seq, how)  # fmt: skip
-        restored = _leased(store, restored, epoch, rules.seq_lease)
+        restored = _leased(store, restored, epoch, rules.seq_lease, rules.max_clients)
     room = Room(rules, epoch=epoch, restored=restored, operators=operators, motd=motd)
     return room, store
 
 
-def _leased(store: StateStore, restored: Restored, epoch: str, block: int) -> Restored:
+def _leased(
+    store: StateStore, restored: Restored, epoch: str, block: int, clients: int
+) -> Restored:
     """``restored`` with the first seq lease of this run, which the file holds now."""
     last = max(restored.seq, restored.history[-1].seq if restored.history else 0)
-    lease = last + LocalSequencer.RESERVE + block
+    lease = last + LocalSequencer(0, block, clients).kept_back + block
     if not store.put_and_wait(Persist("epoch", "room", lease_record(epoch, lease)), 30.0):
         raise StartError(f"--state {store.path}: cannot write it (its seq lease)")
     return msgspec.structs.replace(restored, lease=lease)

@@ -118,7 +118,11 @@ class Room:
             state.restore_history(kept, restored.seq, known=known, hole=hole)
             requests.restore([list(entry) for entry in restored.requests])
         if sequencer is None:
-            sequencer = LocalSequencer(lease, rules.seq_lease)
+            sequencer = LocalSequencer(lease, rules.seq_lease, rules.max_clients)
+        # A state file's seq lease bounds the seqs: checked before each line (core/sequencer.py).
+        self._lease = (
+            sequencer if isinstance(sequencer, LocalSequencer) and lease is not None else None
+        )
         p.load_name_data()  # now, not with the first newcomer (see its docstring)
         self.ctx = Context(
             rules=rules,
@@ -140,7 +144,7 @@ class Room:
             i.LineReceived: lambda e, now: self._line(e.conn, e.line, now),
             i.Connected: lambda e, now: (
                 persisting.refuse_newcomer(self.ctx, e.conn)
-                if persisting.short(self.ctx)
+                if self._lease is not None and persisting.short(self.ctx)
                 else entry.connect(self.ctx, e.conn, e.host, e.port, now)
             ),
             i.Disconnected: lambda e, now: leaving.disconnect(self.ctx, e.conn, e.reason, now),
@@ -198,7 +202,7 @@ class Room:
         member = ctx.state.member(conn)
         if member is None:  # it already left; what it still sent goes nowhere
             return []
-        if ctx.sequencer.short(ctx.state.seq, len(ctx.state)):  # the state file is behind
+        if self._lease is not None and ctx.state.seq >= self._lease.limit:  # the file is behind
             return persisting.refuse_line(ctx, member)
         if member.waiting:
             return entry.before_password(ctx, member, command_of(line), now)

@@ -33,7 +33,7 @@ class Sequencer(Protocol):
         """Append ``event`` (from ``conn``'s line, if any): None if it is sequenced now and
         must be applied at once, else the actions that carry it to where it is sequenced."""
 
-    def short(self, last: int, members: int) -> bool:
+    def short(self, last: int) -> bool:
         """Whether no more lines or newcomers can be taken now (a state file's seq lease
         is used up; see :class:`LocalSequencer`)."""
 
@@ -62,40 +62,44 @@ class LocalSequencer:
     restarts above every seq it gave and goes on in the same epoch. A longer lease is
     asked for (:meth:`lease_due`, a ``block`` more) once half of one is used, and taken
     when the file has it (:meth:`grant`). A line or a newcomer is refused while the lease
-    is :meth:`short`: what is left then still covers every member's leave, quiet join and
-    rename from a password check (three events each) — events no one can refuse.
+    is :meth:`short`: what is left then still covers every connection's leave, quiet join
+    and rename from a password check (three events each, for as many connections as
+    ``--max-clients`` allows) — events no one can refuse.
     """
 
-    RESERVE = 16  # seqs left over besides the members' three each
+    RESERVE = 16  # seqs left over besides the connections' three each
 
-    def __init__(self, lease: int | None = None, block: int = 10_000) -> None:
+    def __init__(self, lease: int | None = None, block: int = 1_000_000, clients: int = 0) -> None:
         self.lease = lease  # the highest seq the state file allows (None: no file, no bound)
         self.block = max(1, block)
+        # What is kept for the events no one can refuse: three for each connection there
+        # can be (--max-clients), and RESERVE. Lines are taken up to ``limit``.
+        self.kept_back = 3 * max(0, clients) + self.RESERVE
+        self.limit = lease - self.kept_back if lease is not None else 0
         self._asked = 0  # the longest lease asked for (granted or not)
 
     def next_seq(self, last: int) -> int:
         return last + 1
 
-    def short(self, last: int, members: int) -> bool:
-        """Whether the lease is too short for another line or newcomer (after ``last``,
-        with ``members`` connections)."""
-        return self.lease is not None and last + 3 * members + self.RESERVE >= self.lease
+    def short(self, last: int) -> bool:
+        """Whether the lease is too short for another line or newcomer (after ``last``)."""
+        return self.lease is not None and last >= self.limit
 
-    def lease_due(self, last: int, members: int) -> int | None:
+    def lease_due(self, last: int) -> int | None:
         """A longer lease for the state file, if half of the last is used and none longer
         than it is asked for already."""
         if self.lease is None or self._asked > self.lease:
             return None
-        needed = last + 3 * members + self.RESERVE
-        if self.lease - needed >= self.block // 2:
+        if self.limit - last >= self.block // 2:
             return None
-        self._asked = needed + self.block
+        self._asked = last + self.kept_back + self.block
         return self._asked
 
     def grant(self, lease: int) -> None:
         """The state file has ``lease``: seqs up to it may be given."""
         if self.lease is not None:
             self.lease = max(self.lease, lease)
+            self.limit = self.lease - self.kept_back
             self._asked = max(self._asked, self.lease)
 
     def sequence(self, event: p.BroadcastEvent, conn: ConnId | None) -> list[RoomAction] | None:
@@ -133,7 +137,7 @@ class LedgerSequencer:
     def next_seq(self, last: int) -> int:
         return 0  # the ledger decides
 
-    def short(self, last: int, members: int) -> bool:
+    def short(self, last: int) -> bool:
         return False
 
     def sequence(self, event: p.BroadcastEvent, conn: ConnId | None) -> list[RoomAction] | None:

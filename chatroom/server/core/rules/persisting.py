@@ -55,7 +55,7 @@ def lease(ctx: Context) -> list[RoomAction]:
     sequencer = ctx.sequencer
     if not isinstance(sequencer, LocalSequencer):
         return []
-    due = sequencer.lease_due(ctx.state.seq, len(ctx.state))
+    due = sequencer.lease_due(ctx.state.seq)
     return [] if due is None else [Persist("epoch", "room", lease_record(ctx.state.epoch, due))]
 
 
@@ -73,7 +73,7 @@ def granted(ctx: Context, lease: int) -> list[RoomAction]:
 
 def short(ctx: Context) -> bool:
     """Whether the seq lease is used up: no line or newcomer can be taken now."""
-    return ctx.sequencer.short(ctx.state.seq, len(ctx.state))
+    return ctx.sequencer.short(ctx.state.seq)
 
 
 def refuse_line(ctx: Context, member: Member) -> list[RoomAction]:
