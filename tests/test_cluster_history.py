@@ -51,7 +51,7 @@ async def test_a_node_synced_after_a_trim_past_joins_tells_no_false_gap(redis_ur
     room, link = node(redis_url, "a")
     await link.ledger.connect()
     await link._sync()
-    chat = room.state.chat
+    chat = room.state.rooms.main.history
     assert [e.text for e in chat] == ["new"] and room.seq == 17
     assert chat.gap(9, 17) is None  # everything after 9 is in the stream: no gap
     assert chat.gap(12, 17) is None
@@ -71,13 +71,13 @@ async def test_a_node_the_trim_outran_keeps_its_own_history_and_tells_the_hole(
     await said(other, bob, "seen 1")
     await said(other, bob, "seen 2")  # seq 3
     await link._sync()  # in sync, then cut off: its reader is not running
-    assert [e.text for e in room.state.chat] == ["seen 1", "seen 2"]
+    assert [e.text for e in room.state.rooms.main.history] == ["seen 1", "seen 2"]
     for n in range(10):
         await said(other, bob, f"missed {n}")  # seqs 4-13
     await said(other, bob, "after")  # seq 14
     await trim_to(redis_url, 3)  # the stream starts at seq 12: 4-11 are gone unread
     await link._sync()
-    chat = room.state.chat
+    chat = room.state.rooms.main.history
     texts = [e.text for e in chat]
     assert texts == ["seen 1", "seen 2", "missed 8", "missed 9", "after"]
     assert chat.gap(1, room.seq) is None  # it had 2 and 3

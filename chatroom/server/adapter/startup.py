@@ -117,7 +117,8 @@ def _leased(
     store: StateStore, restored: Restored, epoch: str, block: int, clients: int
 ) -> Restored:
     """``restored`` with the first seq lease of this run, which the file holds now."""
-    last = max(restored.seq, restored.history[-1].seq if restored.history else 0)
+    kept = [events[-1].seq for events in (restored.history, *restored.histories.values()) if events]
+    last = max([restored.seq, *restored.seqs.values(), *kept])
     lease = last + LocalSequencer(0, block, clients).kept_back + block
     if not store.put_and_wait(Persist("epoch", "room", lease_record(epoch, lease)), 30.0):
         raise StartError(f"--state {store.path}: cannot write it (its seq lease)")

@@ -104,12 +104,15 @@ class Mute:
     name: str
     address: str | None  # as the per-address limits count it (an IPv6 /64)
     until: float  # inf: until /unmute
+    room: str | None = None  # the room it holds in (None: every room; given in the default)
 
     def record(self) -> dict[str, Any]:
         """What the state file and the ledger keep (an older server reads name and until;
-        ``address`` is left out when there is none)."""
+        ``address`` and ``room`` are left out when there is none)."""
         until = None if self.until == math.inf else self.until
-        kept = {"name": self.name, "until": until}
+        kept: dict[str, Any] = {"name": self.name, "until": until}
+        if self.room is not None:
+            kept["room"] = self.room
         return kept if self.address is None else {**kept, "address": self.address}
 
     @classmethod
@@ -119,12 +122,21 @@ class Mute:
         until, address = record.get("until"), record.get("address")
         if not (until is None or isinstance(until, int | float)):
             raise ValueError(f"a mute's until of {until!r}")
-        name = record.get("name")
+        name, room = record.get("name"), record.get("room")
+        if room is not None and (not isinstance(room, str) or p.room_key(room) != room):
+            raise ValueError(f"a mute's room of {room!r}")
         return cls(
             name if isinstance(name, str) else key,
             normal_host(address) if isinstance(address, str) and address else None,
             math.inf if until is None else float(until),
+            room,
         )
+
+
+def in_room(key: str, room: str | None) -> str:
+    """``key`` (a user id, a name's key, an address) for a mute that holds in ``room``
+    alone (None: in every room): a room's mutes are kept beside the others under these."""
+    return key if room is None else f"{key}\x1f{room}"  # no name, id or address has it
 
 
 class Moderation:
@@ -137,7 +149,9 @@ class Moderation:
         operators: dict[str, tuple[str, str]] | None = None,
         motd: str | None = None,
         restored: Restored | None = None,
+        default_room: str = p.DEFAULT_ROOM,
     ) -> None:
+        self.default_room = default_room
         self.operators = dict(operators or {})  # name_key(NAME) -> (NAME, hash): --ops-file
         self.motd = motd  # --motd-file, read at start
         self.mutes: dict[str, float] = {}  # user id -> muted until (inf: until unmuted)
@@ -147,7 +161,7 @@ class Moderation:
         self.muted_names: dict[str, float] = {}
         self.muted_addresses: dict[str, float] = {}
         self.bans: dict[str, Ban] = {}  # str(target) -> its ban; at most rules.max_bans
-        self.topic: p.Topic | None = None
+        self.topics: dict[str, p.Topic] = {}  # room key -> its topic (none: not set)
         # A hash to check unknown names against, so a wrong name costs what a wrong
         # password does (no timing tells which names are operators): the first operator's
         # cost, a random digest (made without hashing).
@@ -168,8 +182,12 @@ class Moderation:
             with contextlib.suppress(ValueError):
                 self.kept_mutes[key] = Mute.from_record(key, record)
         self._index_mutes()
-        if restored.topic is not None and restored.topic.get("text"):
-            self.topic = p.Topic(text=str(restored.topic["text"]), by=restored.topic.get("by"))
+        kept = {self.default_room: restored.topic, **restored.topics}
+        for room, record in kept.items():
+            if record is not None and isinstance(record.get("text"), str) and record["text"]:
+                by = record.get("by")
+                topic = p.Topic(text=record["text"], by=by if isinstance(by, str) else None)
+                self.topics[room] = p.replace(topic, room=room)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -207,24 +225,33 @@ class Moderation:
         return entry[1] if entry is not None else self._decoy
 
     def muted_until(
-        self, user_id: str, name: str, now: float, address: str | None = None
+        self,
+        user_id: str,
+        name: str,
+        now: float,
+        address: str | None = None,
+        room: str | None = None,
     ) -> float | None:
-        """Until when the user ``user_id`` called ``name``, from ``address``, is muted (None:
-        it may speak); a mute that ran out is forgotten."""
+        """Until when the user ``user_id`` called ``name``, from ``address``, is muted in
+        ``room`` (None: it may speak); a mute that ran out is forgotten."""
+        key = p.name_key(name)
         found = [
             until
+            for where in (None, room) if where is None or where != self.default_room
             for until in (
-                self.mutes.get(user_id),
-                self.muted_names.get(p.name_key(name)) if self.muted_names else None,
-                self.muted_addresses.get(address) if address and self.muted_addresses else None,
+                self.mutes.get(in_room(user_id, where)),
+                self.muted_names.get(in_room(key, where)) if self.muted_names else None,
+                self.muted_addresses.get(in_room(address, where))
+                if address and self.muted_addresses else None,
             )
             if until is not None
-        ]
+        ]  # fmt: skip
         if not found:
             return None
         if now < max(found):
             return max(found)
-        self.mutes.pop(user_id, None)  # every mute that holds it ran out
+        self.mutes.pop(in_room(user_id, room), None)  # every mute that holds it ran out
+        self.mutes.pop(user_id, None)
         self._forget_mutes(lambda mute: mute.until <= now)
         return None
 
@@ -235,8 +262,9 @@ class Moderation:
             del self.bans[key]
 
     def mute(self, user_id: str, key: str, mute: Mute) -> None:
-        """Mute the connection ``user_id``, and keep ``mute`` under ``key``."""
-        self.mutes[user_id] = mute.until
+        """Mute the connection ``user_id`` (in ``mute.room``), and keep ``mute`` under
+        ``key``."""
+        self.mutes[in_room(user_id, mute.room)] = mute.until
         self.keep_mute(key, mute)
 
     def keep_mute(self, key: str, mute: Mute | None) -> None:
@@ -251,6 +279,8 @@ class Moderation:
         """Lift every mute that holds the user ``user_id`` called ``name``, from ``address``:
         whether there was one, and the keys of the kept mutes lifted."""
         by_id = self.mutes.pop(user_id, None)
+        for held in [k for k in self.mutes if k.startswith(user_id + "\x1f")]:
+            by_id = self.mutes.pop(held)
         key = p.name_key(name)
         lifted = self._forget_mutes(
             lambda mute: p.name_key(mute.name) == key or (address and mute.address == address)
@@ -270,10 +300,11 @@ class Moderation:
         names: dict[str, float] = {}
         addresses: dict[str, float] = {}
         for mute in self.kept_mutes.values():
-            name = p.name_key(mute.name)
+            name = in_room(p.name_key(mute.name), mute.room)
             names[name] = max(mute.until, names.get(name, 0.0))
             if mute.address is not None:
-                addresses[mute.address] = max(mute.until, addresses.get(mute.address, 0.0))
+                address = in_room(mute.address, mute.room)
+                addresses[address] = max(mute.until, addresses.get(address, 0.0))
         self.muted_names, self.muted_addresses = names, addresses
 
     def add_ban(self, ban: Ban) -> None:
@@ -282,8 +313,21 @@ class Moderation:
     def lift_ban(self, key: str) -> None:
         self.bans.pop(key, None)
 
-    def set_topic(self, topic: p.Topic | None) -> None:
-        self.topic = topic
+    @property
+    def topic(self) -> p.Topic | None:
+        """The default room's topic."""
+        return self.topics.get(self.default_room)
+
+    def topic_of(self, room: str) -> p.Topic | None:
+        return self.topics.get(room)
+
+    def set_topic(self, topic: p.Topic | None, room: str | None = None) -> None:
+        """``room``'s topic (None: the default room's) is ``topic`` (None: none)."""
+        room = room or self.default_room
+        if topic is None:
+            self.topics.pop(room, None)
+        else:
+            self.topics[room] = p.replace(topic, room=room)
 
     def new_request(self) -> int:
         """The number of an operator's command about to be sent to another node."""

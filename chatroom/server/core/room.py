@@ -48,6 +48,7 @@ from chatroom.server.core.rules import (
     names,
     persisting,
     programs,
+    rooms,
     selfservice,
     sequencing,
     shared,
@@ -77,6 +78,7 @@ COMMANDS: dict[type[c.Command], CommandRule] = {
     **accounts.COMMANDS,
     **history.COMMANDS,
     **programs.COMMANDS,
+    **rooms.COMMANDS,
 }
 
 
@@ -105,20 +107,16 @@ class Room:
         # restored: what a state file kept (--state). The room then reports, as Persist
         # actions, every change the file must keep: bans, mutes and the topic as they are
         # made, the history when asked (StateFlushDue), where it stopped (ShuttingDown).
-        state = RoomState(node, rules.keep, epoch)
+        state = RoomState(node, rules.keep, epoch, rules.room, rules.rooms)
         requests = Requests(rules.request_ttl, rules.request_table)
         lease = None
         if restored is not None:
-            kept, lease = restored.history, restored.lease
-            # Every message of the epoch is there if the file never had to trim them; a
-            # crash may have lost those after the last flush (up to its lease: a hole).
-            whole = restored.epoch is not None and len(kept) < rules.keep
-            known = 0 if whole else (kept[0].seq - 1 if kept else restored.seq)
-            hole = (kept[-1].seq if kept else 0, restored.seq) if restored.lost else None
-            state.restore_history(kept, restored.seq, known=known, hole=hole)
+            self._restore(state, rules, restored)
             requests.restore([list(entry) for entry in restored.requests])
+            lease = restored.lease
         if sequencer is None:
-            sequencer = LocalSequencer(lease, rules.seq_lease, rules.max_clients)
+            given = max(channel.seq for channel in state.rooms.all())
+            sequencer = LocalSequencer(lease, rules.seq_lease, rules.max_clients, given)
         # A state file's seq lease bounds the seqs: checked before each line (core/sequencer.py).
         self._lease = (
             sequencer if isinstance(sequencer, LocalSequencer) and lease is not None else None
@@ -128,7 +126,7 @@ class Room:
             rules=rules,
             node=node,
             state=state,
-            moderation=Moderation(operators, motd, restored),
+            moderation=Moderation(operators, motd, restored, rules.room),
             admission=Admission(rules),
             accounts=Accounts(rules, restored.accounts if restored is not None else None),
             sequencer=sequencer,
@@ -144,7 +142,7 @@ class Room:
             i.LineReceived: lambda e, now: self._line(e.conn, e.line, now),
             i.Connected: lambda e, now: (
                 persisting.refuse_newcomer(self.ctx, e.conn)
-                if self._lease is not None and persisting.short(self.ctx)
+                if self._lease is not None and self._lease.short()
                 else entry.connect(self.ctx, e.conn, e.host, e.port, now)
             ),
             i.Disconnected: lambda e, now: leaving.disconnect(self.ctx, e.conn, e.reason, now),
@@ -202,7 +200,8 @@ class Room:
         member = ctx.state.member(conn)
         if member is None:  # it already left; what it still sent goes nowhere
             return []
-        if self._lease is not None and ctx.state.seq >= self._lease.limit:  # the file is behind
+        lease = self._lease
+        if lease is not None and lease.top >= lease.limit:  # the state file is behind
             return persisting.refuse_line(ctx, member)
         if member.waiting:
             return entry.before_password(ctx, member, command_of(line), now)
@@ -224,6 +223,23 @@ class Room:
     def _run(self, member: Member, command: c.Command, now: float) -> list[RoomAction]:
         """``command`` from ``member``, through its rule (a request's line)."""
         return COMMANDS[type(command)](self.ctx, member, command, now)
+
+    @staticmethod
+    def _restore(state: RoomState, rules: RoomRules, restored: Restored) -> None:
+        """The rooms' history a state file kept: the default room's, and the other rooms'
+        that still exist (listed with --rooms; the others are gone with their users)."""
+        seqs = restored.seqs
+        for room, kept in {rules.room: restored.history, **restored.histories}.items():
+            if room != rules.room and room not in rules.rooms:
+                continue
+            # Every message of the epoch is there if the file never had to trim them; after
+            # a crash every room goes on from the seq lease, and its seqs after the last
+            # message kept may be lost (a hole).
+            whole = restored.epoch is not None and len(kept) < rules.keep
+            seq = seqs.get(room, 0) if room != rules.room and not restored.lost else restored.seq
+            known = 0 if whole else (kept[0].seq - 1 if kept else seq)
+            hole = (kept[-1].seq if kept else 0, seq) if restored.lost else None
+            state.restore_history(kept, seq, known=known, hole=hole, room=room)
 
     # --- shorthands for handle(), as the tests and a REPL call the room ------------------
 
@@ -265,7 +281,7 @@ class Room:
 
     @property
     def ignored_by(self) -> dict[str, set[ConnId]]:
-        return self.ctx.state.ignored_by
+        return self.ctx.state.ignores.by_user
 
     def __len__(self) -> int:
         """Connections on this node."""

@@ -33,7 +33,7 @@ class Sequencer(Protocol):
         """Append ``event`` (from ``conn``'s line, if any): None if it is sequenced now and
         must be applied at once, else the actions that carry it to where it is sequenced."""
 
-    def short(self, last: int) -> bool:
+    def short(self) -> bool:
         """Whether no more lines or newcomers can be taken now (a state file's seq lease
         is used up; see :class:`LocalSequencer`)."""
 
@@ -69,8 +69,11 @@ class LocalSequencer:
 
     RESERVE = 16  # seqs left over besides the connections' three each
 
-    def __init__(self, lease: int | None = None, block: int = 1_000_000, clients: int = 0) -> None:
+    def __init__(
+        self, lease: int | None = None, block: int = 1_000_000, clients: int = 0, given: int = 0
+    ) -> None:
         self.lease = lease  # the highest seq the state file allows (None: no file, no bound)
+        self.top = given  # the highest seq given in any room (each room numbers its own)
         self.block = max(1, block)
         # What is kept for the events no one can refuse: three for each connection there
         # can be (--max-clients), and RESERVE. Lines are taken up to ``limit``.
@@ -79,20 +82,24 @@ class LocalSequencer:
         self._asked = 0  # the longest lease asked for (granted or not)
 
     def next_seq(self, last: int) -> int:
-        return last + 1
+        given = last + 1
+        if given > self.top:
+            self.top = given
+        return given
 
-    def short(self, last: int) -> bool:
-        """Whether the lease is too short for another line or newcomer (after ``last``)."""
-        return self.lease is not None and last >= self.limit
+    def short(self) -> bool:
+        """Whether the lease is too short for another line or newcomer: a line adds at most
+        one event to each room, and what is kept back covers the rest in any room."""
+        return self.lease is not None and self.top >= self.limit
 
-    def lease_due(self, last: int) -> int | None:
+    def lease_due(self) -> int | None:
         """A longer lease for the state file, if half of the last is used and none longer
         than it is asked for already."""
         if self.lease is None or self._asked > self.lease:
             return None
-        if self.limit - last >= self.block // 2:
+        if self.limit - self.top >= self.block // 2:
             return None
-        self._asked = last + self.kept_back + self.block
+        self._asked = self.top + self.kept_back + self.block
         return self._asked
 
     def grant(self, lease: int) -> None:
@@ -137,7 +144,7 @@ class LedgerSequencer:
     def next_seq(self, last: int) -> int:
         return 0  # the ledger decides
 
-    def short(self, last: int) -> bool:
+    def short(self) -> bool:
         return False
 
     def sequence(self, event: p.BroadcastEvent, conn: ConnId | None) -> list[RoomAction] | None:

@@ -9,7 +9,9 @@ file whenever its line is. With them, once half of it is used, a longer seq leas
 has it (:class:`~chatroom.server.core.inputs.LeaseGranted`). Until then, if the lease is
 used up (a disk that stalls for thousands of events), lines and newcomers are refused with
 one line each — never numbered past what the file holds. A clean stop writes where it
-stopped instead (``{"epoch", "seq"}``): the restart goes on from there, with no seq gap.
+stopped instead (``{"epoch", "seq", "seqs"}``, the other rooms' in ``seqs``): the restart
+goes on from there, with no seq gap. A crash's restart goes on from the lease in every
+room the file keeps (core/room.py).
 """
 
 from __future__ import annotations
@@ -44,9 +46,11 @@ def flush(ctx: Context, now: float) -> list[RoomAction]:
     fresh = ctx.requests.fresh()
     if fresh:
         data = {"entries": fresh, "before": now - ctx.requests.ttl, "cap": ctx.requests.size}
-        actions.append(Persist("requests", str(state.seq), data))
-    if state.history_changed():
-        actions.append(Persist("history", "", state.history))
+        actions.append(Persist("requests", "", data))
+    actions += [  # the rooms' whose history changed (key "": the default room)
+        Persist("history", "" if room == state.default else room, events)
+        for room, events in state.rooms.changed_histories()
+    ]
     return actions + lease(ctx)
 
 
@@ -55,7 +59,7 @@ def lease(ctx: Context) -> list[RoomAction]:
     sequencer = ctx.sequencer
     if not isinstance(sequencer, LocalSequencer):
         return []
-    due = sequencer.lease_due(ctx.state.seq)
+    due = sequencer.lease_due()
     return [] if due is None else [Persist("epoch", "room", lease_record(ctx.state.epoch, due))]
 
 
@@ -73,7 +77,7 @@ def granted(ctx: Context, lease: int) -> list[RoomAction]:
 
 def short(ctx: Context) -> bool:
     """Whether the seq lease is used up: no line or newcomer can be taken now."""
-    return ctx.sequencer.short(ctx.state.seq)
+    return ctx.sequencer.short()
 
 
 def refuse_line(ctx: Context, member: Member) -> list[RoomAction]:
@@ -97,8 +101,12 @@ def stopped(ctx: Context, now: float) -> list[RoomAction]:
     request ids, as every flush hands them)."""
     if not ctx.persisting or not isinstance(ctx.sequencer, LocalSequencer):
         return []
+    state = ctx.state
     fresh = flush(ctx, now)
-    kept = {"epoch": ctx.state.epoch, "seq": ctx.state.seq}
+    kept: dict[str, object] = {"epoch": state.epoch, "seq": state.seq}
+    others = {ch.key: ch.seq for ch in state.rooms.all() if ch.key != state.default}
+    if others:
+        kept["seqs"] = others
     return [a for a in fresh if not (type(a) is Persist and a.kind == "epoch")] + [
         Persist("epoch", "room", kept)
     ]

@@ -99,7 +99,7 @@ def remote_change(
     try:
         match kind:
             case "bot":  # a user of another node marked as a program (rules/programs.py)
-                ctx.state.mark_remote_bot(key, data is not None)
+                ctx.state.mark_bot(key, data is not None)
             case "account" if data is None:
                 gone = ctx.accounts.drop(key)
                 return account_rules.dropped(ctx, gone, None) if gone is not None else []
@@ -137,7 +137,7 @@ def loaded(
     moderation = ctx.moderation
     ctx.accounts.take_shared(records.get("account", {}))
     for user_id in records.get("bot", {}):
-        ctx.state.mark_remote_bot(user_id, True)
+        ctx.state.mark_bot(user_id)
     bans: dict[str, Ban] = {}
     for key, record in records.get("ban", {}).items():
         try:
@@ -161,11 +161,12 @@ def loaded(
 def _topic_changed(ctx: Context, data: dict[str, Any] | None) -> list[RoomAction]:
     text = data.get("text") if data else None
     by = data.get("by") if data else None
-    topic = p.Topic(text=text, by=by if isinstance(by, str) else None) if text else None
+    room = ctx.state.default
+    topic = p.Topic(text=text, by=by if isinstance(by, str) else None, room=room) if text else None
     if not isinstance(text, str | None) or topic == ctx.moderation.topic:
         return []
     ctx.moderation.set_topic(topic)
-    return broadcast(ctx, topic or p.Topic(text=""))
+    return broadcast(ctx, topic or p.Topic(text="", room=room))
 
 
 def _send_away(ctx: Context, made: Ban, now: float) -> list[RoomAction]:
