@@ -144,3 +144,21 @@ def test_a_node_the_trim_outran_keeps_what_it_had_and_tells_the_hole() -> None:
     assert [e.seq for e in events] == [2, 4] and more  # stops at the hole
     assert history.gap(4, 22) == 19 and history.gap(12, 22) == 19
     assert history.gap(19, 22) is None
+
+
+def test_after_a_crash_every_room_the_file_keeps_goes_on_above_the_lease() -> None:
+    dev = p.Message(seq=4, ts=1.0, id="a:1", name="ann", text="in dev", room="dev")
+    restored = Restored(
+        history=(said(3),),
+        histories={"dev": (dev,)},
+        seqs={"dev": 9},  # a clean stop's: not used after a crash
+        epoch="e1",
+        seq=120,
+        lost=True,
+        lease=500,
+    )
+    room = Room(room_rules(max_clients=4, rooms=("dev",)), epoch="e1", restored=restored)
+    channel = room.state.rooms.get("dev")
+    assert channel is not None and channel.seq == 120 and room.state.rooms.main.seq == 120
+    assert channel.history.gap(4, 120) == 120  # its own hole: after its last kept message
+    assert room.state.rooms.main.history.gap(3, 120) == 120
