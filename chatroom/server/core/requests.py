@@ -34,12 +34,13 @@ def event_key(event: p.Message | p.Action) -> EventKey:
 
 
 class Requests:
-    def __init__(self, ttl: float, size: int) -> None:
+    def __init__(self, ttl: float, size: int, *, saved: bool = False) -> None:
         self.ttl = ttl
         self.size = max(1, size)
         self._seen: OrderedDict[Key, tuple[int, float]] = OrderedDict()  # -> (seq, when)
-        # Remembered since the state file's last flush (bounded: a table's worth).
-        self._fresh: deque[list[Any]] = deque(maxlen=self.size)
+        # Remembered since the state file's last flush (bounded: a table's worth), if there
+        # is a state file (``saved``).
+        self._fresh: deque[list[Any]] | None = deque(maxlen=self.size) if saved else None
         # Requests whose line waits for its seq: by event, and the same by key.
         self.pending: dict[EventKey, tuple[ConnId, Key]] = {}
         self._pending_keys: dict[Key, EventKey] = {}
@@ -57,7 +58,8 @@ class Requests:
 
     def remember(self, key: Key, seq: int, now: float) -> None:
         self._seen[key] = (seq, now)
-        self._fresh.append([key[0], key[1], seq, now])
+        if self._fresh is not None:
+            self._fresh.append([key[0], key[1], seq, now])
         self._seen.move_to_end(key)
         while len(self._seen) > self.size:
             self._seen.popitem(last=False)
@@ -105,6 +107,8 @@ class Requests:
 
     def fresh(self) -> list[list[Any]]:
         """``[name key, id, seq, when]`` of each remembered since the last call."""
+        if not self._fresh:
+            return []
         entries = list(self._fresh)
         self._fresh.clear()
         return entries
@@ -112,4 +116,5 @@ class Requests:
     def restore(self, entries: list[list[Any]]) -> None:
         for name_key, rid, seq, when in entries:
             self.remember((name_key, rid), seq, when)
-        self._fresh.clear()  # the file has them
+        if self._fresh is not None:
+            self._fresh.clear()  # the file has them

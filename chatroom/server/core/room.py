@@ -108,7 +108,7 @@ class Room:
         # actions, every change the file must keep: bans, mutes and the topic as they are
         # made, the history when asked (StateFlushDue), where it stopped (ShuttingDown).
         state = RoomState(node, rules.keep, epoch, rules.room, rules.rooms)
-        requests = Requests(rules.request_ttl, rules.request_table)
+        requests = Requests(rules.request_ttl, rules.request_table, saved=restored is not None)
         lease = None
         if restored is not None:
             self._restore(state, rules, restored)
@@ -200,8 +200,7 @@ class Room:
         member = ctx.state.member(conn)
         if member is None:  # it already left; what it still sent goes nowhere
             return []
-        lease = self._lease
-        if lease is not None and lease.top >= lease.limit:  # the state file is behind
+        if self._lease is not None and not self._lease.take_line():  # the file is behind
             return persisting.refuse_line(ctx, member)
         if member.waiting:
             return entry.before_password(ctx, member, command_of(line), now)

@@ -73,7 +73,10 @@ class LocalSequencer:
         self, lease: int | None = None, block: int = 1_000_000, clients: int = 0, given: int = 0
     ) -> None:
         self.lease = lease  # the highest seq the state file allows (None: no file, no bound)
-        self.top = given  # the highest seq given in any room (each room numbers its own)
+        # The highest seq of any room (each numbers its own) when last told (:meth:`refresh`),
+        # and the lines taken since: each adds at most one event to a room.
+        self.top = given
+        self.lines = 0
         self.block = max(1, block)
         # What is kept for the events no one can refuse: three for each connection there
         # can be (--max-clients), and RESERVE. Lines are taken up to ``limit``.
@@ -82,24 +85,33 @@ class LocalSequencer:
         self._asked = 0  # the longest lease asked for (granted or not)
 
     def next_seq(self, last: int) -> int:
-        given = last + 1
-        if given > self.top:
-            self.top = given
-        return given
+        return last + 1
 
     def short(self) -> bool:
         """Whether the lease is too short for another line or newcomer: a line adds at most
         one event to each room, and what is kept back covers the rest in any room."""
-        return self.lease is not None and self.top >= self.limit
+        return self.lease is not None and self.top + self.lines >= self.limit
+
+    def take_line(self) -> bool:
+        """A line is to be handled: False if the lease is too short for it."""
+        if self.top + self.lines >= self.limit:
+            return False
+        self.lines += 1
+        return True
+
+    def refresh(self, top: int) -> None:
+        """The highest seq of any room now (the room tells it at each state flush)."""
+        self.top, self.lines = top, 0
 
     def lease_due(self) -> int | None:
         """A longer lease for the state file, if half of the last is used and none longer
         than it is asked for already."""
         if self.lease is None or self._asked > self.lease:
             return None
-        if self.limit - self.top >= self.block // 2:
+        top = self.top + self.lines
+        if self.limit - top >= self.block // 2:
             return None
-        self._asked = self.top + self.kept_back + self.block
+        self._asked = top + self.kept_back + self.block
         return self._asked
 
     def grant(self, lease: int) -> None:

@@ -55,10 +55,12 @@ def flush(ctx: Context, now: float) -> list[RoomAction]:
 
 
 def lease(ctx: Context) -> list[RoomAction]:
-    """A longer seq lease asked of the state file, if one is due."""
+    """A longer seq lease asked of the state file, if one is due (the rooms' highest seq
+    told to the sequencer first)."""
     sequencer = ctx.sequencer
-    if not isinstance(sequencer, LocalSequencer):
+    if not isinstance(sequencer, LocalSequencer) or sequencer.lease is None:
         return []
+    sequencer.refresh(max(channel.seq for channel in ctx.state.rooms.all()))
     due = sequencer.lease_due()
     return [] if due is None else [Persist("epoch", "room", lease_record(ctx.state.epoch, due))]
 
