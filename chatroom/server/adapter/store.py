@@ -234,7 +234,8 @@ class StateStore:
         for item in records:
             lease = item.data.get("lease") if item.kind == "epoch" and item.data else None
             if lease is not None and self.on_lease is not None:
-                self.on_lease(lease)
+                with contextlib.suppress(RuntimeError):  # the loop closed: the server stops
+                    self.on_lease(lease)
         for done in waiting:
             done.set()
 
