@@ -59,6 +59,7 @@ from chatroom.server.core.inputs import (
     Connected,
     Disconnected,
     Input,
+    LeaseGranted,
     LineReceived,
     Paced,
     StateFlushDue,
@@ -92,6 +93,8 @@ class ChatServer:
         # Taking over from an upgrading process (takeover.py): the state comes from it, and
         # the state file, which it holds locked, is opened once it has let go.
         self.room, self.store = make_room(replace(config, state=None) if taking_over else config)
+        if self.store is not None:  # a seq lease committed: the room may number up to it
+            self.store.on_lease = lambda n: loop.call_soon_threadsafe(self.handle, LeaseGranted(n))
         self.checks = PasswordWorkers(  # /oper's, /login's and /register's scrypt, off the loop
             config.oper_check_threads, config.oper_check_queue, loop, self.handle, self.log_once
         )

@@ -42,6 +42,7 @@ from chatroom.server.adapter.listener import open_fds
 from chatroom.server.adapter.startup import RoomClock
 from chatroom.server.adapter.store import StateError, StateStore
 from chatroom.server.config import ServerConfig
+from chatroom.server.core.inputs import LeaseGranted
 from chatroom.server.core.snapshot import SnapshotRefused, restore
 from chatroom.server.pidfile import notify
 
@@ -156,7 +157,11 @@ async def _serve_on(server: ChatServer) -> None:
     config = server.config
     if config.state is not None:
         try:
-            server.store, _ = await asyncio.to_thread(StateStore.from_config, config)
+            store, _ = await asyncio.to_thread(StateStore.from_config, config)
+            store.on_lease = lambda n: server.loop.call_soon_threadsafe(
+                server.handle, LeaseGranted(n)
+            )
+            server.store = store
         except StateError as exc:  # the chat goes on; what it says is not kept
             log.error("upgrade: %s; the state is not kept until a restart", exc)
     await server.start()
