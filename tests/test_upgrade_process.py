@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from chatroom.server.core.passwords import hash_password
 from chatroom.server.core.rules.leaving import RESTART_NOTICE
 from tests import processes
+from tests.test_state_process import committed
 from tests.test_tls import make_certs
 from tests.upgrade_helpers import Collector, NcClient, RawClient, UpgradingServer
 from tests.ws_helpers import WsPeer
@@ -174,6 +176,13 @@ if "CHATROOM_HANDOVER_FD" in os.environ:
             os._exit(4)
 
         takeover.restore = crash
+    if mode == "taken":  # ... or just before it says it has taken over
+        import chatroom.server.adapter.takeover as takeover
+
+        def crash(*args, **kwargs):
+            os._exit(5)
+
+        takeover.notify = crash
     if mode == "shape":  # ... or its state classes are not the old one's
         import dataclasses
         from chatroom.server.core import state
@@ -554,3 +563,55 @@ def test_a_new_process_that_cannot_reach_redis_is_refused_before_the_freeze(
     server.upgrade()
     alice.send("after\n")
     bob.wait_for("<alice> after\n", mark)
+
+
+def test_the_state_file_goes_on_through_an_upgrade(upgrading, tmp_path):
+    """--state: the old process commits and lets go of the file (its lock), the new one
+    opens it and keeps writing: a topic set after the upgrade and chat from both sides of it
+    are there for a server started afterwards on the same file."""
+    ops = tmp_path / "ops"
+    ops.write_text(f"boss {hash_password('s3cret')}\n")
+    state = tmp_path / "state.db"
+    server = upgrading("--state", str(state), "--ops-file", str(ops))
+    alice, bob = _named(upgrading, server, ["alice", "bob"])
+    alice.send("/oper boss s3cret\n")
+    alice.wait_for("now an operator")
+    alice.send("before the upgrade\n")
+    bob.wait_for("<alice> before the upgrade\n")
+    server.upgrade()
+    alice.send("after the upgrade\n")
+    bob.wait_for("<alice> after the upgrade\n")
+    alice.send("/topic kept across\n")
+    bob.wait_for("kept across")
+    committed(state, "before the upgrade", "after the upgrade")
+    os.kill(server.pid, signal.SIGTERM)  # a clean stop of the new process
+    for client in (alice, bob):
+        client.wait_for_end()
+    again = upgrading("--state", str(state), "--ops-file", str(ops))
+    carol = RawClient(again.port)
+    upgrading.clients.append(carol)
+    carol.wait_for("Topic: kept across")
+    carol.wait_for("<alice> before the upgrade")
+    carol.wait_for("<alice> after the upgrade")
+
+
+def test_a_failed_upgrade_gives_the_state_file_back_to_the_old_process(upgrading, tmp_path):
+    """--state: the new process opened the file (the old one had let go of it) and then
+    crashed before taking over: the old one opens it again and goes on keeping the chat."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(CRASHING_VERSION)
+    mode = tmp_path / "crash-mode"
+    mode.write_text("taken")
+    state = tmp_path / "state.db"
+    server = upgrading(
+        "--state", str(state), env={"PYTHONPATH": str(hooks), "CRASH_MODE_FILE": str(mode)}
+    )
+    alice, bob = _named(upgrading, server, ["alice", "bob"])
+    start = len(server.log.data)
+    server.signal()
+    server.log.wait_for("upgrade failed; pid", start)
+    alice.send("kept after a failed upgrade\n")
+    bob.wait_for("<alice> kept after a failed upgrade\n")
+    committed(state, "kept after a failed upgrade")
+    assert "state is not kept" not in server.log.text(start)

@@ -5,9 +5,10 @@ Started by the old process (:mod:`~chatroom.server.adapter.upgrade`) with the sa
 its room from the flags as any server does (the slow part: imports, the ops file, the
 motd), says hello, and then, while the old one is frozen: takes the state (refused, with
 one line, if its format or shape is not this version's, core/snapshot.py), checks that
-RLIMIT_NOFILE has room for every descriptor before taking any, takes the descriptors,
+RLIMIT_NOFILE has room for every descriptor before taking any, opens the state file (the
+old one has let go of it; ``--state``), takes the descriptors,
 and says TAKEN. Only after the old one's COMMIT does it make the connections' transports
-(each sends what the old one owed first), listen, open the state file and read again.
+(each sends what the old one owed first), listen and read again.
 Anything that fails before COMMIT ends this process (``os._exit(1)``, its copies of the
 descriptors closed by the kernel: the old process holds its own and goes on).
 """
@@ -119,6 +120,11 @@ def _receive(server: ChatServer, channel: Channel) -> list[tuple[Carried, socket
             extra = restore(state, server.room)
         except SnapshotRefused as exc:
             problem = str(exc)
+    if problem is None and config.state is not None:  # the old one has let go of it
+        try:
+            use_store(server, StateStore.from_config(config)[0])
+        except StateError as exc:
+            problem = str(exc)
     if problem is not None:
         channel.send(REFUSED, {"reason": problem})
         raise HandoverFailed(problem)
@@ -151,19 +157,31 @@ async def _connect(server: ChatServer, carried: Carried, sock: socket.socket) ->
     return conn
 
 
-async def _serve_on(server: ChatServer) -> None:
-    """After COMMIT: the state file, the listeners, then every connection's owed output
-    and its input."""
-    config = server.config
-    if config.state is not None:
+def use_store(server: ChatServer, store: StateStore) -> None:
+    """The state file, which the old process let go of; its seq leases told to the room."""
+    store.on_lease = lambda n: server.loop.call_soon_threadsafe(server.handle, LeaseGranted(n))
+    server.store = store
+
+
+async def open_store(server: ChatServer) -> None:
+    """The old process, thawing: the state file again, once the new process that failed has
+    let go of it (it may have opened it: a few tries, ``handover_step`` at most)."""
+    deadline = time.monotonic() + server.config.handover_step
+    while True:
         try:
-            store, _ = await asyncio.to_thread(StateStore.from_config, config)
-            store.on_lease = lambda n: server.loop.call_soon_threadsafe(
-                server.handle, LeaseGranted(n)
-            )
-            server.store = store
-        except StateError as exc:  # the chat goes on; what it says is not kept
-            log.error("upgrade: %s; the state is not kept until a restart", exc)
+            store, _ = await asyncio.to_thread(StateStore.from_config, server.config)
+        except StateError as exc:
+            if time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                continue
+            log.error("upgrade failed and %s: the state is not kept until a restart", exc)
+            return
+        use_store(server, store)
+        return
+
+
+async def _serve_on(server: ChatServer) -> None:
+    """After COMMIT: the listeners, then every connection's owed output and its input."""
     await server.start()
     for conn in list(server.connections.values()):
         deadline = server.room.next_idle_check(conn.conn_id)

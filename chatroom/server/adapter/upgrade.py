@@ -51,7 +51,7 @@ from chatroom.server.adapter.handover import (
     Channel,
     HandoverFailed,
 )
-from chatroom.server.adapter.store import StateStore
+from chatroom.server.adapter.takeover import open_store
 from chatroom.server.core.inputs import Restarting, StateFlushDue
 from chatroom.server.core.snapshot import snapshot
 from chatroom.server.pidfile import notify
@@ -200,7 +200,7 @@ class Upgrade:
     async def _thaw(self) -> None:
         server = self.server
         if server.config.state is not None and server.store is None:
-            server.store, _ = await asyncio.to_thread(StateStore.from_config, server.config)
+            await open_store(server)
         for listener in self._listeners():
             listener.hold(False)
         for conn in list(server.connections.values()):
