@@ -188,10 +188,12 @@ class ChatServer:
 
     def _keep_history(self) -> None:
         """Every ``state_flush`` seconds: the history, if the room says it changed, to the
-        state file (a kill -9 loses at most that much chat)."""
-        if self.store is None or self.store.closing:
+        state file (a kill -9 loses at most that much chat). No store for a moment (an
+        upgrade's freeze, upgrade.py): it waits for the file to be open again."""
+        if self.store is not None and self.store.closing:
             return
-        self.handle(StateFlushDue())
+        if self.store is not None:
+            self.handle(StateFlushDue())
         self.loop.call_later(self.config.state_flush, self._keep_history)
 
     def reload_certificate(self) -> None:

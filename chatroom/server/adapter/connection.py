@@ -51,6 +51,7 @@ from chatroom.server.core.inputs import Connected, LineReceived, Paced, TimerFir
 from chatroom.server.core.ratelimit import TokenBucket
 
 log = logging.getLogger("chatroom.server")
+HOLDING = object()  # a connection's _carried while an upgrade's freeze holds its input
 
 
 class ConnectionOwner(Protocol):
@@ -143,12 +144,12 @@ class ClientConnection(asyncio.BufferedProtocol):
         self._named = named  # the client a PROXY header named (None: the socket's peer)
         self._first = first  # its input read before the connection was made
         self._crlf = False  # answered in "\r\n" (the owner was told)
-        self._carried = carried  # an upgrade brought it: the room knows it already
+        self._carried: Carried | object | None = carried  # an upgrade brought it (or HOLDING)
         if carried is not None:
             self.peer, self._decoder = carried.peer, carried.decoder
             self._next_line, self._bucket = carried.next_line, carried.bucket
             self._paced, self._eof, self._crlf = carried.paced, carried.eof, carried.crlf
-            self._held_back = True  # its input waits for carry_on(): every transport made
+            self._held_back = True  # its input waits for hold(False): every transport made
 
     # --- asyncio.BufferedProtocol -------------------------------------------------------------
 
@@ -156,7 +157,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         # Not asserted to be an asyncio.Transport: uvloop's transports are another class.
         self.transport = transport  # type: ignore[assignment]
         self._out.attach(transport)  # type: ignore[arg-type]
-        if self._carried is not None:  # what the old process owed goes first
+        if isinstance(self._carried, Carried):  # what the old process owed goes first
             transport.set_write_buffer_limits(high=max(1, self.config.max_sendq // 2))
             if self._carried.unsent:
                 self.write(self._carried.unsent)
@@ -225,7 +226,7 @@ class ClientConnection(asyncio.BufferedProtocol):
 
     def resume_input(self) -> None:
         """Output has drained or been flushed: hand on the lines that waited for it."""
-        if self._held_back:
+        if self._held_back and self._carried is None:
             self._held_back = False
             self._handle_lines()
 
@@ -332,13 +333,21 @@ class ClientConnection(asyncio.BufferedProtocol):
 
     # --- an upgrade's handover (upgrade.py, takeover.py) ---
 
-    def hold(self, holding: bool = True) -> None:
-        """Read nothing more (or, ``holding`` False, again: the handover failed)."""
-        if self.transport is not None and not self.closing:
-            if holding:
-                self.transport.pause_reading()
-            elif not (self._eof or self._reading_paused):
-                self.transport.resume_reading()
+    def hold(self, holding: bool = True, idle_delay: float | None = None) -> None:
+        """Read and hand on nothing (an upgrade's freeze), or, ``holding`` False, go on: in
+        the old process after a failed handover, in the new one once every transport is
+        made (``idle_delay``: its idle timer, from the room's deadline)."""
+        if self.transport is None or self.closing:
+            return
+        if holding:  # (a pacing timer or a flush's resume_input now hands on nothing)
+            self._carried, self._held_back = HOLDING, True
+            self.transport.pause_reading()
+            return
+        self._carried = None
+        self._idle.arm(self, idle_delay)
+        if not (self._eof or self._reading_paused):
+            self.transport.resume_reading()
+        self.resume_input()
 
     def carry(self) -> Carried:
         """Its state for the new process, the output still unsent included."""
@@ -346,13 +355,6 @@ class ClientConnection(asyncio.BufferedProtocol):
             self.conn_id, self.peer, self._named, self._decoder, self._next_line, self._bucket,
             self._paced, self._eof, self._crlf, self._out.unsent(), self.closing,
         )  # fmt: skip
-
-    def carry_on(self, idle_delay: float | None) -> None:
-        """Made in the new process (owed output sent): its timer, and the waiting lines."""
-        self._carried = None
-        if self.transport is not None and not self.closing:
-            self._idle.arm(self, idle_delay)
-            self.resume_input()
 
     def close(self) -> None:
         """Close once the transport has written what it holds. Idempotent."""

@@ -185,4 +185,4 @@ async def _serve_on(server: ChatServer) -> None:
     await server.start()
     for conn in list(server.connections.values()):
         deadline = server.room.next_idle_check(conn.conn_id)
-        conn.carry_on(None if deadline is None else max(0.0, deadline - server.clock()))
+        conn.hold(False, None if deadline is None else max(0.0, deadline - server.clock()))
