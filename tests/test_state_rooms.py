@@ -250,7 +250,7 @@ async def chat_in_rooms(port: int) -> Peer:
     await ann.send("/me ships it")
     await ann.until_contains("ships it")
     await ann.send("/part")
-    await ann.until_contains("Welcome")  # back in the default room
+    await ann.until_contains("now in #main")  # back in the default room
     await ann.send("hello main")
     await ann.until_contains("hello main")
     await ann.close()
