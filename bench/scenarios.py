@@ -628,6 +628,8 @@ class Run:
             self.result["errors"] += r["errors"]
         if sent == 0:
             raise Failure("no message was sent")
+        if sc.rooms and delivered > expected:  # a line went to more than its room
+            raise Failure(f"{delivered} deliveries, more than the {expected} of the rooms")
         if delivered < expected:
             missing = expected - delivered
             raise Failure(f"{missing} of {expected} deliveries missing after the drain")
