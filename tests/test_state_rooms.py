@@ -219,6 +219,15 @@ def test_the_room_reports_a_room_gone_once_its_history_was_kept() -> None:
     assert stop[0].data["seqs"] == {"dev": room.state.rooms.get("dev").seq}
 
 
+def test_a_listed_room_without_chat_numbers_on_after_a_clean_stop() -> None:
+    """Its seq comes back from the clean stop's record, though it kept no line."""
+    restored = Restored(epoch="e", seq=5, seqs={"dev": 7, "gone": 3})
+    room = Room(room_rules(rooms=("dev",)), epoch="e", restored=restored)
+    room.connect(1, "10.0.0.1", 1, NOW)
+    sent = [e for a in room.receive(1, "/join dev", NOW) for e in getattr(a, "events", ())]
+    assert [(e.room, e.seq) for e in sent if isinstance(e, p.Join)] == [("dev", 8)], sent
+
+
 # --- the server process ---------------------------------------------------------------------
 
 
