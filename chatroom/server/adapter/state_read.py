@@ -30,7 +30,7 @@ from chatroom.server.core.actions import Restored
 
 log = logging.getLogger("chatroom.server.store")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (id INTEGER PRIMARY KEY, event TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
@@ -47,13 +47,21 @@ CREATE TABLE IF NOT EXISTS accounts (
     key TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL, created REAL NOT NULL
 );
 """,
-    # 3: rooms: each line's room (the lines there were are the default room's).
+    # 3: request ids remembered (rules/programs.py), written with the history they ack.
     3: """
+CREATE TABLE IF NOT EXISTS requests (
+    key TEXT PRIMARY KEY, seq INTEGER NOT NULL, time REAL NOT NULL
+);
+""",
+    # 4: rooms: each line's room (the lines there were are the default room's).
+    4: """
 ALTER TABLE history ADD COLUMN room TEXT NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS history_room ON history (room, id);
 """,
 }
-KINDS = ("ban", "mute", "topic", "epoch")  # epoch: where a clean stop left the room
+# epoch: where the room goes on: {"epoch", "seq"} after a clean stop, {"epoch", "lease"}
+# while it runs (a crash restarts above the lease: core/sequencer.py).
+KINDS = ("ban", "mute", "topic", "epoch")
 _UNDECODABLE = (ValueError, TypeError, RecursionError, p.ProtocolError)
 
 
@@ -102,6 +110,8 @@ def load(
         log.info("state file %s: %d expired bans or mutes forgotten", path, len(expired))
     stopped = records["epoch"].get("room") or {}
     topics = records["topic"]
+    crashed = "lease" in stopped  # it never wrote where it stopped: it goes on above
+    requests = [*stopped.get("requests", ()), *_requests(db)]
     return Restored(
         history=histories.pop("", ()),
         bans=records["ban"],
@@ -111,9 +121,10 @@ def load(
         histories=histories,
         accounts=accounts,
         epoch=stopped.get("epoch"),
-        seq=stopped.get("seq", 0),
+        seq=stopped["lease"] if crashed else stopped.get("seq", 0),
         seqs=stopped.get("seqs", {}),
-        requests=tuple(tuple(entry) for entry in stopped.get("requests", ())),
+        requests=tuple(tuple(entry) for entry in requests),
+        lost=crashed,
     )
 
 
@@ -124,6 +135,20 @@ def _forget_rooms(db: sqlite3.Connection, path: str, rooms: Collection[str]) -> 
     gone = db.execute(f"DELETE FROM history WHERE room NOT IN ({marks})", kept).rowcount
     if gone:
         log.info("state file %s: %d lines of rooms not listed (--rooms) removed", path, gone)
+
+
+def _requests(db: sqlite3.Connection) -> list[list[Any]]:
+    """The request ids the file remembers (each checked), oldest first."""
+    entries = []
+    for key, seq, when in db.execute("SELECT key, seq, time FROM requests ORDER BY rowid"):
+        try:
+            name, rid = json.loads(key)
+        except (ValueError, TypeError, RecursionError):
+            continue
+        entry = [name, rid, seq, when]
+        if _request_entry(entry):
+            entries.append(entry)
+    return entries
 
 
 def _accounts(db: sqlite3.Connection, skipped: Skipped) -> dict[str, dict[str, Any]]:
@@ -211,12 +236,14 @@ def _record(kind: Any, key: Any, data: Any) -> tuple[dict[str, Any], str | None]
 
 
 def _stop_problem(record: dict[str, Any]) -> str | None:
-    """Why a clean stop's record (epoch, seq, request ids) cannot be used, if it cannot."""
-    seq, requests = record.get("seq"), record.get("requests")
+    """Why an epoch record (epoch, and seq or lease, and from older servers request ids)
+    cannot be used, if it cannot."""
+    which = "lease" if "lease" in record else "seq"
+    seq, requests = record.get(which), record.get("requests", [])
     if not isinstance(record.get("epoch"), str) or not record["epoch"]:
         return "its epoch is not text"
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        return f"its seq {_shown(seq)} is not a seq"
+        return f"its {which} {_shown(seq)} is not a seq"
     if not isinstance(requests, list) or not all(_request_entry(e) for e in requests):
         return "its request ids are not [name, id, seq, time] each"
     seqs = record.get("seqs", {})
