@@ -33,8 +33,9 @@ sys.path.insert(0, src)
 from chatroom.server.config import RoomRules, ServerConfig
 from chatroom.server.core.outbox import Outbox
 from chatroom.server.core.room import Room
-listed = {"rooms": tuple(f"r{i}" for i in range(others))} if others else {}
-config = ServerConfig(rate=0.0, idle_timeout=0.0, history=0, max_rooms=others + 10, **listed)
+names = tuple(f"r{i}" for i in range(others))
+listed = {"rooms": names, "max_rooms": others + 10} if others else {}
+config = ServerConfig(rate=0.0, idle_timeout=0.0, history=0, **listed)
 room = Room(RoomRules.from_config(config), epoch="bench")
 box = Outbox()
 def run(actions):
