@@ -155,10 +155,6 @@ def extra_scenarios(quick: bool) -> list[Scenario]:
         ),
         *flood_scenarios(quick),
         *client_scenarios(quick),
-<<<<<<< HEAD
-        # issue 26: an upgrade's freeze with 5,000 connections (bench/handover.py)
-        Scenario("handover-5000", "handover", clients=300 if quick else 5000),
-=======
         # A single room's fan-out in a server holding 1000 empty rooms: rooms unused cost?
         *(
             replace(sc, name=f"{sc.name}-1000-empty", server_args=sc.server_args + _EMPTY)
@@ -166,7 +162,8 @@ def extra_scenarios(quick: bool) -> list[Scenario]:
             if sc.name in ("fanout-small", "fanout-large-fixed")
         ),
         *(rooms_scenario(quick, 1.5 if quick else 10.0, fmt, 1000) for fmt in ("text", "json")),
->>>>>>> main
+        # issue 26: an upgrade's freeze with 5,000 connections (bench/handover.py)
+        Scenario("handover-5000", "handover", clients=300 if quick else 5000),
     ]
 
 
