@@ -617,3 +617,46 @@ def test_a_failed_upgrade_gives_the_state_file_back_to_the_old_process(upgrading
     bob.wait_for("<alice> kept after a failed upgrade\n")
     committed(state, "kept after a failed upgrade")
     assert "state is not kept" not in server.log.text(start)
+
+
+def test_a_redis_lost_after_the_handover_is_waited_for(upgrading, redis_server, tmp_path):
+    """Redis hangs between the new process's PING and its link's connect (the PING is made
+    to pass, Redis paused before the upgrade, resumed later): the new process waits for it,
+    the connections held, and then serves them as if nothing had happened; lines said while
+    Redis hung, still in the old link's queue, are carried and said once, in order."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(NO_PING)
+    server = upgrading("--redis", redis_server.url, "--rate", "0", env={"PYTHONPATH": str(hooks)})
+    alice, bob = _named(upgrading, server, ["alice", "bob"])
+    mark = len(bob.data)
+    start = len(server.log.data)
+    redis_server.pause()
+    try:
+        # Said while Redis hangs: the first is sent (its reply never comes), the others
+        # wait in the old link's queue and are carried to the new one.
+        for n in range(3):
+            alice.send(f"while Redis hangs {n}\n")
+        time.sleep(0.2)  # a lower bound: the old process has taken them
+        server.signal()
+        server.log.wait_for("trying again", start)
+    finally:
+        redis_server.resume()
+    new = server.wait_for_pid_file(other_than=server.pid)
+    server.pids.append(new)
+    alice.send("after\n")
+    bob.wait_for("<alice> after\n", mark)
+    said = [("alice", f"while Redis hangs {n}") for n in range(3)] + [("alice", "after")]
+    assert _chat(bob.text(mark)) == said
+
+
+NO_PING = """
+import os
+if "CHATROOM_HANDOVER_FD" in os.environ:  # the new version skips its PING of Redis
+    import chatroom.server.adapter.takeover as takeover
+
+    async def answers(config):
+        pass
+
+    takeover._redis_answers = answers
+"""

@@ -23,6 +23,7 @@ import resource
 import socket
 import time
 from dataclasses import replace
+from typing import Any
 
 from chatroom.server.adapter.app import ChatServer
 from chatroom.server.adapter.carried import Carried
@@ -40,7 +41,7 @@ from chatroom.server.adapter.handover import (
     HandoverFailed,
 )
 from chatroom.server.adapter.listener import open_fds
-from chatroom.server.adapter.startup import RoomClock
+from chatroom.server.adapter.startup import RoomClock, StartError
 from chatroom.server.adapter.store import StateError, StateStore
 from chatroom.server.config import ServerConfig
 from chatroom.server.core.inputs import LeaseGranted
@@ -51,9 +52,8 @@ log = logging.getLogger("chatroom.server")
 
 
 async def _redis_answers(config: ServerConfig) -> None:
-    """Raise HandoverFailed unless Redis answers a PING. The new link connects only after
-    COMMIT: a Redis that goes away within that second or so makes the start fail, and the
-    new process exits with its users (a known gap, docs/OPERATIONS.md)."""
+    """Raise HandoverFailed unless Redis answers a PING (the new link connects only after
+    COMMIT: a Redis that goes away in between is waited for, :func:`_serve_on`)."""
     import redis.asyncio  # (the redis package: only with --redis)
 
     client = redis.asyncio.from_url(config.redis, socket_timeout=config.ledger_timeout)
@@ -86,7 +86,7 @@ async def take_over(config: ServerConfig, fd: int) -> ChatServer:
             await _redis_answers(config)
         channel.send(HELLO, {"pid": os.getpid()})
         started = time.perf_counter()
-        carried = _receive(server, channel)
+        carried, appends = _receive(server, channel)
         channel.receive(time.monotonic() + config.handover_step, COMMIT)
     except HandoverFailed as exc:
         log.error("upgrade: pid %d does not take over: %s", os.getpid(), exc)
@@ -96,7 +96,7 @@ async def take_over(config: ServerConfig, fd: int) -> ChatServer:
     # transport is made (uvloop does, paused or not), and until COMMIT it is the old one's.
     await asyncio.gather(*(_connect(server, one, sock) for one, sock in carried))
     count = len(carried)
-    await _serve_on(server)
+    await _serve_on(server, appends)
     log.info(
         "upgrade: pid %d took over %d connections in %.0f ms",
         os.getpid(),
@@ -106,7 +106,9 @@ async def take_over(config: ServerConfig, fd: int) -> ChatServer:
     return server
 
 
-def _receive(server: ChatServer, channel: Channel) -> list[tuple[Carried, socket.socket]]:
+def _receive(
+    server: ChatServer, channel: Channel
+) -> tuple[list[tuple[Carried, socket.socket]], list[Any]]:
     """Everything up to TAKEN: each connection's state and socket (and, in the server's
     config, the listening sockets and, with --redis, where the old one read the stream to)."""
     config = server.config
@@ -147,7 +149,7 @@ def _receive(server: ChatServer, channel: Channel) -> list[tuple[Carried, socket
     socks = [socket.socket(fileno=fd) for fd in conn_fds]
     notify(f"MAINPID={os.getpid()}")  # before the old one exits (pidfile.py)
     channel.send(TAKEN)
-    return list(zip(carried, socks, strict=True))
+    return list(zip(carried, socks, strict=True)), extra.get("appends", [])
 
 
 async def _connect(server: ChatServer, carried: Carried, sock: socket.socket) -> ClientConnection:
@@ -180,9 +182,23 @@ async def open_store(server: ChatServer) -> None:
         return
 
 
-async def _serve_on(server: ChatServer) -> None:
-    """After COMMIT: the listeners, then every connection's owed output and its input."""
-    await server.start()
+async def _serve_on(server: ChatServer, appends: list[Any]) -> None:
+    """After COMMIT: the listeners, then every connection's owed output and its input.
+    With --redis, a Redis that went away since the PING is waited for (``handover_start``
+    at most): the connections wait, their input held."""
+    deadline = time.monotonic() + server.config.handover_start
+    while True:
+        try:
+            await server.start()
+            break
+        except StartError as exc:
+            if not server.config.redis or time.monotonic() > deadline:
+                raise
+            log.warning("upgrade: %s; trying again", exc)
+            await asyncio.sleep(server.config.reconnect_backoff[0])
+    if server.cluster is not None:  # lines the old link had not sent yet, first
+        for action in appends:
+            server.cluster.carry(action)
     for conn in list(server.connections.values()):
         deadline = server.room.next_idle_check(conn.conn_id)
         conn.hold(False, None if deadline is None else max(0.0, deadline - server.clock()))

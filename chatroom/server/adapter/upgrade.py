@@ -83,6 +83,7 @@ class Upgrade:
         self.under_way = False
         self._task: asyncio.Task[None] | None = None
         self._cluster_position: str | None = None
+        self._appends: list[Any] = []  # with --redis: lines not in Redis yet, carried
 
     def requested(self) -> None:
         """SIGUSR2: upgrade, unless an upgrade is under way already."""
@@ -174,7 +175,7 @@ class Upgrade:
         if server.cluster is not None:  # accepted lines reach Redis; where it read to
             from chatroom.server.cluster.link import hand_over  # (the redis package)
 
-            self._cluster_position = await hand_over(server.cluster)
+            self._cluster_position, self._appends = await hand_over(server.cluster)
         server.flush()
         if server.store is not None:  # commit the chat and let go of the file's lock
             server.handle(StateFlushDue())
@@ -235,6 +236,7 @@ class Upgrade:
             "listeners": [name for _, name in listeners],
             "connections": [conn.carry() for conn in conns],
             "cluster": self._cluster_position,
+            "appends": self._appends,
         }
         state = snapshot(server.room, extra)
         fds = [sock.fileno() for sock, _ in listeners]

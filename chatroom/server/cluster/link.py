@@ -372,12 +372,13 @@ class ClusterLink:
             self.deliver(LedgerStatus("the room is back: you can chat again"))
 
 
-async def hand_over(link: ClusterLink) -> str:
+async def hand_over(link: ClusterLink) -> tuple[str, list[Append]]:
     """An upgrade (adapter/upgrade.py): the lines accepted from users reach Redis (at most
-    append_drain, as on a stop); where the stream was read to. The new process's link,
-    given it as ``config.stream_position`` with the room, reads on from there (as after an
+    append_drain, as on a stop); where the stream was read to, and the appends still
+    waiting (Redis slow or away), for the new process's link to send. That link, given the
+    position as ``config.stream_position`` with the room, reads on from there (as after an
     outage: what it missed meanwhile is applied, nothing is announced again)."""
     if link.up:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(link._appends_done.wait(), link.config.append_drain)
-    return link._last_id
+    return link._last_id, list(link._appends)
