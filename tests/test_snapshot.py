@@ -79,3 +79,28 @@ def test_only_chatroom_and_container_classes_are_unpickled():
     evil = pickle.dumps(({"x": __import__("os").getcwd}, None))
     with pytest.raises(s.SnapshotRefused, match="not a state class"):
         s.restore(bytes(data[: 4 + size]) + evil, _room())
+
+
+def test_a_method_kept_as_an_attribute_comes_back_bound_to_its_own_object():
+    """A state object may keep a bound method (the rooms' ``get`` is their dict's own): it
+    is pickled as getattr(obj, name), looked up again on the object restored with it."""
+
+    room = _busy_room()
+    fresh = _room()
+    s.restore(s.snapshot(room), fresh)
+    actions = fresh.receive(2, "still bound", 104.0)
+    assert any(b"still bound" in getattr(a, "payload", b"") for a in actions)
+
+
+@pytest.mark.parametrize("name", ["__class__", "_private", "__reduce_ex__"])
+def test_getattr_in_a_snapshot_reaches_no_private_name(name):
+    class Evil:
+        def __reduce__(self):
+            return (getattr, ({}, name))
+
+    room = _room()
+    data = bytearray(s.snapshot(room))
+    size = int.from_bytes(data[:4], "big")
+    body = pickle.dumps(({"x": Evil()}, None))
+    with pytest.raises(s.SnapshotRefused, match="not a state method"):
+        s.restore(bytes(data[: 4 + size]) + body, _room())

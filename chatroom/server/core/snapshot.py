@@ -147,8 +147,24 @@ def restore(data: bytes, room: Room) -> Any:
     return extra
 
 
+def _method_of(obj: Any, name: str) -> Any:
+    """A state object's bound method kept as an attribute (``Rooms.get``, its dict's own
+    ``get``): pickled as ``getattr(obj, name)``; only a public name of one of our objects or
+    of a container is looked up (never a dunder, never a module's or a class's)."""
+    kind = type(obj)
+    ours = kind.__module__.startswith("chatroom.") or kind in _CONTAINERS
+    if name.startswith("_") or not ours or isinstance(obj, type):
+        raise pickle.UnpicklingError(f"{kind.__name__}.{name} is not a state method")
+    return getattr(obj, name)
+
+
+_CONTAINERS = (dict, list, set, frozenset, tuple, collections.deque, collections.OrderedDict)
+
+
 class _Restricted(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("builtins", "getattr"):
+            return _method_of
         if (
             module.startswith("chatroom.")
             or module in _STDLIB_MODULES
