@@ -369,7 +369,8 @@ async def test_dead_node_is_reaped_once_with_error_leaves(make_ledger, raw):
 
     leaves = await read_all(c, last)
     assert [e.body for e in leaves] == [
-        {"type": "leave", "ts": now, "id": u.id, "name": u.name, "reason": "error"} for u in a_users
+        {"type": "leave", "ts": now, "id": u.id, "name": u.name, "reason": "error", "room": "lobby"}
+        for u in a_users
     ]
     assert {e.node for e in leaves} == {"a"}
     assert [e.seq for e in leaves] == [5, 6, 7]
@@ -397,6 +398,7 @@ async def test_forget_node_appends_shutdown_leaves(make_ledger, raw):
         "id": ann.id,
         "name": "ann",
         "reason": "shutdown",
+        "room": "lobby",
     }
     assert (leave.seq, leave.node) == (3, "a")
     assert (await b.snapshot()).users == {bob.id: bob}

@@ -101,6 +101,9 @@ class ServerConfig(FlagSettings):
     # in one stream entry (redis_ledger.py, lua/common.lua).
     stream_maxlen: int = 10_000
     events_per_entry: int = 16
+    # A room nobody is in keeps its stream and seq in Redis this long (the nodes read its
+    # last leaves meanwhile; one joined again goes on from them), then Redis drops them.
+    room_linger: float = 600.0
     ledger_read_count: int = 1000  # stream entries one read takes, at most
     ledger_read_block: float = 1.0  # seconds one read of the stream waits for an entry
     ledger_history_page: int = 100  # stream entries one history read pages by, at least

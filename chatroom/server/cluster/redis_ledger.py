@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from chatroom import protocol as p
@@ -29,6 +30,7 @@ from chatroom.server.cluster.records import (
     MODERATION_KINDS,
     NODE_RE,
     Entry,
+    Position,
     RoomKeys,
     Snapshot,
     UserRecord,
@@ -74,6 +76,25 @@ __all__ = [
 ]
 
 log = logging.getLogger("chatroom.server")
+
+
+@dataclass(slots=True)
+class RoomsRead:
+    """One read of the rooms log and the rooms' streams (:meth:`RedisLedger.read_rooms`):
+    the log's entries (id, text), each room's events and the id its read got to."""
+
+    log: list[tuple[str, str]] = field(default_factory=list)
+    entries: dict[str, list[Entry]] = field(default_factory=dict)
+    read_to: dict[str, str] = field(default_factory=dict)
+
+
+def _log_text(fields: Any) -> str:
+    """The text of a rooms log entry (field ``r``); "" if it has none."""
+    if isinstance(fields, dict):
+        value = fields.get("r")
+    else:
+        value = fields[1] if len(fields) == 2 and fields[0] == "r" else None
+    return value if isinstance(value, str) else ""
 _DEFAULTS = ServerConfig()
 EVENTS_PER_ENTRY = _DEFAULTS.events_per_entry  # a ledger's, unless its config says otherwise
 
@@ -126,9 +147,10 @@ class RedisLedger:
         self.last_read: str | None = None  # the id of the last entry read() read, if any
         self._keys = keys = RoomKeys.of(room)
         self._shared_keys = keys.shared
+        self.listed = tuple(config.rooms)  # rooms every node keeps while nobody is in them
         # XREAD BLOCK waits longer than any command may; read() bounds it with asyncio.
         self._redis, self._blocking = clients(url, timeout)
-        lua = scripts(config.events_per_entry)
+        lua = scripts(config.events_per_entry, room, config.max_rooms, config.room_linger)
         self._append = self._redis.register_script(lua.append)
         self._reap = self._redis.register_script(lua.reap)
         self._forget = self._redis.register_script(lua.forget)
@@ -157,8 +179,12 @@ class RedisLedger:
         await close(self._redis, self._blocking)
 
     async def register_node(self) -> None:
-        """Add this node to the room's nodes and start its heartbeat."""
+        """Add this node to the room's nodes and start its heartbeat; its listed rooms
+        (--rooms) are kept in Redis while nobody is in them."""
         await self.heartbeat()
+        if self.listed:
+            with self._guard("list the rooms"):
+                await self._redis.sadd(self._keys.listed, *self.listed)
 
     async def heartbeat(self) -> None:
         """Refresh this node's heartbeat key (TTL ``heartbeat_ttl``).
@@ -173,17 +199,29 @@ class RedisLedger:
                 pipe.set(self._heartbeat_key(self.node), "1", px=ttl_ms)
                 await pipe.execute()
 
-    async def snapshot(self, known_epoch: str | None = None, applied_seq: int = 0) -> Snapshot:
-        """The users, the last stream id, the seq and the epoch, read atomically.
+    async def snapshot(
+        self, known_epoch: str | None = None, applied_seq: int | dict[str, int] = 0
+    ) -> Snapshot:
+        """The users, the epoch, and each room's last stream id and seq, read atomically:
+        the default room, the rooms in use and the listed ones.
 
-        ``known_epoch`` and ``applied_seq`` are where this node got to: if the ledger is in
-        that epoch but its seq is lower, it went back in time (Redis restored an older
-        snapshot of its data) and gets a new epoch, so that nobody compares the seqs."""
+        ``known_epoch`` and ``applied_seq`` (the default room's, or each room's by key) are
+        where this node got to: if the ledger is in that epoch but a seq is lower, it went
+        back in time (Redis restored an older snapshot of its data) and gets a new epoch, so
+        that nobody compares the seqs."""
         keys = [self._keys.seq, self._keys.events, self._keys.users, self._keys.epoch]
+        applied = applied_seq if isinstance(applied_seq, dict) else {self.room: applied_seq}
+        args: list[str | int] = [known_epoch or "", self.room, applied.get(self.room, 0)]
+        for room in {**dict.fromkeys(self.listed, 0), **applied}:
+            if room != self.room:
+                args += [room, applied.get(room, 0)]
         with self._guard("snapshot"):
-            flat, last_id, seq, epoch, first = await self._snapshot(
-                keys=keys, args=[known_epoch or "", applied_seq]
-            )
+            flat, epoch, log_id, found = await self._snapshot(keys=keys, args=args)
+        rooms = {
+            found[i]: Position(found[i + 1], int(found[i + 2]), int(found[i + 3]))
+            for i in range(0, len(found), 4)
+        }
+        main = rooms.pop(self.room)
         users = {}
         for i in range(0, len(flat), 2):
             try:
@@ -192,11 +230,14 @@ class RedisLedger:
                 log.warning("cluster: skipped a bad user record of the room: %.40r", flat[i])
                 continue
             users[record.id] = record
-        return Snapshot(users, last_id, int(seq), epoch, first_seq=int(first))
+        return Snapshot(
+            users, main.last_id, main.seq, epoch, main.first_seq, rooms=rooms, log_id=log_id
+        )
 
-    async def history(self, before_id: str, count: int) -> list[Entry]:
-        """The newest ``count`` message/action entries strictly before ``before_id``
-        (``"+"``: the end of the stream), oldest first."""
+    async def history(self, before_id: str, count: int, room: str | None = None) -> list[Entry]:
+        """The newest ``count`` message/action entries of ``room`` (None: the default
+        room) strictly before ``before_id`` (``"+"``: the end of the stream), oldest first."""
+        events = self._keys.events_of(room or self.room)
         if count <= 0:
             return []
         found: list[Entry] = []
@@ -207,7 +248,7 @@ class RedisLedger:
         with self._guard("history"):
             while len(found) < count and left > 0:
                 left -= page
-                rows = await self._redis.xrevrange(self._keys.events, end, "-", count=page)
+                rows = await self._redis.xrevrange(events, end, "-", count=page)
                 for stream_id, fields in rows:  # newest first, and so their events
                     entries = row_entries(stream_id, fields, self.bad.skip, self.max_body)
                     for entry in reversed(entries):
@@ -223,10 +264,11 @@ class RedisLedger:
         found.reverse()
         return found
 
-    async def counter(self) -> int:
-        """The room's seq counter: the seq of the last event appended (0: none yet)."""
+    async def counter(self, room: str | None = None) -> int:
+        """``room``'s seq counter (None: the default room's): the seq of the last event
+        appended in it (0: none yet)."""
         with self._guard("read the counter"):
-            value = await self._redis.get(self._keys.seq)
+            value = await self._redis.get(self._keys.seq_of(room or self.room))
         return int(value) if value and value.isdigit() else 0
 
     async def append_many(self, items: Sequence[tuple[Any, ...]]) -> list[int | Refusal]:
@@ -254,7 +296,8 @@ class RedisLedger:
         """
         if not items:
             return []
-        batch = [append_item(*item) for item in items]
+        default = self.room
+        batch = [append_item(*item, default_room=default) for item in items]
         ttl = max(1, round(self.config.request_ttl * 1000))
         args = (self.stream_maxlen, self.node, pack(batch), self._keys.request_prefix, ttl)
         with self._guard(f"append {len(items)} events"):
@@ -290,6 +333,47 @@ class RedisLedger:
         # Where the next read goes on from, whatever these hold (bad entries alone too).
         self.last_read = rows[-1][0] if rows else None
         return raw_entries(rows, self.bad.skip, self.max_body)
+
+    async def read_rooms(
+        self,
+        log_after: str,
+        after: dict[str, str],
+        *,
+        block_ms: int | None = None,
+        count: int | None = None,
+    ) -> RoomsRead:
+        """What was added after ``log_after`` to the rooms log and after ``after[room]`` to
+        each room's stream, in one XREAD (waiting up to ``block_ms`` for any of them, by
+        default ``ledger_read_block``; ``ledger_read_count`` entries of each at most)."""
+        if block_ms is None:
+            block_ms = round(self.config.ledger_read_block * 1000)
+        rooms = {self._keys.events_of(room): room for room in after}
+        keys = [self._keys.rooms_log, *rooms]
+        ids = [log_after, *after.values()]
+        count = self.config.ledger_read_count if count is None else count
+        with self._guard("read"):
+            if block_ms <= 0:
+                reply = await self._redis.execute_command(
+                    "XREAD", "COUNT", count, "STREAMS", *keys, *ids
+                )
+            else:
+                async with asyncio.timeout(block_ms / 1000 + self.timeout):
+                    reply = await self._blocking.execute_command(
+                        "XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", *keys, *ids
+                    )
+        found = RoomsRead()
+        pairs = reply.items() if isinstance(reply, dict) else (reply or [])
+        for key, rows in pairs:
+            if not rows:
+                continue
+            if key == self._keys.rooms_log:
+                found.log = [(row[0], _log_text(row[1])) for row in rows]
+                continue
+            room = rooms.get(key)
+            if room is not None:
+                found.read_to[room] = rows[-1][0]
+                found.entries[room] = raw_entries(rows, self.bad.skip, self.max_body)
+        return found
 
     async def publish_private(self, node: str, payload: dict[str, Any]) -> bool:
         """Send ``payload`` to ``node``'s private channel (at most once). False if nobody

@@ -127,15 +127,17 @@ def history_events(
 
 
 async def kept_chat(
-    ledger: Any, snapshot: Any, keep: int
+    ledger: Any, position: Any, keep: int, room: str | None = None
 ) -> tuple[list[p.Message | p.Action], bool]:
-    """What a node keeps for /history at sync: the last ``keep`` messages and actions up
-    to and including the snapshot's last entry (that one is in the past too), and whether
-    they are every message of the epoch (fewer were found, and the stream was never
-    trimmed: its first event is seq 1, or it is empty). ``ledger``: the node's RedisLedger."""
-    entries = await ledger.history(id_after(snapshot.last_id), keep)
-    history = history_events(entries, snapshot.seq, ledger.bad)
-    return history, len(entries) < keep and snapshot.first_seq <= 1
+    """What a node keeps of ``room`` (None: the default room) for /history at sync: the
+    last ``keep`` messages and actions up to and including the last entry of its
+    ``position`` (a snapshot's, or a room's :class:`~chatroom.server.cluster.records.
+    Position`; that entry is in the past too), and whether they are every message of the
+    epoch (fewer were found, and the stream was never trimmed: its first event is seq 1,
+    or it is empty). ``ledger``: the node's RedisLedger."""
+    entries = await ledger.history(id_after(position.last_id), keep, room)
+    history = history_events(entries, position.seq, ledger.bad)
+    return history, len(entries) < keep and position.first_seq <= 1
 
 
 class BadEntries:

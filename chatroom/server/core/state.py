@@ -288,23 +288,36 @@ class RoomState:
 
     def reset(
         self,
-        users: Iterable[tuple[str, str, str]],
-        seq: int,
-        history: Iterable[p.Message | p.Action],
+        users: Iterable[tuple[str, str, str, Iterable[str] | None]],
+        rooms: Iterable[tuple[str, int, Iterable[p.Message | p.Action], bool]],
         now: float,
         epoch: str | None = None,
-        complete: bool = False,
     ) -> None:
-        """Take a ledger's view of the default room: ``(id, name, node)`` of everyone, the
-        last seq, the recent chat, the epoch. This node's members are kept; the caller
-        reconciles them."""
+        """Take a ledger's view: ``(id, name, node, rooms)`` of everyone (rooms None: the
+        default room), and ``(room, seq, recent chat, complete)`` of each room in use, the
+        epoch. This node's members are kept (and their subscriptions); the caller
+        reconciles them. A room the ledger does not list has nobody in it."""
         self._version += 1
         self.epoch = epoch
-        room = self.default
-        self._users = {uid: User(uid, name, node, now, {room}) for uid, name, node in users}
+        default = (self.default,)
+        self._users = {
+            uid: User(uid, name, node, now, set(default if in_rooms is None else in_rooms))
+            for uid, name, node, in_rooms in users
+        }
         self._by_key = {p.name_skeleton(user.name): uid for uid, user in self._users.items()}
-        self.rooms.main.replace_users(list(self._users), seq)
-        self.rooms.main.history.replace(history, complete=complete)
+        synced = set()
+        for room, seq, history, complete in rooms:
+            synced.add(room)
+            channel = self.rooms.open(room)
+            channel.replace_users([u.id for u in self._users.values() if room in u.rooms], seq)
+            channel.history.replace(history, complete=complete)
+        for channel in self.rooms.all():
+            if channel.key not in synced:
+                channel.replace_users([], channel.seq)
+                self.rooms.drop_if_empty(channel.key)
+        for user in self._users.values():  # in a room the ledger did not list (a race)
+            for room in user.rooms - synced:
+                self.rooms.open(room).enter(user.id, self.rooms.open(room).seq)
 
     def adopt_name(self, member: Member, name: str) -> None:
         """``member`` is called ``name`` from now on: the ledger says so (it renamed while we

@@ -120,7 +120,7 @@ def remote_change(
             case "mute":
                 moderation.keep_mute(key, Mute.from_record(key, data))
             case "topic":
-                return _topic_changed(ctx, data)
+                return _topic_changed(ctx, data, key)
     except (AttributeError, KeyError, TypeError, ValueError):
         pass  # a record this node cannot read: another version's, or damaged
     return []
@@ -151,17 +151,27 @@ def loaded(
     actions: list[RoomAction] = []
     for made in new_bans:
         actions += _send_away(ctx, made, now)
-    return actions + _topic_changed(ctx, records.get("topic", {}).get("topic"))
+    topics = dict(records.get("topic", {}))
+    for room in [ctx.state.default, *ctx.moderation.topics]:  # a topic gone meanwhile too
+        key = "topic" if room == ctx.state.default else f"#{room}"
+        topics.setdefault(key, None)  # type: ignore[arg-type]
+    for key, data in topics.items():
+        actions += _topic_changed(ctx, data, key)
+    return actions
 
 
-def _topic_changed(ctx: Context, data: dict[str, Any] | None) -> list[RoomAction]:
+def _topic_changed(ctx: Context, data: dict[str, Any] | None, key: str) -> list[RoomAction]:
+    """The topic record ``key`` changed: ``"topic"`` is the default room's, ``"#ROOM"``
+    another room's (rules/moderation.py)."""
+    room = ctx.state.default if key == "topic" else p.room_key(key)
+    if room is None or (key != "topic" and not key.startswith("#")):
+        return []
     text = data.get("text") if data else None
     by = data.get("by") if data else None
-    room = ctx.state.default
     topic = p.Topic(text=text, by=by if isinstance(by, str) else None, room=room) if text else None
-    if not isinstance(text, str | None) or topic == ctx.moderation.topic:
+    if not isinstance(text, str | None) or topic == ctx.moderation.topic_of(room):
         return []
-    ctx.moderation.set_topic(topic)
+    ctx.moderation.set_topic(topic, room)
     return broadcast(ctx, topic or p.Topic(text="", room=room))
 
 
