@@ -443,7 +443,9 @@ async def test_leaves_made_in_lua_are_byte_for_byte_what_python_encodes(make_led
     for line, user in zip(lines, sorted(users, key=lambda u: u.id), strict=True):
         seq, whose, text = line.split(" ", 2)
         assert whose == "a"
-        leave = p.Leave(seq=int(seq), ts=ts, id=user.id, name=user.name, reason=reason)
+        leave = p.Leave(
+            seq=int(seq), ts=ts, id=user.id, name=user.name, reason=reason, room="lobby"
+        )
         # The stream keeps the line without its seq (the reader adds it back).
         assert text == p.encode_json(leave).replace(f'"seq":{leave.seq},', "", 1)
         assert p.from_wire_dict({**json.loads(text), "seq": leave.seq}) == leave
