@@ -215,9 +215,12 @@ class ClusterLink:
             elif isinstance(result, str):
                 self._refuse(action, Refusal(result))
             else:
-                room = action.event.room or default
+                event = action.event
+                room = event.room or default
                 if result > seqs.get(room, 0):  # else the reader was first: it decoded it
-                    sent[room, result] = action.event
+                    # A leave's body always names its room (the script writes it).
+                    leave = type(event) is p.Leave and event.room is None
+                    sent[room, result] = p.replace(event, room=room) if leave else event
         if len(sent) > 4 * self.config.append_batch:  # never read back: a lost read
             sent.clear()
 
