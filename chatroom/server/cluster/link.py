@@ -367,9 +367,7 @@ class ClusterLink:
         self.up = self._synced = True
         main = rooms[0]
         others = tuple(rooms[1:])
-        self.deliver(
-            Resynced(users, main.seq, main.history, snapshot.epoch, main.complete, others)
-        )
+        self.deliver(Resynced(users, main.seq, main.history, snapshot.epoch, main.complete, others))
         self.deliver(ModerationLoaded(moderation))
 
     async def _catch_up(self, room: str, until_id: str, until_seq: int) -> None:

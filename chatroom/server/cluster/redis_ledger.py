@@ -95,6 +95,8 @@ def _log_text(fields: Any) -> str:
     else:
         value = fields[1] if len(fields) == 2 and fields[0] == "r" else None
     return value if isinstance(value, str) else ""
+
+
 _DEFAULTS = ServerConfig()
 EVENTS_PER_ENTRY = _DEFAULTS.events_per_entry  # a ledger's, unless its config says otherwise
 

@@ -13,9 +13,7 @@ from chatroom.server.core.rules.output import send
 from chatroom.server.core.state import Member
 
 
-def rejoin(
-    ctx: Context, member: Member, now: float, room: str | None = None
-) -> list[RoomAction]:
+def rejoin(ctx: Context, member: Member, now: float, room: str | None = None) -> list[RoomAction]:
     """``member`` is here but the ledger lost it in ``room`` (None: the default room): it
     joins again, under its name unless someone holds it now (then under its id, and it is
     told)."""

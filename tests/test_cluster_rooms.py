@@ -1,0 +1,222 @@
+"""Rooms across real server processes through a real redis-server (issue 19, item 3):
+each room its own stream and seq, names unique across rooms and nodes, who per room."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.conftest import TIMEOUT, Peer
+from tests.test_cluster_stream import logged_once, start_node  # noqa: F401 (a fixture)
+from tests.test_server_process import ServerProcess
+
+NODE_FLAGS = ("--rate", "0", "--idle-timeout", "0", "--log-level", "warning")
+
+
+@pytest.fixture
+def node(redis_url):
+    started: list[ServerProcess] = []
+
+    def start(*flags: str) -> ServerProcess:
+        process = ServerProcess("--port", "0", "--redis", redis_url, *NODE_FLAGS, *flags)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+async def json_peer(port: int) -> Peer:
+    """A JSON-mode user that has seen its own join in the default room."""
+    peer = await Peer.connect(port)
+    await peer.until_contains(f"*** {peer.local_id} joined")
+    await peer.to_json()
+    return peer
+
+
+async def text_peer(port: int) -> Peer:
+    """An nc user that has seen its own join in the default room."""
+    peer = await Peer.connect(port)
+    await peer.until_contains(f"*** {peer.local_id} joined")
+    return peer
+
+
+async def join_room(peer: Peer, room: str) -> dict:
+    """A JSON peer adds ``room``; returns its own join there."""
+    await peer.send(f"/join {room}")
+    await peer.until_event("room", room=room)
+    return await peer.until_event("join", id=peer.local_id, room=room)
+
+
+async def who(peer: Peer, room: str) -> set[str]:
+    await peer.send(json.dumps({"room": room, "text": "/who"}))
+    answer = await peer.until_event("who", room=room)
+    return {user["name"] for user in answer["users"]}
+
+
+async def until_who(peer: Peer, room: str, names: set[str]) -> None:
+    """Ask ``who`` in ``room`` until it lists ``names``: each node applies the others'
+    events when it reads them, so a deadline, not a speed."""
+    async with asyncio.timeout(TIMEOUT):
+        while (found := await who(peer, room)) != names:
+            await asyncio.sleep(0.05)
+    assert found == names
+
+
+async def test_chat_in_a_room_crosses_nodes_and_the_default_room_hears_nothing(node):
+    one, two = node(), node()
+    ann = await json_peer(one.port)
+    bob = await json_peer(two.port)
+    carl = await text_peer(two.port)  # an nc user who stays in main, on bob's node
+    await ann.send("/nick ann")
+    await ann.until_event("rename", new="ann")
+    await bob.send("/nick bob")
+    await bob.until_event("rename", new="bob")
+    await carl.send("/nick carl")
+    await carl.until_contains("is now carl")
+    dev_join = await join_room(ann, "dev")
+    await join_room(bob, "dev")
+    seen = await ann.until_event("join", id=bob.local_id, room="dev")
+    assert seen["seq"] == dev_join["seq"] + 1  # #dev counts its own events
+    await ann.send("hello dev")  # ann's current room is dev: the plain line goes there
+    message = await bob.until_event("message", text="hello dev")
+    assert (message["room"], message["name"], message["seq"]) == ("dev", "ann", seen["seq"] + 1)
+    # main goes on with its own seq; carl (main, on bob's node) never sees #dev's chat.
+    await ann.send(json.dumps({"room": "main", "text": "hello main"}))
+    in_main = await carl.until_contains("hello main")
+    assert in_main == "<ann> hello main"
+    main_message = await bob.until_event("message", text="hello main")
+    assert main_message["room"] == "main" and main_message["seq"] < message["seq"] + 100
+    await carl.send("/who")
+    await carl.until_contains("Online users (3)")
+    # who per room, on both nodes.
+    await until_who(ann, "dev", {"ann", "bob"})
+    await until_who(bob, "dev", {"ann", "bob"})
+    await until_who(bob, "main", {"ann", "bob", "carl"})
+    # Names stay unique across rooms and nodes: dana (only in #dev, node 1) holds hers.
+    dana = await text_peer(one.port)
+    await dana.send("/join dev")
+    await dana.until_contains("now in #dev")
+    await dana.send("/nick dana")
+    await bob.until_event("rename", new="dana", room="dev")
+    await carl.send("/nick Dana")
+    assert "taken" in await carl.until_contains("Dana")
+    # A quit leaves every room on the other node: bob sees ann leave #dev and main.
+    await ann.send("/quit bye")
+    leaves = {(await bob.until_event("leave", id=ann.local_id))["room"] for _ in range(2)}
+    assert leaves == {"dev", "main"}
+    await until_who(bob, "dev", {"bob", "dana"})
+    await until_who(bob, "main", {"bob", "carl"})
+    assert "hello dev" not in "".join([line async for line in lines_until_quiet(carl)])
+    for peer in (bob, carl, dana):
+        await peer.close()
+
+
+async def lines_until_quiet(peer: Peer, quiet: float = 0.3):
+    """What ``peer`` reads until it has heard nothing for ``quiet`` seconds."""
+    while True:
+        try:
+            yield await peer.line(quiet)
+        except TimeoutError:
+            return
+
+
+async def test_an_nc_user_moving_rooms_is_seen_on_the_other_node(node):
+    one, two = node(), node()
+    ann = await json_peer(one.port)
+    await join_room(ann, "dev")
+    carl = await text_peer(two.port)
+    await carl.send("/join #dev")
+    await carl.until_contains("*** now in #dev (2 users)")
+    leave = await ann.until_event("leave", id=carl.local_id)
+    assert (leave["room"], leave["reason"]) == ("main", "part")
+    await ann.until_event("join", id=carl.local_id, room="dev")
+    await ann.send(json.dumps({"room": "dev", "text": "welcome"}))
+    assert await carl.until_contains("welcome") == f"<{ann.local_id}> welcome"
+    await carl.send("/part")  # back to main: its name is still its own meanwhile
+    await ann.until_event("join", id=carl.local_id, room="main")
+    await until_who(ann, "dev", {ann.local_id})
+    await until_who(ann, "main", {ann.local_id, carl.local_id})
+    for peer in (ann, carl):
+        await peer.close()
+
+
+async def test_a_restarted_node_finds_the_other_node_s_users_in_their_rooms(node):
+    one, two = node(), node()
+    ann = await json_peer(one.port)
+    await join_room(ann, "dev")
+    await ann.send("/topic")  # not an operator: /topic alone only shows it
+    await ann.send("before the restart")
+    await ann.until_event("message", text="before the restart")
+    bob = await json_peer(two.port)
+    await until_who(bob, "main", {ann.local_id, bob.local_id})
+    await bob.close()
+    await ann.until_event("leave", id=bob.local_id, room="main")
+    two.stop()
+    three = node()  # a new node after the restart: it learns every room from Redis
+    cleo = await json_peer(three.port)
+    await cleo.send("/rooms")
+    rooms = {entry["room"]: entry["users"] for entry in (await cleo.until_event("rooms"))["rooms"]}
+    assert rooms == {"main": 2, "dev": 1}
+    await cleo.send("/join dev")
+    await cleo.until_event("room", room="dev")
+    history = await cleo.until_event("message", room="dev")
+    assert (history["text"], history.get("history")) == ("before the restart", True)
+    await until_who(cleo, "dev", {ann.local_id, cleo.local_id})
+    await until_who(ann, "dev", {ann.local_id, cleo.local_id})
+    for peer in (ann, cleo):
+        await peer.close()
+
+
+async def test_a_killed_node_s_users_leave_every_room(node):
+    short = ("--heartbeat-ttl", "1")
+    one, two = node(*short), node(*short)
+    ann = await json_peer(one.port)
+    await join_room(ann, "dev")
+    bob = await json_peer(two.port)
+    await join_room(bob, "dev")
+    await ann.until_event("join", id=bob.local_id, room="dev")
+    two.proc.kill()  # kill -9: the reaper of a surviving node removes bob from both rooms
+    leaves = {}
+    for _ in range(2):
+        leave = await ann.until_event("leave", id=bob.local_id, timeout=15)
+        leaves[leave["room"]] = leave["reason"]
+    assert leaves == {"main": "error", "dev": "error"}
+    await until_who(ann, "dev", {ann.local_id})
+    await ann.close()
+    await bob.close()
+
+
+async def test_a_bad_entry_in_a_room_s_stream_is_skipped(start_node, redis_url):
+    one, two = start_node(), start_node()
+    ann = await json_peer(one.port)
+    await join_room(ann, "dev")
+    bob = await json_peer(two.port)
+    await join_room(bob, "dev")
+    await ann.until_event("join", id=bob.local_id, room="dev")
+    raw = aioredis.from_url(redis_url, decode_responses=True)
+    made_up = json.dumps({"type": "message", "ts": 1, "id": "a", "name": "a", "text": "x"})
+    try:
+        stream = "chatroom:{main}:room:dev:events"
+        ids = {
+            await raw.xadd(stream, {"e": "7 nowhere not json"}): "not JSON",
+            await raw.xadd(stream, {"junk": "1"}): "no event in it",
+            await raw.xadd(stream, {"e": f"1000000 x {made_up}"}): "beyond the counter",
+            # Another room's event in #dev's stream: not #dev's.
+            await raw.xadd(stream, {"e": f'5 x {made_up[:-1]}, "room": "main"}}'}): "main",
+        }
+    finally:
+        await raw.aclose()
+    await ann.send("still here")
+    message = await bob.until_event("message", room="dev")
+    assert message["text"] == "still here"
+    await ann.send(json.dumps({"room": "main", "text": "main too"}))
+    assert (await bob.until_event("message", room="main"))["text"] == "main too"
+    for found in (one, two):
+        logged_once(found, ids)
+    for peer in (ann, bob):
+        await peer.close()
