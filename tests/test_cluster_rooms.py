@@ -10,7 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.conftest import TIMEOUT, Peer
-from tests.test_cluster_stream import logged_once, start_node  # noqa: F401 (a fixture)
+from tests.test_cluster_stream import logged_once
+from tests.test_cluster_stream import start_node as stream_node
 from tests.test_server_process import ServerProcess
 
 NODE_FLAGS = ("--rate", "0", "--idle-timeout", "0", "--log-level", "warning")
@@ -189,6 +190,9 @@ async def test_a_killed_node_s_users_leave_every_room(node):
     await until_who(ann, "dev", {ann.local_id})
     await ann.close()
     await bob.close()
+
+
+start_node = stream_node  # a fixture: nodes that log to a file
 
 
 async def test_a_bad_entry_in_a_room_s_stream_is_skipped(start_node, redis_url):
