@@ -476,7 +476,7 @@ async def test_own_events_come_back_from_the_stream_as_they_were_sent(redis_url)
     assert [event for event, _ in seen] == [
         p.replace(event, seq=n) for n, event in enumerate(sent, start=1)
     ]
-    assert link._sent == {}
+    assert link.follower.sent == {}
     await link.stop()
 
 

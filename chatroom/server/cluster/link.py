@@ -35,15 +35,14 @@ from typing import TYPE_CHECKING
 
 from chatroom import protocol as p
 from chatroom.server.cluster.channels import NodeChannels
+from chatroom.server.cluster.follower import Follower
 from chatroom.server.cluster.records import Position
 from chatroom.server.cluster.redis_ledger import (
-    Entry,
     LedgerUnavailable,
     RedisLedger,
     Repeat,
-    parse_stream_id,
 )
-from chatroom.server.cluster.stream import event_of, kept_chat, out_of_order, user_record
+from chatroom.server.cluster.stream import event_of, kept_chat, user_record
 from chatroom.server.config import ServerConfig
 from chatroom.server.core.actions import (
     AnswerElsewhere,
@@ -60,7 +59,6 @@ from chatroom.server.core.inputs import (
     Repeated,
     Resynced,
     RoomSynced,
-    Sequenced,
 )
 from chatroom.server.core.refusal import Refusal
 
@@ -95,22 +93,14 @@ class ClusterLink:
         # This node's events the ledger took, by seq, until the reader gets to them: the
         # reader uses them instead of decoding its own JSON again (~0.5 us an event). Only
         # while connected: a Redis that restarts numbers from 1 again (see _sync).
-        self._sent: dict[tuple[str, int], p.BroadcastEvent] = {}
         self._tasks: list[asyncio.Task] = []
-        # The rooms' streams this node follows (every room in use: docs/SCALING.md), each
-        # with the id its reader got to and the seq it applied last; the rooms log's id;
-        # and the rooms gone out of use whose stream is read up to its last id.
-        self.default = self.ledger.room
-        self._positions: dict[str, str] = {self.default: "0-0"}
-        self._seqs: dict[str, int] = {}
-        self._log_id = "0-0"
-        self._closing: dict[str, str] = {}
+        # The rooms' streams this node follows (every room in use: docs/SCALING.md).
+        self.follower = Follower(self.ledger, deliver, self._connection_lost, lambda: self.up)
         self.up = False  # connected and in sync (/readyz and the metrics read it)
         self.append_seconds = 0.0  # spent in append script calls, and their number (metrics)
         self.appends = 0
         self._synced = False  # it was in sync once: _last_id is where it got to
         self._lost_at = 0.0  # when the last outage began (monotonic)
-        self._counters: dict[str, int] = {}  # rooms' counters, read for the batch read
         self.channels = NodeChannels(
             self.ledger, config, deliver, self._connection_lost, lambda: self.up
         )
@@ -208,21 +198,16 @@ class ClusterLink:
             results = [Refusal.UNAVAILABLE] * len(batch)
         self.append_seconds += time.perf_counter() - started
         self.appends += 1
-        sent, seqs, default = self._sent, self._seqs, self.default
+        took = self.follower.took
         for action, result in zip(batch, results, strict=True):
             if isinstance(result, Repeat):  # a request's retry: acked with its first seq
                 self.deliver(Repeated(action.conn, action.event, int(result)))  # type: ignore[arg-type]
             elif isinstance(result, str):
                 self._refuse(action, Refusal(result))
             else:
-                event = action.event
-                room = event.room or default
-                if result > seqs.get(room, 0):  # else the reader was first: it decoded it
-                    # A leave's body always names its room (the script writes it).
-                    leave = type(event) is p.Leave and event.room is None
-                    sent[room, result] = p.replace(event, room=room) if leave else event
-        if len(sent) > 4 * self.config.append_batch:  # never read back: a lost read
-            sent.clear()
+                took(action.event, result)
+        if len(self.follower.sent) > 4 * self.config.append_batch:  # a lost read
+            self.follower.sent.clear()
 
     def _refuse(self, action: Append, reason: Refusal) -> None:
         self.deliver(AppendRefused(action.conn, action.event, reason))
@@ -235,7 +220,7 @@ class ClusterLink:
                 await self._reconnect()
                 continue
             try:
-                found = await self.ledger.read_rooms(self._log_id, self._positions)
+                found = await self.follower.read()
             except LedgerUnavailable as exc:
                 self._connection_lost(exc)
                 continue
@@ -243,90 +228,7 @@ class ClusterLink:
             # reply, sends the next batch, so Redis runs it while these are broadcast.
             # (Yielding more often costs more: each turn flushes to every client.)
             await asyncio.sleep(0)
-            self._counters.clear()  # read again for each batch, if they have to be
-            for room, entries in found.entries.items():
-                if not await self._apply(room, entries, found.read_to[room]):
-                    break  # lost Redis meanwhile: the re-sync reads on from the snapshot
-            else:
-                self._follow(found.log)
-
-    async def _apply(self, room: str, entries: list[Entry], read_to: str) -> bool:
-        """Deliver ``room``'s ``entries`` in order (what they broadcast shares the one flush
-        that follows); False if Redis was lost meanwhile."""
-        if room not in self._positions:
-            return True
-        node, sent, deliver = self.node, self._sent, self.deliver
-        last = self._seqs.get(room, 0)
-        for entry in entries:
-            self._positions[room] = entry.stream_id
-            seq = entry.seq
-            if seq != last + 1 and not await self._follows(entry, last, room):
-                if not self.up:
-                    return False
-                continue
-            mine = sent.pop((room, seq), None) if entry.node == node else None
-            if mine is not None:
-                event = p.replace(mine, seq=seq)
-            else:
-                try:
-                    event = event_of(entry)
-                except p.ProtocolError as exc:
-                    self.ledger.bad.skip(entry.stream_id, str(exc))
-                    continue
-                if (event.room or self.default) != room:  # written to another room's stream
-                    self.ledger.bad.skip(entry.stream_id, f"its event is not {room!r}'s")
-                    continue
-            last = self._seqs[room] = seq
-            deliver(Sequenced(event, entry.node))
-        # Past the bad entries too: a batch of them alone is not read again.
-        self._positions[room] = read_to
-        closing = self._closing.get(room)
-        if closing is not None and parse_stream_id(read_to) >= parse_stream_id(closing):
-            self._unfollow(room)
-        return True
-
-    def _follow(self, changes: list[tuple[str, str]]) -> None:
-        """The rooms log: follow a room that came into use from where its stream was, and
-        stop following one gone out of use once its last entry is read."""
-        for log_id, text in changes:
-            self._log_id = log_id
-            sign, room, *where = text[:1], *text[1:].split(" ")
-            if p.room_key(room) != room:
-                log.warning("cluster: skipped a bad entry of the rooms log, %s", log_id)
-                continue
-            if sign == "+" and len(where) == 2 and where[1].isdigit():
-                self._closing.pop(room, None)
-                if room not in self._positions:
-                    self._positions[room] = where[0]
-                    self._seqs[room] = int(where[1])
-            elif sign == "-" and where and room in self._positions:
-                if parse_stream_id(self._positions[room]) >= parse_stream_id(where[0]):
-                    self._unfollow(room)
-                else:
-                    self._closing[room] = where[0]
-
-    def _unfollow(self, room: str) -> None:
-        self._closing.pop(room, None)
-        if room != self.default and room not in self.ledger.listed:
-            self._positions.pop(room, None)
-            self._seqs.pop(room, None)
-
-    async def _follows(self, entry: Entry, last: int, room: str) -> bool:
-        """Whether ``entry``, whose seq is not ``last + 1``, still follows ``last``: it is
-        after it and not beyond ``room``'s counter (events were missed: trimmed, or bad).
-        Else it is skipped as bad. One more round trip for a batch with such an entry, at
-        most: every entry of the batch was in the stream before the counter was read."""
-        counter = self._counters.get(room)
-        if entry.seq > last and counter is None:
-            try:
-                counter = self._counters[room] = await self.ledger.counter(room)
-            except LedgerUnavailable as exc:
-                self._connection_lost(exc)
-                return False
-        why = out_of_order(entry.seq, last, counter)
-        if why is not None:
-            self.ledger.bad.skip(entry.stream_id, why)
-        return why is None
+            await self.follower.deliver_read(found)
 
     async def _heartbeat(self) -> None:
         while True:
@@ -345,15 +247,15 @@ class ClusterLink:
 
     async def _sync(self) -> None:
         """Join the ledger's view: register, snapshot, history, and re-sync the rooms."""
-        self._sent.clear()
+        follower = self.follower
+        follower.sent.clear()
         await self.ledger.register_node()
-        snapshot = await self.ledger.snapshot(self.room.epoch, dict(self._seqs))
-        positions = {self.default: Position(snapshot.last_id, snapshot.seq, snapshot.first_seq)}
+        snapshot = await self.ledger.snapshot(self.room.epoch, dict(follower.seqs))
+        positions = {self.ledger.room: Position(snapshot.last_id, snapshot.seq, snapshot.first_seq)}
         positions.update(snapshot.rooms)
-        if snapshot.epoch == self.room.epoch:  # the same history: what we missed is in it
+        if self._synced and snapshot.epoch == self.room.epoch:  # what we missed is in it
             for room, position in positions.items():
-                if room in self._positions:
-                    await self._catch_up(room, position.last_id, position.seq)
+                await follower.catch_up(room, position.last_id, position.seq)
         keep = max(self.config.keep, self.config.history)  # what /history reaches
         rooms = []
         for room, position in positions.items():
@@ -361,49 +263,17 @@ class ClusterLink:
             rooms.append(RoomSynced(room, position.seq, history, complete))
         users = [(u.id, u.name, u.node, u.rooms) for u in snapshot.users.values()]
         moderation = await self.ledger.moderation_state()
-        self._positions = {room: position.last_id for room, position in positions.items()}
-        self._seqs = {room: position.seq for room, position in positions.items()}
-        self._log_id, self._closing = snapshot.log_id, {}
+        follower.start_at(positions, snapshot.log_id)
         self.up = self._synced = True
         main = rooms[0]
         others = tuple(rooms[1:])
         self.deliver(Resynced(users, main.seq, main.history, snapshot.epoch, main.complete, others))
         self.deliver(ModerationLoaded(moderation))
 
-    async def _catch_up(self, room: str, until_id: str, until_seq: int) -> None:
-        """After an outage, apply what this node missed of ``room``, up to the snapshot, if
-        Redis still has it (it kept its data and the stream was not trimmed past us): then
-        our users see every event, with no gap in ``seq``."""
-        applied = self._seqs.get(room, 0)
-        if not self._synced or not applied < until_seq:
-            return
-        end = parse_stream_id(until_id)
-        missed = min(until_seq - applied, self.ledger.stream_maxlen)
-        found = await self.ledger.read_rooms(
-            self._log_id, {room: self._positions[room]}, block_ms=0, count=missed
-        )
-        events: list[tuple[p.BroadcastEvent, Entry]] = []
-        for entry in found.entries.get(room, []):
-            if parse_stream_id(entry.stream_id) > end:
-                break
-            last = events[-1][0].seq if events else applied
-            why = out_of_order(entry.seq, last, until_seq)
-            if why is None:
-                try:
-                    events.append((event_of(entry), entry))
-                    continue
-                except p.ProtocolError as exc:
-                    why = str(exc)
-            self.ledger.bad.skip(entry.stream_id, why)
-        if not events or events[0][0].seq != applied + 1:
-            return  # Redis restarted or trimmed: the snapshot alone will have to do
-        for event, _entry in events:
-            self.deliver(Sequenced(event, _entry.node))
-
     def _connection_lost(self, exc: LedgerUnavailable) -> None:
         """Any task that finds Redis gone calls this; the first one of an outage tells the
         users (one notice per outage) and the reader reconnects."""
-        self._sent.clear()
+        self.follower.sent.clear()
         if self.up:
             self.up = False
             self._lost_at = time.monotonic()

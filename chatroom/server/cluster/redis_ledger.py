@@ -21,7 +21,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from chatroom import protocol as p
@@ -30,15 +29,15 @@ from chatroom.server.cluster.records import (
     MODERATION_KINDS,
     NODE_RE,
     Entry,
-    Position,
     RoomKeys,
+    RoomsRead,
     Snapshot,
     UserRecord,
     id_after,
     live_records,
     parse_stream_id,
-    raw_entries,
-    row_entries,
+    snapshot_args,
+    snapshot_of,
 )
 from chatroom.server.cluster.redis_client import (
     LedgerUnavailable,
@@ -57,7 +56,7 @@ from chatroom.server.cluster.scripts import (
     scripts,
     stream_body,
 )
-from chatroom.server.cluster.stream import BadEntries, in_history
+from chatroom.server.cluster.stream import BadEntries, newest_chat
 from chatroom.server.config import ROOM_NAME, ServerConfig
 from chatroom.server.core.refusal import Refusal
 
@@ -76,25 +75,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("chatroom.server")
-
-
-@dataclass(slots=True)
-class RoomsRead:
-    """One read of the rooms log and the rooms' streams (:meth:`RedisLedger.read_rooms`):
-    the log's entries (id, text), each room's events and the id its read got to."""
-
-    log: list[tuple[str, str]] = field(default_factory=list)
-    entries: dict[str, list[Entry]] = field(default_factory=dict)
-    read_to: dict[str, str] = field(default_factory=dict)
-
-
-def _log_text(fields: Any) -> str:
-    """The text of a rooms log entry (field ``r``); "" if it has none."""
-    if isinstance(fields, dict):
-        value = fields.get("r")
-    else:
-        value = fields[1] if len(fields) == 2 and fields[0] == "r" else None
-    return value if isinstance(value, str) else ""
 
 
 _DEFAULTS = ServerConfig()
@@ -164,9 +144,6 @@ class RedisLedger:
         assert config.redis is not None, "a ledger needs --redis"
         return cls(config.redis, config.room, node, config=config)
 
-    def _heartbeat_key(self, node: str) -> str:
-        return self._keys.heartbeat_prefix + node
-
     def _guard(self, what: str) -> contextlib.AbstractContextManager[None]:
         """Turn any Redis or socket failure into :class:`LedgerUnavailable`."""
         return guard(self.url, what)
@@ -184,9 +161,8 @@ class RedisLedger:
         """Add this node to the room's nodes and start its heartbeat; its listed rooms
         (--rooms) are kept in Redis while nobody is in them."""
         await self.heartbeat()
-        if self.listed:
-            with self._guard("list the rooms"):
-                await self._redis.sadd(self._keys.listed, *self.listed)
+        with self._guard("list the rooms"):
+            await self._redis.sadd(self._keys.listed, *self.listed) if self.listed else None
 
     async def heartbeat(self) -> None:
         """Refresh this node's heartbeat key (TTL ``heartbeat_ttl``).
@@ -198,7 +174,7 @@ class RedisLedger:
         with self._guard("heartbeat"):
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.sadd(self._keys.nodes, self.node)
-                pipe.set(self._heartbeat_key(self.node), "1", px=ttl_ms)
+                pipe.set(self._keys.heartbeat_prefix + self.node, "1", px=ttl_ms)
                 await pipe.execute()
 
     async def snapshot(
@@ -213,28 +189,9 @@ class RedisLedger:
         that nobody compares the seqs."""
         keys = [self._keys.seq, self._keys.events, self._keys.users, self._keys.epoch]
         applied = applied_seq if isinstance(applied_seq, dict) else {self.room: applied_seq}
-        args: list[str | int] = [known_epoch or "", self.room, applied.get(self.room, 0)]
-        for room in {**dict.fromkeys(self.listed, 0), **applied}:
-            if room != self.room:
-                args += [room, applied.get(room, 0)]
+        args = snapshot_args(known_epoch, self.room, {**dict.fromkeys(self.listed, 0), **applied})
         with self._guard("snapshot"):
-            flat, epoch, log_id, found = await self._snapshot(keys=keys, args=args)
-        rooms = {
-            found[i]: Position(found[i + 1], int(found[i + 2]), int(found[i + 3]))
-            for i in range(0, len(found), 4)
-        }
-        main = rooms.pop(self.room)
-        users = {}
-        for i in range(0, len(flat), 2):
-            try:
-                record = UserRecord.from_json(flat[i + 1])
-            except (ValueError, KeyError, TypeError, RecursionError):
-                log.warning("cluster: skipped a bad user record of the room: %.40r", flat[i])
-                continue
-            users[record.id] = record
-        return Snapshot(
-            users, main.last_id, main.seq, epoch, main.first_seq, rooms=rooms, log_id=log_id
-        )
+            return snapshot_of(*await self._snapshot(keys=keys, args=args), self.room)
 
     async def history(self, before_id: str, count: int, room: str | None = None) -> list[Entry]:
         """The newest ``count`` message/action entries of ``room`` (None: the default
@@ -251,15 +208,7 @@ class RedisLedger:
             while len(found) < count and left > 0:
                 left -= page
                 rows = await self._redis.xrevrange(events, end, "-", count=page)
-                for stream_id, fields in rows:  # newest first, and so their events
-                    entries = row_entries(stream_id, fields, self.bad.skip, self.max_body)
-                    for entry in reversed(entries):
-                        if in_history(entry, self.bad):
-                            found.append(entry)
-                            if len(found) == count:
-                                break
-                    if len(found) == count:
-                        break
+                found += newest_chat(rows, count - len(found), self.bad, self.max_body)
                 if len(rows) < page:
                     break
                 end = f"({rows[-1][0]}"
@@ -267,8 +216,7 @@ class RedisLedger:
         return found
 
     async def counter(self, room: str | None = None) -> int:
-        """``room``'s seq counter (None: the default room's): the seq of the last event
-        appended in it (0: none yet)."""
+        """``room``'s seq counter (None: the default room's): its last seq (0: none)."""
         with self._guard("read the counter"):
             value = await self._redis.get(self._keys.seq_of(room or self.room))
         return int(value) if value and value.isdigit() else 0
@@ -309,49 +257,30 @@ class RedisLedger:
     async def read(
         self, after_id: str, *, block_ms: int | None = None, count: int | None = None
     ) -> list[Entry]:
-        """Entries after ``after_id``, waiting up to ``block_ms`` for one; ``[]`` on timeout.
-        By default it waits ``ledger_read_block`` and takes ``ledger_read_count`` entries.
-
-        ``block_ms <= 0`` does not wait (Redis's ``BLOCK 0`` would wait forever).
-        """
-        if block_ms is None:
-            block_ms = round(self.config.ledger_read_block * 1000)
-        count = self.config.ledger_read_count if count is None else count
-        key = self._keys.events
-        with self._guard("read"):
-            if block_ms <= 0:
-                reply = await self._redis.execute_command(
-                    "XREAD", "COUNT", count, "STREAMS", key, after_id
-                )
-            else:
-                async with asyncio.timeout(block_ms / 1000 + self.timeout):
-                    reply = await self._blocking.execute_command(
-                        "XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", key, after_id
-                    )
-        self.last_read = None
-        if not reply:
-            return []
-        rows = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
-        # Where the next read goes on from, whatever these hold (bad entries alone too).
-        self.last_read = rows[-1][0] if rows else None
-        return raw_entries(rows, self.bad.skip, self.max_body)
+        """The default room's entries after ``after_id``, waiting up to ``block_ms`` for
+        one (:meth:`read_rooms`); ``[]`` on timeout."""
+        found = await self.read_rooms(None, {self.room: after_id}, block_ms=block_ms, count=count)
+        self.last_read = found.read_to.get(self.room)  # where the next read goes on from
+        return found.entries.get(self.room, [])
 
     async def read_rooms(
         self,
-        log_after: str,
+        log_after: str | None,
         after: dict[str, str],
         *,
         block_ms: int | None = None,
         count: int | None = None,
     ) -> RoomsRead:
-        """What was added after ``log_after`` to the rooms log and after ``after[room]`` to
-        each room's stream, in one XREAD (waiting up to ``block_ms`` for any of them, by
-        default ``ledger_read_block``; ``ledger_read_count`` entries of each at most)."""
+        """What was added after ``log_after`` to the rooms log (None: not read) and after
+        ``after[room]`` to each room's stream, in one XREAD (waiting up to ``block_ms`` for
+        any of them, by default ``ledger_read_block``; ``block_ms <= 0`` does not wait, as
+        Redis's ``BLOCK 0`` would wait forever; ``ledger_read_count`` entries of each at
+        most, or ``count``)."""
         if block_ms is None:
             block_ms = round(self.config.ledger_read_block * 1000)
         rooms = {self._keys.events_of(room): room for room in after}
-        keys = [self._keys.rooms_log, *rooms]
-        ids = [log_after, *after.values()]
+        keys = [*([self._keys.rooms_log] if log_after is not None else []), *rooms]
+        ids = [*([log_after] if log_after is not None else []), *after.values()]
         count = self.config.ledger_read_count if count is None else count
         with self._guard("read"):
             if block_ms <= 0:
@@ -363,19 +292,7 @@ class RedisLedger:
                     reply = await self._blocking.execute_command(
                         "XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", *keys, *ids
                     )
-        found = RoomsRead()
-        pairs = reply.items() if isinstance(reply, dict) else (reply or [])
-        for key, rows in pairs:
-            if not rows:
-                continue
-            if key == self._keys.rooms_log:
-                found.log = [(row[0], _log_text(row[1])) for row in rows]
-                continue
-            room = rooms.get(key)
-            if room is not None:
-                found.read_to[room] = rows[-1][0]
-                found.entries[room] = raw_entries(rows, self.bad.skip, self.max_body)
-        return found
+        return RoomsRead.of(reply, self._keys.rooms_log, rooms, self.bad.skip, self.max_body)
 
     async def publish_private(self, node: str, payload: dict[str, Any]) -> bool:
         """Send ``payload`` to ``node``'s private channel (at most once). False if nobody
@@ -460,7 +377,7 @@ class RedisLedger:
         """On graceful shutdown: a leave (reason ``shutdown``) for each of this node's users,
         then drop its heartbeat and its place in the nodes set. Atomic."""
         ts = now_ts if now_ts is not None else time.time()
-        keys = [*self._shared_keys, self._heartbeat_key(self.node)]
+        keys = [*self._shared_keys, self._keys.heartbeat_prefix + self.node]
         args = [self.stream_maxlen, self.node, *leave_parts(p.LeaveReason.SHUTDOWN, ts)]
         with self._guard("forget node"):
             await self._forget(keys=keys, args=args)

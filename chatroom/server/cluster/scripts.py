@@ -24,6 +24,9 @@ from chatroom.server.core.refusal import Refusal
 pack = msgspec.msgpack.Encoder().encode
 REPEATED = "repeated:"  # an append's result for a request seen already: then its first seq
 _BY_ID_ALONE = (p.Message, p.Action, p.Leave)
+# A leave of one room only (a part keeps the name; a kick frees it with the last room);
+# any other leaves every room the user is in (lua/append.lua).
+_LEAVE_KINDS = {p.LeaveReason.PART: "part", p.LeaveReason.KICKED: "one"}
 
 
 def _script(*files: str, **constants: str) -> str:
@@ -102,8 +105,8 @@ def append_item(
     for a join or rename the user's JSON, its key and the old key (``""`` for a join).
     A message, action or leave stops after the id (every string less is one the script's
     MessagePack decoder does not make: a third of its time), unless a message or action
-    is a request's (then its ``request`` key follows) or a leave is a ``part`` (then
-    ``"part"`` follows). A leave's body is its head: the script adds the room
+    is a request's (then its ``request`` key follows) or a leave is of one room only
+    (``"part"`` or, a kick, ``"one"`` follows). A leave's body is its head: the script adds the room
     (:func:`leave_head`). An event of a room other than ``default_room`` has its room
     last (the fourth string then ``""`` if there is none)."""
     room = event.room if event.room is not None else default_room
@@ -113,7 +116,7 @@ def append_item(
         if not isinstance(user_id, str):
             raise ValueError(f"a {event.type} needs the user's record or id")
         if isinstance(event, p.Leave):
-            part = "part" if event.reason == p.LeaveReason.PART else ""
+            part = _LEAVE_KINDS.get(event.reason, "")
             item: tuple[str, ...] = (event.type, leave_head(event), user_id)
             return (*item, part, *elsewhere) if part or elsewhere else item
         if request is not None:

@@ -31,6 +31,7 @@ from chatroom.server.cluster.records import (
     Entry,
     UserRecord,
     id_after,
+    row_entries,
 )
 
 log = logging.getLogger("chatroom.server")
@@ -102,6 +103,19 @@ def in_history(entry: Entry, bad: BadEntries) -> bool:
         bad.skip(entry.stream_id, f"{str(kind)[:24]!r} is not a broadcast event")
         return False
     return kind in HISTORY_TYPES
+
+
+def newest_chat(rows: list[Any], count: int, bad: BadEntries, max_body: int) -> list[Entry]:
+    """The newest ``count`` messages and actions of XREVRANGE's ``rows`` (newest first),
+    newest first; the bad entries told to ``bad``."""
+    found: list[Entry] = []
+    for stream_id, fields in rows:  # newest first, and so their events
+        for entry in reversed(row_entries(stream_id, fields, bad.skip, max_body)):
+            if in_history(entry, bad):
+                found.append(entry)
+                if len(found) == count:
+                    return found
+    return found
 
 
 def history_events(

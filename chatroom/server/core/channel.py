@@ -140,6 +140,28 @@ class Rooms:
             channel = self._channels[key] = Channel(key, self._keep)
         return channel
 
+    def synced(
+        self,
+        rooms: Iterable[tuple[str, int, Iterable[p.Message | p.Action], bool]],
+        users: dict[str, set[str]],
+    ) -> None:
+        """A ledger's view: ``(room, seq, recent chat, complete)`` of each room in use, and
+        the rooms of each user by id. A room it does not list has nobody in it."""
+        synced = set()
+        for key, seq, history, complete in rooms:
+            synced.add(key)
+            channel = self.open(key)
+            channel.replace_users([uid for uid, keys in users.items() if key in keys], seq)
+            channel.history.replace(history, complete=complete)
+        for channel in self.all():
+            if channel.key not in synced:
+                channel.replace_users([], channel.seq)
+                self.drop_if_empty(channel.key)
+        for uid, keys in users.items():  # in a room the ledger did not list (a race)
+            for key in keys - synced:
+                channel = self.open(key)
+                channel.enter(uid, channel.seq)
+
     def drop_if_empty(self, key: str) -> None:
         """A room nobody is in goes, with its history, unless it is listed."""
         channel = self._channels.get(key)

@@ -294,9 +294,8 @@ class RoomState:
         epoch: str | None = None,
     ) -> None:
         """Take a ledger's view: ``(id, name, node, rooms)`` of everyone (rooms None: the
-        default room), and ``(room, seq, recent chat, complete)`` of each room in use, the
-        epoch. This node's members are kept (and their subscriptions); the caller
-        reconciles them. A room the ledger does not list has nobody in it."""
+        default room), ``(room, seq, recent chat, complete)`` of each room in use, the
+        epoch. This node's members are kept; the caller reconciles them."""
         self._version += 1
         self.epoch = epoch
         default = (self.default,)
@@ -305,19 +304,7 @@ class RoomState:
             for uid, name, node, in_rooms in users
         }
         self._by_key = {p.name_skeleton(user.name): uid for uid, user in self._users.items()}
-        synced = set()
-        for room, seq, history, complete in rooms:
-            synced.add(room)
-            channel = self.rooms.open(room)
-            channel.replace_users([u.id for u in self._users.values() if room in u.rooms], seq)
-            channel.history.replace(history, complete=complete)
-        for channel in self.rooms.all():
-            if channel.key not in synced:
-                channel.replace_users([], channel.seq)
-                self.rooms.drop_if_empty(channel.key)
-        for user in self._users.values():  # in a room the ledger did not list (a race)
-            for room in user.rooms - synced:
-                self.rooms.open(room).enter(user.id, self.rooms.open(room).seq)
+        self.rooms.synced(rooms, {uid: user.rooms for uid, user in self._users.items()})
 
     def adopt_name(self, member: Member, name: str) -> None:
         """``member`` is called ``name`` from now on: the ledger says so (it renamed while we

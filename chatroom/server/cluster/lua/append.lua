@@ -3,8 +3,8 @@
 -- (refusal reasons, defined in Python before this text). A refused event changes nothing;
 -- the others still go on. A user's record says which rooms it is in: a message, action,
 -- rename or part in a room it is not in is GONE; a join into a room not in use past
--- MAX_ROOMS rooms in use is ROOM_LIMIT; a leave that is not a part leaves every room it is
--- in (a leave in each) and frees its name.
+-- MAX_ROOMS rooms in use is ROOM_LIMIT; a leave that is not a part or a kick leaves every
+-- room it is in (a leave in each) and frees its name.
 -- A user's id belongs to the node that joined it: another node can neither join a second
 -- user under it (DUPLICATE) nor speak, rename or leave as that user (GONE).
 -- KEYS: seq, events, users, names, nodes, epoch
@@ -12,7 +12,9 @@
 --   body, user id, then for a join or a rename the user's json, its key and the old key
 --   (a join sends ''); a message, action or leave stops after the id, but a message or
 --   action sent as a request (rules/programs.py) has its request key fourth, and a leave
---   'part' fourth if it is one; a leave's body is its head (leave_body adds the room).
+--   'part' (it leaves this room only, its name kept) or 'one' (this room only: a kick;
+--   its name goes with its last room) fourth; without either it leaves every room. A
+--   leave's body is its head (leave_body adds the room).
 --   An event of a room other than the default room has the room last: seventh for a
 --   join or rename, fifth for the others (the fourth then '' if there is none);
 --   then the request keys' prefix and their TTL in milliseconds.
@@ -64,7 +66,7 @@ local function append_one(kind, body, id, json, key, old_key, room)
     redis.call('SADD', KEYS[5], node)
   elseif not rec then
     return GONE
-  elseif kind == 'leave' and json ~= 'part' then  -- it leaves every room: gone
+  elseif kind == 'leave' and json ~= 'part' and json ~= 'one' then  -- every room: gone
     return leave_everywhere(rec, body, room) or GONE
   elseif not in_room(rec, room) then
     return GONE
@@ -78,9 +80,14 @@ local function append_one(kind, body, id, json, key, old_key, room)
     user.rooms = rooms_of(rec)
     redis.call('HSET', KEYS[4], key, id)
     redis.call('HSET', KEYS[3], id, cjson.encode(user))
-  elseif kind == 'leave' then  -- a part: it stays on the server, its name held
+  elseif kind == 'leave' then  -- this room only: a part keeps its name, a kick unless last
     rec.rooms = without(rooms_of(rec), room)
-    redis.call('HSET', KEYS[3], id, cjson.encode(rec))
+    if rec.rooms == ' ' and json ~= 'part' then
+      redis.call('HDEL', KEYS[3], id)
+      if redis.call('HGET', KEYS[4], rec.key) == id then redis.call('HDEL', KEYS[4], rec.key) end
+    else
+      redis.call('HSET', KEYS[3], id, cjson.encode(rec))
+    end
     leave_room(room)
     body = leave_body(body, room)
   end
