@@ -10,6 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.conftest import TIMEOUT, Peer
+from tests.test_cluster_moderation import named, operator
+from tests.test_cluster_moderation import ops_node as moderation_node
 from tests.test_cluster_stream import logged_once
 from tests.test_cluster_stream import start_node as stream_node
 from tests.test_server_process import ServerProcess
@@ -193,6 +195,7 @@ async def test_a_killed_node_s_users_leave_every_room(node):
 
 
 start_node = stream_node  # a fixture: nodes that log to a file
+ops_node = moderation_node  # a fixture: nodes with an operator, boss
 
 
 async def test_a_bad_entry_in_a_room_s_stream_is_skipped(start_node, redis_url):
@@ -223,4 +226,33 @@ async def test_a_bad_entry_in_a_room_s_stream_is_skipped(start_node, redis_url):
     for found in (one, two):
         logged_once(found, ids)
     for peer in (ann, bob):
+        await peer.close()
+
+
+async def test_an_operator_kicks_a_user_of_another_node_out_of_a_room_alone(ops_node):
+    one, two = ops_node(), ops_node()
+    boss = await named(await operator(one.port), "boss")  # an nc operator on node 1
+    await boss.send("/join dev")
+    await boss.until_contains("now in #dev")
+    bob = await json_peer(two.port)
+    await bob.send("/nick bob")
+    await bob.until_event("rename", new="bob")
+    await join_room(bob, "dev")
+    await boss.until_contains("bob joined")
+    await boss.send("/topic ship it")  # an operator's topic of #dev, shared with node 2
+    topic = await bob.until_event("topic", room="dev")
+    assert topic["text"] == "ship it"
+    await boss.send("/kick bob spam")
+    told = await bob.until_event("notice", text="you were kicked out of #dev by boss: spam")
+    assert told["code"] == "info"
+    leave = await bob.until_event("leave", id=bob.local_id)
+    assert (leave["room"], leave["reason"], leave["by"]) == ("dev", "kicked", "boss")
+    assert "bob was kicked by boss (spam)" in await boss.until_contains("bob was kicked")
+    # bob is still on the server, in main, under its name.
+    await bob.send(json.dumps({"room": "main", "text": "still here"}))
+    assert (await bob.until_event("message", text="still here"))["room"] == "main"
+    await until_who(bob, "main", {"bob"})  # boss moved to #dev (an nc user is in one room)
+    await boss.send("/kick bob")  # bob is not in #dev any more: said at once
+    assert "bob is not in #dev" in await boss.until_contains("not in #dev")
+    for peer in (boss, bob):
         await peer.close()

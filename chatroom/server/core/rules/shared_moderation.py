@@ -35,6 +35,8 @@ from chatroom.server.core.rules import moderation as rules
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.leaving import send_away
 from chatroom.server.core.rules.output import broadcast, error, send, unknown_user
+from chatroom.server.core.rules.rooms import kick_out
+from chatroom.server.core.state import Member
 
 
 def moderate_for(ctx: Context, request: ModerationRequest, now: float) -> list[RoomAction]:
@@ -53,6 +55,8 @@ def moderate_for(ctx: Context, request: ModerationRequest, now: float) -> list[R
     else:
         reason = p.strip_controls(request.reason or "").strip() or None
         match request.command:
+            case "kick" if request.room is not None:  # out of that room alone
+                outcome = _kick_out(ctx, asker, target, request.room, reason, now)
             case "kick":
                 outcome = rules.kick_member(ctx, asker, target, reason, now)
             case "mute":
@@ -64,6 +68,22 @@ def moderate_for(ctx: Context, request: ModerationRequest, now: float) -> list[R
     actions, told = outcome
     answer = ModerationAnswer(request=request.request, to_id=request.by_id, events=tuple(told))
     return [*actions, AnswerElsewhere(request.by_node, answer)]
+
+
+def _kick_out(
+    ctx: Context,
+    asker: rules.RemoteOperator,
+    target: Member,
+    room: str,
+    reason: str | None,
+    now: float,
+) -> Outcome:
+    """An operator of another node kicks ``target`` out of ``room`` (rules/rooms.py)."""
+    if room not in target.rooms:
+        text = f"{target.name} is not in {p.shown_room(room)}"
+        return [], [p.Error(code=p.ErrorCode.NOT_IN_ROOM, message=text)]
+    done = rules.moderated(asker, target, f"{asker.name} kicked {target.name} out of #{room}")
+    return [done, *kick_out(ctx, target, room, asker.name, reason, now)], []
 
 
 def answered(ctx: Context, answer: ModerationAnswer) -> list[RoomAction]:
