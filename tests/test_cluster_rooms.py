@@ -9,6 +9,11 @@ import json
 import pytest
 import redis.asyncio as aioredis
 
+from chatroom import protocol as p
+from chatroom.server.cluster.records import UserRecord
+from chatroom.server.cluster.redis_ledger import RedisLedger
+from chatroom.server.config import ServerConfig
+from chatroom.server.core.refusal import Refusal
 from tests.conftest import TIMEOUT, Peer
 from tests.test_cluster_moderation import named, operator
 from tests.test_cluster_moderation import ops_node as moderation_node
@@ -256,3 +261,52 @@ async def test_an_operator_kicks_a_user_of_another_node_out_of_a_room_alone(ops_
     assert "bob is not in #dev" in await boss.until_contains("not in #dev")
     for peer in (boss, bob):
         await peer.close()
+
+
+async def test_the_ledger_counts_rooms_server_wide_and_drops_a_room_nobody_is_in(redis_url):
+    """The append script, on two nodes' ledgers: --max-rooms counts the rooms in use on
+    every node; a room nobody is in leaves the rooms in use (its keys expire after
+    room_linger) and the rooms log says so; a part keeps the name, a quit frees it."""
+    config = ServerConfig(redis=redis_url, room="main", max_rooms=2, room_linger=30.0)
+    a = RedisLedger.from_config(config, "a")
+    b = RedisLedger.from_config(config, "b")
+    raw = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        for ledger in (a, b):
+            await ledger.connect()
+            await ledger.register_node()
+        ann = UserRecord.of("1.1.1.1:1", "ann", "a")
+        bob = UserRecord.of("2.2.2.2:2", "bob", "b")
+
+        def joining(user: UserRecord, room: str) -> tuple:
+            return (p.Join(seq=0, ts=1.0, id=user.id, name=user.name, room=room), user, None)
+
+        def leaving(user: UserRecord, room: str, reason: p.LeaveReason) -> tuple:
+            leave = p.Leave(seq=0, ts=2.0, id=user.id, name=user.name, reason=reason, room=room)
+            return (leave, user.id, None)
+
+        assert await a.append_many([joining(ann, "main"), joining(ann, "dev")]) == [1, 1]
+        assert await b.append_many([joining(bob, "main")]) == [2]
+        assert await b.append_many([joining(bob, "ops")]) == [Refusal.ROOM_LIMIT]
+        assert await b.append_many([joining(bob, "dev")]) == [2]  # a room in use: fine
+        assert await raw.hgetall("chatroom:{main}:rooms") == {"main": "2", "dev": "2"}
+        part = p.LeaveReason.PART
+        assert await a.append_many([leaving(ann, "dev", part)]) == [3]
+        assert await b.append_many([leaving(bob, "dev", part)]) == [4]
+        assert await raw.hgetall("chatroom:{main}:rooms") == {"main": "2"}
+        assert 0 < await raw.ttl("chatroom:{main}:room:dev:events") <= 30
+        log = [fields["r"] for _, fields in await raw.xrange("chatroom:{main}:rooms:log")]
+        assert "+dev 0-0 0" in log and log[-1].startswith("-dev ")
+        assert await b.append_many([joining(bob, "ops")]) == [1]  # room for it now
+        assert await raw.ttl("chatroom:{main}:room:ops:events") == -1
+        # ann parted #dev, still holds its name; its quit (in main) frees it.
+        assert await raw.hget("chatroom:{main}:names", "ann") == ann.id
+        assert await a.append_many([leaving(ann, "main", p.LeaveReason.QUIT)]) == [3]
+        assert await raw.hget("chatroom:{main}:names", "ann") is None
+        snapshot = await b.snapshot()
+        assert {u.id: u.rooms for u in snapshot.users.values()} == {bob.id: ("main", "ops")}
+        assert set(snapshot.rooms) == {"ops"}
+    finally:
+        await raw.aclose()
+        for ledger in (a, b):
+            await ledger.close()
