@@ -301,6 +301,7 @@ class LedgerSim:
         self.users: dict[str, tuple[str, str]] = {}  # id -> (name, node)
         self.rooms_of: dict[str, list[str]] = {}  # id -> its rooms (none kept: the default)
         self.available = True
+        self.max_rooms: int | None = None  # rooms in use, at most (lua/append.lua)
 
     def _next(self, room: str) -> int:
         if room == self.default:
@@ -323,6 +324,10 @@ class LedgerSim:
                 holder = names.get(p.name_skeleton(event.name))
                 if holder is not None and holder != event.id:
                     return Refusal.TAKEN
+                in_use = {r for each in self.rooms_of.values() for r in each}
+                if self.max_rooms is not None and room not in in_use | {self.default}:
+                    if len(in_use) >= self.max_rooms:
+                        return Refusal.ROOM_LIMIT
                 self.users[event.id] = (event.name, node)
                 if room not in rooms:
                     rooms.append(room)

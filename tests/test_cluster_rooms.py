@@ -218,9 +218,11 @@ async def test_a_bad_entry_in_a_room_s_stream_is_skipped(start_node, redis_url):
             await raw.xadd(stream, {"e": "7 nowhere not json"}): "not JSON",
             await raw.xadd(stream, {"junk": "1"}): "no event in it",
             await raw.xadd(stream, {"e": f"1000000 x {made_up}"}): "beyond the counter",
-            # Another room's event in #dev's stream: not #dev's.
-            await raw.xadd(stream, {"e": f'5 x {made_up[:-1]}, "room": "main"}}'}): "main",
         }
+        # A buggy writer's event of main in #dev's stream, under #dev's next seq: not #dev's.
+        seq = await raw.incr("chatroom:{main}:room:dev:seq")
+        other = f'{seq} x {made_up[:-1]}, "room": "main"}}'
+        ids[await raw.xadd(stream, {"e": other})] = "another room's"
     finally:
         await raw.aclose()
     await ann.send("still here")
@@ -303,6 +305,13 @@ async def test_the_ledger_counts_rooms_server_wide_and_drops_a_room_nobody_is_in
         assert await raw.hget("chatroom:{main}:names", "ann") == ann.id
         assert await a.append_many([leaving(ann, "main", p.LeaveReason.QUIT)]) == [3]
         assert await raw.hget("chatroom:{main}:names", "ann") is None
+        # Between the part and the join of an nc user's move it is in no room: its name is
+        # still held; a quit then frees it.
+        carl = UserRecord.of("3.3.3.3:3", "carl", "a")
+        assert await a.append_many([joining(carl, "main"), leaving(carl, "main", part)]) == [4, 5]
+        assert await raw.hget("chatroom:{main}:names", "carl") == carl.id
+        assert await a.append_many([leaving(carl, "main", p.LeaveReason.QUIT)]) == [6]
+        assert await raw.hget("chatroom:{main}:names", "carl") is None
         snapshot = await b.snapshot()
         assert {u.id: u.rooms for u in snapshot.users.values()} == {bob.id: ("main", "ops")}
         assert set(snapshot.rooms) == {"ops"}

@@ -130,16 +130,20 @@ def test_a_reaped_member_joins_each_of_its_rooms_again_told_once():
 
 
 def test_a_room_past_the_ledger_s_limit_is_refused_and_an_nc_user_comes_back_home():
-    cluster = Cluster("a")
+    cluster = Cluster("a", "b")
+    bob = cluster.join("b")
+    cluster.say(bob, "/join dev")
+    cluster.ledger.max_rooms = 2  # main and #dev: another node's #dev counts here too
     cluster.node_of[9] = "a"
     cluster.run("a", cluster.rooms["a"].connect(9, "127.0.0.1", 40009, cluster.now))
     cluster.settle()
-    join = p.Join(seq=0, ts=1.0, id=uid(9), name=uid(9), room="dev")
-    refused = cluster.rooms["a"].handle(i.AppendRefused(9, join, i.Refusal.ROOM_LIMIT), cluster.now)
-    cluster.run("a", refused)
-    cluster.settle()
-    assert b"the most it holds" in cluster.raw[9]
-    assert cluster.ledger.rooms_of[uid(9)] == ["main"]
+    cluster.say(9, "/join ops")  # an nc user: it leaves main first, then is refused
+    assert b"error: the server has" in cluster.raw[9]
+    assert cluster.ledger.rooms_of[uid(9)] == ["main"]  # back home
+    cluster.say(bob, json.dumps({"room": "main", "text": "/who"}))
+    assert uid(9) in {u["id"] for u in cluster.events(bob, "who")[-1]["users"]}
+    cluster.say(9, "/join dev")  # a room in use is no new room
+    assert cluster.ledger.rooms_of[uid(9)] == ["dev"]
 
 
 def test_a_topic_of_another_room_is_shared_with_the_other_nodes():
