@@ -37,7 +37,7 @@ end
 
 local function append_one(kind, body, id, json, key, old_key, room)
   local rec = record(id)
-  if kind ~= 'message' and kind ~= 'action' then known[id] = nil end
+  if kind ~= 'message' and kind ~= 'action' then known[id] = nil; room_sets[id] = nil end
   if rec and rec.node ~= node then
     if kind == 'join' then return DUPLICATE end
     return GONE

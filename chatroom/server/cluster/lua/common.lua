@@ -85,8 +85,17 @@ local function rooms_of(rec)
   return rec.rooms or (' ' .. DEFAULT_ROOM .. ' ')
 end
 
+-- Whether `rec` is in `room`; each record's rooms parsed once a script call (a batch is
+-- many lines of few users): whoever changes a record forgets its entry.
+local room_sets = {}
 local function in_room(rec, room)
-  return string.find(rooms_of(rec), ' ' .. room .. ' ', 1, true) ~= nil
+  local set = room_sets[rec.id]
+  if not set then
+    set = {}
+    for key in string.gmatch(rooms_of(rec), '%S+') do set[key] = true end
+    room_sets[rec.id] = set
+  end
+  return set[room] == true
 end
 
 local function without(rooms, room)
