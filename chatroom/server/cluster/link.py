@@ -6,9 +6,10 @@ says, on the server's one event loop:
 
 - one append worker sends appends in the order the room made them (so a user's own lines
   keep their order) and reports refusals back to the room;
-- one reader follows the room's stream and hands every event, in the stream's order, to
-  :meth:`Room.sequenced` — events this node appended included, which is how everyone on
-  every node sees one order;
+- one reader follows the rooms' streams (:mod:`~chatroom.server.cluster.follower`: every
+  room in use, each its own stream and seq) and hands every event, in its stream's order,
+  to the room — events this node appended included, which is how everyone on every node
+  sees one order in each room;
 - a heartbeat keeps this node alive in Redis and reaps nodes whose heartbeat expired (any
   surviving node does it; the script is atomic);
 - private messages, operators' commands on another node's users, and the bans, mutes and

@@ -12,7 +12,12 @@ and writes them. No I/O here (redis_ledger.py talks to Redis).
   JSON wire dict without ``seq`` (servers before 2026-12 wrote one event an entry in three
   fields, ``seq``, ``body``, ``node``: still read); capped with ``MAXLEN ~`` at
   ``stream_maxlen`` events' worth of full entries (a quiet room's entries hold fewer);
-- ``chatroom:{ROOM}:users`` — hash id -> JSON of a :class:`UserRecord`;
+- ``chatroom:{ROOM}:room:R:seq``, ``:room:R:events`` — the same for another room ``R``
+  (``ROOM``, the server's ``--room``, is its default room, whose keys are those above);
+  ``chatroom:{ROOM}:rooms`` — hash room -> users in it (the rooms in use);
+  ``chatroom:{ROOM}:rooms:log`` — which rooms came into use and went out of it;
+  ``chatroom:{ROOM}:rooms:listed`` — the rooms kept while empty (lua/common.lua);
+- ``chatroom:{ROOM}:users`` — hash id -> JSON of a :class:`UserRecord` (with its rooms);
 - ``chatroom:{ROOM}:names`` — hash name key (casefolded name) -> id: the name claims;
 - ``chatroom:{ROOM}:nodes`` — set of nodes, each alive while its heartbeat key
   ``chatroom:{ROOM}:node:NODE`` (a string with a TTL) exists;
@@ -24,7 +29,7 @@ and writes them. No I/O here (redis_ledger.py talks to Redis).
   published on ``chatroom:{ROOM}:moderation`` (``{"kind", "key", "data", "node"}``), so
   every node enforces it at once.
 
-The ``{ROOM}`` hash tag keeps one room's keys in one Redis Cluster slot.
+The ``{ROOM}`` hash tag keeps one server's keys, all its rooms', in one Redis Cluster slot.
 """
 
 from __future__ import annotations
