@@ -325,9 +325,9 @@ class LedgerSim:
                 if holder is not None and holder != event.id:
                     return Refusal.TAKEN
                 in_use = {r for each in self.rooms_of.values() for r in each}
-                if self.max_rooms is not None and room not in in_use | {self.default}:
-                    if len(in_use) >= self.max_rooms:
-                        return Refusal.ROOM_LIMIT
+                new_room = room not in in_use | {self.default}
+                if new_room and self.max_rooms is not None and len(in_use) >= self.max_rooms:
+                    return Refusal.ROOM_LIMIT
                 self.users[event.id] = (event.name, node)
                 if room not in rooms:
                     rooms.append(room)

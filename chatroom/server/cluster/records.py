@@ -12,11 +12,8 @@ and writes them. No I/O here (redis_ledger.py talks to Redis).
   JSON wire dict without ``seq`` (servers before 2026-12 wrote one event an entry in three
   fields, ``seq``, ``body``, ``node``: still read); capped with ``MAXLEN ~`` at
   ``stream_maxlen`` events' worth of full entries (a quiet room's entries hold fewer);
-- ``chatroom:{ROOM}:room:R:seq``, ``:room:R:events`` — the same for another room ``R``
-  (``ROOM``, the server's ``--room``, is its default room, whose keys are those above);
-  ``chatroom:{ROOM}:rooms`` — hash room -> users in it (the rooms in use);
-  ``chatroom:{ROOM}:rooms:log`` — which rooms came into use and went out of it;
-  ``chatroom:{ROOM}:rooms:listed`` — the rooms kept while empty (lua/common.lua);
+- ``chatroom:{ROOM}:room:R:seq``, ``:room:R:events`` — the same for room ``R`` (ROOM: the
+  default room); ``:rooms``, ``:rooms:log``, ``:rooms:listed``: lua/common.lua;
 - ``chatroom:{ROOM}:users`` — hash id -> JSON of a :class:`UserRecord` (with its rooms);
 - ``chatroom:{ROOM}:names`` — hash name key (casefolded name) -> id: the name claims;
 - ``chatroom:{ROOM}:nodes`` — set of nodes, each alive while its heartbeat key
