@@ -17,7 +17,8 @@ import logging
 from collections.abc import Callable
 
 from chatroom import protocol as p
-from chatroom.server.cluster.records import Entry, Position, RoomsRead, parse_stream_id
+from chatroom.server.cluster.reads import RoomsRead
+from chatroom.server.cluster.records import Entry, Position, parse_stream_id
 from chatroom.server.cluster.redis_ledger import LedgerUnavailable, RedisLedger
 from chatroom.server.cluster.stream import event_of, out_of_order
 from chatroom.server.core.inputs import Input, Sequenced

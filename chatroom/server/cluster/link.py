@@ -260,15 +260,15 @@ class ClusterLink:
         keep = max(self.config.keep, self.config.history)  # what /history reaches
         rooms = []
         for room, position in positions.items():
-            history, complete = await kept_chat(self.ledger, position, keep, room)
-            rooms.append(RoomSynced(room, position.seq, history, complete))
+            history, kept_from = await kept_chat(self.ledger, position, keep, room)
+            rooms.append(RoomSynced(room, position.seq, history, kept_from))
         users = [(u.id, u.name, u.node, u.rooms) for u in snapshot.users.values()]
         moderation = await self.ledger.moderation_state()
         follower.start_at(positions, snapshot.log_id)
         self.up = self._synced = True
-        main = rooms[0]
-        others = tuple(rooms[1:])
-        self.deliver(Resynced(users, main.seq, main.history, snapshot.epoch, main.complete, others))
+        main, others = rooms[0], tuple(rooms[1:])
+        epoch = snapshot.epoch
+        self.deliver(Resynced(users, main.seq, main.history, epoch, main.kept_from, others))
         self.deliver(ModerationLoaded(moderation))
 
     def _connection_lost(self, exc: LedgerUnavailable) -> None:

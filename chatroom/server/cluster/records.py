@@ -16,12 +16,17 @@ and writes them. No I/O here (redis_ledger.py talks to Redis).
   default room); ``:rooms``, ``:rooms:log``, ``:rooms:listed``: lua/common.lua;
 - ``chatroom:{ROOM}:users`` — hash id -> JSON of a :class:`UserRecord` (with its rooms);
 - ``chatroom:{ROOM}:names`` — hash name key (casefolded name) -> id: the name claims;
+- ``chatroom:{ROOM}:requests`` — hash request key (a sender's name key and a request
+  id, JSON) -> ``"SEQ EXPIRES_MS"``, and ``chatroom:{ROOM}:request-order``, the same keys
+  in a sorted set by when they expire: a request id seen, on any node, for
+  ``request_ttl``; ``request_table`` of them at most (the oldest forgotten first);
 - ``chatroom:{ROOM}:nodes`` — set of nodes, each alive while its heartbeat key
   ``chatroom:{ROOM}:node:NODE`` (a string with a TTL) exists;
 - pub/sub channel ``chatroom:{ROOM}:private:NODE`` — payloads for one node (``/msg``);
 - ``chatroom:{ROOM}:mod:ban``, ``:mod:mute``, ``:mod:topic``, ``:mod:account`` — hashes
   key -> JSON record of the bans, the mutes (by name key), the topic and the registered
-  names (by skeleton; name, scrypt hash, created), as the state file keeps them (a record's
+  names (by skeleton; name, scrypt hash, created), as the state file keeps them, and
+  ``:mod:bot``, the users marked as programs (``/bot``) by id, until they leave (a record's
   ``until`` is when it expires: expired ones are dropped when read); every change is also
   published on ``chatroom:{ROOM}:moderation`` (``{"kind", "key", "data", "node"}``), so
   every node enforces it at once.
@@ -32,7 +37,6 @@ The ``{ROOM}`` hash tag keeps one server's keys, all its rooms', in one Redis Cl
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,11 +46,10 @@ import msgspec
 
 from chatroom.protocol import compact_json, name_skeleton
 
-log = logging.getLogger("chatroom.server")
-
 HISTORY_TYPES = frozenset({"message", "action"})
 BROADCAST_TYPES = frozenset({"message", "action", "join", "leave", "rename"})
-MODERATION_KINDS = ("ban", "mute", "topic", "account")
+# bot: the users marked as programs (/bot), by id, so every node's who shows the mark.
+MODERATION_KINDS = ("ban", "mute", "topic", "account", "bot")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,8 @@ class RoomKeys:
     private_prefix: str  # + node
     mod_prefix: str  # + kind
     mod_channel: str
-    request_prefix: str  # + a request's key: its id seen (rules/programs.py), with a TTL
+    requests: str  # request keys seen (rules/programs.py) -> "SEQ EXPIRES_MS"
+    request_order: str  # the same keys by when they expire: the oldest go first
     room_prefix: str  # + ROOM + ":seq" / ":events": another room's (lua/common.lua)
     rooms: str  # hash: room -> users in it (the rooms in use)
     rooms_log: str  # stream: rooms coming into use and going out of it (lua/common.lua)
@@ -84,7 +88,8 @@ class RoomKeys:
             private_prefix=f"{prefix}:private:",
             mod_prefix=f"{prefix}:mod:",
             mod_channel=f"{prefix}:moderation",
-            request_prefix=f"{prefix}:request:",
+            requests=f"{prefix}:requests",
+            request_order=f"{prefix}:request-order",
             room_prefix=f"{prefix}:room:",
             rooms=f"{prefix}:rooms",
             rooms_log=f"{prefix}:rooms:log",
@@ -103,6 +108,11 @@ class RoomKeys:
     def shared(self) -> list[str]:
         """The keys every script that appends is given, in the order the scripts use."""
         return [self.seq, self.events, self.users, self.names, self.nodes, self.epoch]
+
+    @property
+    def appending(self) -> list[str]:
+        """The append script's keys: the shared ones, then the request ids'."""
+        return [*self.shared, self.requests, self.request_order]
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,72 +190,6 @@ class Entry(msgspec.Struct, frozen=True, gc=False):
     def body(self) -> dict[str, Any]:
         """The event's wire dict without ``seq``."""
         return json.loads(self.text)
-
-
-@dataclass(slots=True)
-class RoomsRead:
-    """One read of the rooms log and the rooms' streams (:meth:`RedisLedger.read_rooms`):
-    the log's entries (id, text), each room's events and the id its read got to."""
-
-    log: list[tuple[str, str]] = field(default_factory=list)
-    entries: dict[str, list[Entry]] = field(default_factory=dict)
-    read_to: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, reply: Any, log_key: str, rooms: dict[str, str], skip: Skip, max_body: int):
-        """An XREAD's reply (RESP2 or RESP3) over the rooms log (``log_key``) and the
-        streams in ``rooms`` (stream key -> room)."""
-        found = cls()
-        pairs = reply.items() if isinstance(reply, dict) else (reply or [])
-        for key, rows in pairs:
-            if not rows:
-                continue
-            if key == log_key:
-                found.log = [(row[0], log_text(row[1])) for row in rows]
-                continue
-            room = rooms.get(key)
-            if room is not None:
-                found.read_to[room] = rows[-1][0]
-                found.entries[room] = raw_entries(rows, skip, max_body)
-        return found
-
-
-def log_text(fields: Any) -> str:
-    """The text of a rooms log entry (field ``r``); "" if it has none."""
-    if isinstance(fields, dict):
-        value = fields.get("r")
-    else:
-        value = fields[1] if len(fields) == 2 and fields[0] == "r" else None
-    return value if isinstance(value, str) else ""
-
-
-def snapshot_args(epoch: str | None, default: str, applied: dict[str, int]) -> list[Any]:
-    """The snapshot script's ARGV: the epoch known, then each room and the last seq this
-    node applied in it, the default room first (lua/snapshot.lua)."""
-    args: list[Any] = [epoch or "", default, applied.get(default, 0)]
-    for room, seq in applied.items():
-        if room != default:
-            args += [room, seq]
-    return args
-
-
-def snapshot_of(flat: list[str], epoch: str, log_id: str, found: list[Any], default: str):
-    """The snapshot script's reply as a :class:`Snapshot` (``default``: the default room's
-    key); a user record that cannot be read is skipped and logged."""
-    rooms = {
-        found[i]: Position(found[i + 1], int(found[i + 2]), int(found[i + 3]))
-        for i in range(0, len(found), 4)
-    }
-    main = rooms.pop(default)
-    users = {}
-    for i in range(0, len(flat), 2):
-        try:
-            record = UserRecord.from_json(flat[i + 1])
-        except (ValueError, KeyError, TypeError, RecursionError):
-            log.warning("cluster: skipped a bad user record of the room: %.40r", flat[i])
-            continue
-        users[record.id] = record
-    return Snapshot(users, main.last_id, main.seq, epoch, main.first_seq, rooms, log_id)
 
 
 def parse_stream_id(stream_id: str) -> tuple[int, int]:

@@ -25,19 +25,17 @@ from typing import Any
 
 from chatroom import protocol as p
 from chatroom.protocol import compact_json
+from chatroom.server.cluster.reads import RoomsRead, snapshot_args, snapshot_of
 from chatroom.server.cluster.records import (
     MODERATION_KINDS,
     NODE_RE,
     Entry,
     RoomKeys,
-    RoomsRead,
     Snapshot,
     UserRecord,
     id_after,
     live_records,
     parse_stream_id,
-    snapshot_args,
-    snapshot_of,
 )
 from chatroom.server.cluster.redis_client import (
     LedgerUnavailable,
@@ -128,7 +126,7 @@ class RedisLedger:
         self.max_body = 6 * config.max_line + 1024
         self.last_read: str | None = None  # the id of the last entry read() read, if any
         self._keys = keys = RoomKeys.of(room)
-        self._shared_keys = keys.shared
+        self._shared_keys, self._append_keys = keys.shared, keys.appending
         self.listed = tuple(config.rooms)  # rooms every node keeps while nobody is in them
         # XREAD BLOCK waits longer than any command may; read() bounds it with asyncio.
         self._redis, self._blocking = clients(url, timeout)
@@ -248,10 +246,10 @@ class RedisLedger:
             return []
         default = self.room
         batch = [append_item(*item, default_room=default) for item in items]
-        ttl = max(1, round(self.config.request_ttl * 1000))
-        args = (self.stream_maxlen, self.node, pack(batch), self._keys.request_prefix, ttl)
+        ttl, cap = max(1, round(self.config.request_ttl * 1000)), self.config.request_table
+        args = (self.stream_maxlen, self.node, pack(batch), ttl, max(1, cap))
         with self._guard(f"append {len(items)} events"):
-            results = await self._append(keys=self._shared_keys, args=args)
+            results = await self._append(keys=self._append_keys, args=args)
         return [append_result(result) for result in results]
 
     async def read(

@@ -142,16 +142,17 @@ def history_events(
 
 async def kept_chat(
     ledger: Any, position: Any, keep: int, room: str | None = None
-) -> tuple[list[p.Message | p.Action], bool]:
+) -> tuple[list[p.Message | p.Action], int]:
     """What a node keeps of ``room`` (None: the default room) for /history at sync: the
     last ``keep`` messages and actions up to and including the last entry of its
     ``position`` (a snapshot's, or a room's :class:`~chatroom.server.cluster.records.
-    Position`; that entry is in the past too), and whether they are every message of the
-    epoch (fewer were found, and the stream was never trimmed: its first event is seq 1,
-    or it is empty). ``ledger``: the node's RedisLedger."""
+    Position`; that entry is in the past too), and the seq after which the stream holds
+    every event: the one before its first (0: never trimmed; an empty stream holds nothing
+    up to the room's seq). ``ledger``: the node's RedisLedger."""
     entries = await ledger.history(id_after(position.last_id), keep, room)
     history = history_events(entries, position.seq, ledger.bad)
-    return history, len(entries) < keep and position.first_seq <= 1
+    first = position.first_seq
+    return history, max(first - 1, 0) if first else position.seq
 
 
 class BadEntries:

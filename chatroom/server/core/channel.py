@@ -9,7 +9,7 @@ no task. Names, ignores and the connections are the server's, not a room's
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from chatroom import protocol as p
@@ -92,8 +92,18 @@ class Channel:
         for subscribers in self._subscribers.values():
             subscribers.pop(conn, None)
 
-    def replace_users(self, user_ids: list[str], seq: int) -> None:
-        """A ledger's view of who is in it (a shared room's sync)."""
+    def replace_users(
+        self,
+        user_ids: list[str],
+        seq: int,
+        history: list[p.Message | p.Action] | None = None,
+        kept_from: int = 0,
+        same: bool = False,
+    ) -> None:
+        """A ledger's view of who is in it (a shared room's sync), and of its ``history``
+        (every message after ``kept_from``; ``same``: in the epoch it had: history.py)."""
+        if history is not None:
+            self.history.resync(history, kept_from, self.seq, same)
         self._users = dict.fromkeys(user_ids)
         self.seq = seq
 
@@ -103,20 +113,23 @@ class Rooms:
     the others while someone is in them. Changed only by
     :class:`~chatroom.server.core.state.RoomState` (its ``rooms``)."""
 
-    __slots__ = ("_channels", "_keep", "default")
+    __slots__ = ("_channels", "_gone", "_keep", "default", "get")
 
     def __init__(self, default: str, keep: int, listed: Iterable[str] = ()) -> None:
         self.default = default
         self._keep = keep
         self._channels = {key: Channel(key, keep, listed=True) for key in (default, *listed)}
+        # get(key) -> the room or None: the dict's own method, on every line's path
+        self.get: Callable[[str], Channel | None] = self._channels.get
+        # Rooms gone since the last changed_histories() whose lines a state file may hold
+        # (only a reported history's: without --state none is, so it stays empty). At most
+        # the rooms there were at that call: each must have been there, with its history.
+        self._gone: dict[str, None] = {}
 
     @property
     def main(self) -> Channel:
         """The default room (it always exists)."""
         return self._channels[self.default]
-
-    def get(self, key: str) -> Channel | None:
-        return self._channels.get(key)
 
     def all(self) -> list[Channel]:
         return list(self._channels.values())
@@ -130,8 +143,15 @@ class Rooms:
 
     def changed_histories(self) -> list[tuple[str, tuple[p.Message | p.Action, ...]]]:
         """The rooms whose history has lines a state file does not have yet, with their
-        history; from now on it is taken to have them (the caller hands them over)."""
-        return [(c.key, c.history.events) for c in self._channels.values() if c.history.changed()]
+        history; from now on it is taken to have them (the caller hands them over). First
+        the rooms gone since the last call, each with an empty history (its lines go; a
+        room made again under its name since then follows with its new history)."""
+        gone: list[tuple[str, tuple[p.Message | p.Action, ...]]] = [(k, ()) for k in self._gone]
+        self._gone = {}
+        changed = [
+            (c.key, c.history.events) for c in self._channels.values() if c.history.changed()
+        ]
+        return gone + changed
 
     def open(self, key: str) -> Channel:
         """The room ``key``, made if it does not exist yet."""
@@ -142,17 +162,19 @@ class Rooms:
 
     def synced(
         self,
-        rooms: Iterable[tuple[str, int, Iterable[p.Message | p.Action], bool]],
+        rooms: Iterable[tuple[str, int, Iterable[p.Message | p.Action], int]],
         users: dict[str, set[str]],
+        same: bool = False,
     ) -> None:
-        """A ledger's view: ``(room, seq, recent chat, complete)`` of each room in use, and
-        the rooms of each user by id. A room it does not list has nobody in it."""
+        """A ledger's view: ``(room, seq, recent chat, kept_from)`` of each room in use (the
+        chat is every message after ``kept_from``), and the rooms of each user by id; ``same``:
+        in the epoch the rooms had. A room it does not list has nobody in it."""
         synced = set()
-        for key, seq, history, complete in rooms:
+        for key, seq, history, kept_from in rooms:
             synced.add(key)
             channel = self.open(key)
-            channel.replace_users([uid for uid, keys in users.items() if key in keys], seq)
-            channel.history.replace(history, complete=complete)
+            ids = [uid for uid, keys in users.items() if key in keys]
+            channel.replace_users(ids, seq, list(history), kept_from, same)
         for channel in self.all():
             if channel.key not in synced:
                 channel.replace_users([], channel.seq)
@@ -167,3 +189,5 @@ class Rooms:
         channel = self._channels.get(key)
         if channel is not None and not channel.listed and channel.empty:
             del self._channels[key]
+            if channel.history.reported:
+                self._gone[key] = None

@@ -57,6 +57,12 @@ class StateFlushDue(_Input):
     """Time to hand the state file the history, if it changed (every ``state_flush``)."""
 
 
+class LeaseGranted(_Input):
+    """The state file holds a longer seq ``lease`` (core/sequencer.py's LocalSequencer)."""
+
+    lease: int
+
+
 class PasswordChecked(_Input):
     """The adapter checked the password of ``conn``'s ``/oper NAME`` or ``/login NAME``
     (a :class:`~chatroom.server.core.actions.CheckPassword` for ``purpose``): ``ok`` if it
@@ -115,13 +121,13 @@ class Repeated(_Input):
 
 
 class RoomSynced(msgspec.Struct, frozen=True, gc=False):
-    """One room as the ledger has it: its last seq, its recent history, and whether that
-    history is every message of the epoch (nothing trimmed)."""
+    """One room as the ledger has it: its last seq, its recent history, and the seq after
+    which that history is every message."""
 
     room: str
     seq: int
     history: list[p.Message | p.Action]
-    complete: bool = False
+    kept_from: int = 0  # ``history`` is every message after this seq (fewer: ``--keep``)
 
 
 class Resynced(_Input):
@@ -133,7 +139,7 @@ class Resynced(_Input):
     seq: int
     history: list[p.Message | p.Action]
     epoch: str
-    complete: bool = False  # ``history`` is every message of the epoch (nothing trimmed)
+    kept_from: int = 0  # ``history`` is every message after this seq (fewer: ``--keep``)
     rooms: tuple[RoomSynced, ...] = ()
 
 
@@ -199,6 +205,7 @@ Input = (
     | TimerFired
     | ShuttingDown
     | StateFlushDue
+    | LeaseGranted
     | PasswordChecked
     | PasswordHashed
     | Paced

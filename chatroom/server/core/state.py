@@ -108,8 +108,9 @@ class RoomState:
         member.oper_failures = 0
         self._version += 1  # who shows the mark
 
-    def mark_bot(self, member: Member) -> None:
-        member.bot = True
+    def mark_bot(self, user_id: str, bot: bool = True) -> None:  # /bot (or another node's)
+        for marked in filter(None, (self._local.get(user_id), self._users.get(user_id))):
+            marked.bot = bot  # its member, and its user: known once the member left
         self._version += 1  # who shows the mark
 
     def set_away(self, member: Member, text: str | None) -> None:
@@ -245,30 +246,32 @@ class RoomState:
                 self._forget_user(user)
         self.rooms.drop_if_empty(room)
 
-    def said(self, event: p.Message | p.Action) -> None:
+    def said(self, event: p.Message | p.Action) -> Channel | None:
+        """A message or action in its room; the room (None: it is gone, nobody hears it)."""
         channel = self.rooms.get(event.room or self.default)
-        if channel is None:  # a room that is gone: nobody here hears it
-            return
+        if channel is None:
+            return None
         channel.said(event)
         self.messages += 1
         user = self._users.get(event.id)
         if user is not None:
             user.last_seen = event.ts
+        return channel
 
     def restore_history(
         self,
         history: Iterable[p.Message | p.Action],
         seq: int = 0,
         *,
-        complete: bool = False,
+        known: int = 0,
+        hole: tuple[int, int] | None = None,
         room: str | None = None,
     ) -> None:
         """The recent chat a state file kept (--state) for ``room`` (None: the default
-        room): replayed to newcomers, and the seq goes on from its last (or ``seq``, where
-        a clean stop left it), so new events never number below it. ``complete``: it is
-        every message of the epoch."""
+        room): replayed to newcomers, and the seq goes on from its last (or ``seq``, where a
+        clean stop or a crash left it). ``known``, ``hole``: what it covers (history.py)."""
         channel = self.rooms.open(room or self.default)
-        channel.history.restore(history, complete=complete)
+        channel.history.restore(history, known=known, hole=hole)
         channel.sequenced(max(channel.seq, seq, channel.history.last_seq))
 
     def everyone_leaves(self) -> list[ConnId]:
@@ -288,23 +291,21 @@ class RoomState:
 
     def reset(
         self,
-        users: Iterable[tuple[str, str, str, Iterable[str] | None]],
-        rooms: Iterable[tuple[str, int, Iterable[p.Message | p.Action], bool]],
+        users: Iterable[tuple[str, str, str, Iterable[str]]],
+        rooms: Iterable[tuple[str, int, Iterable[p.Message | p.Action], int]],
         now: float,
         epoch: str | None = None,
     ) -> None:
-        """Take a ledger's view: ``(id, name, node, rooms)`` of everyone (rooms None: the
-        default room), ``(room, seq, recent chat, complete)`` of each room in use, the
-        epoch. This node's members are kept; the caller reconciles them."""
+        """Take a ledger's view: ``(id, name, node, rooms)`` of everyone, each room in use
+        (Rooms.synced), the epoch. This node's members are kept; the caller reconciles."""
         self._version += 1
+        same = epoch is not None and epoch == self.epoch  # this node's history goes on
         self.epoch = epoch
-        default = (self.default,)
         self._users = {
-            uid: User(uid, name, node, now, set(default if in_rooms is None else in_rooms))
-            for uid, name, node, in_rooms in users
+            uid: User(uid, name, node, now, set(in_rooms)) for uid, name, node, in_rooms in users
         }
         self._by_key = {p.name_skeleton(user.name): uid for uid, user in self._users.items()}
-        self.rooms.synced(rooms, {uid: user.rooms for uid, user in self._users.items()})
+        self.rooms.synced(rooms, {uid: user.rooms for uid, user in self._users.items()}, same)
 
     def adopt_name(self, member: Member, name: str) -> None:
         """``member`` is called ``name`` from now on: the ledger says so (it renamed while we

@@ -189,9 +189,10 @@ def resync(ctx: Context, synced: Resynced, now: float) -> list[RoomAction]:
     if state.epoch is not None and epoch != state.epoch:
         text = "the room's history was reset: its shared store started over"
         actions += to_everyone(ctx, p.Notice(code=p.NoticeCode.RESET, text=text, epoch=epoch))
-    users = [(*user[:3], user[3] if len(user) > 3 else None) for user in synced.users]
-    rooms = [(state.default, synced.seq, synced.history, synced.complete)]
-    rooms += [(r.room, r.seq, r.history, r.complete) for r in synced.rooms]
+    default = (state.default,)  # a user's rooms left out or None: the default room
+    users = [(*u[:3], default if len(u) < 4 or u[3] is None else u[3]) for u in synced.users]
+    rooms = [(state.default, synced.seq, synced.history, synced.kept_from)]
+    rooms += [(r.room, r.seq, r.history, r.kept_from) for r in synced.rooms]
     state.reset(users, rooms, now, epoch)  # type: ignore[arg-type]
     for member in state.members():
         if member.quiet_until is not None:  # not announced yet: the ledger never knew it
