@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 
 import pytest
 import redis.asyncio as aioredis
@@ -14,12 +15,13 @@ from chatroom.server.cluster.records import UserRecord
 from chatroom.server.cluster.redis_ledger import RedisLedger
 from chatroom.server.config import ServerConfig
 from chatroom.server.core.refusal import Refusal
+from tests import processes
 from tests.conftest import TIMEOUT, Peer
 from tests.test_cluster_moderation import named, operator
 from tests.test_cluster_moderation import ops_node as moderation_node
 from tests.test_cluster_stream import logged_once
 from tests.test_cluster_stream import start_node as stream_node
-from tests.test_server_process import ServerProcess
+from tests.test_server_process import SERVER_SCRIPT, ServerProcess
 
 NODE_FLAGS = ("--rate", "0", "--idle-timeout", "0", "--log-level", "warning")
 
@@ -319,3 +321,33 @@ async def test_the_ledger_counts_rooms_server_wide_and_drops_a_room_nobody_is_in
         await raw.aclose()
         for ledger in (a, b):
             await ledger.close()
+
+
+async def test_workers_share_rooms_as_nodes_do(redis_url):
+    """--workers 2: the kernel spreads six users over the two workers; those in #dev hear
+    each other, whichever worker holds them, and the others hear nothing of it."""
+    proc = processes.spawn(
+        [str(SERVER_SCRIPT), "--host", "127.0.0.1", "--port", "0", "--workers", "2",
+         "--redis", redis_url, *NODE_FLAGS],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        banner = await asyncio.to_thread(proc.stdout.readline)
+        assert "(2 workers)" in banner, banner + proc.stderr.read()
+        port = int(banner.split("listening on 127.0.0.1:")[1].split()[0])
+        peers = [await json_peer(port) for _ in range(6)]
+        dev, main = peers[:3], peers[3:]
+        for peer in dev:
+            await join_room(peer, "dev")
+        await until_who(main[0], "main", {peer.local_id for peer in peers})
+        await until_who(dev[0], "dev", {peer.local_id for peer in dev})
+        await dev[-1].send("in dev")
+        for peer in dev:
+            assert (await peer.until_event("message"))["room"] == "dev"
+        await main[-1].send(json.dumps({"room": "main", "text": "in main"}))
+        for peer in main:
+            assert (await peer.until_event("message"))["text"] == "in main"  # not "in dev"
+        for peer in peers:
+            await peer.close()
+    finally:
+        processes.stop(proc)  # the supervisor's process group: its workers too
