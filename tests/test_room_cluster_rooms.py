@@ -163,3 +163,28 @@ def test_a_topic_of_another_room_is_shared_with_the_other_nodes():
     cluster.run("b", loaded)  # the record is gone from Redis: the topic is cleared
     cluster.settle()
     assert cluster.events(bob, "topic")[-1]["text"] == ""
+
+
+def test_an_nc_user_whose_move_went_through_while_cut_off_is_where_the_ledger_says():
+    cluster = Cluster("a")
+    cluster.node_of[9] = "a"
+    cluster.run("a", cluster.rooms["a"].connect(9, "127.0.0.1", 40009, cluster.now))
+    cluster.settle()
+    # Its /join dev reached the ledger (part of main, join of #dev) but the answers were
+    # lost with the connection to Redis: the re-sync has it in #dev alone.
+    cluster.ledger.rooms_of[uid(9)] = ["dev"]
+    cluster.ledger.seqs["dev"] = 1
+    synced = i.Resynced(
+        [(uid(9), uid(9), "a", ("dev",))],
+        cluster.ledger.seq,
+        [],
+        "e1",
+        rooms=(i.RoomSynced("dev", 1, []),),
+    )
+    cluster.run("a", cluster.rooms["a"].handle(synced, cluster.now))
+    cluster.settle()
+    assert b"now in #dev" in cluster.raw[9]
+    assert cluster.ledger.rooms_of[uid(9)] == ["dev"]  # not joined to main again
+    cluster.say(9, "hello")
+    cluster.say(9, "/who")
+    assert b"Online users (1)" in cluster.raw[9]
