@@ -21,7 +21,14 @@ from __future__ import annotations
 
 from chatroom import protocol as p
 from chatroom.protocol import commands as c
-from chatroom.server.core.actions import Append, Close, ConnId, RoomAction, TurnedAway
+from chatroom.server.core.actions import (
+    Append,
+    Close,
+    ConnId,
+    RoomAction,
+    TurnedAway,
+    Unsubscribe,
+)
 from chatroom.server.core.admission import Cause
 from chatroom.server.core.codec import LineTooLong, command_of
 from chatroom.server.core.inputs import Resynced
@@ -204,11 +211,18 @@ def resync(ctx: Context, synced: Resynced, now: float) -> list[RoomAction]:
             continue
         if user.name != member.name:
             state.adopt_name(member, user.name)
+        extra = sorted(user.rooms - set(member.rooms))  # its join went through: it is in it
+        moved = member.format is p.OutputFormat.TEXT and extra  # an nc user's move, done
         for room in list(member.rooms):
-            if room not in user.rooms:
+            if room in user.rooms:
+                continue
+            if moved:  # its part went through too: it is in one room, the ledger's
+                state.unsubscribe(member, room)
+                actions.append(Unsubscribe(member.conn, room))
+            else:
                 actions += rejoin(ctx, member, now, room)
-        for room in sorted(user.rooms - set(member.rooms)):
-            actions += admit(ctx, member, room)  # its join went through: it is in it
+        for room in extra[:1] if moved else extra:
+            actions += admit(ctx, member, room)
     for user in state.users():
         if user.node == ctx.node and state.local(user.id) is None:
             room = min(user.rooms) if user.rooms else state.default
