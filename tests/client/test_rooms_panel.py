@@ -163,3 +163,20 @@ def test_rooms_panel_snapshot(snap_compare):
         await pilot.pause()
 
     assert snap_compare(rooms_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_a_room_not_shown_is_wrapped_between_frames_so_a_switch_wraps_nothing():
+    app = rooms_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await greeted(pilot)
+        view = app.chat.query_one(ConversationView)
+        dev = view.buffers.find(RoomRef("dev"))
+        lines = [
+            Message(seq=11 + n, ts=T + n, id=CAT, name="cat", text=f"line {n} " * 9, room="dev")
+            for n in range(2000)
+        ]
+        await feed(pilot, lines)
+        assert dev is not view.buffers.active
+        await eventually(lambda: len(dev.rows) == len(dev.lines) >= 2000, pilot, deadline=60)
+        log = app.chat.query_one(ChatLog)
+        assert dev.rows_width == log.scrollable_content_region.width  # as the log wraps

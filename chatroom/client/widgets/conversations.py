@@ -7,6 +7,7 @@ so (:class:`ConversationView.Switched`): the screen has the user list and header
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from textual import on
@@ -20,6 +21,12 @@ from chatroom.client.render import LogLine
 from chatroom.client.widgets.buffer_bar import BufferBar
 from chatroom.client.widgets.chat_log import ChatLog, NewMessagesBar
 from chatroom.client.widgets.search_bar import SearchBar
+
+# The lines of the conversations not shown are wrapped between frames, for at most
+# WRAP_SLICE seconds every WRAP_EVERY (a fifth of a core at most), so that a switch to a
+# room that got 10,000 lines meanwhile does not wrap them all at once (2 s of wrapping).
+WRAP_EVERY = 0.1
+WRAP_SLICE = 0.02
 
 
 class ConversationView(Vertical):
@@ -35,6 +42,7 @@ class ConversationView(Vertical):
         self.logs = logs
         self._hit: int | None = None  # the line the search (or mention jump) is on
         self._log: ChatLog | None = None
+        self._wrapping = False  # a timer will wrap the lines of the buffers not shown
 
     def compose(self) -> ComposeResult:
         yield BufferBar(id="buffers")
@@ -62,11 +70,30 @@ class ConversationView(Vertical):
             self.log.changed()
         else:
             self._show_bar()
+            if not self._wrapping:
+                self._wrapping = True
+                self.set_timer(WRAP_EVERY, self._wrap_hidden)
         if len(self.buffers) != before:
             self._show_bar()
         if self.logs is not None:
             return self.logs.write(buffer.conversation, line)
         return None
+
+    def _wrap_hidden(self) -> None:
+        """Wrap the lines the buffers not shown got, for WRAP_SLICE seconds at most each
+        time, until none is left: a room switched to is then drawn at once, however much it
+        got meanwhile (past what a slice keeps up with, a switch wraps the rest)."""
+        end, log, left = time.monotonic() + WRAP_SLICE, self.log, 0
+        for buffer in self.buffers:
+            if buffer is self.buffers.active:
+                continue
+            pending = log.wrap_hidden(buffer, 0)
+            while pending and time.monotonic() < end:
+                pending = log.wrap_hidden(buffer, 50)
+            left += pending
+        self._wrapping = left > 0
+        if self._wrapping:
+            self.set_timer(WRAP_EVERY, self._wrap_hidden)
 
     def _show_bar(self) -> None:
         self.query_one(BufferBar).show_buffers(self.buffers)
