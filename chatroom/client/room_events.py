@@ -85,7 +85,7 @@ class RoomEvents:
                 if isinstance(event, Rename) and roster.is_own(event.id):
                     out += self.renamed(event.new)
                 out.append(ShowLine(getattr(render, event.type)(event), where))
-                if isinstance(event, Leave) and roster.is_own(event.id) and where is not None:
+                if isinstance(event, Leave) and self._out_of(room, event):
                     out += self._left(room, event)
             case Who():
                 roster.apply(event)
@@ -124,6 +124,14 @@ class RoomEvents:
         elif room.key == self.rooms.shown:
             out += self.show_room(room)
         return out
+
+    def _out_of(self, room: JoinedRoom, event: Leave) -> bool:
+        """Whether ``event`` takes us out of ``room`` while connected: we parted it, or an
+        operator sent us out of it (a kick in the default room disconnects: the link says)."""
+        if not self.rooms.named or not room.roster.is_own(event.id):
+            return False
+        kicked_out = event.reason == LeaveReason.KICKED and room.key != self.rooms.home
+        return event.reason == LeaveReason.PART or kicked_out
 
     def _left(self, room: JoinedRoom, event: Leave) -> list[Effect]:
         """Our own leave: we parted the room, or were sent out of it; its log closes."""

@@ -167,6 +167,17 @@ def test_part_closes_the_room_and_later_lines_of_it_are_dropped():
     assert "bob" not in session.roster.names()
 
 
+def test_kicked_out_of_a_room_closes_it_but_a_kick_from_the_default_room_disconnects():
+    session, wire, _ = welcomed()
+    join_dev(session, wire)
+    kick = Leave(seq=3, ts=3.0, id=ME, name="ann", reason=LeaveReason.KICKED, by="root", room="dev")
+    effects = session.handle(kick)
+    assert fx.CloseRoom(DEV) in effects and "-- you were kicked out of #dev" in shown(effects)
+    kick = Leave(seq=41, ts=4.0, id=ME, name="ann", reason=LeaveReason.KICKED, room="main")
+    assert of(fx.CloseRoom, session.handle(kick)) == []  # the link drops next
+    assert "main" in session.rooms
+
+
 def test_a_reconnect_joins_every_room_again_and_resumes_each_from_its_own_seq():
     session, wire, _ = welcomed()
     session.handle(Message(seq=40, ts=1.0, id=BOB, name="bob", text="a", room="main"))
