@@ -104,7 +104,8 @@ class Wire:
 
     def __init__(self) -> None:
         self.formats: dict[int, OutputFormat] = {}  # as told by FormatChanged; text before
-        self.subscribed: dict[int, OutputFormat] = {}
+        self.subscribed: dict[int, OutputFormat] = {}  # subscribers of any room
+        self.rooms: dict[int, set[str]] = {}  # the rooms each of them receives
         self.reports: list[Report] = []
         self.charged: dict[int, int] = {}  # extra lines counted against flood control
         self.persisted: list[Persist] = []  # what the state file would keep (--state)
@@ -137,20 +138,33 @@ class Wire:
                 self.charged[action.conn] = self.charged.get(action.conn, 0) + action.lines
                 return None
             case Subscribe():
+                if self.subscribed.get(action.conn) is not action.fmt:  # a new format: anew
+                    self.rooms[action.conn] = set()
                 self.subscribed[action.conn] = action.fmt
+                self.rooms[action.conn].add(action.room)
                 return None
             case Unsubscribe():
                 assert action.conn in self.subscribed, "unsubscribed but never subscribed"
-                del self.subscribed[action.conn]
+                rooms = self.rooms[action.conn]
+                assert action.room is None or action.room in rooms, "not subscribed to it"
+                rooms.difference_update(rooms if action.room is None else {action.room})
+                if not rooms:
+                    del self.subscribed[action.conn], self.rooms[action.conn]
                 return None
             case Deliver():
                 recipients = frozenset(action.recipients)
                 assert len(recipients) == len(action.recipients), "a recipient listed twice"
             case Broadcast():
                 recipients = (
-                    frozenset(c for c, f in self.subscribed.items() if f is action.fmt)
+                    frozenset(
+                        c
+                        for c, f in self.subscribed.items()
+                        if f is action.fmt and action.room in self.rooms[c]
+                    )
                     - action.skip
                 )
+                for event in action.events:  # a room's event goes to that room alone
+                    assert getattr(event, "room", None) in (None, action.room), action
                 if not recipients:  # its only subscribers ignore its sender
                     assert action.skip, f"written to nobody: {action}"
                     return None

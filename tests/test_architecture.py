@@ -89,6 +89,9 @@ CORE_SERVER = [name for name in SERVER if name.startswith("chatroom.server.core"
 # The modules that hold the room's state objects: only their own methods change them.
 STATE_MODULES = {
     "chatroom.server.core.state",
+    "chatroom.server.core.member",
+    "chatroom.server.core.channel",
+    "chatroom.server.core.ignores",
     "chatroom.server.core.moderation_state",
     "chatroom.server.core.admission",
     "chatroom.server.core.sequencer",

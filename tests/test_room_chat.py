@@ -26,7 +26,9 @@ def test_chat_goes_to_everyone_including_the_sender() -> None:
     assert len(outs) == 1
     assert outs[0].recipients == {1, 2, 3}
     assert outs[0].events == (
-        Message(seq=seq + 1, ts=T0 + 5, id=sim.id(2), name=sim.id(2), text="hello there"),
+        Message(
+            seq=seq + 1, ts=T0 + 5, id=sim.id(2), name=sim.id(2), text="hello there", room="main"
+        ),
     )
     assert outs[0].payload == f"<{sim.id(2)}> hello there\n".encode()
 
@@ -118,7 +120,7 @@ def test_me_is_an_action_for_everyone() -> None:
     (out,) = sim.send(1, "/me waves \x1b[5mhello")
     assert out.recipients == {1, 2}
     assert out.events == (
-        Action(seq=sim.room.seq, ts=T0, id=sim.id(1), name="Duke", text="waves hello"),
+        Action(seq=sim.room.seq, ts=T0, id=sim.id(1), name="Duke", text="waves hello", room="main"),
     )
     assert out.payload == b"* Duke waves hello\n"
 
@@ -197,7 +199,7 @@ def test_double_slash_is_chat(line: str, text: str) -> None:
     (out,) = sim.send(1, line)
     assert out.recipients == {1, 2}
     assert out.events == (
-        Message(seq=sim.room.seq, ts=T0, id=sim.id(1), name=sim.id(1), text=text),
+        Message(seq=sim.room.seq, ts=T0, id=sim.id(1), name=sim.id(1), text=text, room="main"),
     )
 
 

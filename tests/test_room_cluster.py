@@ -192,7 +192,7 @@ def test_a_member_reaped_while_its_node_was_slow_joins_again():
     name, node = cluster.ledger.users.pop(uid(ann))
     cluster.ledger.seq += 1
     leave = p.Leave(seq=cluster.ledger.seq, ts=cluster.now, id=uid(ann), name=name,
-                    reason=p.LeaveReason.ERROR)  # fmt: skip
+                    reason=p.LeaveReason.ERROR, room="main")  # fmt: skip
     for room_node, room in cluster.rooms.items():
         cluster.run(room_node, room.handle(i.Sequenced(leave, "b"), cluster.now))
     cluster.settle()
@@ -293,9 +293,9 @@ def test_a_member_reaped_while_paused_is_told_and_told_when_its_name_was_taken()
     name, _ = cluster.ledger.users.pop(uid(ann))
     cluster.ledger.users[uid(bob)] = ("ann", "b")
     leave = p.Leave(seq=cluster.ledger.seq + 1, ts=cluster.now, id=uid(ann), name=name,
-                    reason=p.LeaveReason.ERROR)  # fmt: skip
+                    reason=p.LeaveReason.ERROR, room="main")  # fmt: skip
     rename = p.Rename(seq=cluster.ledger.seq + 2, ts=cluster.now, id=uid(bob), old=uid(bob),
-                      new="ann")  # fmt: skip
+                      new="ann", room="main")  # fmt: skip
     cluster.ledger.seq += 2
     for event in (leave, rename):
         for room_node, room in cluster.rooms.items():
@@ -345,7 +345,7 @@ def test_bans_mutes_and_the_topic_set_on_one_node_hold_on_every_node():
     assert cluster.rooms["b"].moderation.muted_names == {}
     cluster.say(boss, "/topic be kind")
     assert [e["text"] for e in cluster.events(bob, "topic")] == ["be kind"]
-    assert cluster.rooms["b"].moderation.topic == p.Topic(text="be kind", by=uid(boss))
+    assert cluster.rooms["b"].moderation.topic == p.Topic(text="be kind", by=uid(boss), room="main")
     cluster.say(boss, f"/ban {remote} 1h spam")  # ann's and bob's address
     assert bob in cluster.closed and ann in cluster.closed and boss not in cluster.closed
     leave = cluster.events(boss, "leave")[-1]

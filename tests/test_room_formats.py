@@ -25,9 +25,11 @@ def test_format_json_then_welcome_then_history_and_later_events_in_json() -> Non
     outs = sim.send(2, "/format json")
     events = only_to(outs, 2)
     assert events[0] == FormatChanged(format=JSON)
-    assert events[1] == Welcome(id=sim.id(2), name=sim.id(2), idle_timeout=60, users=2)
+    assert events[1] == Welcome(id=sim.id(2), name=sim.id(2), idle_timeout=60, users=2, room="main")
     assert events[2:] == [
-        Message(seq=3, ts=T0, id=sim.id(1), name=sim.id(1), text="earlier", history=True)
+        Message(
+            seq=3, ts=T0, id=sim.id(1), name=sim.id(1), text="earlier", history=True, room="main"
+        )
     ]
     payload = b"".join(o.payload for o in outs)
     assert payload.startswith(b'{"type":"format","format":"json"}\n')

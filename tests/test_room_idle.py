@@ -35,7 +35,9 @@ def test_idle_warning_then_kick() -> None:
     assert sim.take(2) == [
         Notice(code=NoticeCode.TIMEOUT, text="disconnected: no line from you for 60s")
     ]
-    leave = Leave(seq=seq + 1, ts=sim.now, id=sim.id(2), name="Zoë", reason=LeaveReason.TIMEOUT)
+    leave = Leave(
+        seq=seq + 1, ts=sim.now, id=sim.id(2), name="Zoë", reason=LeaveReason.TIMEOUT, room="main"
+    )
     assert [o.events for o in outs if o.recipients == {1, 3}] == [(leave,)]
     assert b"*** Zo\xc3\xab timed out\n" in [o.payload for o in outs]
     assert sim.closed == [2]

@@ -27,11 +27,13 @@ def test_join_welcome_then_history_then_join_to_everyone() -> None:
     greeting, *rest = outs
     assert greeting.recipients == {2}
     assert greeting.events == (
-        Welcome(id=sim.id(2), name=sim.id(2), idle_timeout=60, users=2),
-        Message(seq=3, ts=T0, id=sim.id(1), name=sim.id(1), text="two", history=True),
-        Action(seq=4, ts=T0, id=sim.id(1), name=sim.id(1), text="three", history=True),
+        Welcome(id=sim.id(2), name=sim.id(2), idle_timeout=60, users=2, room="main"),
+        Message(seq=3, ts=T0, id=sim.id(1), name=sim.id(1), text="two", history=True, room="main"),
+        Action(seq=4, ts=T0, id=sim.id(1), name=sim.id(1), text="three", history=True, room="main"),
     )
-    assert [o.events for o in rest] == [(Join(seq=5, ts=T0, id=sim.id(2), name=sim.id(2)),)]
+    assert [o.events for o in rest] == [
+        (Join(seq=5, ts=T0, id=sim.id(2), name=sim.id(2), room="main"),)
+    ]
     assert rest[0].recipients == {1, 2}
     assert rest[0].payload == f"*** {sim.id(2)} joined\n".encode()
     assert b"[history " in greeting.payload and f"<{sim.id(1)}> two\n".encode() in greeting.payload
@@ -42,8 +44,8 @@ def test_first_user_gets_welcome_and_own_join() -> None:
     sim = Sim()
     outs = sim.connect(1)
     assert sim.take(1) == [
-        Welcome(id=sim.id(1), name=sim.id(1), idle_timeout=60, users=1),
-        Join(seq=1, ts=T0, id=sim.id(1), name=sim.id(1)),
+        Welcome(id=sim.id(1), name=sim.id(1), idle_timeout=60, users=1, room="main"),
+        Join(seq=1, ts=T0, id=sim.id(1), name=sim.id(1), room="main"),
     ]
     assert len(outs) == 2
 
@@ -76,7 +78,13 @@ def test_quit_with_a_reason() -> None:
     sim.inbox.clear()
     outs = sim.send(1, "/quit gotta \x1b[31mgo ")
     leave = Leave(
-        seq=sim.room.seq, ts=T0, id=sim.id(1), name="Duke", reason=LeaveReason.QUIT, text="gotta go"
+        seq=sim.room.seq,
+        ts=T0,
+        id=sim.id(1),
+        name="Duke",
+        reason=LeaveReason.QUIT,
+        text="gotta go",
+        room="main",
     )
     assert [o.events for o in outs] == [(leave,)]
     assert outs[0].recipients == {2, 3}
@@ -130,7 +138,9 @@ def test_disconnect_tells_everyone_else_and_is_idempotent(reason: LeaveReason) -
     seq = sim.room.seq
     outs = sim.disconnect(2, reason)
     assert len(outs) == 1 and outs[0].recipients == {1, 3}
-    assert outs[0].events == (Leave(seq=seq + 1, ts=T0, id=sim.id(2), name="Zoë", reason=reason),)
+    assert outs[0].events == (
+        Leave(seq=seq + 1, ts=T0, id=sim.id(2), name="Zoë", reason=reason, room="main"),
+    )
     assert outs[0].payload.startswith(b"*** Zo\xc3\xab ")
     assert sim.closed == []  # the caller closes what it reported gone
     assert sim.disconnect(2, reason) == []

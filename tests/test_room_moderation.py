@@ -243,11 +243,11 @@ def test_mute_refuses_chat_for_its_duration_and_unmute_ends_it() -> None:
 
 def test_topic_is_set_by_operators_shown_to_anyone_and_in_the_welcome() -> None:
     sim = mod_room(2)
-    assert only_to(sim.send(2, "/topic"), 2) == [Topic(text="")]
-    assert encode(Topic(text=""), TEXT) == b"*** no topic is set\n"
+    assert only_to(sim.send(2, "/topic"), 2) == [Topic(text="", room="main")]
+    assert encode(Topic(text="", room="main"), TEXT) == b"*** no topic is set\n"
     op(sim)
     sim.send(1, "/topic be kind")
-    topic = Topic(text="be kind", by=sim.id(1))
+    topic = Topic(text="be kind", by=sim.id(1), room="main")
     assert sim.take(2) == [topic] and sim.take(1) == [topic]
     assert only_to(sim.send(2, "/topic"), 2) == [topic]
     sim.connect(3)

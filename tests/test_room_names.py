@@ -14,7 +14,9 @@ def test_rename_is_broadcast(line: str) -> None:
     seq = sim.room.seq
     outs = sim.send(1, line)
     assert len(outs) == 1 and outs[0].recipients == {1, 2}
-    assert outs[0].events == (Rename(seq=seq + 1, ts=T0, id=sim.id(1), old=sim.id(1), new="Duke"),)
+    assert outs[0].events == (
+        Rename(seq=seq + 1, ts=T0, id=sim.id(1), old=sim.id(1), new="Duke", room="main"),
+    )
     assert outs[0].payload == f"*** {sim.id(1)} is now Duke\n".encode()
     assert sim.room.name_of(1) == "Duke"
     (chat,) = sim.send(1, "hi")
@@ -75,7 +77,9 @@ def test_rename_to_own_name_in_another_case() -> None:
     sim.send(1, "rename|Duke")
     (out,) = sim.send(1, "rename|DUKE")
     assert out.recipients == {1, 2}
-    assert out.events[0] == Rename(seq=sim.room.seq, ts=T0, id=sim.id(1), old="Duke", new="DUKE")
+    assert out.events[0] == Rename(
+        seq=sim.room.seq, ts=T0, id=sim.id(1), old="Duke", new="DUKE", room="main"
+    )
     assert sim.room.name_of(1) == "DUKE"
     assert only_to(sim.send(2, "rename|duke"), 2)[0].code is ErrorCode.NAME_TAKEN
 

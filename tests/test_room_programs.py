@@ -52,7 +52,7 @@ def test_history_n_answers_the_sender_alone_from_what_is_kept_beyond_the_replay(
 def test_history_is_capped_and_a_newcomer_is_replayed_only_the_tail() -> None:
     sim = room(1, history=3, keep=1000, history_max=100)
     say(sim, 1, 150)
-    assert len(sim.room.state.history) == 150
+    assert len(sim.room.state.rooms.main.history.events) == 150
     events = only_to(sim.send(1, "/history 1000"), 1)
     assert events[0].count == 100 and texts(events)[0] == "m50"
     sim.connect(2)
@@ -89,7 +89,7 @@ def test_history_since_older_than_what_is_kept_says_so_first() -> None:
     events = only_to(sim.send(1, "/history since 1 e1"), 1)
     gap = events[0]
     assert isinstance(gap, p.Notice) and gap.code is p.NoticeCode.HISTORY_GAP
-    assert gap.seq == sim.room.state.history[0].seq - 1
+    assert gap.seq == sim.room.state.rooms.main.history.events[0].seq - 1
     assert texts(events) == [f"m{n}" for n in range(5, 10)]
     # Within what is kept: no gap notice.
     kept = only_to(sim.send(1, f"/history since {gap.seq} e1"), 1)
@@ -201,7 +201,7 @@ def test_bad_requests_are_one_error_each() -> None:
         (error,) = only_to(sim.send(1, line), 1)
         assert isinstance(error, p.Error) and error.code is p.ErrorCode.BAD_REQUEST, line
         assert error.id == rid, line
-    assert sim.room.state.history == ()
+    assert sim.room.state.rooms.main.history.events == ()
 
 
 def test_in_text_mode_a_brace_is_still_chat() -> None:
@@ -261,7 +261,7 @@ def test_a_clean_stop_keeps_epoch_seq_and_ids_and_a_restored_room_goes_on() -> N
     stop = [a for a in sim.room.shutdown(sim.now) if isinstance(a, Persist)]
     (record,) = [a for a in stop if a.kind == "epoch"]
     assert record.data["epoch"] == "e1" and record.data["seq"] == seq
-    history = sim.room.state.history
+    history = sim.room.state.rooms.main.history.events
     restored = Restored(
         history=history,
         epoch="e1",

@@ -65,7 +65,7 @@ def test_a_newcomer_sees_only_the_prompt_until_it_gives_the_password() -> None:
         "you cannot read this",
     ]
     assert [e for e in broadcast_events(outs) if isinstance(e, Join)] == [
-        Join(seq=seq + 2, ts=sim.now, id=sim.id(2), name=sim.id(2))
+        Join(seq=seq + 2, ts=sim.now, id=sim.id(2), name=sim.id(2), room="main")
     ]
 
 

@@ -196,6 +196,7 @@ async def test_json_mode_every_type(server, make_peer):
         "idle_timeout": 0.0,
         "users": 2,
         "epoch": welcome["epoch"],  # this process's (see the epoch test below)
+        "room": "main",
     }
     history = await alice.event()
     assert history["type"] == "message" and history["history"] is True
@@ -216,6 +217,7 @@ async def test_json_mode_every_type(server, make_peer):
         "id": bob.local_id,
         "old": bob.local_id,
         "new": "bob",
+        "room": "main",
     }
     await bob.send("/msg " + alice.local_id + " secret")
     private = await alice.event()
@@ -248,6 +250,7 @@ async def test_json_mode_every_type(server, make_peer):
         "name": "bob",
         "reason": "quit",
         "text": "bye",
+        "room": "main",
     }
     carol = await make_peer(server, joined=False)
     join = await alice.event()
@@ -257,6 +260,7 @@ async def test_json_mode_every_type(server, make_peer):
         "ts": join["ts"],
         "id": carol.local_id,
         "name": carol.local_id,
+        "room": "main",
     }
 
 

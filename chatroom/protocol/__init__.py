@@ -21,6 +21,12 @@ from chatroom.protocol.events import (  # noqa: F401 (named for type checkers an
     replace,
     to_wire_dict,
 )
+from chatroom.protocol.room_names import (  # noqa: F401 (re-exported)
+    DEFAULT_ROOM,
+    ROOM_RULE,
+    room_key,
+    shown_room,
+)
 from chatroom.protocol.text_rules import (  # noqa: F401 (re-exported)
     MAX_COMBINING_RUN,
     NAME_MAX_CHARS,

@@ -34,6 +34,8 @@ class ServerConfig(FlagSettings):
     max_bans: int = 1000  # bans held at once (/ban); expired ones are forgotten
     max_ignores: int = 100  # users one connection may /ignore at once
     history_max: int = 200  # messages one /history answer holds, at most (then: more)
+    rooms_per_connection: int = 20  # rooms one connection may be in at once (JSON mode)
+    rooms_listed: int = 200  # rooms one /rooms answer lists, at most (then: total)
     # Request ids (JSON mode, {"id": ID, "text": LINE}) of chat lines remembered by user
     # name, to ack a retry with the original seq: for request_ttl seconds, request_table
     # of them at most (the oldest forgotten first; ~200 bytes each). With --redis, Redis
@@ -203,6 +205,11 @@ class RoomRules:
     history: int
     keep: int  # messages kept for /history (at least history: the replay is their tail)
     history_max: int
+    room: str  # the default room: every connection starts in it
+    rooms: tuple[str, ...]  # rooms made at start and kept while empty (--rooms)
+    max_rooms: int
+    rooms_per_connection: int
+    rooms_listed: int
     request_ttl: float
     request_table: int
     max_clients: int  # connections on this node

@@ -35,10 +35,10 @@ def flag_fields() -> list[Field[Any]]:
 
 
 @dataclass(frozen=True, slots=True)
-class FlagSettings:
-    """The settings a user gives on the command line (every field here is a flag)."""
+class ListenFlags:
+    """Where it listens: the first flags of --help (a base class's fields come first)."""
 
-    # --- where it listens (the command line's flags, in --help's order: the fields' order)
+    # (the command line's flags, in --help's order: the fields' order)
     # () is every address of both families: 0.0.0.0 and :: apart (IPv4 alone on a machine
     # without IPv6). An explicit 0.0.0.0 is IPv4 alone; an explicit :: takes IPv4 too
     # (dual-stack) unless an IPv4 address is given beside it (listener.py).
@@ -84,6 +84,12 @@ class FlagSettings:
         metavar="SECONDS",
         parse=v.positive_float,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FlagSettings(ListenFlags):
+    """The settings a user gives on the command line (every field here is a flag)."""
+
     # --- what the room allows
     idle_timeout: float = flag(
         60.0,
@@ -98,6 +104,32 @@ class FlagSettings:
         "chat messages replayed to a newcomer (default: %(default)s)",
         metavar="N",
         parse=v.non_negative_int,
+    )
+    # Rooms (docs/PROTOCOL.md, "Rooms"). With --redis the default room's name also names
+    # the server's shared records (names, bans) in Redis, as it named the one room before.
+    room: str = flag(
+        "main",
+        "--room",
+        "the room every connection starts in (with --redis: the shared server's name too) "
+        "(default: %(default)s)",
+        metavar="NAME",
+        parse=v.room,
+    )
+    rooms: tuple[str, ...] = flag(
+        (),
+        "--rooms",
+        "rooms that exist from the start and stay when empty, keeping their topic and "
+        "history (default: none)",
+        metavar="NAME",
+        parse=v.room,
+        nargs="*",
+    )
+    max_rooms: int = flag(
+        1000,
+        "--max-rooms",
+        "rooms the server holds at most; past it /join makes no new one (default: %(default)s)",
+        metavar="N",
+        parse=v.positive_int,
     )
     # What /history can reach: kept in memory, in the --state file, and read from the
     # shared stream at sync with --redis (at least --history: the replay is its tail).
@@ -207,12 +239,7 @@ class FlagSettings:
         "(needs, from this checkout: pip install '.[redis]')",
         metavar="URL",
     )
-    room: str = flag(  # namespaces the shared room's keys in Redis
-        "main",
-        "--room",
-        "with --redis: the shared room's name (default: %(default)s)",
-        metavar="NAME",
-    )
+
     workers: int = flag(
         1,
         "--workers",
@@ -343,8 +370,6 @@ def flag_problems(flags: FlagSettings) -> list[str]:
         found.append("--workers needs --redis: the workers share the room through it")
     if flags.state and flags.redis:
         found.append("--state is for a room on one server; it cannot be used with --redis")
-    if flags.room and not ROOM_NAME.fullmatch(flags.room):
-        found.append(f"--room {flags.room!r}: use 1-64 characters of A-Z a-z 0-9 _ . -")
     if flags.tls_port is not None and not flags.tls_cert:
         found.append("--tls-port needs --tls-cert FILE (and --tls-key FILE)")
     if flags.tls_cert and flags.tls_port is None and flags.wss_port is None:

@@ -11,6 +11,8 @@ import ipaddress
 import re
 from collections.abc import Callable
 
+from chatroom.protocol.room_names import ROOM_RULE, room_key
+
 
 def non_negative(kind: type) -> Callable[[str], float | int]:
     """A number of ``kind`` (int or float), 0 or more."""
@@ -64,6 +66,14 @@ def cidr(text: str) -> str:
         return str(ipaddress.ip_network(text, strict=False))
     except ValueError:
         raise ValueError(f"not an address or network: {text!r}") from None
+
+
+def room(text: str) -> str:
+    """A room's key (``#Dev`` is ``dev``): docs/PROTOCOL.md, "Rooms"."""
+    key = room_key(text)
+    if key is None:
+        raise ValueError(f"{text!r}: {ROOM_RULE}")
+    return key
 
 
 _ORIGIN = re.compile(r"(https?)://([^/?#\s]+)")

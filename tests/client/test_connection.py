@@ -36,6 +36,7 @@ async def test_open_skips_the_text_greeting_and_yields_json_events(room, join_nc
             name="nina",
             text="before you came",
             history=True,
+            room="main",
         )
         connection.send("hello nc")
         assert (await nc.read_until("hello nc")).endswith("hello nc")

@@ -124,6 +124,8 @@ class StateStore:
         if self.closing:
             return
         if item.kind == "history":
+            if item.key:  # another room's: not kept in the file yet (the default room's is)
+                return
             self._history_due = item.data
         else:
             self._records.put(item)

@@ -57,26 +57,30 @@ class Deliver(_Value):
 
 
 class Broadcast(_Value):
-    """Write ``payload``, the encoded ``events``, to every subscriber of ``fmt`` but those
-    in ``skip`` (members who /ignore its sender; almost always none)."""
+    """Write ``payload``, the encoded ``events``, to every subscriber of ``room`` in ``fmt``
+    but those in ``skip`` (members who /ignore its sender; almost always none)."""
 
     fmt: p.OutputFormat
     payload: bytes
     events: tuple[p.Event, ...]
     skip: frozenset[ConnId] = frozenset()
+    room: str = p.DEFAULT_ROOM
 
 
 class Subscribe(_Value):
-    """From here on ``conn`` receives the broadcasts in ``fmt``."""
+    """From here on ``conn`` receives ``room``'s broadcasts, in ``fmt`` (the format of all
+    its rooms: a subscription in another format replaces them all)."""
 
     conn: ConnId
     fmt: p.OutputFormat
+    room: str = p.DEFAULT_ROOM
 
 
 class Unsubscribe(_Value):
-    """From here on ``conn`` receives no broadcasts."""
+    """From here on ``conn`` receives no broadcasts of ``room`` (None: of any room)."""
 
     conn: ConnId
+    room: str | None = None
 
 
 class Close(_Value):
@@ -267,7 +271,8 @@ class Persist(_Value):
 class Restored(_Value):
     """What the state file held at start, for a new room: the recent chat (oldest first),
     the bans, mutes and registered names as :class:`Persist` kept them (``key -> record``)
-    and the topic. After a clean stop also where it stopped: its ``epoch``, its last ``seq``
+    and the topic — the default room's; ``histories`` and ``topics`` are the other rooms'
+    (by room key). After a clean stop also where it stopped: its ``epoch``, its last ``seq``
     and the request ids it remembered (``[name key, id, seq, when]``); else ``epoch`` is
     None."""
 
@@ -275,9 +280,12 @@ class Restored(_Value):
     bans: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     mutes: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     topic: dict[str, Any] | None = None
+    topics: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)  # other rooms'
+    histories: dict[str, tuple[p.Message | p.Action, ...]] = msgspec.field(default_factory=dict)
     accounts: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     epoch: str | None = None
     seq: int = 0
+    seqs: dict[str, int] = msgspec.field(default_factory=dict)  # other rooms', likewise
     requests: tuple[tuple[Any, ...], ...] = ()
 
 

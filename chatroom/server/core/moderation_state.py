@@ -137,7 +137,9 @@ class Moderation:
         operators: dict[str, tuple[str, str]] | None = None,
         motd: str | None = None,
         restored: Restored | None = None,
+        default_room: str = p.DEFAULT_ROOM,
     ) -> None:
+        self.default_room = default_room
         self.operators = dict(operators or {})  # name_key(NAME) -> (NAME, hash): --ops-file
         self.motd = motd  # --motd-file, read at start
         self.mutes: dict[str, float] = {}  # user id -> muted until (inf: until unmuted)
@@ -147,7 +149,7 @@ class Moderation:
         self.muted_names: dict[str, float] = {}
         self.muted_addresses: dict[str, float] = {}
         self.bans: dict[str, Ban] = {}  # str(target) -> its ban; at most rules.max_bans
-        self.topic: p.Topic | None = None
+        self.topics: dict[str, p.Topic] = {}  # room key -> its topic (none: not set)
         # A hash to check unknown names against, so a wrong name costs what a wrong
         # password does (no timing tells which names are operators): the first operator's
         # cost, a random digest (made without hashing).
@@ -168,8 +170,12 @@ class Moderation:
             with contextlib.suppress(ValueError):
                 self.kept_mutes[key] = Mute.from_record(key, record)
         self._index_mutes()
-        if restored.topic is not None and restored.topic.get("text"):
-            self.topic = p.Topic(text=str(restored.topic["text"]), by=restored.topic.get("by"))
+        kept = {self.default_room: restored.topic, **restored.topics}
+        for room, record in kept.items():
+            if record is not None and isinstance(record.get("text"), str) and record["text"]:
+                by = record.get("by")
+                topic = p.Topic(text=record["text"], by=by if isinstance(by, str) else None)
+                self.topics[room] = p.replace(topic, room=room)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -282,8 +288,21 @@ class Moderation:
     def lift_ban(self, key: str) -> None:
         self.bans.pop(key, None)
 
-    def set_topic(self, topic: p.Topic | None) -> None:
-        self.topic = topic
+    @property
+    def topic(self) -> p.Topic | None:
+        """The default room's topic."""
+        return self.topics.get(self.default_room)
+
+    def topic_of(self, room: str) -> p.Topic | None:
+        return self.topics.get(room)
+
+    def set_topic(self, topic: p.Topic | None, room: str | None = None) -> None:
+        """``room``'s topic (None: the default room's) is ``topic`` (None: none)."""
+        room = room or self.default_room
+        if topic is None:
+            self.topics.pop(room, None)
+        else:
+            self.topics[room] = p.replace(topic, room=room)
 
     def new_request(self) -> int:
         """The number of an operator's command about to be sent to another node."""

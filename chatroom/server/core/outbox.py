@@ -19,13 +19,20 @@ alone (text lines hold no "\\r"; JSON holds no raw line break), and the "\\r\\n"
 made at :meth:`Outbox.take`: such subscribers are a group of their own in each format, and
 a flush's broadcasts are widened once, for all of them, and only when one of them is owed
 them. The others' path is what it was: a room with no such client never makes the copy.
+
+Rooms (docs/PROTOCOL.md, "Rooms"): the shared lists are per room and format, a *group*. A
+connection in one room — every nc user, and most connections — is a member of its
+group, as above. A connection in several rooms at once (a JSON client with a rooms panel)
+is *personal* in each of their groups: a broadcast is appended to its own queue, so the
+one order of its rooms' events is kept without cuts into several lists. Only such
+connections pay for that, one list append per broadcast each.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-from chatroom.protocol import OutputFormat
+from chatroom.protocol import DEFAULT_ROOM, OutputFormat
 from chatroom.server.core.actions import (
     Broadcast,
     ConnId,
@@ -35,24 +42,29 @@ from chatroom.server.core.actions import (
     Unsubscribe,
 )
 
+Group = tuple[str, OutputFormat]  # a room and a format: who shares one list of payloads
+
 
 class Outbox:
     def __init__(self) -> None:
-        self._format_of: dict[ConnId, OutputFormat] = {}
-        # Subscribers (insertion-ordered sets) answered in "\n", and in "\r\n"; a format
-        # with either has both.
-        self._members: dict[OutputFormat, dict[ConnId, None]] = {}
-        self._wide_members: dict[OutputFormat, dict[ConnId, None]] = {}
+        self._format_of: dict[ConnId, OutputFormat] = {}  # every subscriber's format
+        self._rooms_of: dict[ConnId, dict[str, None]] = {}  # the rooms it receives
+        self._group_of: dict[ConnId, Group] = {}  # subscribers of one room: their group
+        # A group's members (insertion-ordered sets) answered in "\n", and in "\r\n"; a
+        # group with either has both. Connections in several rooms: personal copies.
+        self._members: dict[Group, dict[ConnId, None]] = {}
+        self._wide_members: dict[Group, dict[ConnId, None]] = {}
+        self._personal: dict[Group, dict[ConnId, None]] = {}
         self._crlf: dict[ConnId, None] = {}  # connections answered in "\r\n"
-        self._shared: dict[OutputFormat, list[bytes]] = {}  # broadcasts since the last take()
+        self._shared: dict[Group, list[bytes]] = {}  # broadcasts since the last take()
         # Connections with output of their own. ``_cut[conn]`` is how much of their
-        # format's shared list is already copied into ``_own[conn]`` (or was before they
+        # group's shared list is already copied into ``_own[conn]`` (or was before they
         # subscribed), so only the rest is still theirs to receive.
         self._own: dict[ConnId, list[bytes]] = {}
         self._own_bytes: dict[ConnId, int] = {}  # what was sent to a connection alone
         self._cut: dict[ConnId, int] = {}
         # For the metrics: payloads handed to one connection each, and their bytes. Counted
-        # at take(), once per format and once per connection with output of its own: a
+        # at take(), once per group and once per connection with output of its own: a
         # broadcast costs nothing more.
         self.deliveries = 0
         self.taken_bytes = 0
@@ -64,38 +76,74 @@ class Outbox:
         """Queue one of the room's output actions; False for any other action."""
         match action:
             case Broadcast():
-                self.broadcast(action.fmt, action.payload, action.skip)
+                self.broadcast(action.fmt, action.payload, action.skip, action.room)
             case Deliver():
                 for conn in action.recipients:
                     self.send(conn, action.payload)
             case Subscribe():
-                self.subscribe(action.conn, action.fmt)
+                self.subscribe(action.conn, action.fmt, action.room)
             case Unsubscribe():
-                self.unsubscribe(action.conn)
+                self.unsubscribe(action.conn, action.room)
             case _:
                 return False
         return True
 
-    def subscribe(self, conn: ConnId, fmt: OutputFormat) -> None:
-        """From now on ``conn`` receives the broadcasts to ``fmt`` (and no other format)."""
-        self.unsubscribe(conn)
-        self._format_of[conn] = fmt
-        members = self._members.setdefault(fmt, {})
-        wide = self._wide_members.setdefault(fmt, {})
-        (wide if conn in self._crlf else members)[conn] = None
-        shared = self._shared.setdefault(fmt, [])
-        self._own.setdefault(conn, [])
-        self._cut[conn] = len(shared)
-
-    def unsubscribe(self, conn: ConnId) -> None:
-        """``conn`` receives no more broadcasts; what it is already owed stays queued."""
-        fmt = self._format_of.pop(conn, None)
-        if fmt is None:
+    def subscribe(self, conn: ConnId, fmt: OutputFormat, room: str = DEFAULT_ROOM) -> None:
+        """From now on ``conn`` receives the broadcasts of ``room`` in ``fmt`` (a format
+        other than its rooms' so far: those are dropped, it receives ``room`` alone)."""
+        if self._format_of.get(conn, fmt) is not fmt:
+            self.unsubscribe(conn)
+        rooms = self._rooms_of.setdefault(conn, {})
+        if room in rooms:
             return
-        self._settle(conn, fmt)
+        self._format_of[conn] = fmt
+        rooms[room] = None
+        self._shared.setdefault((room, fmt), [])
+        self._members.setdefault((room, fmt), {})
+        self._wide_members.setdefault((room, fmt), {})
+        if len(rooms) == 1:
+            self._join_group(conn, (room, fmt))
+            return
+        group = self._group_of.get(conn)
+        if group is not None:  # it was in one room: personal in both from now on
+            self._leave_group(conn, group)
+            self._personal.setdefault(group, {})[conn] = None
+        self._personal.setdefault((room, fmt), {})[conn] = None
+
+    def unsubscribe(self, conn: ConnId, room: str | None = None) -> None:
+        """``conn`` receives no more broadcasts of ``room`` (None: of any); what it is
+        already owed stays queued."""
+        rooms = self._rooms_of.get(conn)
+        if rooms is None:
+            return
+        fmt = self._format_of[conn]
+        for gone in list(rooms) if room is None else [room] if room in rooms else []:
+            del rooms[gone]
+            group = (gone, fmt)
+            if self._group_of.get(conn) == group:
+                self._leave_group(conn, group)
+            else:
+                self._personal[group].pop(conn, None)
+        if len(rooms) == 1 and conn not in self._group_of:  # one room again: a member
+            last = (next(iter(rooms)), fmt)
+            self._personal[last].pop(conn, None)
+            self._join_group(conn, last)
+        if not rooms:
+            del self._rooms_of[conn]
+            del self._format_of[conn]
+
+    def _join_group(self, conn: ConnId, group: Group) -> None:
+        self._group_of[conn] = group
+        (self._wide_members if conn in self._crlf else self._members)[group][conn] = None
+        self._own.setdefault(conn, [])
+        self._cut[conn] = len(self._shared[group])
+
+    def _leave_group(self, conn: ConnId, group: Group) -> None:
+        self._settle(conn, group)
         del self._cut[conn]
-        if self._members[fmt].pop(conn, self) is self:
-            del self._wide_members[fmt][conn]
+        del self._group_of[conn]
+        if self._members[group].pop(conn, self) is self:
+            del self._wide_members[group][conn]
 
     def answer_in_crlf(self, conn: ConnId) -> None:
         """From now on ``conn``'s output ends its lines in "\r\n" (what is queued for it and
@@ -103,34 +151,47 @@ class Outbox:
         if conn in self._crlf:
             return
         self._crlf[conn] = None
-        fmt = self._format_of.get(conn)
-        if fmt is not None:  # the same shared list: its cut stays right
-            del self._members[fmt][conn]
-            self._wide_members[fmt][conn] = None
+        group = self._group_of.get(conn)
+        if group is not None:  # the same shared list: its cut stays right
+            del self._members[group][conn]
+            self._wide_members[group][conn] = None
 
-    def broadcast(self, fmt: OutputFormat, payload: bytes, skip: Collection[ConnId] = ()) -> None:
-        """``payload`` for every subscriber of ``fmt`` but those in ``skip``."""
-        members = self._members.get(fmt)
+    def broadcast(
+        self,
+        fmt: OutputFormat,
+        payload: bytes,
+        skip: Collection[ConnId] = (),
+        room: str = DEFAULT_ROOM,
+    ) -> None:
+        """``payload`` for every subscriber of ``room`` in ``fmt`` but those in ``skip``."""
+        group = (room, fmt)
+        personal = self._personal.get(group)
+        if personal:
+            own = self._own
+            for conn in personal:
+                if conn not in skip:
+                    own.setdefault(conn, []).append(payload)
+        members = self._members.get(group)
         if members is None:
             return
-        wide = self._wide_members[fmt]
+        wide = self._wide_members[group]
         if not members and not wide:
             return
-        shared = self._shared[fmt]
+        shared = self._shared[group]
         if not skip:
             shared.append(payload)
             return
         skipped = [conn for conn in skip if conn in members or conn in wide]
         for conn in skipped:
-            self._settle(conn, fmt)
+            self._settle(conn, group)
         shared.append(payload)
         for conn in skipped:
             self._cut[conn] = len(shared)
 
     def send(self, conn: ConnId, payload: bytes) -> None:
-        fmt = self._format_of.get(conn)
-        if fmt is not None:
-            self._settle(conn, fmt)
+        group = self._group_of.get(conn)
+        if group is not None:
+            self._settle(conn, group)
         self._own.setdefault(conn, []).append(payload)
         self._own_bytes[conn] = self._own_bytes.get(conn, 0) + len(payload)
 
@@ -143,24 +204,24 @@ class Outbox:
         """Everything owed, one bytes object per connection, in the order produced."""
         out: list[tuple[ConnId, bytes]] = []
         own, cut, crlf = self._own, self._cut, self._crlf
-        for fmt, shared in self._shared.items():
+        for group, shared in self._shared.items():
             if not shared:
                 continue
             blob = shared[0] if len(shared) == 1 else b"".join(shared)
             before = len(out)
-            for conn in self._members[fmt]:
+            for conn in self._members[group]:
                 if conn not in own:
                     out.append((conn, blob))
             given = len(out) - before
             self.deliveries += len(shared) * given
             self.taken_bytes += len(blob) * given
-            wide = self._wide_members[fmt]
+            wide = self._wide_members[group]
             if wide:
                 self._take_wide(wide, shared, blob, out)
         for conn, parts in own.items():
-            fmt = self._format_of.get(conn)
-            if fmt is not None:
-                shared = self._shared[fmt]
+            group = self._group_of.get(conn)
+            if group is not None:
+                shared = self._shared[group]
                 start = cut[conn]
                 if start < len(shared):
                     parts = [*parts, *shared[start:]]
@@ -203,9 +264,9 @@ class Outbox:
         self._own.pop(conn, None)
         self._own_bytes.pop(conn, None)
 
-    def _settle(self, conn: ConnId, fmt: OutputFormat) -> None:
+    def _settle(self, conn: ConnId, group: Group) -> None:
         """Copy the shared broadcasts ``conn`` is owed so far into its own queue."""
-        shared = self._shared[fmt]
+        shared = self._shared[group]
         start = self._cut.get(conn, 0)
         own = self._own.setdefault(conn, [])
         if start < len(shared):

@@ -47,6 +47,7 @@ from chatroom.server.core.rules import (
     moderation,
     names,
     programs,
+    rooms,
     selfservice,
     sequencing,
     shared,
@@ -76,6 +77,7 @@ COMMANDS: dict[type[c.Command], CommandRule] = {
     **accounts.COMMANDS,
     **history.COMMANDS,
     **programs.COMMANDS,
+    **rooms.COMMANDS,
 }
 
 
@@ -104,12 +106,10 @@ class Room:
         # restored: what a state file kept (--state). The room then reports, as Persist
         # actions, every change the file must keep: bans, mutes and the topic as they are
         # made, the history when asked (StateFlushDue), where it stopped (ShuttingDown).
-        state = RoomState(node, rules.keep, epoch)
+        state = RoomState(node, rules.keep, epoch, rules.room, rules.rooms)
         requests = Requests(rules.request_ttl, rules.request_table)
         if restored is not None:
-            # Every message of the epoch is there if the file never had to trim them.
-            complete = restored.epoch is not None and len(restored.history) < rules.keep
-            state.restore_history(restored.history, restored.seq, complete=complete)
+            self._restore(state, rules, restored)
             requests.restore([list(entry) for entry in restored.requests])
         sequencer = sequencer if sequencer is not None else LocalSequencer()
         p.load_name_data()  # now, not with the first newcomer (see its docstring)
@@ -117,7 +117,7 @@ class Room:
             rules=rules,
             node=node,
             state=state,
-            moderation=Moderation(operators, motd, restored),
+            moderation=Moderation(operators, motd, restored, rules.room),
             admission=Admission(rules),
             accounts=Accounts(rules, restored.accounts if restored is not None else None),
             sequencer=sequencer,
@@ -205,13 +205,30 @@ class Room:
         """``command`` from ``member``, through its rule (a request's line)."""
         return COMMANDS[type(command)](self.ctx, member, command, now)
 
+    @staticmethod
+    def _restore(state: RoomState, rules: RoomRules, restored: Restored) -> None:
+        """The rooms' history a state file kept: the default room's, and the other rooms'
+        that still exist (listed with --rooms; the others are gone with their users)."""
+        seqs = restored.seqs
+        for room, kept in {rules.room: restored.history, **restored.histories}.items():
+            if room != rules.room and room not in rules.rooms:
+                continue
+            # Every message of the epoch is there if the file never had to trim them.
+            complete = restored.epoch is not None and len(kept) < rules.keep
+            seq = seqs.get(room, 0) if room != rules.room else restored.seq
+            state.restore_history(kept, seq, complete=complete, room=room)
+
     def _stopped(self, now: float) -> list[RoomAction]:
         """A clean stop, for a state file: the epoch, the last seq and the request ids, so
         a restart goes on in the same epoch (a kill -9 leaves none: a new epoch then)."""
         ctx = self.ctx
         if not ctx.persisting or not isinstance(ctx.sequencer, LocalSequencer):
             return []
-        kept = {"epoch": ctx.state.epoch, "seq": ctx.state.seq, "requests": ctx.requests.kept(now)}
+        state = ctx.state
+        kept = {"epoch": state.epoch, "seq": state.seq, "requests": ctx.requests.kept(now)}
+        others = {ch.key: ch.seq for ch in state.rooms.all() if ch.key != state.default}
+        if others:
+            kept["seqs"] = others
         return [Persist("epoch", "room", kept)]
 
     def _history_due(self) -> list[RoomAction]:
@@ -219,10 +236,13 @@ class Room:
         this way, not a Persist per line: a busy room's lines then cost the file nothing
         each (a Persist a line was a tenth of a broadcast's cost), and the file keeps only
         the last ``history`` anyway."""
-        state = self.ctx.state
-        if not self.ctx.persisting or not state.history_changed():
+        if not self.ctx.persisting:
             return []
-        return [Persist("history", "", state.history)]
+        state = self.ctx.state
+        return [
+            Persist("history", "" if room == state.default else room, events)
+            for room, events in state.rooms.changed_histories()
+        ]
 
     # --- shorthands for handle(), as the tests and a REPL call the room ------------------
 
@@ -264,7 +284,7 @@ class Room:
 
     @property
     def ignored_by(self) -> dict[str, set[ConnId]]:
-        return self.ctx.state.ignored_by
+        return self.ctx.state.ignores.by_user
 
     def __len__(self) -> int:
         """Connections on this node."""

@@ -15,11 +15,14 @@ def who_list(
     query: str = "",
     limit: int | None = None,
     registered: Callable[[str], bool] = lambda name: False,
+    room: str | None = None,
 ) -> p.Who:
-    """Everyone in join order (or those whose names contain ``query``), the first
-    ``limit`` of them listed; ``registered`` says whose names are registered."""
+    """Everyone in ``room`` (None: the default room) in join order (or those whose names
+    contain ``query``), the first ``limit`` of them listed; ``registered`` says whose names
+    are registered."""
     key = p.name_key(query)
-    users = state.users()
+    room = room or state.default
+    users = state.users(room)
     matching = [u for u in users if key in p.name_key(u.name)] if key else users
     total = len(matching)
     entries = []
@@ -39,4 +42,4 @@ def who_list(
                 bot=member is not None and member.bot,
             )
         )
-    return p.Who(users=tuple(entries), total=total if total > len(entries) else None)
+    return p.Who(users=tuple(entries), total=total if total > len(entries) else None, room=room)

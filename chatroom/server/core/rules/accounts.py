@@ -44,7 +44,7 @@ from chatroom.server.core.moderation_state import span
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.operators import pool_full
 from chatroom.server.core.rules.output import error, info, persist
-from chatroom.server.core.rules.sequencing import append, next_seq
+from chatroom.server.core.rules.sequencing import renamed_everywhere
 from chatroom.server.core.state import Member
 
 BUSY = "the server is busy checking other passwords; try again in a moment"
@@ -225,8 +225,7 @@ def login_checked(
         return told
     if ctx.sequencer.rename_pending(conn):
         return error(member, p.ErrorCode.BAD_USAGE, "your previous rename is still under way")
-    event = p.Rename(seq=next_seq(ctx), ts=now, id=member.id, old=member.name, new=account.name)
-    return [*told, *append(ctx, event, member)]
+    return [*told, *renamed_everywhere(ctx, member, account.name, now)]
 
 
 # --- /unregister ------------------------------------------------------------------------------

@@ -15,17 +15,18 @@ from chatroom.server.core.who import who_list
 def who(ctx: Context, member: Member, command: c.Who, now: float) -> list[RoomAction]:
     """Capped at ``who_max`` users, and counted against flood control by its size. The
     full list is made once per second while nobody joins, leaves or renames."""
-    rules, state, query = ctx.rules, ctx.state, command.query
+    rules, state, query, room = ctx.rules, ctx.state, command.query, member.here
     registered = ctx.accounts.is_registered
     stamp = (state.version, ctx.accounts.version, int(now))
-    cached = state.cached_who(member.format, stamp) if not query else None
+    channel = state.rooms.get(room)
+    cached = channel.cached_who(member.format, stamp) if channel and not query else None
     if cached is not None:
         reply = Deliver((member.conn,), cached.payload, cached.events)
     else:
-        event = who_list(state, now, query, rules.who_max, registered)
+        event = who_list(state, now, query, rules.who_max, registered, room)
         reply = Deliver.one(member.conn, member.format, event)
-        if not query:
-            state.keep_who(member.format, stamp, reply)
+        if channel is not None and not query:
+            channel.keep_who(member.format, stamp, reply)
     listed = len(reply.events[0].users)  # type: ignore[union-attr]
     extra = listed // max(1, rules.who_users_per_line)
     return [reply, Charge(member.conn, extra)] if extra else [reply]
@@ -67,7 +68,8 @@ def set_format(
         ctx.state.set_format(member, fmt, subscribe=False)
         return [changed]
     ctx.state.set_format(member, fmt)
-    return [Subscribe(member.conn, fmt), changed, *greeting(ctx, member)]
+    subscribed = [Subscribe(member.conn, fmt, room) for room in member.rooms]
+    return [*subscribed, changed, *greeting(ctx, member)]
 
 
 def nothing(ctx: Context, member: Member, command: c.Nothing, now: float) -> list[RoomAction]:

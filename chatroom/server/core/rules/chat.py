@@ -19,21 +19,25 @@ _JSON = p.OutputFormat.JSON  # read once: an enum member's lookup is costly on e
 def chat(ctx: Context, member: Member, command: c.Chat, now: float) -> list[RoomAction]:
     if member.format is _JSON and command.text[0] == "{":  # a program's request
         return ctx.request(member, command.text, now)  # (rules/programs.py)
-    refused = muted(ctx, member, now)
-    if refused:
-        return refused
-    message = p.Message(
-        seq=next_seq(ctx), ts=now, id=member.id, name=member.name, text=command.text
-    )
-    return append(ctx, message, member)
+    return say(ctx, member, p.Message, command.text, now)
 
 
 def me(ctx: Context, member: Member, command: c.Me, now: float) -> list[RoomAction]:
+    return say(ctx, member, p.Action, command.text, now)
+
+
+def say(
+    ctx: Context, member: Member, kind: type[p.Message | p.Action], text: str, now: float
+) -> list[RoomAction]:
+    """``member`` says ``text`` (a message or a /me action) in the room its line is for."""
     refused = muted(ctx, member, now)
     if refused:
         return refused
-    action = p.Action(seq=next_seq(ctx), ts=now, id=member.id, name=member.name, text=command.text)
-    return append(ctx, action, member)
+    room = member.here
+    said = kind(
+        seq=next_seq(ctx, room), ts=now, id=member.id, name=member.name, text=text, room=room
+    )
+    return append(ctx, said, member)
 
 
 def muted(ctx: Context, member: Member, now: float) -> list[RoomAction]:

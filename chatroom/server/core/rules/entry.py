@@ -69,7 +69,8 @@ def enter(ctx: Context, member: Member, now: float) -> list[RoomAction]:
         member.quiet(now + ctx.rules.churn_window)
         return [Admitted(conn, member.name, online, quiet=True), *admit(ctx, member)]
     churn.arrived(conn, now)
-    join = p.Join(seq=next_seq(ctx), ts=now, id=member.id, name=member.name)
+    room = ctx.state.default
+    join = p.Join(seq=next_seq(ctx, room), ts=now, id=member.id, name=member.name, room=room)
     return [Admitted(conn, member.name, online), *append(ctx, join, member)]
 
 

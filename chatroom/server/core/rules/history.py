@@ -20,6 +20,7 @@ from __future__ import annotations
 from chatroom import protocol as p
 from chatroom.protocol import commands as c
 from chatroom.server.core.actions import Charge, Deliver, RoomAction, encode
+from chatroom.server.core.channel import Channel
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.sequencer import LocalSequencer
 from chatroom.server.core.state import Member
@@ -30,31 +31,32 @@ RESET_TEXT = "the room's history started over since seq {seq}: its epoch is now 
 def last(ctx: Context, member: Member, command: c.History, now: float) -> list[RoomAction]:
     """``/history [N]``: the newest N messages (at most ``history_max``)."""
     count = ctx.rules.history if command.count is None else command.count
-    events = ctx.state.chat.last(min(count, ctx.rules.history_max))
+    events = _room(ctx, member).history.last(min(count, ctx.rules.history_max))
     text = f"the last {_messages(len(events))}"
     return answer(ctx, member, [], events, text, more=False)
 
 
 def since(ctx: Context, member: Member, command: c.HistorySince, now: float) -> list[RoomAction]:
     """``/history since SEQ [EPOCH]``: what came after SEQ, or why it cannot be told."""
-    state, seq = ctx.state, command.seq
+    state, seq, room = ctx.state, command.seq, _room(ctx, member)
     other_epoch = command.epoch is not None and command.epoch != state.epoch
-    if seq > state.seq and not other_epoch and not isinstance(ctx.sequencer, LocalSequencer):
+    if seq > room.seq and not other_epoch and not isinstance(ctx.sequencer, LocalSequencer):
         # A shared room's node that has not applied SEQ yet (another node's client saw
         # it): nothing is missed; what follows comes live (a client drops seqs it has).
         return answer(ctx, member, [], [], f"nothing since seq {seq}")
-    if other_epoch or seq > state.seq:
+    if other_epoch or seq > room.seq:
         text = RESET_TEXT.format(seq=seq, epoch=state.epoch)
-        reset = p.Notice(code=p.NoticeCode.RESET, text=text, epoch=state.epoch)
-        events = state.chat.last(min(ctx.rules.history, ctx.rules.history_max))
+        reset = p.Notice(code=p.NoticeCode.RESET, text=text, epoch=state.epoch, room=room.key)
+        events = room.history.last(min(ctx.rules.history, ctx.rules.history_max))
         return answer(ctx, member, [reset], events, f"the last {_messages(len(events))}")
     notices: list[p.Event] = []
-    kept_from = state.chat.gap(seq, state.seq)
+    kept_from = room.history.gap(seq, room.seq)
     if kept_from is not None:
         text = f"messages after seq {seq} up to seq {kept_from} are no longer kept"
-        notices.append(p.Notice(code=p.NoticeCode.HISTORY_GAP, text=text, seq=kept_from))
+        gap = p.Notice(code=p.NoticeCode.HISTORY_GAP, text=text, seq=kept_from, room=room.key)
+        notices.append(gap)
         seq = kept_from
-    events, more = state.chat.after(seq, ctx.rules.history_max)
+    events, more = room.history.after(seq, ctx.rules.history_max)
     text = f"{_messages(len(events))} since seq {command.seq}"
     return answer(ctx, member, notices, events, text, more=more)
 
@@ -72,16 +74,24 @@ def answer(
     delivery, counted against flood control by its size. The notice's ``seq`` is how far
     the answer covers the room: its last event's with ``more`` (ask again from there),
     else the room's last seq (nothing after it was left out)."""
-    last = events[-1].seq if more else ctx.state.seq
+    room = _room(ctx, member)
+    last = events[-1].seq if more else room.seq
     if more:
         text += f" (more: ask /history since {last})"
-    head = p.Notice(code=p.NoticeCode.HISTORY, text=text, count=len(events), seq=last, more=more)
+    head = p.Notice(
+        code=p.NoticeCode.HISTORY, text=text, count=len(events), seq=last, more=more, room=room.key
+    )
     replayed = [p.replace(event, history=True) for event in events]
     out: list[p.Event] = [*before, head, *replayed]
     payload = b"".join(encode(event, member.format) for event in out)
     actions: list[RoomAction] = [Deliver((member.conn,), payload, tuple(out))]
     extra = len(events) // max(1, ctx.rules.who_users_per_line)
     return [*actions, Charge(member.conn, extra)] if extra else actions
+
+
+def _room(ctx: Context, member: Member) -> Channel:
+    """The room the asking line is for (one it is in: it exists)."""
+    return ctx.state.rooms.get(member.here) or ctx.state.rooms.main
 
 
 def _messages(count: int) -> str:

@@ -7,7 +7,7 @@ from chatroom import protocol as p
 from chatroom.protocol import commands as c
 from chatroom.server.core.actions import Close, ConnId, Left, RoomAction, Unsubscribe
 from chatroom.server.core.rules.context import Context
-from chatroom.server.core.rules.output import broadcast, send
+from chatroom.server.core.rules.output import send, to_everyone
 from chatroom.server.core.rules.sequencing import append, next_seq
 from chatroom.server.core.state import Member
 
@@ -36,12 +36,27 @@ def disconnect(
     actions.append(Left(conn, member.name, reason, quiet=quiet))
     if quiet:
         return actions
-    leave = p.Leave(
-        seq=next_seq(ctx), ts=now, id=member.id, name=member.name, reason=reason, text=text
-    )
-    if by is not None:
-        leave = p.replace(leave, by=by)
-    return actions + append(ctx, leave, None)
+    user = state.user(member.id)
+    # Its rooms as the room has applied them (in a shared room, a join still with the
+    # ledger has none: its leave goes to the default room, as it always did).
+    rooms = sorted(user.rooms) if user is not None and user.rooms else [state.default]
+    for room in rooms:
+        actions += append(ctx, leave_event(ctx, member, room, reason, now, text, by), None)
+    return actions
+
+
+def leave_event(
+    ctx: Context,
+    member: Member,
+    room: str,
+    reason: p.LeaveReason,
+    now: float,
+    text: str | None = None,
+    by: str | None = None,
+) -> p.Leave:
+    seq = next_seq(ctx, room)
+    leave = p.Leave(seq=seq, ts=now, id=member.id, name=member.name, reason=reason, text=text)
+    return p.replace(leave, by=by, room=room) if by is not None else p.replace(leave, room=room)
 
 
 def send_away(
@@ -73,7 +88,7 @@ def shutdown(ctx: Context) -> list[RoomAction]:
     Everyone leaves at once, so each user gets one ``shutdown`` notice rather than a leave
     line for every other user (which would be N² lines for N users)."""
     notice = p.Notice(code=p.NoticeCode.SHUTDOWN, text="the server is shutting down")
-    actions = broadcast(ctx, notice)
+    actions = to_everyone(ctx, notice)
     ctx.sequencer.everyone_left()
     for conn in ctx.state.everyone_leaves():
         actions += [Unsubscribe(conn), Close(conn)]

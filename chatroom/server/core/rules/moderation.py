@@ -24,6 +24,7 @@ from chatroom.server.core.moderation_state import (
     span,
 )
 from chatroom.server.core.node_requests import ModerationRequest
+from chatroom.server.core.rules import rooms
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.leaving import send_away
 from chatroom.server.core.rules.output import (
@@ -62,16 +63,18 @@ def motd(ctx: Context, member: Member, command: c.Motd, now: float) -> list[Room
 
 def topic(ctx: Context, member: Member, command: c.Topic, now: float) -> list[RoomAction]:
     """``/topic`` shows it; ``/topic TEXT`` (operators) sets it for everyone."""
+    room = member.here
     if command.text is None:
-        return send(member, ctx.moderation.topic or p.Topic(text=""))
+        return send(member, ctx.moderation.topic_of(room) or p.Topic(text="", room=room))
     if not member.operator:
         return not_operator(member, command)
-    new = p.Topic(text=command.text, by=member.name)
-    ctx.moderation.set_topic(new)
+    new = p.Topic(text=command.text, by=member.name, room=room)
+    ctx.moderation.set_topic(new, room)
+    key = "topic" if room == ctx.state.default else f"#{room}"  # rooms cannot hold a "#"
     return [
         Moderated(member.conn, f"topic set by {member.name}"),
-        *persist(ctx, "topic", "topic", {"text": command.text, "by": member.name}),
-        *broadcast(ctx, new),
+        *persist(ctx, "topic", key, {"text": command.text, "by": member.name}),
+        *broadcast(ctx, new, room=room),
     ]
 
 
@@ -87,6 +90,13 @@ def kick(ctx: Context, member: Member, command: c.Kick, now: float) -> list[Room
     target = _target(ctx, member, command, command.target)
     if not isinstance(target, Member):
         return target
+    room = member.here
+    if room != ctx.state.default:  # out of this room alone (rules/rooms.py)
+        if room not in target.rooms:
+            text = f"{target.name} is not in {p.shown_room(room)}"
+            return error(member, p.ErrorCode.NOT_IN_ROOM, text)
+        report = moderated(member, target, f"{member.name} kicked {target.name} out of #{room}")
+        return [report, *rooms.kick_out(ctx, target, room, member.name, command.reason, now)]
     return answered(member, kick_member(ctx, member, target, command.reason, now))
 
 

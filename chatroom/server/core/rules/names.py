@@ -12,7 +12,7 @@ from chatroom.server.core.actions import RoomAction
 from chatroom.server.core.rules import accounts
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.output import error, send
-from chatroom.server.core.rules.sequencing import append, next_seq
+from chatroom.server.core.rules.sequencing import renamed_everywhere
 from chatroom.server.core.state import Member
 
 
@@ -32,8 +32,7 @@ def rename(ctx: Context, member: Member, command: c.Nick, now: float) -> list[Ro
         return error(member, p.ErrorCode.NAME_TAKEN, taken(ctx, new, holder))
     if ctx.sequencer.rename_pending(member.conn):
         return error(member, p.ErrorCode.BAD_USAGE, "your previous rename is still under way")
-    event = p.Rename(seq=next_seq(ctx), ts=now, id=member.id, old=member.name, new=new)
-    return append(ctx, event, member)
+    return renamed_everywhere(ctx, member, new, now)
 
 
 def taken(ctx: Context, name: str, holder: str) -> str:

@@ -29,23 +29,33 @@ def unknown_user(name: str) -> str:
     return f"no user named {p.strip_controls(name)[:40]} is online"
 
 
-def broadcast(ctx: Context, event: p.Event, skip: set[ConnId] | None = None) -> list[RoomAction]:
-    """The event for everyone in the room (but ``skip``, those ignoring its sender):
-    encoded once per output format in use."""
-    formats = ctx.state.formats_in_use()
-    if skip:
-        skipped = frozenset(skip)
-        return [Broadcast(fmt, encode(event, fmt), (event,), skipped) for fmt in formats]
-    return [Broadcast(fmt, encode(event, fmt), (event,)) for fmt in formats]
+def broadcast(
+    ctx: Context, event: p.Event, skip: set[ConnId] | None = None, room: str | None = None
+) -> list[RoomAction]:
+    """The event for everyone in its room (``room``, else the event's, else the default
+    room; but ``skip``, those ignoring its sender): encoded once per output format in use."""
+    room = room or getattr(event, "room", None) or ctx.state.default
+    formats = ctx.state.rooms.formats_in_use(room)
+    skipped = frozenset(skip) if skip else frozenset()
+    return [Broadcast(fmt, encode(event, fmt), (event,), skipped, room) for fmt in formats]
+
+
+def to_everyone(ctx: Context, event: p.Event) -> list[RoomAction]:
+    """The event for every member of this node, once each, whatever rooms it is in."""
+    by_format: dict[p.OutputFormat, list[ConnId]] = {}
+    for member in ctx.state.members():
+        if member.rooms:
+            by_format.setdefault(member.format, []).append(member.conn)
+    return [Deliver(tuple(conns), encode(event, fmt), (event,)) for fmt, conns in by_format.items()]
 
 
 def persist(ctx: Context, kind: str, key: str, data: Any) -> list[RoomAction]:
     return [Persist(kind, key, data)] if ctx.persisting else []
 
 
-def topic_text(ctx: Context) -> str | None:
-    """The topic for a welcome (None: none set)."""
-    topic = ctx.moderation.topic
+def topic_text(ctx: Context, room: str | None = None) -> str | None:
+    """The topic of ``room`` (None: the default room) for a greeting (None: none set)."""
+    topic = ctx.moderation.topic_of(room or ctx.state.default)
     return topic.text if topic is not None and topic.text else None
 
 
@@ -53,21 +63,40 @@ def greeting(ctx: Context, member: Member) -> list[RoomAction]:
     """A welcome, the motd and the history, for a member whose join is sequenced (or that
     changed its format)."""
     state = ctx.state
-    unannounced = state.user(member.id) is None  # quiet, or its join is pending
+    main = state.rooms.main
+    unannounced = not main.has(member.id)  # quiet, or its join is pending
     welcome = p.Welcome(
         id=member.id,
         name=member.name,
         idle_timeout=ctx.rules.idle_timeout,
-        users=state.user_count + unannounced,
+        users=len(main) + unannounced,
         epoch=state.epoch,
         topic=topic_text(ctx),
+        room=main.key,
     )
     events: list[p.Event] = [welcome]
     motd = ctx.moderation.motd
     if motd is not None:
         events.append(p.Notice(code=p.NoticeCode.MOTD, text=motd))
-    if not member.bot:  # a program asks with /history (docs/BOTS.md)
-        replay = state.chat.last(ctx.rules.history)
+    return _with_replay(ctx, member, events, main.key)
+
+
+def room_greeting(ctx: Context, member: Member, room: str) -> list[RoomAction]:
+    """What one who joins ``room`` (not the default room) gets before its join: the room,
+    its users and topic, then its recent history."""
+    channel = ctx.state.rooms.get(room)
+    users = len(channel) if channel is not None else 0
+    users += channel is None or not channel.has(member.id)
+    entered = p.RoomEntered(room=room, users=users, topic=topic_text(ctx, room))
+    return _with_replay(ctx, member, [entered], room)
+
+
+def _with_replay(
+    ctx: Context, member: Member, events: list[p.Event], room: str
+) -> list[RoomAction]:
+    channel = ctx.state.rooms.get(room)
+    if not member.bot and channel is not None:  # a program asks with /history (docs/BOTS.md)
+        replay = channel.history.last(ctx.rules.history)
         events += [p.replace(event, history=True) for event in replay]
     payload = b"".join(encode(event, member.format) for event in events)
     return [Deliver((member.conn,), payload, tuple(events))]

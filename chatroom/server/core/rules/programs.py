@@ -21,7 +21,7 @@ from chatroom.server.core.actions import Append, ConnId, Deliver, RoomAction, en
 from chatroom.server.core.requests import Key
 from chatroom.server.core.rules import chat
 from chatroom.server.core.rules.context import Context
-from chatroom.server.core.rules.output import info, send
+from chatroom.server.core.rules.output import error, info, send
 from chatroom.server.core.rules.sequencing import apply, next_seq
 from chatroom.server.core.state import Member
 
@@ -32,8 +32,9 @@ BOT_TEXT = (
 
 
 class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
-    id: str | int
     text: str
+    id: str | int | None = None
+    room: str | None = None  # the room LINE is for (docs/PROTOCOL.md, "Rooms")
 
 
 _decode = msgspec.json.Decoder(Request).decode
@@ -52,7 +53,33 @@ def request(ctx: Context, member: Member, line: str, now: float) -> list[RoomAct
         return _bad(member, "a request's id is a string of 1-64 characters or an integer")
     if "\n" in text or "\r" in text:
         return _bad(member, "a request's text is one line", rid)
+    if rid is None and req.room is None:
+        return _bad(member, 'a request has an "id", a "room" or both')
     command = c.parse(text)
+    if req.room is None:
+        return _handle(ctx, member, rid, command, now)
+    room = p.room_key(req.room)
+    if room is None:
+        return with_id(error(member, p.ErrorCode.BAD_ROOM, p.ROOM_RULE), member, rid)
+    if room not in member.rooms and not isinstance(command, c.Join | c.Part):
+        why = f"you are not in {p.shown_room(room)} (/join {room})"
+        return with_id(error(member, p.ErrorCode.NOT_IN_ROOM, why), member, rid)
+    member.aim(room)
+    try:
+        return _handle(ctx, member, rid, command, now)
+    finally:
+        member.aim(None)
+
+
+def _handle(
+    ctx: Context, member: Member, rid: str | int | None, command: c.Command, now: float
+) -> list[RoomAction]:
+    """A request's command, in the room it is for: acked when it has an id."""
+    if rid is None:
+        if isinstance(command, c.Chat | c.Me):  # its text is chat even if it starts with {
+            return chat.say(ctx, member, p.Message if isinstance(command, c.Chat) else p.Action,
+                            command.text, now)  # fmt: skip
+        return ctx.run(member, command, now)
     if not isinstance(command, c.Chat | c.Me):
         return [*with_id(ctx.run(member, command, now), member, rid), *_ack(member, rid, None)]
     key: Key = (p.name_key(member.name), rid)
@@ -66,7 +93,11 @@ def request(ctx: Context, member: Member, line: str, now: float) -> list[RoomAct
     if refused:
         return with_id(refused, member, rid)
     kind = p.Message if isinstance(command, c.Chat) else p.Action
-    said = kind(seq=next_seq(ctx), ts=now, id=member.id, name=member.name, text=command.text)
+    room = member.here
+    said = kind(
+        seq=next_seq(ctx, room), ts=now, id=member.id, name=member.name, text=command.text,
+        room=room,
+    )  # fmt: skip
     requests.expect(said, member.conn, key)
     carried = ctx.sequencer.sequence(said, member.conn)
     if carried is None:  # one server: applied now, then acked

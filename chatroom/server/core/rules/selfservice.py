@@ -42,7 +42,7 @@ def ignore(ctx: Context, member: Member, command: c.Ignore, now: float) -> list[
     if user.id not in member.ignoring and len(member.ignoring) >= rules.max_ignores:
         text = f"you ignore {rules.max_ignores} users already: /unignore one first"
         return error(member, p.ErrorCode.BAD_USAGE, text)
-    state.ignore(member, user.id)
+    state.ignores.ignore(member, user.id)
     text = f"you ignore {user.name} (/unignore {user.name} to undo)"
     return info(member, text, fact=p.Fact.IGNORED, id=user.id, name=user.name)
 
@@ -51,7 +51,7 @@ def unignore(ctx: Context, member: Member, command: c.Unignore, now: float) -> l
     user_id = ctx.state.holder_of(command.target)
     if user_id is None or user_id not in member.ignoring:
         return info(member, f"you do not ignore {p.strip_controls(command.target)[:40]}")
-    ctx.state.unignore(member, user_id)
+    ctx.state.ignores.unignore(member, user_id)
     name = _name_of(ctx, user_id)
     text = f"you no longer ignore {name}"
     return info(member, text, fact=p.Fact.UNIGNORED, id=user_id, name=name)

@@ -9,10 +9,10 @@ broadcasts the event to this node's members.
 from __future__ import annotations
 
 from chatroom import protocol as p
-from chatroom.server.core.actions import ConnId, Renamed, RoomAction, Subscribe
+from chatroom.server.core.actions import ConnId, Renamed, RoomAction, Subscribe, Unsubscribe
 from chatroom.server.core.rules import rejoin
 from chatroom.server.core.rules.context import Context
-from chatroom.server.core.rules.output import broadcast, greeting, send
+from chatroom.server.core.rules.output import broadcast, greeting, room_greeting, send
 from chatroom.server.core.state import Member
 
 REAPED = (
@@ -21,9 +21,11 @@ REAPED = (
 )
 
 
-def next_seq(ctx: Context) -> int:
-    """The seq for an event about to be appended (0 in a shared room: the ledger decides)."""
-    return ctx.sequencer.next_seq(ctx.state.seq)
+def next_seq(ctx: Context, room: str | None = None) -> int:
+    """The seq for an event about to be appended in ``room`` (None: the default room; 0 in
+    a shared room: the ledger decides)."""
+    channel = ctx.state.rooms.get(room) if room is not None else ctx.state.rooms.main
+    return ctx.sequencer.next_seq(channel.seq if channel is not None else 0)
 
 
 def append(ctx: Context, event: p.BroadcastEvent, member: Member | None) -> list[RoomAction]:
@@ -42,13 +44,14 @@ def apply(ctx: Context, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
     skip: set[ConnId] | None = None
     if type(event) is p.Message or type(event) is p.Action:  # almost every event: first
         state.said(event)
-        return broadcast(ctx, event, state.ignorers_of(event.id))
+        return broadcast(ctx, event, state.ignores.ignorers_of(event.id))
     own: Member | None = None
     match event:
         case p.Join():
             own = state.joined(event, node)
-            if own is not None and not state.is_subscribed(own.conn):
-                actions += admit(ctx, own)
+            room = event.room or state.default
+            if own is not None and not state.is_subscribed(own.conn, room):
+                actions += admit(ctx, own, room)
         case p.Rename():
             own = state.renamed(event, node)
             if own is not None:
@@ -60,8 +63,9 @@ def apply(ctx: Context, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
         for line in ctx.sequencer.applied(event, own.conn):
             actions += ctx.rerun(own.conn, line, event.ts)
     if isinstance(event, p.Leave):
+        actions += _left_room(ctx, event)
         reaped = state.local(event.id)
-        if reaped is not None and state.is_subscribed(reaped.conn):
+        if reaped is not None and state.is_subscribed(reaped.conn, event.room or state.default):
             # A shared room's ledger took this node for dead while it was only slow (paused,
             # a loaded host) and reaped a member that is still here: it joins again.
             notice = p.Notice(code=p.NoticeCode.INFO, text=REAPED)
@@ -69,14 +73,47 @@ def apply(ctx: Context, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
     return actions
 
 
-def admit(ctx: Context, member: Member) -> list[RoomAction]:
-    """A member's join is sequenced: greet it and subscribe it to the broadcasts."""
-    ctx.state.subscribe(member)
-    return [*greeting(ctx, member), Subscribe(member.conn, member.format)]
+def _left_room(ctx: Context, event: p.Leave) -> list[RoomAction]:
+    """This node's member parted the room, or was kicked out of it, and saw its own leave:
+    it receives the room no more."""
+    if event.reason is not p.LeaveReason.PART and event.reason is not p.LeaveReason.KICKED:
+        return []
+    member = ctx.state.local(event.id)
+    room = event.room or ctx.state.default
+    if member is None or room not in member.rooms:
+        return []
+    ctx.state.unsubscribe(member, room)
+    return [Unsubscribe(member.conn, room)]
+
+
+def admit(ctx: Context, member: Member, room: str | None = None) -> list[RoomAction]:
+    """A member's join in ``room`` (None: the default room) is sequenced: greet it and
+    subscribe it to the room's broadcasts."""
+    room = room or ctx.state.default
+    ctx.state.subscribe(member, room)
+    greeted = (
+        greeting(ctx, member) if room == ctx.state.default else room_greeting(ctx, member, room)
+    )
+    return [*greeted, Subscribe(member.conn, member.format, room)]
 
 
 def announce(ctx: Context, member: Member, now: float) -> list[RoomAction]:
     """A member admitted quietly joins the room for everyone to see."""
     member.quiet(None)
-    join = p.Join(seq=next_seq(ctx), ts=now, id=member.id, name=member.name)
+    room = ctx.state.default
+    join = p.Join(seq=next_seq(ctx, room), ts=now, id=member.id, name=member.name, room=room)
     return append(ctx, join, member)
+
+
+def renamed_everywhere(ctx: Context, member: Member, new: str, now: float) -> list[RoomAction]:
+    """``member`` is called ``new`` from now on: a rename in each of its rooms, each with
+    that room's seq (a member not yet in any room: in the default room)."""
+    user = ctx.state.user(member.id)
+    rooms = sorted(user.rooms) if user is not None and user.rooms else [ctx.state.default]
+    actions: list[RoomAction] = []
+    for room in rooms:
+        event = p.Rename(
+            seq=next_seq(ctx, room), ts=now, id=member.id, old=member.name, new=new, room=room
+        )
+        actions += append(ctx, event, member)
+    return actions

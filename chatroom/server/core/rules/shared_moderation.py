@@ -157,11 +157,12 @@ def loaded(
 def _topic_changed(ctx: Context, data: dict[str, Any] | None) -> list[RoomAction]:
     text = data.get("text") if data else None
     by = data.get("by") if data else None
-    topic = p.Topic(text=text, by=by if isinstance(by, str) else None) if text else None
+    room = ctx.state.default
+    topic = p.Topic(text=text, by=by if isinstance(by, str) else None, room=room) if text else None
     if not isinstance(text, str | None) or topic == ctx.moderation.topic:
         return []
     ctx.moderation.set_topic(topic)
-    return broadcast(ctx, topic or p.Topic(text=""))
+    return broadcast(ctx, topic or p.Topic(text="", room=room))
 
 
 def _send_away(ctx: Context, made: Ban, now: float) -> list[RoomAction]:
