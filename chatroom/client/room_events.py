@@ -76,7 +76,8 @@ class RoomEvents:
                 line = render.chat(event, roster.own_id, roster.own_name)
                 out.append(ShowLine(line, where))
                 if line.mentions_me and not event.history:
-                    title = f"{event.name} mentioned you" + (f" in {room.title}" if where else "")
+                    title = f"{event.name} mentioned you"
+                    title += f" in {room.title}" if len(self.rooms) > 1 else ""  # which one
                     out.append(fx.Alert(title, event.text))
                 self.resume(room)  # after an answer's last message: ask again if it said more
             case Join() | Leave() | Rename():
@@ -166,8 +167,9 @@ class RoomEvents:
             self.send_in(room.key, line)
 
     def send_in(self, key: str, line: str) -> bool:
-        """Send ``line`` for the room ``key``: a request naming it (a server with rooms)."""
-        if self.rooms.named:
+        """Send ``line`` for the room ``key``: a request naming it (a server with rooms);
+        ``/quit`` is no room's, and goes bare: the connection reads it to not reconnect."""
+        if self.rooms.named and out.command_word(line) != "quit":
             return self._send(out.in_room(key, line))
         self._requests += line[:1] == "{"  # chat starting with "{" goes as a request
         return self._send(out.as_request(line, self._requests))

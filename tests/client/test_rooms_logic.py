@@ -75,6 +75,9 @@ def test_every_line_typed_in_a_room_is_a_request_naming_it():
         {"room": "main", "text": "/me waves"},
         {"room": "main", "text": "{not json"},
     ]
+    wire.lines.clear()
+    assert session.typed("/quit bye", MAIN)[0]
+    assert wire.lines == ["/quit bye"]  # no room's: bare, so the link knows not to reconnect
 
 
 def test_join_shows_the_room_once_greeted_with_its_own_users_and_topic():
