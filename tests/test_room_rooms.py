@@ -282,3 +282,54 @@ def test_broadcast_events_helper_still_sees_room_events() -> None:
     outs = sim.send(1, "hello")
     assert [e.room for e in broadcast_events(outs)] == ["main"]
     assert JSON is p.OutputFormat.JSON
+
+
+def test_a_mute_given_in_a_room_holds_there_alone_one_given_in_main_everywhere() -> None:
+    sim = oper_room(1)
+    op = 1
+    sim.send(op, "/oper boss s3cret")
+    sim.connect(9)
+    sim.send(op, "/format json")
+    sim.send(op, "/join dev")
+    sim.send(9, "/join dev")
+    target = sim.room.name_of(9)
+    sim.send(op, f"/mute {target} 10m")  # in #dev, where the operator's lines go
+    sim.take(9)
+    sim.send(9, "quiet please")
+    assert errors(sim.take(9)) == [p.ErrorCode.MUTED]
+    sim.send(9, "/part")  # back in main: it may speak
+    sim.take(9)
+    sim.send(9, "hello main")
+    assert [e.text for e in sim.take(9) if isinstance(e, p.Message)] == ["hello main"]
+    sim.send(op, f'{{"room": "main", "text": "/mute {target}"}}')  # in main: everywhere
+    sim.send(9, "/join ops")
+    sim.send(9, "still muted?")
+    assert p.ErrorCode.MUTED in errors(sim.take(9))
+    sim.send(op, f"/unmute {target}")
+    sim.send(9, "free")
+    assert [e.text for e in sim.take(9) if isinstance(e, p.Message)] == ["free"]
+
+
+def test_coming_back_to_main_is_a_room_greeting_not_a_second_welcome() -> None:
+    sim = room_with(2)
+    sim.send(1, "/join dev")
+    sim.send(1, "/part")
+    got = sim.take(1)
+    assert not any(isinstance(e, p.Welcome) for e in got)
+    assert p.RoomEntered(room="main", users=2) in got
+
+
+def test_kicked_out_of_its_only_room_a_user_keeps_its_name_and_is_not_welcomed_again() -> None:
+    sim = oper_room(1)
+    sim.send(1, "/oper boss s3cret")
+    sim.connect(9)
+    sim.send(9, "/nick zed")
+    sim.send(9, "/join dev")
+    sim.send(1, "/join dev")
+    sim.take(9)
+    sim.send(1, "/kick zed")
+    got = sim.take(9)
+    assert not any(isinstance(e, p.Welcome) for e in got)
+    assert any(isinstance(e, p.RoomEntered) and e.room == "main" for e in got)
+    assert sim.room.state.holder_of("zed") == sim.id(9)
+    assert sim.room.state.member(9).rooms == ["main"]

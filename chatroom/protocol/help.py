@@ -3,8 +3,11 @@
 
 HELP_TEXT = """\
 Commands:
-  who, /who, /names         list the users online
+  who, /who, /names         list the users in your room
   /who TEXT                 list the users whose names contain TEXT
+  /join ROOM                go to ROOM (#dev), making it if it is new
+  /part                     go back to #main (JSON clients: /part [ROOM] leaves ROOM)
+  /rooms, /list             list the rooms, their users and topics
   rename|NAME, /nick NAME   change your name
   /msg NAME TEXT            send a private message
   /me TEXT                  send an action ("* you TEXT")
@@ -30,10 +33,12 @@ Any other line is chat, seen by everyone (you too)."""
 
 OPERATOR_HELP_TEXT = """\
 Operator commands (you are marked @NAME in who):
-  /kick NAME [REASON]       send a user away (everyone sees who did it)
+  /kick NAME [REASON]       send a user away (everyone sees who did it); in a room other
+                            than #main: out of that room
   /mute NAME [DURATION]     refuse a user's chat (they still read); DURATION: 30s 10m 2h 1d
+                            (given in #main: in every room; in another room: there)
   /unmute NAME              let them speak again
-  /topic TEXT               set the room's topic
+  /topic TEXT               set your room's topic
   /ban NAME|ADDRESS|CIDR [DURATION] [REASON]
                             send away everyone from that address (a NAME: the user's)
                             and refuse it at connect, for DURATION or until /unban

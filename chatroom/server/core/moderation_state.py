@@ -104,12 +104,15 @@ class Mute:
     name: str
     address: str | None  # as the per-address limits count it (an IPv6 /64)
     until: float  # inf: until /unmute
+    room: str | None = None  # the room it holds in (None: every room; given in the default)
 
     def record(self) -> dict[str, Any]:
         """What the state file and the ledger keep (an older server reads name and until;
-        ``address`` is left out when there is none)."""
+        ``address`` and ``room`` are left out when there is none)."""
         until = None if self.until == math.inf else self.until
-        kept = {"name": self.name, "until": until}
+        kept: dict[str, Any] = {"name": self.name, "until": until}
+        if self.room is not None:
+            kept["room"] = self.room
         return kept if self.address is None else {**kept, "address": self.address}
 
     @classmethod
@@ -119,12 +122,21 @@ class Mute:
         until, address = record.get("until"), record.get("address")
         if not (until is None or isinstance(until, int | float)):
             raise ValueError(f"a mute's until of {until!r}")
-        name = record.get("name")
+        name, room = record.get("name"), record.get("room")
+        if room is not None and (not isinstance(room, str) or p.room_key(room) != room):
+            raise ValueError(f"a mute's room of {room!r}")
         return cls(
             name if isinstance(name, str) else key,
             normal_host(address) if isinstance(address, str) and address else None,
             math.inf if until is None else float(until),
+            room,
         )
+
+
+def in_room(key: str, room: str | None) -> str:
+    """``key`` (a user id, a name's key, an address) for a mute that holds in ``room``
+    alone (None: in every room): a room's mutes are kept beside the others under these."""
+    return key if room is None else f"{key}\x1f{room}"  # no name, id or address has it
 
 
 class Moderation:
@@ -213,24 +225,33 @@ class Moderation:
         return entry[1] if entry is not None else self._decoy
 
     def muted_until(
-        self, user_id: str, name: str, now: float, address: str | None = None
+        self,
+        user_id: str,
+        name: str,
+        now: float,
+        address: str | None = None,
+        room: str | None = None,
     ) -> float | None:
-        """Until when the user ``user_id`` called ``name``, from ``address``, is muted (None:
-        it may speak); a mute that ran out is forgotten."""
+        """Until when the user ``user_id`` called ``name``, from ``address``, is muted in
+        ``room`` (None: it may speak); a mute that ran out is forgotten."""
+        key = p.name_key(name)
         found = [
             until
+            for where in (None, room) if where is None or where != self.default_room
             for until in (
-                self.mutes.get(user_id),
-                self.muted_names.get(p.name_key(name)) if self.muted_names else None,
-                self.muted_addresses.get(address) if address and self.muted_addresses else None,
+                self.mutes.get(in_room(user_id, where)),
+                self.muted_names.get(in_room(key, where)) if self.muted_names else None,
+                self.muted_addresses.get(in_room(address, where))
+                if address and self.muted_addresses else None,
             )
             if until is not None
-        ]
+        ]  # fmt: skip
         if not found:
             return None
         if now < max(found):
             return max(found)
-        self.mutes.pop(user_id, None)  # every mute that holds it ran out
+        self.mutes.pop(in_room(user_id, room), None)  # every mute that holds it ran out
+        self.mutes.pop(user_id, None)
         self._forget_mutes(lambda mute: mute.until <= now)
         return None
 
@@ -241,8 +262,9 @@ class Moderation:
             del self.bans[key]
 
     def mute(self, user_id: str, key: str, mute: Mute) -> None:
-        """Mute the connection ``user_id``, and keep ``mute`` under ``key``."""
-        self.mutes[user_id] = mute.until
+        """Mute the connection ``user_id`` (in ``mute.room``), and keep ``mute`` under
+        ``key``."""
+        self.mutes[in_room(user_id, mute.room)] = mute.until
         self.keep_mute(key, mute)
 
     def keep_mute(self, key: str, mute: Mute | None) -> None:
@@ -257,6 +279,8 @@ class Moderation:
         """Lift every mute that holds the user ``user_id`` called ``name``, from ``address``:
         whether there was one, and the keys of the kept mutes lifted."""
         by_id = self.mutes.pop(user_id, None)
+        for held in [k for k in self.mutes if k.startswith(user_id + "\x1f")]:
+            by_id = self.mutes.pop(held)
         key = p.name_key(name)
         lifted = self._forget_mutes(
             lambda mute: p.name_key(mute.name) == key or (address and mute.address == address)
@@ -276,10 +300,11 @@ class Moderation:
         names: dict[str, float] = {}
         addresses: dict[str, float] = {}
         for mute in self.kept_mutes.values():
-            name = p.name_key(mute.name)
+            name = in_room(p.name_key(mute.name), mute.room)
             names[name] = max(mute.until, names.get(name, 0.0))
             if mute.address is not None:
-                addresses[mute.address] = max(mute.until, addresses.get(mute.address, 0.0))
+                address = in_room(mute.address, mute.room)
+                addresses[address] = max(mute.until, addresses.get(address, 0.0))
         self.muted_names, self.muted_addresses = names, addresses
 
     def add_ban(self, ban: Ban) -> None:

@@ -45,7 +45,7 @@ def muted(ctx: Context, member: Member, now: float) -> list[RoomAction]:
     moderation = ctx.moderation
     if not (moderation.mutes or moderation.kept_mutes):  # almost always: nobody is muted
         return []
-    until = moderation.muted_until(member.id, member.name, now, member.address)
+    until = moderation.muted_until(member.id, member.name, now, member.address, member.here)
     if until is None:
         return []
     left = "" if until == math.inf else f" for {span(until - now)} more"

@@ -19,6 +19,7 @@ from chatroom.server.core.moderation_state import (
     Ban,
     Mute,
     Network,
+    in_room,
     network_of,
     parse_target,
     span,
@@ -198,10 +199,13 @@ def mute_member(
         isinstance(asker, Member) and asker is not target and asker.address == target.address
     )
     address = None if shared else target.address
-    key = p.name_key(target.name)
-    made = Mute(target.name, address, until)
+    # Given in a room other than the default one, it holds in that room alone.
+    room = asker.here if isinstance(asker, Member) and asker.here != ctx.state.default else None
+    key = in_room(p.name_key(target.name), room)
+    made = Mute(target.name, address, until, room)
     ctx.moderation.mute(target.id, key, made)
     lasting = f" for {span(seconds)}" if seconds is not None else ""
+    lasting += f" in {p.shown_room(room)}" if room is not None else ""
     told = p.Notice(code=p.NoticeCode.INFO, text=f"you were muted by {asker.name}{lasting}")
     done = p.Notice(code=p.NoticeCode.INFO, text=f"{target.name} is muted{lasting}")
     actions = [

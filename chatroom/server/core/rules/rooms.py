@@ -75,17 +75,15 @@ def kick_out(
     ctx: Context, target: Member, room: str, by: str, reason: str | None, now: float
 ) -> list[RoomAction]:
     """An operator sends ``target`` out of ``room`` (not the default room: a kick there
-    disconnects): a ``kicked`` leave there; a member left in no room goes to the default."""
-    told = f"you were kicked out of {p.shown_room(room)} by {by}" + (
-        f": {reason}" if reason else ""
-    )
-    home = target.rooms == [room]  # its only room: it goes to the default room
+    disconnects): a ``kicked`` leave there; a member that was in no other room joins the
+    default room first (its name is never free meanwhile)."""
+    why = f": {reason}" if reason else ""
+    told = f"you were kicked out of {p.shown_room(room)} by {by}{why}"
+    actions = send(target, p.Notice(code=p.NoticeCode.INFO, text=told))
+    if target.rooms == [room]:  # its only room: it goes to the default room first
+        actions += _enter(ctx, target, ctx.state.default, now)
     leave = leave_event(ctx, target, room, p.LeaveReason.KICKED, now, reason, by)
-    actions = [
-        *send(target, p.Notice(code=p.NoticeCode.INFO, text=told)),
-        *append(ctx, leave, None),
-    ]
-    return actions + _enter(ctx, target, ctx.state.default, now) if home else actions
+    return actions + append(ctx, leave, None)
 
 
 def _enter(ctx: Context, member: Member, room: str, now: float) -> list[RoomAction]:

@@ -48,10 +48,11 @@ def apply(ctx: Context, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
     own: Member | None = None
     match event:
         case p.Join():
+            first = state.user(event.id) is None  # its first room: it is welcomed
             own = state.joined(event, node)
             room = event.room or state.default
             if own is not None and not state.is_subscribed(own.conn, room):
-                actions += admit(ctx, own, room)
+                actions += admit(ctx, own, room, welcome=first)
         case p.Rename():
             own = state.renamed(event, node)
             if own is not None:
@@ -86,14 +87,15 @@ def _left_room(ctx: Context, event: p.Leave) -> list[RoomAction]:
     return [Unsubscribe(member.conn, room)]
 
 
-def admit(ctx: Context, member: Member, room: str | None = None) -> list[RoomAction]:
-    """A member's join in ``room`` (None: the default room) is sequenced: greet it and
-    subscribe it to the room's broadcasts."""
+def admit(
+    ctx: Context, member: Member, room: str | None = None, *, welcome: bool = True
+) -> list[RoomAction]:
+    """A member's join in ``room`` (None: the default room) is sequenced: greet it (with
+    the welcome when it is its first room) and subscribe it to the room's broadcasts."""
     room = room or ctx.state.default
     ctx.state.subscribe(member, room)
-    greeted = (
-        greeting(ctx, member) if room == ctx.state.default else room_greeting(ctx, member, room)
-    )
+    home = welcome and room == ctx.state.default
+    greeted = greeting(ctx, member) if home else room_greeting(ctx, member, room)
     return [*greeted, Subscribe(member.conn, member.format, room)]
 
 
