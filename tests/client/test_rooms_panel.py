@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC
 
 from chat_helpers import eventually, log_text, screen_text
+from test_snapshots import steady_cursor
 
 from chatroom.client.app import ChatApp
 from chatroom.client.log_buffer import RoomRef
@@ -154,6 +155,7 @@ async def test_each_room_keeps_its_scrollback_and_position_across_switches():
 
 def test_rooms_panel_snapshot(snap_compare):
     async def run_before(pilot) -> None:
+        steady_cursor(pilot.app)
         await greeted(pilot)
         await pilot.press("alt+2")
         await feed(pilot, [Message(seq=6, ts=T + 6, id=BOB, name="bob", text="hi", room="main")])
