@@ -181,6 +181,22 @@ def test_kicked_out_of_a_room_closes_it_but_a_kick_from_the_default_room_disconn
     assert "main" in session.rooms
 
 
+def test_kicked_out_of_the_only_room_shows_the_default_room_it_was_put_in():
+    session, wire, _ = welcomed()
+    join_dev(session, wire)
+    session.typed("/part main", MAIN)
+    session.handle(Leave(seq=41, ts=1.0, id=ME, name="ann", reason=LeaveReason.PART, room="main"))
+    assert [room.key for room in session.rooms] == ["dev"]
+    session.shown(DEV)
+    # The server puts it in the default room first (its greeting), then says the kick.
+    effects = session.handle(RoomEntered(room="main", users=1))
+    assert {e.conversation for e in of(fx.ShowLine, effects)} == {MAIN}
+    kick = Leave(seq=4, ts=4.0, id=ME, name="ann", reason=LeaveReason.KICKED, room="dev")
+    effects = session.handle(kick)
+    assert fx.CloseRoom(DEV) in effects
+    assert [room.key for room in session.rooms] == ["main"] and session.rooms.shown == "main"
+
+
 def test_a_reconnect_joins_every_room_again_and_resumes_each_from_its_own_seq():
     session, wire, _ = welcomed()
     session.handle(Message(seq=40, ts=1.0, id=BOB, name="bob", text="a", room="main"))
