@@ -14,6 +14,8 @@ answers ``!echo TEXT`` with ``echo: TEXT``, once. How:
   after a reconnect every unacked one is sent again with the same id, and the server
   acks a repeat with the first seq instead of saying it twice. An id is derived from the
   line it answers (epoch and seq), so even seeing that line twice would not reply twice.
+- A ``history_gap`` notice (messages it asked for are not kept: too old, or lost when the
+  server was killed before saving them) is logged; what follows is after the gap.
 - A ``reset`` notice (the room's history started over) is logged; what follows is the new
   epoch's.
 
@@ -91,6 +93,9 @@ class Bot:
             if self.more:  # the next page, from the last of this one
                 self.send(f"/history since {event['seq']} {self.epoch}")
             self.answer_done()
+        elif kind == "notice" and event.get("code") == "history_gap":
+            self.last = max(self.last or 0, event["seq"])  # what follows is after it
+            self.log(0, "*", f"messages up to seq {event['seq']} may be missing")
         elif kind == "notice" and event.get("code") == "reset":
             self.epoch, self.last = event.get("epoch"), 0
             self.log(0, "*", f"the room's history was reset (epoch {self.epoch})")

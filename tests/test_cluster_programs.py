@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
-from tests.conftest import Peer
+from tests.conftest import TIMEOUT, Peer
 from tests.test_cluster import node  # noqa: F401 (a fixture)
 
 
@@ -54,4 +55,45 @@ async def test_history_on_one_node_holds_the_other_node_s_lines_and_a_late_node_
     texts = [(await bob.until_event("message"))["text"] for _ in range(10)]
     assert texts == [f"said {n}" for n in range(10)]
     for peer in (ann, bob):
+        await peer.close()
+
+
+async def who_bots(peer: Peer) -> dict[str, bool]:
+    await peer.send("/who")
+    return {u["name"]: bool(u.get("bot")) for u in (await peer.until_event("who"))["users"]}
+
+
+async def test_a_bot_is_marked_in_who_on_every_node_and_unmarked_when_it_leaves(
+    node,  # noqa: F811
+    redis_url,
+) -> None:
+    import redis.asyncio as aioredis
+
+    from chatroom.server.cluster.records import RoomKeys
+
+    one, two = node(), node()
+    watcher = await named(two.port, "watcher")
+    robo = await named(one.port, "robo")
+    await watcher.until_event("rename", new="robo")
+    await robo.send("/bot")
+    await robo.until_event("notice", fact="bot")
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while not (await who_bots(watcher)).get("robo"):  # the mark crosses through Redis
+        assert asyncio.get_running_loop().time() < deadline, "robo never marked on node two"
+        await asyncio.sleep(0.05)
+    assert (await who_bots(watcher)) == {"watcher": False, "robo": True}
+    three = node()  # started now: it reads the marks kept
+    late = await named(three.port, "late")
+    assert (await who_bots(late)) == {"watcher": False, "robo": True, "late": False}
+    raw = aioredis.from_url(redis_url, decode_responses=True)
+    key = RoomKeys.of("main").mod_prefix + "bot"
+    assert len(await raw.hgetall(key)) == 1
+    await robo.close()
+    await watcher.until_event("leave", name="robo")
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while await raw.hlen(key):  # forgotten with its user: the marks stay bounded
+        assert asyncio.get_running_loop().time() < deadline, "the mark outlived its user"
+        await asyncio.sleep(0.05)
+    await raw.aclose()
+    for peer in (watcher, late):
         await peer.close()

@@ -738,7 +738,7 @@ async def test_moderation_is_kept_published_and_expires(make_ledger):
     one, two = await node(make_ledger, "one"), await node(make_ledger, "two")
     changes = two.moderation_changes()
     first = await anext(changes)
-    assert first == {"state": {"ban": {}, "mute": {}, "topic": {}, "account": {}}}
+    assert first == {"state": {"ban": {}, "mute": {}, "topic": {}, "account": {}, "bot": {}}}
     ban = {"target": "203.0.113.0/24", "until": None, "name": None, "reason": "x", "by": "op"}
     await one.moderate("ban", "203.0.113.0/24", ban)
     await one.moderate("mute", "ann", {"name": "ann", "until": time.time() - 1})  # expired
@@ -761,6 +761,7 @@ async def test_moderation_is_kept_published_and_expires(make_ledger):
         "mute": {},  # expired: dropped, and deleted
         "topic": {"topic": {"text": "be kind", "by": "op"}},
         "account": {},
+        "bot": {},
     }
     with pytest.raises(ValueError):
         await one.moderate("kick", "x", None)

@@ -260,13 +260,14 @@ def test_a_clean_stop_keeps_epoch_seq_and_ids_and_a_restored_room_goes_on() -> N
     seq = sim.room.seq
     stop = [a for a in sim.room.shutdown(sim.now) if isinstance(a, Persist)]
     (record,) = [a for a in stop if a.kind == "epoch"]
-    assert record.data["epoch"] == "e1" and record.data["seq"] == seq
+    assert record.data == {"epoch": "e1", "seq": seq}
+    (ids,) = [a for a in stop if a.kind == "requests"]  # as every flush hands them
     history = sim.room.state.rooms.main.history.events
     restored = Restored(
         history=history,
         epoch="e1",
         seq=record.data["seq"],
-        requests=tuple(tuple(e) for e in record.data["requests"]),
+        requests=tuple(tuple(e) for e in ids.data["entries"]),
     )
     again = Sim(Room(rules, epoch="e1", restored=restored))
     again.connect(1)

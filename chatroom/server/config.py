@@ -39,7 +39,7 @@ class ServerConfig(FlagSettings):
     # Request ids (JSON mode, {"id": ID, "text": LINE}) of chat lines remembered by user
     # name, to ack a retry with the original seq: for request_ttl seconds, request_table
     # of them at most (the oldest forgotten first; ~200 bytes each). With --redis, Redis
-    # keeps each for request_ttl too (one key each, its TTL).
+    # keeps as many as long too (one hash and one sorted set a room: append.lua).
     request_ttl: float = 600.0
     request_table: int = 10_000
 
@@ -92,6 +92,12 @@ class ServerConfig(FlagSettings):
     # --state: chat is committed at most this long after it was said (a kill -9 loses at
     # most this much); bans, mutes and the topic are committed at once.
     state_flush: float = 0.5
+    # --state: seqs are given within a lease the file holds, this many more each time half
+    # of one is used (core/sequencer.py): a kill -9 restarts above every seq given, in the
+    # same epoch (at most this much higher: a seq gap, never a seq given twice). Half of it
+    # must last longer than a flush (state_flush) at the busiest rate: fanout-small makes
+    # 90,000 events a second; 10,000 ran out between flushes.
+    seq_lease: int = 1_000_000
     # --state: a write that failed (a full disk) is tried again after the first wait,
     # doubled each time up to the longest (adapter/store.py).
     state_retry: tuple[float, float] = (0.5, 30.0)
@@ -217,6 +223,7 @@ class RoomRules:
     who_max: int
     who_users_per_line: int
     held_lines: int  # in a shared room: lines waiting for their sender's join
+    seq_lease: int  # with --state: seqs given ahead of the file at most (core/sequencer.py)
     connect_burst: int
     connect_rate: float
     exempt_ip: tuple[str, ...]

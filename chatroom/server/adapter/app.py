@@ -56,6 +56,7 @@ from chatroom.server.core.inputs import (
     Connected,
     Disconnected,
     Input,
+    LeaseGranted,
     LineReceived,
     Paced,
     ShuttingDown,
@@ -86,6 +87,8 @@ class ChatServer:
         self.log_once = OncePerInterval(log, config.log_interval, loop)
         self.clock = RoomClock()
         self.room, self.store = make_room(config)
+        if self.store is not None:  # a seq lease committed: the room may number up to it
+            self.store.on_lease = lambda n: loop.call_soon_threadsafe(self.handle, LeaseGranted(n))
         self.checks = PasswordWorkers(  # /oper's, /login's and /register's scrypt, off the loop
             config.oper_check_threads, config.oper_check_queue, loop, self.handle, self.log_once
         )

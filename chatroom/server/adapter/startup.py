@@ -13,12 +13,16 @@ import socket
 import time
 import uuid
 
+import msgspec
+
 from chatroom.protocol import strip_controls
 from chatroom.server.adapter.store import StateError, StateStore
 from chatroom.server.config import RoomRules, ServerConfig
-from chatroom.server.core.actions import Persist
+from chatroom.server.core.actions import Persist, Restored
 from chatroom.server.core.passwords import parse_operators
 from chatroom.server.core.room import Room
+from chatroom.server.core.rules.persisting import lease_record
+from chatroom.server.core.sequencer import LocalSequencer
 
 log = logging.getLogger("chatroom.server")
 
@@ -95,13 +99,27 @@ def make_room(config: ServerConfig) -> tuple[Room, StateStore | None]:
             ", a topic" if restored.topic else "",
         )
     # A restarted server numbers from 1 again: a new epoch says so (the ledger makes a
-    # shared room's) — unless the state file says where a clean stop left the room: then
-    # seqs go on in its epoch. The record is forgotten at once, so that a kill -9 from
-    # here on (which may lose the last seqs) starts a new epoch again.
+    # shared room's) — unless the state file says where the room was: after a clean stop
+    # its last seq, after a crash its seq lease (no seq given was above it): then seqs go
+    # on in its epoch. Before listening, the file gets the first lease of this run.
     epoch = restored.epoch if restored is not None and restored.epoch else uuid.uuid4().hex[:16]
-    if store is not None and restored is not None and restored.epoch:
-        store.put(Persist("epoch", "room", None))
-        log.info("state %s: the room goes on in epoch %s from seq %d", config.state, epoch,
-                 restored.seq)  # fmt: skip
+    if store is not None and restored is not None:
+        if restored.epoch:
+            how = "a crash: above its seq lease" if restored.lost else "a clean stop"
+            log.info("state %s: the room goes on in epoch %s from seq %d (after %s)",
+                     config.state, epoch, restored.seq, how)  # fmt: skip
+        restored = _leased(store, restored, epoch, rules.seq_lease, rules.max_clients)
     room = Room(rules, epoch=epoch, restored=restored, operators=operators, motd=motd)
     return room, store
+
+
+def _leased(
+    store: StateStore, restored: Restored, epoch: str, block: int, clients: int
+) -> Restored:
+    """``restored`` with the first seq lease of this run, which the file holds now."""
+    kept = [events[-1].seq for events in (restored.history, *restored.histories.values()) if events]
+    last = max([restored.seq, *restored.seqs.values(), *kept])
+    lease = last + LocalSequencer(0, block, clients).kept_back + block
+    if not store.put_and_wait(Persist("epoch", "room", lease_record(epoch, lease)), 30.0):
+        raise StartError(f"--state {store.path}: cannot write it (its seq lease)")
+    return msgspec.structs.replace(restored, lease=lease)

@@ -24,7 +24,7 @@ from chatroom.server.core.actions import Restored
 
 log = logging.getLogger("chatroom.server.store")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (id INTEGER PRIMARY KEY, event TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
@@ -41,8 +41,16 @@ CREATE TABLE IF NOT EXISTS accounts (
     key TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL, created REAL NOT NULL
 );
 """,
+    # 3: request ids remembered (rules/programs.py), written with the history they ack.
+    3: """
+CREATE TABLE IF NOT EXISTS requests (
+    key TEXT PRIMARY KEY, seq INTEGER NOT NULL, time REAL NOT NULL
+);
+""",
 }
-KINDS = ("ban", "mute", "topic", "epoch")  # epoch: where a clean stop left the room
+# epoch: where the room goes on: {"epoch", "seq"} after a clean stop, {"epoch", "lease"}
+# while it runs (a crash restarts above the lease: core/sequencer.py).
+KINDS = ("ban", "mute", "topic", "epoch")
 _UNDECODABLE = (ValueError, TypeError, RecursionError, p.ProtocolError)
 
 
@@ -80,6 +88,8 @@ def load(db: sqlite3.Connection, path: str, history: int, now: float) -> Restore
         db.executemany("DELETE FROM records WHERE kind = ? AND key = ?", expired)
         log.info("state file %s: %d expired bans or mutes forgotten", path, len(expired))
     stopped = records["epoch"].get("room") or {}
+    crashed = "lease" in stopped  # it never wrote where it stopped: it goes on above
+    requests = [*stopped.get("requests", ()), *_requests(db)]
     return Restored(
         history=tuple(events),
         bans=records["ban"],
@@ -87,9 +97,24 @@ def load(db: sqlite3.Connection, path: str, history: int, now: float) -> Restore
         topic=records["topic"].get("topic"),
         accounts=accounts,
         epoch=stopped.get("epoch"),
-        seq=stopped.get("seq", 0),
-        requests=tuple(tuple(entry) for entry in stopped.get("requests", ())),
+        seq=stopped["lease"] if crashed else stopped.get("seq", 0),
+        requests=tuple(tuple(entry) for entry in requests),
+        lost=crashed,
     )
+
+
+def _requests(db: sqlite3.Connection) -> list[list[Any]]:
+    """The request ids the file remembers (each checked), oldest first."""
+    entries = []
+    for key, seq, when in db.execute("SELECT key, seq, time FROM requests ORDER BY rowid"):
+        try:
+            name, rid = json.loads(key)
+        except (ValueError, TypeError, RecursionError):
+            continue
+        entry = [name, rid, seq, when]
+        if _request_entry(entry):
+            entries.append(entry)
+    return entries
 
 
 def _accounts(db: sqlite3.Connection, skipped: Skipped) -> dict[str, dict[str, Any]]:
@@ -156,12 +181,14 @@ def _record(kind: Any, key: Any, data: Any) -> tuple[dict[str, Any], str | None]
 
 
 def _stop_problem(record: dict[str, Any]) -> str | None:
-    """Why a clean stop's record (epoch, seq, request ids) cannot be used, if it cannot."""
-    seq, requests = record.get("seq"), record.get("requests")
+    """Why an epoch record (epoch, and seq or lease, and from older servers request ids)
+    cannot be used, if it cannot."""
+    which = "lease" if "lease" in record else "seq"
+    seq, requests = record.get(which), record.get("requests", [])
     if not isinstance(record.get("epoch"), str) or not record["epoch"]:
         return "its epoch is not text"
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        return f"its seq {_shown(seq)} is not a seq"
+        return f"its {which} {_shown(seq)} is not a seq"
     if not isinstance(requests, list) or not all(_request_entry(e) for e in requests):
         return "its request ids are not [name, id, seq, time] each"
     return None

@@ -7,7 +7,11 @@ the disk (what waits is bounded: see :meth:`StateStore.put`). Each is committed 
 the thread takes it. Chat comes as the room's whole history, which the adapter asks the
 room for every ``state_flush`` seconds (``Room.history_due``): a ``kill -9`` loses at most
 that much chat; a ban, an unban, a mute, a topic or a registered name comes as it is made,
-so none is lost once it is written (registered names in a table of their own).
+so none is lost once it is written (registered names in a table of their own). With each
+history come the request ids remembered since the last (rules/persisting.py), written in
+the same transaction or before it, and now and then a longer seq lease (the epoch record):
+once it is committed, ``on_lease`` is called with it (from the thread: the adapter hands it
+to the loop), and the room may number up to it (core/sequencer.py).
 
 The file is read once, at start, before the server listens (:meth:`StateStore.open`; each
 record checked: state_read.py), and closed on shutdown after the last batch is committed.
@@ -36,6 +40,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from chatroom import protocol as p
@@ -48,6 +53,10 @@ __all__ = ["SCHEMA_VERSION", "StateError", "StateStore"]
 log = logging.getLogger("chatroom.server.store")
 
 _STOP = object()
+
+
+class _Committed(threading.Event):
+    """Set once what was put before it is committed (:meth:`StateStore.put_and_wait`)."""
 
 
 class StateStore:
@@ -77,6 +86,8 @@ class StateStore:
         self._history_due: tuple[p.Message | p.Action, ...] | None = None
         self._records: queue.SimpleQueue[Any] = queue.SimpleQueue()  # bans, mutes, topic
         self._wake = threading.Event()  # anything to write
+        # Told each seq lease once it is committed (from the thread; set by the adapter).
+        self.on_lease: Callable[[int], None] | None = None
         self._thread = threading.Thread(target=self._run, name="chatroom-state", daemon=True)
         self._thread.start()
 
@@ -131,6 +142,15 @@ class StateStore:
             self._records.put(item)
         self._wake.set()
 
+    def put_and_wait(self, item: Persist, timeout: float) -> bool:
+        """:meth:`put`, then wait until it is committed (at start, before the server
+        listens: its first seq lease); False if it was not within ``timeout``."""
+        committed = _Committed()
+        self.put(item)
+        self._records.put(committed)
+        self._wake.set()
+        return committed.wait(timeout)
+
     def close(self) -> None:
         """Commit what is queued and close the file (blocks until done: while the disk
         fails, one more try)."""
@@ -147,6 +167,7 @@ class StateStore:
         that fails, keep it (the latest history, one change a key) and try again later."""
         history: tuple[p.Message | p.Action, ...] | None = None
         records: dict[tuple[str, str], Persist] = {}
+        committed: list[_Committed] = []
         first, longest = self.retry
         delay = first
         retry_at = None  # while failing: when to try again (monotonic)
@@ -164,9 +185,15 @@ class StateStore:
                         item = self._records.get_nowait()
                         if item is _STOP:
                             stop = True
-                        else:
-                            records[(item.kind, item.key)] = item
+                        elif isinstance(item, _Committed):
+                            committed.append(item)
+                        else:  # one change a key waits; request ids each
+                            key = item.key if item.kind != "requests" else str(len(records))
+                            records[(item.kind, key)] = item
                 if history is None and not records:
+                    for done in committed:
+                        done.set()
+                    committed.clear()
                     if stop:
                         return
                     continue
@@ -191,7 +218,9 @@ class StateStore:
                     retry_at = time.monotonic() + delay
                     delay = min(longest, delay * 2)
                     continue
+                self._committed(records.values(), committed)
                 history, records, retry_at, delay = None, {}, None, first
+                committed = []
                 if self.failing:
                     self.failing = False
                     log.warning("state file %s: written again; nothing was lost", self.path)
@@ -199,6 +228,16 @@ class StateStore:
             self._db.close()
             if self._lock is not None:
                 os.close(self._lock)  # the lock goes with it
+
+    def _committed(self, records: Iterable[Persist], waiting: list[_Committed]) -> None:
+        """What was written is committed: tell the seq lease, wake who waits for it."""
+        for item in records:
+            lease = item.data.get("lease") if item.kind == "epoch" and item.data else None
+            if lease is not None and self.on_lease is not None:
+                with contextlib.suppress(RuntimeError):  # the loop closed: the server stops
+                    self.on_lease(lease)
+        for done in waiting:
+            done.set()
 
     def _lost(self, exc: sqlite3.Error, history: Any, records: dict) -> None:
         what = f"{len(records)} ban, mute or topic changes" + (" and chat" if history else "")
@@ -217,6 +256,8 @@ class StateStore:
         for item in records:
             if item.kind == "account":  # a registered name: its own table
                 self._write_account(item)
+            elif item.kind == "requests":  # request ids: their own table
+                self._write_requests(item.data)
             elif item.data is None:
                 db.execute("DELETE FROM records WHERE kind = ? AND key = ?", (item.kind, item.key))
             else:
@@ -231,6 +272,21 @@ class StateStore:
         db.execute("COMMIT")
         if history:  # only once it is in the file: a failed write writes them again
             self._written_seq = history[-1].seq
+
+    def _write_requests(self, data: dict[str, Any]) -> None:
+        """The request ids remembered since the last flush; the expired forgotten, and the
+        oldest past the table's size."""
+        db = self._db
+        db.executemany(
+            "INSERT OR REPLACE INTO requests (key, seq, time) VALUES (?, ?, ?)",
+            [(p.compact_json([name, rid]), seq, when) for name, rid, seq, when in data["entries"]],
+        )
+        db.execute("DELETE FROM requests WHERE time <= ?", (data["before"],))
+        db.execute(  # older than the cap-th newest
+            "DELETE FROM requests WHERE rowid <"
+            " (SELECT rowid FROM requests ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
+            (max(0, data["cap"] - 1),),
+        )
 
     def _write_account(self, item: Persist) -> None:
         if item.data is None:

@@ -294,12 +294,12 @@ class ClusterLink:
         if snapshot.epoch == self.room.epoch:  # the same history: what we missed is in it
             await self._catch_up(snapshot.last_id, snapshot.seq)
         keep = max(self.config.keep, self.config.history)  # what /history reaches
-        history, complete = await kept_chat(self.ledger, snapshot, keep)
+        history, kept_from = await kept_chat(self.ledger, snapshot, keep)
         users = [(u.id, u.name, u.node) for u in snapshot.users.values()]
         moderation = await self.ledger.moderation_state()
         self._last_id = snapshot.last_id
         self.up = self._synced = True
-        self.deliver(Resynced(users, snapshot.seq, history, snapshot.epoch, complete))
+        self.deliver(Resynced(users, snapshot.seq, history, snapshot.epoch, kept_from))
         self.deliver(ModerationLoaded(moderation))
 
     async def _catch_up(self, until_id: str, until_seq: int) -> None:

@@ -14,12 +14,17 @@ and writes them. No I/O here (redis_ledger.py talks to Redis).
   ``stream_maxlen`` events' worth of full entries (a quiet room's entries hold fewer);
 - ``chatroom:{ROOM}:users`` — hash id -> JSON of a :class:`UserRecord`;
 - ``chatroom:{ROOM}:names`` — hash name key (casefolded name) -> id: the name claims;
+- ``chatroom:{ROOM}:requests`` — hash request key (a sender's name key and a request
+  id, JSON) -> ``"SEQ EXPIRES_MS"``, and ``chatroom:{ROOM}:request-order``, the same keys
+  in a sorted set by when they expire: a request id seen, on any node, for
+  ``request_ttl``; ``request_table`` of them at most (the oldest forgotten first);
 - ``chatroom:{ROOM}:nodes`` — set of nodes, each alive while its heartbeat key
   ``chatroom:{ROOM}:node:NODE`` (a string with a TTL) exists;
 - pub/sub channel ``chatroom:{ROOM}:private:NODE`` — payloads for one node (``/msg``);
 - ``chatroom:{ROOM}:mod:ban``, ``:mod:mute``, ``:mod:topic``, ``:mod:account`` — hashes
   key -> JSON record of the bans, the mutes (by name key), the topic and the registered
-  names (by skeleton; name, scrypt hash, created), as the state file keeps them (a record's
+  names (by skeleton; name, scrypt hash, created), as the state file keeps them, and
+  ``:mod:bot``, the users marked as programs (``/bot``) by id, until they leave (a record's
   ``until`` is when it expires: expired ones are dropped when read); every change is also
   published on ``chatroom:{ROOM}:moderation`` (``{"kind", "key", "data", "node"}``), so
   every node enforces it at once.
@@ -41,7 +46,8 @@ from chatroom.protocol import compact_json, name_skeleton
 
 HISTORY_TYPES = frozenset({"message", "action"})
 BROADCAST_TYPES = frozenset({"message", "action", "join", "leave", "rename"})
-MODERATION_KINDS = ("ban", "mute", "topic", "account")
+# bot: the users marked as programs (/bot), by id, so every node's who shows the mark.
+MODERATION_KINDS = ("ban", "mute", "topic", "account", "bot")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +64,8 @@ class RoomKeys:
     private_prefix: str  # + node
     mod_prefix: str  # + kind
     mod_channel: str
-    request_prefix: str  # + a request's key: its id seen (rules/programs.py), with a TTL
+    requests: str  # request keys seen (rules/programs.py) -> "SEQ EXPIRES_MS"
+    request_order: str  # the same keys by when they expire: the oldest go first
 
     @classmethod
     def of(cls, room: str) -> RoomKeys:
@@ -74,13 +81,19 @@ class RoomKeys:
             private_prefix=f"{prefix}:private:",
             mod_prefix=f"{prefix}:mod:",
             mod_channel=f"{prefix}:moderation",
-            request_prefix=f"{prefix}:request:",
+            requests=f"{prefix}:requests",
+            request_order=f"{prefix}:request-order",
         )
 
     @property
     def shared(self) -> list[str]:
         """The keys every script that appends is given, in the order the scripts use."""
         return [self.seq, self.events, self.users, self.names, self.nodes, self.epoch]
+
+    @property
+    def appending(self) -> list[str]:
+        """The append script's keys: the shared ones, then the request ids'."""
+        return [*self.shared, self.requests, self.request_order]
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,7 +125,7 @@ class RedisLedger:
         self.max_body = 6 * config.max_line + 1024
         self.last_read: str | None = None  # the id of the last entry read() read, if any
         self._keys = keys = RoomKeys.of(room)
-        self._shared_keys = keys.shared
+        self._shared_keys, self._append_keys = keys.shared, keys.appending
         # XREAD BLOCK waits longer than any command may; read() bounds it with asyncio.
         self._redis, self._blocking = clients(url, timeout)
         lua = scripts(config.events_per_entry)
@@ -255,10 +255,10 @@ class RedisLedger:
         if not items:
             return []
         batch = [append_item(*item) for item in items]
-        ttl = max(1, round(self.config.request_ttl * 1000))
-        args = (self.stream_maxlen, self.node, pack(batch), self._keys.request_prefix, ttl)
+        ttl, cap = max(1, round(self.config.request_ttl * 1000)), self.config.request_table
+        args = (self.stream_maxlen, self.node, pack(batch), ttl, max(1, cap))
         with self._guard(f"append {len(items)} events"):
-            results = await self._append(keys=self._shared_keys, args=args)
+            results = await self._append(keys=self._append_keys, args=args)
         return [append_result(result) for result in results]
 
     async def read(

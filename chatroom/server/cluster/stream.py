@@ -128,14 +128,16 @@ def history_events(
 
 async def kept_chat(
     ledger: Any, snapshot: Any, keep: int
-) -> tuple[list[p.Message | p.Action], bool]:
+) -> tuple[list[p.Message | p.Action], int]:
     """What a node keeps for /history at sync: the last ``keep`` messages and actions up
-    to and including the snapshot's last entry (that one is in the past too), and whether
-    they are every message of the epoch (fewer were found, and the stream was never
-    trimmed: its first event is seq 1, or it is empty). ``ledger``: the node's RedisLedger."""
+    to and including the snapshot's last entry (that one is in the past too), and the seq
+    after which the stream holds every event: the one before its first (0: never trimmed;
+    an empty stream holds nothing up to the room's seq). ``ledger``: the node's
+    RedisLedger."""
     entries = await ledger.history(id_after(snapshot.last_id), keep)
     history = history_events(entries, snapshot.seq, ledger.bad)
-    return history, len(entries) < keep and snapshot.first_seq <= 1
+    first = snapshot.first_seq
+    return history, max(first - 1, 0) if first else snapshot.seq
 
 
 class BadEntries:

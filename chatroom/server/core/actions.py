@@ -272,9 +272,11 @@ class Restored(_Value):
     """What the state file held at start, for a new room: the recent chat (oldest first),
     the bans, mutes and registered names as :class:`Persist` kept them (``key -> record``)
     and the topic — the default room's; ``histories`` and ``topics`` are the other rooms'
-    (by room key). After a clean stop also where it stopped: its ``epoch``, its last ``seq``
-    and the request ids it remembered (``[name key, id, seq, when]``); else ``epoch`` is
-    None."""
+    (by room key) — and the request ids remembered (``[name key, id, seq, when]``). Where
+    the rooms go on: the ``epoch`` (None: a new one), ``seq`` and ``seqs`` (the other
+    rooms') after a clean stop where they stopped; after a crash every room's is the seq
+    lease, and ``lost``: seqs after the last message kept may be lost. ``lease``: the seq
+    lease the file holds now (None: no lease)."""
 
     history: tuple[p.Message | p.Action, ...] = ()
     bans: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
@@ -287,6 +289,8 @@ class Restored(_Value):
     seq: int = 0
     seqs: dict[str, int] = msgspec.field(default_factory=dict)  # other rooms', likewise
     requests: tuple[tuple[Any, ...], ...] = ()
+    lost: bool = False
+    lease: int | None = None
 
 
 Report = Admitted | TurnedAway | Renamed | Left | Moderated

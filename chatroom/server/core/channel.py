@@ -92,8 +92,18 @@ class Channel:
         for subscribers in self._subscribers.values():
             subscribers.pop(conn, None)
 
-    def replace_users(self, user_ids: list[str], seq: int) -> None:
-        """A ledger's view of who is in it (a shared room's sync)."""
+    def replace_users(
+        self,
+        user_ids: list[str],
+        seq: int,
+        history: list[p.Message | p.Action] | None = None,
+        kept_from: int = 0,
+        same: bool = False,
+    ) -> None:
+        """A ledger's view of who is in it (a shared room's sync), and of its ``history``
+        (every message after ``kept_from``; ``same``: in the epoch it had: history.py)."""
+        if history is not None:
+            self.history.resync(history, kept_from, self.seq, same)
         self._users = dict.fromkeys(user_ids)
         self.seq = seq
 

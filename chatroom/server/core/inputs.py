@@ -57,6 +57,12 @@ class StateFlushDue(_Input):
     """Time to hand the state file the history, if it changed (every ``state_flush``)."""
 
 
+class LeaseGranted(_Input):
+    """The state file holds a longer seq ``lease`` (core/sequencer.py's LocalSequencer)."""
+
+    lease: int
+
+
 class PasswordChecked(_Input):
     """The adapter checked the password of ``conn``'s ``/oper NAME`` or ``/login NAME``
     (a :class:`~chatroom.server.core.actions.CheckPassword` for ``purpose``): ``ok`` if it
@@ -122,7 +128,7 @@ class Resynced(_Input):
     seq: int
     history: list[p.Message | p.Action]
     epoch: str
-    complete: bool = False  # ``history`` is every message of the epoch (nothing trimmed)
+    kept_from: int = 0  # ``history`` is every message after this seq (fewer: ``--keep``)
 
 
 class LedgerStatus(_Input):
@@ -187,6 +193,7 @@ Input = (
     | TimerFired
     | ShuttingDown
     | StateFlushDue
+    | LeaseGranted
     | PasswordChecked
     | PasswordHashed
     | Paced

@@ -111,3 +111,4 @@ class User:
     node: str
     last_seen: float  # when the room last saw a line of theirs (for other nodes' users)
     rooms: set[str] = field(default_factory=set)  # the keys of the rooms it is in
+    bot: bool = False  # marked as a program (/bot; in a shared room, another node's too)

@@ -5,8 +5,10 @@ line or ``/me`` sent as one is remembered by its sender's name (its key, as name
 compared) and id, with the seq it got, for ``ttl`` seconds and ``size`` of them at most
 (the oldest forgotten first): the same id from the same name again — a program that did
 not see its ack before its connection dropped — is acked with that seq and not said again.
-With ``--redis`` the append script keeps each in Redis too (one key, its TTL), so a retry
-on another node is caught there; with ``--state`` a clean stop keeps them in the file.
+With ``--redis`` the append script keeps them in Redis too (bounded as here), so a retry
+on another node is caught there; with ``--state`` the file gets the ones remembered since
+its last flush with each flush (:meth:`Requests.fresh`), in the same transaction as the
+history: an id is in the file whenever its line is, even after a ``kill -9``.
 
 A request whose line is not sequenced yet (a shared room's ledger has it) is *pending*,
 by its event, until the room applies the event (ack it), the ledger refuses it (an error
@@ -16,7 +18,7 @@ pending ack to the connection that retried. Pending requests are bounded as the 
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any
 
 from chatroom import protocol as p
@@ -32,10 +34,13 @@ def event_key(event: p.Message | p.Action) -> EventKey:
 
 
 class Requests:
-    def __init__(self, ttl: float, size: int) -> None:
+    def __init__(self, ttl: float, size: int, *, saved: bool = False) -> None:
         self.ttl = ttl
         self.size = max(1, size)
         self._seen: OrderedDict[Key, tuple[int, float]] = OrderedDict()  # -> (seq, when)
+        # Remembered since the state file's last flush (bounded: a table's worth), if there
+        # is a state file (``saved``).
+        self._fresh: deque[list[Any]] | None = deque(maxlen=self.size) if saved else None
         # Requests whose line waits for its seq: by event, and the same by key.
         self.pending: dict[EventKey, tuple[ConnId, Key]] = {}
         self._pending_keys: dict[Key, EventKey] = {}
@@ -53,6 +58,8 @@ class Requests:
 
     def remember(self, key: Key, seq: int, now: float) -> None:
         self._seen[key] = (seq, now)
+        if self._fresh is not None:
+            self._fresh.append([key[0], key[1], seq, now])
         self._seen.move_to_end(key)
         while len(self._seen) > self.size:
             self._seen.popitem(last=False)
@@ -98,6 +105,16 @@ class Requests:
         self._expire(now)
         return [[key[0], key[1], seq, when] for key, (seq, when) in self._seen.items()]
 
+    def fresh(self) -> list[list[Any]]:
+        """``[name key, id, seq, when]`` of each remembered since the last call."""
+        if not self._fresh:
+            return []
+        entries = list(self._fresh)
+        self._fresh.clear()
+        return entries
+
     def restore(self, entries: list[list[Any]]) -> None:
         for name_key, rid, seq, when in entries:
             self.remember((name_key, rid), seq, when)
+        if self._fresh is not None:
+            self._fresh.clear()  # the file has them

@@ -31,7 +31,7 @@ from chatroom.protocol import commands as c
 from chatroom.server.config import RoomRules
 from chatroom.server.core import inputs as i
 from chatroom.server.core.accounts_state import Accounts
-from chatroom.server.core.actions import Check, ConnId, Persist, Restored, RoomAction
+from chatroom.server.core.actions import Check, ConnId, Restored, RoomAction
 from chatroom.server.core.admission import Admission
 from chatroom.server.core.codec import LineTooLong, command_of
 from chatroom.server.core.moderation_state import Moderation
@@ -46,6 +46,7 @@ from chatroom.server.core.rules import (
     leaving,
     moderation,
     names,
+    persisting,
     programs,
     rooms,
     selfservice,
@@ -107,11 +108,19 @@ class Room:
         # actions, every change the file must keep: bans, mutes and the topic as they are
         # made, the history when asked (StateFlushDue), where it stopped (ShuttingDown).
         state = RoomState(node, rules.keep, epoch, rules.room, rules.rooms)
-        requests = Requests(rules.request_ttl, rules.request_table)
+        requests = Requests(rules.request_ttl, rules.request_table, saved=restored is not None)
+        lease = None
         if restored is not None:
             self._restore(state, rules, restored)
             requests.restore([list(entry) for entry in restored.requests])
-        sequencer = sequencer if sequencer is not None else LocalSequencer()
+            lease = restored.lease
+        if sequencer is None:
+            given = max(channel.seq for channel in state.rooms.all())
+            sequencer = LocalSequencer(lease, rules.seq_lease, rules.max_clients, given)
+        # A state file's seq lease bounds the seqs: checked before each line (core/sequencer.py).
+        self._lease = (
+            sequencer if isinstance(sequencer, LocalSequencer) and lease is not None else None
+        )
         p.load_name_data()  # now, not with the first newcomer (see its docstring)
         self.ctx = Context(
             rules=rules,
@@ -131,11 +140,18 @@ class Room:
         )
         self._inputs: dict[type, Callable[[Any, float], list[RoomAction]]] = {
             i.LineReceived: lambda e, now: self._line(e.conn, e.line, now),
-            i.Connected: lambda e, now: entry.connect(self.ctx, e.conn, e.host, e.port, now),
+            i.Connected: lambda e, now: (
+                persisting.refuse_newcomer(self.ctx, e.conn)
+                if self._lease is not None and self._lease.short()
+                else entry.connect(self.ctx, e.conn, e.host, e.port, now)
+            ),
             i.Disconnected: lambda e, now: leaving.disconnect(self.ctx, e.conn, e.reason, now),
             i.TimerFired: lambda e, now: idle.check(self.ctx, e.conn, now),
-            i.ShuttingDown: lambda e, now: leaving.shutdown(self.ctx) + self._stopped(now),
-            i.StateFlushDue: lambda e, now: self._history_due(),
+            i.ShuttingDown: lambda e, now: (
+                leaving.shutdown(self.ctx) + persisting.stopped(self.ctx, now)
+            ),
+            i.StateFlushDue: lambda e, now: persisting.flush(self.ctx, now),
+            i.LeaseGranted: lambda e, now: persisting.granted(self.ctx, e.lease),
             i.PasswordChecked: lambda e, now: self._checked(e, now),
             i.PasswordHashed: lambda e, now: accounts.hashed(
                 self.ctx, e.conn, e.name, e.stored, now
@@ -145,7 +161,7 @@ class Room:
             i.Repeated: lambda e, now: programs.repeated(self.ctx, e.event, e.seq, now),
             i.AppendRefused: lambda e, now: shared.refused(self.ctx, e.conn, e.event, e.reason),
             i.Resynced: lambda e, now: shared.resync(
-                self.ctx, e.users, e.seq, e.history, now, e.epoch, e.complete
+                self.ctx, e.users, e.seq, e.history, now, e.epoch, e.kept_from
             ),
             i.LedgerStatus: lambda e, now: shared.ledger_notice(self.ctx, e.text),
             i.PrivateArrived: lambda e, now: shared.remote_private(
@@ -184,6 +200,8 @@ class Room:
         member = ctx.state.member(conn)
         if member is None:  # it already left; what it still sent goes nowhere
             return []
+        if self._lease is not None and not self._lease.take_line():  # the file is behind
+            return persisting.refuse_line(ctx, member)
         if member.waiting:
             return entry.before_password(ctx, member, command_of(line), now)
         if member.touched(now):
@@ -213,36 +231,14 @@ class Room:
         for room, kept in {rules.room: restored.history, **restored.histories}.items():
             if room != rules.room and room not in rules.rooms:
                 continue
-            # Every message of the epoch is there if the file never had to trim them.
-            complete = restored.epoch is not None and len(kept) < rules.keep
-            seq = seqs.get(room, 0) if room != rules.room else restored.seq
-            state.restore_history(kept, seq, complete=complete, room=room)
-
-    def _stopped(self, now: float) -> list[RoomAction]:
-        """A clean stop, for a state file: the epoch, the last seq and the request ids, so
-        a restart goes on in the same epoch (a kill -9 leaves none: a new epoch then)."""
-        ctx = self.ctx
-        if not ctx.persisting or not isinstance(ctx.sequencer, LocalSequencer):
-            return []
-        state = ctx.state
-        kept = {"epoch": state.epoch, "seq": state.seq, "requests": ctx.requests.kept(now)}
-        others = {ch.key: ch.seq for ch in state.rooms.all() if ch.key != state.default}
-        if others:
-            kept["seqs"] = others
-        return [Persist("epoch", "room", kept)]
-
-    def _history_due(self) -> list[RoomAction]:
-        """The history for the state file, if it changed since the last time. Chat is kept
-        this way, not a Persist per line: a busy room's lines then cost the file nothing
-        each (a Persist a line was a tenth of a broadcast's cost), and the file keeps only
-        the last ``history`` anyway."""
-        if not self.ctx.persisting:
-            return []
-        state = self.ctx.state
-        return [
-            Persist("history", "" if room == state.default else room, events)
-            for room, events in state.rooms.changed_histories()
-        ]
+            # Every message of the epoch is there if the file never had to trim them; after
+            # a crash every room goes on from the seq lease, and its seqs after the last
+            # message kept may be lost (a hole).
+            whole = restored.epoch is not None and len(kept) < rules.keep
+            seq = seqs.get(room, 0) if room != rules.room and not restored.lost else restored.seq
+            known = 0 if whole else (kept[0].seq - 1 if kept else seq)
+            hole = (kept[-1].seq if kept else 0, seq) if restored.lost else None
+            state.restore_history(kept, seq, known=known, hole=hole, room=room)
 
     # --- shorthands for handle(), as the tests and a REPL call the room ------------------
 

@@ -33,6 +33,10 @@ class Sequencer(Protocol):
         """Append ``event`` (from ``conn``'s line, if any): None if it is sequenced now and
         must be applied at once, else the actions that carry it to where it is sequenced."""
 
+    def short(self) -> bool:
+        """Whether no more lines or newcomers can be taken now (a state file's seq lease
+        is used up; see :class:`LocalSequencer`)."""
+
     def waits(self, conn: ConnId) -> bool:
         """Whether ``conn``'s lines wait (for its join or its rename to be sequenced)."""
 
@@ -51,10 +55,71 @@ class Sequencer(Protocol):
 
 
 class LocalSequencer:
-    """One server holds the whole room: an event takes the next seq and is applied at once."""
+    """One server holds the whole room: an event takes the next seq and is applied at once.
+
+    With a state file (``--state``) it numbers within a *lease*, the hi/lo pattern: the
+    file holds a seq no event has passed (``lease``), so a server killed at any moment
+    restarts above every seq it gave and goes on in the same epoch. A longer lease is
+    asked for (:meth:`lease_due`, a ``block`` more) once half of one is used, and taken
+    when the file has it (:meth:`grant`). A line or a newcomer is refused while the lease
+    is :meth:`short`: what is left then still covers every connection's leave, quiet join
+    and rename from a password check (three events each, for as many connections as
+    ``--max-clients`` allows) — events no one can refuse.
+    """
+
+    RESERVE = 16  # seqs left over besides the connections' three each
+
+    def __init__(
+        self, lease: int | None = None, block: int = 1_000_000, clients: int = 0, given: int = 0
+    ) -> None:
+        self.lease = lease  # the highest seq the state file allows (None: no file, no bound)
+        # The highest seq of any room (each numbers its own) when last told (:meth:`refresh`),
+        # and the lines taken since: each adds at most one event to a room.
+        self.top = given
+        self.lines = 0
+        self.block = max(1, block)
+        # What is kept for the events no one can refuse: three for each connection there
+        # can be (--max-clients), and RESERVE. Lines are taken up to ``limit``.
+        self.kept_back = 3 * max(0, clients) + self.RESERVE
+        self.limit = lease - self.kept_back if lease is not None else 0
+        self._asked = 0  # the longest lease asked for (granted or not)
 
     def next_seq(self, last: int) -> int:
         return last + 1
+
+    def short(self) -> bool:
+        """Whether the lease is too short for another line or newcomer: a line adds at most
+        one event to each room, and what is kept back covers the rest in any room."""
+        return self.lease is not None and self.top + self.lines >= self.limit
+
+    def take_line(self) -> bool:
+        """A line is to be handled: False if the lease is too short for it."""
+        if self.top + self.lines >= self.limit:
+            return False
+        self.lines += 1
+        return True
+
+    def refresh(self, top: int) -> None:
+        """The highest seq of any room now (the room tells it at each state flush)."""
+        self.top, self.lines = top, 0
+
+    def lease_due(self) -> int | None:
+        """A longer lease for the state file, if half of the last is used and none longer
+        than it is asked for already."""
+        if self.lease is None or self._asked > self.lease:
+            return None
+        top = self.top + self.lines
+        if self.limit - top >= self.block // 2:
+            return None
+        self._asked = top + self.kept_back + self.block
+        return self._asked
+
+    def grant(self, lease: int) -> None:
+        """The state file has ``lease``: seqs up to it may be given."""
+        if self.lease is not None:
+            self.lease = max(self.lease, lease)
+            self.limit = self.lease - self.kept_back
+            self._asked = max(self._asked, self.lease)
 
     def sequence(self, event: p.BroadcastEvent, conn: ConnId | None) -> list[RoomAction] | None:
         return None
@@ -90,6 +155,9 @@ class LedgerSequencer:
 
     def next_seq(self, last: int) -> int:
         return 0  # the ledger decides
+
+    def short(self) -> bool:
+        return False
 
     def sequence(self, event: p.BroadcastEvent, conn: ConnId | None) -> list[RoomAction] | None:
         if conn is not None and isinstance(event, p.Join):

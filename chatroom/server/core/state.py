@@ -108,8 +108,9 @@ class RoomState:
         member.oper_failures = 0
         self._version += 1  # who shows the mark
 
-    def mark_bot(self, member: Member) -> None:
-        member.bot = True
+    def mark_bot(self, user_id: str, bot: bool = True) -> None:  # /bot (or another node's)
+        for marked in filter(None, (self._local.get(user_id), self._users.get(user_id))):
+            marked.bot = bot  # its member, and its user: known once the member left
         self._version += 1  # who shows the mark
 
     def set_away(self, member: Member, text: str | None) -> None:
@@ -260,15 +261,15 @@ class RoomState:
         history: Iterable[p.Message | p.Action],
         seq: int = 0,
         *,
-        complete: bool = False,
+        known: int = 0,
+        hole: tuple[int, int] | None = None,
         room: str | None = None,
     ) -> None:
         """The recent chat a state file kept (--state) for ``room`` (None: the default
-        room): replayed to newcomers, and the seq goes on from its last (or ``seq``, where
-        a clean stop left it), so new events never number below it. ``complete``: it is
-        every message of the epoch."""
+        room): replayed to newcomers, and the seq goes on from its last (or ``seq``, where a
+        clean stop or a crash left it). ``known``, ``hole``: what it covers (history.py)."""
         channel = self.rooms.open(room or self.default)
-        channel.history.restore(history, complete=complete)
+        channel.history.restore(history, known=known, hole=hole)
         channel.sequenced(max(channel.seq, seq, channel.history.last_seq))
 
     def everyone_leaves(self) -> list[ConnId]:
@@ -293,18 +294,18 @@ class RoomState:
         history: Iterable[p.Message | p.Action],
         now: float,
         epoch: str | None = None,
-        complete: bool = False,
+        kept_from: int = 0,
     ) -> None:
         """Take a ledger's view of the default room: ``(id, name, node)`` of everyone, the
-        last seq, the recent chat, the epoch. This node's members are kept; the caller
-        reconciles them."""
+        last seq, the recent chat (every message after ``kept_from``), the epoch. This
+        node's members are kept; the caller reconciles them."""
         self._version += 1
+        same = epoch is not None and epoch == self.epoch  # this node's history goes on
         self.epoch = epoch
         room = self.default
         self._users = {uid: User(uid, name, node, now, {room}) for uid, name, node in users}
         self._by_key = {p.name_skeleton(user.name): uid for uid, user in self._users.items()}
-        self.rooms.main.replace_users(list(self._users), seq)
-        self.rooms.main.history.replace(history, complete=complete)
+        self.rooms.main.replace_users(list(self._users), seq, list(history), kept_from, same)
 
     def adopt_name(self, member: Member, name: str) -> None:
         """``member`` is called ``name`` from now on: the ledger says so (it renamed while we

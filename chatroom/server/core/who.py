@@ -39,7 +39,7 @@ def who_list(
                 op=member is not None and member.operator,
                 away=member.away if member is not None else None,
                 registered=registered(user.name),
-                bot=member is not None and member.bot,
+                bot=member.bot if member is not None else user.bot,
             )
         )
     return p.Who(users=tuple(entries), total=total if total > len(entries) else None, room=room)

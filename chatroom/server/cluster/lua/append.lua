@@ -3,14 +3,17 @@
 -- Python before this text). A refused event changes nothing; the others still go on.
 -- A user's id belongs to the node that joined it: another node can neither join a second
 -- user under it (DUPLICATE) nor speak, rename or leave as that user (GONE).
--- KEYS: seq, events, users, names, nodes, epoch
+-- KEYS: seq, events, users, names, nodes, epoch, requests, request order
 -- ARGV: maxlen, node, the batch: a MessagePack array with one array per event: type,
 --   body, user id, then for a join or a rename the user's json, its key and the old key
 --   (a join sends ''); a message, action or leave stops after the id, but a message or
 --   action sent as a request (rules/programs.py) has its request key fourth;
---   then the request keys' prefix and their TTL in milliseconds.
+--   then the requests' TTL in milliseconds and how many are kept at most.
 -- A request whose key is held (its id was seen within the TTL, on any node) is not
 -- appended: its result is REPEATED followed by the seq its first try got.
+-- The request keys seen are one hash (key -> "SEQ EXPIRES_MS") and one sorted set (key by
+-- EXPIRES_MS), bounded in time and in count: expired ones go first, then the oldest past
+-- the cap, so a flood of ids leaves at most the cap (the room's config: request_table).
 local node = ARGV[2]
 
 -- The users' records this batch has read, by id (false: none): a batch holds many lines of
@@ -59,21 +62,63 @@ local function append_one(kind, body, id, json, key, old_key)
   return append(body, node)
 end
 
+local request_ttl, request_cap = tonumber(ARGV[4]), tonumber(ARGV[5])
+local now_ms = nil  -- Redis's clock, read once, only for a batch with a request
+local function clock()
+  if not now_ms then
+    local now = redis.call('TIME')
+    now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  end
+  return now_ms
+end
+
+-- The seq the request `key` got, if it was seen and has not expired.
+local function seen(key)
+  local kept = redis.call('HGET', KEYS[7], key)
+  if not kept then return nil end
+  local seq, expires = string.match(kept, '^(%d+) (%d+)$')
+  if expires and tonumber(expires) > clock() then return seq end
+  return nil
+end
+
+local remembered = false
+local function remember(key, seq)
+  local expires = clock() + request_ttl
+  redis.call('HSET', KEYS[7], key, string.format('%d %d', seq, expires))
+  redis.call('ZADD', KEYS[8], expires, key)
+  remembered = true
+end
+
+-- The expired keys (a bounded number a call: the cap holds them anyway) and those past
+-- the cap, oldest first, forgotten; both keys expire with the last request.
+local function bound_requests()
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[8], '-inf', clock(), 'LIMIT', 0, 1000)
+  local over = redis.call('ZCARD', KEYS[8]) - #gone - request_cap
+  if over > 0 then
+    local popped = redis.call('ZRANGE', KEYS[8], #gone, #gone + over - 1)
+    for _, key in ipairs(popped) do gone[#gone + 1] = key end
+  end
+  for first = 1, #gone, 1000 do
+    local chunk = {unpack(gone, first, math.min(first + 999, #gone))}
+    redis.call('ZREM', KEYS[8], unpack(chunk))
+    redis.call('HDEL', KEYS[7], unpack(chunk))
+  end
+  redis.call('PEXPIRE', KEYS[7], request_ttl)
+  redis.call('PEXPIRE', KEYS[8], request_ttl)
+end
+
 local results = {}
 for i, item in ipairs(cmsgpack.unpack(ARGV[3])) do
   local request = nil
-  if (item[1] == 'message' or item[1] == 'action') and item[4] then
-    request = ARGV[4] .. item[4]
-  end
-  local first = request and redis.call('GET', request)
+  if (item[1] == 'message' or item[1] == 'action') and item[4] then request = item[4] end
+  local first = request and seen(request)
   if first then
     results[i] = REPEATED .. first
   else
     results[i] = append_one(item[1], item[2], item[3], item[4], item[5], item[6])
-    if request and type(results[i]) == 'number' then
-      redis.call('SET', request, results[i], 'PX', ARGV[5])
-    end
+    if request and type(results[i]) == 'number' then remember(request, results[i]) end
   end
 end
+if remembered then bound_requests() end
 finish()
 return results

@@ -12,7 +12,9 @@ size, as a who reply is.
 asker saw SEQ) is answered with a ``reset`` notice naming the room's epoch, then the
 newest ``--history`` messages, as a newcomer is replayed them. A SEQ older than what is
 kept gets a ``history_gap`` notice first; a SEQ the room never reached (its seqs are lower)
-is a reset too.
+is a reset too. So does a SEQ in a *hole* (the seqs a killed server gave after its state
+file's last flush, or a shared room's node never read: core/history.py), and an answer
+from before a hole stops at it, with ``more``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from chatroom.server.core.sequencer import LocalSequencer
 from chatroom.server.core.state import Member
 
 RESET_TEXT = "the room's history started over since seq {seq}: its epoch is now {epoch}"
+GAP_TEXT = "messages after seq {seq} up to seq {kept} are no longer kept"
+HOLE_TEXT = (
+    "messages after seq {seq} up to seq {kept} may be missing: they were not saved before"
+    " the server stopped, or not read here"
+)
 
 
 def last(ctx: Context, member: Member, command: c.History, now: float) -> list[RoomAction]:
@@ -52,7 +59,10 @@ def since(ctx: Context, member: Member, command: c.HistorySince, now: float) -> 
     notices: list[p.Event] = []
     kept_from = room.history.gap(seq, room.seq)
     if kept_from is not None:
-        text = f"messages after seq {seq} up to seq {kept_from} are no longer kept"
+        hole = room.history.hole
+        text = (HOLE_TEXT if hole is not None and kept_from == hole[1] else GAP_TEXT).format(
+            seq=seq, kept=kept_from
+        )
         gap = p.Notice(code=p.NoticeCode.HISTORY_GAP, text=text, seq=kept_from, room=room.key)
         notices.append(gap)
         seq = kept_from

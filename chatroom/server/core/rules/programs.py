@@ -17,12 +17,13 @@ import msgspec
 
 from chatroom import protocol as p
 from chatroom.protocol import commands as c
-from chatroom.server.core.actions import Append, ConnId, Deliver, RoomAction, encode
+from chatroom.server.core.actions import Append, ConnId, Deliver, Persist, RoomAction, encode
 from chatroom.server.core.requests import Key
 from chatroom.server.core.rules import chat
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.output import error, info, send
 from chatroom.server.core.rules.sequencing import apply, next_seq
+from chatroom.server.core.sequencer import LedgerSequencer
 from chatroom.server.core.state import Member
 
 BOT_TEXT = (
@@ -112,8 +113,16 @@ def _handle(
 
 def sequenced(ctx: Context, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
     """A shared room's event applied: and acked, if a request of this node waits for it
-    (checked only while one waits)."""
+    (checked only while one waits). A program that leaves — this node's, or a dead node's
+    (reaped: every node drops it, once is enough) — is unmarked in the ledger."""
+    unmark = (
+        type(event) is p.Leave
+        and (node == ctx.node or event.reason is p.LeaveReason.ERROR)
+        and is_bot(ctx, event.id)
+    )
     actions = apply(ctx, event, node)
+    if unmark:
+        actions.append(Persist("bot", event.id, None))
     if ctx.requests.pending and isinstance(event, p.Message | p.Action):
         actions += settled(ctx, event, event.ts)
     return actions
@@ -147,6 +156,13 @@ def refused_id(ctx: Context, event: p.BroadcastEvent) -> str | int | None:
     return found[1][1] if found is not None else None
 
 
+def is_bot(ctx: Context, user_id: str) -> bool:
+    """Whether ``user_id`` is marked as a program (its member's mark, or its user's: the
+    member may have left already)."""
+    member, user = ctx.state.local(user_id), ctx.state.user(user_id)
+    return member.bot if member is not None else user is not None and user.bot
+
+
 def with_id(actions: list[RoomAction], member: Member, rid: str | int | None) -> list[RoomAction]:
     """``actions``, the errors they deliver to ``member`` carrying the request's id."""
     if rid is None:
@@ -176,10 +192,14 @@ def paced(ctx: Context, conn: ConnId, retry_after: float) -> list[RoomAction]:
 
 
 def bot(ctx: Context, member: Member, command: c.Bot, now: float) -> list[RoomAction]:
-    """``/bot``: ``member`` is a program (marked in who; not replayed history when greeted)."""
+    """``/bot``: ``member`` is a program (marked in who; not replayed history when greeted).
+    In a shared room the ledger keeps the mark (by user id) and tells every node."""
+    shared: list[RoomAction] = []
     if not member.bot:
-        ctx.state.mark_bot(member)
-    return info(member, BOT_TEXT, fact=p.Fact.BOT)
+        ctx.state.mark_bot(member.id)
+        if isinstance(ctx.sequencer, LedgerSequencer):
+            shared.append(Persist("bot", member.id, {"node": ctx.node}))
+    return info(member, BOT_TEXT, fact=p.Fact.BOT) + shared
 
 
 def _ack(member: Member, rid: str | int, seq: int | None) -> list[RoomAction]:

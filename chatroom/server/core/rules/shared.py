@@ -171,20 +171,21 @@ def resync(
     history: list[p.Message | p.Action],
     now: float,
     epoch: str,
-    complete: bool = False,
+    kept_from: int = 0,
 ) -> list[RoomAction]:
     """Take the ledger's view — ``(id, name, node)`` of everyone, the last seq, recent
-    history, its epoch — after (re)connecting to it. If the epoch is not the one this node
-    had, the ledger started over (Redis restarted empty, or from an older snapshot) and this
-    node's members are told that seq counts again. Members of this node that the ledger
-    lost (it restarted, or declared this node dead) are appended as joining again; users it
-    still lists for this node that are gone from here are appended as leaving."""
+    history (every message after ``kept_from``), its epoch — after (re)connecting to it.
+    If the epoch is not the one this node had, the ledger started over (Redis restarted
+    empty, or from an older snapshot) and this node's members are told that seq counts
+    again. Members of this node that the ledger lost (it restarted, or declared this node
+    dead) are appended as joining again; users it still lists for this node that are gone
+    from here are appended as leaving."""
     state = ctx.state
     actions: list[RoomAction] = []
     if state.epoch is not None and epoch != state.epoch:
         text = "the room's history was reset: its shared store started over"
         actions += broadcast(ctx, p.Notice(code=p.NoticeCode.RESET, text=text, epoch=epoch))
-    state.reset(users, seq, history, now, epoch, complete)
+    state.reset(users, seq, history, now, epoch, kept_from)
     for member in state.members():
         if member.quiet_until is not None:  # not announced yet: the ledger never knew it
             continue

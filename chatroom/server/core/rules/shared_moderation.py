@@ -98,6 +98,8 @@ def remote_change(
     moderation = ctx.moderation
     try:
         match kind:
+            case "bot":  # a user of another node marked as a program (rules/programs.py)
+                ctx.state.mark_bot(key, data is not None)
             case "account" if data is None:
                 gone = ctx.accounts.drop(key)
                 return account_rules.dropped(ctx, gone, None) if gone is not None else []
@@ -134,6 +136,8 @@ def loaded(
     stay)."""
     moderation = ctx.moderation
     ctx.accounts.take_shared(records.get("account", {}))
+    for user_id in records.get("bot", {}):
+        ctx.state.mark_bot(user_id)
     bans: dict[str, Ban] = {}
     for key, record in records.get("ban", {}).items():
         try:
