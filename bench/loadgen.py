@@ -16,6 +16,12 @@ counters in a shared array, one row of :data:`ROW` slots per worker:
 Window mode: a sender may send while the messages in flight — sent, but not yet seen by the
 slowest receiver of the whole room — number fewer than ``window`` per sender. Each worker
 owns the share of that budget that belongs to its own senders.
+
+Rooms mode (``rooms`` in the spec: the ``rooms`` scenario): client number ``g`` (counted
+over all workers) joins room ``r<g // per_room>`` once welcomed (a JSON client then parts
+the default room) and is ready when it gets the room's greeting; each room's first member
+sends, at a fixed rate. After the workers' rows the shared array has one slot a room: the
+messages its sender has sent, which its members wait for in the drain.
 """
 
 from __future__ import annotations
@@ -70,7 +76,7 @@ async def poll_pipe(pipe: Any, inbox: asyncio.Queue) -> None:
 
 
 class Client(asyncio.Protocol):
-    __slots__ = ("w", "slot", "probe", "transport", "ready", "pre", "tail", "lost")
+    __slots__ = ("w", "slot", "probe", "transport", "ready", "pre", "tail", "lost", "joining")
 
     def __init__(self, worker: Worker, slot: int, probe: bool) -> None:
         self.w = worker
@@ -81,6 +87,7 @@ class Client(asyncio.Protocol):
         self.pre = b""  # bytes before the welcome, until it is found
         self.tail = b""  # probes: an unfinished line
         self.lost = False
+        self.joining = False  # rooms mode: welcomed, its /join sent
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -101,11 +108,21 @@ class Client(asyncio.Protocol):
 
     def _look_for_welcome(self, data: bytes) -> None:
         self.pre += data
-        marker = b'{"type":"welcome"' if self.w.json else b"*** Welcome,"
+        w = self.w
+        if self.joining:  # rooms mode: the room's greeting
+            marker = b'{"type":"room"' if w.json else b"*** now in #"
+        else:
+            marker = b'{"type":"welcome"' if w.json else b"*** Welcome,"
         if marker in self.pre:
-            self.ready = True
             self.pre = b""
-            self.w.client_ready(self)
+            if w.rooms and not self.joining:
+                self.joining = True
+                room = w.room_of[self.slot]
+                leave = b"/part main\n" if w.json else b""  # JSON: /join adds a room
+                self.transport.write(b"/join r%d\n%s" % (room, leave))  # type: ignore[union-attr]
+                return
+            self.ready = True
+            w.client_ready(self)
         elif b"server full" in self.pre or b"server_full" in self.pre:
             self.w.errors.append("refused: server full")
             self.pre = b""
@@ -241,6 +258,13 @@ class Worker:
         self.counts = [0] * self.n
         self.clients: list[Client] = []
         self.senders: list[int] = list(range(spec.get("senders", 0)))  # local slots
+        self.rooms = spec.get("rooms", 0)
+        self.room_of: list[int] = []  # rooms mode: each local slot's room
+        if self.rooms:
+            per, first = spec["per_room"], spec["first_client"]
+            self.room_of = [(first + slot) // per for slot in range(self.n)]
+            self.senders = [slot for slot in range(self.n) if (first + slot) % per == 0]
+            self.room_sent = ROW * spec["workers"]  # the shared array's first room slot
         self.sent = [0] * len(self.senders)
         self.latencies: list[float] = []
         self.errors: list[str] = []
@@ -388,7 +412,13 @@ class Worker:
         n_workers = spec["workers"]
         while time.monotonic() < drain_until:
             done = all(self.shared[w * ROW + DONE] for w in range(n_workers))
-            if done:
+            if done and self.rooms:  # each client: every message sent in its room
+                shared, first = self.shared, self.room_sent
+                if all(
+                    c >= shared[first + r] for c, r in zip(self.counts, self.room_of, strict=True)
+                ):
+                    break
+            elif done:
                 total = sum(self.shared[w * ROW + SENT] for w in range(n_workers))
                 if min(self.counts) >= total:
                     break
@@ -427,6 +457,8 @@ class Worker:
                 if k > 0:
                     clients[slot].transport.write(b"".join(self._message(i, now) for _ in range(k)))
                     self.sent[i] += k
+                    if self.rooms:
+                        self.shared[self.room_sent + self.room_of[slot]] = self.sent[i]
             self.shared[self.row + SENT] = sum(self.sent)
             return
         shared, row = self.shared, self.row

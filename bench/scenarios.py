@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class Scenario:
     churn: dict = field(default_factory=dict)
     flood: dict = field(default_factory=dict)  # flood: its pattern and sizes (bench/floods.py)
     server_args: tuple[str, ...] = ()
+    rooms: int = 0  # fan-out in rooms: clients / rooms in each, one sender a room (fixed rate)
 
     @property
     def label(self) -> str:
@@ -88,6 +89,8 @@ def scenarios(quick: bool, duration: float | None, soak: float | None) -> list[S
                 duration=fd,
             ),
         ]
+    for fmt in ("text", "json"):  # issue 19: many rooms, every room chatting
+        out.append(rooms_scenario(q, fd, fmt))
     out.append(
         Scenario(
             "churn-soak",
@@ -113,6 +116,25 @@ def scenarios(quick: bool, duration: float | None, soak: float | None) -> list[S
     return out
 
 
+def rooms_scenario(quick: bool, duration: float, fmt: str, others: int = 0) -> Scenario:
+    """100 rooms of 50 (``--quick``: 4 of 5), each room's first member saying 10 lines/s:
+    50k deliveries/s offered, 1000 lines/s in. ``others``: the server also holds that many
+    empty rooms (listed with --rooms)."""
+    rooms, per_room = (4, 5) if quick else (100, 50)
+    listed = ("--max-rooms", str(others + 200), "--rooms", *(f"e{i}" for i in range(others)))
+    return Scenario(
+        f"rooms-{rooms}x{per_room}" + (f"-{others}-empty" if others else ""),
+        "fanout",
+        clients=rooms * per_room,
+        senders=rooms,
+        rate=10.0,
+        format=fmt,
+        duration=duration,
+        rooms=rooms,
+        server_args=listed if others else (),
+    )
+
+
 def extra_scenarios(quick: bool) -> list[Scenario]:
     """Not in the default run: ``--scenario idle-10000`` (what 10k clients cost) and
     ``--scenario chat-10000`` (10k clients connected while 5 of them chat at 2 lines/s each,
@@ -132,7 +154,18 @@ def extra_scenarios(quick: bool) -> list[Scenario]:
         ),
         *flood_scenarios(quick),
         *client_scenarios(quick),
+        # A single room's fan-out in a server holding 1000 empty rooms: rooms unused cost?
+        *(
+            replace(sc, name=f"{sc.name}-1000-empty", server_args=sc.server_args + _EMPTY)
+            for sc in scenarios(quick, None, None)
+            if sc.name in ("fanout-small", "fanout-large-fixed")
+        ),
+        *(rooms_scenario(quick, 1.5 if quick else 10.0, fmt, 1000) for fmt in ("text", "json")),
     ]
+
+
+# 1000 empty rooms, listed: they exist from the start and stay.
+_EMPTY = ("--max-rooms", "1200", "--rooms", *(f"e{i}" for i in range(1000)))
 
 
 def client_scenarios(quick: bool) -> list[Scenario]:
@@ -391,12 +424,32 @@ class Run:
                     "drain_timeout": 3.0 if self.opts.quick else 10.0,
                     **({"port": self.server.tls_port, "cafile": self.cafile} if self.tls else {}),
                     **({"port": self.server.ws_port, "ws": True} if self.ws else {}),
+                    **(self._rooms_spec(sum(clients[:w])) if sc.rooms else {}),
                     **(extra or {}),
                 }
             )
             first += senders[w]
         self.result["workers"] = n_workers
         return specs
+
+    def _rooms_spec(self, first_client: int) -> dict:
+        """Rooms mode: which room each client joins (bench/loadgen.py)."""
+        sc = self.sc
+        return {"rooms": sc.rooms, "per_room": sc.clients // sc.rooms, "first_client": first_client}
+
+    def _settle_quiet(self, shared: Any, quiet: float = 1.0) -> None:
+        """Rooms mode: who sees which join depends on timing; wait until no line has come
+        for ``quiet`` seconds, so "go" starts from silence."""
+        deadline = time.monotonic() + 60 + self.sc.clients / 20
+        seen, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            lines = sum(shared[w * ROW + LINES] for w in range(len(self.pipes)))
+            if lines != seen:
+                seen, since = lines, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.05)
+        raise Failure(f"settle: lines still arriving ({seen}) after the deadline")
 
     def _check_ready(self, infos: list[dict]) -> float:
         ready = sum(i["ready"] for i in infos)
@@ -518,10 +571,13 @@ class Run:
     def _fanout(self) -> None:
         sc = self.sc
         n_workers = max(1, min(self.opts.workers, sc.clients))
-        shared = _CTX.RawArray("q", ROW * n_workers)
+        shared = _CTX.RawArray("q", ROW * n_workers + sc.rooms)  # rooms: one slot each
         self._spawn(worker_main, self._worker_specs("fanout"), shared)
         self._check_ready(self._gather("ready", 120 + sc.clients / 20))
-        self._settle(shared)
+        if sc.rooms:
+            self._settle_quiet(shared)
+        else:
+            self._settle(shared)
         t_go = time.monotonic() + 0.1
         deadline = t_go + sc.duration
         for pipe in self.pipes:
@@ -536,9 +592,10 @@ class Run:
             spy.wait(30)
         rss = self.server.rss_kib()
         results = self._gather("result", 60 + sc.duration)
+        cpu_all = self.server.cpu_seconds() - cpu0  # through the drain: all deliveries
         sent = sum(r["sent"] for r in results)
         delivered = sum(r["deliveries"] for r in results)
-        expected = sent * sc.clients
+        expected = sent * (sc.clients // sc.rooms if sc.rooms else sc.clients)
         last_rx = max(r["last_rx"] for r in results)
         elapsed = max(1e-9, last_rx - t_go)
         lat = sorted(x for r in results for x in r["latencies"])
@@ -552,21 +609,27 @@ class Run:
                 "deliveries_per_s": round(delivered / elapsed),
                 "figure": round(delivered / elapsed),
                 "unit": "deliveries/s",
-                "offered_per_s": round(sc.rate * sc.senders * sc.clients) if sc.rate else None,
+                "offered_per_s": round(sc.rate * sc.senders * sc.clients / (sc.rooms or 1))
+                if sc.rate
+                else None,
                 "latency_samples": len(lat),
                 "p50_ms": None if not lat else round(_pct(lat, 0.50) * 1000, 2),
                 "p99_ms": None if not lat else round(_pct(lat, 0.99) * 1000, 2),
                 "max_ms": None if not lat else round(lat[-1] * 1000, 2),
                 "server_cpu_pct": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
+                "server_cpu_us_per_delivery": round(1e6 * cpu_all / max(1, delivered), 3),
                 "gen_cpu_pct": round(100 * sum(r["cpu"] for r in results) / (wall1 - wall0), 1),
                 "redis_cpu_pct": redis_pct,
                 "rss_kib": rss,
+                "rooms": sc.rooms,
             }
         )
         for r in results:
             self.result["errors"] += r["errors"]
         if sent == 0:
             raise Failure("no message was sent")
+        if sc.rooms and delivered > expected:  # a line went to more than its room
+            raise Failure(f"{delivered} deliveries, more than the {expected} of the rooms")
         if delivered < expected:
             missing = expected - delivered
             raise Failure(f"{missing} of {expected} deliveries missing after the drain")

@@ -187,3 +187,27 @@ def test_no_widened_copy_without_a_crlf_subscriber():
     taken = outbox.take()
     assert {data for _, data in taken} == {b"a\n"}
     assert all(data is taken[0][1] for _, data in taken)
+
+
+def test_a_room_used_once_costs_the_outbox_nothing_after() -> None:
+    """A group goes with its last subscriber: one connection walking through 1000 rooms
+    (as /join does) leaves only the rooms someone is in, and what a room still shared
+    when its last member left reaches that member, once."""
+    from chatroom.protocol import OutputFormat
+
+    text, json_ = OutputFormat.TEXT, OutputFormat.JSON
+    box = Outbox()
+    box.subscribe(1, text, "main")
+    box.subscribe(2, json_, "main")
+    box.subscribe(2, json_, "dev")  # personal in both
+    box.subscribe(3, text, "r0")
+    for n in range(1, 1000):
+        box.broadcast(text, b"in r%d\n" % (n - 1), room=f"r{n - 1}")
+        box.subscribe(3, text, f"r{n}")
+        box.unsubscribe(3, f"r{n - 1}")
+    assert box.groups == 4  # main (text, json), dev (json), r999 (text)
+    box.unsubscribe(2, "dev")
+    assert box.groups == 3
+    taken = dict(box.take())
+    assert taken[3] == b"".join(b"in r%d\n" % n for n in range(999))
+    assert not box

@@ -139,14 +139,14 @@ def test_a_stalled_disk_holds_one_history_and_never_a_ban_less(tmp_path) -> None
         store.put(Persist("history", "", histories[0]))
         # The writer has taken the first (nothing waits any more) and is stuck on the lock.
         deadline = time.monotonic() + TIMEOUT
-        while store._history_due is not None:
+        while store._history_due:
             assert time.monotonic() < deadline, "the writer never took the first history"
             time.sleep(0.001)
         for history in histories[1:]:
             store.put(Persist("history", "", history))
         # However far behind the disk is, one history waits: the latest (bounded at every
         # moment, not on average).
-        assert store._history_due == histories[-1]
+        assert store._history_due == {"": (False, histories[-1])}
         ban = {"target": "10.0.0.1/32", "until": None, "name": None, "reason": None, "by": "o"}
         store.put(Persist("ban", "10.0.0.1/32", ban))
     finally:

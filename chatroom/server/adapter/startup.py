@@ -92,7 +92,7 @@ def make_room(config: ServerConfig) -> tuple[Room, StateStore | None]:
         log.info(
             "state %s: %d messages, %d bans, %d mutes, %d registered names%s",
             config.state,
-            len(restored.history),
+            len(restored.history) + sum(map(len, restored.histories.values())),
             len(restored.bans),
             len(restored.mutes),
             len(restored.accounts),

@@ -7,6 +7,11 @@ is no name or whose hash a check could not run on. Each is skipped with
 one warning line naming the file and the record; the rest is restored. Only a file that is
 unusable as a whole (not SQLite, a newer schema, tables without their columns) stops the
 start, with one line (:class:`StateError`).
+
+Each room's history is kept under its key (``""``: the default room, whatever its name; a
+file from before rooms has only those). The lines of a room the start does not list
+(``--rooms``) are removed: such a room is gone with its users (docs/PROTOCOL.md, "Rooms").
+A topic is kept under ``"topic"`` (the default room's) or ``"#KEY"``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import json
 import logging
 import math
 import sqlite3
+from collections.abc import Collection
 from typing import Any
 
 from chatroom import protocol as p
@@ -24,7 +30,7 @@ from chatroom.server.core.actions import Restored
 
 log = logging.getLogger("chatroom.server.store")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (id INTEGER PRIMARY KEY, event TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
@@ -47,6 +53,11 @@ CREATE TABLE IF NOT EXISTS requests (
     key TEXT PRIMARY KEY, seq INTEGER NOT NULL, time REAL NOT NULL
 );
 """,
+    # 4: rooms: each line's room (the lines there were are the default room's).
+    4: """
+ALTER TABLE history ADD COLUMN room TEXT NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS history_room ON history (room, id);
+""",
 }
 # epoch: where the room goes on: {"epoch", "seq"} after a clean stop, {"epoch", "lease"}
 # while it runs (a crash restarts above the lease: core/sequencer.py).
@@ -58,8 +69,16 @@ class StateError(Exception):
     """The state file cannot be opened or read; the message says why, on one line."""
 
 
-def load(db: sqlite3.Connection, path: str, history: int, now: float) -> Restored:
-    """What the file at ``path`` keeps; raises sqlite3.Error or ValueError if it is unusable."""
+def load(
+    db: sqlite3.Connection,
+    path: str,
+    history: int,
+    now: float,
+    rooms: Collection[str] | None = None,
+) -> Restored:
+    """What the file at ``path`` keeps; raises sqlite3.Error or ValueError if it is unusable.
+    ``rooms``: the rooms listed (--rooms); the lines of any other (but the default room's)
+    are removed (None: every room's are read)."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise ValueError(f"schema version {version} is newer than this server's")
@@ -70,8 +89,10 @@ def load(db: sqlite3.Connection, path: str, history: int, now: float) -> Restore
         db.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number}; COMMIT;")
         if version:
             log.info("state file %s: schema version %d now (was %d)", path, number, version)
+    if rooms is not None:
+        _forget_rooms(db, path, rooms)
     skipped = Skipped(path)
-    events = _history(db, history, skipped) if history > 0 else []
+    histories = _histories(db, history, skipped) if history > 0 else {}
     records: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
     expired = []
     for kind, key, data in db.execute("SELECT kind, key, data FROM records"):
@@ -88,19 +109,32 @@ def load(db: sqlite3.Connection, path: str, history: int, now: float) -> Restore
         db.executemany("DELETE FROM records WHERE kind = ? AND key = ?", expired)
         log.info("state file %s: %d expired bans or mutes forgotten", path, len(expired))
     stopped = records["epoch"].get("room") or {}
+    topics = records["topic"]
     crashed = "lease" in stopped  # it never wrote where it stopped: it goes on above
     requests = [*stopped.get("requests", ()), *_requests(db)]
     return Restored(
-        history=tuple(events),
+        history=histories.pop("", ()),
         bans=records["ban"],
         mutes=records["mute"],
-        topic=records["topic"].get("topic"),
+        topic=topics.get("topic"),
+        topics={key[1:]: record for key, record in topics.items() if key != "topic"},
+        histories=histories,
         accounts=accounts,
         epoch=stopped.get("epoch"),
         seq=stopped["lease"] if crashed else stopped.get("seq", 0),
+        seqs=stopped.get("seqs", {}),
         requests=tuple(tuple(entry) for entry in requests),
         lost=crashed,
     )
+
+
+def _forget_rooms(db: sqlite3.Connection, path: str, rooms: Collection[str]) -> None:
+    """Remove the lines of the rooms not listed now (nor the default room's)."""
+    kept = ["", *rooms]
+    marks = ", ".join("?" * len(kept))
+    gone = db.execute(f"DELETE FROM history WHERE room NOT IN ({marks})", kept).rowcount
+    if gone:
+        log.info("state file %s: %d lines of rooms not listed (--rooms) removed", path, gone)
 
 
 def _requests(db: sqlite3.Connection) -> list[list[Any]]:
@@ -133,10 +167,27 @@ def _accounts(db: sqlite3.Connection, skipped: Skipped) -> dict[str, dict[str, A
     return accounts
 
 
-def _history(db: sqlite3.Connection, history: int, skipped: Skipped) -> list[p.Message | p.Action]:
-    """The last ``history`` lines that are chat, each after the one before it."""
+def _histories(
+    db: sqlite3.Connection, history: int, skipped: Skipped
+) -> dict[str, tuple[p.Message | p.Action, ...]]:
+    """Each room's last ``history`` lines that are chat, by room key ("": the default)."""
+    histories = {}
+    for (room,) in db.execute("SELECT DISTINCT room FROM history ORDER BY room").fetchall():
+        if room != "" and not _is_room(room):
+            skipped.record(f"the history of {_shown(room)}: not a room")
+            continue
+        events = _history(db, room, history, skipped)
+        if events:
+            histories[room] = tuple(events)
+    return histories
+
+
+def _history(
+    db: sqlite3.Connection, room: str, history: int, skipped: Skipped
+) -> list[p.Message | p.Action]:
+    """``room``'s last ``history`` lines that are chat, each after the one before it."""
     rows = db.execute(
-        "SELECT id, event FROM history ORDER BY id DESC LIMIT ?", (history,)
+        "SELECT id, event FROM history WHERE room = ? ORDER BY id DESC LIMIT ?", (room, history)
     ).fetchall()
     events: list[p.Message | p.Action] = []
     for row_id, text in reversed(rows):
@@ -147,6 +198,8 @@ def _history(db: sqlite3.Connection, history: int, skipped: Skipped) -> list[p.M
             continue
         if not isinstance(event, p.Message | p.Action):
             skipped.record(f"history line {row_id}: not a message or an action")
+        elif room and event.room != room:
+            skipped.record(f"history line {row_id}: of room {_shown(event.room)}, not {room!r}")
         elif events and event.seq <= events[-1].seq:
             skipped.record(f"history line {row_id}: seq {event.seq} after {events[-1].seq}")
         else:
@@ -173,6 +226,8 @@ def _record(kind: Any, key: Any, data: Any) -> tuple[dict[str, Any], str | None]
         return {}, f"its until {_shown(until)} is not a time"
     if kind == "ban":
         return record, _ban_problem(record, key)
+    if kind == "topic" and key != "topic" and not (key[:1] == "#" and _is_room(key[1:])):
+        return {}, "not a room's topic"
     if kind == "topic" and not isinstance(record.get("text"), str):
         return {}, "its text is not text"
     if kind == "epoch":
@@ -191,6 +246,12 @@ def _stop_problem(record: dict[str, Any]) -> str | None:
         return f"its {which} {_shown(seq)} is not a seq"
     if not isinstance(requests, list) or not all(_request_entry(e) for e in requests):
         return "its request ids are not [name, id, seq, time] each"
+    seqs = record.get("seqs", {})
+    if not isinstance(seqs, dict) or not all(
+        _is_room(k) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        for k, v in seqs.items()
+    ):
+        return "its rooms' seqs are not {room: seq}"
     return None
 
 
@@ -222,6 +283,11 @@ def _ban_problem(record: dict[str, Any], key: str) -> str | None:
         except ValueError:
             return f"its target {_shown(target)} is not a network"
     return None
+
+
+def _is_room(key: Any) -> bool:
+    """Whether ``key`` is a room's key as the server writes it (lowercase, no ``#``)."""
+    return isinstance(key, str) and p.room_key(key) == key
 
 
 def _shown(value: Any) -> str:

@@ -256,8 +256,10 @@ PasswordWork = CheckPassword | HashPassword
 class Persist(_Value):
     """Keep this in the state file, so a restarted server has it back (:class:`Restored`).
 
-    ``kind`` ``"history"``: ``data`` is the room's whole history now, a tuple of messages and
-    actions, oldest first (``key`` unused): it replaces what the file had.
+    ``kind`` ``"history"``: ``data`` is a room's whole history now, a tuple of messages and
+    actions, oldest first (``key``: the room's, ``""`` the default room's): it replaces what
+    the file had; empty: the room is gone, its lines go. ``"topic"`` is kept under
+    ``"topic"`` (the default room's) or ``"#KEY"``.
     ``"ban"``, ``"mute"``, ``"topic"``, ``"account"`` (a registered name, under its
     skeleton): ``data`` is the record to keep under ``key`` (a plain dict), or None to
     forget it. Only a room made with ``restored``, or a shared one, reports these.

@@ -113,12 +113,16 @@ class Rooms:
     the others while someone is in them. Changed only by
     :class:`~chatroom.server.core.state.RoomState` (its ``rooms``)."""
 
-    __slots__ = ("_channels", "_keep", "default")
+    __slots__ = ("_channels", "_gone", "_keep", "default")
 
     def __init__(self, default: str, keep: int, listed: Iterable[str] = ()) -> None:
         self.default = default
         self._keep = keep
         self._channels = {key: Channel(key, keep, listed=True) for key in (default, *listed)}
+        # Rooms gone since the last changed_histories() whose lines a state file may hold
+        # (only a reported history's: without --state none is, so it stays empty). At most
+        # the rooms there were at that call: each must have been there, with its history.
+        self._gone: dict[str, None] = {}
 
     @property
     def main(self) -> Channel:
@@ -140,8 +144,15 @@ class Rooms:
 
     def changed_histories(self) -> list[tuple[str, tuple[p.Message | p.Action, ...]]]:
         """The rooms whose history has lines a state file does not have yet, with their
-        history; from now on it is taken to have them (the caller hands them over)."""
-        return [(c.key, c.history.events) for c in self._channels.values() if c.history.changed()]
+        history; from now on it is taken to have them (the caller hands them over). First
+        the rooms gone since the last call, each with an empty history (its lines go; a
+        room made again under its name since then follows with its new history)."""
+        gone: list[tuple[str, tuple[p.Message | p.Action, ...]]] = [(k, ()) for k in self._gone]
+        self._gone = {}
+        changed = [
+            (c.key, c.history.events) for c in self._channels.values() if c.history.changed()
+        ]
+        return gone + changed
 
     def open(self, key: str) -> Channel:
         """The room ``key``, made if it does not exist yet."""
@@ -155,3 +166,5 @@ class Rooms:
         channel = self._channels.get(key)
         if channel is not None and not channel.listed and channel.empty:
             del self._channels[key]
+            if channel.history.reported:
+                self._gone[key] = None

@@ -120,6 +120,11 @@ class ChatHistory(deque):  # type: ignore[type-arg]
         self.extend(events)
         self._known, self._hole = known, hole
 
+    @property
+    def reported(self) -> bool:
+        """Whether a state file may hold lines of it (restored, or handed over once)."""
+        return self._kept_seq > 0
+
     def changed(self) -> bool:
         """Whether it has lines a state file does not have yet; from now on it is taken to
         have them (the caller hands the history over)."""

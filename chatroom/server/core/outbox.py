@@ -25,7 +25,9 @@ connection in one room — every nc user, and most connections — is a member o
 group, as above. A connection in several rooms at once (a JSON client with a rooms panel)
 is *personal* in each of their groups: a broadcast is appended to its own queue, so the
 one order of its rooms' events is kept without cuts into several lists. Only such
-connections pay for that, one list append per broadcast each.
+connections pay for that, one list append per broadcast each. A group goes when its last
+subscriber does, and :meth:`Outbox.take` visits only the groups a broadcast went to since
+the last one: a room used once, or never spoken in, costs a flush nothing.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class Outbox:
         self._personal: dict[Group, dict[ConnId, None]] = {}
         self._crlf: dict[ConnId, None] = {}  # connections answered in "\r\n"
         self._shared: dict[Group, list[bytes]] = {}  # broadcasts since the last take()
+        self._pending: dict[Group, None] = {}  # the groups whose shared list has any
         # Connections with output of their own. ``_cut[conn]`` is how much of their
         # group's shared list is already copied into ``_own[conn]`` (or was before they
         # subscribed), so only the rest is still theirs to receive.
@@ -70,7 +73,12 @@ class Outbox:
         self.taken_bytes = 0
 
     def __bool__(self) -> bool:
-        return bool(self._own) or any(self._shared.values())
+        return bool(self._own) or bool(self._pending)
+
+    @property
+    def groups(self) -> int:
+        """Groups held now (a room and a format with a subscriber)."""
+        return len(self._shared)
 
     def queue(self, action: RoomAction) -> bool:
         """Queue one of the room's output actions; False for any other action."""
@@ -124,6 +132,7 @@ class Outbox:
                 self._leave_group(conn, group)
             else:
                 self._personal[group].pop(conn, None)
+            self._drop_if_empty(group)
         if len(rooms) == 1 and conn not in self._group_of:  # one room again: a member
             last = (next(iter(rooms)), fmt)
             self._personal[last].pop(conn, None)
@@ -144,6 +153,15 @@ class Outbox:
         del self._group_of[conn]
         if self._members[group].pop(conn, self) is self:
             del self._wide_members[group][conn]
+
+    def _drop_if_empty(self, group: Group) -> None:
+        """A group nobody subscribes to any more goes (what it still shares is owed to
+        nobody: a member that left was settled first)."""
+        if self._members[group] or self._wide_members[group] or self._personal.get(group):
+            return
+        for table in (self._shared, self._members, self._wide_members, self._personal):
+            table.pop(group, None)
+        self._pending.pop(group, None)
 
     def answer_in_crlf(self, conn: ConnId) -> None:
         """From now on ``conn``'s output ends its lines in "\r\n" (what is queued for it and
@@ -178,6 +196,7 @@ class Outbox:
         if not members and not wide:
             return
         shared = self._shared[group]
+        self._pending[group] = None
         if not skip:
             shared.append(payload)
             return
@@ -204,7 +223,9 @@ class Outbox:
         """Everything owed, one bytes object per connection, in the order produced."""
         out: list[tuple[ConnId, bytes]] = []
         own, cut, crlf = self._own, self._cut, self._crlf
-        for group, shared in self._shared.items():
+        pending, self._pending = self._pending, {}
+        for group in pending:
+            shared = self._shared[group]
             if not shared:
                 continue
             blob = shared[0] if len(shared) == 1 else b"".join(shared)
@@ -233,8 +254,8 @@ class Outbox:
                 self.deliveries += len(parts)
                 self.taken_bytes += len(data)
                 out.append((conn, data))
-        for shared in self._shared.values():
-            shared.clear()
+        for group in pending:
+            self._shared[group].clear()
         own.clear()  # only connections in ``own`` can have had a cut above zero
         self._own_bytes.clear()
         return out

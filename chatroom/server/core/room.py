@@ -226,11 +226,11 @@ class Room:
     @staticmethod
     def _restore(state: RoomState, rules: RoomRules, restored: Restored) -> None:
         """The rooms' history a state file kept: the default room's, and the other rooms'
-        that still exist (listed with --rooms; the others are gone with their users)."""
+        that still exist (listed with --rooms; the others are gone with their users); a
+        listed room's seq after a clean stop, though it kept no line."""
         seqs = restored.seqs
-        for room, kept in {rules.room: restored.history, **restored.histories}.items():
-            if room != rules.room and room not in rules.rooms:
-                continue
+        for room in dict.fromkeys((rules.room, *rules.rooms)):
+            kept = restored.history if room == rules.room else restored.histories.get(room, ())
             # Every message of the epoch is there if the file never had to trim them; after
             # a crash every room goes on from the seq lease, and its seqs after the last
             # message kept may be lost (a hole).
