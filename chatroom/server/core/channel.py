@@ -9,7 +9,7 @@ no task. Names, ignores and the connections are the server's, not a room's
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from chatroom import protocol as p
@@ -113,12 +113,14 @@ class Rooms:
     the others while someone is in them. Changed only by
     :class:`~chatroom.server.core.state.RoomState` (its ``rooms``)."""
 
-    __slots__ = ("_channels", "_gone", "_keep", "default")
+    __slots__ = ("_channels", "_gone", "_keep", "default", "get")
 
     def __init__(self, default: str, keep: int, listed: Iterable[str] = ()) -> None:
         self.default = default
         self._keep = keep
         self._channels = {key: Channel(key, keep, listed=True) for key in (default, *listed)}
+        # get(key) -> the room or None: the dict's own method, on every line's path
+        self.get: Callable[[str], Channel | None] = self._channels.get
         # Rooms gone since the last changed_histories() whose lines a state file may hold
         # (only a reported history's: without --state none is, so it stays empty). At most
         # the rooms there were at that call: each must have been there, with its history.
@@ -128,9 +130,6 @@ class Rooms:
     def main(self) -> Channel:
         """The default room (it always exists)."""
         return self._channels[self.default]
-
-    def get(self, key: str) -> Channel | None:
-        return self._channels.get(key)
 
     def all(self) -> list[Channel]:
         return list(self._channels.values())

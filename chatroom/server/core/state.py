@@ -178,8 +178,7 @@ class RoomState:
             member.current = member.rooms[-1] if member.rooms else self.default
         self.rooms.drop_if_empty(room)
 
-    def make_current(self, member: Member, room: str) -> None:
-        """``member``'s plain lines go to ``room`` (one it is in)."""
+    def make_current(self, member: Member, room: str) -> None:  # its lines go to room
         if room in member.rooms:
             member.current = room
 
@@ -246,15 +245,17 @@ class RoomState:
                 self._forget_user(user)
         self.rooms.drop_if_empty(room)
 
-    def said(self, event: p.Message | p.Action) -> None:
+    def said(self, event: p.Message | p.Action) -> Channel | None:
+        """A message or action in its room: the room (None: gone, nobody hears it)."""
         channel = self.rooms.get(event.room or self.default)
-        if channel is None:  # a room that is gone: nobody here hears it
-            return
+        if channel is None:
+            return None
         channel.said(event)
         self.messages += 1
         user = self._users.get(event.id)
         if user is not None:
             user.last_seen = event.ts
+        return channel
 
     def restore_history(
         self,

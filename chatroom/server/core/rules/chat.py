@@ -10,7 +10,7 @@ from chatroom.server.core.actions import RoomAction, SendPrivate
 from chatroom.server.core.moderation_state import span
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.output import error, send, unknown_user
-from chatroom.server.core.rules.sequencing import append, next_seq
+from chatroom.server.core.rules.sequencing import append
 from chatroom.server.core.state import Member
 
 _JSON = p.OutputFormat.JSON  # read once: an enum member's lookup is costly on every line
@@ -33,10 +33,10 @@ def say(
     refused = muted(ctx, member, now)
     if refused:
         return refused
-    room = member.here
-    said = kind(
-        seq=next_seq(ctx, room), ts=now, id=member.id, name=member.name, text=text, room=room
-    )
+    room = member.aimed or member.current  # member.here, without a property's call
+    channel = ctx.state.rooms.get(room)
+    seq = ctx.sequencer.next_seq(channel.seq if channel is not None else 0)
+    said = kind(seq=seq, ts=now, id=member.id, name=member.name, text=text, room=room)
     return append(ctx, said, member)
 
 

@@ -6,8 +6,11 @@ from typing import Any
 
 from chatroom import protocol as p
 from chatroom.server.core.actions import Broadcast, ConnId, Deliver, Persist, RoomAction, encode
+from chatroom.server.core.channel import Channel
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.state import Member
+
+_NOBODY: frozenset[ConnId] = frozenset()
 
 
 def send(member: Member, event: p.Event) -> list[RoomAction]:
@@ -35,9 +38,16 @@ def broadcast(
     """The event for everyone in its room (``room``, else the event's, else the default
     room; but ``skip``, those ignoring its sender): encoded once per output format in use."""
     room = room or getattr(event, "room", None) or ctx.state.default
-    formats = ctx.state.rooms.formats_in_use(room)
-    skipped = frozenset(skip) if skip else frozenset()
-    return [Broadcast(fmt, encode(event, fmt), (event,), skipped, room) for fmt in formats]
+    channel = ctx.state.rooms.get(room)
+    return broadcast_in(channel, event, skip) if channel is not None else []
+
+
+def broadcast_in(channel: Channel, event: p.Event, skip: set[ConnId] | None) -> list[RoomAction]:
+    """:func:`broadcast` to ``channel``, found already (a chat line's path)."""
+    room, skipped = channel.key, frozenset(skip) if skip else _NOBODY
+    return [
+        Broadcast(f, encode(event, f), (event,), skipped, room) for f in channel.formats_in_use()
+    ]
 
 
 def to_everyone(ctx: Context, event: p.Event) -> list[RoomAction]:

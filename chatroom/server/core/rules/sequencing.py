@@ -12,7 +12,7 @@ from chatroom import protocol as p
 from chatroom.server.core.actions import ConnId, Renamed, RoomAction, Subscribe, Unsubscribe
 from chatroom.server.core.rules import rejoin
 from chatroom.server.core.rules.context import Context
-from chatroom.server.core.rules.output import broadcast, greeting, room_greeting, send
+from chatroom.server.core.rules.output import broadcast, broadcast_in, greeting, room_greeting, send
 from chatroom.server.core.state import Member
 
 REAPED = (
@@ -43,8 +43,10 @@ def apply(ctx: Context, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
     actions: list[RoomAction] = []
     skip: set[ConnId] | None = None
     if type(event) is p.Message or type(event) is p.Action:  # almost every event: first
-        state.said(event)
-        return broadcast(ctx, event, state.ignores.ignorers_of(event.id))
+        channel = state.said(event)
+        if channel is None:
+            return []
+        return broadcast_in(channel, event, state.ignores.ignorers_of(event.id))
     own: Member | None = None
     match event:
         case p.Join():
