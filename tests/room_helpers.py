@@ -291,41 +291,65 @@ def broadcast_events(outs: list[Out]) -> list[p.Event]:
 
 
 class LedgerSim:
-    """The shared ledger: sequences appends and keeps the room-wide names atomically."""
+    """The shared ledger: sequences appends, each room on its own seq, and keeps the
+    server-wide names and each user's rooms atomically, as lua/append.lua does."""
 
-    def __init__(self) -> None:
-        self.seq = 0
+    def __init__(self, default: str = p.DEFAULT_ROOM) -> None:
+        self.default = default
+        self.seq = 0  # the default room's
+        self.seqs: dict[str, int] = {}  # the other rooms'
         self.users: dict[str, tuple[str, str]] = {}  # id -> (name, node)
+        self.rooms_of: dict[str, list[str]] = {}  # id -> its rooms (none kept: the default)
         self.available = True
+        self.max_rooms: int | None = None  # rooms in use, at most (lua/append.lua)
 
-    def append(self, event: p.BroadcastEvent, node: str) -> p.BroadcastEvent | Refusal:
+    def _next(self, room: str) -> int:
+        if room == self.default:
+            self.seq += 1
+            return self.seq
+        self.seqs[room] = self.seqs.get(room, 0) + 1
+        return self.seqs[room]
+
+    def append(self, event: p.BroadcastEvent, node: str) -> list[p.BroadcastEvent] | Refusal:
         if not self.available:
             return Refusal.UNAVAILABLE
         names = {p.name_skeleton(name): uid for uid, (name, _) in self.users.items()}
         held = self.users.get(event.id)
         if held is not None and held[1] != node:  # another node's user has this id
             return Refusal.DUPLICATE if isinstance(event, p.Join) else Refusal.GONE
+        room = event.room or self.default
+        rooms = self.rooms_of.setdefault(event.id, [self.default] if held else [])
         match event:
             case p.Join():
                 holder = names.get(p.name_skeleton(event.name))
                 if holder is not None and holder != event.id:
                     return Refusal.TAKEN
+                in_use = {r for each in self.rooms_of.values() for r in each}
+                new_room = room not in in_use | {self.default}
+                if new_room and self.max_rooms is not None and len(in_use) >= self.max_rooms:
+                    return Refusal.ROOM_LIMIT
                 self.users[event.id] = (event.name, node)
+                if room not in rooms:
+                    rooms.append(room)
+            case _ if held is None:
+                return Refusal.GONE
+            case p.Leave() if event.reason not in (p.LeaveReason.PART, p.LeaveReason.KICKED):
+                self.users.pop(event.id)  # it leaves every room it is in
+                gone = self.rooms_of.pop(event.id) or [room]
+                return [p.replace(event, room=r, seq=self._next(r)) for r in gone]
+            case _ if room not in rooms:
+                return Refusal.GONE
             case p.Rename():
-                if held is None:
-                    return Refusal.GONE
                 holder = names.get(p.name_skeleton(event.new))
                 if holder is not None and holder != event.id:
                     return Refusal.TAKEN
                 self.users[event.id] = (event.new, node)
             case p.Leave():
-                if self.users.pop(event.id, None) is None:
-                    return Refusal.GONE
-            case _:
-                if held is None:
-                    return Refusal.GONE
-        self.seq += 1
-        return p.replace(event, seq=self.seq)
+                rooms.remove(room)
+                if not rooms and event.reason is p.LeaveReason.KICKED:
+                    self.users.pop(event.id)
+                    self.rooms_of.pop(event.id)
+        return [p.replace(event, seq=self._next(room))]
 
 
 def uid(conn: int) -> str:
@@ -405,8 +429,9 @@ class Cluster:
                     refused = i.AppendRefused(append.conn, append.event, result)
                     self.run(node, self.rooms[node].handle(refused, self.now))
                     continue
-                for other, room in self.rooms.items():
-                    self.run(other, room.handle(i.Sequenced(result, node), self.now))
+                for event in result:
+                    for other, room in self.rooms.items():
+                        self.run(other, room.handle(i.Sequenced(event, node), self.now))
             if self.mail:
                 self._deliver(self.mail.pop(0))
         self._collect()

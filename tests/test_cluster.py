@@ -464,7 +464,7 @@ async def test_own_events_come_back_from_the_stream_as_they_were_sent(redis_url)
         p.Join(seq=0, ts=1.0, id="1.1.1.1:1", name="ann"),
         *(p.Message(seq=0, ts=2.0 + n / 8, id="1.1.1.1:1", name="ann", text=f"m{n}")
           for n in range(50)),
-        p.Leave(seq=0, ts=9.0, id="1.1.1.1:1", name="ann", reason=p.LeaveReason.QUIT),
+        p.Leave(seq=0, ts=9.0, id="1.1.1.1:1", name="ann", reason=p.LeaveReason.QUIT, room="main"),
     ]  # fmt: skip
     for event in sent:
         link.carry(Append(event, None))
@@ -476,7 +476,7 @@ async def test_own_events_come_back_from_the_stream_as_they_were_sent(redis_url)
     assert [event for event, _ in seen] == [
         p.replace(event, seq=n) for n, event in enumerate(sent, start=1)
     ]
-    assert link._sent == {}
+    assert link.follower.sent == {}
     await link.stop()
 
 

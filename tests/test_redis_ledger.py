@@ -369,7 +369,8 @@ async def test_dead_node_is_reaped_once_with_error_leaves(make_ledger, raw):
 
     leaves = await read_all(c, last)
     assert [e.body for e in leaves] == [
-        {"type": "leave", "ts": now, "id": u.id, "name": u.name, "reason": "error"} for u in a_users
+        {"type": "leave", "ts": now, "id": u.id, "name": u.name, "reason": "error", "room": "lobby"}
+        for u in a_users
     ]
     assert {e.node for e in leaves} == {"a"}
     assert [e.seq for e in leaves] == [5, 6, 7]
@@ -397,6 +398,7 @@ async def test_forget_node_appends_shutdown_leaves(make_ledger, raw):
         "id": ann.id,
         "name": "ann",
         "reason": "shutdown",
+        "room": "lobby",
     }
     assert (leave.seq, leave.node) == (3, "a")
     assert (await b.snapshot()).users == {bob.id: bob}
@@ -441,7 +443,9 @@ async def test_leaves_made_in_lua_are_byte_for_byte_what_python_encodes(make_led
     for line, user in zip(lines, sorted(users, key=lambda u: u.id), strict=True):
         seq, whose, text = line.split(" ", 2)
         assert whose == "a"
-        leave = p.Leave(seq=int(seq), ts=ts, id=user.id, name=user.name, reason=reason)
+        leave = p.Leave(
+            seq=int(seq), ts=ts, id=user.id, name=user.name, reason=reason, room="lobby"
+        )
         # The stream keeps the line without its seq (the reader adds it back).
         assert text == p.encode_json(leave).replace(f'"seq":{leave.seq},', "", 1)
         assert p.from_wire_dict({**json.loads(text), "seq": leave.seq}) == leave

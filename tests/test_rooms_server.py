@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import select
 import subprocess
+import time
 
 import pytest
 
@@ -135,42 +138,54 @@ def nc() -> str:
 def test_real_nc_users_meet_in_a_room_and_main_hears_nothing(server_process, nc):  # noqa: F811
     server = server_process()
 
-    def start_nc() -> subprocess.Popen:
-        return processes.spawn(
-            [nc, "127.0.0.1", str(server.port)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
     def say(proc: subprocess.Popen, line: str) -> None:
         proc.stdin.write(line + "\n")
         proc.stdin.flush()
 
-    def read_until(proc: subprocess.Popen, text: str) -> list[str]:
-        lines = [proc.stdout.readline()]
-        while text not in lines[-1]:
-            assert lines[-1], f"EOF before {text!r}"
-            lines.append(proc.stdout.readline())
+    pending: dict[int, bytes] = {}  # what each nc printed that no wait has read yet
+
+    def read_until(proc: subprocess.Popen, text: str, deadline: float = 10.0) -> list[str]:
+        """The lines up to the first holding ``text``; a failure, not a hang, by the end."""
+        fd, lines = proc.stdout.fileno(), []
+        end = time.monotonic() + deadline
+        while not lines or text not in lines[-1]:
+            if b"\n" in pending.get(fd, b""):
+                line, _, pending[fd] = pending[fd].partition(b"\n")
+                lines.append(line.decode() + "\n")
+                continue
+            ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+            assert ready, f"no {text!r} within {deadline}s; read {lines}"
+            chunk = os.read(fd, 65536)
+            assert chunk, f"EOF before {text!r}; read {lines}"
+            pending[fd] = pending.get(fd, b"") + chunk
         return lines
 
-    users = [start_nc() for _ in range(3)]
+    users: list[subprocess.Popen] = []
     try:
-        for proc in users:
-            read_until(proc, "joined")
-        dev1, dev2, lobby = users
-        say(dev1, "/join dev")
-        read_until(dev1, "joined")
-        say(dev2, "/join #DEV")
-        read_until(dev2, "joined")
-        read_until(dev1, "joined")
-        say(dev2, "rename|Duke")
-        assert read_until(dev1, "is now Duke")[-1].endswith("is now Duke\n")
-        say(dev1, "hello Duke")
-        assert read_until(dev2, "hello Duke")[-1].endswith("> hello Duke\n")
-        say(lobby, "who")
-        seen = read_until(lobby, "Online users")
-        assert seen[-1] == "Online users (1):\n"
+        for name in ("ann", "bob", "cat"):  # one by one, each named: every wait is exact
+            proc = processes.spawn(
+                [nc, "127.0.0.1", str(server.port)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            users.append(proc)
+            say(proc, f"rename|{name}")
+            read_until(proc, f"is now {name}")
+        ann, bob, cat = users
+        say(ann, "/join dev")
+        read_until(ann, "*** ann joined")
+        say(bob, "/join #DEV")
+        read_until(bob, "*** bob joined")
+        read_until(ann, "*** bob joined")
+        say(bob, "rename|Duke")
+        read_until(ann, "bob is now Duke")
+        say(ann, "hello Duke")
+        assert read_until(bob, "hello Duke")[-1] == "<ann> hello Duke\n"
+        say(cat, "who")
+        seen = read_until(cat, "Online users")
+        seen += read_until(cat, "cat")  # its one user
+        assert seen[-2:] == ["Online users (1):\n", seen[-1]] and "cat" in seen[-1]
         assert not any("hello Duke" in line or "is now Duke" in line for line in seen)
     finally:
         for proc in users:

@@ -6,6 +6,7 @@ import os
 from collections import deque
 
 from textual import events
+from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
@@ -15,6 +16,16 @@ from chatroom.client.connection import ServerConnection
 from chatroom.client.screens.chat import ChatScreen
 from chatroom.client.settings import ClientSettings
 from chatroom.client.widgets.conversations import ConversationView
+
+
+def read_alt_digits_as_alt() -> None:
+    """Alt+1 … Alt+9 from a real terminal: it sends ESC 1 … ESC 9, which Textual's table
+    reads as macOS's Option characters (``¡ ™ £ ¢ ∞ § ¶ • ª``), so the bindings never saw
+    them (Pilot sends ``alt+1`` itself, which is why only tmux showed it). Without those
+    entries the parser reads them as it reads ESC l: ``alt+1`` … ``alt+9``. A ``¡`` typed
+    as such (one character, no ESC) is untouched. (textual is pinned: a private table.)"""
+    for digit in "123456789":
+        ANSI_SEQUENCES_KEYS.pop(f"\x1b{digit}", None)
 
 
 class ChatApp(App[None]):
@@ -33,6 +44,7 @@ class ChatApp(App[None]):
         """``connection``: one the command line opened already (used first);
         ``autoconnect`` False: never connect (the screen is fed events by hand, in tests)."""
         super().__init__()
+        read_alt_digits_as_alt()
         self.failure: str | None = None  # why the server could not be reached at all
         self.chat = ChatScreen(settings, connection=connection, autoconnect=autoconnect)
         self.notify_method = notifier.choose(notifier.Method(settings.notify), os.environ)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chatroom.client.link import LinkState
+from chatroom.client.log_buffer import Conversation, RoomRef
 from chatroom.client.own_requests import NameAnswer
 from chatroom.client.render import LogLine
 from chatroom.client.roster import Roster
@@ -17,11 +18,11 @@ from chatroom.client.roster import Roster
 
 @dataclass(frozen=True, slots=True)
 class ShowLine:
-    """Add ``line`` to the log of a conversation: the room's (None), or the private one
-    with the user named ``conversation``."""
+    """Add ``line`` to the log of a conversation: a room's (a ``RoomRef``), the private one
+    with the user named ``conversation``, or (None) the room shown last."""
 
     line: LogLine
-    conversation: str | None = None
+    conversation: Conversation = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +140,31 @@ class ClearLog:
 
 @dataclass(frozen=True, slots=True)
 class OpenConversation:
-    """Show the private conversation with ``name`` (made if needed)."""
+    """Show a conversation (made if needed): the private one with ``name``, or a room's."""
 
-    name: str
+    name: str | RoomRef
+
+
+@dataclass(frozen=True, slots=True)
+class NameRoom:
+    """The welcome named the room the client is in: the unnamed room's log becomes its."""
+
+    room: RoomRef
+
+
+@dataclass(frozen=True, slots=True)
+class CloseRoom:
+    """The client is no longer in ``room`` (parted, kicked out of it): close its log."""
+
+    room: RoomRef
+
+
+@dataclass(frozen=True, slots=True)
+class ShowRoom:
+    """The room the header and the user list follow now (``#dev``; "" for a server
+    without rooms)."""
+
+    title: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +196,9 @@ Effect = (
     | GiveBack
     | ClearLog
     | OpenConversation
+    | NameRoom
+    | CloseRoom
+    | ShowRoom
     | CloseConversation
     | GiveUp
 )

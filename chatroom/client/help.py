@@ -14,6 +14,9 @@ COLUMN = 22  # the first column's width, in cells
 COMMAND_ROWS = (
     ("/who [TEXT], /names", "the users online (with TEXT: those whose names contain it)"),
     ("/nick NAME", "change your name (or F2)"),
+    ("/join ROOM", "join ROOM (#dev), or show it if joined; it gets a line in the panel"),
+    ("/part [ROOM]", "leave ROOM (default: the room shown)"),
+    ("/rooms, /list", "the rooms on the server, with their users and topics"),
     ("/msg NAME TEXT", "a private message; it opens NAME's conversation"),
     ("/query NAME", "open a private conversation with NAME (plain lines go to NAME)"),
     ("/r TEXT", "answer the last private message"),
@@ -61,6 +64,7 @@ KEY_ROWS = (
     ("Ctrl+F", "search the log; Enter or Up: older match, Down: newer, Esc: close"),
     ("F6", "jump to the next line that mentions you"),
     ("Alt+Left / Alt+Right", "the conversation before / after (Alt+1..9: by number)"),
+    ("Ctrl+P / Ctrl+N", "the conversation before / after (or a click in the panel)"),
     ("Alt+L", "bare view: the log alone, no borders (to select text); again to leave"),
     ("Esc", "back to the input line"),
     ("F2", "rename dialog"),

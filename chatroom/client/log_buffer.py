@@ -12,28 +12,49 @@ width (``rows``, aligned from the left: ``rows[i]`` belongs to ``lines[i]`` for 
 below ``len(rows)``). The widget wraps only the lines that have no rows yet; a buffer that is
 not on screen keeps adding lines without wrapping any.
 
-:class:`Buffers` holds the room's buffer and the private ones (at most
-:data:`MAX_PRIVATE` of them: the least recently active goes when one more is needed), which
-one is shown, and what the buffer bar says about the others (unread lines, a mention).
+:class:`Buffers` holds the rooms' buffers (one per room joined, :class:`RoomRef`) and the
+private ones (at most :data:`MAX_PRIVATE` of them: the least recently active goes when one
+more is needed), which one is shown, and what the rooms panel says about the others
+(unread lines, a mention). Rooms come first in the panel, in the order they were joined,
+then the private conversations. A line for "the room" without a name (``None``: the
+client's own lines, a server without rooms) goes to the room shown last.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from chatroom.client.render import LogLine
 from chatroom.protocol import name_key
+from chatroom.protocol.room_names import shown_room
 
-ROOM = ""  # the room's buffer key; a private buffer's key is the peer's name_key
+
+@dataclass(frozen=True, slots=True)
+class RoomRef:
+    """A room's conversation, by the room's key (``dev``; shown ``#dev``)."""
+
+    key: str
+
+    @property
+    def title(self) -> str:
+        return shown_room(self.key)
+
+
+# Where a line goes: a room's conversation, a private one (the peer's name), or None: the
+# room shown last (the client's own lines; the one room of a server without rooms).
+Conversation = RoomRef | str | None
+
+ROOM = ""  # the unnamed room's buffer key (before a welcome names it; a server without rooms)
 MAX_PRIVATE = 20  # private buffers kept at once
 
 
 class LogBuffer:
-    def __init__(self, key: str, title: str, limit: int) -> None:
-        self.key = key
-        self.title = title  # the room, or the peer's name as last seen
+    def __init__(self, key: str | RoomRef, title: str, limit: int) -> None:
+        self.key = key  # ROOM, a RoomRef, or a private peer's name_key
+        self.title = title  # the room (#dev), or the peer's name as last seen
         self.limit = limit
         self.lines: deque[LogLine] = deque()
         self.rows: deque[Any] = deque()  # the widget's wrapped rows of each line
@@ -43,6 +64,17 @@ class LogBuffer:
         self.unread = 0  # lines added while another buffer was shown
         self.mentioned = False  # one of them mentions us (or it is a private message)
         self.activity = 0  # when the buffer last got a line (Buffers' counter)
+
+    @property
+    def is_room(self) -> bool:
+        return not isinstance(self.key, str) or self.key == ROOM
+
+    @property
+    def conversation(self) -> Conversation:
+        """What lines for this buffer name: its room, its peer, or None (the unnamed room)."""
+        if isinstance(self.key, RoomRef):
+            return self.key
+        return None if self.key == ROOM else self.title
 
     @property
     def end(self) -> int:
@@ -104,25 +136,39 @@ class LogBuffer:
 class Buffers:
     def __init__(self, room_title: str, limit: int) -> None:
         self.limit = limit
-        self._buffers: dict[str, LogBuffer] = {ROOM: LogBuffer(ROOM, room_title, limit)}
+        self._buffers: dict[str | RoomRef, LogBuffer] = {ROOM: LogBuffer(ROOM, room_title, limit)}
         self.active = self._buffers[ROOM]
+        self._last_room = self.active  # where lines for None go
         self._clock = 0
 
+    def _ordered(self) -> list[LogBuffer]:
+        """The rooms in the order joined, then the private conversations."""
+        buffers = list(self._buffers.values())
+        return [b for b in buffers if b.is_room] + [b for b in buffers if not b.is_room]
+
     def __iter__(self) -> Iterator[LogBuffer]:
-        return iter(self._buffers.values())
+        return iter(self._ordered())
 
     def __len__(self) -> int:
         return len(self._buffers)
 
     @property
     def room(self) -> LogBuffer:
-        return self._buffers[ROOM]
+        """The room shown last (what lines for None go to)."""
+        return self._last_room
 
-    def get(self, conversation: str | None) -> LogBuffer:
-        """The buffer for a conversation (None: the room; else the peer's name), made if
-        needed."""
+    def get(self, conversation: Conversation) -> LogBuffer:
+        """The buffer for a conversation (None: the room shown last; a :class:`RoomRef`:
+        that room's; else the peer's name), made if needed."""
         if conversation is None:
             return self.room
+        if isinstance(conversation, RoomRef):
+            buffer = self._buffers.get(conversation)
+            if buffer is None:
+                buffer = self._buffers[conversation] = LogBuffer(
+                    conversation, conversation.title, self.limit
+                )
+            return buffer
         key = name_key(conversation)
         buffer = self._buffers.get(key)
         if buffer is None:
@@ -131,13 +177,25 @@ class Buffers:
         buffer.title = conversation
         return buffer
 
+    def name_room(self, room: RoomRef) -> None:
+        """The server named the unnamed room (its welcome): its buffer becomes ``room``'s,
+        in the same place, lines kept (unless ``room`` has a buffer already)."""
+        unnamed = self._buffers.get(ROOM)
+        if unnamed is None or room in self._buffers:
+            return
+        unnamed.key, unnamed.title = room, room.title
+        self._buffers = {(room if k == ROOM else k): b for k, b in self._buffers.items()}
+
     def _make_room_for_one(self) -> None:
-        private = [b for b in self._buffers.values() if b.key != ROOM and b is not self.active]
-        if len(self._buffers) - 1 >= MAX_PRIVATE and private:
+        private = [b for b in self._buffers.values() if not b.is_room and b is not self.active]
+        if len(self._buffers) - self._rooms() >= MAX_PRIVATE and private:
             oldest = min(private, key=lambda b: b.activity)
             del self._buffers[oldest.key]
 
-    def add(self, conversation: str | None, line: LogLine) -> LogBuffer:
+    def _rooms(self) -> int:
+        return sum(1 for b in self._buffers.values() if b.is_room)
+
+    def add(self, conversation: Conversation, line: LogLine) -> LogBuffer:
         """Add ``line`` to its conversation's buffer; return the buffer."""
         buffer = self.get(conversation)
         buffer.add(line)
@@ -145,7 +203,7 @@ class Buffers:
         buffer.activity = self._clock
         if buffer is not self.active:
             buffer.unread += 1
-            buffer.mentioned |= line.mentions_me or buffer.key != ROOM
+            buffer.mentioned |= line.mentions_me or not buffer.is_room
         return buffer
 
     def show(self, buffer: LogBuffer) -> bool:
@@ -154,27 +212,40 @@ class Buffers:
             return False
         self.active.mark_read()
         self.active = buffer
+        if buffer.is_room:
+            self._last_room = buffer
         buffer.unread = 0
         buffer.mentioned = False
         return True
 
     def by_position(self, position: int) -> LogBuffer | None:
-        """The buffer at ``position`` (0: the room), as the bar lists them."""
-        buffers = list(self._buffers.values())
+        """The buffer at ``position`` (0: the first room), as the panel lists them."""
+        buffers = self._ordered()
         return buffers[position] if 0 <= position < len(buffers) else None
 
     def beside(self, step: int) -> LogBuffer:
         """The buffer ``step`` places from the active one (wrapping around)."""
-        buffers = list(self._buffers.values())
+        buffers = self._ordered()
         return buffers[(buffers.index(self.active) + step) % len(buffers)]
 
+    def find(self, conversation: Conversation) -> LogBuffer | None:
+        """The buffer of a conversation, if there is one (None: the room shown last)."""
+        if conversation is None:
+            return self.room
+        key = conversation if isinstance(conversation, RoomRef) else name_key(conversation)
+        return self._buffers.get(key)
+
     def close(self, buffer: LogBuffer) -> bool:
-        """Close a private buffer (the room's stays); False if it cannot be."""
-        if buffer.key == ROOM or buffer.key not in self._buffers:
+        """Close a buffer; False if it cannot be: the last room's stays."""
+        if buffer.key not in self._buffers or (buffer.is_room and self._rooms() == 1):
             return False
-        if buffer is self.active:
-            self.show(self.room)
         del self._buffers[buffer.key]
+        if buffer is self._last_room:
+            self._last_room = next(b for b in self._buffers.values() if b.is_room)
+        if buffer is self.active:
+            self.active = self._last_room
+            self._last_room.unread = 0
+            self._last_room.mentioned = False
         return True
 
     def invalidate_rows(self) -> None:

@@ -1,6 +1,7 @@
 """``--log DIR``: each conversation written to a plain text file, as weechat does. No Textual.
 
-One file per conversation in DIR: ``HOST_PORT.room.log`` for the room and
+One file per conversation in DIR: ``HOST_PORT.room.log`` for the room (the default room,
+``main``), ``HOST_PORT.room.KEY.log`` for another room (``room.dev``) and
 ``HOST_PORT.private.NAME.log`` for a private conversation (NAME as the server compares
 names: case and look-alikes folded), every character outside ``[A-Za-z0-9._-]`` written
 as ``%XX``: no ``/``, and a name is never the whole file name, so none reaches outside
@@ -17,8 +18,10 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TextIO
 
+from chatroom.client.log_buffer import Conversation, RoomRef
 from chatroom.client.render import LogLine
 from chatroom.protocol import name_key
+from chatroom.protocol.room_names import DEFAULT_ROOM
 
 MAX_OPEN = 16  # files kept open; the least recently written is closed past that
 SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -37,12 +40,14 @@ class ConversationLogs:
         self._open: OrderedDict[str, TextIO] = OrderedDict()
         self.failed: str | None = None  # why the last write failed (said once)
 
-    def path(self, conversation: str | None) -> Path:
-        if conversation is None:
+    def path(self, conversation: Conversation) -> Path:
+        if conversation is None or conversation == RoomRef(DEFAULT_ROOM):
             return self.directory / f"{self.server}.room.log"
+        if isinstance(conversation, RoomRef):
+            return self.directory / f"{self.server}.room.{file_part(conversation.key)}.log"
         return self.directory / f"{self.server}.private.{file_part(name_key(conversation))}.log"
 
-    def write(self, conversation: str | None, line: LogLine) -> str | None:
+    def write(self, conversation: Conversation, line: LogLine) -> str | None:
         """Append ``line``; a reason (once) if it could not be written."""
         text = line.text.plain[line.hang :] if line.hang else line.text.plain
         when = datetime.fromtimestamp(line.ts or 0, self.tz).strftime("%Y-%m-%d %H:%M:%S")

@@ -231,6 +231,19 @@ def plan_paste(value: str, cursor: int, pasted: str) -> Paste:
     return Paste(tuple(line for line in text.splitlines() if line.strip()), "")
 
 
+def in_room(room: str, line: str) -> str:
+    """``line`` as sent to a server with rooms: a request naming the room it is for
+    (docs/PROTOCOL.md, "Rooms"); the id is left out (no ack is needed)."""
+    return compact_json({"room": room, "text": line})
+
+
+def request_overhead(room: str, text: str) -> int:
+    """How many bytes a request naming ``room`` adds to lines cut from ``text``, at most
+    (JSON escapes each quote, backslash and control character of the text)."""
+    escaped = len(compact_json(text).encode()) - 2 - len(text.encode())
+    return len(in_room(room, "").encode()) + escaped
+
+
 def as_request(line: str, number: int) -> str:
     """``line`` as sent: in JSON mode a line starting with ``{`` is a request, so chat that
     starts so goes inside one, request ``number`` (its ack shows nothing). The user's words,

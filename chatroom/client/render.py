@@ -28,10 +28,13 @@ from chatroom.protocol import (
     NoticeCode,
     Private,
     Rename,
+    RoomEntered,
+    RoomList,
     Topic,
     Who,
     name_key,
 )
+from chatroom.protocol.room_names import shown_room
 
 # Mid-tone colours that stay readable on both a dark and a light background.
 SENDER_COLOURS = (
@@ -204,6 +207,31 @@ class LineRenderer:
         line = self._start(None)
         line.append(topic_line(event), style="italic")
         return self._line(line)
+
+    def room_entered(self, event: RoomEntered) -> LogLine:
+        """A room's greeting: ``now in #dev (2 users)``."""
+        line = self._start(None)
+        users = "1 user" if event.users == 1 else f"{event.users} users"
+        line.append(f"now in {shown_room(event.room)} ({users})", style="bold")
+        return self._line(line)
+
+    def rooms(self, event: RoomList) -> list[LogLine]:
+        """The answer to ``/rooms``: a line each, ``#dev (2 users): its topic``."""
+        total = len(event.rooms) if event.total is None else event.total
+        head = self._start(None)
+        head.append(f"{total} room{'' if total == 1 else 's'}", style="bold")
+        if total > len(event.rooms):
+            head.append(f" ({len(event.rooms)} listed)", style="dim")
+        lines = [self._line(head)]
+        for entry in event.rooms:
+            line = self._start(None)
+            line.append(f"  {shown_room(entry.room)}", style="bold")
+            line.append(f" ({entry.users} user{'' if entry.users == 1 else 's'})", style="dim")
+            if entry.topic:
+                line.append(": ")
+                line.append(entry.topic, style="italic")
+            lines.append(self._line(line))
+        return lines
 
     def error(self, event: Error) -> LogLine:
         line = self._start(None)

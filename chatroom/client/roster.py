@@ -38,6 +38,14 @@ class Roster:
         self._registered = set()
         self._away = set()
 
+    def entered(self, own_id: str | None, own_name: str | None, *, ignored: set[str]) -> None:
+        """A room joined: we know ourselves, and nobody else until its ``who`` arrives;
+        whom we ignore holds in every room (the server's ignores are server-wide)."""
+        self.own_id, self.own_name = own_id, own_name
+        self._names = {own_id: own_name} if own_id is not None and own_name is not None else {}
+        self._ops, self._registered, self._away = set(), set(), set()
+        self._ignored = set(ignored)
+
     def apply(self, event: Who | Join | Leave | Rename) -> None:
         match event:
             case Who(users=users):

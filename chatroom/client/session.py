@@ -13,12 +13,19 @@ connection; every command is formatted from the shared definitions
 (chatroom/protocol/commands.py). What the server tells it, it reads from codes and facts
 (a notice's ``fact`` and its fields), never from the words, which are for people.
 
-The parts it keeps: the :class:`~chatroom.client.roster.Roster` (who is here, our own id
-and name, operators and ignores), the :class:`~chatroom.client.timeline.Timeline`
-(history dividers, missed events, replays), :class:`~chatroom.client.own_requests
-.OwnRequests` (where the answers to its own requests go), the password (from
-``--password-file``, sent once per connection) and the :class:`~chatroom.client.idle
-.IdleCountdown`.
+The parts it keeps: the :class:`~chatroom.client.rooms.Rooms` it is in, each with its
+:class:`~chatroom.client.roster.Roster` (who is there, our own id and name, operators and
+ignores) and :class:`~chatroom.client.timeline.Timeline` (history dividers, missed events,
+replays, resume by its own seq), :class:`~chatroom.client.own_requests.OwnRequests`
+(where the answers to its own requests go), the password (from ``--password-file``, sent
+once per connection) and the :class:`~chatroom.client.idle.IdleCountdown`.
+
+Rooms (docs/PROTOCOL.md, "Rooms"): every event that happens in a room goes to that room's
+roster, timeline and log (a :class:`~chatroom.client.log_buffer.RoomRef`); the user list
+and the header follow the room shown (:meth:`Session.shown`). Every line typed in a room
+goes as a request naming it (``{"room": "dev", "text": LINE}``), and so do the client's
+own lines for a room (the quiet ``/who`` after a greeting, ``/history since`` to resume).
+After a reconnect the client joins again every room it was in (rooms.py keeps them).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from chatroom.client.help import help_lines
 from chatroom.client.idle import IdleCountdown, warning_seconds
 from chatroom.client.ignores import ignore_change
 from chatroom.client.link import LinkState, LinkStatus
+from chatroom.client.log_buffer import Conversation, RoomRef
 from chatroom.client.moderation import (
     UserAction,
     actions_for,
@@ -41,31 +49,25 @@ from chatroom.client.moderation import (
 )
 from chatroom.client.own_requests import ClaimRefused, NameRefused, OwnRequests, Send
 from chatroom.client.password import Password
-from chatroom.client.render import LineRenderer, LogLine
+from chatroom.client.render import LineRenderer
+from chatroom.client.room_events import NOT_SENT, RoomEvents
+from chatroom.client.rooms import JoinedRoom, Rooms
 from chatroom.client.roster import Roster
 from chatroom.client.settings import ClientSettings
-from chatroom.client.timeline import Divider, Mark, Reset, Timeline
 from chatroom.protocol import (
-    Action,
     Error,
     ErrorCode,
     Event,
     Fact,
-    Join,
-    Leave,
-    Message,
     Notice,
     NoticeCode,
     Private,
-    Rename,
-    Topic,
+    RoomEntered,
+    RoomList,
     UnknownEvent,
     Welcome,
-    Who,
 )
 from chatroom.protocol import commands as c
-
-NOT_SENT = "not connected: nothing was sent"
 
 
 class Session:
@@ -79,68 +81,70 @@ class Session:
         self.settings = settings
         self._send = send
         self.render = LineRenderer(settings.tz, seconds=settings.seconds, now=settings.now)
-        self.roster = Roster()
-        self.timeline = Timeline(remember=settings.scrollback)
+        self.rooms = Rooms(settings.scrollback)
         self.own_requests = OwnRequests(settings.name, settings.account_password)
+        self.room_events = RoomEvents(self.rooms, self.render, send, self.own_requests)
         self.idle = IdleCountdown(clock)
         self.link_state = LinkState.CONNECTING
         self.password = Password(settings.password)  # --password-file's, or the dialog's
         self._outage: str | None = None  # why the link is down, once it was logged
         self.max_line = out.DEFAULT_MAX_LINE  # lines longer than this are split or refused
         self.last_private: str | None = None  # who /r answers
-        self._who_query = ""  # the TEXT of the last /who TEXT the user typed
         self._last_typed: str | None = None  # the last line typed and sent (to give back)
         self._welcomed = False  # this connection is in the room (a bad_password is a /login's)
-        self._requests = 0  # chat typed with a leading "{", sent as requests (their ids)
+
+    @property
+    def roster(self) -> Roster:
+        """Who is in the room shown (the user list's)."""
+        return self.rooms.shown_room.roster
 
     def handle(self, event: Event | UnknownEvent | LinkStatus) -> list[Effect]:
         """What the screen does about a server event or a change of the link."""
         if isinstance(event, LinkStatus):
             return self._link(event)
-        if self.timeline.skip(event):
+        if isinstance(event, Welcome):
+            self.rooms.welcome(event)
+        key = self.rooms.key_of(event)
+        if key is None:
+            return self._elsewhere(event)
+        if isinstance(event, RoomEntered) and self.rooms.can_enter(key):
+            self.rooms.enter(key)
+        room = self.rooms.get(key)
+        return [] if room is None else self._in_room(room, event)  # None: not in it (now)
+
+    def _in_room(self, room: JoinedRoom, event: Event | UnknownEvent) -> list[Effect]:
+        out = self.room_events.marks(room, event)
+        if out is None:
             return []  # a reconnect's replay, or an event the log holds (by seq)
-        self.timeline.ignoring = self.roster.ignores_anyone
-        out: list[Effect] = [
-            ShowLine(self._mark(mark)) for mark in self.timeline.marks_before(event)
-        ]
-        render = self.render
         match event:
             case Welcome():
-                out += self._welcome(event)
-            case Message() | Action():
-                line = render.chat(event, self.roster.own_id, self.roster.own_name)
-                out.append(ShowLine(line))
-                if line.mentions_me and not event.history:
-                    out.append(fx.Alert(f"{event.name} mentioned you", event.text))
-                self._resume()  # after an answer's last message: ask again if it said more
+                return out + self._welcome(event, room)
+            case Notice():
+                return out + self._notice(event, self.rooms.conversation(room))
+        return out + self.room_events.handle(room, event)
+
+    def _elsewhere(self, event: Event | UnknownEvent) -> list[Effect]:
+        """An event that is no room's: a private message, an error, a notice, a list."""
+        match event:
             case Private():
-                line = render.private(event, self.roster.own_name)
+                line = self.render.private(event, self.room_events.own[1])
                 peer = event.sender if line.mentions_me else event.recipient
-                out.append(ShowLine(line, conversation=peer))
+                out: list[Effect] = [ShowLine(line, conversation=peer)]
                 if line.mentions_me:
                     self.last_private = event.sender
                     out.append(fx.Alert(f"private message from {event.sender}", event.text))
-            case Join() | Leave() | Rename():
-                self.roster.apply(event)
-                out.append(fx.ShowUsers.of(self.roster))
-                if isinstance(event, Rename) and self.roster.is_own(event.id):
-                    out += self._renamed(event.new)
-                out.append(ShowLine(getattr(render, event.type)(event)))
-            case Who():
-                self.roster.apply(event)
-                out.append(fx.ShowUsers.of(self.roster))
-                if not self.own_requests.who_reply_is_ours():
-                    out.append(ShowLine(render.who(event, self._who_query)))
-                    self._who_query = ""
-            case Topic():
-                out += [fx.ShowTopic(event.text), ShowLine(render.topic(event))]
+                return out
             case Notice():
-                out += self._notice(event)
+                return self._notice(event)
             case Error():
-                out += self._error(event)
-            case _:
-                pass  # format changes and types this version does not know
-        return out
+                return self._error(event)
+            case RoomList():
+                return [ShowLine(line) for line in self.render.rooms(event)]
+        return []  # format changes, acks and types this version does not know
+
+    def shown(self, conversation: Conversation) -> list[Effect]:
+        """The screen shows ``conversation`` now: the user list and header follow a room."""
+        return self.room_events.shown(conversation)
 
     # --- the link ------------------------------------------------------------------------
 
@@ -163,7 +167,9 @@ class Session:
 
     def _disconnected(self, status: LinkStatus) -> list[Effect]:
         self.idle.stop()
-        self.roster.clear()
+        for room in self.rooms:
+            room.roster.clear()
+        self.rooms.wanted = None
         if status.retry_in is not None:
             next_step = f"reconnecting in {status.retry_in:.0f} s"
             header_detail = f"{status.detail} · retry in {status.retry_in:.0f}s"
@@ -193,60 +199,50 @@ class Session:
 
     # --- server events -------------------------------------------------------------------
 
-    def _welcome(self, event: Welcome) -> list[Effect]:
+    def _welcome(self, event: Welcome, room: JoinedRoom) -> list[Effect]:
         self._welcomed = True
-        self.roster.welcome(event)
-        out: list[Effect] = [
-            fx.ShowUsers.of(self.roster),
-            fx.ShowName(event.name),
-            fx.ShowTopic(event.topic),
-            self._status(f"connected as {event.name}"),
-        ]
-        self._resume()  # first: the who reply that follows closes the answer's divider
-        self.own_requests.welcomed(event.name, self._send)
+        rooms = self.room_events
+        rooms.own = (event.id, event.name)
+        room.roster.welcome(event)
+        room.topic = event.topic
+        out: list[Effect] = [fx.NameRoom(RoomRef(room.key))] if self.rooms.named else []
+        if room.key == self.rooms.shown:
+            out += rooms.show_room(room)
+        out += [fx.ShowName(event.name), self._status(f"connected as {event.name}")]
+        rooms.resume(room)  # first: the who reply that follows closes the answer's divider
+        self.own_requests.welcomed(event.name, lambda line: rooms.send_in(room.key, line))
+        for key in self.rooms.to_rejoin():  # after a reconnect: every room it was in
+            rooms.send_in(room.key, c.format_line(c.Join(key)))
         return out
 
-    def _resume(self) -> None:
-        """After a reconnect, ask for what was missed by seq (the timeline says what)."""
-        line = self.timeline.resume_request()
-        if line is not None:
-            self._send(line)
-
-    def _mark(self, mark: Mark) -> LogLine:
-        if isinstance(mark, Divider):
-            return self.render.divider(mark.text)
-        if isinstance(mark, Reset):
-            return self.render.status(mark.text, alarm=True)
-        return self.render.status(f"{mark.count} event(s) missed", alarm=True)
-
-    def _renamed(self, name: str) -> list[Effect]:
-        out: list[Effect] = [fx.ShowName(name)]
-        if (granted := self.own_requests.renamed(name)) is not None:
-            out.append(fx.AnswerRenameDialog(granted))
-        return out
-
-    def _notice(self, event: Notice) -> list[Effect]:
+    def _notice(self, event: Notice, where: Conversation = None) -> list[Effect]:
         if event.code is NoticeCode.PONG and self.own_requests.pong_is_ours():
             return []  # the answer to a key pressed during the idle countdown
         if event.code is NoticeCode.RESET:
             return []  # the timeline's mark before it says so
         if event.code is NoticeCode.HISTORY and not event.count:
             return []  # nothing was missed: nothing to say
-        out: list[Effect] = [ShowLine(self.render.notice(event))]
+        out: list[Effect] = [ShowLine(self.render.notice(event), where)]
         if event.code is NoticeCode.PASSWORD:
             out += self._give_password()
         if grants_operator(event) or event.fact in (Fact.REGISTERED, Fact.UNREGISTERED):
-            self.own_requests.ask_who(self._send)  # our own entry's op (registered) marks us
+            for room in self.rooms:  # our own entry's op (registered) marks us, in each
+                self.room_events.quiet_who(room)
+        rosters = [room.roster for room in self.rooms]  # facts about us hold in every room
         if event.fact in (Fact.AWAY, Fact.BACK):
-            self.roster.own_away(event.fact is Fact.AWAY)
+            for roster in rosters:
+                roster.own_away(event.fact is Fact.AWAY)
             out.append(fx.ShowUsers.of(self.roster))
         if (change := ignore_change(event)) is not None:
-            self.roster.ignoring(change)
+            for roster in rosters:
+                roster.ignoring(change)
             out.append(fx.ShowUsers.of(self.roster))
         if event.fact is Fact.IDENTITY and event.id is not None and event.name is not None:
             # Not a rename we asked for: a reconnect still claims the name the user chose
             # (the server may have given back the id as the name, which no /nick can take).
-            self.roster.identity(event.id, event.name)
+            self.room_events.own = (event.id, event.name)
+            for roster in rosters:
+                roster.identity(event.id, event.name)
             out += [fx.ShowUsers.of(self.roster), fx.ShowName(event.name)]
         if (seconds := warning_seconds(event)) is not None:
             self.idle.start(seconds)
@@ -298,11 +294,17 @@ class Session:
 
     # --- the user's side -----------------------------------------------------------------
 
-    def typed(self, text: str, conversation: str | None = None) -> tuple[bool, list[Effect]]:
-        """A line the user entered, in the conversation shown (None: the room; else the
-        peer's name): whether it was dealt with (False: it stays in the input, refused or
-        not sent), and what to show."""
-        plan = out.plan_input(text, conversation=conversation, limit=self.max_line)
+    def typed(self, text: str, conversation: Conversation = None) -> tuple[bool, list[Effect]]:
+        """A line the user entered, in the conversation shown (a room's, None: the room
+        shown last; else the peer's name): whether it was dealt with (False: it stays in
+        the input, refused or not sent), and what to show."""
+        peer = conversation if isinstance(conversation, str) else None
+        key = conversation.key if isinstance(conversation, RoomRef) else self.rooms.shown
+        word = out.command_word(text)
+        if self.rooms.named and word in ("join", "part"):
+            return self.room_events.join_or_part(word == "join", out.argument(text), key)
+        limit = self.max_line - (out.request_overhead(key, text) if self.rooms.named else 0)
+        plan = out.plan_input(text, conversation=peer, limit=limit)
         if isinstance(plan, out.Reply):
             if self.last_private is None:
                 return False, [self._status("no private message to answer yet", alarm=True)]
@@ -323,10 +325,9 @@ class Session:
                 return True, [fx.CloseConversation()]
         assert isinstance(plan, out.Send)
         if out.command_word(text) == "who":
-            self._who_query = out.argument(text)
+            self.room_events.who_query = out.argument(text)
         for index, line in enumerate(plan.lines):
-            self._requests += line[:1] == "{"  # chat starting with "{" goes as a request
-            if not self._send(out.as_request(line, self._requests)):
+            if not self.room_events.send_in(key, line):
                 if index:  # some went: the rest cannot be given back as typed
                     return True, [self._status(NOT_SENT + " (the rest of a long line)", alarm=True)]
                 return False, [self._status(NOT_SENT, alarm=True)]
@@ -351,7 +352,7 @@ class Session:
         line = command_for(action, name)
         if line is None:
             return [fx.StartPrivateMessage(name)]
-        if not self._send(line):
+        if not self.room_events.send_in(self.rooms.shown, line):  # a kick or mute acts in its room
             return [self._status(NOT_SENT, alarm=True)]
         return []
 

@@ -93,10 +93,10 @@ def chat_key(event: Message | Action) -> ChatKey:
 
 
 class Timeline:
-    def __init__(self, remember: int = REMEMBERED) -> None:
+    def __init__(self, remember: int = REMEMBERED, *, epoch: str | None = None) -> None:
         self._in_history = False
         self._last_seq: int | None = None  # of the last live broadcast on this connection
-        self._epoch: str | None = None  # the room's, as the last welcome or reset said
+        self._epoch = epoch  # the room's, as the last welcome, greeting or reset said
         self._shown: set[ChatKey] = set()  # chat messages the log holds
         self._order: deque[ChatKey] = deque()  # the same, oldest first, to forget the oldest
         self._remember = remember
@@ -168,13 +168,7 @@ class Timeline:
         """What the log shows before ``event`` (in order), given every event as it arrives."""
         match event:
             case Welcome():
-                self._in_history = False
-                self._last_seq = None
-                marks = self._new_epoch(event.epoch)
-                # A reconnect in the same epoch asks for what it missed (resume_request).
-                self._resuming = not marks and self._seen is not None and event.epoch is not None
-                self._answer_left, self._ask_again = 0, None
-                return marks
+                return self.entered(event.epoch)
             case Notice(code=NoticeCode.HISTORY):
                 self._answered(event)
                 return []
@@ -188,6 +182,17 @@ class Timeline:
                 return self._place(event)
             case _:
                 return []
+
+    def entered(self, epoch: str | None) -> list[Mark]:
+        """The room greeted this connection (a welcome, or a joined room's greeting, whose
+        seq counts in the welcome's ``epoch``): what happened while away is not "missed";
+        a reconnect in the same epoch asks for it (:meth:`resume_request`)."""
+        self._in_history = False
+        self._last_seq = None
+        marks = self._new_epoch(epoch)
+        self._resuming = not marks and self._seen is not None and epoch is not None
+        self._answer_left, self._ask_again = 0, None
+        return marks
 
     def _place(self, event: Message | Action | Join | Leave | Rename) -> list[Mark]:
         self._seen = event.seq if self._seen is None else max(self._seen, event.seq)

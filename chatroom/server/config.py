@@ -29,9 +29,11 @@ class ServerConfig(FlagSettings):
     # name "tls": serves TLS); set by the CLI from LISTEN_FDS (adapter/activation.py), never
     # a flag. () binds config.host and the ports instead.
     inherited: tuple[tuple[int, str], ...] = ()
-    # With --redis, an upgrade's new process reads the room's stream on from where the old
-    # one had read it to (adapter/takeover.py); None: from its snapshot. Never a flag.
-    stream_position: str | None = None
+    # With --redis, an upgrade's new process reads the rooms' streams on from where the old
+    # one had read them to (cluster/link.py's hand_over); None: from its snapshot. Never a flag.
+    stream_position: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, int], ...], str] | None = (
+        None
+    )
     # --- limits with no flag
     who_max: int = 500  # users listed in one who reply; /who TEXT finds the others
     max_bans: int = 1000  # bans held at once (/ban); expired ones are forgotten
@@ -118,6 +120,9 @@ class ServerConfig(FlagSettings):
     # in one stream entry (redis_ledger.py, lua/common.lua).
     stream_maxlen: int = 10_000
     events_per_entry: int = 16
+    # A room nobody is in keeps its stream and seq in Redis this long (the nodes read its
+    # last leaves meanwhile; one joined again goes on from them), then Redis drops them.
+    room_linger: float = 600.0
     ledger_read_count: int = 1000  # stream entries one read takes, at most
     ledger_read_block: float = 1.0  # seconds one read of the stream waits for an entry
     ledger_history_page: int = 100  # stream entries one history read pages by, at least

@@ -10,6 +10,7 @@ import re
 from chat_helpers import buffer_text, eventually, log_text, screen_text, submit
 from test_app import SIZE, client, joined
 
+from chatroom.client.log_buffer import RoomRef
 from chatroom.client.screens.confirm_dialog import ConfirmDialog
 from chatroom.client.screens.user_actions import UserActionsDialog
 from chatroom.client.widgets.chat_input import ChatInput
@@ -135,7 +136,7 @@ async def test_private_messages_have_their_own_conversation_and_r_answers(room, 
         await submit(pilot, "plain line")  # in bob's conversation: to bob alone
         assert "plain line" in await bob.read_until("plain line")
         await pilot.press("alt+left")
-        assert view.conversation is None
+        assert view.conversation == RoomRef("main")  # the room
         await submit(pilot, "/clear")
         await eventually(lambda: log_text(app) == "", pilot)
 

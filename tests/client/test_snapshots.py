@@ -47,6 +47,14 @@ CONVERSATION = [
 ]
 
 
+def steady_cursor(app: ChatApp) -> None:
+    """The input's cursor without blinking: a blink timer that fires late on a busy
+    machine (a slow run) showed the cursor in one picture and not in the other."""
+    from chatroom.client.widgets.chat_input import ChatInput
+
+    app.chat.query_one(ChatInput).cursor_blink = False
+
+
 def chat_app(theme: str) -> ChatApp:
     # A fixed clock: lines without a time of their own (notices, the client's) show it.
     settings = ClientSettings("chat.example.org", 8087, tz=UTC, now=lambda: T + 80)
@@ -57,6 +65,7 @@ def chat_app(theme: str) -> ChatApp:
 
 async def feed_conversation(pilot) -> None:
     screen = pilot.app.chat
+    steady_cursor(pilot.app)
     screen.post_message(LinkChanged(LinkState.CONNECTED))
     for event in CONVERSATION:
         screen.post_message(ServerEventReceived(event))

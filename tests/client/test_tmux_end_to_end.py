@@ -127,6 +127,69 @@ def test_client_in_a_real_terminal(server_port: int, tmux: list[str]) -> None:
     peer.sock.close()
 
 
+# --- issue 19 item 4: rooms, as a person uses them --------------------------------------------
+# An nc user types in #dev while the client shows main: the panel's unread count rises, a
+# mention is marked, Alt+2 (what a terminal really sends, ESC 2) switches with the room's
+# scrollback kept, Ctrl+P/Ctrl+N step back and forth.
+
+
+def keys(tmux: list[str], *names: str) -> None:
+    subprocess.run([*tmux, "send-keys", "-t", "client", *names], check=True)
+
+
+def typed(tmux: list[str], line: str) -> None:
+    subprocess.run([*tmux, "send-keys", "-t", "client", "-l", line], check=True)
+    keys(tmux, "Enter")
+
+
+def header(tmux: list[str], room: str) -> None:
+    wait_for_screen(tmux, f" {room}  127.0.0.1:")  # the header's title: the room shown
+
+
+def test_two_rooms_in_a_real_terminal(server_port: int, tmux: list[str]) -> None:
+    dave = LinePeer(server_port)
+    dave.say("rename|dave")
+    dave.say("/join dev")
+    dave.read_until("now in #dev")
+    env = {**os.environ, "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    command = " ".join([*CLIENT, f"127.0.0.1:{server_port}", "--name", "ann", "; sleep 30"])
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", "client", "-x", "100", "-y", "30", command],
+        check=True,
+        env=env,
+    )
+    wait_for_screen(tmux, "you are ann")
+    typed(tmux, "/join #dev")
+    header(tmux, "#dev")
+    wait_for_screen(tmux, "now in #dev (2 users)")
+    typed(tmux, "hello dave")
+    assert dave.read_until("hello dave") == "<ann> hello dave"
+
+    keys(tmux, "M-1")  # ESC 1
+    header(tmux, "#main")
+    for n in range(3):
+        dave.say(f"dev line {n}")
+    wait_for_screen(tmux, "2 #dev (3)")
+    dave.say("ann: a look?")
+    wait_for_screen(tmux, "2 #dev (4) !")
+    assert "dev line" not in screen(tmux)
+
+    keys(tmux, "M-2")  # ESC 2
+    header(tmux, "#dev")
+    shown = wait_for_screen(tmux, "dave ann: a look?")
+    assert "ann hello dave" in shown and "dave dev line 0" in shown  # its scrollback
+    assert "Users (2)" in shown and "dave" in shown
+
+    keys(tmux, "C-p")
+    header(tmux, "#main")
+    keys(tmux, "C-n")
+    header(tmux, "#dev")
+    keys(tmux, "C-q")
+    dave.read_until("ann left")
+    dave.sock.close()
+
+
 def test_unreachable_server_is_one_line_and_a_failing_status(tmp_path: Path) -> None:
     with socket.socket() as probe:  # a port that nobody listens on
         probe.bind(("127.0.0.1", 0))

@@ -22,6 +22,7 @@ from chatroom.client import effects as fx
 from chatroom.client.connection import ServerConnection
 from chatroom.client.effects import Effect
 from chatroom.client.link import Link, LinkState
+from chatroom.client.log_buffer import Conversation
 from chatroom.client.logfiles import ConversationLogs
 from chatroom.client.messages import (
     LinkChanged,
@@ -58,6 +59,8 @@ KEYS = [
     # it (ESC l arrives as alt+l with the character "l").
     Binding("alt+left", "buffer(-1)", "Conversation", key_display="Alt+←→", priority=True),
     Binding("alt+right", "buffer(1)", "Next conversation", show=False, priority=True),
+    Binding("ctrl+n", "buffer(1)", "Next conversation", show=False, priority=True),
+    Binding("ctrl+p", "buffer(-1)", "Conversation before", show=False, priority=True),
     *(
         Binding(f"alt+{n}", f"buffer_number({n})", f"Conversation {n}", show=False, priority=True)
         for n in range(1, 10)
@@ -66,8 +69,8 @@ KEYS = [
 ]
 
 
-def here(effect: Effect, conversation: str) -> Effect:
-    """A line for the room (None) shown in ``conversation`` instead."""
+def here(effect: Effect, conversation: Conversation) -> Effect:
+    """A line for the room shown last (None) shown in ``conversation`` instead."""
     if isinstance(effect, fx.ShowLine) and effect.conversation is None:
         return fx.ShowLine(effect.line, conversation)
     return effect
@@ -118,7 +121,7 @@ class ChatScreen(Screen):
             yield ConversationView(settings.scrollback, logs, id="log-pane")
             yield UserList(id="users")
         yield ChatInput(
-            self.roster.names,
+            lambda: self.roster.names(),  # the room shown's, whichever it is
             id="input",
             placeholder="Message, or /help · Enter sends · Tab completes · ↑↓ history",
         )
@@ -223,6 +226,12 @@ class ChatScreen(Screen):
                     self.conversations.clear_shown()
                 case fx.OpenConversation(name):
                     self.conversations.open(name)
+                case fx.NameRoom(room):
+                    self.conversations.name_room(room)
+                case fx.CloseRoom(room):
+                    self.conversations.close_room(room)
+                case fx.ShowRoom(title):
+                    self.query_one(StatusHeader).show_room(title)
                 case fx.CloseConversation():
                     self.conversations.close_shown()
                 case fx.GiveUp(reason):
@@ -265,6 +274,10 @@ class ChatScreen(Screen):
     def act_on_user(self, action: UserAction, name: str) -> None:
         """Do ``action`` to the user ``name``: a command to the server, or a /msg started."""
         self.apply(self.session.act_on_user(action, name))
+
+    @on(ConversationView.Switched)
+    def conversation_switched(self, message: ConversationView.Switched) -> None:
+        self.apply(self.session.shown(message.conversation))
 
     @on(ChatLog.UnseenChanged)
     def unseen_changed(self, message: ChatLog.UnseenChanged) -> None:

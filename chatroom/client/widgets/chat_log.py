@@ -136,6 +136,21 @@ class ChatLog(ScrollView, can_focus=True):
         elif self.following:
             self._follow()  # now, not after the refresh: one repaint, not two
 
+    def wrap_hidden(self, buffer: LogBuffer, budget: int) -> int:
+        """Wrap at most ``budget`` of the lines of ``buffer`` (one not shown) that have no
+        rows yet, at this log's width: between frames, so that showing it later does not
+        wrap thousands of lines at once. Returns how many are still unwrapped."""
+        width = self._wrap_width
+        if not width or buffer is self.buffer:
+            return 0
+        if buffer.rows_width != width:
+            buffer.rows.clear()
+            buffer.rows_width = width
+        done = len(buffer.rows)
+        for line in islice(buffer.lines, done, done + budget):
+            buffer.rows.append(self._wrap(line, width))
+        return len(buffer.lines) - len(buffer.rows)
+
     def _set_virtual_size(self, size: Size) -> None:
         """A new height without a layout of the whole screen: setting ``virtual_size``
         lays out every widget again (and repaints them), which cost more than the lines

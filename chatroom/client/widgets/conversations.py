@@ -1,29 +1,48 @@
-"""The log pane: the conversations' bar, the log of the one shown, the "new messages" bar
-and the search bar. It keeps the :class:`~chatroom.client.log_buffer.Buffers` (the room's
-and one per private conversation), writes ``--log`` files, and answers the keys that move
-in the log: search (Ctrl+F), the next mention (F6), the conversation before or after."""
+"""The log pane: the rooms panel, the log of the conversation shown, the "new messages"
+bar and the search bar. It keeps the :class:`~chatroom.client.log_buffer.Buffers` (one per
+room joined and one per private conversation), writes ``--log`` files, and answers the
+keys that move in the log: search (Ctrl+F), the next mention (F6), the conversation before
+or after, by number, or clicked in the panel. When the conversation shown changes it says
+so (:class:`ConversationView.Switched`): the screen has the user list and header follow."""
 
 from __future__ import annotations
+
+import time
+from dataclasses import dataclass
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 
-from chatroom.client.log_buffer import Buffers, LogBuffer
+from chatroom.client.log_buffer import Buffers, Conversation, LogBuffer, RoomRef
 from chatroom.client.logfiles import ConversationLogs
 from chatroom.client.render import LogLine
 from chatroom.client.widgets.buffer_bar import BufferBar
 from chatroom.client.widgets.chat_log import ChatLog, NewMessagesBar
 from chatroom.client.widgets.search_bar import SearchBar
 
+# The lines of the conversations not shown are wrapped between frames, for at most
+# WRAP_SLICE seconds every WRAP_EVERY (a fifth of a core at most), so that a switch to a
+# room that got 10,000 lines meanwhile does not wrap them all at once (2 s of wrapping).
+WRAP_EVERY = 0.1
+WRAP_SLICE = 0.02
+
 
 class ConversationView(Vertical):
+    @dataclass
+    class Switched(Message):
+        """The conversation shown is another one now."""
+
+        conversation: Conversation
+
     def __init__(self, scrollback: int, logs: ConversationLogs | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.buffers = Buffers("room", scrollback)
         self.logs = logs
         self._hit: int | None = None  # the line the search (or mention jump) is on
         self._log: ChatLog | None = None
+        self._wrapping = False  # a timer will wrap the lines of the buffers not shown
 
     def compose(self) -> ComposeResult:
         yield BufferBar(id="buffers")
@@ -38,12 +57,12 @@ class ConversationView(Vertical):
         return self._log
 
     @property
-    def conversation(self) -> str | None:
-        """The private conversation shown (the peer's name), None for the room."""
-        active = self.buffers.active
-        return None if active is self.buffers.room else active.title
+    def conversation(self) -> Conversation:
+        """The conversation shown: a room's, a private one (the peer's name), or None (the
+        unnamed room of a server without rooms)."""
+        return self.buffers.active.conversation
 
-    def add(self, line: LogLine, conversation: str | None) -> str | None:
+    def add(self, line: LogLine, conversation: Conversation) -> str | None:
         """Add a line to its conversation; a reason if the --log file could not be written."""
         before = len(self.buffers)
         buffer = self.buffers.add(conversation, line)
@@ -51,11 +70,30 @@ class ConversationView(Vertical):
             self.log.changed()
         else:
             self._show_bar()
+            if not self._wrapping:
+                self._wrapping = True
+                self.set_timer(WRAP_EVERY, self._wrap_hidden)
         if len(self.buffers) != before:
             self._show_bar()
         if self.logs is not None:
-            return self.logs.write(conversation, line)
+            return self.logs.write(buffer.conversation, line)
         return None
+
+    def _wrap_hidden(self) -> None:
+        """Wrap the lines the buffers not shown got, for WRAP_SLICE seconds at most each
+        time, until none is left: a room switched to is then drawn at once, however much it
+        got meanwhile (past what a slice keeps up with, a switch wraps the rest)."""
+        end, log, left = time.monotonic() + WRAP_SLICE, self.log, 0
+        for buffer in self.buffers:
+            if buffer is self.buffers.active:
+                continue
+            pending = log.wrap_hidden(buffer, 0)
+            while pending and time.monotonic() < end:
+                pending = log.wrap_hidden(buffer, 50)
+            left += pending
+        self._wrapping = left > 0
+        if self._wrapping:
+            self.set_timer(WRAP_EVERY, self._wrap_hidden)
 
     def _show_bar(self) -> None:
         self.query_one(BufferBar).show_buffers(self.buffers)
@@ -65,13 +103,36 @@ class ConversationView(Vertical):
     def show(self, buffer: LogBuffer | None) -> None:
         if buffer is None or not self.buffers.show(buffer):
             return
+        self._shown_changed()
+
+    def _shown_changed(self) -> None:
         self._hit = None
-        self.log.show(buffer)
+        self.log.show(self.buffers.active)
+        self._show_bar()
+        self.post_message(self.Switched(self.conversation))
+
+    def open(self, conversation: str | RoomRef) -> None:
+        self.show(self.buffers.get(conversation))
         self._show_bar()
 
-    def open(self, name: str) -> None:
-        self.show(self.buffers.get(name))
+    def name_room(self, room: RoomRef) -> None:
+        """The server named the room the client is in: the unnamed room's log is its."""
+        self.buffers.name_room(room)
         self._show_bar()
+
+    def close_room(self, room: RoomRef) -> None:
+        """The client is no longer in ``room``: its log goes (another room's is shown)."""
+        buffer = self.buffers.find(room)
+        if buffer is None:
+            return
+        shown = buffer is self.buffers.active
+        if self.buffers.close(buffer) and shown:
+            self._shown_changed()
+        self._show_bar()
+
+    @on(BufferBar.Picked)
+    def _picked(self, message: BufferBar.Picked) -> None:
+        self.show(self.buffers.by_position(message.position))
 
     def step(self, delta: int) -> None:
         self.show(self.buffers.beside(delta))
@@ -80,11 +141,11 @@ class ConversationView(Vertical):
         self.show(self.buffers.by_position(number - 1))
 
     def close_shown(self) -> bool:
+        """``/close``: the private conversation shown goes (a room's stays: ``/part``)."""
         active = self.buffers.active
-        if not self.buffers.close(active):
+        if active.is_room or not self.buffers.close(active):
             return False
-        self.log.show(self.buffers.active)
-        self._show_bar()
+        self._shown_changed()
         return True
 
     def clear_shown(self) -> None:

@@ -55,6 +55,10 @@ class StatusHeader(Horizontal):
             Content.assemble(("you are ", "dim"), (name or "", "bold")) if name else Content("")
         )
 
+    def show_room(self, title: str) -> None:
+        """The room shown (``#dev``); "" for a server without rooms: "chatroom"."""
+        self.query_one("#title", Label).update(Content(title or "chatroom"))
+
     def show_topic(self, text: str | None) -> None:
         """The room's topic (cut to TOPIC_WIDTH with "…"), or nothing when none is set."""
         topic = self.query_one("#topic", Label)

@@ -82,7 +82,7 @@ class Upgrade:
         self.argv = argv or [sys.executable, "-m", "chatroom.server", *sys.argv[1:]]
         self.under_way = False
         self._task: asyncio.Task[None] | None = None
-        self._cluster_position: str | None = None
+        self._cluster_position: Any = None
         self._appends: list[Any] = []  # with --redis: lines not in Redis yet, carried
 
     def requested(self) -> None:

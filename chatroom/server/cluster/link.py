@@ -6,9 +6,10 @@ says, on the server's one event loop:
 
 - one append worker sends appends in the order the room made them (so a user's own lines
   keep their order) and reports refusals back to the room;
-- one reader follows the room's stream and hands every event, in the stream's order, to
-  :meth:`Room.sequenced` — events this node appended included, which is how everyone on
-  every node sees one order;
+- one reader follows the rooms' streams (:mod:`~chatroom.server.cluster.follower`: every
+  room in use, each its own stream and seq) and hands every event, in its stream's order,
+  to the room — events this node appended included, which is how everyone on every node
+  sees one order in each room;
 - a heartbeat keeps this node alive in Redis and reaps nodes whose heartbeat expired (any
   surviving node does it; the script is atomic);
 - private messages, operators' commands on another node's users, and the bans, mutes and
@@ -31,18 +32,18 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chatroom import protocol as p
 from chatroom.server.cluster.channels import NodeChannels
+from chatroom.server.cluster.follower import Follower
+from chatroom.server.cluster.records import Position
 from chatroom.server.cluster.redis_ledger import (
-    Entry,
     LedgerUnavailable,
     RedisLedger,
     Repeat,
-    parse_stream_id,
 )
-from chatroom.server.cluster.stream import event_of, kept_chat, out_of_order, user_record
+from chatroom.server.cluster.stream import event_of, kept_chat, user_record
 from chatroom.server.config import ServerConfig
 from chatroom.server.core.actions import (
     AnswerElsewhere,
@@ -58,7 +59,7 @@ from chatroom.server.core.inputs import (
     ModerationLoaded,
     Repeated,
     Resynced,
-    Sequenced,
+    RoomSynced,
 )
 from chatroom.server.core.refusal import Refusal
 
@@ -93,15 +94,16 @@ class ClusterLink:
         # This node's events the ledger took, by seq, until the reader gets to them: the
         # reader uses them instead of decoding its own JSON again (~0.5 us an event). Only
         # while connected: a Redis that restarts numbers from 1 again (see _sync).
-        self._sent: dict[int, p.BroadcastEvent] = {}
         self._tasks: list[asyncio.Task] = []
-        self._last_id = config.stream_position or "0-0"  # (an upgrade's: hand_over())
+        # The rooms' streams this node follows (every room in use: docs/SCALING.md); an
+        # upgrade's new process reads on from where the old one had read (hand_over()).
+        self.follower = Follower(self.ledger, deliver, self._connection_lost, lambda: self.up)
+        resume(self.follower, config.stream_position)
         self.up = False  # connected and in sync (/readyz and the metrics read it)
         self.append_seconds = 0.0  # spent in append script calls, and their number (metrics)
         self.appends = 0
-        self._synced = config.stream_position is not None  # once: _last_id is where it got to
+        self._synced = config.stream_position is not None  # once: the follower is where it got to
         self._lost_at = 0.0  # when the last outage began (monotonic)
-        self._counter: int | None = None  # the room's counter, read for the batch read
         self.channels = NodeChannels(
             self.ledger, config, deliver, self._connection_lost, lambda: self.up
         )
@@ -199,16 +201,16 @@ class ClusterLink:
             results = [Refusal.UNAVAILABLE] * len(batch)
         self.append_seconds += time.perf_counter() - started
         self.appends += 1
-        sent, applied = self._sent, self.room.seq
+        took = self.follower.took
         for action, result in zip(batch, results, strict=True):
             if isinstance(result, Repeat):  # a request's retry: acked with its first seq
                 self.deliver(Repeated(action.conn, action.event, int(result)))  # type: ignore[arg-type]
             elif isinstance(result, str):
                 self._refuse(action, Refusal(result))
-            elif result > applied:  # else the reader was first: it decoded the entry
-                sent[result] = action.event
-        if len(sent) > 4 * self.config.append_batch:  # never read back: a lost read
-            sent.clear()
+            else:
+                took(action.event, result)
+        if len(self.follower.sent) > 4 * self.config.append_batch:  # a lost read
+            self.follower.sent.clear()
 
     def _refuse(self, action: Append, reason: Refusal) -> None:
         self.deliver(AppendRefused(action.conn, action.event, reason))
@@ -221,55 +223,15 @@ class ClusterLink:
                 await self._reconnect()
                 continue
             try:
-                entries = await self.ledger.read(self._last_id)
+                found = await self.follower.read()
             except LedgerUnavailable as exc:
                 self._connection_lost(exc)
                 continue
-            read_to = self.ledger.last_read
             # One turn of the loop first: the append worker, woken by the same script's
             # reply, sends the next batch, so Redis runs it while these are broadcast.
             # (Yielding more often costs more: each turn flushes to every client.)
             await asyncio.sleep(0)
-            node, sent, deliver = self.node, self._sent, self.deliver
-            last = self.room.seq
-            self._counter = None  # read again for each batch, if it has to be
-            # Delivered in order; what they broadcast shares the one flush that follows.
-            for entry in entries:
-                self._last_id = entry.stream_id
-                seq = entry.seq
-                if seq != last + 1 and not await self._follows(entry, last):
-                    if not self.up:
-                        break  # lost Redis meanwhile: the re-sync reads on from the snapshot
-                    continue
-                mine = sent.pop(seq, None) if entry.node == node else None
-                if mine is not None:
-                    event = p.replace(mine, seq=seq)
-                else:
-                    try:
-                        event = event_of(entry)
-                    except p.ProtocolError as exc:
-                        self.ledger.bad.skip(entry.stream_id, str(exc))
-                        continue
-                last = seq
-                deliver(Sequenced(event, entry.node))
-            else:  # past the bad entries too: a batch of them alone is not read again
-                self._last_id = read_to or self._last_id
-
-    async def _follows(self, entry: Entry, last: int) -> bool:
-        """Whether ``entry``, whose seq is not ``last + 1``, still follows ``last``: it is
-        after it and not beyond the room's counter (events were missed: trimmed, or bad).
-        Else it is skipped as bad. One more round trip for a batch with such an entry, at
-        most: every entry of the batch was in the stream before the counter was read."""
-        if entry.seq > last and self._counter is None:
-            try:
-                self._counter = await self.ledger.counter()
-            except LedgerUnavailable as exc:
-                self._connection_lost(exc)
-                return False
-        why = out_of_order(entry.seq, last, self._counter)
-        if why is not None:
-            self.ledger.bad.skip(entry.stream_id, why)
-        return why is None
+            await self.follower.deliver_read(found)
 
     async def _heartbeat(self) -> None:
         while True:
@@ -287,54 +249,34 @@ class ClusterLink:
     # --- losing and finding Redis ------------------------------------------------------
 
     async def _sync(self) -> None:
-        """Join the ledger's view: register, snapshot, history, and re-sync the room."""
-        self._sent.clear()
+        """Join the ledger's view: register, snapshot, history, and re-sync the rooms."""
+        follower = self.follower
+        follower.sent.clear()
         await self.ledger.register_node()
-        snapshot = await self.ledger.snapshot(self.room.epoch, self.room.seq)
-        if snapshot.epoch == self.room.epoch:  # the same history: what we missed is in it
-            await self._catch_up(snapshot.last_id, snapshot.seq)
+        snapshot = await self.ledger.snapshot(self.room.epoch, dict(follower.seqs))
+        positions = {self.ledger.room: Position(snapshot.last_id, snapshot.seq, snapshot.first_seq)}
+        positions.update(snapshot.rooms)
+        if self._synced and snapshot.epoch == self.room.epoch:  # what we missed is in it
+            for room, position in positions.items():
+                await follower.catch_up(room, position.last_id, position.seq)
         keep = max(self.config.keep, self.config.history)  # what /history reaches
-        history, kept_from = await kept_chat(self.ledger, snapshot, keep)
-        users = [(u.id, u.name, u.node) for u in snapshot.users.values()]
+        rooms = []
+        for room, position in positions.items():
+            history, kept_from = await kept_chat(self.ledger, position, keep, room)
+            rooms.append(RoomSynced(room, position.seq, history, kept_from))
+        users = [(u.id, u.name, u.node, u.rooms) for u in snapshot.users.values()]
         moderation = await self.ledger.moderation_state()
-        self._last_id = snapshot.last_id
+        follower.start_at(positions, snapshot.log_id)
         self.up = self._synced = True
-        self.deliver(Resynced(users, snapshot.seq, history, snapshot.epoch, kept_from))
+        main, others = rooms[0], tuple(rooms[1:])
+        epoch = snapshot.epoch
+        self.deliver(Resynced(users, main.seq, main.history, epoch, main.kept_from, others))
         self.deliver(ModerationLoaded(moderation))
-
-    async def _catch_up(self, until_id: str, until_seq: int) -> None:
-        """After an outage, apply what this node missed, up to the snapshot, if Redis still
-        has it (it kept its data and the stream was not trimmed past us): then our users see
-        every event, with no gap in ``seq``."""
-        applied = self.room.seq
-        if not self._synced or not applied < until_seq:
-            return
-        end = parse_stream_id(until_id)
-        missed = min(until_seq - applied, self.ledger.stream_maxlen)
-        entries = await self.ledger.read(self._last_id, block_ms=0, count=missed)
-        events: list[tuple[p.BroadcastEvent, Entry]] = []
-        for entry in entries:
-            if parse_stream_id(entry.stream_id) > end:
-                break
-            last = events[-1][0].seq if events else applied
-            why = out_of_order(entry.seq, last, until_seq)
-            if why is None:
-                try:
-                    events.append((event_of(entry), entry))
-                    continue
-                except p.ProtocolError as exc:
-                    why = str(exc)
-            self.ledger.bad.skip(entry.stream_id, why)
-        if not events or events[0][0].seq != applied + 1:
-            return  # Redis restarted or trimmed: the snapshot alone will have to do
-        for event, entry in events:
-            self._last_id = entry.stream_id
-            self.deliver(Sequenced(event, entry.node))
 
     def _connection_lost(self, exc: LedgerUnavailable) -> None:
         """Any task that finds Redis gone calls this; the first one of an outage tells the
         users (one notice per outage) and the reader reconnects."""
-        self._sent.clear()
+        self.follower.sent.clear()
         if self.up:
             self.up = False
             self._lost_at = time.monotonic()
@@ -372,13 +314,23 @@ class ClusterLink:
             self.deliver(LedgerStatus("the room is back: you can chat again"))
 
 
-async def hand_over(link: ClusterLink) -> tuple[str, list[Append]]:
+async def hand_over(link: ClusterLink) -> tuple[tuple[Any, ...], list[Append]]:
     """An upgrade (adapter/upgrade.py): the lines accepted from users reach Redis (at most
-    append_drain, as on a stop); where the stream was read to, and the appends still
+    append_drain, as on a stop); where the rooms' streams were read to, and the appends still
     waiting (Redis slow or away), for the new process's link to send. That link, given the
     position as ``config.stream_position`` with the room, reads on from there (as after an
     outage: what it missed meanwhile is applied, nothing is announced again)."""
     if link.up:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(link._appends_done.wait(), link.config.append_drain)
-    return link._last_id, list(link._appends)
+    follower = link.follower
+    where = (tuple(follower.positions.items()), tuple(follower.seqs.items()), follower.log_id)
+    return where, list(link._appends)
+
+
+def resume(follower: Follower, where: tuple[Any, ...] | None) -> None:
+    """An upgrade's new process: its follower reads every room's stream on from where the
+    old one's had (hand_over()); None: from the snapshot, at sync."""
+    if where is not None:
+        positions, seqs, follower.log_id = where
+        follower.positions, follower.seqs = dict(positions), dict(seqs)

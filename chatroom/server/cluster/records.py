@@ -12,7 +12,9 @@ and writes them. No I/O here (redis_ledger.py talks to Redis).
   JSON wire dict without ``seq`` (servers before 2026-12 wrote one event an entry in three
   fields, ``seq``, ``body``, ``node``: still read); capped with ``MAXLEN ~`` at
   ``stream_maxlen`` events' worth of full entries (a quiet room's entries hold fewer);
-- ``chatroom:{ROOM}:users`` — hash id -> JSON of a :class:`UserRecord`;
+- ``chatroom:{ROOM}:room:R:seq``, ``:room:R:events`` — the same for room ``R`` (ROOM: the
+  default room); ``:rooms``, ``:rooms:log``, ``:rooms:listed``: lua/common.lua;
+- ``chatroom:{ROOM}:users`` — hash id -> JSON of a :class:`UserRecord` (with its rooms);
 - ``chatroom:{ROOM}:names`` — hash name key (casefolded name) -> id: the name claims;
 - ``chatroom:{ROOM}:requests`` — hash request key (a sender's name key and a request
   id, JSON) -> ``"SEQ EXPIRES_MS"``, and ``chatroom:{ROOM}:request-order``, the same keys
@@ -29,7 +31,7 @@ and writes them. No I/O here (redis_ledger.py talks to Redis).
   published on ``chatroom:{ROOM}:moderation`` (``{"kind", "key", "data", "node"}``), so
   every node enforces it at once.
 
-The ``{ROOM}`` hash tag keeps one room's keys in one Redis Cluster slot.
+The ``{ROOM}`` hash tag keeps one server's keys, all its rooms', in one Redis Cluster slot.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -66,6 +68,11 @@ class RoomKeys:
     mod_channel: str
     requests: str  # request keys seen (rules/programs.py) -> "SEQ EXPIRES_MS"
     request_order: str  # the same keys by when they expire: the oldest go first
+    room_prefix: str  # + ROOM + ":seq" / ":events": another room's (lua/common.lua)
+    rooms: str  # hash: room -> users in it (the rooms in use)
+    rooms_log: str  # stream: rooms coming into use and going out of it (lua/common.lua)
+    listed: str  # set: the rooms every node keeps (--rooms)
+    default: str = ""  # the default room: its seq and events are ``seq`` and ``events``
 
     @classmethod
     def of(cls, room: str) -> RoomKeys:
@@ -83,7 +90,19 @@ class RoomKeys:
             mod_channel=f"{prefix}:moderation",
             requests=f"{prefix}:requests",
             request_order=f"{prefix}:request-order",
+            room_prefix=f"{prefix}:room:",
+            rooms=f"{prefix}:rooms",
+            rooms_log=f"{prefix}:rooms:log",
+            listed=f"{prefix}:rooms:listed",
+            default=room,
         )
+
+    def events_of(self, room: str) -> str:
+        """The stream of ``room`` (the default room's is ``events``, as before rooms)."""
+        return self.events if room == self.default else f"{self.room_prefix}{room}:events"
+
+    def seq_of(self, room: str) -> str:
+        return self.seq if room == self.default else f"{self.room_prefix}{room}:seq"
 
     @property
     def shared(self) -> list[str]:
@@ -99,12 +118,14 @@ class RoomKeys:
 @dataclass(frozen=True, slots=True)
 class UserRecord:
     """A user as the room's nodes share it; ``key`` is ``name_skeleton(name)``: a name and
-    its look-alikes are one claim room-wide."""
+    its look-alikes are one claim server-wide. ``rooms``: the rooms it is in, which the
+    append script keeps (a record of a server before rooms has none: the default room)."""
 
     id: str
     name: str
     key: str
     node: str
+    rooms: tuple[str, ...] | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, id: str, name: str, node: str) -> UserRecord:
@@ -112,26 +133,46 @@ class UserRecord:
         return cls(id=id, name=name, key=name_skeleton(name), node=node)
 
     def to_json(self) -> str:
-        return compact_json(asdict(self))
+        """What a join or rename hands the append script (which adds the rooms)."""
+        return compact_json({"id": self.id, "name": self.name, "key": self.key, "node": self.node})
 
     @classmethod
     def from_json(cls, text: str) -> UserRecord:
         data = json.loads(text)
-        record = cls(id=data["id"], name=data["name"], key=data["key"], node=data["node"])
+        rooms = data.get("rooms")
+        record = cls(
+            id=data["id"],
+            name=data["name"],
+            key=data["key"],
+            node=data["node"],
+            rooms=tuple(rooms.split()) if isinstance(rooms, str) else None,
+        )
         if not all(isinstance(value, str) for value in (record.id, record.name, record.node)):
             raise ValueError("not a user record")
         return record
 
 
 @dataclass(frozen=True, slots=True)
+class Position:
+    """Where one room's stream is: the id to read on from, the seq it had, its first."""
+
+    last_id: str  # "0-0" when the stream is empty
+    seq: int  # 0 when nothing was ever appended
+    first_seq: int = 0  # of the stream's first event (1: never trimmed; 0: empty)
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Who is in the room, the stream id to read on from, and the seq it had, taken at once."""
+    """Who is on the server, and where each room in use is, taken at once; ``last_id``,
+    ``seq`` and ``first_seq`` are the default room's."""
 
     users: dict[str, UserRecord]
     last_id: str  # "0-0" when the stream is empty
     seq: int  # 0 when nothing was ever appended
     epoch: str  # which history seq counts in (see the module's docstring)
     first_seq: int = 0  # of the stream's first event (1: never trimmed; 0: empty)
+    rooms: dict[str, Position] = field(default_factory=dict)  # the other rooms in use
+    log_id: str = "0-0"  # the rooms log's last entry
 
 
 class Entry(msgspec.Struct, frozen=True, gc=False):

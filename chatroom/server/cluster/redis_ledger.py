@@ -25,6 +25,7 @@ from typing import Any
 
 from chatroom import protocol as p
 from chatroom.protocol import compact_json
+from chatroom.server.cluster.reads import RoomsRead, snapshot_args, snapshot_of
 from chatroom.server.cluster.records import (
     MODERATION_KINDS,
     NODE_RE,
@@ -35,8 +36,6 @@ from chatroom.server.cluster.records import (
     id_after,
     live_records,
     parse_stream_id,
-    raw_entries,
-    row_entries,
 )
 from chatroom.server.cluster.redis_client import (
     LedgerUnavailable,
@@ -55,7 +54,7 @@ from chatroom.server.cluster.scripts import (
     scripts,
     stream_body,
 )
-from chatroom.server.cluster.stream import BadEntries, in_history
+from chatroom.server.cluster.stream import BadEntries, newest_chat
 from chatroom.server.config import ROOM_NAME, ServerConfig
 from chatroom.server.core.refusal import Refusal
 
@@ -74,6 +73,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("chatroom.server")
+
+
 _DEFAULTS = ServerConfig()
 EVENTS_PER_ENTRY = _DEFAULTS.events_per_entry  # a ledger's, unless its config says otherwise
 
@@ -126,9 +127,10 @@ class RedisLedger:
         self.last_read: str | None = None  # the id of the last entry read() read, if any
         self._keys = keys = RoomKeys.of(room)
         self._shared_keys, self._append_keys = keys.shared, keys.appending
+        self.listed = tuple(config.rooms)  # rooms every node keeps while nobody is in them
         # XREAD BLOCK waits longer than any command may; read() bounds it with asyncio.
         self._redis, self._blocking = clients(url, timeout)
-        lua = scripts(config.events_per_entry)
+        lua = scripts(config.events_per_entry, room, config.max_rooms, config.room_linger)
         self._append = self._redis.register_script(lua.append)
         self._reap = self._redis.register_script(lua.reap)
         self._forget = self._redis.register_script(lua.forget)
@@ -139,9 +141,6 @@ class RedisLedger:
         """This node's ledger for ``config.redis`` and ``config.room``, tuned by ``config``."""
         assert config.redis is not None, "a ledger needs --redis"
         return cls(config.redis, config.room, node, config=config)
-
-    def _heartbeat_key(self, node: str) -> str:
-        return self._keys.heartbeat_prefix + node
 
     def _guard(self, what: str) -> contextlib.AbstractContextManager[None]:
         """Turn any Redis or socket failure into :class:`LedgerUnavailable`."""
@@ -157,8 +156,11 @@ class RedisLedger:
         await close(self._redis, self._blocking)
 
     async def register_node(self) -> None:
-        """Add this node to the room's nodes and start its heartbeat."""
+        """Add this node to the room's nodes and start its heartbeat; its listed rooms
+        (--rooms) are kept in Redis while nobody is in them."""
         await self.heartbeat()
+        with self._guard("list the rooms"):
+            await self._redis.sadd(self._keys.listed, *self.listed) if self.listed else None
 
     async def heartbeat(self) -> None:
         """Refresh this node's heartbeat key (TTL ``heartbeat_ttl``).
@@ -170,33 +172,29 @@ class RedisLedger:
         with self._guard("heartbeat"):
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.sadd(self._keys.nodes, self.node)
-                pipe.set(self._heartbeat_key(self.node), "1", px=ttl_ms)
+                pipe.set(self._keys.heartbeat_prefix + self.node, "1", px=ttl_ms)
                 await pipe.execute()
 
-    async def snapshot(self, known_epoch: str | None = None, applied_seq: int = 0) -> Snapshot:
-        """The users, the last stream id, the seq and the epoch, read atomically.
+    async def snapshot(
+        self, known_epoch: str | None = None, applied_seq: int | dict[str, int] = 0
+    ) -> Snapshot:
+        """The users, the epoch, and each room's last stream id and seq, read atomically:
+        the default room, the rooms in use and the listed ones.
 
-        ``known_epoch`` and ``applied_seq`` are where this node got to: if the ledger is in
-        that epoch but its seq is lower, it went back in time (Redis restored an older
-        snapshot of its data) and gets a new epoch, so that nobody compares the seqs."""
+        ``known_epoch`` and ``applied_seq`` (the default room's, or each room's by key) are
+        where this node got to: if the ledger is in that epoch but a seq is lower, it went
+        back in time (Redis restored an older snapshot of its data) and gets a new epoch, so
+        that nobody compares the seqs."""
         keys = [self._keys.seq, self._keys.events, self._keys.users, self._keys.epoch]
+        applied = applied_seq if isinstance(applied_seq, dict) else {self.room: applied_seq}
+        args = snapshot_args(known_epoch, self.room, {**dict.fromkeys(self.listed, 0), **applied})
         with self._guard("snapshot"):
-            flat, last_id, seq, epoch, first = await self._snapshot(
-                keys=keys, args=[known_epoch or "", applied_seq]
-            )
-        users = {}
-        for i in range(0, len(flat), 2):
-            try:
-                record = UserRecord.from_json(flat[i + 1])
-            except (ValueError, KeyError, TypeError, RecursionError):
-                log.warning("cluster: skipped a bad user record of the room: %.40r", flat[i])
-                continue
-            users[record.id] = record
-        return Snapshot(users, last_id, int(seq), epoch, first_seq=int(first))
+            return snapshot_of(*await self._snapshot(keys=keys, args=args), self.room)
 
-    async def history(self, before_id: str, count: int) -> list[Entry]:
-        """The newest ``count`` message/action entries strictly before ``before_id``
-        (``"+"``: the end of the stream), oldest first."""
+    async def history(self, before_id: str, count: int, room: str | None = None) -> list[Entry]:
+        """The newest ``count`` message/action entries of ``room`` (None: the default
+        room) strictly before ``before_id`` (``"+"``: the end of the stream), oldest first."""
+        events = self._keys.events_of(room or self.room)
         if count <= 0:
             return []
         found: list[Entry] = []
@@ -207,26 +205,18 @@ class RedisLedger:
         with self._guard("history"):
             while len(found) < count and left > 0:
                 left -= page
-                rows = await self._redis.xrevrange(self._keys.events, end, "-", count=page)
-                for stream_id, fields in rows:  # newest first, and so their events
-                    entries = row_entries(stream_id, fields, self.bad.skip, self.max_body)
-                    for entry in reversed(entries):
-                        if in_history(entry, self.bad):
-                            found.append(entry)
-                            if len(found) == count:
-                                break
-                    if len(found) == count:
-                        break
+                rows = await self._redis.xrevrange(events, end, "-", count=page)
+                found += newest_chat(rows, count - len(found), self.bad, self.max_body)
                 if len(rows) < page:
                     break
                 end = f"({rows[-1][0]}"
         found.reverse()
         return found
 
-    async def counter(self) -> int:
-        """The room's seq counter: the seq of the last event appended (0: none yet)."""
+    async def counter(self, room: str | None = None) -> int:
+        """``room``'s seq counter (None: the default room's): its last seq (0: none)."""
         with self._guard("read the counter"):
-            value = await self._redis.get(self._keys.seq)
+            value = await self._redis.get(self._keys.seq_of(room or self.room))
         return int(value) if value and value.isdigit() else 0
 
     async def append_many(self, items: Sequence[tuple[Any, ...]]) -> list[int | Refusal]:
@@ -254,7 +244,8 @@ class RedisLedger:
         """
         if not items:
             return []
-        batch = [append_item(*item) for item in items]
+        default = self.room
+        batch = [append_item(*item, default_room=default) for item in items]
         ttl, cap = max(1, round(self.config.request_ttl * 1000)), self.config.request_table
         args = (self.stream_maxlen, self.node, pack(batch), ttl, max(1, cap))
         with self._guard(f"append {len(items)} events"):
@@ -264,32 +255,42 @@ class RedisLedger:
     async def read(
         self, after_id: str, *, block_ms: int | None = None, count: int | None = None
     ) -> list[Entry]:
-        """Entries after ``after_id``, waiting up to ``block_ms`` for one; ``[]`` on timeout.
-        By default it waits ``ledger_read_block`` and takes ``ledger_read_count`` entries.
+        """The default room's entries after ``after_id``, waiting up to ``block_ms`` for
+        one (:meth:`read_rooms`); ``[]`` on timeout."""
+        found = await self.read_rooms(None, {self.room: after_id}, block_ms=block_ms, count=count)
+        self.last_read = found.read_to.get(self.room)  # where the next read goes on from
+        return found.entries.get(self.room, [])
 
-        ``block_ms <= 0`` does not wait (Redis's ``BLOCK 0`` would wait forever).
-        """
+    async def read_rooms(
+        self,
+        log_after: str | None,
+        after: dict[str, str],
+        *,
+        block_ms: int | None = None,
+        count: int | None = None,
+    ) -> RoomsRead:
+        """What was added after ``log_after`` to the rooms log (None: not read) and after
+        ``after[room]`` to each room's stream, in one XREAD (waiting up to ``block_ms`` for
+        any of them, by default ``ledger_read_block``; ``block_ms <= 0`` does not wait, as
+        Redis's ``BLOCK 0`` would wait forever; ``ledger_read_count`` entries of each at
+        most, or ``count``)."""
         if block_ms is None:
             block_ms = round(self.config.ledger_read_block * 1000)
+        rooms = {self._keys.events_of(room): room for room in after}
+        keys = [*([self._keys.rooms_log] if log_after is not None else []), *rooms]
+        ids = [*([log_after] if log_after is not None else []), *after.values()]
         count = self.config.ledger_read_count if count is None else count
-        key = self._keys.events
         with self._guard("read"):
             if block_ms <= 0:
                 reply = await self._redis.execute_command(
-                    "XREAD", "COUNT", count, "STREAMS", key, after_id
+                    "XREAD", "COUNT", count, "STREAMS", *keys, *ids
                 )
             else:
                 async with asyncio.timeout(block_ms / 1000 + self.timeout):
                     reply = await self._blocking.execute_command(
-                        "XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", key, after_id
+                        "XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", *keys, *ids
                     )
-        self.last_read = None
-        if not reply:
-            return []
-        rows = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
-        # Where the next read goes on from, whatever these hold (bad entries alone too).
-        self.last_read = rows[-1][0] if rows else None
-        return raw_entries(rows, self.bad.skip, self.max_body)
+        return RoomsRead.of(reply, self._keys.rooms_log, rooms, self.bad.skip, self.max_body)
 
     async def publish_private(self, node: str, payload: dict[str, Any]) -> bool:
         """Send ``payload`` to ``node``'s private channel (at most once). False if nobody
@@ -374,7 +375,7 @@ class RedisLedger:
         """On graceful shutdown: a leave (reason ``shutdown``) for each of this node's users,
         then drop its heartbeat and its place in the nodes set. Atomic."""
         ts = now_ts if now_ts is not None else time.time()
-        keys = [*self._shared_keys, self._heartbeat_key(self.node)]
+        keys = [*self._shared_keys, self._keys.heartbeat_prefix + self.node]
         args = [self.stream_maxlen, self.node, *leave_parts(p.LeaveReason.SHUTDOWN, ts)]
         with self._guard("forget node"):
             await self._forget(keys=keys, args=args)

@@ -24,6 +24,9 @@ from chatroom.server.core.refusal import Refusal
 pack = msgspec.msgpack.Encoder().encode
 REPEATED = "repeated:"  # an append's result for a request seen already: then its first seq
 _BY_ID_ALONE = (p.Message, p.Action, p.Leave)
+# A leave of one room only (a part keeps the name; a kick frees it with the last room);
+# any other leaves every room the user is in (lua/append.lua).
+_LEAVE_KINDS = {p.LeaveReason.PART: "part", p.LeaveReason.KICKED: "one"}
 
 
 def _script(*files: str, **constants: str) -> str:
@@ -45,10 +48,21 @@ class Scripts:
 
 
 @functools.cache
-def scripts(events_per_entry: int) -> Scripts:
+def scripts(
+    events_per_entry: int,
+    default_room: str = "main",
+    max_rooms: int = 1000,
+    room_linger: float = 600.0,
+) -> Scripts:
     """The scripts that write up to ``events_per_entry`` events in one stream entry (the
-    config's ``events_per_entry``; see lua/common.lua)."""
-    per_entry = str(events_per_entry)
+    config's ``events_per_entry``; see lua/common.lua), for a server whose default room is
+    ``default_room``, with at most ``max_rooms`` rooms in use; a room out of use keeps its
+    keys ``room_linger`` seconds."""
+    shared = {
+        "EVENTS_PER_ENTRY": str(events_per_entry),
+        "DEFAULT_ROOM": default_room,
+        "ROOM_LINGER": str(max(1, round(room_linger * 1000))),
+    }
     return Scripts(
         append=_script(
             "common",
@@ -56,11 +70,13 @@ def scripts(events_per_entry: int) -> Scripts:
             TAKEN=Refusal.TAKEN,
             GONE=Refusal.GONE,
             DUPLICATE=Refusal.DUPLICATE,
+            ROOM_LIMIT=Refusal.ROOM_LIMIT,
             REPEATED=REPEATED,
-            EVENTS_PER_ENTRY=per_entry,
+            MAX_ROOMS=str(max_rooms),
+            **shared,
         ),
-        reap=_script("common", "reap", EVENTS_PER_ENTRY=per_entry),
-        forget=_script("common", "forget", EVENTS_PER_ENTRY=per_entry),
+        reap=_script("common", "reap", **shared),
+        forget=_script("common", "forget", **shared),
         snapshot=_script("snapshot"),
     )
 
@@ -83,35 +99,60 @@ def append_item(
     user: UserRecord | str,
     old_key: str | None,
     request: str | None = None,
+    default_room: str = "main",
 ) -> tuple[str, ...]:
     """One event's entry in the append script's batch: type, stream body, user id, then
     for a join or rename the user's JSON, its key and the old key (``""`` for a join).
     A message, action or leave stops after the id (every string less is one the script's
     MessagePack decoder does not make: a third of its time), unless a message or action
-    is a request's: then its ``request`` key follows."""
+    is a request's (then its ``request`` key follows) or a leave is of one room only
+    (``"part"`` or, a kick, ``"one"`` follows). A leave's body is its head: the script adds the room
+    (:func:`leave_head`). An event of a room other than ``default_room`` has its room
+    last (the fourth string then ``""`` if there is none)."""
+    room = event.room if event.room is not None else default_room
+    elsewhere = (room,) if room != default_room else ()
     if isinstance(event, _BY_ID_ALONE):
         user_id = user.id if isinstance(user, UserRecord) else user
         if not isinstance(user_id, str):
             raise ValueError(f"a {event.type} needs the user's record or id")
-        if request is not None and not isinstance(event, p.Leave):
-            return (event.type, stream_body(event), user_id, request)
+        if isinstance(event, p.Leave):
+            part = _LEAVE_KINDS.get(event.reason, "")
+            item: tuple[str, ...] = (event.type, leave_head(event), user_id)
+            return (*item, part, *elsewhere) if part or elsewhere else item
+        if request is not None:
+            return (event.type, stream_body(event), user_id, request, *elsewhere)
+        if elsewhere:
+            return (event.type, stream_body(event), user_id, "", room)
         return (event.type, stream_body(event), user_id)
     if not isinstance(user, UserRecord):
         raise ValueError(f"a {event.type} needs the user's record")
     if isinstance(event, p.Rename):
         if old_key is None:
             raise ValueError("a rename needs old_key")
-        return (event.type, stream_body(event), user.id, user.to_json(), user.key, old_key)
+        body = stream_body(event)
+        return (event.type, body, user.id, user.to_json(), user.key, old_key, *elsewhere)
     if not isinstance(event, p.Join):
         raise ValueError(f"cannot append an event of type {event.type!r}")
-    return (event.type, stream_body(event), user.id, user.to_json(), user.key, "")
+    return (event.type, stream_body(event), user.id, user.to_json(), user.key, "", *elsewhere)
+
+
+_ROOM_MARK = ',"room":"\\u0000"}'
+
+
+def leave_head(leave: p.Leave) -> str:
+    """A leave's stream body up to its room (the room is its last field): the scripts add
+    ``,"room":ROOM}`` for each room a user leaves (lua/common.lua, leave_body)."""
+    body = stream_body(p.replace(leave, room="\0"))
+    assert body.endswith(_ROOM_MARK), body
+    return body[: -len(_ROOM_MARK)]
 
 
 def leave_parts(reason: p.LeaveReason, ts: float) -> list[str]:
-    """The stream body of a leave with ``reason`` at ``ts``, in three parts around where the
-    user's id and name go: the scripts that remove users fill in the JSON strings."""
+    """The head of a leave with ``reason`` at ``ts`` (:func:`leave_head`) in three parts
+    around where the user's id and name go: the scripts that remove users fill in the
+    JSON strings, and then the room."""
     leave = p.Leave(seq=0, ts=float(ts), id="\0", name="\0", reason=reason)
-    parts = stream_body(leave).split('"\\u0000"')
+    parts = leave_head(leave).split('"\\u0000"')
     assert len(parts) == 3, parts
     return parts
 

@@ -31,6 +31,7 @@ from chatroom.server.cluster.records import (
     Entry,
     UserRecord,
     id_after,
+    row_entries,
 )
 
 log = logging.getLogger("chatroom.server")
@@ -104,6 +105,19 @@ def in_history(entry: Entry, bad: BadEntries) -> bool:
     return kind in HISTORY_TYPES
 
 
+def newest_chat(rows: list[Any], count: int, bad: BadEntries, max_body: int) -> list[Entry]:
+    """The newest ``count`` messages and actions of XREVRANGE's ``rows`` (newest first),
+    newest first; the bad entries told to ``bad``."""
+    found: list[Entry] = []
+    for stream_id, fields in rows:  # newest first, and so their events
+        for entry in reversed(row_entries(stream_id, fields, bad.skip, max_body)):
+            if in_history(entry, bad):
+                found.append(entry)
+                if len(found) == count:
+                    return found
+    return found
+
+
 def history_events(
     entries: list[Entry], until_seq: int, bad: BadEntries
 ) -> list[p.Message | p.Action]:
@@ -127,17 +141,18 @@ def history_events(
 
 
 async def kept_chat(
-    ledger: Any, snapshot: Any, keep: int
+    ledger: Any, position: Any, keep: int, room: str | None = None
 ) -> tuple[list[p.Message | p.Action], int]:
-    """What a node keeps for /history at sync: the last ``keep`` messages and actions up
-    to and including the snapshot's last entry (that one is in the past too), and the seq
-    after which the stream holds every event: the one before its first (0: never trimmed;
-    an empty stream holds nothing up to the room's seq). ``ledger``: the node's
-    RedisLedger."""
-    entries = await ledger.history(id_after(snapshot.last_id), keep)
-    history = history_events(entries, snapshot.seq, ledger.bad)
-    first = snapshot.first_seq
-    return history, max(first - 1, 0) if first else snapshot.seq
+    """What a node keeps of ``room`` (None: the default room) for /history at sync: the
+    last ``keep`` messages and actions up to and including the last entry of its
+    ``position`` (a snapshot's, or a room's :class:`~chatroom.server.cluster.records.
+    Position`; that entry is in the past too), and the seq after which the stream holds
+    every event: the one before its first (0: never trimmed; an empty stream holds nothing
+    up to the room's seq). ``ledger``: the node's RedisLedger."""
+    entries = await ledger.history(id_after(position.last_id), keep, room)
+    history = history_events(entries, position.seq, ledger.bad)
+    first = position.first_seq
+    return history, max(first - 1, 0) if first else position.seq
 
 
 class BadEntries:

@@ -160,6 +160,30 @@ class Rooms:
             channel = self._channels[key] = Channel(key, self._keep)
         return channel
 
+    def synced(
+        self,
+        rooms: Iterable[tuple[str, int, Iterable[p.Message | p.Action], int]],
+        users: dict[str, set[str]],
+        same: bool = False,
+    ) -> None:
+        """A ledger's view: ``(room, seq, recent chat, kept_from)`` of each room in use (the
+        chat is every message after ``kept_from``), and the rooms of each user by id; ``same``:
+        in the epoch the rooms had. A room it does not list has nobody in it."""
+        synced = set()
+        for key, seq, history, kept_from in rooms:
+            synced.add(key)
+            channel = self.open(key)
+            ids = [uid for uid, keys in users.items() if key in keys]
+            channel.replace_users(ids, seq, list(history), kept_from, same)
+        for channel in self.all():
+            if channel.key not in synced:
+                channel.replace_users([], channel.seq)
+                self.drop_if_empty(channel.key)
+        for uid, keys in users.items():  # in a room the ledger did not list (a race)
+            for key in keys - synced:
+                channel = self.open(key)
+                channel.enter(uid, channel.seq)
+
     def drop_if_empty(self, key: str) -> None:
         """A room nobody is in goes, with its history, unless it is listed."""
         channel = self._channels.get(key)

@@ -126,15 +126,27 @@ class Repeated(_Input):
     seq: int
 
 
-class Resynced(_Input):
-    """The ledger's view after (re)connecting: ``(id, name, node)`` of everyone, the last
-    seq, the recent history, the epoch."""
+class RoomSynced(msgspec.Struct, frozen=True, gc=False):
+    """One room as the ledger has it: its last seq, its recent history, and the seq after
+    which that history is every message."""
 
-    users: list[tuple[str, str, str]]
+    room: str
+    seq: int
+    history: list[p.Message | p.Action]
+    kept_from: int = 0  # ``history`` is every message after this seq (fewer: ``--keep``)
+
+
+class Resynced(_Input):
+    """The ledger's view after (re)connecting: ``(id, name, node[, rooms])`` of everyone
+    (rooms None or left out: the default room), the default room's last seq and recent
+    history, the epoch, and the other rooms in use."""
+
+    users: list[tuple[str, str, str] | tuple[str, str, str, tuple[str, ...] | None]]
     seq: int
     history: list[p.Message | p.Action]
     epoch: str
     kept_from: int = 0  # ``history`` is every message after this seq (fewer: ``--keep``)
+    rooms: tuple[RoomSynced, ...] = ()
 
 
 class LedgerStatus(_Input):

@@ -38,6 +38,8 @@ class ModerationRequest(msgspec.Struct, frozen=True, tag_field="type", tag="mode
     by_node: str
     seconds: Annotated[float, msgspec.Meta(gt=0)] | None = None  # ban, mute; None: no end
     reason: Annotated[str, msgspec.Meta(max_length=200)] | None = None  # kick, ban
+    # A kick out of this room alone (not the default room, where a kick disconnects).
+    room: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.-]{1,32}$")] | None = None
 
 
 class ModerationAnswer(msgspec.Struct, frozen=True, tag_field="type", tag="moderated"):

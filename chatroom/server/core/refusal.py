@@ -19,6 +19,8 @@ class Refusal(StrEnum):
       address and port, as behind a load balancer); nothing was appended.
     - ``GONE``: the user is no longer in the shared room (it left already, or its node was
       reaped as dead), or the id is another node's user's; nothing was appended.
+    - ``ROOM_LIMIT``: a join into a room not in use while the server has ``--max-rooms``
+      rooms in use (counted in the ledger, on every node); nothing was appended.
     - ``UNAVAILABLE``: the ledger cannot be reached; the event may or may not have been
       appended (an answer lost on the way is indistinguishable from a request lost).
     """
@@ -26,4 +28,5 @@ class Refusal(StrEnum):
     TAKEN = "taken"
     DUPLICATE = "duplicate"
     GONE = "gone"
+    ROOM_LIMIT = "room_limit"
     UNAVAILABLE = "unavailable"

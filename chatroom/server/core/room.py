@@ -162,9 +162,7 @@ class Room:
             i.Sequenced: lambda e, now: programs.sequenced(self.ctx, e.event, e.node),
             i.Repeated: lambda e, now: programs.repeated(self.ctx, e.event, e.seq, now),
             i.AppendRefused: lambda e, now: shared.refused(self.ctx, e.conn, e.event, e.reason),
-            i.Resynced: lambda e, now: shared.resync(
-                self.ctx, e.users, e.seq, e.history, now, e.epoch, e.kept_from
-            ),
+            i.Resynced: lambda e, now: shared.resync(self.ctx, e, now),
             i.LedgerStatus: lambda e, now: shared.ledger_notice(self.ctx, e.text),
             i.PrivateArrived: lambda e, now: shared.remote_private(
                 self.ctx, e.recipient_id, e.event, e.sender_id

@@ -290,23 +290,21 @@ class RoomState:
 
     def reset(
         self,
-        users: Iterable[tuple[str, str, str]],
-        seq: int,
-        history: Iterable[p.Message | p.Action],
+        users: Iterable[tuple[str, str, str, Iterable[str]]],
+        rooms: Iterable[tuple[str, int, Iterable[p.Message | p.Action], int]],
         now: float,
         epoch: str | None = None,
-        kept_from: int = 0,
     ) -> None:
-        """Take a ledger's view of the default room: ``(id, name, node)`` of everyone, the
-        last seq, the recent chat (every message after ``kept_from``), the epoch. This
-        node's members are kept; the caller reconciles them."""
+        """Take a ledger's view: ``(id, name, node, rooms)`` of everyone, each room in use
+        (Rooms.synced), the epoch. This node's members are kept; the caller reconciles."""
         self._version += 1
         same = epoch is not None and epoch == self.epoch  # this node's history goes on
         self.epoch = epoch
-        room = self.default
-        self._users = {uid: User(uid, name, node, now, {room}) for uid, name, node in users}
+        self._users = {
+            uid: User(uid, name, node, now, set(in_rooms)) for uid, name, node, in_rooms in users
+        }
         self._by_key = {p.name_skeleton(user.name): uid for uid, user in self._users.items()}
-        self.rooms.main.replace_users(list(self._users), seq, list(history), kept_from, same)
+        self.rooms.synced(rooms, {uid: user.rooms for uid, user in self._users.items()}, same)
 
     def adopt_name(self, member: Member, name: str) -> None:
         """``member`` is called ``name`` from now on: the ledger says so (it renamed while we

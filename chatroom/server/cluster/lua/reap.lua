@@ -1,5 +1,5 @@
 -- Remove every node whose heartbeat key expired, with a leave for each of its users;
--- returns how many leaves were appended.
+-- returns how many users left (a leave in each of their rooms).
 -- KEYS: seq, events, users, names, nodes, epoch
 -- ARGV: maxlen, heartbeat key prefix, then the leave body around id and name (see leave_all)
 local dead, any = {}, false

@@ -88,10 +88,11 @@ def not_operator(member: Member, command: c.Command) -> list[RoomAction]:
 
 
 def kick(ctx: Context, member: Member, command: c.Kick, now: float) -> list[RoomAction]:
-    target = _target(ctx, member, command, command.target)
+    room = member.here
+    elsewhere = room if room != ctx.state.default else None
+    target = _target(ctx, member, command, command.target, elsewhere)
     if not isinstance(target, Member):
         return target
-    room = member.here
     if room != ctx.state.default:  # out of this room alone (rules/rooms.py)
         if room not in target.rooms:
             text = f"{target.name} is not in {p.shown_room(room)}"
@@ -115,15 +116,22 @@ def unmute(ctx: Context, member: Member, command: c.Unmute, now: float) -> list[
     return answered(member, unmute_member(ctx, member, target))
 
 
-def _target(ctx: Context, member: Member, command: c.Command, name: str) -> Member | list:
+def _target(
+    ctx: Context, member: Member, command: c.Command, name: str, room: str | None = None
+) -> Member | list:
     """This node's member called ``name``, or what to do instead: refuse a non-operator,
-    ask the node of another node's user, tell the operator nobody has that name."""
+    ask the node of another node's user (a kick out of ``room`` alone: one it is in), tell
+    the operator nobody has that name."""
     if not member.operator:
         return not_operator(member, command)
     state = ctx.state
     user = state.user(state.holder_of(name) or "")
     if user is not None and user.node != ctx.node:  # only in a shared room
-        return moderate_elsewhere(ctx, member, command, user.id, user.name, user.node)
+        if room is not None and room not in user.rooms:
+            text = f"{user.name} is not in {p.shown_room(room)}"
+            return error(member, p.ErrorCode.NOT_IN_ROOM, text)
+        where = (user.id, user.name, user.node)
+        return moderate_elsewhere(ctx, member, command, *where, room=room)
     target = state.local(user.id) if user is not None else None
     if target is None:
         return error(member, p.ErrorCode.UNKNOWN_USER, unknown_user(name))
@@ -131,9 +139,16 @@ def _target(ctx: Context, member: Member, command: c.Command, name: str) -> Memb
 
 
 def moderate_elsewhere(
-    ctx: Context, member: Member, command: c.Command, user_id: str, name: str, node: str
+    ctx: Context,
+    member: Member,
+    command: c.Command,
+    user_id: str,
+    name: str,
+    node: str,
+    room: str | None = None,
 ) -> list[RoomAction]:
-    """Have ``node``, which holds the user ``command`` names, carry it out."""
+    """Have ``node``, which holds the user ``command`` names, carry it out (a kick: out of
+    ``room`` alone, if given)."""
     reason = seconds = None
     match command:
         case c.Kick(_, reason):
@@ -156,6 +171,7 @@ def moderate_elsewhere(
         by_node=ctx.node,
         seconds=seconds,
         reason=reason,
+        room=room if kind == "kick" else None,
     )
     logged = f"{member.name} asks node {node} to {kind} {name}"
     return [Moderated(member.conn, logged), ModerateElsewhere(node, request, member.conn)]

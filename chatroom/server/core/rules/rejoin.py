@@ -13,17 +13,20 @@ from chatroom.server.core.rules.output import send
 from chatroom.server.core.state import Member
 
 
-def rejoin(ctx: Context, member: Member, now: float) -> list[RoomAction]:
-    """``member`` is here but the ledger lost it: it joins again, under its name unless
-    someone holds it now (then under its id, and it is told)."""
+def rejoin(ctx: Context, member: Member, now: float, room: str | None = None) -> list[RoomAction]:
+    """``member`` is here but the ledger lost it in ``room`` (None: the default room): it
+    joins again, under its name unless someone holds it now (then under its id, and it is
+    told)."""
+    room = room or ctx.state.default
     if ctx.state.holder_of(member.name) not in (None, member.id):
-        return name_lost(member, member.name, now)
-    return [Append(p.Join(seq=0, ts=now, id=member.id, name=member.name), member.conn)]
+        return name_lost(member, member.name, now, room)
+    join = p.Join(seq=0, ts=now, id=member.id, name=member.name, room=room)
+    return [Append(join, member.conn)]
 
 
-def name_lost(member: Member, name: str, now: float) -> list[RoomAction]:
+def name_lost(member: Member, name: str, now: float, room: str | None = None) -> list[RoomAction]:
     text = f"your name {name} was taken while you were away: you are {member.id} again"
-    join = p.Join(seq=0, ts=now, id=member.id, name=member.id)
+    join = p.Join(seq=0, ts=now, id=member.id, name=member.id, room=room)
     notice = p.Notice(
         code=p.NoticeCode.INFO, text=text, fact=p.Fact.IDENTITY, id=member.id, name=member.id
     )

@@ -68,11 +68,14 @@ def apply(ctx: Context, event: p.BroadcastEvent, node: str) -> list[RoomAction]:
     if isinstance(event, p.Leave):
         actions += _left_room(ctx, event)
         reaped = state.local(event.id)
-        if reaped is not None and state.is_subscribed(reaped.conn, event.room or state.default):
+        room = event.room or state.default
+        if reaped is not None and state.is_subscribed(reaped.conn, room):
             # A shared room's ledger took this node for dead while it was only slow (paused,
-            # a loaded host) and reaped a member that is still here: it joins again.
-            notice = p.Notice(code=p.NoticeCode.INFO, text=REAPED)
-            actions += send(reaped, notice) + rejoin.rejoin(ctx, reaped, event.ts)
+            # a loaded host) and reaped a member that is still here: it joins again (told
+            # once, at its first room's leave).
+            if reaped.rooms[0] == room:
+                actions += send(reaped, p.Notice(code=p.NoticeCode.INFO, text=REAPED))
+            actions += rejoin.rejoin(ctx, reaped, event.ts, room)
     return actions
 
 

@@ -21,15 +21,24 @@ from __future__ import annotations
 
 from chatroom import protocol as p
 from chatroom.protocol import commands as c
-from chatroom.server.core.actions import Append, Close, ConnId, RoomAction, TurnedAway
+from chatroom.server.core.actions import (
+    Append,
+    Close,
+    ConnId,
+    RoomAction,
+    TurnedAway,
+    Unsubscribe,
+)
 from chatroom.server.core.admission import Cause
 from chatroom.server.core.codec import LineTooLong, command_of
+from chatroom.server.core.inputs import Resynced
 from chatroom.server.core.refusal import Refusal
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.entry import guest_name
-from chatroom.server.core.rules.output import broadcast, error, send
+from chatroom.server.core.rules.output import error, send, to_everyone
 from chatroom.server.core.rules.programs import refused_id, with_id
 from chatroom.server.core.rules.rejoin import name_lost, rejoin
+from chatroom.server.core.rules.sequencing import admit
 from chatroom.server.core.sequencer import LedgerSequencer
 from chatroom.server.core.state import Member
 
@@ -102,6 +111,14 @@ def refused(
 
 def _join_refused(ctx: Context, member: Member, event: p.Join, reason: Refusal) -> list[RoomAction]:
     state, sequencer = ctx.state, ledger(ctx)
+    if reason == Refusal.ROOM_LIMIT:  # counted server-wide by the ledger (rules/rooms.py)
+        sequencer.applied(event, member.conn)  # its lines no longer wait for this join
+        text = f"the server has {ctx.rules.max_rooms} rooms, the most it holds; join one (/rooms)"
+        refusal = error(member, p.ErrorCode.ROOM_LIMIT, text)
+        if member.format is p.OutputFormat.TEXT:  # it left its room for this one: back home
+            home = p.Join(seq=0, ts=event.ts, id=member.id, name=member.name, room=state.default)
+            refusal.append(Append(home, member.conn))
+        return refusal
     if reason == Refusal.DUPLICATE and not member.id.endswith(sequencer.tag):
         return _rejoin_as(ctx, member, f"{member.id}~{sequencer.tag}", event)
     if (
@@ -131,7 +148,7 @@ def _rejoin_as(ctx: Context, member: Member, user_id: str, event: p.Join) -> lis
     """Another node's user holds ``member``'s id: it joins as ``user_id`` instead."""
     old = member.id
     ctx.state.reidentify(member, user_id)
-    join = p.Join(seq=0, ts=event.ts, id=member.id, name=member.name)
+    join = p.Join(seq=0, ts=event.ts, id=member.id, name=member.name, room=event.room)
     actions: list[RoomAction] = [Append(join, member.conn)]
     if ctx.state.is_subscribed(member.conn):  # it was told its old id already
         text = f"another user of the room has the id {old}: yours is now {member.id}"
@@ -164,43 +181,59 @@ def remote_private(
     return send(member, event)
 
 
-def resync(
-    ctx: Context,
-    users: list[tuple[str, str, str]],
-    seq: int,
-    history: list[p.Message | p.Action],
-    now: float,
-    epoch: str,
-    kept_from: int = 0,
-) -> list[RoomAction]:
-    """Take the ledger's view — ``(id, name, node)`` of everyone, the last seq, recent
-    history (every message after ``kept_from``), its epoch — after (re)connecting to it.
-    If the epoch is not the one this node had, the ledger started over (Redis restarted
-    empty, or from an older snapshot) and this node's members are told that seq counts
-    again. Members of this node that the ledger lost (it restarted, or declared this node
-    dead) are appended as joining again; users it still lists for this node that are gone
-    from here are appended as leaving."""
+def resync(ctx: Context, synced: Resynced, now: float) -> list[RoomAction]:
+    """Take the ledger's view — ``(id, name, node, rooms)`` of everyone, each room's last
+    seq and recent history, its epoch — after (re)connecting to it. If the epoch is not
+    the one this node had, the ledger started over (Redis restarted empty, or from an older
+    snapshot) and this node's members are told that seq counts again. A member of this node
+    that the ledger lost (it restarted, or declared this node dead) joins again each room
+    it is in; one the ledger has in a room this node never applied its join to is in it
+    now; users it still lists for this node that are gone from here are appended as
+    leaving (one leave that is not a part leaves every room)."""
     state = ctx.state
     actions: list[RoomAction] = []
+    epoch = synced.epoch
     if state.epoch is not None and epoch != state.epoch:
         text = "the room's history was reset: its shared store started over"
-        actions += broadcast(ctx, p.Notice(code=p.NoticeCode.RESET, text=text, epoch=epoch))
-    state.reset(users, seq, history, now, epoch, kept_from)
+        actions += to_everyone(ctx, p.Notice(code=p.NoticeCode.RESET, text=text, epoch=epoch))
+    default = (state.default,)  # a user's rooms left out or None: the default room
+    users = [(*u[:3], default if len(u) < 4 or u[3] is None else u[3]) for u in synced.users]
+    rooms = [(state.default, synced.seq, synced.history, synced.kept_from)]
+    rooms += [(r.room, r.seq, r.history, r.kept_from) for r in synced.rooms]
+    state.reset(users, rooms, now, epoch)  # type: ignore[arg-type]
     for member in state.members():
         if member.quiet_until is not None:  # not announced yet: the ledger never knew it
             continue
         user = state.user(member.id)
         if user is None or user.node != ctx.node:
-            actions += rejoin(ctx, member, now)
-        elif user.name != member.name:
+            for room in member.rooms or [state.default]:
+                actions += rejoin(ctx, member, now, room)
+            continue
+        if user.name != member.name:
             state.adopt_name(member, user.name)
+        extra = sorted(user.rooms - set(member.rooms))  # its join went through: it is in it
+        moved = member.format is p.OutputFormat.TEXT and extra  # an nc user's move, done
+        for room in list(member.rooms):
+            if room in user.rooms:
+                continue
+            if moved:  # its part went through too: it is in one room, the ledger's
+                state.unsubscribe(member, room)
+                actions.append(Unsubscribe(member.conn, room))
+            else:
+                actions += rejoin(ctx, member, now, room)
+        for room in extra[:1] if moved else extra:
+            actions += admit(ctx, member, room)
     for user in state.users():
         if user.node == ctx.node and state.local(user.id) is None:
-            leave = p.Leave(seq=0, ts=now, id=user.id, name=user.name, reason=p.LeaveReason.ERROR)
+            room = min(user.rooms) if user.rooms else state.default
+            leave = p.Leave(
+                seq=0, ts=now, id=user.id, name=user.name, reason=p.LeaveReason.ERROR, room=room
+            )
             actions.append(Append(leave, None))
     return actions
 
 
 def ledger_notice(ctx: Context, text: str) -> list[RoomAction]:
-    """Tell this node's members about the ledger going away or coming back."""
-    return broadcast(ctx, p.Notice(code=p.NoticeCode.INFO, text=text))
+    """Tell this node's members about the ledger going away or coming back (once each,
+    whatever rooms they are in)."""
+    return to_everyone(ctx, p.Notice(code=p.NoticeCode.INFO, text=text))

@@ -35,6 +35,8 @@ from chatroom.server.core.rules import moderation as rules
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.leaving import send_away
 from chatroom.server.core.rules.output import broadcast, error, send, unknown_user
+from chatroom.server.core.rules.rooms import kick_out
+from chatroom.server.core.state import Member
 
 
 def moderate_for(ctx: Context, request: ModerationRequest, now: float) -> list[RoomAction]:
@@ -53,6 +55,8 @@ def moderate_for(ctx: Context, request: ModerationRequest, now: float) -> list[R
     else:
         reason = p.strip_controls(request.reason or "").strip() or None
         match request.command:
+            case "kick" if request.room is not None:  # out of that room alone
+                outcome = _kick_out(ctx, asker, target, request.room, reason, now)
             case "kick":
                 outcome = rules.kick_member(ctx, asker, target, reason, now)
             case "mute":
@@ -64,6 +68,22 @@ def moderate_for(ctx: Context, request: ModerationRequest, now: float) -> list[R
     actions, told = outcome
     answer = ModerationAnswer(request=request.request, to_id=request.by_id, events=tuple(told))
     return [*actions, AnswerElsewhere(request.by_node, answer)]
+
+
+def _kick_out(
+    ctx: Context,
+    asker: rules.RemoteOperator,
+    target: Member,
+    room: str,
+    reason: str | None,
+    now: float,
+) -> Outcome:
+    """An operator of another node kicks ``target`` out of ``room`` (rules/rooms.py)."""
+    if room not in target.rooms:
+        text = f"{target.name} is not in {p.shown_room(room)}"
+        return [], [p.Error(code=p.ErrorCode.NOT_IN_ROOM, message=text)]
+    done = rules.moderated(asker, target, f"{asker.name} kicked {target.name} out of #{room}")
+    return [done, *kick_out(ctx, target, room, asker.name, reason, now)], []
 
 
 def answered(ctx: Context, answer: ModerationAnswer) -> list[RoomAction]:
@@ -122,7 +142,7 @@ def remote_change(
             case "mute":
                 moderation.keep_mute(key, Mute.from_record(key, data))
             case "topic":
-                return _topic_changed(ctx, data)
+                return _topic_changed(ctx, data, key)
     except (AttributeError, KeyError, TypeError, ValueError):
         pass  # a record this node cannot read: another version's, or damaged
     return []
@@ -155,17 +175,27 @@ def loaded(
     actions: list[RoomAction] = []
     for made in new_bans:
         actions += _send_away(ctx, made, now)
-    return actions + _topic_changed(ctx, records.get("topic", {}).get("topic"))
+    topics = dict(records.get("topic", {}))
+    for room in [ctx.state.default, *ctx.moderation.topics]:  # a topic gone meanwhile too
+        key = "topic" if room == ctx.state.default else f"#{room}"
+        topics.setdefault(key, None)  # type: ignore[arg-type]
+    for key, data in topics.items():
+        actions += _topic_changed(ctx, data, key)
+    return actions
 
 
-def _topic_changed(ctx: Context, data: dict[str, Any] | None) -> list[RoomAction]:
+def _topic_changed(ctx: Context, data: dict[str, Any] | None, key: str) -> list[RoomAction]:
+    """The topic record ``key`` changed: ``"topic"`` is the default room's, ``"#ROOM"``
+    another room's (rules/moderation.py)."""
+    room = ctx.state.default if key == "topic" else p.room_key(key)
+    if room is None or (key != "topic" and not key.startswith("#")):
+        return []
     text = data.get("text") if data else None
     by = data.get("by") if data else None
-    room = ctx.state.default
     topic = p.Topic(text=text, by=by if isinstance(by, str) else None, room=room) if text else None
-    if not isinstance(text, str | None) or topic == ctx.moderation.topic:
+    if not isinstance(text, str | None) or topic == ctx.moderation.topic_of(room):
         return []
-    ctx.moderation.set_topic(topic)
+    ctx.moderation.set_topic(topic, room)
     return broadcast(ctx, topic or p.Topic(text="", room=room))
 
 
