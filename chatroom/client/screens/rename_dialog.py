@@ -42,7 +42,11 @@ class RenameDialog(ModalScreen[str | None]):
         self._suggestion = suggestion
         self._request = request
         self._reason = reason
-        self._refused: tuple[str, str] | None = None  # (name, why) while it is still typed
+        # (name, why) while it is still typed: a reason given is the server's refusal of
+        # the name the dialog opens with, shown from the start (compose, not on_mount: a
+        # query there could run before the children are in, on a loaded machine).
+        opened_with = suggestion or current
+        self._refused: tuple[str, str] | None = (opened_with, reason) if reason else None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog") as dialog:
@@ -51,7 +55,9 @@ class RenameDialog(ModalScreen[str | None]):
             yield Input(
                 value=self._suggestion or self._current, id="new-name", select_on_focus=False
             )
-            yield Label(Content(self._reason or ""), id="problem")
+            yield Label(
+                Content(self._reason or ""), id="problem", classes="refused" if self._reason else ""
+            )
             with Horizontal(id="buttons"):
                 yield Button("Rename", variant="primary", id="apply")
                 yield Button("Cancel", id="cancel")
@@ -59,11 +65,6 @@ class RenameDialog(ModalScreen[str | None]):
     def on_resize(self, event) -> None:
         # A small terminal (40x12): no padding or gaps, so the whole dialog fits.
         self.set_class(event.size.height < 16 or event.size.width < 60, "-small")
-
-    def on_mount(self) -> None:
-        if self._reason:
-            self._refused = (self.query_one("#new-name", Input).value, self._reason)
-            self._show_problem(self._reason, refused=True)
 
     def _show_problem(self, text: str, *, refused: bool = False, waiting: bool = False) -> None:
         label = self.query_one("#problem", Label)
