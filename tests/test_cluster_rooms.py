@@ -7,7 +7,6 @@ import asyncio
 import json
 import subprocess
 
-import pytest
 import redis.asyncio as aioredis
 
 from chatroom import protocol as p
@@ -17,35 +16,13 @@ from chatroom.server.config import ServerConfig
 from chatroom.server.core.refusal import Refusal
 from tests import processes
 from tests.conftest import TIMEOUT, Peer
+from tests.test_cluster import NODE_FLAGS, node  # noqa: F401 (node: a fixture)
+from tests.test_cluster import joined as json_peer
 from tests.test_cluster_moderation import named, operator
 from tests.test_cluster_moderation import ops_node as moderation_node
 from tests.test_cluster_stream import logged_once
 from tests.test_cluster_stream import start_node as stream_node
-from tests.test_server_process import SERVER_SCRIPT, ServerProcess
-
-NODE_FLAGS = ("--rate", "0", "--idle-timeout", "0", "--log-level", "warning")
-
-
-@pytest.fixture
-def node(redis_url):
-    started: list[ServerProcess] = []
-
-    def start(*flags: str) -> ServerProcess:
-        process = ServerProcess("--port", "0", "--redis", redis_url, *NODE_FLAGS, *flags)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
-
-
-async def json_peer(port: int) -> Peer:
-    """A JSON-mode user that has seen its own join in the default room."""
-    peer = await Peer.connect(port)
-    await peer.until_contains(f"*** {peer.local_id} joined")
-    await peer.to_json()
-    return peer
+from tests.test_server_process import SERVER_SCRIPT
 
 
 async def text_peer(port: int) -> Peer:
@@ -77,7 +54,7 @@ async def until_who(peer: Peer, room: str, names: set[str]) -> None:
     assert found == names
 
 
-async def test_chat_in_a_room_crosses_nodes_and_the_default_room_hears_nothing(node):
+async def test_chat_in_a_room_crosses_nodes_and_the_default_room_hears_nothing(node):  # noqa: F811
     one, two = node(), node()
     ann = await json_peer(one.port)
     bob = await json_peer(two.port)
@@ -135,7 +112,7 @@ async def lines_until_quiet(peer: Peer, quiet: float = 0.3):
             return
 
 
-async def test_an_nc_user_moving_rooms_is_seen_on_the_other_node(node):
+async def test_an_nc_user_moving_rooms_is_seen_on_the_other_node(node):  # noqa: F811
     one, two = node(), node()
     ann = await json_peer(one.port)
     await join_room(ann, "dev")
@@ -155,7 +132,7 @@ async def test_an_nc_user_moving_rooms_is_seen_on_the_other_node(node):
         await peer.close()
 
 
-async def test_a_restarted_node_finds_the_other_node_s_users_in_their_rooms(node):
+async def test_a_restarted_node_finds_the_other_node_s_users_in_their_rooms(node):  # noqa: F811
     one, two = node(), node()
     ann = await json_peer(one.port)
     await join_room(ann, "dev")
@@ -182,7 +159,7 @@ async def test_a_restarted_node_finds_the_other_node_s_users_in_their_rooms(node
         await peer.close()
 
 
-async def test_a_killed_node_s_users_leave_every_room(node):
+async def test_a_killed_node_s_users_leave_every_room(node):  # noqa: F811
     short = ("--heartbeat-ttl", "1")
     one, two = node(*short), node(*short)
     ann = await json_peer(one.port)

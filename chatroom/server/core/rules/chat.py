@@ -33,11 +33,18 @@ def say(
     refused = muted(ctx, member, now)
     if refused:
         return refused
+    return append(ctx, said_event(ctx, member, kind, text, now), member)
+
+
+def said_event(
+    ctx: Context, member: Member, kind: type[p.Message | p.Action], text: str, now: float
+) -> p.Message | p.Action:
+    """The message or action ``member`` says, with its room's next seq (a chat line's and
+    a request's: rules/programs.py)."""
     room = member.aimed or member.current  # member.here, without a property's call
     channel = ctx.state.rooms.get(room)
     seq = ctx.sequencer.next_seq(channel.seq if channel is not None else 0)
-    said = kind(seq=seq, ts=now, id=member.id, name=member.name, text=text, room=room)
-    return append(ctx, said, member)
+    return kind(seq=seq, ts=now, id=member.id, name=member.name, text=text, room=room)
 
 
 def muted(ctx: Context, member: Member, now: float) -> list[RoomAction]:

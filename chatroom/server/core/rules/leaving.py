@@ -8,7 +8,7 @@ from chatroom.protocol import commands as c
 from chatroom.server.core.actions import Close, ConnId, Left, RoomAction, Unsubscribe
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.output import send, to_everyone
-from chatroom.server.core.rules.sequencing import append, next_seq
+from chatroom.server.core.rules.sequencing import append, next_seq, rooms_of
 from chatroom.server.core.state import Member
 
 
@@ -36,11 +36,7 @@ def disconnect(
     actions.append(Left(conn, member.name, reason, quiet=quiet))
     if quiet:
         return actions
-    user = state.user(member.id)
-    # Its rooms as the room has applied them (in a shared room, a join still with the
-    # ledger has none: its leave goes to the default room, as it always did).
-    rooms = sorted(user.rooms) if user is not None and user.rooms else [state.default]
-    for room in rooms:
+    for room in rooms_of(ctx, member):
         actions += append(ctx, leave_event(ctx, member, room, reason, now, text, by), None)
     return actions
 
@@ -54,9 +50,10 @@ def leave_event(
     text: str | None = None,
     by: str | None = None,
 ) -> p.Leave:
-    seq = next_seq(ctx, room)
-    leave = p.Leave(seq=seq, ts=now, id=member.id, name=member.name, reason=reason, text=text)
-    return p.replace(leave, by=by, room=room) if by is not None else p.replace(leave, room=room)
+    return p.Leave(
+        seq=next_seq(ctx, room), ts=now, id=member.id, name=member.name, reason=reason,
+        text=text, by=by, room=room,
+    )  # fmt: skip
 
 
 def send_away(

@@ -22,7 +22,7 @@ from chatroom.server.core.requests import Key
 from chatroom.server.core.rules import chat
 from chatroom.server.core.rules.context import Context
 from chatroom.server.core.rules.output import error, info, send
-from chatroom.server.core.rules.sequencing import apply, next_seq
+from chatroom.server.core.rules.sequencing import apply
 from chatroom.server.core.sequencer import LedgerSequencer
 from chatroom.server.core.state import Member
 
@@ -78,8 +78,7 @@ def _handle(
     """A request's command, in the room it is for: acked when it has an id."""
     if rid is None:
         if isinstance(command, c.Chat | c.Me):  # its text is chat even if it starts with {
-            return chat.say(ctx, member, p.Message if isinstance(command, c.Chat) else p.Action,
-                            command.text, now)  # fmt: skip
+            return chat.say(ctx, member, _kind(command), command.text, now)
         return ctx.run(member, command, now)
     if not isinstance(command, c.Chat | c.Me):
         return [*with_id(ctx.run(member, command, now), member, rid), *_ack(member, rid, None)]
@@ -93,12 +92,7 @@ def _handle(
     refused = chat.muted(ctx, member, now)
     if refused:
         return with_id(refused, member, rid)
-    kind = p.Message if isinstance(command, c.Chat) else p.Action
-    room = member.here
-    said = kind(
-        seq=next_seq(ctx, room), ts=now, id=member.id, name=member.name, text=command.text,
-        room=room,
-    )  # fmt: skip
+    said = chat.said_event(ctx, member, _kind(command), command.text, now)
     requests.expect(said, member.conn, key)
     carried = ctx.sequencer.sequence(said, member.conn)
     if carried is None:  # one server: applied now, then acked
@@ -200,6 +194,10 @@ def bot(ctx: Context, member: Member, command: c.Bot, now: float) -> list[RoomAc
         if isinstance(ctx.sequencer, LedgerSequencer):
             shared.append(Persist("bot", member.id, {"node": ctx.node}))
     return info(member, BOT_TEXT, fact=p.Fact.BOT) + shared
+
+
+def _kind(command: c.Chat | c.Me) -> type[p.Message | p.Action]:
+    return p.Message if isinstance(command, c.Chat) else p.Action
 
 
 def _ack(member: Member, rid: str | int, seq: int | None) -> list[RoomAction]:

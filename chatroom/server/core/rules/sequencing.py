@@ -112,13 +112,18 @@ def announce(ctx: Context, member: Member, now: float) -> list[RoomAction]:
     return append(ctx, join, member)
 
 
+def rooms_of(ctx: Context, member: Member) -> list[str]:
+    """``member``'s rooms as the room has applied them, by name (in a shared room, one whose
+    join is still with the ledger has none: then the default room, as before rooms)."""
+    user = ctx.state.user(member.id)
+    return sorted(user.rooms) if user is not None and user.rooms else [ctx.state.default]
+
+
 def renamed_everywhere(ctx: Context, member: Member, new: str, now: float) -> list[RoomAction]:
     """``member`` is called ``new`` from now on: a rename in each of its rooms, each with
     that room's seq (a member not yet in any room: in the default room)."""
-    user = ctx.state.user(member.id)
-    rooms = sorted(user.rooms) if user is not None and user.rooms else [ctx.state.default]
     actions: list[RoomAction] = []
-    for room in rooms:
+    for room in rooms_of(ctx, member):
         event = p.Rename(
             seq=next_seq(ctx, room), ts=now, id=member.id, old=member.name, new=new, room=room
         )
